@@ -1,0 +1,10 @@
+/**
+ * Vector lanes: element-wise reduction kernels over {@link java.lang.foreign.MemorySegment}s.
+ *
+ * <p>Owns the only use of {@code jdk.incubator.vector} in ds-comm. Kernels are written once
+ * against the Vector API and run at whatever width the JVM offers (AVX2, AVX-512, NEON, SVE…),
+ * with a scalar reference implementation that every width must match bit for bit. Accumulation
+ * order is fixed (source 0, then 1, …) and combining is strictly lane-wise, so results never
+ * depend on the vector width. Depends on no other ds-comm package.
+ */
+package ds.comm.lanes;

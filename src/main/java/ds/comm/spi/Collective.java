@@ -1,0 +1,47 @@
+package ds.comm.spi;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * What every backend implements: the collectives of one group of ranks.
+ *
+ * <p>Ranks are group-local ({@code 0 .. size()-1}). Arguments arrive validated by the public
+ * API (sizes are multiples of the element size, segments are writable where written, counts
+ * agree with the group size), so implementations only check what peers send them. Calls on one
+ * instance are made by one thread at a time, in the same order on every rank. Every wait is
+ * bounded by the group's {@link Settings#timeoutNanos()}; failures surface as
+ * {@link CommFailure}.
+ */
+public interface Collective extends AutoCloseable {
+
+    /** This rank's index in the group. */
+    int rank();
+
+    /** Number of ranks in the group. */
+    int size();
+
+    /** In place: every rank's {@code buf} becomes the element-wise reduction over all ranks. */
+    void allReduce(MemorySegment buf, ElementType type, Combiner op);
+
+    /** {@code out} (size() x in.byteSize()) receives every rank's {@code in}, in rank order. */
+    void allGather(MemorySegment in, MemorySegment out, ElementType type);
+
+    /**
+     * {@code in} holds size() blocks of {@code out.byteSize()} bytes; rank r's {@code out}
+     * becomes the reduction over all ranks of their block r.
+     */
+    void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op);
+
+    /** Every rank's {@code buf} receives the bytes of {@code root}'s. */
+    void broadcast(MemorySegment buf, int root);
+
+    /** Returns once every rank of the group has entered. */
+    void barrier();
+
+    /** Releases every resource; idempotent; never throws for peers that are gone. */
+    @Override
+    void close();
+}

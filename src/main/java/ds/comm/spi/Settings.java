@@ -1,0 +1,54 @@
+package ds.comm.spi;
+
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.function.Supplier;
+
+/**
+ * Resolved settings every backend reads. Built by the public API from {@code CommConfig} and the
+ * environment; backends never read environment variables themselves.
+ *
+ * @param timeoutNanos      bound on any single collective (and on setup steps)
+ * @param idle              makes a fresh idle strategy for each waiting thread
+ * @param shmDir            directory of shared-memory segments (normally /dev/shm)
+ * @param shmBytes          bytes of one rank's shared-memory segment
+ * @param smallMessageBytes at or below this size the SHM all-reduce uses the one-step algorithm
+ * @param chunkBytes        pipeline chunk for large messages (SHM and ring)
+ * @param peerLostNanos     a local peer whose heartbeat is older than this is declared lost
+ */
+public record Settings(long timeoutNanos,
+                       Supplier<IdleStrategy> idle,
+                       Path shmDir,
+                       long shmBytes,
+                       long smallMessageBytes,
+                       long chunkBytes,
+                       long peerLostNanos) {
+
+    /** Validates every field. */
+    public Settings {
+        Objects.requireNonNull(idle, "idle");
+        Objects.requireNonNull(shmDir, "shmDir");
+        if (timeoutNanos <= 0) throw new IllegalArgumentException("timeout must be positive: " + timeoutNanos + " ns");
+        if (shmBytes <= 0) throw new IllegalArgumentException("shmBytes must be positive: " + shmBytes);
+        if (smallMessageBytes < 0) throw new IllegalArgumentException("smallMessageBytes < 0: " + smallMessageBytes);
+        if (chunkBytes < 64) throw new IllegalArgumentException("chunkBytes must be >= 64: " + chunkBytes);
+        if (peerLostNanos <= 0) throw new IllegalArgumentException("peerLostNanos must be positive: " + peerLostNanos);
+    }
+
+    /** Defaults suitable for tests and most jobs: 30 s timeout, /dev/shm, 4 MiB per rank. */
+    public static Settings defaults() {
+        return new Settings(30_000_000_000L,
+                () -> new BackoffIdleStrategy(2_000, 200, 1_000, 1_000_000),
+                Path.of("/dev/shm"), 4L << 20, 64L << 10, 1L << 20, 5_000_000_000L);
+    }
+
+    /** Returns a copy with another timeout. */
+    public Settings withTimeoutNanos(long nanos) {
+        return new Settings(nanos, idle, shmDir, shmBytes, smallMessageBytes, chunkBytes, peerLostNanos);
+    }
+
+    /** Returns a copy with another SHM directory. */
+    public Settings withShmDir(Path dir) {
+        return new Settings(timeoutNanos, idle, dir, shmBytes, smallMessageBytes, chunkBytes, peerLostNanos);
+    }
+}

@@ -1,0 +1,12 @@
+/**
+ * ds-comm: CPU collective communication for tensor-parallel inference.
+ *
+ * <p>Only {@code ds.comm} is exported. Everything else (kernels, topology, shared memory,
+ * socket ring, launcher and CLI) is internal and may change between releases.
+ */
+module ds.comm {
+    requires jdk.incubator.vector;
+    requires java.logging;
+
+    exports ds.comm;
+}

@@ -1,0 +1,38 @@
+package ds.comm.tool;
+
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * {@code bin/dscomm doctor}: what this JVM and node offer ds-comm.
+ */
+final class Doctor {
+
+    private Doctor() {
+    }
+
+    static int run(String[] args) {
+        if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            System.out.println("usage: bin/dscomm doctor");
+            return 0;
+        }
+        System.out.println("jdk:          " + System.getProperty("java.vm.name") + " " + Runtime.version()
+                + " (" + System.getProperty("java.home") + ")");
+        System.out.println("isa:          " + System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()
+                + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
+        System.out.println("shm:          " + shmSpace(Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm"))));
+        return 0;
+    }
+
+    static String shmSpace(Path dir) {
+        try {
+            var store = Files.getFileStore(dir);
+            return dir + " " + (store.getUsableSpace() >> 20) + " MiB free of " + (store.getTotalSpace() >> 20)
+                    + " MiB" + (Files.isWritable(dir) ? "" : " (not writable)");
+        } catch (IOException e) {
+            return dir + " unavailable (" + e.getMessage() + ")";
+        }
+    }
+}

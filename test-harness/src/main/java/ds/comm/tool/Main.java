@@ -1,0 +1,82 @@
+package ds.comm.tool;
+
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Entry point of {@code bin/dscomm}: dispatches to one subcommand.
+ *
+ * <p>Exit codes: 0 success, 1 the command ran and found a failure (a mismatch, a failed rank),
+ * 2 bad usage or environment.
+ */
+public final class Main {
+
+    /** One subcommand: takes its arguments, returns the process exit code. */
+    @FunctionalInterface
+    interface Command {
+        int run(String[] args) throws Exception;
+    }
+
+    private record Entry(String summary, Command command) {
+    }
+
+    private static final Map<String, Entry> COMMANDS = new LinkedHashMap<>();
+
+    static {
+        COMMANDS.put("doctor", new Entry("print the JDK, ISA, vector width, SHM space and (under a launcher) the verified topology",
+                Doctor::run));
+    }
+
+    private Main() {
+    }
+
+    /**
+     * Runs the subcommand named by {@code args[0]}.
+     *
+     * @param args subcommand and its arguments
+     */
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    static int run(String[] args) {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
+            usage(System.out);
+            return args.length == 0 ? 2 : 0;
+        }
+        Entry e = COMMANDS.get(args[0]);
+        if (e == null) {
+            System.err.println("dscomm: unknown command '" + args[0] + "'");
+            usage(System.err);
+            return 2;
+        }
+        try {
+            return e.command().run(Arrays.copyOfRange(args, 1, args.length));
+        } catch (UsageException u) {
+            System.err.println("dscomm " + args[0] + ": " + u.getMessage());
+            return 2;
+        } catch (Exception ex) {
+            System.err.println("dscomm " + args[0] + ": " + ex);
+            return 1;
+        }
+    }
+
+    private static void usage(PrintStream out) {
+        out.println("usage: bin/dscomm COMMAND [ARGS...]");
+        out.println();
+        out.println("commands:");
+        COMMANDS.forEach((name, e) -> out.printf("  %-8s %s%n", name, e.summary()));
+        out.println("  test     run the test suite (Maven, with the JDK bin/dscomm found)");
+        out.println();
+        out.println("Run 'bin/dscomm COMMAND --help' for a command's options.");
+    }
+
+    /** A command-line mistake: printed as one line, exit code 2. */
+    static final class UsageException extends RuntimeException {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+}
