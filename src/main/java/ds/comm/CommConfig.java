@@ -1,0 +1,228 @@
+package ds.comm;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Explicit settings for {@link Communicator#init(CommConfig)}. Every setting left unset falls
+ * back to its environment variable, then to the default; a setting made here wins over the
+ * environment (most specific first).
+ *
+ * <table>
+ * <caption>Settings, their environment variables and defaults</caption>
+ * <tr><th>setting</th><th>environment</th><th>default</th></tr>
+ * <tr><td>{@link Builder#backend}</td><td>DSCOMM_BACKEND=auto|shm|ring|hier|mpi</td><td>auto</td></tr>
+ * <tr><td>{@link Builder#shmEnabled}</td><td>DSCOMM_SHM=0 turns SHM (and HIER) off for AUTO</td><td>on</td></tr>
+ * <tr><td>{@link Builder#mpiEnabled}</td><td>DSCOMM_MPI=0 keeps MPI out of AUTO</td><td>on</td></tr>
+ * <tr><td>{@link Builder#timeout}</td><td>DSCOMM_TIMEOUT (seconds, or 500ms / 30s / 2m)</td><td>30 s</td></tr>
+ * <tr><td>{@link Builder#shmDir}</td><td>DSCOMM_SHM_DIR</td><td>/dev/shm</td></tr>
+ * <tr><td>{@link Builder#shmBytes}</td><td>DSCOMM_SHM_BYTES (per rank; K, M, G suffixes)</td><td>4M</td></tr>
+ * <tr><td>{@link Builder#smallMessageBytes}</td><td>DSCOMM_SMALL_BYTES</td><td>64K</td></tr>
+ * <tr><td>{@link Builder#chunkBytes}</td><td>DSCOMM_CHUNK_BYTES</td><td>1M</td></tr>
+ * <tr><td>{@link Builder#vectorBits}</td><td>DSCOMM_VECTOR_BITS=0|64|128|256|512</td><td>the JVM's preferred width</td></tr>
+ * <tr><td>{@link Builder#idle}</td><td>-</td><td>{@link IdlePolicy#backoff()}</td></tr>
+ * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>libmpi.so.40, then MPICH's</td></tr>
+ * </table>
+ */
+public final class CommConfig {
+
+    private final Backend backend;
+    private final Boolean shmEnabled;
+    private final Boolean mpiEnabled;
+    private final Duration timeout;
+    private final Path shmDir;
+    private final Long shmBytes;
+    private final Long smallMessageBytes;
+    private final Long chunkBytes;
+    private final Integer vectorBits;
+    private final IdlePolicy idle;
+    private final String mpiLibrary;
+    private final Map<String, String> environment;
+
+    private CommConfig(Builder b) {
+        this.backend = b.backend;
+        this.shmEnabled = b.shmEnabled;
+        this.mpiEnabled = b.mpiEnabled;
+        this.timeout = b.timeout;
+        this.shmDir = b.shmDir;
+        this.shmBytes = b.shmBytes;
+        this.smallMessageBytes = b.smallMessageBytes;
+        this.chunkBytes = b.chunkBytes;
+        this.vectorBits = b.vectorBits;
+        this.idle = b.idle;
+        this.mpiLibrary = b.mpiLibrary;
+        this.environment = b.environment;
+    }
+
+    /** A builder with nothing set: everything comes from the environment or defaults. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Everything from the environment or defaults. */
+    public static CommConfig fromEnvironment() {
+        return builder().build();
+    }
+
+    Optional<Backend> backend() {
+        return Optional.ofNullable(backend);
+    }
+
+    Optional<Boolean> shmEnabled() {
+        return Optional.ofNullable(shmEnabled);
+    }
+
+    Optional<Boolean> mpiEnabled() {
+        return Optional.ofNullable(mpiEnabled);
+    }
+
+    Optional<Duration> timeout() {
+        return Optional.ofNullable(timeout);
+    }
+
+    Optional<Path> shmDir() {
+        return Optional.ofNullable(shmDir);
+    }
+
+    Optional<Long> shmBytes() {
+        return Optional.ofNullable(shmBytes);
+    }
+
+    Optional<Long> smallMessageBytes() {
+        return Optional.ofNullable(smallMessageBytes);
+    }
+
+    Optional<Long> chunkBytes() {
+        return Optional.ofNullable(chunkBytes);
+    }
+
+    Optional<Integer> vectorBits() {
+        return Optional.ofNullable(vectorBits);
+    }
+
+    Optional<IdlePolicy> idle() {
+        return Optional.ofNullable(idle);
+    }
+
+    Optional<String> mpiLibrary() {
+        return Optional.ofNullable(mpiLibrary);
+    }
+
+    Map<String, String> environment() {
+        return environment;
+    }
+
+    /** Builds a {@link CommConfig}. Every setter validates at once. */
+    public static final class Builder {
+        private Backend backend;
+        private Boolean shmEnabled;
+        private Boolean mpiEnabled;
+        private Duration timeout;
+        private Path shmDir;
+        private Long shmBytes;
+        private Long smallMessageBytes;
+        private Long chunkBytes;
+        private Integer vectorBits;
+        private IdlePolicy idle;
+        private String mpiLibrary;
+        private Map<String, String> environment = System.getenv();
+
+        private Builder() {
+        }
+
+        /** Which backend to use for every group; {@link Backend#AUTO} chooses per group. */
+        public Builder backend(Backend backend) {
+            if (Objects.requireNonNull(backend, "backend") == Backend.LOCAL) {
+                throw new IllegalArgumentException("LOCAL is chosen automatically for groups of one rank");
+            }
+            this.backend = backend;
+            return this;
+        }
+
+        /** Whether AUTO may pick SHM (and HIER). Forcing SHM while disabling it is an error at init. */
+        public Builder shmEnabled(boolean enabled) {
+            this.shmEnabled = enabled;
+            return this;
+        }
+
+        /** Whether AUTO may pick MPI for the cross-node part when ranks were started by an MPI launcher. */
+        public Builder mpiEnabled(boolean enabled) {
+            this.mpiEnabled = enabled;
+            return this;
+        }
+
+        /** Bound on every collective and on init. */
+        public Builder timeout(Duration timeout) {
+            if (Objects.requireNonNull(timeout, "timeout").isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("timeout must be positive: " + timeout);
+            }
+            this.timeout = timeout;
+            return this;
+        }
+
+        /** Directory for shared-memory segments. */
+        public Builder shmDir(Path dir) {
+            this.shmDir = Objects.requireNonNull(dir, "dir");
+            return this;
+        }
+
+        /** Bytes of each rank's shared-memory segment (at least 64 KiB). */
+        public Builder shmBytes(long bytes) {
+            if (bytes < (64 << 10)) throw new IllegalArgumentException("shmBytes must be >= 64 KiB: " + bytes);
+            this.shmBytes = bytes;
+            return this;
+        }
+
+        /** Messages up to this size use the one-step SHM algorithm (every rank reduces everything). */
+        public Builder smallMessageBytes(long bytes) {
+            if (bytes < 0) throw new IllegalArgumentException("smallMessageBytes must be >= 0: " + bytes);
+            this.smallMessageBytes = bytes;
+            return this;
+        }
+
+        /** Pipeline chunk for large messages (at least 4 KiB). */
+        public Builder chunkBytes(long bytes) {
+            if (bytes < 4096) throw new IllegalArgumentException("chunkBytes must be >= 4096: " + bytes);
+            this.chunkBytes = bytes;
+            return this;
+        }
+
+        /** Vector width of the reduction kernels: 0 (scalar), 64, 128, 256 or 512 bits. */
+        public Builder vectorBits(int bits) {
+            if (bits != 0 && bits != 64 && bits != 128 && bits != 256 && bits != 512) {
+                throw new IllegalArgumentException("vectorBits must be 0, 64, 128, 256 or 512: " + bits);
+            }
+            this.vectorBits = bits;
+            return this;
+        }
+
+        /** How ranks wait for each other. */
+        public Builder idle(IdlePolicy idle) {
+            this.idle = Objects.requireNonNull(idle, "idle");
+            return this;
+        }
+
+        /** Path or soname of the MPI library for the MPI backend. */
+        public Builder mpiLibrary(String library) {
+            this.mpiLibrary = Objects.requireNonNull(library, "library");
+            return this;
+        }
+
+        /**
+         * The environment to read launcher variables and DSCOMM_* defaults from (default: the
+         * process environment). Tests and embedding programs use this to avoid global state.
+         */
+        public Builder environment(Map<String, String> env) {
+            this.environment = Map.copyOf(Objects.requireNonNull(env, "env"));
+            return this;
+        }
+
+        /** The configuration. */
+        public CommConfig build() {
+            return new CommConfig(this);
+        }
+    }
+}
