@@ -1,0 +1,101 @@
+package ds.comm;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Chooses the backend of one group from verified facts, and says why.
+ *
+ * <p>A pure function of its inputs so every rule is unit-tested without processes. Order of
+ * authority, most specific first: {@link CommConfig}, then DSCOMM_BACKEND, then DSCOMM_SHM=0,
+ * then the AUTO rules: SHM when every member is on this node and SHM is usable; HIER when the
+ * members span nodes and some node holds more than one of them; RING otherwise.
+ */
+final class BackendPolicy {
+
+    /**
+     * What the policy needs to know about a group.
+     *
+     * @param worldRanks  members' world ranks, in group order
+     * @param nodeOf      node identity of each member, in group order
+     * @param shmProblem  why SHM cannot be used here (directory missing, not writable, too little
+     *                    space), or null when it can
+     * @param mpiLaunched whether an MPI launcher started the ranks
+     */
+    record Facts(int[] worldRanks, String[] nodeOf, String shmProblem, boolean mpiLaunched) {
+    }
+
+    private BackendPolicy() {
+    }
+
+    static BackendChoice choose(Resolved config, Facts facts) {
+        int n = facts.worldRanks().length;
+        String who = describeRanks(facts.worldRanks());
+        if (n == 1) {
+            return new BackendChoice(Backend.LOCAL, "single rank (" + who + "); collectives are local copies");
+        }
+        Map<String, Integer> perNode = new LinkedHashMap<>();
+        for (String node : facts.nodeOf()) perNode.merge(node, 1, Integer::sum);
+        int nodes = perNode.size();
+        int busiest = perNode.values().stream().mapToInt(Integer::intValue).max().orElse(0);
+        boolean spans = nodes > 1;
+        String where = spans ? who + " span " + nodes + " nodes" : who + " share one node";
+        String shmOff = config.shmEnabled() ? null : "SHM disabled by " + config.shmSource();
+        String shmNo = shmOff != null ? shmOff : facts.shmProblem() == null ? null : "SHM unusable: " + facts.shmProblem();
+
+        switch (config.backend()) {
+            case SHM -> {
+                if (spans) {
+                    throw new IllegalStateException("backend shm (" + config.backendSource() + ") cannot serve " + where
+                            + ": shared memory needs every rank on one node; use auto, ring or hier");
+                }
+                if (shmNo != null) {
+                    throw new IllegalStateException("backend shm (" + config.backendSource() + ") requested but " + shmNo);
+                }
+                return new BackendChoice(Backend.SHM, where + "; forced by " + config.backendSource());
+            }
+            case HIER -> {
+                if (shmNo != null) {
+                    throw new IllegalStateException("backend hier (" + config.backendSource() + ") needs shared memory but " + shmNo);
+                }
+                return new BackendChoice(Backend.HIER, where + "; forced by " + config.backendSource());
+            }
+            case RING -> {
+                return new BackendChoice(Backend.RING, where + "; forced by " + config.backendSource());
+            }
+            case MPI -> {
+                return new BackendChoice(Backend.MPI, where + "; forced by " + config.backendSource());
+            }
+            case AUTO, LOCAL -> {
+                // fall through to the automatic rules below
+            }
+        }
+        if (!spans) {
+            if (shmNo == null) return new BackendChoice(Backend.SHM, where);
+            return new BackendChoice(Backend.RING, where + "; " + shmNo);
+        }
+        if (busiest > 1) {
+            if (shmNo == null) {
+                return new BackendChoice(Backend.HIER, where + ", up to " + busiest + " on one node; SHM inside each node, ring between nodes");
+            }
+            return new BackendChoice(Backend.RING, where + "; " + shmNo);
+        }
+        return new BackendChoice(Backend.RING, where + ", one rank per node");
+    }
+
+    /** "ranks 0-3", "ranks 0,2,4-6", "rank 5". */
+    static String describeRanks(int[] ranks) {
+        int[] sorted = ranks.clone();
+        java.util.Arrays.sort(sorted);
+        StringBuilder sb = new StringBuilder(sorted.length == 1 ? "rank " : "ranks ");
+        for (int i = 0; i < sorted.length; ) {
+            int j = i;
+            while (j + 1 < sorted.length && sorted[j + 1] == sorted[j] + 1) j++;
+            if (i > 0) sb.append(',');
+            sb.append(sorted[i]);
+            if (j > i) sb.append('-').append(sorted[j]);
+            i = j + 1;
+        }
+        return sb.toString();
+    }
+}

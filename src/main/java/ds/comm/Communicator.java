@@ -1,0 +1,359 @@
+package ds.comm;
+
+import ds.comm.spi.Collective;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.GroupSpec;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A group of ranks and its collectives.
+ *
+ * <pre>{@code
+ * try (Communicator comm = Communicator.init()) {         // from the launcher's environment
+ *     comm.allReduce(segment, DType.BF16, ReduceOp.SUM);  // in place
+ *     Communicator tp = comm.split(comm.rank() / 2, comm.rank());
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <p><b>Calling rules.</b> Every member of the group calls the same collectives in the same
+ * order with matching arguments (type, op, element count, root). A communicator is used by one
+ * thread at a time. Segments may be heap or native, of any length that is a multiple of the
+ * element size, at any offset; they must be writable where the call writes.
+ *
+ * <p><b>Failures.</b> Every call is bounded by the configured timeout. A dead peer, a timeout,
+ * mismatched calls or a setup failure throw a {@link CommException} naming the rank, the group
+ * and the operation; the communicator is then aborted (later calls throw at once) and
+ * {@link #close()} still releases everything. Argument errors throw
+ * {@link IllegalArgumentException} and leave the communicator usable; calls on a closed
+ * communicator throw {@link IllegalStateException}.
+ *
+ * <p><b>Backends.</b> Each communicator (the world and every {@link #split}) picks its own
+ * backend: shared memory when every member is on this node, hierarchical or ring when the
+ * members span nodes. {@link #backend()} says which and why.
+ */
+public final class Communicator implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("ds.comm");
+
+    private final Job job;
+    private final GroupSpec group;
+    private final Collective engine;
+    private final BackendChoice choice;
+    private int splits;
+    private volatile boolean closed;
+    private volatile CommException abortedBy;
+
+    private Communicator(Job job, GroupSpec group, Collective engine, BackendChoice choice) {
+        this.job = job;
+        this.group = group;
+        this.engine = engine;
+        this.choice = choice;
+        job.acquire();
+        LOG.log(System.Logger.Level.INFO, "ds-comm group {0} (rank {1} of {2}): {3}",
+                group.name(), group.myIndex(), group.size(), choice);
+    }
+
+    /**
+     * Joins the job the launcher started (bin/dscomm launch, torchrun, DeepSpeed, mpirun, srun),
+     * with every setting from the environment. Without launcher variables this is a world of one.
+     *
+     * @return the world communicator
+     * @throws CommException            when the rendezvous or the backend cannot be set up in time
+     * @throws IllegalArgumentException when launcher or DSCOMM_* variables are malformed
+     */
+    public static Communicator init() {
+        return init(CommConfig.fromEnvironment());
+    }
+
+    /**
+     * Joins the job with explicit settings; unset ones come from the environment.
+     *
+     * @param config settings
+     * @return the world communicator
+     */
+    public static Communicator init(CommConfig config) {
+        Objects.requireNonNull(config, "config");
+        Job job;
+        try {
+            job = Job.start(config);
+        } catch (CommFailure f) {
+            throw translate(f);
+        }
+        var topo = job.topology();
+        int[] everyone = new int[topo.worldSize()];
+        for (int i = 0; i < everyone.length; i++) everyone[i] = i;
+        GroupSpec world = new GroupSpec("w", topo.jobToken(), everyone, topo.rank());
+        return open(job, world, true);
+    }
+
+    private static Communicator open(Job job, GroupSpec group, boolean firstUser) {
+        Collective engine = null;
+        try {
+            BackendChoice choice = job.choose(group);
+            engine = job.open(group, choice);
+            return new Communicator(job, group, engine, choice);
+        } catch (CommFailure f) {
+            if (firstUser) job.acquireAndRelease();
+            throw translate(f);
+        } catch (RuntimeException e) {
+            if (engine != null) engine.close();
+            if (firstUser) job.acquireAndRelease();
+            throw e;
+        }
+    }
+
+    /** This process's rank in the group, {@code 0 .. size()-1}. */
+    public int rank() {
+        return group.myIndex();
+    }
+
+    /** Number of ranks in the group. */
+    public int size() {
+        return group.size();
+    }
+
+    /** This process's rank in the world the launcher started. */
+    public int worldRank() {
+        return group.myWorldRank();
+    }
+
+    /** The group's name, unique within the job ("w" for the world, "w.s1c0" for a split). */
+    public String name() {
+        return group.name();
+    }
+
+    /** Which backend this communicator uses, and why. */
+    public BackendChoice backend() {
+        return choice;
+    }
+
+    /**
+     * Element-wise reduction over all ranks, in place: afterwards every rank's {@code buf} holds
+     * {@code op} applied over every rank's {@code buf}.
+     *
+     * <p><b>Reproducibility.</b> The result is a function of the inputs, the number of ranks, the
+     * group's layout over nodes and the backend alone: never of timing, arrival order, vector
+     * width or CPU architecture. Every rank receives the same bits. Elements combine strictly
+     * lane-wise in a fixed order (no FMA, no horizontal reductions); BF16 and FP16 widen to fp32,
+     * accumulate there and round once to nearest-even.
+     *
+     * @param buf  input and output; its size must be a multiple of {@code type.byteSize()}
+     * @param type element type
+     * @param op   how elements combine
+     */
+    public void allReduce(MemorySegment buf, DType type, ReduceOp op) {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(op, "op");
+        checkWritable(buf, type, "allReduce");
+        ready();
+        try {
+            engine.allReduce(buf, type.element(), op.combiner());
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+    }
+
+    /**
+     * Convenience: {@link #allReduce(MemorySegment, DType, ReduceOp)} of an fp32 array, in place.
+     *
+     * @param buf input and output
+     * @param op  how elements combine
+     */
+    public void allReduce(float[] buf, ReduceOp op) {
+        allReduce(MemorySegment.ofArray(Objects.requireNonNull(buf, "buf")), DType.FP32, op);
+    }
+
+    /**
+     * Gathers every rank's {@code in} into every rank's {@code out}, in rank order.
+     *
+     * @param in   this rank's contribution
+     * @param out  {@code size() * in.byteSize()} bytes
+     * @param type element type (checked for consistent sizes)
+     */
+    public void allGather(MemorySegment in, MemorySegment out, DType type) {
+        Objects.requireNonNull(in, "in");
+        Objects.requireNonNull(type, "type");
+        checkWritable(out, type, "allGather");
+        checkMultiple(in, type, "allGather");
+        if (out.byteSize() != in.byteSize() * size()) {
+            throw new IllegalArgumentException("allGather on group " + name() + ": out has " + out.byteSize()
+                    + " bytes, expected " + size() + " x " + in.byteSize());
+        }
+        ready();
+        try {
+            engine.allGather(in, out, type.element());
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+    }
+
+    /**
+     * Reduces {@code in} (size() blocks of {@code out.byteSize()} bytes) over all ranks and leaves
+     * block {@code rank()} of the result in {@code out}.
+     *
+     * @param in   {@code size() * out.byteSize()} bytes
+     * @param out  this rank's block of the result
+     * @param type element type
+     * @param op   how elements combine
+     */
+    public void reduceScatter(MemorySegment in, MemorySegment out, DType type, ReduceOp op) {
+        Objects.requireNonNull(in, "in");
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(op, "op");
+        checkWritable(out, type, "reduceScatter");
+        checkMultiple(in, type, "reduceScatter");
+        if (in.byteSize() != out.byteSize() * size()) {
+            throw new IllegalArgumentException("reduceScatter on group " + name() + ": in has " + in.byteSize()
+                    + " bytes, expected " + size() + " x " + out.byteSize());
+        }
+        ready();
+        try {
+            engine.reduceScatter(in, out, type.element(), op.combiner());
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+    }
+
+    /**
+     * Copies {@code root}'s {@code buf} into every rank's {@code buf}.
+     *
+     * @param buf  the bytes (written on every rank but the root)
+     * @param root group rank whose bytes are sent
+     */
+    public void broadcast(MemorySegment buf, int root) {
+        Objects.requireNonNull(buf, "buf");
+        if (root < 0 || root >= size()) {
+            throw new IllegalArgumentException("broadcast on group " + name() + ": root " + root + " outside 0.." + (size() - 1));
+        }
+        if (buf.isReadOnly() && root != rank()) {
+            throw new IllegalArgumentException("broadcast on group " + name() + ": buffer is read-only");
+        }
+        ready();
+        try {
+            engine.broadcast(buf, root);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+    }
+
+    /** Returns once every rank of the group has called it. */
+    public void barrier() {
+        ready();
+        try {
+            engine.barrier();
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+    }
+
+    /**
+     * Splits this group into sub-groups, with MPI_Comm_split semantics: ranks passing the same
+     * {@code color} form one group, ordered by {@code key} and then by their rank here. Every rank
+     * of this group must call it. Each sub-group picks its own backend (a TP=2 pair inside one
+     * node gets shared memory even when the world spans nodes) and has its own state, so
+     * sub-groups may be used in any interleaving.
+     *
+     * @param color non-negative group selector
+     * @param key   order inside the new group
+     * @return this rank's new communicator; close it independently
+     */
+    public Communicator split(int color, int key) {
+        if (color < 0) throw new IllegalArgumentException("split on group " + name() + ": color must be >= 0, got " + color);
+        ready();
+        int n = size();
+        int[] colors = new int[n];
+        int[] keys = new int[n];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mine = arena.allocate(ValueLayout.JAVA_INT, 2);
+            mine.setAtIndex(ValueLayout.JAVA_INT, 0, color);
+            mine.setAtIndex(ValueLayout.JAVA_INT, 1, key);
+            MemorySegment all = arena.allocate(ValueLayout.JAVA_INT, 2L * n);
+            try {
+                engine.allGather(mine, all, DType.INT32.element());
+            } catch (CommFailure f) {
+                throw abort(f);
+            }
+            for (int i = 0; i < n; i++) {
+                colors[i] = all.getAtIndex(ValueLayout.JAVA_INT, 2L * i);
+                keys[i] = all.getAtIndex(ValueLayout.JAVA_INT, 2L * i + 1);
+            }
+        }
+        int serial = ++splits;
+        List<Integer> same = new ArrayList<>();
+        for (int i = 0; i < n; i++) if (colors[i] == color) same.add(i);
+        same.sort(Comparator.<Integer>comparingInt(i -> keys[i]).thenComparingInt(i -> i));
+        int[] members = new int[same.size()];
+        int me = -1;
+        for (int j = 0; j < members.length; j++) {
+            members[j] = group.worldRank(same.get(j));
+            if (same.get(j) == rank()) me = j;
+        }
+        GroupSpec sub = new GroupSpec(name() + ".s" + serial + "c" + color, group.jobToken(), members, me);
+        return open(job, sub, false);
+    }
+
+    /**
+     * Releases this communicator's backend (unmaps and unlinks its shared memory, closes its
+     * connections). Idempotent; safe after a failure. Other communicators of the job stay usable.
+     */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            engine.close();
+        } finally {
+            job.release();
+        }
+    }
+
+    private void ready() {
+        if (closed) throw new IllegalStateException("communicator " + name() + " is closed");
+        CommException cause = abortedBy;
+        if (cause != null) {
+            throw new CommException("communicator " + name() + " (rank " + rank() + ") was aborted by an earlier failure: "
+                    + cause.getMessage(), cause.peerRank(), cause);
+        }
+    }
+
+    private CommException abort(CommFailure f) {
+        CommException e = translate(f);
+        abortedBy = e;
+        return e;
+    }
+
+    private static CommException translate(CommFailure f) {
+        return switch (f.kind()) {
+            case PEER_LOST -> new PeerLostException(f.getMessage(), f.peerRank(), f);
+            case TIMEOUT -> new CollectiveTimeoutException(f.getMessage(), f.peerRank(), f);
+            case MISMATCH -> new CollectiveMismatchException(f.getMessage(), f.peerRank(), f);
+            case SETUP, ABORTED -> new CommException(f.getMessage(), f.peerRank(), f);
+        };
+    }
+
+    private void checkWritable(MemorySegment buf, DType type, String op) {
+        checkMultiple(buf, type, op);
+        if (buf.isReadOnly()) throw new IllegalArgumentException(op + " on group " + name() + ": buffer is read-only");
+    }
+
+    private void checkMultiple(MemorySegment buf, DType type, String op) {
+        Objects.requireNonNull(buf, "buf");
+        if (buf.byteSize() % type.byteSize() != 0) {
+            throw new IllegalArgumentException(op + " on group " + name() + ": " + buf.byteSize()
+                    + " bytes is not a whole number of " + type + " elements (" + type.byteSize() + " bytes each)");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Communicator[" + name() + ", rank " + rank() + " of " + size() + ", " + choice + "]";
+    }
+}

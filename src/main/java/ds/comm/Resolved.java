@@ -1,0 +1,135 @@
+package ds.comm;
+
+import ds.comm.spi.BackoffIdleStrategy;
+import ds.comm.spi.Settings;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A {@link CommConfig} with every gap filled from the environment or defaults, remembering where
+ * each deciding value came from so that {@link BackendChoice#reason()} can say it.
+ *
+ * @param backend        requested backend (AUTO unless forced)
+ * @param backendSource  "CommConfig", "DSCOMM_BACKEND" or "default"
+ * @param shmEnabled     whether AUTO may use SHM
+ * @param shmSource      where shmEnabled came from
+ * @param mpiEnabled     whether AUTO may use MPI
+ * @param vectorBits     kernel width, or -1 for the JVM's preferred width
+ * @param mpiLibrary     explicit MPI library, or null
+ * @param settings       what the backends read
+ * @param environment    the environment the launcher variables come from
+ */
+record Resolved(Backend backend, String backendSource, boolean shmEnabled, String shmSource, boolean mpiEnabled,
+                int vectorBits, String mpiLibrary, Settings settings, Map<String, String> environment) {
+
+    static Resolved of(CommConfig config) {
+        Map<String, String> env = config.environment();
+        Backend backend;
+        String backendSource;
+        if (config.backend().isPresent()) {
+            backend = config.backend().get();
+            backendSource = "CommConfig";
+        } else if (present(env, "DSCOMM_BACKEND")) {
+            backend = parse(env, "DSCOMM_BACKEND", Backend::parse);
+            backendSource = "DSCOMM_BACKEND=" + env.get("DSCOMM_BACKEND").trim();
+        } else {
+            backend = Backend.AUTO;
+            backendSource = "default";
+        }
+        boolean shm;
+        String shmSource;
+        if (config.shmEnabled().isPresent()) {
+            shm = config.shmEnabled().get();
+            shmSource = "CommConfig.shmEnabled(" + shm + ")";
+        } else if (present(env, "DSCOMM_SHM")) {
+            shm = parse(env, "DSCOMM_SHM", Resolved::parseSwitch);
+            shmSource = "DSCOMM_SHM=" + env.get("DSCOMM_SHM").trim();
+        } else {
+            shm = true;
+            shmSource = "default";
+        }
+        boolean mpi = config.mpiEnabled().orElseGet(() -> !present(env, "DSCOMM_MPI") || parse(env, "DSCOMM_MPI", Resolved::parseSwitch));
+        int bits = config.vectorBits().orElseGet(() -> present(env, "DSCOMM_VECTOR_BITS")
+                ? parse(env, "DSCOMM_VECTOR_BITS", v -> {
+                    int b = Integer.parseInt(v.trim());
+                    if (b != 0 && b != 64 && b != 128 && b != 256 && b != 512) throw new IllegalArgumentException();
+                    return b;
+                }) : -1);
+        String mpiLib = config.mpiLibrary().orElseGet(() -> present(env, "DSCOMM_MPI_LIB") ? env.get("DSCOMM_MPI_LIB").trim() : null);
+
+        Duration timeout = config.timeout().orElseGet(() -> present(env, "DSCOMM_TIMEOUT")
+                ? parse(env, "DSCOMM_TIMEOUT", Resolved::parseDuration) : Duration.ofSeconds(30));
+        Path dir = config.shmDir().orElseGet(() -> Path.of(env.getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
+        long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SHM_BYTES", 4L << 20, 64L << 10));
+        long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SMALL_BYTES", 64L << 10, 0));
+        long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, "DSCOMM_CHUNK_BYTES", 1L << 20, 4096));
+        IdlePolicy idle = config.idle().orElse(IdlePolicy.backoff());
+        long minPark = idle.minPark().toNanos();
+        long maxPark = idle.maxPark().toNanos();
+        Settings settings = new Settings(timeout.toNanos(),
+                () -> new BackoffIdleStrategy(idle.spins(), idle.yields(), minPark, maxPark),
+                dir, shmBytes, small, chunk, Math.min(5_000_000_000L, timeout.toNanos()));
+        return new Resolved(backend, backendSource, shm, shmSource, mpi, bits, mpiLib, settings, env);
+    }
+
+    private static boolean present(Map<String, String> env, String key) {
+        String v = env.get(key);
+        return v != null && !v.isBlank();
+    }
+
+    private static <T> T parse(Map<String, String> env, String key, java.util.function.Function<String, T> parser) {
+        String v = env.get(key);
+        try {
+            return parser.apply(v);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("invalid " + key + "='" + v + "'"
+                    + (e.getMessage() != null && !(e instanceof NumberFormatException) ? ": " + e.getMessage() : ""), e);
+        }
+    }
+
+    private static long sizeOr(Map<String, String> env, String key, long dflt, long min) {
+        if (!present(env, key)) return dflt;
+        long v = parse(env, key, Resolved::parseSize);
+        if (v < min) throw new IllegalArgumentException("invalid " + key + "='" + env.get(key) + "': must be >= " + min);
+        return v;
+    }
+
+    /** "0", "off", "false", "no" turn a switch off; "1", "on", "true", "yes" turn it on. */
+    static boolean parseSwitch(String v) {
+        return switch (v.trim().toLowerCase(Locale.ROOT)) {
+            case "0", "off", "false", "no" -> false;
+            case "1", "on", "true", "yes" -> true;
+            default -> throw new IllegalArgumentException("expected 0/1, on/off, true/false or yes/no");
+        };
+    }
+
+    /** Bytes with an optional K, M or G suffix (binary): "4M" is 4194304. */
+    static long parseSize(String v) {
+        String s = v.trim().toUpperCase(Locale.ROOT);
+        if (s.endsWith("IB")) s = s.substring(0, s.length() - 2);
+        else if (s.endsWith("B")) s = s.substring(0, s.length() - 1);
+        int shift = 0;
+        if (s.endsWith("K")) shift = 10;
+        else if (s.endsWith("M")) shift = 20;
+        else if (s.endsWith("G")) shift = 30;
+        if (shift > 0) s = s.substring(0, s.length() - 1);
+        long n = Long.parseLong(s.trim());
+        if (n < 0 || n > (Long.MAX_VALUE >> shift)) throw new IllegalArgumentException("size out of range");
+        return n << shift;
+    }
+
+    /** Seconds ("30"), or a number with ms, s or m ("500ms", "30s", "2m"). */
+    static Duration parseDuration(String v) {
+        String s = v.trim().toLowerCase(Locale.ROOT);
+        Duration d;
+        if (s.endsWith("ms")) d = Duration.ofMillis(Long.parseLong(s.substring(0, s.length() - 2).trim()));
+        else if (s.endsWith("s")) d = Duration.ofMillis(Math.round(Double.parseDouble(s.substring(0, s.length() - 1).trim()) * 1000));
+        else if (s.endsWith("m")) d = Duration.ofSeconds(Long.parseLong(s.substring(0, s.length() - 1).trim()) * 60);
+        else d = Duration.ofMillis(Math.round(Double.parseDouble(s) * 1000));
+        if (d.isNegative() || d.isZero()) throw new IllegalArgumentException("must be positive");
+        return d;
+    }
+}

@@ -1,0 +1,53 @@
+package ds.comm;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.Collective;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The backend of a one-rank group: an all-reduce is the identity, a gather or scatter a copy.
+ */
+final class SoloCollective implements Collective {
+
+    @Override
+    public int rank() {
+        return 0;
+    }
+
+    @Override
+    public int size() {
+        return 1;
+    }
+
+    @Override
+    public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
+        // The reduction over one rank is its own input.
+    }
+
+    @Override
+    public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
+        MemorySegment.copy(in, 0, out, 0, in.byteSize());
+    }
+
+    @Override
+    public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
+        MemorySegment.copy(in, 0, out, 0, out.byteSize());
+    }
+
+    @Override
+    public void broadcast(MemorySegment buf, int root) {
+        // The root is this rank.
+    }
+
+    @Override
+    public void barrier() {
+        // Nobody to wait for.
+    }
+
+    @Override
+    public void close() {
+        // Nothing held.
+    }
+}

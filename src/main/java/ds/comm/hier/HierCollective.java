@@ -1,0 +1,134 @@
+package ds.comm.hier;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.Collective;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A group spanning nodes, as two levels: {@code local} holds this node's members (index 0 is
+ * the node's leader, its lowest group rank) and {@code leaders} holds one leader per node, in
+ * the order the nodes first appear in the group.
+ *
+ * <p>All-reduce: reduce inside the node through shared memory, all-reduce between leaders, then
+ * broadcast inside the node. Every rank ends with the bits its leader received from the
+ * leaders' all-reduce, so results are bit-identical on every rank; they are a deterministic
+ * function of the inputs and of the group's layout over nodes (node-local sums in local rank
+ * order, then the leaders' backend order).
+ *
+ * <p>Not thread-safe, like every {@link Collective}.
+ */
+public final class HierCollective implements Collective {
+
+    private final int rank;
+    private final int size;
+    private final int[] nodeOfRank;
+    private final int[] localIndexOfRank;
+    private final int myNode;
+    private final Collective local;
+    private final Collective leaders;
+    private Arena scratchArena;
+    private MemorySegment scratch = MemorySegment.NULL;
+
+    /**
+     * @param rank             this rank's group index
+     * @param nodeOfRank       for each group rank, the index of its node (0 = first node seen)
+     * @param localIndexOfRank for each group rank, its index inside its node's local group
+     * @param local            the collective over this node's members (leader at index 0)
+     * @param leaders          the collective over node leaders, or null when this rank is not a leader
+     */
+    public HierCollective(int rank, int[] nodeOfRank, int[] localIndexOfRank, Collective local, Collective leaders) {
+        this.rank = rank;
+        this.size = nodeOfRank.length;
+        this.nodeOfRank = nodeOfRank.clone();
+        this.localIndexOfRank = localIndexOfRank.clone();
+        this.myNode = nodeOfRank[rank];
+        this.local = local;
+        this.leaders = leaders;
+        if ((localIndexOfRank[rank] == 0) != (leaders != null)) {
+            throw new IllegalArgumentException("rank " + rank + " is " + (leaders == null ? "a leader without" : "not a leader but has")
+                    + " a leaders' collective");
+        }
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
+        local.allReduce(buf, type, op);
+        if (leaders != null) leaders.allReduce(buf, type, op);
+        local.broadcast(buf, 0);
+    }
+
+    @Override
+    public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
+        // Every rank's block reaches everyone by a hierarchical broadcast from its owner: correct
+        // for uneven nodes and exact for any bytes (no arithmetic touches the payload).
+        long block = in.byteSize();
+        for (int r = 0; r < size; r++) {
+            MemorySegment slot = out.asSlice(r * block, block);
+            if (r == rank) MemorySegment.copy(in, 0, slot, 0, block);
+            broadcast(slot, r);
+        }
+    }
+
+    @Override
+    public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
+        MemorySegment all = scratch(in.byteSize());
+        MemorySegment.copy(in, 0, all, 0, in.byteSize());
+        allReduce(all, type, op);
+        MemorySegment.copy(all, rank * out.byteSize(), out, 0, out.byteSize());
+    }
+
+    @Override
+    public void broadcast(MemorySegment buf, int root) {
+        int rootNode = nodeOfRank[root];
+        if (myNode == rootNode) {
+            local.broadcast(buf, localIndexOfRank[root]);
+            if (leaders != null) leaders.broadcast(buf, rootNode);
+        } else {
+            if (leaders != null) leaders.broadcast(buf, rootNode);
+            local.broadcast(buf, 0);
+        }
+    }
+
+    @Override
+    public void barrier() {
+        local.barrier();
+        if (leaders != null) leaders.barrier();
+        local.barrier();
+    }
+
+    private MemorySegment scratch(long bytes) {
+        if (scratch.byteSize() < bytes) {
+            if (scratchArena != null) scratchArena.close();
+            scratchArena = Arena.ofShared();
+            scratch = scratchArena.allocate(Math.max(bytes, 4096), 64);
+        }
+        return scratch.asSlice(0, bytes);
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (leaders != null) leaders.close();
+        } finally {
+            local.close();
+            if (scratchArena != null) {
+                scratchArena.close();
+                scratchArena = null;
+                scratch = MemorySegment.NULL;
+            }
+        }
+    }
+}

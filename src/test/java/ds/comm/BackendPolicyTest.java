@@ -1,0 +1,142 @@
+package ds.comm;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class BackendPolicyTest {
+
+    private static Resolved config(CommConfig.Builder b, String... env) {
+        Map<String, String> map = new HashMap<>();
+        for (int i = 0; i < env.length; i += 2) map.put(env[i], env[i + 1]);
+        return Resolved.of(b.environment(map).build());
+    }
+
+    private static Resolved env(String... env) {
+        return config(CommConfig.builder(), env);
+    }
+
+    private static BackendPolicy.Facts facts(String... nodes) {
+        int[] ranks = new int[nodes.length];
+        for (int i = 0; i < ranks.length; i++) ranks[i] = i;
+        return new BackendPolicy.Facts(ranks, nodes, null, false);
+    }
+
+    @Test
+    void autoPicksShmWhenEveryMemberSharesTheNode() {
+        BackendChoice c = BackendPolicy.choose(env(), facts("a", "a", "a", "a"));
+        assertEquals(Backend.SHM, c.backend());
+        assertEquals("shm: ranks 0-3 share one node", c.toString());
+    }
+
+    @Test
+    void autoPicksHierWhenMembersSpanNodesAndANodeHoldsSeveral() {
+        BackendChoice c = BackendPolicy.choose(env(), facts("a", "a", "b", "b"));
+        assertEquals(Backend.HIER, c.backend());
+        assertTrue(c.reason().startsWith("ranks 0-3 span 2 nodes"), c.reason());
+    }
+
+    @Test
+    void autoPicksRingWhenEveryMemberIsAloneOnItsNode() {
+        BackendChoice c = BackendPolicy.choose(env(), facts("a", "b", "c"));
+        assertEquals(Backend.RING, c.backend());
+        assertTrue(c.reason().contains("one rank per node"), c.reason());
+    }
+
+    @Test
+    void shmSwitchOffMakesAutoUseTheRingAndSaysWhy() {
+        BackendChoice c = BackendPolicy.choose(env("DSCOMM_SHM", "0"), facts("a", "a", "b", "b"));
+        assertEquals(Backend.RING, c.backend());
+        assertEquals("ring: ranks 0-3 span 2 nodes; SHM disabled by DSCOMM_SHM=0", c.toString());
+        assertEquals(Backend.RING, BackendPolicy.choose(env("DSCOMM_SHM", "0"), facts("a", "a")).backend());
+    }
+
+    @Test
+    void unusableShmMakesAutoUseTheRingAndSaysWhy() {
+        var f = new BackendPolicy.Facts(new int[]{0, 1}, new String[]{"a", "a"}, "/dev/shm has 10 bytes free", false);
+        BackendChoice c = BackendPolicy.choose(env(), f);
+        assertEquals(Backend.RING, c.backend());
+        assertTrue(c.reason().contains("SHM unusable: /dev/shm has 10 bytes free"), c.reason());
+    }
+
+    @Test
+    void configWinsOverEnvironmentWhichWinsOverDefault() {
+        assertEquals(Backend.RING, BackendPolicy.choose(env("DSCOMM_BACKEND", "ring"), facts("a", "a")).backend());
+        Resolved both = config(CommConfig.builder().backend(Backend.SHM), "DSCOMM_BACKEND", "ring");
+        BackendChoice c = BackendPolicy.choose(both, facts("a", "a"));
+        assertEquals(Backend.SHM, c.backend());
+        assertTrue(c.reason().contains("forced by CommConfig"), c.reason());
+        Resolved shmOn = config(CommConfig.builder().shmEnabled(true), "DSCOMM_SHM", "0");
+        assertEquals(Backend.SHM, BackendPolicy.choose(shmOn, facts("a", "a")).backend());
+    }
+
+    @Test
+    void forcingShmOnAGroupThatSpansNodesIsAnErrorNotAWrongResult() {
+        var e = assertThrows(IllegalStateException.class,
+                () -> BackendPolicy.choose(env("DSCOMM_BACKEND", "shm"), facts("a", "b")));
+        assertTrue(e.getMessage().contains("ranks 0-1 span 2 nodes"), e.getMessage());
+        assertTrue(e.getMessage().contains("DSCOMM_BACKEND=shm"), e.getMessage());
+    }
+
+    @Test
+    void forcingShmWhileItIsDisabledIsAnError() {
+        var e = assertThrows(IllegalStateException.class,
+                () -> BackendPolicy.choose(env("DSCOMM_BACKEND", "shm", "DSCOMM_SHM", "0"), facts("a", "a")));
+        assertTrue(e.getMessage().contains("SHM disabled by DSCOMM_SHM=0"), e.getMessage());
+        assertThrows(IllegalStateException.class,
+                () -> BackendPolicy.choose(env("DSCOMM_BACKEND", "hier", "DSCOMM_SHM", "0"), facts("a", "b")));
+    }
+
+    @Test
+    void aSubGroupInsideOneNodeGetsShmEvenWhenTheWorldSpansNodes() {
+        var tpPair = new BackendPolicy.Facts(new int[]{2, 3}, new String[]{"b", "b"}, null, false);
+        assertEquals("shm: ranks 2-3 share one node", BackendPolicy.choose(env(), tpPair).toString());
+    }
+
+    @Test
+    void aGroupOfOneIsLocal() {
+        assertEquals(Backend.LOCAL, BackendPolicy.choose(env("DSCOMM_BACKEND", "ring"), facts("a")).backend());
+    }
+
+    @Test
+    void malformedEnvironmentNamesTheVariableAndValue() {
+        var e = assertThrows(IllegalArgumentException.class, () -> env("DSCOMM_BACKEND", "tcp"));
+        assertTrue(e.getMessage().contains("DSCOMM_BACKEND='tcp'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> env("DSCOMM_SHM", "maybe"));
+        assertTrue(e.getMessage().contains("DSCOMM_SHM='maybe'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> env("DSCOMM_TIMEOUT", "-3"));
+        assertTrue(e.getMessage().contains("DSCOMM_TIMEOUT='-3'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> env("DSCOMM_VECTOR_BITS", "96"));
+        assertTrue(e.getMessage().contains("DSCOMM_VECTOR_BITS='96'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> env("DSCOMM_SHM_BYTES", "12Q"));
+        assertTrue(e.getMessage().contains("DSCOMM_SHM_BYTES='12Q'"), e.getMessage());
+    }
+
+    @Test
+    void sizesAndDurationsParseWithUnits() {
+        assertEquals(4L << 20, Resolved.parseSize("4M"));
+        assertEquals(64L << 10, Resolved.parseSize("64KiB"));
+        assertEquals(1L << 30, Resolved.parseSize("1g"));
+        assertEquals(1234, Resolved.parseSize("1234"));
+        assertEquals(java.time.Duration.ofMillis(500), Resolved.parseDuration("500ms"));
+        assertEquals(java.time.Duration.ofSeconds(30), Resolved.parseDuration("30"));
+        assertEquals(java.time.Duration.ofSeconds(30), Resolved.parseDuration("30s"));
+        assertEquals(java.time.Duration.ofMinutes(2), Resolved.parseDuration("2m"));
+        Resolved r = env("DSCOMM_TIMEOUT", "2.5", "DSCOMM_SHM_BYTES", "8M", "DSCOMM_SHM_DIR", "/tmp");
+        assertEquals(2_500_000_000L, r.settings().timeoutNanos());
+        assertEquals(8L << 20, r.settings().shmBytes());
+        assertEquals(java.nio.file.Path.of("/tmp"), r.settings().shmDir());
+    }
+
+    @Test
+    void rankListsAreDescribedCompactly() {
+        assertEquals("rank 5", BackendPolicy.describeRanks(new int[]{5}));
+        assertEquals("ranks 0-3", BackendPolicy.describeRanks(new int[]{3, 1, 2, 0}));
+        assertEquals("ranks 0,2,4-6", BackendPolicy.describeRanks(new int[]{0, 2, 4, 5, 6}));
+    }
+}
