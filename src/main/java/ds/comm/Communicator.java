@@ -130,6 +130,12 @@ public final class Communicator implements AutoCloseable {
         return group.name();
     }
 
+    /** Number of distinct nodes (verified at rendezvous) that the group's members sit on. */
+    public int nodes() {
+        var topo = job.topology();
+        return (int) java.util.Arrays.stream(group.members()).mapToObj(topo::nodeOf).distinct().count();
+    }
+
     /** Which backend this communicator uses, and why. */
     public BackendChoice backend() {
         return choice;
