@@ -336,12 +336,21 @@ public record LaunchEnv(LauncherKind launcher,
 
     private static Duration parseTimeout(Map<String, String> env) {
         String v = env.get("DSCOMM_TIMEOUT");
-        if (v == null) {
-            return DEFAULT_TIMEOUT;
-        }
+        return v == null ? DEFAULT_TIMEOUT : parseDuration("DSCOMM_TIMEOUT", v);
+    }
+
+    /**
+     * Parses a positive duration: a number of seconds ({@code 30}), or with a unit
+     * ({@code 30s}, {@code 500ms}, {@code 2m}).
+     *
+     * @param name  what the value is called in error messages, e.g. "DSCOMM_TIMEOUT"
+     * @param v     the text
+     * @throws LaunchEnvException naming {@code name} and {@code v} when malformed, zero or longer than a year
+     */
+    public static Duration parseDuration(String name, String v) {
         Matcher m = DURATION.matcher(v.strip());
         if (!m.matches()) {
-            throw new LaunchEnvException("DSCOMM_TIMEOUT='" + v + "' is not a duration such as 30, 30s, 500ms or 2m");
+            throw new LaunchEnvException(name + "='" + v + "' is not a duration such as 30, 30s, 500ms or 2m");
         }
         long n = Long.parseLong(m.group(1));
         String unit = m.group(2) == null ? "s" : m.group(2);
@@ -351,10 +360,10 @@ public record LaunchEnv(LauncherKind launcher,
             default -> Duration.ofSeconds(n);
         };
         if (d.isZero()) {
-            throw new LaunchEnvException("DSCOMM_TIMEOUT=" + v + " must be positive");
+            throw new LaunchEnvException(name + "=" + v + " must be positive");
         }
         if (d.compareTo(Duration.ofDays(365)) > 0) {
-            throw new LaunchEnvException("DSCOMM_TIMEOUT=" + v + " is longer than a year");
+            throw new LaunchEnvException(name + "=" + v + " is longer than a year");
         }
         return d;
     }
