@@ -71,11 +71,12 @@ final class TopologyReport {
         }
         if (t.localSizeHintDisagrees()) {
             String var = switch (env.launcher()) {
+                case DSCOMM -> envVars.containsKey("DSCOMM_LOCAL_SIZE") ? "DSCOMM_LOCAL_SIZE" : "LOCAL_WORLD_SIZE";
                 case TORCHRUN -> "LOCAL_WORLD_SIZE";
-                case DEEPSPEED, DSCOMM -> "LOCAL_SIZE";
+                case DEEPSPEED -> "LOCAL_SIZE";
                 case OPENMPI -> "OMPI_COMM_WORLD_LOCAL_SIZE";
                 case MPICH -> "MPI_LOCALNRANKS";
-                case SLURM -> "SLURM_TASKS_PER_NODE";
+                case SLURM -> envVars.containsKey("SLURM_NTASKS_PER_NODE") ? "SLURM_NTASKS_PER_NODE" : "SLURM_TASKS_PER_NODE";
                 case NONE -> "local size";
             };
             out.println("local size:   " + var + "=" + t.localSizeHint(t.rank()) + " disagrees with the verified table ("
