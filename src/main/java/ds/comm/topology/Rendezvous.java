@@ -3,8 +3,6 @@ package ds.comm.topology;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.NetworkInterface;
-import java.net.SocketException;
 import java.net.UnknownHostException;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -22,8 +20,8 @@ import java.util.concurrent.TimeoutException;
  * <ul>
  *   <li>a rank arrives twice, or with another world size: rank 0 fails at once and sends the
  *       reason to every connected rank;</li>
- *   <li>a rank never arrives: rank 0 gives up a little before the timeout (see
- *       {@link #serverMarginNanos}) and sends every connected rank the list of missing ranks;</li>
+ *   <li>a rank never arrives: rank 0 gives up a little before the timeout (an eighth
+ *       of it, at most one second) and sends every connected rank the list of missing ranks;</li>
  *   <li>rank 0 never listens or never answers: each rank fails at its own deadline.</li>
  * </ul>
  * The listener is closed as soon as all ranks have arrived, or on failure.
@@ -128,18 +126,24 @@ public final class Rendezvous {
     }
 
     /**
-     * MASTER_ADDR when it is an address of this host, so that a loopback rendezvous is not exposed
-     * on other interfaces; the wildcard address otherwise (MASTER_ADDR may be a name or a
-     * NAT address that other ranks use but that this host cannot bind).
+     * Where rank 0 listens. A loopback MASTER_ADDR given as a literal ("127.0.0.1", "::1") or as
+     * "localhost" means a single-host job: listen on loopback only, not exposed to the network.
+     * Anything else means the wildcard address: a host name may resolve differently here than on
+     * the other nodes (Debian maps the own host name to 127.0.1.1), and a NAT address may not be
+     * bindable at all, while the wildcard accepts the ranks whichever route they take.
      */
     static InetSocketAddress bindAddress(LaunchEnv env) {
-        try {
-            InetAddress addr = InetAddress.getByName(env.masterAddr());
-            if (addr.isLoopbackAddress() || addr.isAnyLocalAddress() || NetworkInterface.getByInetAddress(addr) != null) {
-                return new InetSocketAddress(addr, env.masterPort());
+        String a = env.masterAddr();
+        boolean literal = a.equals("localhost") || a.indexOf(':') >= 0 || a.matches("[0-9.]+");
+        if (literal) {
+            try {
+                InetAddress addr = InetAddress.getByName(a);
+                if (addr.isLoopbackAddress()) {
+                    return new InetSocketAddress(addr, env.masterPort());
+                }
+            } catch (UnknownHostException e) {
+                // fall through to the wildcard: the connect step reports an unresolvable MASTER_ADDR
             }
-        } catch (UnknownHostException | SocketException e) {
-            // fall through to the wildcard: the connect step will report an unresolvable MASTER_ADDR
         }
         return new InetSocketAddress(env.masterPort());
     }

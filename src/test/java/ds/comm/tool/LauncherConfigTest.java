@@ -111,4 +111,26 @@ class LauncherConfigTest {
         assertEquals(0, Main.run(new String[] {"launch", "--help"}));
         assertEquals(2, Main.run(new String[] {"launch", "-n", "0", "--", "true"}));
     }
+
+    @Test
+    void commandThatCannotStartIsReportedAsAStartFailure() {
+        List<String> diagnostics = new java.util.ArrayList<>();
+        LaunchResult r = Launcher.builder().ranks(2).command("/nonexistent/dscomm-test-program")
+                .timeout(java.time.Duration.ofSeconds(10)).diagnostics(diagnostics::add).build().run();
+        RankFailure f = r.firstFailure().orElseThrow();
+        assertEquals(RankFailure.Kind.START, f.kind());
+        assertEquals(0, f.rank());
+        assertTrue(f.message().contains("/nonexistent/dscomm-test-program"), f.message());
+        assertEquals(List.of(-1L, -1L), java.util.Arrays.stream(r.pids()).boxed().toList());
+        assertEquals(1, diagnostics.size());
+    }
+
+    @Test
+    void exitStatusAbove128IsASignal() {
+        RankFailure killed = RankFailure.ofExit(3, 137);
+        assertEquals(RankFailure.Kind.SIGNAL, killed.kind());
+        assertEquals(9, killed.signal());
+        assertTrue(killed.message().contains("signal 9 (SIGKILL)"), killed.message());
+        assertEquals(RankFailure.Kind.EXIT, RankFailure.ofExit(0, 1).kind());
+    }
 }

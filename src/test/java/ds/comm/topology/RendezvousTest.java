@@ -214,4 +214,16 @@ class RendezvousTest {
         assertEquals(4242, t.ringAddress(0).getPort());
         assertTrue(t.isNodeLocal(new int[] {0}));
     }
+
+    @Test
+    void loopbackLiteralsListenOnLoopbackAndNamesOnEveryInterface() {
+        assertTrue(Rendezvous.bindAddress(env(0, 2, 5000, SHORT)).getAddress().isLoopbackAddress());
+        LaunchEnv named = new LaunchEnv(LauncherKind.TORCHRUN, 0, 2, -1, -1, "some-host-name", 5000, Duration.ofSeconds(1),
+                null);
+        assertTrue(Rendezvous.bindAddress(named).getAddress().isAnyLocalAddress());
+        LaunchEnv routed = new LaunchEnv(LauncherKind.TORCHRUN, 0, 2, -1, -1, "10.1.2.3", 5000, Duration.ofSeconds(1),
+                null);
+        assertTrue(Rendezvous.bindAddress(routed).getAddress().isAnyLocalAddress());
+        assertEquals(5000, Rendezvous.bindAddress(routed).getPort());
+    }
 }
