@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
  * hints, where rank 0 listens for the rendezvous, and the ds-comm settings read from the
  * environment ({@code DSCOMM_TIMEOUT}, {@code DSCOMM_NODE_ID}).
  *
- * <p>Launchers are tried in this order; the first whose rank or size variable is present wins:
+ * <p>Launchers are tried in this order; the first whose rank or size variable is present wins
+ * (for Slurm only SLURM_PROCID counts: SLURM_NTASKS alone is set in any allocation shell):
  * <ol>
  *   <li>explicit {@code DSCOMM_RANK / DSCOMM_WORLD_SIZE / DSCOMM_LOCAL_RANK / DSCOMM_LOCAL_SIZE};</li>
  *   <li>the PyTorch family {@code RANK / WORLD_SIZE / LOCAL_RANK}: {@code bin/dscomm launch} when
@@ -215,8 +216,10 @@ public record LaunchEnv(LauncherKind launcher,
 
         static Family find(Map<String, String> env) {
             for (Family f : values()) {
-                if (env.containsKey(f.rankVar) || env.containsKey(f.sizeVar)
-                        || (f == SLURM && env.containsKey("SLURM_NPROCS") && env.containsKey("SLURM_PROCID"))) {
+                // SLURM_NTASKS alone describes an allocation (an sbatch or salloc shell), not a
+                // task that srun started; only SLURM_PROCID marks a launched task.
+                boolean sizeCounts = f != SLURM;
+                if (env.containsKey(f.rankVar) || (sizeCounts && env.containsKey(f.sizeVar))) {
                     return f;
                 }
             }

@@ -6,6 +6,7 @@ import static ds.comm.topology.RendezvousDescriptor.TOKEN_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_HELLO;
 
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -49,15 +50,18 @@ final class RendezvousServer implements AutoCloseable {
     private static final class Peer {
         final SocketChannel channel;
         final String remote;
+        /** The address of this host that the peer reached: routable from the peer's node. */
+        final InetAddress arrivedAt;
         final ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
         ByteBuffer body;
         RankRecord hello;
         ByteBuffer out;
         boolean foreign;
 
-        Peer(SocketChannel channel, String remote) {
+        Peer(SocketChannel channel, String remote, InetAddress arrivedAt) {
             this.channel = channel;
             this.remote = remote;
+            this.arrivedAt = arrivedAt;
         }
 
         String describe() {
@@ -164,7 +168,8 @@ final class RendezvousServer implements AutoCloseable {
             }
             ch.configureBlocking(false);
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            Peer p = new Peer(ch, String.valueOf(ch.getRemoteAddress()));
+            Peer p = new Peer(ch, String.valueOf(ch.getRemoteAddress()),
+                    ((InetSocketAddress) ch.getLocalAddress()).getAddress());
             peers.add(p);
             ch.register(selector, SelectionKey.OP_READ, p);
         }
@@ -240,10 +245,7 @@ final class RendezvousServer implements AutoCloseable {
     private void sendTable(long deadline) throws IOException, Failure {
         byte[] token = new byte[TOKEN_BYTES];
         new SecureRandom().nextBytes(token);
-        List<RankRecord> records = new ArrayList<>(worldSize);
-        for (Peer p : byRank) {
-            records.add(p.hello);
-        }
+        List<RankRecord> records = routableRecords();
         ByteBuffer frame = RendezvousCodec.table(token, records);
         for (Peer p : peers) {
             p.out = p.hello == null ? null : frame.duplicate();
@@ -257,6 +259,35 @@ final class RendezvousServer implements AutoCloseable {
             }
             throw new Failure("rank 0 could not deliver the rank table to ranks " + late + " before the deadline");
         }
+    }
+
+    /**
+     * The table, with loopback ring addresses made reachable from other nodes. Ranks on rank 0's
+     * node reach rank 0 through loopback when MASTER_ADDR resolves to a loopback address there
+     * (127.0.0.1, or a host name that /etc/hosts maps to 127.0.1.1); ranks on other nodes cannot
+     * use such an address. The address at which those remote ranks reached rank 0 is one of this
+     * node's addresses that they can route to, so it replaces the loopback address of every rank
+     * on rank 0's node. A job on one node keeps its loopback addresses.
+     */
+    private List<RankRecord> routableRecords() {
+        InetAddress routable = null;
+        for (Peer p : byRank) {
+            if (!p.arrivedAt.isLoopbackAddress() && !p.arrivedAt.isAnyLocalAddress()) {
+                routable = p.arrivedAt;
+                break;
+            }
+        }
+        String rootNode = byRank[0].hello.nodeId();
+        List<RankRecord> records = new ArrayList<>(worldSize);
+        for (Peer p : byRank) {
+            RankRecord r = p.hello;
+            if (routable != null && r.ringAddress().getAddress().isLoopbackAddress() && r.nodeId().equals(rootNode)) {
+                r = new RankRecord(r.rank(), r.nodeId(), new InetSocketAddress(routable, r.ringAddress().getPort()),
+                        r.pid(), r.byteOrder(), r.localSizeHint());
+            }
+            records.add(r);
+        }
+        return records;
     }
 
     /** Writes every peer's pending output; false when the deadline passed first. */

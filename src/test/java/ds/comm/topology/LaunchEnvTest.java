@@ -139,6 +139,12 @@ class LaunchEnvTest {
     }
 
     @Test
+    void slurmAllocationWithoutATaskIsNoLauncher() {
+        LaunchEnv e = LaunchEnv.detect(env("SLURM_NTASKS", "4", "SLURM_JOB_ID", "77", "SLURM_TASKS_PER_NODE", "4"));
+        assertRanks(e, LauncherKind.NONE, 0, 1, 0, 1);
+    }
+
+    @Test
     void worldOfOneNeedsNoMasterPort() {
         LaunchEnv e = LaunchEnv.detect(env("OMPI_COMM_WORLD_RANK", "0", "OMPI_COMM_WORLD_SIZE", "1"));
         assertRanks(e, LauncherKind.OPENMPI, 0, 1, -1, -1);

@@ -226,4 +226,40 @@ class RendezvousTest {
         assertTrue(Rendezvous.bindAddress(routed).getAddress().isAnyLocalAddress());
         assertEquals(5000, Rendezvous.bindAddress(routed).getPort());
     }
+
+    /** A non-loopback IPv4 address of this machine, if it has one. */
+    private static java.util.Optional<InetAddress> siteAddress() throws IOException {
+        return java.net.NetworkInterface.networkInterfaces().filter(i -> {
+                    try {
+                        return i.isUp() && !i.isLoopback();
+                    } catch (java.net.SocketException e) {
+                        return false;
+                    }
+                }).flatMap(java.net.NetworkInterface::inetAddresses)
+                .filter(a -> a instanceof java.net.Inet4Address && !a.isLoopbackAddress() && !a.isLinkLocalAddress())
+                .findFirst();
+    }
+
+    @Test
+    void loopbackRingAddressesOnRankZerosNodeAreReplacedByTheAddressRemoteRanksUsed() throws Exception {
+        InetAddress site = siteAddress().orElse(null);
+        org.junit.jupiter.api.Assumptions.assumeTrue(site != null, "no non-loopback IPv4 interface");
+        int port = freePort();
+        // Rank 0 listens on every interface (MASTER_ADDR is not a loopback literal) and, like rank 1
+        // on the same node, reaches itself through loopback; rank 2 "on another node" comes via the
+        // site address.
+        LaunchEnv zero = new LaunchEnv(LauncherKind.DSCOMM, 0, 3, -1, -1, "0.0.0.0", port, Duration.ofNanos(SHORT), null);
+        LaunchEnv two = new LaunchEnv(LauncherKind.DSCOMM, 2, 3, -1, -1, site.getHostAddress(), port,
+                Duration.ofNanos(SHORT), null);
+        var f0 = rank(zero, "A", 100);
+        var f1 = rank(env(1, 3, port, SHORT), "A", 101);
+        var f2 = rank(two, "B", 102);
+        Topology t = f2.join();
+        assertEquals(f0.join().digest(), t.digest());
+        assertEquals(f1.join().digest(), t.digest());
+        for (int r = 0; r < 3; r++) {
+            assertEquals(site, t.ringAddress(r).getAddress(), "rank " + r + " must be reachable from node B");
+            assertEquals(100 + r, t.ringAddress(r).getPort());
+        }
+    }
 }

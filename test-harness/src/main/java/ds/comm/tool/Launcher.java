@@ -114,7 +114,7 @@ public final class Launcher {
         List<String> argv = argv();
         int masterPort = freePort();
         long start = System.nanoTime();
-        long deadline = timeout == null ? Long.MAX_VALUE : start + timeout.toNanos();
+        long deadline = timeout == null ? 0 : start + timeout.toNanos();
         int[] exitCodes = new int[ranks];
         long[] pids = new long[ranks];
         java.util.Arrays.fill(exitCodes, -1);
@@ -159,8 +159,13 @@ public final class Launcher {
             }
             int running = failure == null ? ranks : 0;
             while (running > 0) {
-                long remaining = deadline - System.nanoTime();
-                Integer r = remaining <= 0 ? null : exited.poll(remaining, TimeUnit.NANOSECONDS);
+                Integer r;
+                if (timeout == null) {
+                    r = exited.take(); // no job limit; SIGINT/SIGTERM still reach the shutdown hook
+                } else {
+                    long remaining = deadline - System.nanoTime();
+                    r = remaining <= 0 ? null : exited.poll(remaining, TimeUnit.NANOSECONDS);
+                }
                 if (r == null) {
                     failure = timeoutFailure();
                     break;
