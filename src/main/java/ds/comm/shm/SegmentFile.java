@@ -72,11 +72,20 @@ final class SegmentFile {
      * @return the mapped segment, owned by {@code arena}
      */
     static MemorySegment create(Path path, long bytes, GroupSpec group, Arena arena) {
-        Path dir = path.getParent();
-        long available = usableSpace(dir, group);
+        long available = usableSpace(path.getParent(), group);
         if (available < bytes) {
             throw noSpace(path, bytes, available, group, null);
         }
+        return createAllocated(path, bytes, group, arena);
+    }
+
+    /**
+     * {@link #create} without the free-space pre-check, which only gives the friendlier early
+     * message: another process can take the space between check and allocation, and then the
+     * page writes here fail with ENOSPC, reported the same way.
+     */
+    static MemorySegment createAllocated(Path path, long bytes, GroupSpec group, Arena arena) {
+        Path dir = path.getParent();
         MemorySegment segment;
         try (FileChannel channel = FileChannel.open(path,
                 EnumSet.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE),

@@ -91,6 +91,7 @@ final class ShmRanks implements AutoCloseable {
                     results.add(f.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
                 } catch (ExecutionException e) {
                     if (e.getCause() instanceof Exception x) throw x;
+                    if (e.getCause() instanceof Error x) throw x;
                     throw e;
                 } catch (TimeoutException e) {
                     throw new AssertionError("ranks did not finish within " + timeoutMillis + " ms", e);
