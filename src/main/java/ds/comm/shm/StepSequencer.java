@@ -84,6 +84,17 @@ final class StepSequencer {
     private final IdleStrategy idle;
     private final long timeoutNanos;
 
+    /**
+     * How often a waiter asks the OS whether the peer it waits for still exists. Only in the
+     * slow path (after the first failed poll); a dead process otherwise costs the full timeout.
+     */
+    private static final long LIVENESS_CHECK_NANOS = 100_000_000L;
+
+    /** Peers' pids and process start times, from their verified headers. */
+    private final long[] pids;
+    private final long[] startMillis;
+    private final long myPid;
+
     /** The last step this rank published. */
     private long step;
     private long startNanos;
@@ -102,6 +113,13 @@ final class StepSequencer {
         this.own = segments[rank];
         this.idle = idle;
         this.timeoutNanos = timeoutNanos;
+        this.pids = new long[size];
+        this.startMillis = new long[size];
+        for (int p = 0; p < size; p++) {
+            pids[p] = getWord(segments[p], PID_OFFSET);
+            startMillis[p] = getWord(segments[p], START_MILLIS_OFFSET);
+        }
+        this.myPid = pids[rank];
     }
 
     /**
@@ -158,17 +176,38 @@ final class StepSequencer {
 
     private void awaitPeer(int p, MemorySegment peer, long s) {
         idle.reset();
+        long lastLivenessCheck = System.nanoTime();
         while (stepAcquire(peer) < s) {
             if (stateAcquire(peer) != STATE_OPEN && stepAcquire(peer) < s) {
                 // STATE is released after the peer's last STEP, so re-reading STEP after
                 // seeing STATE tells "closed after finishing this step" from "gone before it".
                 throw peerGone(p, stateAcquire(peer));
             }
-            if (System.nanoTime() - startNanos > timeoutNanos) {
+            long now = System.nanoTime();
+            if (now - startNanos > timeoutNanos) {
                 throw timeout(s);
+            }
+            if (now - lastLivenessCheck > LIVENESS_CHECK_NANOS) {
+                lastLivenessCheck = now;
+                if (!processAlive(p) && stepAcquire(peer) < s) {
+                    throw processGone(p, s);
+                }
             }
             idle.idle();
         }
+    }
+
+    /**
+     * A crashed peer (kill -9, OOM killer) never writes CLOSED; its pid tells. The start time
+     * guards against the pid having been reused by an unrelated process since.
+     */
+    private boolean processAlive(int p) {
+        long pid = pids[p];
+        if (pid == myPid) return true; // ranks as threads of one JVM (tests)
+        ProcessHandle handle = ProcessHandle.of(pid).orElse(null);
+        if (handle == null || !handle.isAlive()) return false;
+        long started = handle.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
+        return started == 0 || startMillis[p] == 0 || Math.abs(started - startMillis[p]) < 1_000;
     }
 
     /** Marks this rank's segment so that waiting peers fail fast instead of timing out. */
@@ -208,6 +247,12 @@ final class StepSequencer {
                 group.name(), operation(), "group rank " + p + " (world " + group.worldRank(p) + ") "
                 + (closed ? "closed its communicator" : state == STATE_FAILED ? "failed in an earlier collective"
                 : "is in unknown state " + state) + " before reaching step " + step, null);
+    }
+
+    private CommFailure processGone(int p, long s) {
+        return new CommFailure(CommFailure.Kind.PEER_LOST, group.worldRank(p), group.name(), operation(),
+                "group rank " + p + " (world " + group.worldRank(p) + "), process " + pids[p]
+                        + ", died before reaching step " + s, null);
     }
 
     private CommFailure mismatch(int p, long peer0, long peer1, long peer2) {

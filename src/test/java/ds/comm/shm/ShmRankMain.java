@@ -15,7 +15,9 @@ import java.nio.file.Path;
  * reference it computes for all ranks' deterministic inputs, and exits 0 on success, 1 on a
  * wrong result or failure.
  *
- * <p>Usage: {@code ShmRankMain <dir> <jobToken> <rank> <size> <rounds>}
+ * <p>Usage: {@code ShmRankMain <dir> <jobToken> <rank> <size> <rounds> [crash]}. With
+ * {@code crash}, the last rank halts right after open (no close, like kill -9) and the others
+ * expect their next barrier to report it lost, well before the 20 s timeout.
  */
 public final class ShmRankMain {
 
@@ -34,6 +36,10 @@ public final class ShmRankMain {
                 dir, ShmRanks.SMALL_SHM_BYTES, ShmRanks.SMALL_MESSAGE_BYTES, ShmRanks.CHUNK_BYTES, 5_000_000_000L);
         try (ShmCollective c = ShmCollective.open(new GroupSpec("w", job, members, rank), settings,
                 ScalarTestReducer.INSTANCE)) {
+            if (args.length > 5 && args[5].equals("crash")) {
+                expectCrash(c, rank, size);
+                return;
+            }
             int caseNo = 0;
             for (int round = 0; round < rounds; round++) {
                 for (ElementType type : new ElementType[] {ElementType.FP32, ElementType.BF16, ElementType.INT64}) {
@@ -66,6 +72,25 @@ public final class ShmRankMain {
         } catch (RuntimeException e) {
             e.printStackTrace();
             System.exit(1);
+        }
+    }
+
+    private static void expectCrash(ShmCollective c, int rank, int size) {
+        if (rank == size - 1) {
+            Runtime.getRuntime().halt(3);
+        }
+        long start = System.nanoTime();
+        try {
+            c.barrier();
+            System.err.println("rank " + rank + ": barrier passed although rank " + (size - 1) + " is dead");
+            System.exit(1);
+        } catch (ds.comm.spi.CommFailure f) {
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            if (f.kind() != ds.comm.spi.CommFailure.Kind.PEER_LOST || f.peerRank() != 100 + size - 1) {
+                f.printStackTrace();
+                System.exit(1);
+            }
+            System.out.println("rank " + rank + " detected lost peer after " + millis + " ms: " + f.getMessage());
         }
     }
 }
