@@ -209,6 +209,21 @@ class ShmSegmentLifecycleTest {
     }
 
     @Test
+    void aSymlinkAtAPeersNameIsNotFollowed() throws Exception {
+        GroupSpec g = ranks.world("w", 2, 0);
+        Path peer = SegmentFile.path(ranks.dir, g, 1);
+        Path real = ranks.dir.resolve("elsewhere");
+        writeSegmentFile(real, "rw-------", s -> { });
+        Files.createSymbolicLink(peer, real);
+        CommFailure f = assertThrows(CommFailure.class,
+                () -> ShmCollective.open(g, ranks.settings(5_000), ScalarTestReducer.INSTANCE));
+        assertEquals(CommFailure.Kind.SETUP, f.kind());
+        assertTrue(f.getMessage().contains("cannot open peer segment " + peer), f.getMessage());
+        Files.delete(peer);
+        Files.delete(real);
+    }
+
+    @Test
     void anExistingFileAtOurOwnNameIsReportedAndLeftAlone() throws Exception {
         GroupSpec g = ranks.world("w", 2, 0);
         Path mine = SegmentFile.path(ranks.dir, g, 0);
