@@ -24,6 +24,7 @@ import java.nio.charset.StandardCharsets;
  *      72        GROUP_RANK                   "
  *      80        GROUP_SIZE                   "
  *      88        BYTE_ORDER_MARK  (native!)   "   0x0102030405060708 in the payload byte order
+ *      96        PID_NAMESPACE  inode         "   of /proc/self/ns/pid, 0 if unknown
  *     120        READY          READY_VALUE   owner, last, with a release store
  *     128     1  STEP           sequence      owner, release store, once per protocol step
  *     136        CALL[0]        3 words       owner, plain, before STEP of an even step
@@ -73,6 +74,7 @@ final class SegmentDescriptor {
     static final long GROUP_RANK_OFFSET = 72;
     static final long GROUP_SIZE_OFFSET = 80;
     static final long BYTE_ORDER_MARK_OFFSET = 88;
+    static final long PID_NAMESPACE_OFFSET = 96;
     static final long READY_OFFSET = 120;
 
     static final long STEP_OFFSET = LINE;

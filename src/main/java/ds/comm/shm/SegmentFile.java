@@ -145,6 +145,7 @@ final class SegmentFile {
         setWord(s, PID_OFFSET, self.pid());
         setWord(s, START_MILLIS_OFFSET, self.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L));
         setWord(s, UID_OFFSET, uid);
+        setWord(s, PID_NAMESPACE_OFFSET, pidNamespace());
         setWord(s, JOB_HASH_OFFSET, fnv1a64(group.jobToken()));
         setWord(s, GROUP_HASH_OFFSET, fnv1a64(group.name()));
         setWord(s, GROUP_RANK_OFFSET, group.myIndex());
@@ -255,6 +256,22 @@ final class SegmentFile {
             return ((Number) Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS)).longValue();
         } catch (IOException | UnsupportedOperationException e) {
             throw setup(group, "cannot read the owner of " + path + ": " + e, e);
+        }
+    }
+
+    /**
+     * Identity of this process's pid namespace (the inode in {@code pid:[4026531836]}), or 0.
+     * Containers can share /dev/shm without sharing pids; a pid is only meaningful to a peer in
+     * the same namespace.
+     */
+    static long pidNamespace() {
+        try {
+            String link = Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString();
+            int open = link.indexOf('[');
+            int close = link.indexOf(']');
+            return open >= 0 && close > open ? Long.parseLong(link.substring(open + 1, close)) : 0;
+        } catch (IOException | UnsupportedOperationException | NumberFormatException | SecurityException e) {
+            return 0;
         }
     }
 

@@ -230,8 +230,8 @@ public final class ShmCollective implements Collective {
             } else {
                 allReduceChunked(buf, bytes, type, op);
             }
-        } catch (CommFailure f) {
-            throw fail(f);
+        } catch (RuntimeException e) {
+            throw fail(e);
         }
     }
 
@@ -301,8 +301,8 @@ public final class ShmCollective implements Collective {
                 }
                 off += len;
             } while (off < bytes);
-        } catch (CommFailure f) {
-            throw fail(f);
+        } catch (RuntimeException e) {
+            throw fail(e);
         }
     }
 
@@ -330,8 +330,8 @@ public final class ShmCollective implements Collective {
                 reducer.reduce(type, op, out, off, areas[q], srcOffsets, size, len / es);
                 off += len;
             } while (off < bytes);
-        } catch (CommFailure f) {
-            throw fail(f);
+        } catch (RuntimeException e) {
+            throw fail(e);
         }
     }
 
@@ -358,8 +358,8 @@ public final class ShmCollective implements Collective {
                 }
                 off += len;
             } while (off < bytes);
-        } catch (CommFailure f) {
-            throw fail(f);
+        } catch (RuntimeException e) {
+            throw fail(e);
         }
     }
 
@@ -370,8 +370,8 @@ public final class ShmCollective implements Collective {
         try {
             steps.publishRelease();
             steps.awaitAllAcquire();
-        } catch (CommFailure f) {
-            throw fail(f);
+        } catch (RuntimeException e) {
+            throw fail(e);
         }
     }
 
@@ -382,8 +382,9 @@ public final class ShmCollective implements Collective {
         closed = true;
         if (arena == null) return;
         try {
-            // Peers still waiting on this rank see CLOSED and fail fast instead of timing out.
-            steps.markState(SegmentDescriptor.STATE_CLOSED);
+            // Peers still waiting on this rank see CLOSED and fail fast instead of timing out;
+            // a FAILED state stays, it says more.
+            if (failure == null) steps.markState(SegmentDescriptor.STATE_CLOSED);
         } catch (RuntimeException ignored) {
             // The mapping is ours; nothing a peer did can make this fail, but close never throws.
         }
@@ -417,11 +418,15 @@ public final class ShmCollective implements Collective {
     /**
      * After a failure the ranks' step sequences can no longer be trusted to line up: the
      * communicator refuses further calls, and its STATE tells peers to stop waiting for it.
+     * Returns its argument, to be rethrown.
      */
-    private CommFailure fail(CommFailure f) {
-        failure = f;
+    private RuntimeException fail(RuntimeException e) {
+        // Anything thrown mid-collective (a timeout, a mismatch, a reducer that rejects its
+        // arguments) leaves this rank at an unknown step: no later call may run on it.
+        failure = e instanceof CommFailure f ? f : new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(),
+                steps.operation(), "failed with " + e, e);
         steps.markState(SegmentDescriptor.STATE_FAILED);
-        return f;
+        return e;
     }
 
     private void setSourceOffsets(long offset) {

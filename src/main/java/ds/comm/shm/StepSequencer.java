@@ -93,6 +93,8 @@ final class StepSequencer {
     /** Peers' pids and process start times, from their verified headers. */
     private final long[] pids;
     private final long[] startMillis;
+    /** Whether a peer's pid means the same process here: same pid namespace, known to both. */
+    private final boolean[] pidVisible;
     private final long myPid;
 
     /** The last step this rank published. */
@@ -115,9 +117,12 @@ final class StepSequencer {
         this.timeoutNanos = timeoutNanos;
         this.pids = new long[size];
         this.startMillis = new long[size];
+        this.pidVisible = new boolean[size];
+        long myNamespace = getWord(own, PID_NAMESPACE_OFFSET);
         for (int p = 0; p < size; p++) {
             pids[p] = getWord(segments[p], PID_OFFSET);
             startMillis[p] = getWord(segments[p], START_MILLIS_OFFSET);
+            pidVisible[p] = myNamespace != 0 && getWord(segments[p], PID_NAMESPACE_OFFSET) == myNamespace;
         }
         this.myPid = pids[rank];
     }
@@ -199,11 +204,14 @@ final class StepSequencer {
 
     /**
      * A crashed peer (kill -9, OOM killer) never writes CLOSED; its pid tells. The start time
-     * guards against the pid having been reused by an unrelated process since.
+     * guards against the pid having been reused by an unrelated process since. A peer in another
+     * pid namespace (containers sharing /dev/shm only) is never declared dead this way: its pid
+     * names nothing, or somebody else, here; the timeout still bounds the wait.
      */
     private boolean processAlive(int p) {
         long pid = pids[p];
-        if (pid == myPid) return true; // ranks as threads of one JVM (tests)
+        if (!pidVisible[p] || pid == myPid) return true; // another namespace: cannot tell; same JVM: alive
+
         ProcessHandle handle = ProcessHandle.of(pid).orElse(null);
         if (handle == null || !handle.isAlive()) return false;
         long started = handle.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);

@@ -2,7 +2,9 @@ package ds.comm.shm;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.spi.BackoffIdleStrategy;
 import ds.comm.spi.GroupSpec;
+import ds.comm.spi.Settings;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -167,6 +169,36 @@ class ShmCollectivesTest {
                         default -> runRandomCollective(sub, planSub, 2, rank % 2, 3000 + 10 * half + i);
                     }
                 }
+            }
+            return null;
+        });
+    }
+
+    /** The largest supported node: 64 ranks, reduce-scatter blocks of one 64-byte line per rank. */
+    @Test
+    void sixtyFourRanksReduceCorrectlyWithTheSmallestSegments() throws Exception {
+        int n = 64;
+        ShmRanks.onThreads(n, 50_000, rank -> {
+            // 64 threads on 2 cores: short park timeouts would have them wake each other out of the
+            // CPU; park longer so that the rank that has not arrived yet gets to run.
+            Settings s = ranks.settings();
+            Settings patient = new Settings(s.timeoutNanos(), () -> new BackoffIdleStrategy(10, 2, 50_000, 5_000_000),
+                    s.shmDir(), s.shmBytes(), s.smallMessageBytes(), s.chunkBytes(), s.peerLostNanos());
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), patient, ScalarTestReducer.INSTANCE)) {
+                for (long count : new long[] {5, 1100}) { // one step, and chunked (4400 bytes > area)
+                    MemorySegment[] inputs = Payloads.inputs(ElementType.FP32, count * 4, n, count);
+                    MemorySegment buf = MemorySegment.ofArray(new byte[(int) (count * 4)]);
+                    buf.copyFrom(inputs[rank]);
+                    c.allReduce(buf, ElementType.FP32, Combiner.SUM);
+                    assertEquals(-1, Payloads.reduced(ElementType.FP32, Combiner.SUM, inputs, 0, count * 4).mismatch(buf));
+                }
+                long block = 16 * 8; // two chunks of one line each
+                MemorySegment[] inputs = Payloads.inputs(ElementType.INT64, n * block, n, 77);
+                MemorySegment out = MemorySegment.ofArray(new byte[(int) block]);
+                c.reduceScatter(inputs[rank], out, ElementType.INT64, Combiner.SUM);
+                assertEquals(-1, Payloads.reduced(ElementType.INT64, Combiner.SUM, inputs, rank * block, block)
+                        .mismatch(out), "rank " + rank);
+                c.barrier();
             }
             return null;
         });

@@ -86,17 +86,23 @@ final class ShmRanks implements AutoCloseable {
             }
             long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
             List<T> results = new ArrayList<>();
-            for (Future<T> f : futures) {
+            Throwable first = null;
+            for (int r = 0; r < n; r++) {
+                Throwable failure;
                 try {
-                    results.add(f.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+                    results.add(futures.get(r).get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+                    continue;
                 } catch (ExecutionException e) {
-                    if (e.getCause() instanceof Exception x) throw x;
-                    if (e.getCause() instanceof Error x) throw x;
-                    throw e;
+                    failure = e.getCause();
                 } catch (TimeoutException e) {
-                    throw new AssertionError("ranks did not finish within " + timeoutMillis + " ms", e);
+                    failure = new AssertionError("rank " + r + " did not finish within " + timeoutMillis + " ms", e);
                 }
+                // Keep every rank's failure: the first by rank is often a consequence of another's.
+                if (first == null) first = failure;
+                else first.addSuppressed(failure);
             }
+            if (first instanceof Exception x) throw x;
+            if (first instanceof Error x) throw x;
             return results;
         } finally {
             pool.shutdownNow();

@@ -174,6 +174,32 @@ class ShmSegmentLifecycleTest {
     }
 
     @Test
+    void aReducerFailureLeavesTheCommunicatorAbortedForLaterCalls() throws Exception {
+        ds.comm.lanes.Reducer refusing = new ds.comm.lanes.Reducer() {
+            @Override
+            public void reduce(ElementType type, Combiner op, MemorySegment dst, long dstOffset, MemorySegment[] src,
+                               long[] srcOffset, int k, long count) {
+                throw new UnsupportedOperationException("no " + op + " for " + type);
+            }
+
+            @Override
+            public int vectorBits() {
+                return 0;
+            }
+        };
+        ShmRanks.onThreads(2, 20_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), ranks.settings(5_000), refusing)) {
+                MemorySegment buf = MemorySegment.ofArray(new int[4]);
+                assertThrows(UnsupportedOperationException.class, () -> c.allReduce(buf, ElementType.INT32, Combiner.PROD));
+                CommFailure f = assertThrows(CommFailure.class, c::barrier);
+                assertEquals(CommFailure.Kind.ABORTED, f.kind());
+                assertTrue(f.getMessage().contains("no PROD for INT32"), f.getMessage());
+            }
+            return null;
+        });
+    }
+
+    @Test
     void aForeignFileAtAPeersNameIsRefused() throws Exception {
         GroupSpec g = ranks.world("w", 2, 0);
         Path peer = SegmentFile.path(ranks.dir, g, 1);
@@ -267,10 +293,12 @@ class ShmSegmentLifecycleTest {
     @Test
     void eightRanksWithDefaultSegmentsFitIn64MegabytesOfTmpfs() throws Exception {
         try (Tmpfs tmpfs = Tmpfs.mount(ranks.dir.resolve("node"), "64m")) {
-            Settings s = settingsIn(tmpfs.dir(), Settings.defaults().shmBytes());
+            Settings d = Settings.defaults();
+            Settings s = new Settings(20_000_000_000L, ranks.settings().idle(), tmpfs.dir(), d.shmBytes(),
+                    d.smallMessageBytes(), d.chunkBytes(), d.peerLostNanos());
             ShmRanks.onThreads(8, 30_000, rank -> {
                 try (ShmCollective c = ShmCollective.open(ranks.world("w", 8, rank), s, ScalarTestReducer.INSTANCE)) {
-                    MemorySegment buf = MemorySegment.ofArray(new long[1 << 16]); // 512 KiB: chunked path
+                    MemorySegment buf = MemorySegment.ofArray(new long[1 << 14]); // 128 KiB: chunked path
                     buf.fill((byte) 1);
                     c.allReduce(buf, ElementType.INT64, Combiner.SUM);
                     assertEquals(8 * 0x0101010101010101L, buf.getAtIndex(java.lang.foreign.ValueLayout.JAVA_LONG, 12345));
