@@ -290,12 +290,14 @@ final class SegmentFile {
         }
     }
 
-    /** Removes the file if it is still there; never throws. */
-    static void deleteQuietly(Path path) {
+    /** Removes the file if it is still there; never throws. Returns whether it is gone. */
+    static boolean deleteQuietly(Path path) {
         try {
             Files.deleteIfExists(path);
-        } catch (IOException ignored) {
-            // Best effort: close() must not fail because a directory vanished.
+            return true;
+        } catch (IOException e) {
+            // Best effort: open and close must not fail because a directory vanished.
+            return false;
         }
     }
 

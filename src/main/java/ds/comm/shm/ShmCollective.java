@@ -21,8 +21,8 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
 /**
  * Collectives of the ranks of one group on one node, through memory-mapped files.
  *
- * <p>Every rank owns one segment ({@link SegmentDescriptor}) and maps every peer's; all data
- * movement is a sequence of steps of the {@link StepSequencer} protocol: write into your own
+ * <p>Every rank owns one segment (layout in {@code SegmentDescriptor}) and maps every peer's;
+ * all data movement is a sequence of steps of the {@code StepSequencer} protocol: write into your own
  * area, publish, wait for all, read anyone's area. Algorithms:
  * <ul>
  *   <li><b>allReduce, small</b> ({@code bytes <= smallMessageBytes} and fits an area): one step;
@@ -63,6 +63,12 @@ public final class ShmCollective implements Collective {
 
     private boolean closed;
     private CommFailure failure;
+    /**
+     * Whether this rank's file still has its name: only if the unlink after the open barrier
+     * failed. close() must not unlink by name otherwise, since the name may by then belong to
+     * a newer communicator of the same group.
+     */
+    private boolean ownFileLinked;
 
     private ShmCollective(GroupSpec group, Settings settings, Reducer reducer, Arena arena, Path ownPath,
                           MemorySegment[] segments) {
@@ -131,7 +137,7 @@ public final class ShmCollective implements Collective {
             attachPeers(dir, bytes, group, settings, arena, segments);
             ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
             collective.openBarrier();
-            SegmentFile.deleteQuietly(ownPath);
+            collective.ownFileLinked = !SegmentFile.deleteQuietly(ownPath);
             return collective;
         } catch (RuntimeException | Error e) {
             if (created) {
@@ -375,7 +381,11 @@ public final class ShmCollective implements Collective {
         }
     }
 
-    /** Unmaps every segment and unlinks this rank's file if it is still there; idempotent. */
+    /**
+     * Unmaps every segment (peers keep their own mappings of this rank's pages, which live on
+     * until the last mapping goes) and unlinks this rank's file if the unlink at open failed;
+     * idempotent, never throws.
+     */
     @Override
     public void close() {
         if (closed) return;
@@ -394,7 +404,9 @@ public final class ShmCollective implements Collective {
             // Another thread still inside a collective on this instance breaks the contract;
             // the mapping is then released when the arena becomes unreachable.
         }
-        SegmentFile.deleteQuietly(ownPath);
+        if (ownFileLinked) {
+            SegmentFile.deleteQuietly(ownPath);
+        }
     }
 
     /** The number of steps this rank has published (for tests and diagnostics). */

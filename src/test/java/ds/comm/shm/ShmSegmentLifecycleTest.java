@@ -50,7 +50,10 @@ class ShmSegmentLifecycleTest {
                 () -> ShmCollective.open(rank0, ranks.settings(), ScalarTestReducer.INSTANCE));
         Path file = SegmentFile.path(ranks.dir, rank0, 0);
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!Files.exists(file) && System.nanoTime() < deadline) Thread.sleep(1);
+        // Rank 0 waits for rank 1 until the timeout, with its file complete (all pages written).
+        while (!(Files.exists(file) && Files.size(file) == ShmRanks.SMALL_SHM_BYTES) && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
         assertTrue(Files.exists(file), "rank 0 created " + file);
         assertTrue(file.getFileName().toString().matches("dscomm-[A-Za-z0-9_]+-" + ranks.job + "-w-0"), file.toString());
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
@@ -320,6 +323,60 @@ class ShmSegmentLifecycleTest {
             assertEquals(CommFailure.Kind.ABORTED, f.kind());
             return null;
         });
+    }
+
+    @Test
+    void aGroupCanBeOpenedAgainAfterItWasClosed() throws Exception {
+        ShmRanks.onThreads(3, 20_000, rank -> {
+            for (int round = 1; round <= 3; round++) {
+                try (ShmCollective c = ShmCollective.open(ranks.world("w", 3, rank), ranks.settings(),
+                        ScalarTestReducer.INSTANCE)) {
+                    MemorySegment buf = MemorySegment.ofArray(new int[] {round});
+                    c.allReduce(buf, ElementType.INT32, Combiner.SUM);
+                    assertEquals(3 * round, buf.getAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, 0));
+                }
+            }
+            return null;
+        });
+    }
+
+    @Test
+    void smallAndChunkedAllReducesAllocateNothingPerCall() throws Exception {
+        List<Long> allocated = ShmRanks.onThreads(2, 30_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), ranks.settings(),
+                    ScalarTestReducer.INSTANCE); Arena arena = Arena.ofConfined()) {
+                MemorySegment small = arena.allocate(64, 64);
+                MemorySegment large = arena.allocate(3000 * 4, 64);
+                MemorySegment gathered = arena.allocate(2 * 64, 64);
+                for (int i = 0; i < 3000; i++) { // warm up: let the JIT compile the loop
+                    c.allReduce(small, ElementType.FP32, Combiner.SUM);
+                    if (i % 10 == 0) c.allReduce(large, ElementType.FP32, Combiner.MAX);
+                }
+                long before = allocatedBytesOfThisThread();
+                for (int i = 0; i < 1000; i++) {
+                    c.allReduce(small, ElementType.FP32, Combiner.SUM);
+                    c.allReduce(large, ElementType.FP32, Combiner.MAX);
+                    c.allGather(small, gathered, ElementType.FP32);
+                    c.broadcast(small, 1);
+                    c.barrier();
+                }
+                return allocatedBytesOfThisThread() - before;
+            }
+        });
+        // 5000 calls: even one 16-byte object per call would be 80 000 bytes.
+        for (int r = 0; r < 2; r++) {
+            assertTrue(allocated.get(r) < 8_000, "rank " + r + " allocated " + allocated.get(r) + " bytes in 5000 calls");
+        }
+    }
+
+    /**
+     * HotSpot's per-thread allocation counter. Reflection because test sources compile inside
+     * module ds.comm, which does not read java.management; the tests run on the class path.
+     */
+    private static long allocatedBytesOfThisThread() throws ReflectiveOperationException {
+        Object bean = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
+        return (long) Class.forName("com.sun.management.ThreadMXBean").getMethod("getCurrentThreadAllocatedBytes")
+                .invoke(bean);
     }
 
     @Test
