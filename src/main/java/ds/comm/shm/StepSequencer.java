@@ -38,8 +38,8 @@ import static ds.comm.shm.SegmentDescriptor.*;
  *       i.e. after every peer finished its step-{@code s} reads.</li>
  *   <li><b>Peers are at most one step ahead.</b> While a rank waits in step {@code s}, a peer may
  *       be in {@code s} or {@code s+1} but not in {@code s+2} (that needs this rank at
- *       {@code s+1}), so the double-buffered {@code CALL[s & 1]} a rank reads is the one of step
- *       {@code s}, and the one-step-behind peer can still be told apart by {@code STEP}.</li>
+ *       {@code s+1}), so the double-buffered {@code CALL[s & 1]} and {@code A[s & 1]} a rank
+ *       reads in step {@code s} still hold step {@code s}'s contents.</li>
  *   <li><b>Monotone sequences, not booleans.</b> {@code STEP} only grows, so "{@code >= s}" is
  *       stable once observed: a waiter never misses a flip, and a fast peer never needs a reset.</li>
  * </ul>
@@ -63,10 +63,17 @@ import static ds.comm.shm.SegmentDescriptor.*;
  * does not move ordinary accesses across them. These are properties of the CPU instructions on
  * physical memory, not of the address space: both processes map the same physical pages of the
  * tmpfs file, cache coherence makes the single-copy-atomic 8-byte flag store visible to the
- * other core, and the fences order the payload around it exactly as between two threads. A
- * 64-bit aligned store is single-copy atomic on both architectures, so a torn STEP is
- * impossible. What emulation cannot prove: under qemu (TCG) the guest's weak ordering is run on
- * whatever the host gives, and an x86 host is TSO, so a missing or misplaced acquire/release on
+ * other core, and the fences order the payload around it exactly as between two threads. The
+ * release store orders the earlier <em>loads</em> too (LoadStore as well as StoreStore): that
+ * is what makes "reads of step {@code s} finish before {@code s+1} is published" hold in the
+ * hardware, so a writer that sees {@code s+1} can never overwrite data a peer is still
+ * loading. A 64-bit aligned store is single-copy atomic on both architectures, so a torn STEP
+ * is impossible. One x86 caveat: a release store there is a plain {@code mov}, which does not
+ * order earlier non-temporal stores; bulk copies that use them (glibc's {@code memmove} does
+ * for very large sizes) end with their own {@code sfence}, and HotSpot's copy stubs and the
+ * vector kernels use ordinary stores. What emulation cannot prove: under qemu (TCG) the
+ * guest's weak ordering is run on whatever the host gives, and an x86 host is TSO, so a
+ * missing or misplaced acquire/release on
  * an emulated AArch64 would almost never show up as a failure; passing tests under qemu (or on
  * x86) therefore show the protocol's logic (steps, parities, mismatch detection, timeouts) but
  * not its fences, which rest on the reasoning above and need real weakly ordered hardware
@@ -76,6 +83,12 @@ import static ds.comm.shm.SegmentDescriptor.*;
  */
 final class StepSequencer {
 
+    /**
+     * How often a waiter asks the OS whether the peer it waits for still exists. Only in the
+     * slow path (after the first failed poll); a dead process otherwise costs the full timeout.
+     */
+    private static final long LIVENESS_CHECK_NANOS = 100_000_000L;
+
     private final GroupSpec group;
     private final MemorySegment[] segments;
     private final MemorySegment own;
@@ -83,12 +96,6 @@ final class StepSequencer {
     private final int size;
     private final IdleStrategy idle;
     private final long timeoutNanos;
-
-    /**
-     * How often a waiter asks the OS whether the peer it waits for still exists. Only in the
-     * slow path (after the first failed poll); a dead process otherwise costs the full timeout.
-     */
-    private static final long LIVENESS_CHECK_NANOS = 100_000_000L;
 
     /** Peers' pids and process start times, from their verified headers. */
     private final long[] pids;
@@ -170,6 +177,8 @@ final class StepSequencer {
                 awaitPeer(p, peer, s);
             }
             // Plain reads suffice: the acquire of STEP above ordered them after the peer's writes.
+            // The words are only compared (and decoded range-checked for the message), never
+            // used as a length or offset: a corrupt peer cannot steer this rank's accesses.
             long peer0 = getWord(peer, callOffset(parity, 0));
             long peer1 = getWord(peer, callOffset(parity, 1));
             long peer2 = getWord(peer, callOffset(parity, 2));
@@ -211,7 +220,6 @@ final class StepSequencer {
     private boolean processAlive(int p) {
         long pid = pids[p];
         if (!pidVisible[p] || pid == myPid) return true; // another namespace: cannot tell; same JVM: alive
-
         ProcessHandle handle = ProcessHandle.of(pid).orElse(null);
         if (handle == null || !handle.isAlive()) return false;
         long started = handle.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
