@@ -45,8 +45,9 @@ import java.nio.ByteBuffer;
  * is broken or hostile; the payload length is checked before a single payload byte is read, so
  * no frame can make the receiver allocate or write out of bounds.
  *
- * <p>An {@link #KIND_ABORT abort frame} (payload 0) tells the right neighbour that this rank
- * failed: {@code flags} holds the failure kind, {@code aux} the world rank to blame (or -1). It
+ * <p>An {@link #KIND_ABORT abort frame} tells the right neighbour that this rank failed:
+ * {@code flags} holds the failure kind, {@code aux} the world rank to blame (or -1), the payload
+ * (at most {@link FramePump#MAX_ABORT_DETAIL} bytes, printable ASCII) the failure message. It
  * is only ever sent at a frame boundary, so it travels around the ring and every surviving rank
  * names the same culprit.
  */

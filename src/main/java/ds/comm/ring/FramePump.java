@@ -26,6 +26,7 @@ final class FramePump {
     private final SocketChannel fromLeft;
     private final int rightWorld;
     private final int leftWorld;
+    private final int myWorld;
     private final String group;
     private final String self;
     private final IdleStrategy idle;
@@ -36,21 +37,27 @@ final class FramePump {
     private final MemorySegment recvSegment;
     private final ByteBuffer recvBuffer;
 
+    /** Longest failure explanation an abort frame carries. */
+    static final int MAX_ABORT_DETAIL = 1024;
+
     /** True while sendBuffer holds a frame not yet completely written. */
     private boolean sendPending;
+    /** True while the frame being received is an abort frame (its payload is the explanation). */
+    private boolean abortIncoming;
 
     /**
      * @param sendSegment  HEADER_LENGTH + chunk bytes, staging for outgoing frames
      * @param recvHeader   HEADER_LENGTH bytes, big-endian
      * @param recvSegment  chunk bytes for incoming payloads
      */
-    FramePump(SocketChannel toRight, SocketChannel fromLeft, int rightWorld, int leftWorld, String group,
+    FramePump(SocketChannel toRight, SocketChannel fromLeft, int rightWorld, int leftWorld, int myWorld, String group,
               String self, IdleStrategy idle, MemorySegment sendSegment, ByteBuffer recvHeader,
               MemorySegment recvSegment) {
         this.toRight = toRight;
         this.fromLeft = fromLeft;
         this.rightWorld = rightWorld;
         this.leftWorld = leftWorld;
+        this.myWorld = myWorld;
         this.group = group;
         this.self = self;
         this.idle = idle;
@@ -70,6 +77,7 @@ final class FramePump {
         boolean inPayload = false;
         int payloadLength = 0;
         recvHeader.clear();
+        abortIncoming = false;
         idle.reset();
         while (sent < sendFrames || received < recvFrames) {
             boolean progress = false;
@@ -88,6 +96,9 @@ final class FramePump {
                         progress = true;
                     }
                     if (!recvBuffer.hasRemaining()) {
+                        if (abortIncoming) {
+                            throw abortReceived(pass, payloadLength);
+                        }
                         pass.consume(received, recvSegment, payloadLength);
                         received++;
                         inPayload = false;
@@ -146,10 +157,18 @@ final class FramePump {
                 }
             }
             sendPending = false;
+            sendBuffer.clear();
+            String message = String.valueOf(failure.getMessage());
+            int length = Math.min(message.length(),
+                    Math.min(MAX_ABORT_DETAIL, sendBuffer.capacity() - FrameDescriptor.HEADER_LENGTH));
+            for (int i = 0; i < length; i++) {
+                char c = message.charAt(i);
+                sendBuffer.put(FrameDescriptor.HEADER_LENGTH + i, (byte) (c >= 0x20 && c < 0x7F ? c : '?'));
+            }
             FrameDescriptor.encode(sendBuffer, 0, FrameDescriptor.KIND_ABORT, FrameDescriptor.NONE,
-                    FrameDescriptor.NONE, FrameDescriptor.failureCode(failure.kind()), 0, 0, 0, 0,
+                    FrameDescriptor.NONE, FrameDescriptor.failureCode(failure.kind()), 0, 0, 0, length,
                     failure.peerRank());
-            sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH);
+            sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH + length);
             while (sendBuffer.hasRemaining()) {
                 if (toRight.write(sendBuffer) == 0) {
                     if (System.nanoTime() - deadline > 0) {
@@ -163,6 +182,21 @@ final class FramePump {
         }
     }
 
+    /**
+     * The left neighbour failed and said why. The culprit it names is reported, except when it
+     * names this rank (a mismatch is between two ranks): then the neighbour that saw it is.
+     */
+    private CommFailure abortReceived(RingPass pass, int length) {
+        CommFailure.Kind failed = FrameDescriptor.failureKind(FrameDescriptor.flags(recvHeader));
+        int culprit = FrameDescriptor.aux(recvHeader);
+        byte[] why = new byte[length];
+        recvBuffer.get(0, why);
+        String explanation = new String(why, java.nio.charset.StandardCharsets.US_ASCII);
+        int blamed = culprit == myWorld ? leftWorld : culprit;
+        return failure(failed, blamed, pass, "world rank " + leftWorld + " aborted with " + failed
+                + (culprit >= 0 ? " blaming world rank " + culprit : "") + " [" + explanation + "]", null);
+    }
+
     /** Validates a complete received header against the expected frame; returns its payload length. */
     private int checkHeader(RingPass pass, int sequence, int frame) {
         ByteBuffer h = recvHeader;
@@ -172,10 +206,12 @@ final class FramePump {
         }
         int kind = FrameDescriptor.kind(h);
         if (kind == FrameDescriptor.KIND_ABORT) {
-            CommFailure.Kind failed = FrameDescriptor.failureKind(FrameDescriptor.flags(h));
-            int culprit = FrameDescriptor.aux(h);
-            throw failure(failed, culprit, pass, "world rank " + leftWorld + " aborted with " + failed
-                    + (culprit >= 0 ? " blaming world rank " + culprit : ""), null);
+            long length = FrameDescriptor.payloadLength(h);
+            if (length > Math.min(MAX_ABORT_DETAIL, recvBuffer.capacity())) {
+                throw mismatch(pass, "abort frame announces " + length + " bytes of explanation");
+            }
+            abortIncoming = true;
+            return (int) length;
         }
         if (kind != pass.kind) {
             throw mismatch(pass, "peer called " + FrameDescriptor.kindName(kind) + ", this rank "

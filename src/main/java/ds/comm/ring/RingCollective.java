@@ -116,7 +116,7 @@ public final class RingCollective implements Collective {
         MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
         this.smallBlocks = arena.allocate(Math.max(1, smallMessageBytes * size), 64);
         this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
-                group.worldRank((rank - 1 + size) % size), group.name(), self, settings.idle().get(), send,
+                group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self, settings.idle().get(), send,
                 recvHeader.asByteBuffer(), recv);
         this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
         this.gathering = new GatheringPass(size, rank, chunk);
