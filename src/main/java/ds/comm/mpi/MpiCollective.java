@@ -261,7 +261,7 @@ public final class MpiCollective implements Collective {
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allreduce", operation("allReduce", type, op, n));
-        if (user != null) checkKernel(user, operation("allReduce", type, op, n));
+        if (user != null) checkKernel(user, "allReduce", type, op, n);
     }
 
     @Override
@@ -353,7 +353,7 @@ public final class MpiCollective implements Collective {
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce_scatter_block", operation("reduceScatter", type, op, n));
-        if (user != null) checkKernel(user, operation("reduceScatter", type, op, n));
+        if (user != null) checkKernel(user, "reduceScatter", type, op, n);
     }
 
     @Override
@@ -481,10 +481,10 @@ public final class MpiCollective implements Collective {
         return user;
     }
 
-    private void checkKernel(MpiUserOp user, String operation) {
+    private void checkKernel(MpiUserOp user, String collective, ElementType type, Combiner op, long n) {
         Throwable t = user.takeFailure();
         if (t != null) {
-            throw abort(new CommFailure(CommFailure.Kind.SETUP, -1, name, operation,
+            throw abort(new CommFailure(CommFailure.Kind.SETUP, -1, name, operation(collective, type, op, n),
                     "rank " + rank + ": the reduction kernel failed inside MPI's user op: " + t, t));
         }
     }

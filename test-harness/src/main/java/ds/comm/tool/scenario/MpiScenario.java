@@ -19,14 +19,15 @@ import java.util.SplittableRandom;
  * and prints one {@code PASS}/{@code FAIL} line per check, then a {@code DONE} line; exits 1 when
  * any check failed.
  *
- * <p>Modes:
+ * <p>Modes: {@code all} (default) runs both of:
  * <ul>
- *   <li>{@code collectives} (default): every collective, every element type x op (SUM, PROD, MIN,
+ *   <li>{@code collectives}: every collective, every element type x op (SUM, PROD, MIN,
  *       MAX) on heap and native memory, a split into two groups, against a reference computed
  *       locally from every rank's (deterministic) input, and bit-identity of results across
  *       ranks (an allGather of each rank's checksum).</li>
- *   <li>{@code errors}: an invalid broadcast root that MPI itself detects must surface as a
- *       {@link CommFailure} with MPI's error text, and abort the group.</li>
+ *   <li>{@code errors}: on a group split off the world, an invalid broadcast root that MPI itself
+ *       detects must surface as a {@link CommFailure} with MPI's error text and abort that group,
+ *       while the world group keeps working.</li>
  * </ul>
  *
  * <p>Inputs for exact checks are chosen so that every reduction order gives the same bits
@@ -55,16 +56,20 @@ public final class MpiScenario {
      * @param args {@code [collectives|errors]}
      */
     public static void main(String[] args) {
-        String mode = args.length > 0 ? args[0] : "collectives";
+        String mode = args.length > 0 ? args[0] : "all";
         int code;
         try {
             MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
             try (MpiCollective world = MpiCollective.world(lib, Settings.defaults(), new MpiScalarReducer())) {
                 MpiScenario s = new MpiScenario(world);
                 switch (mode) {
+                    case "all" -> {
+                        s.collectives();
+                        s.errors();
+                    }
                     case "collectives" -> s.collectives();
                     case "errors" -> s.errors();
-                    default -> throw new IllegalArgumentException("unknown mode " + mode + " (collectives|errors)");
+                    default -> throw new IllegalArgumentException("unknown mode " + mode + " (all|collectives|errors)");
                 }
                 code = s.done();
             }
@@ -244,7 +249,7 @@ public final class MpiScenario {
     }
 
     private String randomFp32Sum(Arena arena, MpiCollective g, int[] members, Memory mem) {
-        int count = 65_537;
+        int count = 16_411;
         MemorySegment buf = allocate(arena, mem, ElementType.FP32, count);
         randomFloats(buf, members[g.rank()], count);
         MemorySegment[] inputs = new MemorySegment[members.length];
@@ -335,34 +340,45 @@ public final class MpiScenario {
     // ---------------------------------------------------------------- errors
 
     private void errors() {
-        int invalidRoot = world.size();
-        String[] message = new String[1];
-        check("broadcast to root " + invalidRoot + " raises CommFailure with MPI's text", a -> {
-            MemorySegment buf = a.allocate(64);
-            try {
-                world.broadcast(buf, invalidRoot);
-                return "no exception";
-            } catch (CommFailure f) {
-                message[0] = f.getMessage();
-                System.out.println("     message: " + f.getMessage());
-                if (!f.getMessage().contains("MPI_Bcast")) return "message lacks the MPI function: " + f.getMessage();
-                if (!f.getMessage().toLowerCase(Locale.ROOT).contains("root")) {
-                    return "message lacks MPI's explanation of the invalid root: " + f.getMessage();
+        MpiCollective group;
+        try {
+            group = world.split(0, world.rank());
+        } catch (RuntimeException e) {
+            fail("split for the error checks", e.toString());
+            return;
+        }
+        try (group) {
+            int invalidRoot = group.size();
+            check("broadcast to root " + invalidRoot + " raises CommFailure with MPI's text", a -> {
+                MemorySegment buf = a.allocate(64);
+                try {
+                    group.broadcast(buf, invalidRoot);
+                    return "no exception";
+                } catch (CommFailure f) {
+                    System.out.println("     message: " + f.getMessage());
+                    if (!f.getMessage().contains("MPI_Bcast")) return "message lacks the MPI function: " + f.getMessage();
+                    if (!f.getMessage().toLowerCase(Locale.ROOT).contains("root")) {
+                        return "message lacks MPI's explanation of the invalid root: " + f.getMessage();
+                    }
+                    if (!f.getMessage().contains("rank " + group.rank())) return "message lacks the rank: " + f.getMessage();
+                    if (!group.name().equals(f.group())) return "group " + f.group() + ", expected " + group.name();
+                    if (f.kind() != CommFailure.Kind.MISMATCH) return "kind " + f.kind();
+                    return null;
                 }
-                if (!f.getMessage().contains("rank " + world.rank())) return "message lacks the rank: " + f.getMessage();
-                if (!"w".equals(f.group())) return "group " + f.group();
-                if (f.kind() != CommFailure.Kind.MISMATCH) return "kind " + f.kind();
-                return null;
-            }
-        });
-        check("group is aborted after the MPI error", a -> {
-            try {
-                world.barrier();
-                return "barrier after the failure succeeded";
-            } catch (CommFailure f) {
-                return f.kind() == CommFailure.Kind.ABORTED ? null : "kind " + f.kind() + ": " + f.getMessage();
-            }
-        });
+            });
+            check("group " + group.name() + " is aborted after the MPI error", a -> {
+                try {
+                    group.barrier();
+                    return "barrier after the failure succeeded";
+                } catch (CommFailure f) {
+                    return f.kind() == CommFailure.Kind.ABORTED ? null : "kind " + f.kind() + ": " + f.getMessage();
+                }
+            });
+        }
+        int[] all = new int[world.size()];
+        for (int r = 0; r < all.length; r++) all[r] = r;
+        check("world still works after an error on another group", a -> allReduce(a, world, all, ElementType.FP64,
+                Combiner.SUM, Memory.HEAP, 5));
     }
 
     // ---------------------------------------------------------------- data
@@ -472,9 +488,15 @@ public final class MpiScenario {
         };
     }
 
+    /** FNV-1a over 64-bit words (then the tail bytes): a checksum, not a cryptographic hash. */
     private static long fnv1a(MemorySegment seg) {
         long h = 0xcbf29ce484222325L;
-        for (long i = 0; i < seg.byteSize(); i++) {
+        long words = seg.byteSize() / 8;
+        for (long i = 0; i < words; i++) {
+            h ^= seg.get(ValueLayout.JAVA_LONG_UNALIGNED, 8 * i);
+            h *= 0x100000001b3L;
+        }
+        for (long i = words * 8; i < seg.byteSize(); i++) {
             h ^= seg.get(ValueLayout.JAVA_BYTE, i) & 0xFF;
             h *= 0x100000001b3L;
         }
