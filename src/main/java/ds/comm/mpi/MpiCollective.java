@@ -41,8 +41,9 @@ import java.util.Objects;
  * need widening anyway) pass through a pooled {@link StagingBuffer}, at most
  * {@link StagingBuffer#MAX_BYTES} per MPI call.
  *
- * <p><b>Deadlines.</b> MPI's blocking collectives cannot be cancelled or bounded from outside,
- * so {@link Settings#timeoutNanos()} is not enforced inside an MPI call; a rank that dies is
+ * <p><b>Deadlines.</b> MPI's blocking collectives cannot be cancelled, so a call that overruns
+ * {@link Settings#timeoutNanos()} cannot return a TIMEOUT failure: the {@link MpiWatchdog}
+ * reports it on stderr and aborts the MPI job instead of letting it hang. A rank that dies is
  * detected by the MPI runtime, which (Open MPI's mpirun, MPICH's hydra) aborts the whole job.
  *
  * <p><b>Failures.</b> Every non-zero MPI return code becomes a {@link CommFailure} carrying
@@ -72,6 +73,7 @@ public final class MpiCollective implements Collective {
     private final MemorySegment handleSlot;
     private final MemorySegment inPlace;
     private final StagingBuffer staging = new StagingBuffer();
+    private final MpiCallClock clock;
     private final MpiUserOp[] userOps = new MpiUserOp[ElementType.values().length * Combiner.values().length];
     private int splits;
     private boolean closed;
@@ -94,11 +96,20 @@ public final class MpiCollective implements Collective {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment slot = a.allocate(ValueLayout.ADDRESS);
             int rc;
-            lib.enter("w");
+            // Duplicating the world is collective: a rank that never opens would hang the others.
+            MpiCallClock setup = new MpiCallClock("w", lib.worldRank(), settings.timeoutNanos());
+            lib.watchdog.watch(setup);
             try {
-                rc = (int) lib.commDup.invokeExact(lib.abi().commWorld(), slot);
+                lib.enter("w");
+                try {
+                    setup.start("open(mpi): MPI_Comm_dup", null, null, -1);
+                    rc = (int) lib.commDup.invokeExact(lib.abi().commWorld(), slot);
+                } finally {
+                    setup.stop();
+                    lib.exit();
+                }
             } finally {
-                lib.exit();
+                lib.watchdog.unwatch(setup);
             }
             if (rc != MpiLibrary.MPI_SUCCESS) throw lib.failure(rc, "MPI_Comm_dup", lib.worldRank(), "w", "open(mpi)");
             return new MpiCollective(lib, settings, reducer, "w", lib.abi().readHandle(slot));
@@ -137,6 +148,8 @@ public final class MpiCollective implements Collective {
         }
         this.rank = r;
         this.size = s;
+        this.clock = new MpiCallClock(name, r, settings.timeoutNanos());
+        lib.watchdog.watch(clock);
     }
 
     /**
@@ -153,10 +166,12 @@ public final class MpiCollective implements Collective {
         int rc;
         lib.enter(name);
         try {
+            clock.start("split", null, null, color);
             rc = (int) lib.commSplit.invokeExact(comm, color, key, handleSlot);
         } catch (Throwable t) {
             throw rethrow(t, name, operation);
         } finally {
+            clock.stop();
             lib.exit();
         }
         check(rc, "MPI_Comm_split", operation);
@@ -254,10 +269,12 @@ public final class MpiCollective implements Collective {
         int rc;
         lib.enter(name);
         try {
+            clock.start("allReduce", type, op, n);
             rc = (int) lib.allreduce.invokeExact(inPlace, buf, (int) n, datatype, mpiOp, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("allReduce", type, op, n));
         } finally {
+            clock.stop();
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allreduce", operation("allReduce", type, op, n));
@@ -293,10 +310,12 @@ public final class MpiCollective implements Collective {
         long byteType = abi.byteType();
         lib.enter(name);
         try {
+            clock.start("allGather", type, null, n / type.byteSize());
             rc = (int) lib.allgather.invokeExact(in, (int) n, byteType, out, (int) n, byteType, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("allGather", type, null, n / type.byteSize()));
         } finally {
+            clock.stop();
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allgather", operation("allGather", type, null, n / type.byteSize()));
@@ -346,10 +365,12 @@ public final class MpiCollective implements Collective {
         int rc;
         lib.enter(name);
         try {
+            clock.start("reduceScatter", type, op, n);
             rc = (int) lib.reduceScatterBlock.invokeExact(in, out, (int) n, datatype, mpiOp, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("reduceScatter", type, op, n));
         } finally {
+            clock.stop();
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce_scatter_block", operation("reduceScatter", type, op, n));
@@ -387,10 +408,12 @@ public final class MpiCollective implements Collective {
         long byteType = abi.byteType();
         lib.enter(name);
         try {
+            clock.start("broadcast", null, null, n);
             rc = (int) lib.bcast.invokeExact(buf, (int) n, byteType, root, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, "broadcast(" + n + " B,root " + root + ")");
         } finally {
+            clock.stop();
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Bcast", "broadcast(" + n + " B,root " + root + ")");
@@ -402,10 +425,12 @@ public final class MpiCollective implements Collective {
         int rc;
         lib.enter(name);
         try {
+            clock.start("barrier", null, null, -1);
             rc = (int) lib.barrier.invokeExact(comm);
         } catch (Throwable t) {
             throw rethrow(t, name, "barrier");
         } finally {
+            clock.stop();
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Barrier", "barrier");
@@ -433,6 +458,7 @@ public final class MpiCollective implements Collective {
             System.getLogger(MpiCollective.class.getName()).log(System.Logger.Level.WARNING,
                     "closing MPI group " + name + " on rank " + rank, e);
         } finally {
+            lib.watchdog.unwatch(clock);
             staging.close();
             arena.close();
             lib.release();

@@ -72,6 +72,7 @@ public final class MpiLibrary {
     final MethodHandle reduceScatterBlock;
     final MethodHandle bcast;
     final MethodHandle barrier;
+    final MpiWatchdog watchdog = new MpiWatchdog(this);
 
     // Lifecycle, guarded by this.
     private int users;
@@ -309,6 +310,18 @@ public final class MpiLibrary {
     void exit() {
         ReentrantLock l = serial;
         if (l != null) l.unlock();
+    }
+
+    /**
+     * {@code MPI_Abort(MPI_COMM_WORLD, code)} without the serialising lock: called by the
+     * watchdog while another thread is stuck inside MPI holding it. Normally does not return.
+     */
+    void abortJob(int code) {
+        try {
+            int ignoredRc = (int) abort.invokeExact(abi.commWorld(), code);
+        } catch (Throwable ignored) {
+            // The caller halts the process next.
+        }
     }
 
     /**

@@ -22,6 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * oversubscribed on this 2-core machine) and MPICH's hydra (2 ranks). The scenario checks every
  * collective, element type and op against a reference and across ranks, and provokes an error
  * that MPI detects (an invalid root). Each launch runs once and several tests read its output.
+ * A separate launch per family checks that a collective a peer never joins ends the job after
+ * the group timeout (the watchdog) instead of hanging.
  * Skipped, loudly, only when the launcher is not installed.
  */
 @Timeout(value = 150)
@@ -62,7 +64,31 @@ class MpiBackendTest {
         assertErrorSurfaced(MpiLaunch.Launcher.MPICH, "Invalid root");
     }
 
-    private static MpiLaunch.Result launch(MpiLaunch.Launcher launcher, int ranks) {
+    @Test
+    void collectiveAPeerNeverJoinsAbortsTheOpenMpiJobAfterTheTimeoutWithAnExplanation() throws IOException {
+        assertHangIsAborted(MpiLaunch.Launcher.OPEN_MPI);
+    }
+
+    @Test
+    void collectiveAPeerNeverJoinsAbortsTheMpichJobAfterTheTimeoutWithAnExplanation() throws IOException {
+        assertHangIsAborted(MpiLaunch.Launcher.MPICH);
+    }
+
+    /** Rank 0 stays away for 60 s; the group timeout is 2 s; the job must end long before 60 s. */
+    private static void assertHangIsAborted(MpiLaunch.Launcher launcher) throws IOException {
+        String exe = launcherOrSkip(launcher);
+        long t0 = System.nanoTime();
+        MpiLaunch.Result r = MpiLaunch.scenario(launcher, exe, 2, "hang", DEADLINE_SECONDS);
+        long seconds = (System.nanoTime() - t0) / 1_000_000_000L;
+        String out = r.output();
+        assertTrue(r.exitCode() != 0 && r.exitCode() != -1, "the launcher must report the abort:\n" + out);
+        assertTrue(out.contains("ds-comm mpi: rank 1: barrier() on group w has not completed after"), out);
+        assertTrue(out.contains("MPI_Abort " + MpiWatchdog.ABORT_CODE), out);
+        assertEquals(List.of(), r.lines("FAIL"), "no rank may outlive the abort:\n" + out);
+        assertTrue(seconds < 45, "took " + seconds + " s; rank 0 was away for 60 s:\n" + out);
+    }
+
+    private static String launcherOrSkip(MpiLaunch.Launcher launcher) {
         String exe = launcher.find();
         if (exe == null) {
             String msg = "!!! SKIPPING " + launcher.family + " test: no " + String.join("/", launcher.executables)
@@ -70,6 +96,11 @@ class MpiBackendTest {
             System.err.println(msg);
             Assumptions.abort(msg);
         }
+        return exe;
+    }
+
+    private static MpiLaunch.Result launch(MpiLaunch.Launcher launcher, int ranks) {
+        String exe = launcherOrSkip(launcher);
         return RESULTS.computeIfAbsent(new Launch(launcher, ranks), l -> {
             try {
                 return MpiLaunch.scenario(launcher, exe, ranks, "all", DEADLINE_SECONDS);

@@ -28,6 +28,9 @@ import java.util.SplittableRandom;
  *   <li>{@code errors}: on a group split off the world, an invalid broadcast root that MPI itself
  *       detects must surface as a {@link CommFailure} with MPI's error text and abort that group,
  *       while the world group keeps working.</li>
+ *   <li>{@code hang} (not part of {@code all}): rank 0 never enters a barrier the others wait
+ *       in; with a 2 s group timeout the backend's watchdog must abort the whole MPI job with an
+ *       explanation, long before rank 0's 60 s absence ends. Any normal exit is a failure.</li>
  * </ul>
  *
  * <p>Inputs for exact checks are chosen so that every reduction order gives the same bits
@@ -38,6 +41,10 @@ public final class MpiScenario {
 
     private static final int COUNT = 1003;
     private static final int BLOCK = 257;
+    /** Group timeout in mode {@code hang}. */
+    private static final long HANG_TIMEOUT_NANOS = 2_000_000_000L;
+    /** How long rank 0 stays away from the barrier in mode {@code hang}: far beyond the timeout. */
+    private static final long HANG_ABSENCE_MILLIS = 60_000;
 
     private final MpiCollective world;
     private final MpiScalarReducer reference = new MpiScalarReducer();
@@ -60,7 +67,9 @@ public final class MpiScenario {
         int code;
         try {
             MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
-            try (MpiCollective world = MpiCollective.world(lib, Settings.defaults(), new MpiScalarReducer())) {
+            Settings settings = mode.equals("hang") ? Settings.defaults().withTimeoutNanos(HANG_TIMEOUT_NANOS)
+                    : Settings.defaults();
+            try (MpiCollective world = MpiCollective.world(lib, settings, new MpiScalarReducer())) {
                 MpiScenario s = new MpiScenario(world);
                 switch (mode) {
                     case "all" -> {
@@ -69,7 +78,8 @@ public final class MpiScenario {
                     }
                     case "collectives" -> s.collectives();
                     case "errors" -> s.errors();
-                    default -> throw new IllegalArgumentException("unknown mode " + mode + " (all|collectives|errors)");
+                    case "hang" -> s.hang();
+                    default -> throw new IllegalArgumentException("unknown mode " + mode + " (all|collectives|errors|hang)");
                 }
                 code = s.done();
             }
@@ -379,6 +389,24 @@ public final class MpiScenario {
         for (int r = 0; r < all.length; r++) all[r] = r;
         check("world still works after an error on another group", a -> allReduce(a, world, all, ElementType.FP64,
                 Combiner.SUM, Memory.HEAP, 5));
+    }
+
+    private void hang() {
+        if (world.rank() == 0) {
+            System.out.println("HANG rank 0 stays away from the barrier for " + HANG_ABSENCE_MILLIS + " ms");
+            System.out.flush();
+            try {
+                Thread.sleep(HANG_ABSENCE_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            fail("hang", "rank 0 was not aborted by a peer's watchdog within " + HANG_ABSENCE_MILLIS + " ms");
+        } else {
+            System.out.println("HANG " + who + " enters the barrier");
+            System.out.flush();
+            world.barrier();
+            fail("hang", "the barrier returned although rank 0 never entered it");
+        }
     }
 
     // ---------------------------------------------------------------- data
