@@ -1,6 +1,35 @@
 /**
  * Socket ring: {@code java.nio} ring collectives for groups whose ranks span nodes.
  *
- * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on shared memory.
+ * <p>Depends on {@code spi} and {@code lanes}; never on shared memory.
+ *
+ * <h2>Pieces</h2>
+ * <ul>
+ *   <li>{@link ds.comm.ring.RingEndpoint}: one TCP listener per process, bound before rendezvous;
+ *       a selector thread runs inbound handshakes ({@code HandshakeDescriptor}) with deadlines and
+ *       routes each accepted connection to its group by (job, group, sender, receiver).</li>
+ *   <li>{@link ds.comm.ring.RingCollective}: one group's ring, one connection to the right
+ *       neighbour and one from the left; implements every {@link ds.comm.spi.Collective} call.</li>
+ *   <li>{@code FramePump}: the single non-blocking loop that writes what it can and reads what it
+ *       can, so sending and receiving overlap and the ring cannot deadlock on full socket buffers;
+ *       {@code RingPass} subclasses describe each collective as two frame streams.</li>
+ *   <li>{@code FrameDescriptor}: the 32-byte big-endian frame header; payloads in native order.</li>
+ * </ul>
+ *
+ * <h2>Determinism</h2>
+ * Large all-reduces use ring reduce-scatter + all-gather: each segment is reduced in ring order
+ * starting at a segment-specific rank (documented in {@code ReducingPass}), so float results are
+ * deterministic for a given N and size and bit-identical on every rank, but may differ in the
+ * last bits from the shared-memory backend's rank-order reduction. All-reduces of at most
+ * {@link ds.comm.spi.Settings#smallMessageBytes()} gather every buffer and reduce locally in rank
+ * order, exactly like the shared-memory small algorithm. BF16/FP16 partial sums travel as fp32 and
+ * are rounded once.
+ *
+ * <h2>Failures</h2>
+ * A peer that closes or resets its connection is {@code PEER_LOST} (naming its world rank), a
+ * frame for another collective is {@code MISMATCH} (naming the peer and the differing field), no
+ * progress until the deadline is {@code TIMEOUT}. A failing rank sends an abort frame to its right
+ * neighbour, so the failure and its culprit travel around the ring and every survivor reports it
+ * promptly instead of waiting for its own timeout.
  */
 package ds.comm.ring;

@@ -2,6 +2,11 @@
  * Shared-memory collectives: lock-free all-reduce and friends over memory-mapped files in
  * /dev/shm, ranks signalling through acquire/release sequence flags on their own cache lines.
  *
+ * <p>{@link ds.comm.shm.ShmCollective} is the backend; {@code SegmentDescriptor} holds the
+ * memory layout, {@code SegmentFile} creates, verifies and unlinks the files,
+ * {@code StepSequencer} is the step protocol (and its memory-model reasoning), and
+ * {@code CallDescriptor} lets ranks detect mismatched calls.
+ *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */
 package ds.comm.shm;

@@ -23,7 +23,7 @@ final class Doctor {
         System.out.println("isa:          " + System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()
                 + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
         System.out.println("shm:          " + shmSpace(Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm"))));
-        return 0;
+        return TopologyReport.print(System.out, System.getenv(), Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
     }
 
     static String shmSpace(Path dir) {

@@ -27,6 +27,8 @@ public final class Main {
     static {
         COMMANDS.put("doctor", new Entry("print the JDK, ISA, vector width, SHM space and (under a launcher) the verified topology",
                 Doctor::run));
+        COMMANDS.put("launch", new Entry("run N ranks of a job on this machine, torchrun-style (see launch --help)",
+                LaunchCommand::run));
     }
 
     private Main() {

@@ -1,0 +1,557 @@
+package ds.comm.mpi;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.lanes.Reducer;
+import ds.comm.spi.Collective;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.Settings;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * Collectives of one MPI communicator: each call is one (or, for huge or heap buffers, a few)
+ * blocking MPI collectives on a private communicator with {@code MPI_ERRORS_RETURN}.
+ *
+ * <pre>
+ *   allReduce      MPI_Allreduce(MPI_IN_PLACE, buf)       reduceScatter  MPI_Reduce_scatter_block
+ *   allGather      MPI_Allgather (as MPI_BYTE)            broadcast      MPI_Bcast (as MPI_BYTE)
+ *   barrier        MPI_Barrier                            split          MPI_Comm_split
+ * </pre>
+ *
+ * <p><b>Types and ops.</b> FP32, FP64, INT32 and INT64 SUM/PROD, and integer MIN/MAX, use MPI's
+ * built-in datatypes and ops (integer SUM/PROD wrap, as two's complement C arithmetic does on
+ * every supported platform). Floating-point MIN/MAX use a user op that runs the
+ * {@link Reducer} ({@link MpiUserOp} explains why). BF16 and FP16 are widened to fp32, reduced by
+ * MPI as MPI_FLOAT and rounded once ({@link Fp32Widening} explains why).
+ *
+ * <p><b>Bit-identity across ranks.</b> MPI chooses the reduction order, so a floating-point sum
+ * may differ in the last bit from the {@link Reducer}'s rank order. We rely on the MPI
+ * implementation returning the same bits on every rank of an allreduce, which the MPI standard
+ * recommends ("advice to implementors") and both Open MPI and MPICH deliver: their algorithms
+ * either reduce each element once and distribute it (ring, reduce-scatter + allgather,
+ * reduce + bcast) or combine the same two partials on both partners (recursive doubling, where
+ * IEEE addition and multiplication are commutative). The MPI scenario checks this on every run.
+ *
+ * <p><b>Memory.</b> Native segments go to MPI directly. Heap segments (and 16-bit floats, which
+ * need widening anyway) pass through a pooled {@link StagingBuffer}, at most
+ * {@link StagingBuffer#MAX_BYTES} per MPI call.
+ *
+ * <p><b>Deadlines.</b> MPI's blocking collectives cannot be cancelled, so a call that overruns
+ * {@link Settings#timeoutNanos()} cannot return a TIMEOUT failure: the {@link MpiWatchdog}
+ * reports it on stderr and aborts the MPI job instead of letting it hang. A rank that dies is
+ * detected by the MPI runtime, which (Open MPI's mpirun, MPICH's hydra) aborts the whole job.
+ *
+ * <p><b>Failures.</b> Every non-zero MPI return code becomes a {@link CommFailure} carrying
+ * MPI_Error_string's text and naming the rank, group and operation. After any failure the
+ * communicator is aborted (MPI leaves its state undefined after an error): later calls throw at
+ * once, {@link #close()} still releases everything.
+ *
+ * <p>Not thread-safe: one thread at a time per instance, as {@link Collective} specifies.
+ */
+public final class MpiCollective implements Collective {
+
+    /** MPI counts are C ints. */
+    private static final long MAX_CALL_COUNT = Integer.MAX_VALUE;
+    /** Largest broadcast per MPI_Bcast; a power of two below MAX_CALL_COUNT. */
+    private static final long MAX_BCAST_BYTES = 1L << 30;
+
+    private final MpiLibrary lib;
+    private final MpiAbi abi;
+    private final Settings settings;
+    private final Reducer reducer;
+    private final String name;
+    private final long comm;
+    private final int rank;
+    private final int size;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment intSlot;
+    private final MemorySegment handleSlot;
+    private final MemorySegment inPlace;
+    private final StagingBuffer staging = new StagingBuffer();
+    private final MpiCallClock clock;
+    private final MpiUserOp[] userOps = new MpiUserOp[ElementType.values().length * Combiner.values().length];
+    private int splits;
+    private boolean closed;
+    private CommFailure failed;
+
+    /**
+     * Opens the world group: initialises MPI if needed and duplicates MPI_COMM_WORLD, so that
+     * ds-comm's traffic and error handler never touch the host program's world communicator.
+     *
+     * @param lib      the MPI library (see {@link MpiLibrary#load})
+     * @param settings resolved settings of the job
+     * @param reducer  kernels that run inside MPI user ops (floating-point MIN/MAX)
+     * @return the world communicator, group name "w"
+     */
+    public static MpiCollective world(MpiLibrary lib, Settings settings, Reducer reducer) {
+        Objects.requireNonNull(lib, "lib");
+        Objects.requireNonNull(settings, "settings");
+        Objects.requireNonNull(reducer, "reducer");
+        lib.acquire();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment slot = a.allocate(ValueLayout.ADDRESS);
+            int rc;
+            // Duplicating the world is collective: a rank that never opens would hang the others.
+            MpiCallClock setup = new MpiCallClock("w", lib.worldRank(), settings.timeoutNanos());
+            lib.watchdog.watch(setup);
+            try {
+                lib.enter("w");
+                try {
+                    setup.start("open(mpi): MPI_Comm_dup", null, null, -1);
+                    rc = (int) lib.commDup.invokeExact(lib.abi().commWorld(), slot);
+                } finally {
+                    setup.stop();
+                    lib.exit();
+                }
+            } finally {
+                lib.watchdog.unwatch(setup);
+            }
+            if (rc != MpiLibrary.MPI_SUCCESS) throw lib.failure(rc, "MPI_Comm_dup", lib.worldRank(), "w", "open(mpi)");
+            return new MpiCollective(lib, settings, reducer, "w", lib.abi().readHandle(slot));
+        } catch (Throwable t) {
+            lib.release();
+            throw rethrow(t, "w", "open(mpi)");
+        }
+    }
+
+    /** Takes ownership of {@code comm} (an acquired library reference): freed on failure. */
+    private MpiCollective(MpiLibrary lib, Settings settings, Reducer reducer, String name, long comm) {
+        this.lib = lib;
+        this.abi = lib.abi();
+        this.settings = settings;
+        this.reducer = reducer;
+        this.name = name;
+        this.comm = comm;
+        this.intSlot = arena.allocate(ValueLayout.JAVA_INT);
+        this.handleSlot = arena.allocate(ValueLayout.ADDRESS);
+        this.inPlace = MemorySegment.ofAddress(abi.inPlace());
+        int r;
+        int s;
+        lib.enter(name);
+        try {
+            checkOpen((int) lib.commSetErrhandler.invokeExact(comm, abi.errorsReturn()), "MPI_Comm_set_errhandler");
+            checkOpen((int) lib.commRank.invokeExact(comm, intSlot), "MPI_Comm_rank");
+            r = intSlot.get(ValueLayout.JAVA_INT, 0);
+            checkOpen((int) lib.commSize.invokeExact(comm, intSlot), "MPI_Comm_size");
+            s = intSlot.get(ValueLayout.JAVA_INT, 0);
+        } catch (Throwable t) {
+            freeComm();
+            arena.close();
+            throw rethrow(t, name, "open(mpi)");
+        } finally {
+            lib.exit();
+        }
+        this.rank = r;
+        this.size = s;
+        this.clock = new MpiCallClock(name, r, settings.timeoutNanos());
+        lib.watchdog.watch(clock);
+    }
+
+    /**
+     * Splits this group ({@code MPI_Comm_split}); collective over every rank of this group.
+     *
+     * @param color ranks with the same color form one new group; must be {@code >= 0}
+     * @param key   orders the ranks of a new group (ties broken by rank in this group)
+     * @return this rank's new group, named {@code <this name>.s<n>c<color>}
+     */
+    public MpiCollective split(int color, int key) {
+        if (color < 0) throw new IllegalArgumentException("color must be >= 0: " + color);
+        String operation = "split(" + color + "," + key + ")";
+        checkUsable(operation);
+        int rc;
+        lib.enter(name);
+        try {
+            clock.start("split", null, null, color);
+            rc = (int) lib.commSplit.invokeExact(comm, color, key, handleSlot);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation);
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        check(rc, "MPI_Comm_split", operation);
+        long child = abi.readHandle(handleSlot);
+        splits++;
+        lib.acquire();
+        try {
+            return new MpiCollective(lib, settings, reducer, name + ".s" + splits + "c" + color, child);
+        } catch (RuntimeException e) {
+            lib.release();
+            throw e;
+        }
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    /** This process's rank in MPI_COMM_WORLD, to cross-check with the launcher's environment. */
+    public int worldRank() {
+        return lib.worldRank();
+    }
+
+    /** Size of MPI_COMM_WORLD, to cross-check with the launcher's environment. */
+    public int worldSize() {
+        return lib.worldSize();
+    }
+
+    /** The group's name: "w" for the world, "w.s1c0" for the first split's color 0, … */
+    public String name() {
+        return name;
+    }
+
+    /** E.g. "mpi: Open MPI v4.1.4 (libmpi.so.40)". */
+    public String describe() {
+        return lib.describe();
+    }
+
+    @Override
+    public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
+        long count = buf.byteSize() / type.byteSize();
+        checkUsable("allReduce");
+        if (count == 0) return;
+        if (type == ElementType.BF16 || type == ElementType.FP16) {
+            allReduceWidened(buf, type, op, count);
+            return;
+        }
+        int es = type.byteSize();
+        long datatype = abi.datatype(type);
+        MpiUserOp user = userOp(type, op);
+        long mpiOp = user != null ? user.handle() : abi.op(op);
+        if (buf.isNative()) {
+            if (count <= MAX_CALL_COUNT) {
+                allreduceInPlace(buf, count, datatype, mpiOp, user, type, op);
+                return;
+            }
+            for (long done = 0; done < count; done += MAX_CALL_COUNT) {
+                long n = Math.min(MAX_CALL_COUNT, count - done);
+                allreduceInPlace(buf.asSlice(done * es, n * es), n, datatype, mpiOp, user, type, op);
+            }
+            return;
+        }
+        long step = StagingBuffer.MAX_BYTES / es;
+        MemorySegment stage = staging.ensure(Math.min(count, step) * es);
+        for (long done = 0; done < count; done += step) {
+            long n = Math.min(step, count - done);
+            MemorySegment.copy(buf, done * es, stage, 0, n * es);
+            allreduceInPlace(stage, n, datatype, mpiOp, user, type, op);
+            MemorySegment.copy(stage, 0, buf, done * es, n * es);
+        }
+    }
+
+    private void allReduceWidened(MemorySegment buf, ElementType type, Combiner op, long count) {
+        long datatype = abi.datatype(ElementType.FP32);
+        MpiUserOp user = userOp(ElementType.FP32, op);
+        long mpiOp = user != null ? user.handle() : abi.op(op);
+        long step = StagingBuffer.MAX_BYTES / Float.BYTES;
+        MemorySegment stage = staging.ensure(Math.min(count, step) * Float.BYTES);
+        for (long done = 0; done < count; done += step) {
+            long n = Math.min(step, count - done);
+            Fp32Widening.widen(type, buf, done * 2, stage, 0, n);
+            allreduceInPlace(stage, n, datatype, mpiOp, user, type, op);
+            Fp32Widening.narrow(type, stage, 0, buf, done * 2, n);
+        }
+    }
+
+    private void allreduceInPlace(MemorySegment buf, long n, long datatype, long mpiOp, MpiUserOp user,
+                                  ElementType type, Combiner op) {
+        int rc;
+        lib.enter(name);
+        try {
+            clock.start("allReduce", type, op, n);
+            rc = (int) lib.allreduce.invokeExact(inPlace, buf, (int) n, datatype, mpiOp, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation("allReduce", type, op, n));
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allreduce", operation("allReduce", type, op, n));
+        if (user != null) checkKernel(user, "allReduce", type, op, n);
+    }
+
+    @Override
+    public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
+        long bytes = in.byteSize();
+        checkUsable("allGather");
+        if (bytes == 0) return;
+        if (in.isNative() && out.isNative() && bytes <= MAX_CALL_COUNT) {
+            allgatherBytes(in, out, bytes, type);
+            return;
+        }
+        // Chunk c of every rank's block lands at stage[step + r*n]; copy each to out[r*bytes + off].
+        int es = type.byteSize();
+        long step = Math.max(es, Math.min(bytes, StagingBuffer.MAX_BYTES / (size + 1)) / es * es);
+        MemorySegment stage = staging.ensure(step * (size + 1));
+        MemorySegment gathered = stage.asSlice(step);
+        for (long off = 0; off < bytes; off += step) {
+            long n = Math.min(step, bytes - off);
+            MemorySegment.copy(in, off, stage, 0, n);
+            allgatherBytes(stage, gathered, n, type);
+            for (int r = 0; r < size; r++) {
+                MemorySegment.copy(gathered, r * n, out, r * bytes + off, n);
+            }
+        }
+    }
+
+    private void allgatherBytes(MemorySegment in, MemorySegment out, long n, ElementType type) {
+        int rc;
+        long byteType = abi.byteType();
+        lib.enter(name);
+        try {
+            clock.start("allGather", type, null, n / type.byteSize());
+            rc = (int) lib.allgather.invokeExact(in, (int) n, byteType, out, (int) n, byteType, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation("allGather", type, null, n / type.byteSize()));
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allgather", operation("allGather", type, null, n / type.byteSize()));
+    }
+
+    @Override
+    public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
+        int es = type.byteSize();
+        long block = out.byteSize();
+        long count = block / es;
+        checkUsable("reduceScatter");
+        if (count == 0) return;
+        boolean half = type == ElementType.BF16 || type == ElementType.FP16;
+        ElementType wire = half ? ElementType.FP32 : type;
+        long datatype = abi.datatype(wire);
+        MpiUserOp user = userOp(wire, op);
+        long mpiOp = user != null ? user.handle() : abi.op(op);
+        if (!half && in.isNative() && out.isNative() && count <= MAX_CALL_COUNT) {
+            reduceScatterBlock(in, out, count, datatype, mpiOp, user, type, op);
+            return;
+        }
+        // Chunk c of every block r is packed at stage[r*n*ws]; the result lands after all blocks.
+        int ws = wire.byteSize();
+        long step = Math.max(1, Math.min(count, StagingBuffer.MAX_BYTES / ((long) (size + 1) * ws)));
+        MemorySegment stage = staging.ensure(step * (size + 1) * ws);
+        for (long done = 0; done < count; done += step) {
+            long n = Math.min(step, count - done);
+            for (int r = 0; r < size; r++) {
+                if (half) {
+                    Fp32Widening.widen(type, in, r * block + done * es, stage, r * n * ws, n);
+                } else {
+                    MemorySegment.copy(in, r * block + done * es, stage, r * n * ws, n * es);
+                }
+            }
+            long result = size * n * ws;
+            reduceScatterBlock(stage, stage.asSlice(result, n * ws), n, datatype, mpiOp, user, type, op);
+            if (half) {
+                Fp32Widening.narrow(type, stage, result, out, done * es, n);
+            } else {
+                MemorySegment.copy(stage, result, out, done * es, n * es);
+            }
+        }
+    }
+
+    private void reduceScatterBlock(MemorySegment in, MemorySegment out, long n, long datatype, long mpiOp,
+                                    MpiUserOp user, ElementType type, Combiner op) {
+        int rc;
+        lib.enter(name);
+        try {
+            clock.start("reduceScatter", type, op, n);
+            rc = (int) lib.reduceScatterBlock.invokeExact(in, out, (int) n, datatype, mpiOp, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation("reduceScatter", type, op, n));
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce_scatter_block", operation("reduceScatter", type, op, n));
+        if (user != null) checkKernel(user, "reduceScatter", type, op, n);
+    }
+
+    @Override
+    public void broadcast(MemorySegment buf, int root) {
+        long bytes = buf.byteSize();
+        checkUsable("broadcast");
+        if (bytes == 0) return;
+        if (buf.isNative()) {
+            if (bytes <= MAX_BCAST_BYTES) {
+                bcastBytes(buf, bytes, root);
+                return;
+            }
+            for (long off = 0; off < bytes; off += MAX_BCAST_BYTES) {
+                long n = Math.min(MAX_BCAST_BYTES, bytes - off);
+                bcastBytes(buf.asSlice(off, n), n, root);
+            }
+            return;
+        }
+        long step = Math.min(bytes, StagingBuffer.MAX_BYTES);
+        MemorySegment stage = staging.ensure(step);
+        for (long off = 0; off < bytes; off += step) {
+            long n = Math.min(step, bytes - off);
+            if (rank == root) MemorySegment.copy(buf, off, stage, 0, n);
+            bcastBytes(stage, n, root);
+            if (rank != root) MemorySegment.copy(stage, 0, buf, off, n);
+        }
+    }
+
+    private void bcastBytes(MemorySegment buf, long n, int root) {
+        int rc;
+        long byteType = abi.byteType();
+        lib.enter(name);
+        try {
+            clock.start("broadcast", null, null, n);
+            rc = (int) lib.bcast.invokeExact(buf, (int) n, byteType, root, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, "broadcast(" + n + " B,root " + root + ")");
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Bcast", "broadcast(" + n + " B,root " + root + ")");
+    }
+
+    @Override
+    public void barrier() {
+        checkUsable("barrier");
+        int rc;
+        lib.enter(name);
+        try {
+            clock.start("barrier", null, null, -1);
+            rc = (int) lib.barrier.invokeExact(comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, "barrier");
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Barrier", "barrier");
+    }
+
+    /**
+     * Frees the user ops and the communicator, then releases the library (which finalises MPI
+     * after the last communicator if ds-comm initialised it). Never throws.
+     */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            lib.enter(name);
+            try {
+                for (MpiUserOp user : userOps) {
+                    if (user != null) user.free(lib, handleSlot);
+                }
+                freeComm();
+            } finally {
+                lib.exit();
+            }
+        } catch (RuntimeException e) {
+            System.getLogger(MpiCollective.class.getName()).log(System.Logger.Level.WARNING,
+                    "closing MPI group " + name + " on rank " + rank, e);
+        } finally {
+            lib.watchdog.unwatch(clock);
+            staging.close();
+            arena.close();
+            lib.release();
+        }
+    }
+
+    private void freeComm() {
+        try {
+            abi.writeHandle(handleSlot, comm);
+            int rc = (int) lib.commFree.invokeExact(handleSlot);
+            if (rc != MpiLibrary.MPI_SUCCESS) {
+                System.getLogger(MpiCollective.class.getName()).log(System.Logger.Level.WARNING,
+                        "MPI_Comm_free of group " + name + " returned " + rc + ": " + lib.errorText(rc));
+            }
+        } catch (Throwable t) {
+            System.getLogger(MpiCollective.class.getName()).log(System.Logger.Level.WARNING,
+                    "MPI_Comm_free of group " + name + " failed", t);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "mpi group " + name + " rank " + rank + "/" + size + " (" + lib.describe() + ")";
+    }
+
+    /** The user op for floating-point MIN/MAX (created on first use), else null for a built-in op. */
+    private MpiUserOp userOp(ElementType type, Combiner op) {
+        boolean floating = type == ElementType.FP32 || type == ElementType.FP64;
+        if (!floating || (op != Combiner.MIN && op != Combiner.MAX)) return null;
+        int slot = type.ordinal() * Combiner.values().length + op.ordinal();
+        MpiUserOp user = userOps[slot];
+        if (user == null) {
+            user = new MpiUserOp(type, op, reducer, arena);
+            int rc;
+            lib.enter(name);
+            try {
+                rc = user.create(lib, handleSlot);
+            } catch (Throwable t) {
+                throw rethrow(t, name, "MPI_Op_create(" + user + ")");
+            } finally {
+                lib.exit();
+            }
+            check(rc, "MPI_Op_create", "allReduce(" + lower(type) + "," + lower(op) + ")");
+            userOps[slot] = user;
+        }
+        return user;
+    }
+
+    private void checkKernel(MpiUserOp user, String collective, ElementType type, Combiner op, long n) {
+        Throwable t = user.takeFailure();
+        if (t != null) {
+            throw abort(new CommFailure(CommFailure.Kind.SETUP, -1, name, operation(collective, type, op, n),
+                    "rank " + rank + ": the reduction kernel failed inside MPI's user op: " + t, t));
+        }
+    }
+
+    /** During construction, before the group rank is known: the rank named is the world rank. */
+    private void checkOpen(int rc, String function) {
+        if (rc != MpiLibrary.MPI_SUCCESS) {
+            throw lib.failure(rc, function, lib.worldRank(), name, "open(mpi)");
+        }
+    }
+
+    private void check(int rc, String function, String operation) {
+        if (rc != MpiLibrary.MPI_SUCCESS) throw abort(lib.failure(rc, function, rank, name, operation));
+    }
+
+    private CommFailure abort(CommFailure f) {
+        if (failed == null) failed = f;
+        return f;
+    }
+
+    private void checkUsable(String operation) {
+        if (closed) {
+            throw new CommFailure(CommFailure.Kind.ABORTED, -1, name, operation, "rank " + rank + ": group is closed", null);
+        }
+        if (failed != null) {
+            throw new CommFailure(CommFailure.Kind.ABORTED, -1, name, operation,
+                    "rank " + rank + ": group was aborted by an earlier failure: " + failed.getMessage(), failed);
+        }
+    }
+
+    private static RuntimeException rethrow(Throwable t, String group, String operation) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new CommFailure(CommFailure.Kind.SETUP, -1, group, operation, "unexpected " + t, t);
+    }
+
+    private static String operation(String collective, ElementType type, Combiner op, long count) {
+        return collective + "(" + lower(type) + (op == null ? "" : "," + lower(op)) + "," + count + ")";
+    }
+
+    private static String lower(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT);
+    }
+}

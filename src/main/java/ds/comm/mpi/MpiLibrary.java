@@ -1,0 +1,423 @@
+package ds.comm.mpi;
+
+import ds.comm.spi.CommFailure;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The installed MPI library, opened through FFM: symbol lookup, downcall handles, and the
+ * process-wide MPI lifecycle (init on first communicator, finalize after the last one closes).
+ *
+ * <p>Loading order: the explicit library (from {@code DSCOMM_MPI_LIB}, passed in by the caller;
+ * this class never reads the environment) when given, and then only that one; otherwise Open MPI's
+ * soname {@code libmpi.so.40}, then the MPICH ABI's {@code libmpich.so.12} and {@code libmpi.so.12}.
+ * The family is detected from the symbols the library exports, not from its name.
+ *
+ * <p>One MPI per process: the first successful {@link #load} is kept for the life of the process
+ * and returned by later calls. The library is never unloaded, because MPI cannot be initialised
+ * again after {@code MPI_Finalize} anyway and unloading a library whose progress threads may still
+ * exist would crash the JVM.
+ *
+ * <p>Threads: MPI is initialised with {@code MPI_THREAD_MULTIPLE}. When the library (or the host
+ * program that initialised it first) provides only {@code MPI_THREAD_SERIALIZED}, every MPI call
+ * made by ds-comm holds one process-wide lock; with less than that, calls must come from the
+ * thread that initialised MPI and others are refused with a clear error.
+ */
+public final class MpiLibrary {
+
+    /** Tried in order when no explicit library is given. */
+    static final List<String> DEFAULT_CANDIDATES = List.of("libmpi.so.40", "libmpich.so.12", "libmpi.so.12");
+
+    /** Name of the environment variable the caller reads to choose the library (for messages). */
+    public static final String LIBRARY_VARIABLE = "DSCOMM_MPI_LIB";
+
+    static final int MPI_SUCCESS = 0;
+
+    private static MpiLibrary loaded; // guarded by MpiLibrary.class
+
+    private final String name;
+    private final MpiAbi abi;
+    private final String version;
+
+    final MethodHandle initialized;
+    final MethodHandle finalized;
+    final MethodHandle initThread;
+    final MethodHandle queryThread;
+    final MethodHandle finalizeMpi;
+    final MethodHandle abort;
+    final MethodHandle errorString;
+    final MethodHandle errorClass;
+    final MethodHandle commRank;
+    final MethodHandle commSize;
+    final MethodHandle commDup;
+    final MethodHandle commSplit;
+    final MethodHandle commFree;
+    final MethodHandle commSetErrhandler;
+    final MethodHandle opCreate;
+    final MethodHandle opFree;
+    final MethodHandle allreduce;
+    final MethodHandle allgather;
+    final MethodHandle reduceScatterBlock;
+    final MethodHandle bcast;
+    final MethodHandle barrier;
+    final MpiWatchdog watchdog = new MpiWatchdog(this);
+
+    // Lifecycle, guarded by this.
+    private int users;
+    private boolean weInitialised;
+    private boolean finalizedByUs;
+    private boolean broken;
+    private int provided = -1;
+    private int worldRank = -1;
+    private int worldSize = -1;
+    private Thread initThreadOwner;
+    /** Non-null when MPI gave only MPI_THREAD_SERIALIZED: every call holds it. Written once in acquire. */
+    private volatile ReentrantLock serial;
+    /** True when MPI gave less than SERIALIZED: calls must come from the initialising thread. */
+    private volatile boolean funneled;
+
+    private MpiLibrary(String name, SymbolLookup lookup, MpiAbi abi) {
+        this.name = name;
+        this.abi = abi;
+        var d = new Downcalls(lookup, name, abi);
+        initialized = d.fn("MPI_Initialized", "P");
+        finalized = d.fn("MPI_Finalized", "P");
+        initThread = d.fn("MPI_Init_thread", "PPIP");
+        queryThread = d.fn("MPI_Query_thread", "P");
+        finalizeMpi = d.fn("MPI_Finalize", "");
+        abort = d.fn("MPI_Abort", "HI");
+        errorString = d.fn("MPI_Error_string", "IPP");
+        errorClass = d.fn("MPI_Error_class", "IP");
+        commRank = d.fn("MPI_Comm_rank", "HP");
+        commSize = d.fn("MPI_Comm_size", "HP");
+        commDup = d.fn("MPI_Comm_dup", "HP");
+        commSplit = d.fn("MPI_Comm_split", "HIIP");
+        commFree = d.fn("MPI_Comm_free", "P");
+        commSetErrhandler = d.fn("MPI_Comm_set_errhandler", "HH");
+        opCreate = d.fn("MPI_Op_create", "PIP");
+        opFree = d.fn("MPI_Op_free", "P");
+        allreduce = d.fn("MPI_Allreduce", "PPIHHH");
+        allgather = d.fn("MPI_Allgather", "PIHPIHH");
+        reduceScatterBlock = d.fn("MPI_Reduce_scatter_block", "PPIHHH");
+        bcast = d.fn("MPI_Bcast", "PIHIH");
+        barrier = d.fn("MPI_Barrier", "H");
+        MethodHandle libraryVersion = d.fn("MPI_Get_library_version", "PP");
+        // MPI-3 allows MPI_Get_library_version before MPI_Init, so describe() works unopened.
+        this.version = readLibraryVersion(libraryVersion, abi.maxLibraryVersionString());
+    }
+
+    /**
+     * Opens the MPI library, or returns the one this process already opened.
+     *
+     * @param explicitLib file name or path of the library to use (the value of
+     *                    {@code DSCOMM_MPI_LIB}), or null/blank to try the standard sonames
+     * @return the library, not yet initialised (that happens when the first communicator opens)
+     * @throws CommFailure of kind SETUP listing every name tried when none loads
+     */
+    public static MpiLibrary load(String explicitLib) {
+        boolean explicit = explicitLib != null && !explicitLib.isBlank();
+        return load(explicit ? List.of(explicitLib.strip()) : DEFAULT_CANDIDATES, explicit);
+    }
+
+    static MpiLibrary load(List<String> candidates, boolean explicit) {
+        synchronized (MpiLibrary.class) {
+            if (loaded != null) {
+                if (!explicit || candidates.contains(loaded.name)) return loaded;
+                throw setupFailure("this process already uses " + loaded.describe() + "; cannot also load "
+                        + candidates.getFirst() + " (one MPI per process)", null);
+            }
+            JvmSignalSafety.beforeLoadingMpi();
+            List<String> tried = new ArrayList<>();
+            for (String candidate : candidates) {
+                // Each attempt gets its own arena so a failed one leaves nothing mapped. The arena
+                // of the library that loads is never closed (see class comment).
+                Arena arena = Arena.ofShared();
+                SymbolLookup lookup;
+                try {
+                    lookup = SymbolLookup.libraryLookup(candidate, arena);
+                } catch (IllegalArgumentException | IllegalCallerException e) {
+                    arena.close();
+                    tried.add(candidate + " (" + e.getMessage() + ")");
+                    continue;
+                }
+                MpiAbi abi;
+                if (lookup.find(OpenMpiAbi.MARKER).isPresent()) {
+                    abi = new OpenMpiAbi(lookup, candidate);
+                } else if (lookup.find(MpichAbi.MARKER).isPresent()) {
+                    abi = new MpichAbi();
+                } else {
+                    // Do not close: dlclose of an MPI library can be unsafe; it is merely unused.
+                    tried.add(candidate + " (loaded, but exports neither " + OpenMpiAbi.MARKER + " (Open MPI) nor "
+                            + MpichAbi.MARKER + " (MPICH ABI))");
+                    continue;
+                }
+                loaded = new MpiLibrary(candidate, lookup, abi);
+                return loaded;
+            }
+            throw setupFailure("no MPI library could be loaded; tried " + String.join(", ", tried)
+                    + ". Point " + LIBRARY_VARIABLE + " at the MPI library of the launcher you use (e.g. "
+                    + LIBRARY_VARIABLE + "=/usr/lib/x86_64-linux-gnu/libmpi.so.40 for Open MPI's mpirun, "
+                    + "libmpich.so.12 for MPICH's mpiexec)", null);
+        }
+    }
+
+    static CommFailure setupFailure(String detail, Throwable cause) {
+        return new CommFailure(CommFailure.Kind.SETUP, -1, "w", "open(mpi)", detail, cause);
+    }
+
+    /** The name the library was loaded by, e.g. "libmpi.so.40". */
+    public String libraryName() {
+        return name;
+    }
+
+    /** Implementation family: "Open MPI" or "MPICH". */
+    public String family() {
+        return abi.family();
+    }
+
+    /** First line of {@code MPI_Get_library_version}, e.g. "Open MPI v4.1.4". */
+    public String version() {
+        return version;
+    }
+
+    /** E.g. "mpi: Open MPI v4.1.4 (libmpi.so.40)". */
+    public String describe() {
+        return "mpi: " + version + " (" + name + ")";
+    }
+
+    @Override
+    public String toString() {
+        return describe();
+    }
+
+    MpiAbi abi() {
+        return abi;
+    }
+
+    /** Rank in MPI_COMM_WORLD; valid once a communicator is open. */
+    synchronized int worldRank() {
+        return worldRank;
+    }
+
+    /** Size of MPI_COMM_WORLD; valid once a communicator is open. */
+    synchronized int worldSize() {
+        return worldSize;
+    }
+
+    /** Thread level MPI provided, or -1 before initialisation. */
+    public synchronized int threadLevel() {
+        return provided;
+    }
+
+    /**
+     * Registers one more communicator; initialises MPI on the first, unless the host program
+     * already did.
+     */
+    synchronized void acquire() {
+        if (finalizedByUs) {
+            throw setupFailure("MPI was finalised when the last ds-comm communicator closed; MPI cannot be "
+                    + "initialised twice in one process", null);
+        }
+        if (provided < 0) {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment flag = a.allocate(ValueLayout.JAVA_INT);
+                checkSetup((int) finalized.invokeExact(flag), "MPI_Finalized");
+                if (flag.get(ValueLayout.JAVA_INT, 0) != 0) {
+                    throw setupFailure("MPI was already finalised by the host program", null);
+                }
+                checkSetup((int) initialized.invokeExact(flag), "MPI_Initialized");
+                MemorySegment level = a.allocate(ValueLayout.JAVA_INT);
+                if (flag.get(ValueLayout.JAVA_INT, 0) != 0) {
+                    checkSetup((int) queryThread.invokeExact(level), "MPI_Query_thread");
+                } else {
+                    // Init errors go to MPI_ERRORS_ARE_FATAL (no communicator exists yet to carry
+                    // another handler), so a broken MPI aborts here with MPI's own message.
+                    checkSetup((int) initThread.invokeExact(MemorySegment.NULL, MemorySegment.NULL,
+                            abi.threadMultiple(), level), "MPI_Init_thread");
+                    weInitialised = true;
+                }
+                provided = level.get(ValueLayout.JAVA_INT, 0);
+                initThreadOwner = Thread.currentThread();
+                if (provided < abi.threadMultiple()) serial = new ReentrantLock();
+                funneled = provided < abi.threadSerialized();
+                checkSetup((int) commRank.invokeExact(abi.commWorld(), flag), "MPI_Comm_rank");
+                worldRank = flag.get(ValueLayout.JAVA_INT, 0);
+                checkSetup((int) commSize.invokeExact(abi.commWorld(), flag), "MPI_Comm_size");
+                worldSize = flag.get(ValueLayout.JAVA_INT, 0);
+            } catch (CommFailure f) {
+                throw f;
+            } catch (Throwable t) {
+                throw setupFailure("MPI initialisation failed in " + name + ": " + t, t);
+            }
+        }
+        users++;
+    }
+
+    /**
+     * Unregisters a communicator; after the last one, finalises MPI if ds-comm initialised it
+     * and no communication failure left MPI in an unknown state (MPI_Finalize is collective and
+     * would hang on a job whose peers are gone; process exit then ends MPI).
+     */
+    synchronized void release() {
+        if (users <= 0) return;
+        if (--users > 0 || !weInitialised || broken) return;
+        try {
+            int rc = (int) finalizeMpi.invokeExact();
+            finalizedByUs = true;
+            if (rc != MPI_SUCCESS) {
+                System.getLogger(MpiLibrary.class.getName()).log(System.Logger.Level.WARNING,
+                        "MPI_Finalize returned " + rc + ": " + errorText(rc));
+            }
+        } catch (Throwable t) {
+            finalizedByUs = true;
+            System.getLogger(MpiLibrary.class.getName()).log(System.Logger.Level.WARNING, "MPI_Finalize failed", t);
+        }
+    }
+
+    /** Remembers that MPI may be unusable (a communication failure), so close skips MPI_Finalize. */
+    synchronized void markBroken() {
+        broken = true;
+    }
+
+    /**
+     * Enters an MPI call: takes the process-wide lock when MPI is not thread-multiple, and
+     * refuses calls from other threads when MPI is merely funneled. Pair with {@link #exit()}.
+     */
+    void enter(String group) {
+        if (funneled && Thread.currentThread() != initThreadOwner) {
+            throw new CommFailure(CommFailure.Kind.SETUP, -1, group, "enter",
+                    "MPI provides thread level " + provided + " (below MPI_THREAD_SERIALIZED): ds-comm may call MPI only "
+                            + "from the thread that initialised it (" + initThreadOwner.getName() + "), not from "
+                            + Thread.currentThread().getName(), null);
+        }
+        ReentrantLock l = serial;
+        if (l != null) l.lock();
+    }
+
+    /** Leaves an MPI call. */
+    void exit() {
+        ReentrantLock l = serial;
+        if (l != null) l.unlock();
+    }
+
+    /**
+     * {@code MPI_Abort(MPI_COMM_WORLD, code)} without the serialising lock: called by the
+     * watchdog while another thread is stuck inside MPI holding it. Normally does not return.
+     */
+    void abortJob(int code) {
+        try {
+            int ignoredRc = (int) abort.invokeExact(abi.commWorld(), code);
+        } catch (Throwable ignored) {
+            // The caller halts the process next.
+        }
+    }
+
+    /**
+     * Turns a non-zero MPI return code into a failure carrying MPI_Error_string's text.
+     *
+     * @param rc        the MPI return code, not MPI_SUCCESS
+     * @param function  the MPI function, e.g. "MPI_Allreduce"
+     * @param rank      the caller's group rank
+     * @param group     the group name
+     * @param operation the collective, e.g. "allReduce(fp32,sum,4096)"
+     */
+    CommFailure failure(int rc, String function, int rank, String group, String operation) {
+        int cls = errorClassOf(rc);
+        CommFailure.Kind kind = cls < 0 ? CommFailure.Kind.SETUP : abi.kindOf(cls);
+        if (kind != CommFailure.Kind.MISMATCH) markBroken();
+        return new CommFailure(kind, -1, group, operation, "rank " + rank + ": " + function + " returned " + rc
+                + " (error class " + cls + "): " + errorText(rc), null);
+    }
+
+    private int errorClassOf(int rc) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment cls = a.allocate(ValueLayout.JAVA_INT);
+            return (int) errorClass.invokeExact(rc, cls) == MPI_SUCCESS ? cls.get(ValueLayout.JAVA_INT, 0) : -1;
+        } catch (Throwable t) {
+            return -1;
+        }
+    }
+
+    /** MPI_Error_string's text for {@code rc}, or a note that MPI could not describe it. */
+    String errorText(int rc) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment text = a.allocate(abi.maxErrorString());
+            MemorySegment len = a.allocate(ValueLayout.JAVA_INT);
+            int erc = (int) errorString.invokeExact(rc, text, len);
+            if (erc != MPI_SUCCESS) return "(MPI_Error_string failed with " + erc + ")";
+            return text.getString(0, StandardCharsets.UTF_8).strip();
+        } catch (Throwable t) {
+            return "(MPI_Error_string failed: " + t + ")";
+        }
+    }
+
+    private void checkSetup(int rc, String function) {
+        if (rc != MPI_SUCCESS) {
+            throw setupFailure(function + " returned " + rc + ": " + errorText(rc), null);
+        }
+    }
+
+    private static String readLibraryVersion(MethodHandle getLibraryVersion, int max) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment text = a.allocate(max);
+            MemorySegment len = a.allocate(ValueLayout.JAVA_INT);
+            if ((int) getLibraryVersion.invokeExact(text, len) != MPI_SUCCESS) return "unknown MPI version";
+            // "Open MPI v4.1.4, package: ..." or "MPICH Version:\t4.0.2\nMPICH Release date: ...".
+            String first = text.getString(0, StandardCharsets.UTF_8).strip().lines().findFirst().orElse("");
+            int comma = first.indexOf(',');
+            if (comma > 0) first = first.substring(0, comma);
+            return first.replaceAll("\\s+", " ").replace("Version: ", "").strip();
+        } catch (Throwable t) {
+            return "unknown MPI version (" + t + ")";
+        }
+    }
+
+    /**
+     * Builds downcall handles from a compact signature: {@code H} an MPI handle (Java {@code long},
+     * passed as the family's carrier), {@code P} a pointer ({@link MemorySegment}), {@code I} a
+     * C int. Every MPI function returns an int error code.
+     */
+    private static final class Downcalls {
+        private final Linker linker = Linker.nativeLinker();
+        private final SymbolLookup lookup;
+        private final String libName;
+        private final MpiAbi abi;
+
+        Downcalls(SymbolLookup lookup, String libName, MpiAbi abi) {
+            this.lookup = lookup;
+            this.libName = libName;
+            this.abi = abi;
+        }
+
+        MethodHandle fn(String function, String signature) {
+            MemorySegment symbol = lookup.find(function).orElseThrow(() -> setupFailure(
+                    libName + " (" + abi.family() + ") does not export " + function, null));
+            MemoryLayout[] args = new MemoryLayout[signature.length()];
+            for (int i = 0; i < args.length; i++) {
+                args[i] = switch (signature.charAt(i)) {
+                    case 'H' -> abi.handleLayout();
+                    case 'P' -> ValueLayout.ADDRESS;
+                    case 'I' -> ValueLayout.JAVA_INT;
+                    default -> throw new IllegalArgumentException("bad signature " + signature);
+                };
+            }
+            MethodHandle mh = linker.downcallHandle(symbol, FunctionDescriptor.of(ValueLayout.JAVA_INT, args));
+            for (int i = 0; i < args.length; i++) {
+                if (signature.charAt(i) == 'H') mh = MethodHandles.filterArguments(mh, i, abi.handleToCarrier());
+            }
+            return mh;
+        }
+    }
+}

@@ -1,0 +1,283 @@
+package ds.comm.ring;
+
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.IdleStrategy;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SocketChannel;
+
+/**
+ * Moves the frames of one {@link RingPass} over a rank's two ring connections: non-blocking
+ * channels polled in one loop that writes what it can to the right neighbour and reads what it
+ * can from the left one. Sending and receiving therefore overlap (a ring in which everyone first
+ * sends and then receives deadlocks once the socket buffers fill), and the reading side never
+ * waits for anything but bytes, so the ring always drains.
+ *
+ * <p>All memory is allocated once by the owner: one send staging buffer (header + chunk), one
+ * receive header and one receive payload buffer of a chunk. Unproductive polls go to the
+ * group's {@link IdleStrategy}; every call has a deadline checked on every poll.
+ */
+final class FramePump {
+
+    private final SocketChannel toRight;
+    private final SocketChannel fromLeft;
+    private final int rightWorld;
+    private final int leftWorld;
+    private final int myWorld;
+    private final String group;
+    private final String self;
+    private final IdleStrategy idle;
+
+    private final MemorySegment sendSegment;
+    private final ByteBuffer sendBuffer;
+    private final ByteBuffer recvHeader;
+    private final MemorySegment recvSegment;
+    private final ByteBuffer recvBuffer;
+
+    /** Longest failure explanation an abort frame carries. */
+    static final int MAX_ABORT_DETAIL = 1024;
+
+    /** True while sendBuffer holds a frame not yet completely written. */
+    private boolean sendPending;
+    /** True while the frame being received is an abort frame (its payload is the explanation). */
+    private boolean abortIncoming;
+
+    /**
+     * @param sendSegment  HEADER_LENGTH + chunk bytes, staging for outgoing frames
+     * @param recvHeader   HEADER_LENGTH bytes, big-endian
+     * @param recvSegment  chunk bytes for incoming payloads
+     */
+    FramePump(SocketChannel toRight, SocketChannel fromLeft, int rightWorld, int leftWorld, int myWorld, String group,
+              String self, IdleStrategy idle, MemorySegment sendSegment, ByteBuffer recvHeader,
+              MemorySegment recvSegment) {
+        this.toRight = toRight;
+        this.fromLeft = fromLeft;
+        this.rightWorld = rightWorld;
+        this.leftWorld = leftWorld;
+        this.myWorld = myWorld;
+        this.group = group;
+        this.self = self;
+        this.idle = idle;
+        this.sendSegment = sendSegment;
+        this.sendBuffer = sendSegment.asByteBuffer();
+        this.recvHeader = recvHeader;
+        this.recvSegment = recvSegment;
+        this.recvBuffer = recvSegment.asByteBuffer();
+    }
+
+    /** Runs {@code pass} to completion or throws {@link CommFailure} once {@code deadline} (nanoTime) passed. */
+    void run(RingPass pass, int sequence, long deadline) {
+        final int sendFrames = pass.sendFrames();
+        final int recvFrames = pass.recvFrames();
+        int sent = 0;
+        int received = 0;
+        boolean inPayload = false;
+        int payloadLength = 0;
+        recvHeader.clear();
+        abortIncoming = false;
+        idle.reset();
+        while (sent < sendFrames || received < recvFrames) {
+            boolean progress = false;
+
+            if (received < recvFrames) {
+                if (!inPayload) {
+                    progress = read(recvHeader, pass) > 0;
+                    if (!recvHeader.hasRemaining()) {
+                        payloadLength = checkHeader(pass, sequence, received);
+                        recvBuffer.clear().limit(payloadLength);
+                        inPayload = true;
+                    }
+                }
+                if (inPayload) {
+                    if (recvBuffer.hasRemaining() && read(recvBuffer, pass) > 0) {
+                        progress = true;
+                    }
+                    if (!recvBuffer.hasRemaining()) {
+                        if (abortIncoming) {
+                            throw abortReceived(pass, payloadLength);
+                        }
+                        pass.consume(received, recvSegment, payloadLength);
+                        received++;
+                        inPayload = false;
+                        recvHeader.clear();
+                        progress = true;
+                    }
+                }
+            }
+
+            if (sent < sendFrames) {
+                if (!sendPending && pass.sendReady(sent, received)) {
+                    int length = pass.stage(sent, sendSegment, FrameDescriptor.HEADER_LENGTH);
+                    FrameDescriptor.encode(sendBuffer, 0, pass.kind, pass.dtype, pass.op, 0, sequence, sent,
+                            pass.count, length, pass.aux);
+                    sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH + length);
+                    sendPending = true;
+                }
+                if (sendPending) {
+                    if (write(sendBuffer, pass) > 0) {
+                        progress = true;
+                    }
+                    if (!sendBuffer.hasRemaining()) {
+                        sendPending = false;
+                        sent++;
+                    }
+                }
+            }
+
+            if (progress) {
+                idle.reset();
+            } else {
+                if (System.nanoTime() - deadline > 0) {
+                    throw failure(CommFailure.Kind.TIMEOUT, received < recvFrames ? leftWorld : rightWorld, pass,
+                            "no progress before the deadline: sent " + sent + "/" + sendFrames + " frames to world rank "
+                                    + rightWorld + ", received " + received + "/" + recvFrames
+                                    + " frames from world rank " + leftWorld, null);
+                }
+                idle.idle();
+            }
+        }
+    }
+
+    /**
+     * Best effort, bounded by {@code deadline}: completes a partly written frame, then tells the
+     * right neighbour that this rank failed and whom it blames, so that the failure travels
+     * around the ring instead of every rank waiting for its own timeout.
+     */
+    void sendAbort(CommFailure failure, long deadline) {
+        try {
+            while (sendPending && sendBuffer.hasRemaining()) {
+                if (toRight.write(sendBuffer) == 0) {
+                    if (System.nanoTime() - deadline > 0) {
+                        return;
+                    }
+                    Thread.onSpinWait();
+                }
+            }
+            sendPending = false;
+            sendBuffer.clear();
+            String message = String.valueOf(failure.getMessage());
+            int length = Math.min(message.length(),
+                    Math.min(MAX_ABORT_DETAIL, sendBuffer.capacity() - FrameDescriptor.HEADER_LENGTH));
+            for (int i = 0; i < length; i++) {
+                char c = message.charAt(i);
+                sendBuffer.put(FrameDescriptor.HEADER_LENGTH + i, (byte) (c >= 0x20 && c < 0x7F ? c : '?'));
+            }
+            FrameDescriptor.encode(sendBuffer, 0, FrameDescriptor.KIND_ABORT, FrameDescriptor.NONE,
+                    FrameDescriptor.NONE, FrameDescriptor.failureCode(failure.kind()), 0, 0, 0, length,
+                    failure.peerRank());
+            sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH + length);
+            while (sendBuffer.hasRemaining()) {
+                if (toRight.write(sendBuffer) == 0) {
+                    if (System.nanoTime() - deadline > 0) {
+                        return;
+                    }
+                    Thread.onSpinWait();
+                }
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // The right neighbour is gone or we were closed: nobody is left to tell.
+        }
+    }
+
+    /**
+     * The left neighbour failed and said why. The culprit it names is reported, except when it
+     * names this rank (a mismatch is between two ranks): then the neighbour that saw it is.
+     */
+    private CommFailure abortReceived(RingPass pass, int length) {
+        CommFailure.Kind failed = FrameDescriptor.failureKind(FrameDescriptor.flags(recvHeader));
+        int culprit = FrameDescriptor.aux(recvHeader);
+        byte[] why = new byte[length];
+        recvBuffer.get(0, why);
+        String explanation = new String(why, java.nio.charset.StandardCharsets.US_ASCII);
+        int blamed = culprit == myWorld ? leftWorld : culprit;
+        return failure(failed, blamed, pass, "world rank " + leftWorld + " aborted with " + failed
+                + (culprit >= 0 ? " blaming world rank " + culprit : "") + " [" + explanation + "]", null);
+    }
+
+    /** Validates a complete received header against the expected frame; returns its payload length. */
+    private int checkHeader(RingPass pass, int sequence, int frame) {
+        ByteBuffer h = recvHeader;
+        if (FrameDescriptor.magic(h) != FrameDescriptor.MAGIC) {
+            throw mismatch(pass, "frame " + frame + " has bad magic 0x" + Integer.toHexString(FrameDescriptor.magic(h))
+                    + ": the stream from the peer is corrupt or not a ds-comm ring");
+        }
+        int kind = FrameDescriptor.kind(h);
+        if (kind == FrameDescriptor.KIND_ABORT) {
+            long length = FrameDescriptor.payloadLength(h);
+            if (length > Math.min(MAX_ABORT_DETAIL, recvBuffer.capacity())) {
+                throw mismatch(pass, "abort frame announces " + length + " bytes of explanation");
+            }
+            abortIncoming = true;
+            return (int) length;
+        }
+        if (kind != pass.kind) {
+            throw mismatch(pass, "peer called " + FrameDescriptor.kindName(kind) + ", this rank "
+                    + FrameDescriptor.kindName(pass.kind));
+        }
+        if (FrameDescriptor.sequence(h) != sequence) {
+            throw mismatch(pass, "peer is at call #" + Integer.toUnsignedString(FrameDescriptor.sequence(h))
+                    + " on this group, this rank at #" + Integer.toUnsignedString(sequence));
+        }
+        if (FrameDescriptor.dtype(h) != pass.dtype) {
+            throw mismatch(pass, "peer's dtype code " + FrameDescriptor.dtype(h) + " differs from " + pass.dtype);
+        }
+        if (FrameDescriptor.op(h) != pass.op) {
+            throw mismatch(pass, "peer's op code " + FrameDescriptor.op(h) + " differs from " + pass.op);
+        }
+        if (FrameDescriptor.count(h) != pass.count) {
+            throw mismatch(pass, "peer's count " + FrameDescriptor.count(h) + " differs from " + pass.count);
+        }
+        if (FrameDescriptor.aux(h) != pass.aux) {
+            throw mismatch(pass, "peer's root " + FrameDescriptor.aux(h) + " differs from " + pass.aux);
+        }
+        if (FrameDescriptor.frameIndex(h) != frame) {
+            throw mismatch(pass, "peer sent frame " + Integer.toUnsignedString(FrameDescriptor.frameIndex(h))
+                    + " where frame " + frame + " was due");
+        }
+        long length = FrameDescriptor.payloadLength(h);
+        int expected = pass.expectedPayload(frame);
+        if (length != expected) {
+            throw mismatch(pass, "frame " + frame + " carries " + length + " payload bytes, expected " + expected);
+        }
+        return expected;
+    }
+
+    private int read(ByteBuffer into, RingPass pass) {
+        try {
+            int n = fromLeft.read(into);
+            if (n < 0) {
+                throw failure(CommFailure.Kind.PEER_LOST, leftWorld, pass,
+                        "world rank " + leftWorld + " closed its connection to this rank", null);
+            }
+            return n;
+        } catch (ClosedChannelException e) {
+            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
+        } catch (IOException e) {
+            throw failure(CommFailure.Kind.PEER_LOST, leftWorld, pass,
+                    "reading from world rank " + leftWorld + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private int write(ByteBuffer from, RingPass pass) {
+        try {
+            return toRight.write(from);
+        } catch (ClosedChannelException e) {
+            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
+        } catch (IOException e) {
+            throw failure(CommFailure.Kind.PEER_LOST, rightWorld, pass,
+                    "writing to world rank " + rightWorld + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private CommFailure mismatch(RingPass pass, String detail) {
+        return failure(CommFailure.Kind.MISMATCH, leftWorld, pass, "frame from world rank " + leftWorld + ": " + detail,
+                null);
+    }
+
+    private CommFailure failure(CommFailure.Kind kind, int peer, RingPass pass, String detail, Throwable cause) {
+        return new CommFailure(kind, peer, group, pass.describe(), self + ": " + detail, cause);
+    }
+}

@@ -1,0 +1,183 @@
+package ds.comm.ring;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+
+import static ds.comm.ring.HandshakeDescriptor.*;
+
+/**
+ * The listener's side of one connection's handshake, driven by the endpoint's selector thread
+ * whenever the socket is ready. Reads the HELLO in two bounded steps (fixed part, then exactly
+ * the announced token and name lengths, both checked against their maxima first), then writes
+ * the ACK. A future challenge-response adds states between {@link State#ADMISSION} and
+ * {@link State#WRITE_ACK}.
+ */
+final class InboundHandshake {
+
+    enum State {
+        /** Reading the 28-byte fixed part of HELLO. */
+        READ_FIXED,
+        /** Reading the token and group name. */
+        READ_NAMES,
+        /** HELLO is well-formed; the endpoint decides whether it serves this job and rank. */
+        ADMISSION,
+        /** Writing the ACK. */
+        WRITE_ACK,
+        /** Handshake complete; the connection belongs to its group now. */
+        DONE,
+        /** Malformed or rejected; {@link #reason()} says why. */
+        FAILED
+    }
+
+    final SocketChannel channel;
+    /** nanoTime by which the handshake must complete. */
+    final long deadline;
+    private final ByteBuffer in = ByteBuffer.allocate(MAX_HELLO_LENGTH);
+    private ByteBuffer out;
+    private State state = State.READ_FIXED;
+    private String reason;
+
+    private int tokenLength;
+    private int nameLength;
+    private String jobToken;
+    private String group;
+    private int senderGroupRank;
+    private int senderWorldRank;
+    private int receiverWorldRank;
+    private int groupSize;
+
+    InboundHandshake(SocketChannel channel, long deadline) {
+        this.channel = channel;
+        this.deadline = deadline;
+        in.limit(HELLO_FIXED_LENGTH);
+    }
+
+    /** Does what the socket allows now; returns the new state. End of stream fails the handshake. */
+    State advance() throws IOException {
+        if (state == State.READ_FIXED) {
+            if (channel.read(in) < 0) {
+                return fail("connection closed after " + in.position() + " bytes of HELLO");
+            }
+            if (in.hasRemaining()) {
+                return state;
+            }
+            if (!parseFixed()) {
+                return state;
+            }
+            in.limit(HELLO_FIXED_LENGTH + tokenLength + nameLength);
+            state = State.READ_NAMES;
+        }
+        if (state == State.READ_NAMES) {
+            if (channel.read(in) < 0) {
+                return fail("connection closed after " + in.position() + " bytes of HELLO");
+            }
+            if (in.hasRemaining()) {
+                return state;
+            }
+            byte[] token = new byte[tokenLength];
+            byte[] name = new byte[nameLength];
+            in.get(HELLO_FIXED_LENGTH, token).get(HELLO_FIXED_LENGTH + tokenLength, name);
+            if (!isAscii(token, MAX_TOKEN_LENGTH, true)) {
+                return fail("job token is not lower-case hex");
+            }
+            if (!isAscii(name, MAX_NAME_LENGTH, false)) {
+                return fail("group name is not [A-Za-z0-9.]+");
+            }
+            jobToken = new String(token, StandardCharsets.US_ASCII);
+            group = new String(name, StandardCharsets.US_ASCII);
+            state = State.ADMISSION;
+            return state;
+        }
+        if (state == State.WRITE_ACK) {
+            channel.write(out);
+            if (!out.hasRemaining()) {
+                state = State.DONE;
+            }
+        }
+        return state;
+    }
+
+    /** Called by the endpoint after admission: the ACK goes out on the next {@link #advance()}. */
+    void admit() {
+        out = ack(STATUS_ACCEPTED);
+        state = State.WRITE_ACK;
+    }
+
+    /** Marks the handshake failed with {@code why}. */
+    State fail(String why) {
+        reason = why;
+        state = State.FAILED;
+        return state;
+    }
+
+    private boolean parseFixed() {
+        int magic = in.getInt(MAGIC_OFFSET);
+        if (magic != HELLO_MAGIC) {
+            fail("bad magic 0x" + Integer.toHexString(magic));
+            return false;
+        }
+        short version = in.getShort(VERSION_OFFSET);
+        if (version != VERSION) {
+            fail("unsupported protocol version " + version + " (this side speaks " + VERSION + ")");
+            return false;
+        }
+        tokenLength = Short.toUnsignedInt(in.getShort(TOKEN_LENGTH_OFFSET));
+        nameLength = Short.toUnsignedInt(in.getShort(NAME_LENGTH_OFFSET));
+        if (tokenLength < 1 || tokenLength > MAX_TOKEN_LENGTH || nameLength < 1 || nameLength > MAX_NAME_LENGTH) {
+            fail("token length " + tokenLength + " or group name length " + nameLength + " outside 1.."
+                    + MAX_TOKEN_LENGTH + " / 1.." + MAX_NAME_LENGTH);
+            return false;
+        }
+        senderGroupRank = in.getInt(SENDER_GROUP_RANK_OFFSET);
+        senderWorldRank = in.getInt(SENDER_WORLD_RANK_OFFSET);
+        receiverWorldRank = in.getInt(RECEIVER_WORLD_RANK_OFFSET);
+        groupSize = in.getInt(GROUP_SIZE_OFFSET);
+        if (senderGroupRank < 0 || senderWorldRank < 0 || receiverWorldRank < 0 || groupSize < 2
+                || senderGroupRank >= groupSize) {
+            fail("impossible ranks: group rank " + senderGroupRank + " of " + groupSize + ", world "
+                    + senderWorldRank + " -> " + receiverWorldRank);
+            return false;
+        }
+        return true;
+    }
+
+    State state() {
+        return state;
+    }
+
+    String reason() {
+        return reason;
+    }
+
+    String jobToken() {
+        return jobToken;
+    }
+
+    String group() {
+        return group;
+    }
+
+    int senderGroupRank() {
+        return senderGroupRank;
+    }
+
+    int senderWorldRank() {
+        return senderWorldRank;
+    }
+
+    int receiverWorldRank() {
+        return receiverWorldRank;
+    }
+
+    int groupSize() {
+        return groupSize;
+    }
+
+    /** For log lines: who this claims to be. */
+    String describe() {
+        return jobToken == null ? "connection" : "world rank " + senderWorldRank + " (group " + group + " rank "
+                + senderGroupRank + ") -> world rank " + receiverWorldRank;
+    }
+}

@@ -1,0 +1,280 @@
+package ds.comm.ring;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.lanes.Reducer;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Ring reduce-scatter, optionally followed by ring all-gather: the bandwidth-optimal all-reduce
+ * (each rank sends 2(N-1)/N of the data) and the reduce-scatter collective.
+ *
+ * <h2>Schedule</h2>
+ * The elements are split into N segments (all-reduce: sizes differ by at most one element,
+ * the first {@code count % N} one larger; reduce-scatter: the N blocks). In reduce-scatter
+ * step {@code j = 0 .. N-2} rank r sends segment {@code r-j-shift} and receives segment
+ * {@code r-j-1-shift} (mod N), which it combines with its own contribution; after the last step
+ * rank r owns the complete reduction of segment {@code r+1} (all-reduce, shift 0) or {@code r}
+ * (reduce-scatter, shift 1). All-gather step {@code t = 0 .. N-2} then sends segment
+ * {@code r+1-t} and receives {@code r-t}, each owner's bits copied unchanged to every rank.
+ *
+ * <h2>Accumulation order</h2>
+ * A segment's partial sum starts at one rank and travels right, each rank combining
+ * {@code partial op own}: segment s is reduced in ring order starting at rank
+ * {@code s + shift}, i.e. {@code ((x[s+shift] op x[s+shift+1]) op ...) op x[s+shift-1]}
+ * (indices mod N). That order depends only on N and the sizes, never on timing, and the
+ * all-gather copies one owner's bits, so every rank ends bit-identical. (It is not rank order
+ * 0..N-1, so float results may differ in the last bits from the shared-memory backend.)
+ *
+ * <h2>16-bit floats</h2>
+ * BF16/FP16 partial sums travel as fp32 and are rounded once by the segment's owner, so the
+ * result is the fp32 reduction over all N contributions rounded once, as the lanes kernels do
+ * for local sources. Step 0 carries no partial sum, only one rank's own 16-bit values, so it
+ * is sent as 16-bit (exact) and widened by the receiver; later steps carry 4 bytes per element;
+ * the all-gather carries the rounded 16-bit results.
+ *
+ * <h2>Pipelining and memory</h2>
+ * Every segment is cut into chunks of {@code chunkBytes / wireSize} elements; frames go out in
+ * step-major order within a round of K chunks per segment, so chunk k of step j is sent as soon
+ * as chunk k of step j-1 has arrived: K chunks in flight overlap sending, receiving and reducing.
+ * Partial sums wait for their next step in "banks" (one per intermediate step, N-2 in all) of K
+ * chunks each, allocated once at open; a message larger than one round simply runs more rounds
+ * through the same frame stream, without draining the pipeline in between. A bank slot is
+ * rewritten by the next round only after this rank's send of its contents: receiving frame i
+ * requires (around the ring) that this rank already sent frame i - (N-1)K.
+ */
+final class ReducingPass extends RingPass {
+
+    private final int n;
+    private final int r;
+    private final Reducer reducer;
+    private final long chunkBytes;
+    /** Chunks per segment per round when N >= 3 (bounded by the banks' size). */
+    private final int bankChunks;
+    /** N-2 banks of bankChunks slots of chunkBytes each (empty for N = 2). */
+    private final MemorySegment banks;
+    /** One fp32 chunk: the owner's widened contribution and final fp32 sum of 16-bit data. */
+    private final MemorySegment scratch;
+    private final MemorySegment[] sources = new MemorySegment[2];
+    private final long[] sourceOffsets = new long[2];
+
+    // ---- the current call
+    private ElementType type;
+    private Combiner combiner;
+    private boolean half;
+    private int elementSize;
+    /** Bytes per element of partial sums on the wire (4 for 16-bit floats). */
+    private int wireSize;
+    private MemorySegment local;
+    private MemorySegment result;
+    private boolean allReduce;
+    private int shift;
+    private long segmentBase;
+    private long segmentExtra;
+    private long chunkElements;
+    private int chunksPerRound;
+    private int stepsPerRound;
+    private int frames;
+
+    // ---- decoded frame, written by decode()
+    private int step;
+    private int chunkInRound;
+    private long chunkStart;
+
+    ReducingPass(int size, int rank, Reducer reducer, long chunkBytes, int bankChunks, MemorySegment banks,
+                 MemorySegment scratch) {
+        this.n = size;
+        this.r = rank;
+        this.reducer = reducer;
+        this.chunkBytes = chunkBytes;
+        this.bankChunks = bankChunks;
+        this.banks = banks;
+        this.scratch = scratch;
+    }
+
+    /** Bytes of bank memory a group of {@code size} ranks needs. */
+    static long bankBytes(int size, int bankChunks, long chunkBytes) {
+        return size <= 2 ? 0 : (long) (size - 2) * bankChunks * chunkBytes;
+    }
+
+    /** Arms an in-place all-reduce of {@code buf}. */
+    void armAllReduce(MemorySegment buf, ElementType elementType, Combiner op) {
+        long elements = buf.byteSize() / elementType.byteSize();
+        arm(FrameDescriptor.KIND_ALL_REDUCE_RING, buf, buf, elementType, op, elements / n, elements % n, true, 0,
+                elements);
+    }
+
+    /** Arms a reduce-scatter of the N blocks of {@code in} into {@code out}. */
+    void armReduceScatter(MemorySegment in, MemorySegment out, ElementType elementType, Combiner op) {
+        long block = out.byteSize() / elementType.byteSize();
+        arm(FrameDescriptor.KIND_REDUCE_SCATTER, in, out, elementType, op, block, 0, false, 1, block);
+    }
+
+    private void arm(int frameKind, MemorySegment localData, MemorySegment resultData, ElementType elementType,
+                     Combiner op, long base, long extra, boolean gather, int segmentShift, long headerCount) {
+        kind = frameKind;
+        dtype = FrameDescriptor.dtypeCode(elementType);
+        this.op = FrameDescriptor.opCode(op);
+        count = headerCount;
+        aux = 0;
+        type = elementType;
+        combiner = op;
+        half = HalfFloats.isHalf(elementType);
+        elementSize = elementType.byteSize();
+        wireSize = half ? 4 : elementSize;
+        local = localData;
+        result = resultData;
+        allReduce = gather;
+        shift = segmentShift;
+        segmentBase = base;
+        segmentExtra = extra;
+        chunkElements = chunkBytes / wireSize;
+        long longest = base + (extra > 0 ? 1 : 0);
+        long chunksPerSegment = piecesAtLeastOne(longest, chunkElements);
+        long k = n == 2 ? chunksPerSegment : Math.min(bankChunks, chunksPerSegment);
+        long rounds = piecesAtLeastOne(longest, k * chunkElements);
+        stepsPerRound = gather ? 2 * (n - 1) : n - 1;
+        long total = rounds * stepsPerRound * k;
+        if (total > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("message of " + longest * n + " elements needs " + total
+                    + " frames of " + chunkBytes + " bytes; raise the chunk size");
+        }
+        chunksPerRound = (int) k;
+        frames = (int) total;
+    }
+
+    @Override
+    int sendFrames() {
+        return frames;
+    }
+
+    @Override
+    int recvFrames() {
+        return frames;
+    }
+
+    @Override
+    boolean sendReady(int frame, int received) {
+        // Step 0 of a round sends this rank's own data; step j > 0 forwards what arrived in step
+        // j-1 for the same chunk, i.e. receive frame (frame - K).
+        return frame % (stepsPerRound * chunksPerRound) < chunksPerRound || received > frame - chunksPerRound;
+    }
+
+    @Override
+    int stage(int frame, MemorySegment dst, long dstOffset) {
+        decode(frame);
+        if (step < n - 1) {
+            int segment = mod(r - step - shift, n);
+            long length = chunkLength(segment);
+            if (step == 0) {
+                long bytes = length * elementSize;
+                copy(local, elementOffset(segment) * elementSize, dst, dstOffset, bytes);
+                return (int) bytes;
+            }
+            long bytes = length * wireSize;
+            copy(banks, bankSlot(step - 1), dst, dstOffset, bytes);
+            return (int) bytes;
+        }
+        int segment = mod(r + 1 - (step - (n - 1)), n);
+        long bytes = chunkLength(segment) * elementSize;
+        copy(result, elementOffset(segment) * elementSize, dst, dstOffset, bytes);
+        return (int) bytes;
+    }
+
+    @Override
+    int expectedPayload(int frame) {
+        decode(frame);
+        if (step < n - 1) {
+            long length = chunkLength(mod(r - step - 1 - shift, n));
+            return (int) (length * (step == 0 ? elementSize : wireSize));
+        }
+        return (int) (chunkLength(mod(r - (step - (n - 1)), n)) * elementSize);
+    }
+
+    @Override
+    void consume(int frame, MemorySegment src, int length) {
+        decode(frame);
+        if (step >= n - 1) {
+            int segment = mod(r - (step - (n - 1)), n);
+            copy(src, 0, result, elementOffset(segment) * elementSize, length);
+            return;
+        }
+        int segment = mod(r - step - 1 - shift, n);
+        long elements = chunkLength(segment);
+        long localOffset = elementOffset(segment) * elementSize;
+        boolean last = step == n - 2;
+        if (half) {
+            if (step == 0) {
+                HalfFloats.widenInPlace(type, src, elements);
+            }
+            MemorySegment acc = last ? scratch : banks;
+            long accOffset = last ? 0 : bankSlot(step);
+            HalfFloats.widen(type, local, localOffset, acc, accOffset, elements);
+            reduce(ElementType.FP32, acc, accOffset, src, acc, accOffset, elements);
+            if (last) {
+                HalfFloats.round(type, scratch, 0, result, resultOffset(segment), elements);
+            }
+        } else if (last) {
+            reduce(type, result, resultOffset(segment), src, local, localOffset, elements);
+        } else {
+            reduce(type, banks, bankSlot(step), src, local, localOffset, elements);
+        }
+    }
+
+    @Override
+    String describe() {
+        return (allReduce ? "allReduce(" : "reduceScatter(") + type + "," + combiner + ","
+                + (allReduce ? segmentBase * n + segmentExtra : segmentBase) + ")";
+    }
+
+    /** dst = partial op own, in that order: the order the class comment documents. */
+    private void reduce(ElementType t, MemorySegment dst, long dstOffset, MemorySegment partial, MemorySegment own,
+                        long ownOffset, long elements) {
+        sources[0] = partial;
+        sourceOffsets[0] = 0;
+        sources[1] = own;
+        sourceOffsets[1] = ownOffset;
+        reducer.reduce(t, combiner, dst, dstOffset, sources, sourceOffsets, 2, elements);
+        sources[0] = null;
+        sources[1] = null;
+    }
+
+    private void decode(int frame) {
+        int perRound = stepsPerRound * chunksPerRound;
+        int round = frame / perRound;
+        int inRound = frame - round * perRound;
+        step = inRound / chunksPerRound;
+        chunkInRound = inRound - step * chunksPerRound;
+        chunkStart = ((long) round * chunksPerRound + chunkInRound) * chunkElements;
+    }
+
+    private long segmentLength(int segment) {
+        return segmentBase + (segment < segmentExtra ? 1 : 0);
+    }
+
+    /** Element length of the decoded chunk of {@code segment}; 0 past the segment's end. */
+    private long chunkLength(int segment) {
+        return Math.max(0, Math.min(chunkElements, segmentLength(segment) - chunkStart));
+    }
+
+    /** Element index (in local and, for all-reduce, result) of the decoded chunk of {@code segment}. */
+    private long elementOffset(int segment) {
+        return segment * segmentBase + Math.min(segment, segmentExtra) + chunkStart;
+    }
+
+    /** Byte offset in result of the decoded chunk of {@code segment}: reduce-scatter keeps only its own block. */
+    private long resultOffset(int segment) {
+        return (allReduce ? elementOffset(segment) : chunkStart) * elementSize;
+    }
+
+    private long bankSlot(int bank) {
+        return ((long) bank * bankChunks + chunkInRound) * chunkBytes;
+    }
+
+    private static void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long bytes) {
+        if (bytes > 0) {
+            MemorySegment.copy(src, srcOffset, dst, dstOffset, bytes);
+        }
+    }
+}

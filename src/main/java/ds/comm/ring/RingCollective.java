@@ -1,0 +1,358 @@
+package ds.comm.ring;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.lanes.Reducer;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.Collective;
+import ds.comm.spi.GroupSpec;
+import ds.comm.spi.Settings;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Collectives of one group over a TCP ring: group rank r sends to {@code (r+1) % N} and
+ * receives from {@code (r-1+N) % N}, one connection each way, opened through the processes'
+ * {@link RingEndpoint}s.
+ *
+ * <h2>Algorithms</h2>
+ * <ul>
+ *   <li>allReduce of more than {@link Settings#smallMessageBytes()} bytes: ring reduce-scatter
+ *       then ring all-gather, pipelined in chunks of {@link Settings#chunkBytes()}
+ *       ({@link ReducingPass}: accumulation order, fp32 partial sums for BF16/FP16);</li>
+ *   <li>allReduce up to {@code smallMessageBytes}: ring all-gather of the whole buffers, then
+ *       each rank reduces the N buffers locally in rank order 0..N-1 with the {@link Reducer}
+ *       (N-1 latency-bound steps instead of 2(N-1), and the same accumulation order, hence the
+ *       same bits, as the shared-memory backend's small algorithm);</li>
+ *   <li>allGather: ring all-gather; reduceScatter: ring reduce-scatter; broadcast: pipelined
+ *       chain from the root; barrier: all-gather of empty blocks ({@link GatheringPass}).</li>
+ * </ul>
+ * Every rank of a call gets bit-identical results: the choice of algorithm and the accumulation
+ * order depend only on N, sizes and settings, never on timing.
+ *
+ * <h2>Resources</h2>
+ * All buffers are allocated once at {@link #open}: a send staging buffer and a receive buffer of
+ * one chunk, an fp32 scratch chunk, the reduce-scatter banks (see {@link ReducingPass}) and N
+ * blocks of {@code smallMessageBytes} for the small algorithm. Calls allocate nothing.
+ *
+ * <h2>Failures</h2>
+ * A call that fails (peer lost, timeout, mismatch) tells its right neighbour which rank it
+ * blames and leaves the group unusable: later calls throw {@link CommFailure.Kind#ABORTED}.
+ */
+public final class RingCollective implements Collective {
+
+    /** Bank memory for partial sums, in chunks, spread over the N-2 intermediate steps. */
+    private static final int BANK_CHUNK_BUDGET = 4;
+    /** How long a failing rank tries to deliver its abort frame. */
+    private static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+
+    private final GroupSpec group;
+    private final Settings settings;
+    private final Reducer reducer;
+    private final int rank;
+    private final int size;
+    private final String self;
+    private final SocketChannel toRight;
+    private final SocketChannel fromLeft;
+    private final Arena arena;
+    private final FramePump pump;
+    private final ReducingPass reducing;
+    private final GatheringPass gathering;
+    private final BroadcastPass broadcasting;
+    private final MemorySegment smallBlocks;
+    private final long smallMessageBytes;
+    private final MemorySegment[] rankSources;
+    private final long[] rankOffsets;
+
+    private int sequence;
+    private volatile CommFailure failed;
+    private volatile boolean closed;
+    private volatile boolean busy;
+    private final AtomicBoolean released = new AtomicBoolean();
+
+    private RingCollective(GroupSpec group, Settings settings, Reducer reducer, SocketChannel toRight,
+                           SocketChannel fromLeft) {
+        this.group = group;
+        this.settings = settings;
+        this.reducer = reducer;
+        this.rank = group.myIndex();
+        this.size = group.size();
+        this.self = "rank " + rank + " (world " + group.myWorldRank() + ")";
+        this.toRight = toRight;
+        this.fromLeft = fromLeft;
+        long chunk = settings.chunkBytes();
+        if (chunk > Integer.MAX_VALUE - FrameDescriptor.HEADER_LENGTH) {
+            throw new IllegalArgumentException("ring chunk of " + chunk + " bytes exceeds a frame's 2 GiB limit");
+        }
+        // The small algorithm is only worth it while it fits one buffer of N blocks; beyond
+        // 64 MiB of blocks the ring algorithm wins anyway, so cap the memory it may take.
+        this.smallMessageBytes = size == 1 ? 0 : Math.min(settings.smallMessageBytes(), (64L << 20) / size);
+        this.rankSources = new MemorySegment[size];
+        this.rankOffsets = new long[size];
+        if (size == 1) {
+            this.arena = null;
+            this.pump = null;
+            this.reducing = null;
+            this.gathering = null;
+            this.broadcasting = null;
+            this.smallBlocks = null;
+            return;
+        }
+        int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / (size - 2));
+        this.arena = Arena.ofShared();
+        MemorySegment send = arena.allocate(FrameDescriptor.HEADER_LENGTH + chunk, 64);
+        MemorySegment recvHeader = arena.allocate(FrameDescriptor.HEADER_LENGTH, 64);
+        MemorySegment recv = arena.allocate(chunk, 64);
+        MemorySegment scratch = arena.allocate(chunk, 64);
+        MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
+        this.smallBlocks = arena.allocate(Math.max(1, smallMessageBytes * size), 64);
+        this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
+                group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self, settings.idle().get(), send,
+                recvHeader.asByteBuffer(), recv);
+        this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
+        this.gathering = new GatheringPass(size, rank, chunk);
+        this.broadcasting = new BroadcastPass(size, rank, chunk);
+    }
+
+    /**
+     * Connects this rank into the ring of {@code group}: to its right neighbour at
+     * {@code addressOfGroupRank.get((r+1) % N)} and, through {@code endpoint}, from its left
+     * neighbour; both retried until {@link Settings#timeoutNanos()}.
+     *
+     * @param addressOfGroupRank the advertised endpoint address of every group rank
+     * @throws CommFailure SETUP or TIMEOUT if the ring cannot be formed in time
+     */
+    public static RingCollective open(GroupSpec group, Settings settings, Reducer reducer, RingEndpoint endpoint,
+                                      List<InetSocketAddress> addressOfGroupRank) {
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(settings, "settings");
+        Objects.requireNonNull(reducer, "reducer");
+        Objects.requireNonNull(endpoint, "endpoint");
+        int n = group.size();
+        if (addressOfGroupRank.size() != n) {
+            throw new IllegalArgumentException(addressOfGroupRank.size() + " addresses for group " + group);
+        }
+        endpoint.adopt(group.jobToken(), group.myWorldRank());
+        if (n == 1) {
+            return new RingCollective(group, settings, reducer, null, null);
+        }
+        int r = group.myIndex();
+        int right = (r + 1) % n;
+        int left = (r - 1 + n) % n;
+        long deadline = System.nanoTime() + settings.timeoutNanos();
+        String operation = "open(ring)";
+        String self = "rank " + r + " (world " + group.myWorldRank() + ")";
+        SocketChannel toRight = null;
+        SocketChannel fromLeft = null;
+        try {
+            ByteBuffer hello = HandshakeDescriptor.hello(group.jobToken(), group.name(), r, group.myWorldRank(),
+                    group.worldRank(right), n);
+            try {
+                toRight = RingConnector.connect(addressOfGroupRank.get(right), hello, deadline);
+            } catch (IOException e) {
+                throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(right), group.name(), operation,
+                        self + ": cannot connect to right neighbour at " + addressOfGroupRank.get(right) + ": "
+                                + e.getMessage(), e);
+            }
+            RingEndpoint.Inbound in = endpoint.claim(group.jobToken(), group.name(), group.worldRank(left),
+                    group.myWorldRank(), deadline);
+            if (in == null) {
+                throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(left), group.name(), operation,
+                        self + ": left neighbour did not connect within "
+                                + TimeUnit.NANOSECONDS.toMillis(settings.timeoutNanos()) + " ms", null);
+            }
+            fromLeft = in.channel();
+            if (in.senderGroupRank() != left || in.groupSize() != n) {
+                throw new CommFailure(CommFailure.Kind.SETUP, group.worldRank(left), group.name(), operation,
+                        self + ": left neighbour claims group rank " + in.senderGroupRank() + " of "
+                                + in.groupSize() + ", expected " + left + " of " + n, null);
+            }
+            return new RingCollective(group, settings, reducer, toRight, fromLeft);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            RingEndpoint.closeQuietly(toRight);
+            RingEndpoint.closeQuietly(fromLeft);
+            throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(), operation, self + ": interrupted", e);
+        } catch (RuntimeException e) {
+            RingEndpoint.closeQuietly(toRight);
+            RingEndpoint.closeQuietly(fromLeft);
+            throw e;
+        }
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
+        enter("allReduce");
+        try {
+            if (size == 1 || buf.byteSize() == 0) {
+                return;
+            }
+            long bytes = buf.byteSize();
+            long elements = bytes / type.byteSize();
+            if (bytes > smallMessageBytes) {
+                reducing.armAllReduce(buf, type, op);
+                run(reducing);
+                return;
+            }
+            gathering.arm(FrameDescriptor.KIND_ALL_REDUCE_GATHER, buf, smallBlocks, type, op, elements);
+            run(gathering);
+            for (int i = 0; i < size; i++) {
+                rankSources[i] = smallBlocks;
+                rankOffsets[i] = i * bytes;
+            }
+            reducer.reduce(type, op, buf, 0, rankSources, rankOffsets, size, elements);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
+        enter("allGather");
+        try {
+            if (size == 1) {
+                MemorySegment.copy(in, 0, out, 0, in.byteSize());
+                return;
+            }
+            gathering.arm(FrameDescriptor.KIND_ALL_GATHER, in, out, type, null, in.byteSize() / type.byteSize());
+            run(gathering);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
+        enter("reduceScatter");
+        try {
+            if (size == 1) {
+                MemorySegment.copy(in, 0, out, 0, out.byteSize());
+                return;
+            }
+            if (out.byteSize() == 0) {
+                return;
+            }
+            reducing.armReduceScatter(in, out, type, op);
+            run(reducing);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void broadcast(MemorySegment buf, int root) {
+        enter("broadcast");
+        try {
+            if (size == 1) {
+                return;
+            }
+            broadcasting.arm(buf, root);
+            run(broadcasting);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void barrier() {
+        enter("barrier");
+        try {
+            if (size == 1) {
+                return;
+            }
+            gathering.arm(FrameDescriptor.KIND_BARRIER, null, null, null, null, 0);
+            run(gathering);
+        } finally {
+            exit();
+        }
+    }
+
+    /** Closes both connections and frees the buffers (at once, or when a call in progress returns); idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        RingEndpoint.closeQuietly(toRight);
+        RingEndpoint.closeQuietly(fromLeft);
+        if (!busy) {
+            release();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RingCollective[" + group + ", " + self + (closed ? ", closed]" : "]");
+    }
+
+    /**
+     * Marks a call in progress, then checks the group is usable. busy is written before closed
+     * is read, and close() writes closed before it reads busy, so whichever runs second sees the
+     * other: the buffers are freed exactly once, and never under a running call.
+     */
+    private void enter(String operation) {
+        busy = true;
+        if (closed || failed != null) {
+            exit();
+            checkUsable(operation);
+        }
+    }
+
+    private void exit() {
+        busy = false;
+        if (closed) {
+            release();
+        }
+    }
+
+    private void run(RingPass pass) {
+        long deadline = System.nanoTime() + settings.timeoutNanos();
+        try {
+            pump.run(pass, sequence++, deadline);
+        } catch (CommFailure f) {
+            failed = f;
+            if (!closed) {
+                pump.sendAbort(f, System.nanoTime() + ABORT_GRACE_NANOS);
+            }
+            throw f;
+        }
+    }
+
+    private void checkUsable(String operation) {
+        if (closed) {
+            throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(), operation, self
+                    + ": the collective is closed", null);
+        }
+        CommFailure f = failed;
+        if (f != null) {
+            throw new CommFailure(CommFailure.Kind.ABORTED, f.peerRank(), group.name(), operation, self
+                    + ": the group failed earlier: " + f.getMessage(), f);
+        }
+    }
+
+    private void release() {
+        if (arena != null && released.compareAndSet(false, true)) {
+            arena.close();
+        }
+    }
+}

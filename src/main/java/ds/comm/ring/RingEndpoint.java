@@ -1,0 +1,359 @@
+package ds.comm.ring;
+
+import ds.comm.spi.CommFailure;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The one TCP listener of a process for ring connections. Bound before rendezvous (to the
+ * wildcard address, on an ephemeral port) so that its port can be advertised to the other ranks.
+ *
+ * <p>A daemon thread accepts connections and drives their handshakes with a selector, each
+ * against its own deadline, so a silent or slow client cannot hold up the others. A connection
+ * whose HELLO ({@link HandshakeDescriptor}) is malformed, late, or for another job or process is
+ * closed and logged through {@link System.Logger}; the job carries on. An accepted connection
+ * waits, keyed by (job, group, sender, receiver), until the {@link RingCollective} of its group
+ * claims it, so the world group and its split sub-groups share the listener and may be opened
+ * in any interleaving.
+ */
+public final class RingEndpoint implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(RingEndpoint.class.getName());
+
+    /** Default bound on one inbound handshake. */
+    public static final long DEFAULT_HANDSHAKE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** Handshakes in progress at once; more connections are refused (closed) until some finish. */
+    static final int MAX_PENDING_HANDSHAKES = 256;
+    /** Accepted connections waiting for their group; bounds what a flood of valid HELLOs can hold. */
+    static final int MAX_PARKED = 1024;
+
+    /** Identity of an accepted connection. */
+    private record Route(String jobToken, String group, int senderWorldRank, int receiverWorldRank) {
+    }
+
+    /** An accepted connection and what its HELLO claimed beyond the route. */
+    record Inbound(SocketChannel channel, int senderGroupRank, int groupSize) {
+    }
+
+    private final ServerSocketChannel server;
+    private final Selector selector;
+    private final long handshakeTimeoutNanos;
+    private final int port;
+    private final Thread acceptor;
+    private volatile boolean closed;
+
+    /** Guards parked, ownerToken and ownerWorldRank; waited on by claimers. */
+    private final Object lock = new Object();
+    private final Map<Route, Inbound> parked = new HashMap<>();
+    private String ownerToken;
+    private int ownerWorldRank = -1;
+
+    private RingEndpoint(ServerSocketChannel server, Selector selector, long handshakeTimeoutNanos) throws IOException {
+        this.server = server;
+        this.selector = selector;
+        this.handshakeTimeoutNanos = handshakeTimeoutNanos;
+        this.port = ((InetSocketAddress) server.getLocalAddress()).getPort();
+        this.acceptor = Thread.ofPlatform().daemon().name("ds-comm-ring-listener-" + port).unstarted(this::acceptLoop);
+    }
+
+    /** Binds a listener to the wildcard address on an ephemeral port, with the default handshake bound. */
+    public static RingEndpoint bind() {
+        return bind(DEFAULT_HANDSHAKE_TIMEOUT_NANOS);
+    }
+
+    /**
+     * Binds a listener to the wildcard address on an ephemeral port.
+     *
+     * @param handshakeTimeoutNanos a connection that has not completed its HELLO within this is closed
+     */
+    public static RingEndpoint bind(long handshakeTimeoutNanos) {
+        return bind(new InetSocketAddress(0), handshakeTimeoutNanos);
+    }
+
+    /** Binds a listener to {@code address} (port 0 for an ephemeral one). */
+    public static RingEndpoint bind(SocketAddress address, long handshakeTimeoutNanos) {
+        if (handshakeTimeoutNanos <= 0) {
+            throw new IllegalArgumentException("handshake timeout must be positive: " + handshakeTimeoutNanos);
+        }
+        ServerSocketChannel server = null;
+        Selector selector = null;
+        try {
+            server = ServerSocketChannel.open();
+            server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            server.bind(address, 512);
+            server.configureBlocking(false);
+            selector = Selector.open();
+            server.register(selector, SelectionKey.OP_ACCEPT);
+            RingEndpoint endpoint = new RingEndpoint(server, selector, handshakeTimeoutNanos);
+            endpoint.acceptor.start();
+            return endpoint;
+        } catch (IOException e) {
+            closeQuietly(server);
+            closeQuietly(selector);
+            throw new CommFailure(CommFailure.Kind.SETUP, -1, "-", "ring.bind", "cannot listen on " + address + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** The port the listener is bound to, to advertise at rendezvous. */
+    public int port() {
+        return port;
+    }
+
+    /**
+     * Declares which job and world rank this endpoint serves; from then on HELLOs for anything
+     * else are rejected. Called by the first {@link RingCollective#open}; idempotent.
+     *
+     * @throws IllegalStateException if the endpoint already serves another job or rank
+     */
+    void adopt(String jobToken, int worldRank) {
+        synchronized (lock) {
+            if (ownerToken == null) {
+                ownerToken = jobToken;
+                ownerWorldRank = worldRank;
+                for (Iterator<Map.Entry<Route, Inbound>> it = parked.entrySet().iterator(); it.hasNext(); ) {
+                    Map.Entry<Route, Inbound> e = it.next();
+                    if (!e.getKey().jobToken().equals(jobToken) || e.getKey().receiverWorldRank() != worldRank) {
+                        it.remove();
+                        drop(e.getValue().channel(), "connection " + e.getKey() + " is not for job " + jobToken
+                                + " world rank " + worldRank);
+                    }
+                }
+            } else if (!ownerToken.equals(jobToken) || ownerWorldRank != worldRank) {
+                throw new IllegalStateException("ring endpoint on port " + port + " serves job " + ownerToken
+                        + " world rank " + ownerWorldRank + ", not job " + jobToken + " world rank " + worldRank);
+            }
+        }
+    }
+
+    /**
+     * Waits until the connection from {@code senderWorldRank} for {@code group} has completed
+     * its handshake and hands it over, or returns null once {@code deadline} (nanoTime) passed.
+     */
+    Inbound claim(String jobToken, String group, int senderWorldRank, int receiverWorldRank, long deadline)
+            throws InterruptedException {
+        Route route = new Route(jobToken, group, senderWorldRank, receiverWorldRank);
+        synchronized (lock) {
+            while (true) {
+                Inbound in = parked.remove(route);
+                if (in != null) {
+                    return in;
+                }
+                long remaining = deadline - System.nanoTime();
+                if (closed || remaining <= 0) {
+                    return null;
+                }
+                TimeUnit.NANOSECONDS.timedWait(lock, remaining);
+            }
+        }
+    }
+
+    /** Stops listening and closes every connection no group has claimed yet; idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        selector.wakeup();
+        try {
+            acceptor.join(TimeUnit.SECONDS.toMillis(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        synchronized (lock) {
+            for (Inbound in : parked.values()) {
+                closeQuietly(in.channel());
+            }
+            parked.clear();
+            lock.notifyAll();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RingEndpoint[port " + port + (closed ? ", closed]" : "]");
+    }
+
+    // ---------------------------------------------------------------- listener thread
+
+    private void acceptLoop() {
+        List<InboundHandshake> pending = new ArrayList<>();
+        boolean flush = false;
+        try {
+            while (!closed) {
+                long now = System.nanoTime();
+                long nextDeadline = Long.MAX_VALUE;
+                for (Iterator<InboundHandshake> it = pending.iterator(); it.hasNext(); ) {
+                    InboundHandshake hs = it.next();
+                    if (now - hs.deadline >= 0) {
+                        it.remove();
+                        reject(hs, "handshake not completed within " + TimeUnit.NANOSECONDS.toMillis(handshakeTimeoutNanos)
+                                + " ms");
+                        flush = true;
+                    } else {
+                        nextDeadline = Math.min(nextDeadline, hs.deadline - now);
+                    }
+                }
+                if (flush) {
+                    // Deregisters cancelled keys now: a closed channel's socket is only released
+                    // once its key left the selector, and a peer must see that close promptly.
+                    selector.selectNow();
+                    flush = false;
+                } else if (nextDeadline == Long.MAX_VALUE) {
+                    selector.select();
+                } else {
+                    selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextDeadline) + 1));
+                }
+                for (Iterator<SelectionKey> it = selector.selectedKeys().iterator(); it.hasNext(); ) {
+                    SelectionKey key = it.next();
+                    it.remove();
+                    if (!key.isValid()) {
+                        continue;
+                    }
+                    if (key.isAcceptable()) {
+                        acceptAll(pending);
+                    } else {
+                        flush |= step(key, (InboundHandshake) key.attachment(), pending);
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            if (!closed) {
+                LOG.log(System.Logger.Level.ERROR, "ring listener on port " + port + " failed; no further connections"
+                        + " will be accepted", e);
+            }
+        } finally {
+            for (InboundHandshake hs : pending) {
+                closeQuietly(hs.channel);
+            }
+            closeQuietly(server);
+            closeQuietly(selector);
+        }
+    }
+
+    private void acceptAll(List<InboundHandshake> pending) throws IOException {
+        SocketChannel ch;
+        while ((ch = server.accept()) != null) {
+            if (pending.size() >= MAX_PENDING_HANDSHAKES) {
+                LOG.log(System.Logger.Level.WARNING, "ring listener on port " + port + ": " + pending.size()
+                        + " handshakes in progress; closing connection from " + remote(ch));
+                closeQuietly(ch);
+                continue;
+            }
+            try {
+                ch.configureBlocking(false);
+                ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                InboundHandshake hs = new InboundHandshake(ch, System.nanoTime() + handshakeTimeoutNanos);
+                ch.register(selector, SelectionKey.OP_READ, hs);
+                pending.add(hs);
+            } catch (IOException e) {
+                closeQuietly(ch);
+            }
+        }
+    }
+
+    /** Advances one handshake; returns true if its key was cancelled (the selector needs a flush). */
+    private boolean step(SelectionKey key, InboundHandshake hs, List<InboundHandshake> pending) {
+        InboundHandshake.State state;
+        try {
+            state = hs.advance();
+            if (state == InboundHandshake.State.ADMISSION) {
+                String refusal = admission(hs);
+                if (refusal != null) {
+                    state = hs.fail(refusal);
+                } else {
+                    hs.admit();
+                    key.interestOps(SelectionKey.OP_WRITE);
+                    state = hs.advance();
+                }
+            }
+        } catch (IOException e) {
+            state = hs.fail("I/O error: " + e.getMessage());
+        }
+        switch (state) {
+            case FAILED -> {
+                pending.remove(hs);
+                key.cancel();
+                reject(hs, hs.reason());
+                return true;
+            }
+            case DONE -> {
+                pending.remove(hs);
+                key.cancel();
+                park(hs);
+                return true;
+            }
+            default -> {
+                return false;
+            }
+        }
+    }
+
+    /** Null if this endpoint serves the HELLO's job and receiver, else why not. */
+    private String admission(InboundHandshake hs) {
+        synchronized (lock) {
+            if (ownerToken != null && !ownerToken.equals(hs.jobToken())) {
+                return "HELLO for another job (token " + hs.jobToken() + ")";
+            }
+            if (ownerToken != null && ownerWorldRank != hs.receiverWorldRank()) {
+                return "HELLO for world rank " + hs.receiverWorldRank() + ", this endpoint serves " + ownerWorldRank;
+            }
+            if (parked.size() >= MAX_PARKED) {
+                return parked.size() + " connections already wait for their groups";
+            }
+            return null;
+        }
+    }
+
+    private void park(InboundHandshake hs) {
+        Route route = new Route(hs.jobToken(), hs.group(), hs.senderWorldRank(), hs.receiverWorldRank());
+        synchronized (lock) {
+            Inbound previous = parked.put(route, new Inbound(hs.channel, hs.senderGroupRank(), hs.groupSize()));
+            if (previous != null) {
+                drop(previous.channel(), "unclaimed connection " + route + " replaced by a newer one");
+            }
+            lock.notifyAll();
+        }
+    }
+
+    private void reject(InboundHandshake hs, String why) {
+        drop(hs.channel, "rejected " + hs.describe() + " from " + remote(hs.channel) + ": " + why);
+    }
+
+    private void drop(SocketChannel ch, String why) {
+        LOG.log(System.Logger.Level.WARNING, "ring listener on port " + port + ": " + why);
+        closeQuietly(ch);
+    }
+
+    private static String remote(SocketChannel ch) {
+        try {
+            return String.valueOf(ch.getRemoteAddress());
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // Closing is best effort: the resource is released or already gone.
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+package ds.comm.ring;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The schedule of one collective as two frame streams: frames this rank sends to its right
+ * neighbour and frames it receives from its left neighbour, both numbered from 0.
+ *
+ * <p>A pass only says what each frame holds and when it may be sent; {@link FramePump} moves
+ * the bytes. Receiving never waits for anything but the bytes themselves (a received frame is
+ * consumed at once into memory the pass owns), which is what keeps a ring of passes free of
+ * deadlock however full the socket buffers get: every rank always drains its left neighbour.
+ *
+ * <p>Instances are created once per collective object and re-armed by each call with plain
+ * field writes, so that a call allocates nothing.
+ */
+abstract class RingPass {
+
+    /** Header identity of the current call; compared field by field with every received header. */
+    int kind;
+    int dtype;
+    int op;
+    long count;
+    int aux;
+
+    /** Number of frames this rank sends in the current call. */
+    abstract int sendFrames();
+
+    /** Number of frames this rank receives in the current call. */
+    abstract int recvFrames();
+
+    /** Whether send frame {@code frame} can be built now that {@code received} frames were consumed. */
+    abstract boolean sendReady(int frame, int received);
+
+    /** Writes the payload of send frame {@code frame} at {@code dst[dstOffset]}; returns its length in bytes. */
+    abstract int stage(int frame, MemorySegment dst, long dstOffset);
+
+    /** Exact payload length receive frame {@code frame} must carry. */
+    abstract int expectedPayload(int frame);
+
+    /** Consumes the {@code length} payload bytes of receive frame {@code frame} at the start of {@code src}. */
+    abstract void consume(int frame, MemorySegment src, int length);
+
+    /** The call for failure messages, e.g. "allReduce(FP32,SUM,4096)". Only called on failure. */
+    abstract String describe();
+
+    /** {@code a mod n} for a possibly negative {@code a}. */
+    static int mod(int a, int n) {
+        int m = a % n;
+        return m < 0 ? m + n : m;
+    }
+
+    /** Number of {@code chunk}-sized pieces of {@code total}, at least 1 so that every step sends a frame. */
+    static long piecesAtLeastOne(long total, long chunk) {
+        return Math.max(1, (total + chunk - 1) / chunk);
+    }
+}

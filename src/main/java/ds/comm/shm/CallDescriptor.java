@@ -1,0 +1,94 @@
+package ds.comm.shm;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+
+import java.util.Locale;
+
+/**
+ * Encodes what a rank is doing in a step into the three CALL words of its segment, so that
+ * every peer can check, at no extra synchronisation, that all ranks run the same collective.
+ *
+ * <pre>
+ *  word 0:  63..56 kind   55..48 type+1   47..40 op+1   39..32 zero   31..0 root+1
+ *  word 1:  payload bytes (buffer of allReduce/broadcast, input of allGather, output of reduceScatter)
+ *  word 2:  63..8 chunk bytes of the plan   7..0 algorithm
+ * </pre>
+ *
+ * <p>Word 2 makes a difference in {@code smallMessageBytes} or {@code chunkBytes} between ranks
+ * (which would give them different step counts) a detected mismatch rather than a silent
+ * desynchronisation. Zero in a type, op or root field means "not applicable".
+ */
+final class CallDescriptor {
+
+    /** What a step belongs to. */
+    enum Kind {
+        OPEN("open"), BARRIER("barrier"), ALL_REDUCE("allReduce"), ALL_GATHER("allGather"),
+        REDUCE_SCATTER("reduceScatter"), BROADCAST("broadcast");
+
+        final String label;
+
+        Kind(String label) {
+            this.label = label;
+        }
+    }
+
+    /** No payload movement: open and barrier steps. */
+    static final int ALGORITHM_NONE = 0;
+    /** Everything in one step: copy in, publish, everyone reads everything. */
+    static final int ALGORITHM_ONE_STEP = 1;
+    /** Chunked, one or two steps per chunk. */
+    static final int ALGORITHM_CHUNKED = 2;
+
+    private static final Kind[] KINDS = Kind.values();
+    private static final ElementType[] TYPES = ElementType.values();
+    private static final Combiner[] OPS = Combiner.values();
+
+    private CallDescriptor() {
+    }
+
+    static long word0(Kind kind, ElementType type, Combiner op, int root) {
+        return ((long) kind.ordinal() << 56)
+                | ((long) (type == null ? 0 : type.ordinal() + 1) << 48)
+                | ((long) (op == null ? 0 : op.ordinal() + 1) << 40)
+                | ((root + 1L) & 0xFFFF_FFFFL);
+    }
+
+    static long plan(int algorithm, long chunkBytes) {
+        return (chunkBytes << 8) | algorithm;
+    }
+
+    /**
+     * Human form, e.g. {@code allReduce(fp32, sum, 4096 bytes)}; words come from shared memory,
+     * so every field is range-checked and an impossible value is shown raw.
+     */
+    static String describe(long word0, long bytes, long plan) {
+        int kind = (int) (word0 >>> 56);
+        int type = (int) (word0 >>> 48) & 0xff;
+        int op = (int) (word0 >>> 40) & 0xff;
+        long root = (word0 & 0xFFFF_FFFFL) - 1;
+        if (kind >= KINDS.length || type > TYPES.length || op > OPS.length || (word0 & 0xFF_0000_0000L) != 0) {
+            return "corrupt call descriptor 0x" + Long.toHexString(word0);
+        }
+        StringBuilder b = new StringBuilder(KINDS[kind].label).append('(');
+        if (type > 0) b.append(TYPES[type - 1].name().toLowerCase(Locale.ROOT)).append(", ");
+        if (op > 0) b.append(OPS[op - 1].name().toLowerCase(Locale.ROOT)).append(", ");
+        if (root >= 0) b.append("root ").append(root).append(", ");
+        b.append(bytes).append(" bytes");
+        int algorithm = (int) (plan & 0xff);
+        if (algorithm == ALGORITHM_ONE_STEP) b.append(", one step");
+        if (algorithm == ALGORITHM_CHUNKED) b.append(", chunks of ").append(plan >>> 8);
+        return b.append(')').toString();
+    }
+
+    /** Names the first field in which two calls differ. */
+    static String difference(long a0, long a1, long a2, long b0, long b1, long b2) {
+        if ((a0 >>> 56) != (b0 >>> 56)) return "collective";
+        if (((a0 >>> 48) & 0xff) != ((b0 >>> 48) & 0xff)) return "element type";
+        if (((a0 >>> 40) & 0xff) != ((b0 >>> 40) & 0xff)) return "reduction op";
+        if (a0 != b0) return "root";
+        if (a1 != b1) return "byte count";
+        if (a2 != b2) return "plan (smallMessageBytes/chunkBytes settings differ)";
+        return "nothing";
+    }
+}

@@ -1,0 +1,197 @@
+package ds.comm.shm;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Memory layout of one rank's shared-memory segment, and the only code that knows the offsets.
+ *
+ * <pre>
+ *  offset  line  field                        written by / when
+ *  ------  ----  ---------------------------  -----------------------------------------------
+ *       0     0  MAGIC          "DSCOMSHM"    owner, once, before READY
+ *       8        LAYOUT_VERSION               "
+ *      16        SEGMENT_BYTES  file size     "
+ *      24        AREA_BYTES     data area     "
+ *      32        PID            creator pid   "
+ *      40        START_MILLIS   pid start     "   (epoch ms, 0 if unknown; pid reuse guard)
+ *      48        UID            creator uid   "
+ *      56        JOB_HASH       FNV-1a(job)   "
+ *      64        GROUP_HASH     FNV-1a(name)  "
+ *      72        GROUP_RANK                   "
+ *      80        GROUP_SIZE                   "
+ *      88        BYTE_ORDER_MARK  (native!)   "   0x0102030405060708 in the payload byte order
+ *      96        PID_NAMESPACE  inode         "   of /proc/self/ns/pid, 0 if unknown
+ *     120        READY          READY_VALUE   owner, last, with a release store
+ *     128     1  STEP           sequence      owner, release store, once per protocol step
+ *     136        CALL[0]        3 words       owner, plain, before STEP of an even step
+ *     160        CALL[1]        3 words       owner, plain, before STEP of an odd step
+ *     256     2  HEARTBEAT      nanoTime      owner, release store, at open and every call
+ *     384     3  STATE          OPEN/CLOSED/FAILED  owner, release store
+ *     512        AREA[0]        AREA_BYTES    owner, plain, payload of even steps
+ *  512+A         AREA[1]        AREA_BYTES    owner, plain, payload of odd steps
+ *  512+2A        (unused tail, &lt; 256 bytes)
+ * </pre>
+ *
+ * <p>Every header and control word is a 64-bit <b>big-endian</b> long at an 8-byte aligned
+ * offset (so acquire/release access is single-copy atomic), whatever the platform: the header
+ * is a file format and a fixed order makes {@code xxd /dev/shm/dscomm-…} readable. The one
+ * exception is {@code BYTE_ORDER_MARK}, written in native order so that a reader can verify that
+ * the writer's payload order is its own. Tensor payloads in the data areas are native order.
+ *
+ * <p>Each control word sits alone on a 128-byte line (two 64-byte lines, so the adjacent-line
+ * prefetcher does not drag a neighbour's line along): STEP is polled by every peer while its
+ * owner writes it, and must not share a line with words the owner writes at other times.
+ * CALL shares STEP's line on purpose: a peer that observes STEP reads CALL next, from the
+ * same cache-line transfer.
+ */
+final class SegmentDescriptor {
+
+    /** "DSCOMSHM" read as a big-endian long. */
+    static final long MAGIC = 0x4453434F4D53484DL;
+    /** Bumped whenever an offset or meaning below changes. */
+    static final long LAYOUT_VERSION = 1;
+    /** READY holds this once the header is complete; a zero-filled or foreign file never does. */
+    static final long READY_VALUE = 0x5245414459214F4BL; // "READY!OK"
+    /** The byte-order mark as written (native order) and expected. */
+    static final long BYTE_ORDER_MARK_VALUE = 0x0102030405060708L;
+
+    /** One control line: two 64-byte cache lines, against adjacent-line prefetch. */
+    static final int LINE = 128;
+
+    static final long MAGIC_OFFSET = 0;
+    static final long VERSION_OFFSET = 8;
+    static final long SEGMENT_BYTES_OFFSET = 16;
+    static final long AREA_BYTES_OFFSET = 24;
+    static final long PID_OFFSET = 32;
+    static final long START_MILLIS_OFFSET = 40;
+    static final long UID_OFFSET = 48;
+    static final long JOB_HASH_OFFSET = 56;
+    static final long GROUP_HASH_OFFSET = 64;
+    static final long GROUP_RANK_OFFSET = 72;
+    static final long GROUP_SIZE_OFFSET = 80;
+    static final long BYTE_ORDER_MARK_OFFSET = 88;
+    static final long PID_NAMESPACE_OFFSET = 96;
+    static final long READY_OFFSET = 120;
+
+    static final long STEP_OFFSET = LINE;
+    /** Call descriptor of the step with parity p starts at CALL_OFFSET + p * CALL_BYTES. */
+    static final long CALL_OFFSET = LINE + 8;
+    static final int CALL_WORDS = 3;
+    static final long CALL_BYTES = CALL_WORDS * 8L;
+    static final long HEARTBEAT_OFFSET = 2L * LINE;
+    static final long STATE_OFFSET = 3L * LINE;
+    static final long DATA_OFFSET = 4L * LINE;
+
+    /** STATE values. Zero (a fresh file) reads as OPEN. */
+    static final long STATE_OPEN = 0;
+    static final long STATE_CLOSED = 1;
+    static final long STATE_FAILED = 2;
+
+    /**
+     * Smallest data area: reduce-scatter splits an area into one block per rank, and 64 ranks
+     * must still get a block of 64 bytes (a whole cache line, a multiple of every element).
+     */
+    static final long MIN_AREA_BYTES = 4096;
+
+    /** Smallest segment that holds the header, the control lines and two minimal areas. */
+    static final long MIN_SEGMENT_BYTES = DATA_OFFSET + 2 * MIN_AREA_BYTES;
+
+    private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG.withOrder(ByteOrder.BIG_ENDIAN);
+    /** Coordinates (MemorySegment, long offset); aligned big-endian long. */
+    private static final VarHandle WORD_HANDLE = WORD.varHandle();
+
+    private SegmentDescriptor() {
+    }
+
+    /** Bytes of each of the two data areas of a segment of {@code segmentBytes}. */
+    static long areaBytes(long segmentBytes) {
+        // 128-byte aligned so that the second area starts on a fresh line pair, like the first.
+        return ((segmentBytes - DATA_OFFSET) / 2) & -(long) LINE;
+    }
+
+    /** Offset of data area {@code parity} (0 or 1). */
+    static long areaOffset(long areaBytes, int parity) {
+        return DATA_OFFSET + parity * areaBytes;
+    }
+
+    /** Plain read of a header or control word. */
+    static long getWord(MemorySegment s, long offset) {
+        return (long) WORD_HANDLE.get(s, offset);
+    }
+
+    /** Plain write of a header or control word. */
+    static void setWord(MemorySegment s, long offset, long value) {
+        WORD_HANDLE.set(s, offset, value);
+    }
+
+    /** Acquire read: later reads of this thread see everything written before the matching release. */
+    static long getWordAcquire(MemorySegment s, long offset) {
+        return (long) WORD_HANDLE.getAcquire(s, offset);
+    }
+
+    /** Release write: every earlier write of this thread is visible to an acquire that reads it. */
+    static void setWordRelease(MemorySegment s, long offset, long value) {
+        WORD_HANDLE.setRelease(s, offset, value);
+    }
+
+    static long stepAcquire(MemorySegment s) {
+        return getWordAcquire(s, STEP_OFFSET);
+    }
+
+    static void stepRelease(MemorySegment s, long step) {
+        setWordRelease(s, STEP_OFFSET, step);
+    }
+
+    static long stateAcquire(MemorySegment s) {
+        return getWordAcquire(s, STATE_OFFSET);
+    }
+
+    static void stateRelease(MemorySegment s, long state) {
+        setWordRelease(s, STATE_OFFSET, state);
+    }
+
+    static long heartbeatAcquire(MemorySegment s) {
+        return getWordAcquire(s, HEARTBEAT_OFFSET);
+    }
+
+    static void heartbeatRelease(MemorySegment s, long nanos) {
+        setWordRelease(s, HEARTBEAT_OFFSET, nanos);
+    }
+
+    static long readyAcquire(MemorySegment s) {
+        return getWordAcquire(s, READY_OFFSET);
+    }
+
+    static void readyRelease(MemorySegment s) {
+        setWordRelease(s, READY_OFFSET, READY_VALUE);
+    }
+
+    /** Offset of word {@code word} of the call descriptor of steps with parity {@code parity}. */
+    static long callOffset(int parity, int word) {
+        return CALL_OFFSET + parity * CALL_BYTES + word * 8L;
+    }
+
+    /** Native-order write of the byte-order mark. */
+    static void setByteOrderMark(MemorySegment s) {
+        s.set(ValueLayout.JAVA_LONG, BYTE_ORDER_MARK_OFFSET, BYTE_ORDER_MARK_VALUE);
+    }
+
+    /** Native-order read of the byte-order mark. */
+    static long getByteOrderMark(MemorySegment s) {
+        return s.get(ValueLayout.JAVA_LONG, BYTE_ORDER_MARK_OFFSET);
+    }
+
+    /** 64-bit FNV-1a of the UTF-8 bytes: identifies job token and group name in the header. */
+    static long fnv1a64(String text) {
+        long h = 0xcbf29ce484222325L;
+        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+            h ^= b & 0xff;
+            h *= 0x100000001b3L;
+        }
+        return h;
+    }
+}

@@ -1,0 +1,455 @@
+package ds.comm.shm;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.lanes.Reducer;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.Collective;
+import ds.comm.spi.GroupSpec;
+import ds.comm.spi.IdleStrategy;
+import ds.comm.spi.Settings;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Objects;
+
+import static ds.comm.shm.CallDescriptor.ALGORITHM_CHUNKED;
+import static ds.comm.shm.CallDescriptor.ALGORITHM_NONE;
+import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
+
+/**
+ * Collectives of the ranks of one group on one node, through memory-mapped files.
+ *
+ * <p>Every rank owns one segment (layout in {@code SegmentDescriptor}) and maps every peer's;
+ * all data movement is a sequence of steps of the {@code StepSequencer} protocol: write into your own
+ * area, publish, wait for all, read anyone's area. Algorithms:
+ * <ul>
+ *   <li><b>allReduce, small</b> ({@code bytes <= smallMessageBytes} and fits an area): one step;
+ *       each rank reduces all ranks' copies in rank order into its own buffer.</li>
+ *   <li><b>allReduce, large</b>: per chunk two steps, a reduce-scatter (rank r reduces slice r
+ *       of the chunk, sources in rank order, into its own next area) and an all-gather (every
+ *       rank copies each slice from its owner). Every element is still combined as
+ *       {@code ((src0 op src1) op src2) …}, so the result is bit-identical to the small
+ *       algorithm's, on every rank.</li>
+ *   <li><b>allGather, broadcast</b>: one step per chunk; <b>reduceScatter</b>: one step per
+ *       chunk of the output block, each rank staging its N block-chunks side by side.</li>
+ *   <li><b>barrier</b>: one step without payload.</li>
+ * </ul>
+ * A group of one needs no segment: every collective is a local copy or nothing.
+ *
+ * <p>The hot path allocates nothing: area views and the reducer's source arrays are built once
+ * at open. Sizes and offsets are {@code long} throughout, so messages above 2 GiB work.
+ */
+public final class ShmCollective implements Collective {
+
+    private final GroupSpec group;
+    private final Reducer reducer;
+    private final int rank;
+    private final int size;
+    private final Arena arena;
+    private final Path ownPath;
+    private final StepSequencer steps;
+    private final long areaBytes;
+    /** {@code areas[parity][rank]}: the data areas of every rank, this one's included. */
+    private final MemorySegment[][] areas;
+    /** Source offsets handed to the reducer; rewritten in place per reduction. */
+    private final long[] srcOffsets;
+    private final long smallBytes;
+    /** Chunk of allReduce, allGather and broadcast: fits one area. */
+    private final long bulkChunk;
+    /** Chunk of one reduceScatter block: N of them fit one area. */
+    private final long scatterChunk;
+
+    private boolean closed;
+    private CommFailure failure;
+    /**
+     * Whether this rank's file still has its name: only if the unlink after the open barrier
+     * failed. close() must not unlink by name otherwise, since the name may by then belong to
+     * a newer communicator of the same group.
+     */
+    private boolean ownFileLinked;
+
+    private ShmCollective(GroupSpec group, Settings settings, Reducer reducer, Arena arena, Path ownPath,
+                          MemorySegment[] segments) {
+        this.group = group;
+        this.reducer = reducer;
+        this.rank = group.myIndex();
+        this.size = group.size();
+        this.arena = arena;
+        this.ownPath = ownPath;
+        this.smallBytes = settings.smallMessageBytes();
+        this.srcOffsets = new long[size];
+        if (segments == null) {
+            this.steps = null;
+            this.areaBytes = 0;
+            this.areas = null;
+            this.bulkChunk = 0;
+            this.scatterChunk = 0;
+        } else {
+            this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos());
+            this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
+            this.areas = new MemorySegment[2][size];
+            for (int parity = 0; parity < 2; parity++) {
+                for (int p = 0; p < size; p++) {
+                    areas[parity][p] = segments[p].asSlice(SegmentDescriptor.areaOffset(areaBytes, parity), areaBytes);
+                }
+            }
+            // Multiples of 64 bytes: whole cache lines, and a multiple of every element size.
+            this.bulkChunk = Math.min(areaBytes, settings.chunkBytes()) & -64L;
+            this.scatterChunk = Math.min(areaBytes / size, settings.chunkBytes()) & -64L;
+        }
+    }
+
+    /**
+     * Creates this rank's segment, maps every peer's (waiting for them up to the timeout) and
+     * passes an open barrier, after which the segment file is unlinked: every peer has mapped
+     * it, and a name-less segment cannot be left behind in {@code /dev/shm} by a crash.
+     *
+     * @throws CommFailure SETUP for no space, an existing or foreign file, a missing directory;
+     *                     TIMEOUT for peers that never appeared
+     * @throws IllegalArgumentException if {@code settings.shmBytes()} is too small for the group
+     */
+    public static ShmCollective open(GroupSpec group, Settings settings, Reducer reducer) {
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(settings, "settings");
+        Objects.requireNonNull(reducer, "reducer");
+        int size = group.size();
+        if (size == 1) {
+            return new ShmCollective(group, settings, reducer, null, null, null);
+        }
+        long bytes = settings.shmBytes();
+        long areaBytes = SegmentDescriptor.areaBytes(bytes);
+        if (bytes < SegmentDescriptor.MIN_SEGMENT_BYTES || areaBytes / size < 64) {
+            throw new IllegalArgumentException("shmBytes " + bytes + " too small for a group of " + size
+                    + " ranks: need at least " + Math.max(SegmentDescriptor.MIN_SEGMENT_BYTES,
+                    SegmentDescriptor.DATA_OFFSET + 2 * 64L * size));
+        }
+        int rank = group.myIndex();
+        Path dir = settings.shmDir();
+        Path ownPath = SegmentFile.path(dir, group, rank);
+        Arena arena = Arena.ofShared();
+        MemorySegment[] segments = new MemorySegment[size];
+        boolean created = false;
+        try {
+            segments[rank] = SegmentFile.create(ownPath, bytes, group, arena);
+            created = true;
+            attachPeers(dir, bytes, group, settings, arena, segments);
+            ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
+            collective.openBarrier();
+            collective.ownFileLinked = !SegmentFile.deleteQuietly(ownPath);
+            return collective;
+        } catch (RuntimeException | Error e) {
+            if (created) {
+                SegmentDescriptor.stateRelease(segments[rank], SegmentDescriptor.STATE_FAILED);
+                SegmentFile.deleteQuietly(ownPath);
+            }
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** Polls all peers' files round-robin, so a timeout can name every rank still missing. */
+    private static void attachPeers(Path dir, long bytes, GroupSpec group, Settings settings, Arena arena,
+                                    MemorySegment[] segments) {
+        int size = group.size();
+        int rank = group.myIndex();
+        long uid = SegmentFile.uidOf(segments[rank]);
+        MemorySegment[] mapped = new MemorySegment[size];
+        String[] why = new String[size];
+        IdleStrategy idle = settings.idle().get();
+        long start = System.nanoTime();
+        int pending = size - 1;
+        idle.reset();
+        while (true) {
+            boolean progress = false;
+            for (int p = 0; p < size; p++) {
+                if (p == rank || segments[p] != null) continue;
+                SegmentFile.Attempt attempt = SegmentFile.tryAttach(SegmentFile.path(dir, group, p), bytes, group, p,
+                        uid, arena, mapped[p]);
+                switch (attempt) {
+                    case SegmentFile.Attached a -> {
+                        segments[p] = a.segment();
+                        pending--;
+                        progress = true;
+                    }
+                    case SegmentFile.NotYet n -> {
+                        why[p] = n.why();
+                        mapped[p] = n.mapped();
+                    }
+                }
+            }
+            if (pending == 0) return;
+            if (System.nanoTime() - start > settings.timeoutNanos()) {
+                throw openTimeout(group, settings, segments, why);
+            }
+            if (progress) {
+                idle.reset();
+            } else {
+                idle.idle();
+            }
+        }
+    }
+
+    private static CommFailure openTimeout(GroupSpec group, Settings settings, MemorySegment[] segments, String[] why) {
+        StringBuilder missing = new StringBuilder();
+        int first = -1;
+        for (int p = 0; p < segments.length; p++) {
+            if (segments[p] != null) continue;
+            if (first < 0) first = group.worldRank(p);
+            if (!missing.isEmpty()) missing.append("; ");
+            missing.append("group rank ").append(p).append(" (world ").append(group.worldRank(p)).append("): ")
+                    .append(why[p]);
+        }
+        return new CommFailure(CommFailure.Kind.TIMEOUT, first, group.name(), "open",
+                "rank " + group.myIndex() + " (world " + group.myWorldRank() + ") waited "
+                        + settings.timeoutNanos() / 1_000_000 + " ms in " + settings.shmDir()
+                        + " for the segments of " + missing, null);
+    }
+
+    private void openBarrier() {
+        steps.begin(CallDescriptor.Kind.OPEN, null, null, -1, 0, CallDescriptor.plan(ALGORITHM_NONE, 0));
+        steps.publishRelease();
+        steps.awaitAllAcquire();
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
+        long bytes = buf.byteSize();
+        boolean oneStep = bytes <= smallBytes && bytes <= areaBytes;
+        enter(CallDescriptor.Kind.ALL_REDUCE, type, op, -1, bytes,
+                oneStep ? ALGORITHM_ONE_STEP : ALGORITHM_CHUNKED, oneStep ? 0 : bulkChunk);
+        if (size == 1) return;
+        try {
+            if (oneStep) {
+                allReduceOneStep(buf, bytes, type, op);
+            } else {
+                allReduceChunked(buf, bytes, type, op);
+            }
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    private void allReduceOneStep(MemorySegment buf, long bytes, ElementType type, Combiner op) {
+        int q = steps.nextParity();
+        MemorySegment.copy(buf, 0, areas[q][rank], 0, bytes);
+        steps.publishRelease();
+        steps.awaitAllAcquire();
+        setSourceOffsets(0);
+        reducer.reduce(type, op, buf, 0, areas[q], srcOffsets, size, bytes / type.byteSize());
+    }
+
+    /**
+     * Per chunk: step A stages the chunk and, once all have staged, reduces this rank's slice
+     * into its area of step B; step B publishes the slices and everyone gathers them. Writing
+     * the slice into the other area before publishing B is safe: that area was last read in the
+     * step before A, and every peer has published A, so every peer has finished reading it.
+     */
+    private void allReduceChunked(MemorySegment buf, long bytes, ElementType type, Combiner op) {
+        int es = type.byteSize();
+        for (long off = 0; off < bytes; off += bulkChunk) {
+            long len = Math.min(bulkChunk, bytes - off);
+            long count = len / es;
+            int q = steps.nextParity();
+            MemorySegment.copy(buf, off, areas[q][rank], 0, len);
+            steps.publishRelease();
+            steps.awaitAllAcquire();
+            long lo = sliceStart(count, rank) * es;
+            long n = sliceStart(count, rank + 1) - sliceStart(count, rank);
+            setSourceOffsets(lo);
+            reducer.reduce(type, op, areas[q ^ 1][rank], lo, areas[q], srcOffsets, size, n);
+            steps.publishRelease();
+            steps.awaitAllAcquire();
+            MemorySegment[] reduced = areas[q ^ 1];
+            for (int p = 0; p < size; p++) {
+                long from = sliceStart(count, p) * es;
+                long to = sliceStart(count, p + 1) * es;
+                MemorySegment.copy(reduced[p], from, buf, off + from, to - from);
+            }
+        }
+    }
+
+    /** First element of rank {@code r}'s slice of {@code count} elements; a pure function of both. */
+    private long sliceStart(long count, int r) {
+        return count * r / size;
+    }
+
+    @Override
+    public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
+        long bytes = in.byteSize();
+        enter(CallDescriptor.Kind.ALL_GATHER, type, null, -1, bytes, ALGORITHM_CHUNKED, bulkChunk);
+        if (size == 1) {
+            MemorySegment.copy(in, 0, out, 0, bytes);
+            return;
+        }
+        try {
+            long off = 0;
+            do {
+                long len = Math.min(bulkChunk, bytes - off);
+                int q = steps.nextParity();
+                MemorySegment.copy(in, off, areas[q][rank], 0, len);
+                steps.publishRelease();
+                steps.awaitAllAcquire();
+                MemorySegment[] staged = areas[q];
+                for (int p = 0; p < size; p++) {
+                    MemorySegment.copy(staged[p], 0, out, p * bytes + off, len);
+                }
+                off += len;
+            } while (off < bytes);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    @Override
+    public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
+        long bytes = out.byteSize();
+        enter(CallDescriptor.Kind.REDUCE_SCATTER, type, op, -1, bytes, ALGORITHM_CHUNKED, scatterChunk);
+        if (size == 1) {
+            MemorySegment.copy(in, 0, out, 0, bytes);
+            return;
+        }
+        int es = type.byteSize();
+        try {
+            long off = 0;
+            do {
+                long len = Math.min(scatterChunk, bytes - off);
+                int q = steps.nextParity();
+                MemorySegment mine = areas[q][rank];
+                for (int block = 0; block < size; block++) {
+                    MemorySegment.copy(in, block * bytes + off, mine, block * scatterChunk, len);
+                }
+                steps.publishRelease();
+                steps.awaitAllAcquire();
+                setSourceOffsets(rank * scatterChunk);
+                reducer.reduce(type, op, out, off, areas[q], srcOffsets, size, len / es);
+                off += len;
+            } while (off < bytes);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    @Override
+    public void broadcast(MemorySegment buf, int root) {
+        long bytes = buf.byteSize();
+        if (root < 0 || root >= size) {
+            throw new IllegalArgumentException("root " + root + " outside group " + group.name() + " of " + size);
+        }
+        enter(CallDescriptor.Kind.BROADCAST, null, null, root, bytes, ALGORITHM_CHUNKED, bulkChunk);
+        if (size == 1) return;
+        try {
+            long off = 0;
+            do {
+                long len = Math.min(bulkChunk, bytes - off);
+                int q = steps.nextParity();
+                if (rank == root) {
+                    MemorySegment.copy(buf, off, areas[q][rank], 0, len);
+                }
+                steps.publishRelease();
+                steps.awaitAllAcquire();
+                if (rank != root) {
+                    MemorySegment.copy(areas[q][root], 0, buf, off, len);
+                }
+                off += len;
+            } while (off < bytes);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    @Override
+    public void barrier() {
+        enter(CallDescriptor.Kind.BARRIER, null, null, -1, 0, ALGORITHM_NONE, 0);
+        if (size == 1) return;
+        try {
+            steps.publishRelease();
+            steps.awaitAllAcquire();
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * Unmaps every segment (peers keep their own mappings of this rank's pages, which live on
+     * until the last mapping goes) and unlinks this rank's file if the unlink at open failed;
+     * idempotent, never throws.
+     */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        if (arena == null) return;
+        try {
+            // Peers still waiting on this rank see CLOSED and fail fast instead of timing out;
+            // a FAILED state stays, it says more.
+            if (failure == null) steps.markState(SegmentDescriptor.STATE_CLOSED);
+        } catch (RuntimeException ignored) {
+            // The mapping is ours; nothing a peer did can make this fail, but close never throws.
+        }
+        try {
+            arena.close();
+        } catch (RuntimeException ignored) {
+            // Another thread still inside a collective on this instance breaks the contract;
+            // the mapping is then released when the arena becomes unreachable.
+        }
+        if (ownFileLinked) {
+            SegmentFile.deleteQuietly(ownPath);
+        }
+    }
+
+    /** The number of steps this rank has published (for tests and diagnostics). */
+    long stepsPublished() {
+        return steps == null ? 0 : steps.step();
+    }
+
+    private void enter(CallDescriptor.Kind kind, ElementType type, Combiner op, int root, long bytes,
+                       int algorithm, long chunk) {
+        if (closed || failure != null) {
+            throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(),
+                    CallDescriptor.describe(CallDescriptor.word0(kind, type, op, root), bytes, 0),
+                    closed ? "the communicator is closed" : "the communicator failed earlier: " + failure.getMessage(),
+                    failure);
+        }
+        if (steps != null) {
+            steps.begin(kind, type, op, root, bytes, CallDescriptor.plan(algorithm, chunk));
+        }
+    }
+
+    /**
+     * After a failure the ranks' step sequences can no longer be trusted to line up: the
+     * communicator refuses further calls, and its STATE tells peers to stop waiting for it.
+     * Returns its argument, to be rethrown.
+     */
+    private RuntimeException fail(RuntimeException e) {
+        // Anything thrown mid-collective (a timeout, a mismatch, a reducer that rejects its
+        // arguments) leaves this rank at an unknown step: no later call may run on it.
+        failure = e instanceof CommFailure f ? f : new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(),
+                steps.operation(), "failed with " + e, e);
+        steps.markState(SegmentDescriptor.STATE_FAILED);
+        return e;
+    }
+
+    private void setSourceOffsets(long offset) {
+        long[] offsets = srcOffsets;
+        for (int p = 0; p < offsets.length; p++) {
+            offsets[p] = offset;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "shm " + group + (closed ? " (closed)" : "");
+    }
+}

@@ -1,0 +1,45 @@
+package ds.comm.topology;
+
+import java.net.InetSocketAddress;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+
+/**
+ * One row of the verified rank table: what a rank told rank 0 about itself at rendezvous.
+ *
+ * @param rank          world rank
+ * @param nodeId        the rank's {@link NodeIdentity}
+ * @param ringAddress   where the rank's ring listener accepts connections: the local address of its
+ *                      connection to rank 0 (an interface routable to rank 0) and its ring port
+ * @param pid           operating-system process id
+ * @param byteOrder     the rank's native byte order
+ * @param localSizeHint the local size its launcher claimed, or -1 when unknown
+ */
+public record RankRecord(int rank, String nodeId, InetSocketAddress ringAddress, long pid, ByteOrder byteOrder,
+                         int localSizeHint) {
+
+    /** Validates: the same bounds the rendezvous enforces on the wire. */
+    public RankRecord {
+        Objects.requireNonNull(nodeId, "nodeId");
+        Objects.requireNonNull(ringAddress, "ringAddress");
+        Objects.requireNonNull(byteOrder, "byteOrder");
+        if (rank < 0 || rank >= LaunchEnv.MAX_WORLD_SIZE) {
+            throw new IllegalArgumentException("rank " + rank + " is outside 0.." + (LaunchEnv.MAX_WORLD_SIZE - 1));
+        }
+        int idBytes = nodeId.getBytes(StandardCharsets.UTF_8).length;
+        if (idBytes == 0 || idBytes > RendezvousDescriptor.MAX_STRING_BYTES) {
+            throw new IllegalArgumentException("node id of rank " + rank + " has " + idBytes + " bytes; 1.."
+                    + RendezvousDescriptor.MAX_STRING_BYTES + " allowed");
+        }
+        if (ringAddress.isUnresolved()) {
+            throw new IllegalArgumentException("ring address of rank " + rank + " is unresolved: " + ringAddress);
+        }
+        if (pid < 0) {
+            throw new IllegalArgumentException("pid of rank " + rank + " is negative: " + pid);
+        }
+        if (localSizeHint < -1 || localSizeHint > LaunchEnv.MAX_WORLD_SIZE) {
+            throw new IllegalArgumentException("local size hint of rank " + rank + " is " + localSizeHint);
+        }
+    }
+}

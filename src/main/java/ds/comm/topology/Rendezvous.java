@@ -1,0 +1,150 @@
+package ds.comm.topology;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Builds the verified {@link Topology}: every rank tells rank 0 who and where it is, rank 0
+ * answers all of them with the same table. Wire format: {@link RendezvousDescriptor}.
+ *
+ * <p>Rank 0 listens on MASTER_ADDR:MASTER_PORT in a background thread and joins through its own
+ * listener like every other rank, so that all ranks, rank 0 included, announce the address they
+ * use towards rank 0. Failure modes, each reported on every rank within the timeout:
+ * <ul>
+ *   <li>a rank arrives twice, or with another world size: rank 0 fails at once and sends the
+ *       reason to every connected rank;</li>
+ *   <li>a rank never arrives: rank 0 gives up a little before the timeout (an eighth
+ *       of it, at most one second) and sends every connected rank the list of missing ranks;</li>
+ *   <li>rank 0 never listens or never answers: each rank fails at its own deadline.</li>
+ * </ul>
+ * The listener is closed as soon as all ranks have arrived, or on failure.
+ */
+public final class Rendezvous {
+
+    private Rendezvous() {
+    }
+
+    /**
+     * Joins the job's rendezvous.
+     *
+     * @param env          this process's launch environment
+     * @param nodeId       this node's identity ({@link NodeIdentity#detect})
+     * @param ringPort     port of this rank's ring listener, announced to the others (0 for none)
+     * @param timeoutNanos bound on the whole rendezvous
+     * @return the topology, identical on every rank except for {@link Topology#rank()}
+     * @throws RendezvousException when the rendezvous fails; the message says which ranks and why
+     */
+    public static Topology join(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos) {
+        Objects.requireNonNull(env, "env");
+        Objects.requireNonNull(nodeId, "nodeId");
+        if (ringPort < 0 || ringPort > 65_535) {
+            throw new IllegalArgumentException("ring port " + ringPort + " is outside 0..65535");
+        }
+        if (timeoutNanos <= 0) {
+            throw new IllegalArgumentException("timeout must be positive: " + timeoutNanos + " ns");
+        }
+        if (env.worldSize() == 1) {
+            return Topology.single(nodeId, ringPort);
+        }
+        long deadline = System.nanoTime() + timeoutNanos;
+        if (env.rank() != 0) {
+            return RendezvousClient.exchange(env, nodeId, ringPort, deadline);
+        }
+        return joinAsRankZero(env, nodeId, ringPort, timeoutNanos, deadline);
+    }
+
+    /** {@link #join} with the timeout of {@code env} (DSCOMM_TIMEOUT). */
+    public static Topology join(LaunchEnv env, String nodeId, int ringPort) {
+        return join(env, nodeId, ringPort, env.timeoutNanos());
+    }
+
+    private static Topology joinAsRankZero(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos,
+                                           long deadline) {
+        InetSocketAddress bind = bindAddress(env);
+        RendezvousServer server;
+        try {
+            server = RendezvousServer.open(bind, env.worldSize());
+        } catch (IOException e) {
+            throw new RendezvousException("rank 0 cannot listen for the rendezvous on " + bind + " (MASTER_ADDR="
+                    + env.masterAddr() + ", MASTER_PORT=" + env.masterPort() + "): " + e.getMessage()
+                    + " (port in use by another job?)", e);
+        }
+        long arrivalDeadline = deadline - serverMarginNanos(timeoutNanos);
+        CompletableFuture<Void> served = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("dscomm-rendezvous-" + env.masterPort()).start(() -> {
+            try {
+                server.serve(arrivalDeadline, deadline);
+                served.complete(null);
+            } catch (Throwable t) {
+                served.completeExceptionally(t);
+            }
+        });
+        Topology topology = null;
+        RendezvousException own = null;
+        try {
+            topology = RendezvousClient.exchange(env, nodeId, ringPort, deadline);
+        } catch (RendezvousException e) {
+            own = e;
+        }
+        // Rank 0 returns only once every rank has its table (or failed), so that the listener is
+        // closed and no rank is left waiting on a server whose process moved on.
+        try {
+            served.get(Math.max(0, deadline - System.nanoTime()) + TimeUnit.SECONDS.toNanos(1), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RendezvousException r) {
+                throw new RendezvousException("rank 0: " + r.getMessage(), r);
+            }
+            throw new RendezvousException("rank 0's rendezvous failed: " + e.getCause(), e.getCause());
+        } catch (TimeoutException e) {
+            server.close();
+            throw new RendezvousException("rank 0's rendezvous did not finish within the timeout");
+        } catch (InterruptedException e) {
+            server.close();
+            Thread.currentThread().interrupt();
+            throw new RendezvousException("rank 0 was interrupted during the rendezvous", e);
+        }
+        if (own != null) {
+            throw own;
+        }
+        return topology;
+    }
+
+    /**
+     * How much earlier than the ranks rank 0 gives up waiting for arrivals: long enough for its
+     * ERROR to reach ranks that started at about the same time, so that they fail with the reason
+     * rather than with a bare timeout. An eighth of the timeout, at most one second.
+     */
+    static long serverMarginNanos(long timeoutNanos) {
+        return Math.min(timeoutNanos / 8, TimeUnit.SECONDS.toNanos(1));
+    }
+
+    /**
+     * Where rank 0 listens. A loopback MASTER_ADDR given as a literal ("127.0.0.1", "::1") or as
+     * "localhost" means a single-host job: listen on loopback only, not exposed to the network.
+     * Anything else means the wildcard address: a host name may resolve differently here than on
+     * the other nodes (Debian maps the own host name to 127.0.1.1), and a NAT address may not be
+     * bindable at all, while the wildcard accepts the ranks whichever route they take.
+     */
+    static InetSocketAddress bindAddress(LaunchEnv env) {
+        String a = env.masterAddr();
+        boolean literal = a.equals("localhost") || a.indexOf(':') >= 0 || a.matches("[0-9.]+");
+        if (literal) {
+            try {
+                InetAddress addr = InetAddress.getByName(a);
+                if (addr.isLoopbackAddress()) {
+                    return new InetSocketAddress(addr, env.masterPort());
+                }
+            } catch (UnknownHostException e) {
+                // fall through to the wildcard: the connect step reports an unresolvable MASTER_ADDR
+            }
+        }
+        return new InetSocketAddress(env.masterPort());
+    }
+}

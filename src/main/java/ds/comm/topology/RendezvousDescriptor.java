@@ -1,0 +1,98 @@
+package ds.comm.topology;
+
+/**
+ * Wire format of the rendezvous. All integers are big-endian (network order) regardless of the
+ * ranks' native byte order; strings are UTF-8 with a length prefix. Every length, count and rank
+ * read from a socket is checked against the bounds below before anything is allocated.
+ *
+ * <p>Every message is one frame: a fixed header followed by a typed body.
+ * <pre>
+ *   Frame
+ *    0               4       6       8               12
+ *   +---------------+-------+-------+---------------+--------------------------+
+ *   | magic  int32  | ver   | type  | bodyLength    | body (bodyLength bytes)  |
+ *   | 0x44535256    | int16 | int16 | int32         |                          |
+ *   | "DSRV"        | = 1   |       | 0..bound(type)|                          |
+ *   +---------------+-------+-------+---------------+--------------------------+
+ *
+ *   type 1 HELLO   rank -&gt; rank 0, once per connection
+ *    0               4               8                               16
+ *   +---------------+---------------+-------------------------------+
+ *   | worldSize     | rank          | pid int64                     |
+ *   +---------------+-------+-------+-------------------------------+
+ *   | localSizeHint | order | Endpoint (ring)    | String (node id) |
+ *   | int32, -1=?   | int8  | 6 or 18 bytes      | 3..1026 bytes    |
+ *   +---------------+-------+--------------------+------------------+
+ *
+ *   type 2 TABLE   rank 0 -&gt; every rank, after all worldSize HELLOs arrived
+ *    0               4                                             20
+ *   +---------------+---------------------------------------------+
+ *   | worldSize     | job token, {@value #TOKEN_BYTES} random bytes                   |
+ *   +---------------+---------------------------------------------+
+ *   | worldSize x Entry, in rank order:                           |
+ *   |   pid int64 | localSizeHint int32 | order int8 |            |
+ *   |   Endpoint (ring) | String (node id)                       |
+ *   +-------------------------------------------------------------+
+ *
+ *   type 3 ERROR   rank 0 -&gt; every connected rank, when the rendezvous failed
+ *   +-------------------------------------------------------------+
+ *   | String (reason, at most {@value #MAX_REASON_BYTES} bytes)                     |
+ *   +-------------------------------------------------------------+
+ *
+ *   Endpoint: addrLen int8 (4 or 16) | address bytes | port int32 (0..65535)
+ *   String:   length int16 (unsigned) | UTF-8 bytes
+ *   order:    0 = BIG_ENDIAN, 1 = LITTLE_ENDIAN
+ * </pre>
+ * The ring endpoint's address is not what the rank believes its own address to be but the
+ * local address of its TCP connection to rank 0: that interface is routable to rank 0, which
+ * matters when ranks sit in different network namespaces or have several interfaces.
+ */
+public final class RendezvousDescriptor {
+
+    /** "DSRV" in ASCII. */
+    public static final int MAGIC = 0x4453_5256;
+    /** Protocol version; ranks of different versions refuse each other. */
+    public static final short VERSION = 1;
+
+    /** A rank introduces itself. */
+    public static final short TYPE_HELLO = 1;
+    /** Rank 0 answers with the full table and the job token. */
+    public static final short TYPE_TABLE = 2;
+    /** Rank 0 explains why the rendezvous failed. */
+    public static final short TYPE_ERROR = 3;
+
+    /** Bytes of the frame header. */
+    public static final int HEADER_BYTES = 12;
+    /** Offset of the magic in the header. */
+    public static final int MAGIC_OFFSET = 0;
+    /** Offset of the version in the header. */
+    public static final int VERSION_OFFSET = 4;
+    /** Offset of the type in the header. */
+    public static final int TYPE_OFFSET = 6;
+    /** Offset of the body length in the header. */
+    public static final int BODY_LENGTH_OFFSET = 8;
+
+    /** Bytes of the random job token. */
+    public static final int TOKEN_BYTES = 16;
+    /** Longest string (node id) accepted, in UTF-8 bytes. */
+    public static final int MAX_STRING_BYTES = 1024;
+    /** Longest error reason sent; longer reasons are cut. */
+    public static final int MAX_REASON_BYTES = 4096;
+
+    /** Largest encoded endpoint: length byte, IPv6 address, port. */
+    public static final int MAX_ENDPOINT_BYTES = 1 + 16 + 4;
+    /** Largest encoded per-rank entry: pid, local size hint, order, endpoint, node id. */
+    public static final int MAX_ENTRY_BYTES = 8 + 4 + 1 + MAX_ENDPOINT_BYTES + 2 + MAX_STRING_BYTES;
+    /** Largest HELLO body: world size, rank, entry. */
+    public static final int MAX_HELLO_BYTES = 4 + 4 + MAX_ENTRY_BYTES;
+    /** Largest ERROR body. */
+    public static final int MAX_ERROR_BYTES = 2 + MAX_REASON_BYTES;
+
+    private RendezvousDescriptor() {
+    }
+
+    /** Largest TABLE body for a world of {@code worldSize} ranks. */
+    public static long maxTableBytes(int worldSize) {
+        return 4L + TOKEN_BYTES + (long) worldSize * MAX_ENTRY_BYTES;
+    }
+}

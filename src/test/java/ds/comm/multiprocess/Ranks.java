@@ -1,0 +1,44 @@
+package ds.comm.multiprocess;
+
+import ds.comm.tool.LaunchResult;
+import ds.comm.tool.Launcher;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/** Starts multi-process tests through the launcher API with settings that keep them fast. */
+final class Ranks {
+
+    /** Ranks are short-lived: skip the optimising compiler and the parallel GC's thread start-up. */
+    static final List<String> FAST_JVM = List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData",
+            "-Xss512k");
+
+    private Ranks() {
+    }
+
+    static LaunchResult launch(int ranks, int nodes, Duration timeout, Map<String, String> env, String... command) {
+        Launcher.Builder b = Launcher.builder().ranks(ranks).nodes(nodes).timeout(timeout).jvmOptions(FAST_JVM)
+                .killGrace(Duration.ofSeconds(2)).captureOutput(true)
+                .output(System.out::println).diagnostics(m -> System.out.println("[launcher] " + m))
+                .command(command);
+        env.forEach(b::env);
+        return b.build().run();
+    }
+
+    /** The lines of {@code rank} that start with {@code prefix}, prefix removed. */
+    static List<String> linesOf(LaunchResult r, int rank, String prefix) {
+        List<String> out = new ArrayList<>();
+        for (String line : r.outputOf(rank)) {
+            if (line.startsWith(prefix)) {
+                out.add(line.substring(prefix.length()));
+            }
+        }
+        return out;
+    }
+
+    /** True when no process with this pid is alive (or it is a zombie no longer listed). */
+    static boolean gone(long pid) {
+        return ProcessHandle.of(pid).map(h -> !h.isAlive()).orElse(true);
+    }
+}

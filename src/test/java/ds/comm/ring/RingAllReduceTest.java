@@ -1,0 +1,194 @@
+package ds.comm.ring;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.Settings;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class RingAllReduceTest {
+
+    /** Small threshold and chunk far below the defaults so that few elements cross both. */
+    static final long SMALL = 256;
+    static final long CHUNK = 1024;
+    static final Settings TINY = RingCluster.settings(SMALL, CHUNK, 20_000);
+
+    static long[] sizesAroundThresholds(ElementType type, int n) {
+        long s = SMALL / type.byteSize();
+        long wire = (type == ElementType.BF16 || type == ElementType.FP16) ? 4 : type.byteSize();
+        long perFrame = CHUNK / wire;
+        return new long[]{0, 1, 3, 257, s - 1, s, s + 1, n * perFrame - 1, n * perFrame + 1, 5 * n * perFrame + 3};
+    }
+
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3, 4, 6})
+    void allReduceOfEveryTypeSumAndMaxEqualsExactReductionOnEveryRank(int n) throws Exception {
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                for (ElementType type : ElementType.values()) {
+                    for (Combiner op : new Combiner[]{Combiner.SUM, Combiner.MAX}) {
+                        long[] sizes = sizesAroundThresholds(type, n);
+                        List<List<MemorySegment>> results = cluster.runAllOk(n, rank -> {
+                            List<MemorySegment> out = new ArrayList<>();
+                            for (long count : sizes) {
+                                MemorySegment buf = Elements.exactInput(type, count, rank, count);
+                                world[rank].allReduce(buf, type, op);
+                                out.add(buf);
+                            }
+                            return out;
+                        });
+                        for (int s = 0; s < sizes.length; s++) {
+                            long count = sizes[s];
+                            for (int rank = 0; rank < n; rank++) {
+                                MemorySegment got = results.get(rank).get(s);
+                                for (long i = 0; i < count; i++) {
+                                    double want = Elements.exactReduction(op, n, i, count);
+                                    double have = Elements.get(type, got, i);
+                                    if (want != have) {
+                                        throw new AssertionError(type + " " + op + " count " + count + " rank " + rank
+                                                + " element " + i + ": want " + want + " got " + have);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3, 4, 6})
+    void allReduceOfRandomFloatsIsBitIdenticalOnAllRanksAndFollowsTheDocumentedOrder(int n) throws Exception {
+        ElementType[] types = {ElementType.FP32, ElementType.FP64, ElementType.BF16, ElementType.FP16};
+        long[] sizes = {37, 3001, 10_007};
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                for (ElementType type : types) {
+                    for (long count : sizes) {
+                        MemorySegment[] inputs = new MemorySegment[n];
+                        for (int r = 0; r < n; r++) {
+                            inputs[r] = Elements.randomInput(type, count, 1000L * r + count);
+                        }
+                        List<MemorySegment> results = cluster.runAllOk(n, rank -> {
+                            MemorySegment buf = Elements.copy(inputs[rank]);
+                            world[rank].allReduce(buf, type, Combiner.SUM);
+                            return buf;
+                        });
+                        // Documented order: small messages in rank order 0..N-1; larger ones by
+                        // ring segment s, starting at rank s and going right.
+                        boolean small = count * type.byteSize() <= SMALL;
+                        MemorySegment want = Elements.allocate(type, count);
+                        for (long i = 0; i < count; i++) {
+                            int first = small ? 0 : Elements.segmentOf(i, count, n);
+                            Elements.reduceInOrder(type, Combiner.SUM, inputs, i, first, want, i);
+                        }
+                        for (int rank = 0; rank < n; rank++) {
+                            assertEquals(-1, results.get(0).mismatch(results.get(rank)),
+                                    type + " count " + count + ": rank " + rank + " differs from rank 0");
+                        }
+                        long at = want.mismatch(results.get(0));
+                        assertEquals(-1, at, type + " count " + count + (small ? " (small)" : " (ring)")
+                                + ": first difference from the reference at byte " + at);
+                    }
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void allReduceOfSeveralMebibytesIsExactAndBitIdentical() throws Exception {
+        int n = 4;
+        Settings big = RingCluster.settings(64 << 10, 64 << 10, 30_000);
+        long fp32Count = (3L << 20) / 4 + 5;
+        long bf16Count = (2L << 20) / 2 + 3;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(big);
+            try {
+                List<MemorySegment> sums = cluster.runAllOk(n, rank -> {
+                    MemorySegment buf = Elements.exactInput(ElementType.FP32, fp32Count, rank, 9);
+                    world[rank].allReduce(buf, ElementType.FP32, Combiner.SUM);
+                    return buf;
+                });
+                for (int rank = 0; rank < n; rank++) {
+                    for (long i = 0; i < fp32Count; i++) {
+                        if (Elements.get(ElementType.FP32, sums.get(rank), i) != Elements.exactReduction(Combiner.SUM, n, i, 9)) {
+                            throw new AssertionError("rank " + rank + " element " + i);
+                        }
+                    }
+                }
+                MemorySegment[] inputs = new MemorySegment[n];
+                for (int r = 0; r < n; r++) {
+                    inputs[r] = Elements.randomInput(ElementType.BF16, bf16Count, 77 + r);
+                }
+                List<MemorySegment> halves = cluster.runAllOk(n, rank -> {
+                    MemorySegment buf = Elements.copy(inputs[rank]);
+                    world[rank].allReduce(buf, ElementType.BF16, Combiner.SUM);
+                    return buf;
+                });
+                for (int rank = 1; rank < n; rank++) {
+                    assertEquals(-1, halves.get(0).mismatch(halves.get(rank)), "rank " + rank + " differs from rank 0");
+                }
+                MemorySegment want = Elements.allocate(ElementType.BF16, bf16Count);
+                for (long i = 0; i < bf16Count; i++) {
+                    Elements.reduceInOrder(ElementType.BF16, Combiner.SUM, inputs, i,
+                            Elements.segmentOf(i, bf16Count, n), want, i);
+                }
+                assertEquals(-1, want.mismatch(halves.get(0)), "bf16 result differs from fp32-accumulated reference");
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void sixteenBitSumsAreRoundedOnceNotAtEveryHop() throws Exception {
+        // 1 + 3 * 2^-9 in BF16: every partial rounding of 1 + 2^-9 drops to 1 (ties to even),
+        // so per-hop rounding gives 1.0 while fp32 accumulation gives 1 + 3*2^-9 -> 1.0078125.
+        int n = 4;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                long count = 1000; // 2000 bytes: ring algorithm
+                List<MemorySegment> results = cluster.runAllOk(n, rank -> {
+                    MemorySegment buf = Elements.allocate(ElementType.BF16, count);
+                    float v = rank == 0 ? 1.0f : 0x1p-9f;
+                    for (long i = 0; i < count; i++) {
+                        buf.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i * 2,
+                                (short) (Float.floatToRawIntBits(v) >>> 16));
+                    }
+                    world[rank].allReduce(buf, ElementType.BF16, Combiner.SUM);
+                    return buf;
+                });
+                float once = ScalarTestReducer.widen(ElementType.BF16,
+                        ScalarTestReducer.narrow(ElementType.BF16, 1.0f + 3 * 0x1p-9f));
+                assertTrue(once > 1.0f);
+                for (int rank = 0; rank < n; rank++) {
+                    for (long i = 0; i < count; i++) {
+                        assertEquals(once, Elements.get(ElementType.BF16, results.get(rank), i),
+                                "rank " + rank + " element " + i);
+                    }
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+}

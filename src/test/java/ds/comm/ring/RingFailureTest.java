@@ -1,0 +1,277 @@
+package ds.comm.ring;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.Settings;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class RingFailureTest {
+
+    static final long TIMEOUT_MS = 10_000;
+    static final Settings TINY = RingCluster.settings(256, 1024, TIMEOUT_MS);
+
+    private static CommFailure failureOf(RingCluster.Outcome<?> outcome, int rank) {
+        assertNull(outcome.value(), "rank " + rank + " should have failed");
+        return assertInstanceOf(CommFailure.class, outcome.failure(), "rank " + rank);
+    }
+
+    @Test
+    void peerThatClosesMidCollectiveIsReportedLostByEverySurvivorWellBeforeTheTimeout() throws Exception {
+        int n = 4;
+        int victim = 1;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                long start = System.nanoTime();
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    if (rank == victim) {
+                        Thread.sleep(100);  // the others are inside the all-reduce by now
+                        world[rank].close();
+                        return null;
+                    }
+                    MemorySegment buf = Elements.exactInput(ElementType.FP32, 100_000, rank, 0);
+                    world[rank].allReduce(buf, ElementType.FP32, Combiner.SUM);
+                    return buf;
+                });
+                long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                for (int rank = 0; rank < n; rank++) {
+                    if (rank == victim) {
+                        continue;
+                    }
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), "rank " + rank + ": " + f.getMessage());
+                    assertEquals(victim, f.peerRank(), "rank " + rank + ": " + f.getMessage());
+                    assertTrue(f.getMessage().contains("group w"), f.getMessage());
+                }
+                assertTrue(elapsedMs < TIMEOUT_MS / 4, "survivors took " + elapsedMs + " ms");
+                // The group is unusable afterwards, and says so at once.
+                CommFailure again = assertThrows(CommFailure.class, () -> world[0].barrier());
+                assertEquals(CommFailure.Kind.ABORTED, again.kind());
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void closingARanksCollectiveWhileItRunsAbortsItAndSurvivorsNameIt() throws Exception {
+        int n = 3;
+        int victim = 2;
+        Settings big = RingCluster.settings(64 << 10, 64 << 10, TIMEOUT_MS);
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(big);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n + 1, task -> {
+                    if (task == n) {
+                        Thread.sleep(30);
+                        world[victim].close();  // from another thread, as a dying process would
+                        return null;
+                    }
+                    MemorySegment buf = Elements.exactInput(ElementType.FP32, 4 << 20, task, 0);
+                    world[task].allReduce(buf, ElementType.FP32, Combiner.SUM);
+                    return buf;
+                });
+                assertEquals(CommFailure.Kind.ABORTED, failureOf(outcomes.get(victim), victim).kind());
+                for (int rank = 0; rank < n; rank++) {
+                    if (rank != victim) {
+                        CommFailure f = failureOf(outcomes.get(rank), rank);
+                        assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
+                        assertEquals(victim, f.peerRank(), f.getMessage());
+                    }
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void ranksCallingWithDifferentTypesFailWithMismatchNamingThePeerAndTheField() throws Exception {
+        try (RingCluster cluster = new RingCluster(2)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(2, rank -> {
+                    ElementType type = rank == 0 ? ElementType.FP32 : ElementType.INT32;
+                    world[rank].allReduce(Elements.exactInput(type, 1000, rank, 0), type, Combiner.SUM);
+                    return null;
+                });
+                for (int rank = 0; rank < 2; rank++) {
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                    assertEquals(1 - rank, f.peerRank(), f.getMessage());
+                    assertTrue(f.getMessage().contains("dtype"), f.getMessage());
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void aRankWithAnotherCountOrCollectiveMakesEveryRankFailWithMismatch() throws Exception {
+        int n = 3;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            RingCollective[] second = cluster.open("w.b", new int[]{0, 1, 2}, TINY);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    long count = rank == 2 ? 1001 : 1000;
+                    world[rank].allReduce(Elements.exactInput(ElementType.FP64, count, rank, 0), ElementType.FP64,
+                            Combiner.SUM);
+                    return null;
+                });
+                for (int rank = 0; rank < n; rank++) {
+                    assertEquals(CommFailure.Kind.MISMATCH, failureOf(outcomes.get(rank), rank).kind());
+                }
+                for (int rank = 0; rank < n; rank++) {
+                    CommFailure seen = failureOf(outcomes.get(rank), rank);
+                    assertTrue(seen.peerRank() >= 0 && seen.peerRank() != rank, seen.getMessage());
+                    assertTrue(seen.getMessage().contains("count 100"), seen.getMessage());
+                }
+
+                outcomes = cluster.runAll(n, rank -> {
+                    MemorySegment buf = Elements.exactInput(ElementType.INT32, 64, rank, 0);
+                    if (rank == 1) {
+                        second[rank].broadcast(buf, 0);
+                    } else {
+                        second[rank].allReduce(buf, ElementType.INT32, Combiner.SUM);
+                    }
+                    return null;
+                });
+                for (int rank = 0; rank < n; rank++) {
+                    CommFailure seen = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.MISMATCH, seen.kind(), seen.getMessage());
+                    assertTrue(seen.getMessage().contains("broadcast"), seen.getMessage());
+                }
+            } finally {
+                RingCluster.closeAll(world);
+                RingCluster.closeAll(second);
+            }
+        }
+    }
+
+    @Test
+    void aPeerThatNeverCallsMakesTheCallTimeOut() throws Exception {
+        Settings quick = RingCluster.settings(256, 1024, 300);
+        try (RingCluster cluster = new RingCluster(2)) {
+            RingCollective[] world = cluster.openWorld(quick);
+            try {
+                long start = System.nanoTime();
+                CommFailure f = assertThrows(CommFailure.class, () -> world[0].barrier());
+                long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertEquals(CommFailure.Kind.TIMEOUT, f.kind(), f.getMessage());
+                assertTrue(ms >= 290 && ms < 5_000, "timed out after " + ms + " ms");
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void garbageConnectionsToAnEndpointAreDroppedAndTheJobCompletes() throws Exception {
+        int n = 3;
+        try (RingCluster cluster = new RingCluster(n)) {
+            InetSocketAddress target = cluster.address(0);
+            List<SocketChannel> garbage = new ArrayList<>();
+            // Random bytes.
+            garbage.add(send(target, ByteBuffer.wrap("GET / HTTP/1.1\r\nHost: x\r\n\r\n_padding_".getBytes())));
+            // A well-formed start announcing an absurd group name length.
+            ByteBuffer huge = HandshakeDescriptor.hello(RingCluster.JOB, "w", 1, 1, 0, 3);
+            huge.putShort(HandshakeDescriptor.NAME_LENGTH_OFFSET, (short) 9999);
+            garbage.add(send(target, huge));
+            // A valid HELLO of another job.
+            garbage.add(send(target, HandshakeDescriptor.hello("dead", "w", 2, 2, 0, 3)));
+
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                List<MemorySegment> results = cluster.runAllOk(n, rank -> {
+                    MemorySegment buf = Elements.exactInput(ElementType.INT64, 3000, rank, 4);
+                    world[rank].allReduce(buf, ElementType.INT64, Combiner.SUM);
+                    return buf;
+                });
+                for (int rank = 0; rank < n; rank++) {
+                    for (long i = 0; i < 3000; i++) {
+                        assertEquals(Elements.exactReduction(Combiner.SUM, n, i, 4),
+                                Elements.get(ElementType.INT64, results.get(rank), i));
+                    }
+                }
+                for (int g = 0; g < garbage.size(); g++) {
+                    assertTrue(closedByPeer(garbage.get(g), 5_000), "garbage connection " + g + " still open");
+                }
+            } finally {
+                RingCluster.closeAll(world);
+                garbage.forEach(RingEndpoint::closeQuietly);
+            }
+        }
+    }
+
+    @Test
+    void aSilentConnectionIsDroppedWhenItsHandshakeDeadlinePasses() throws Exception {
+        try (RingEndpoint endpoint = RingEndpoint.bind(TimeUnit.MILLISECONDS.toNanos(200));
+             SocketChannel silent = SocketChannel.open(new InetSocketAddress("127.0.0.1", endpoint.port()))) {
+            long start = System.nanoTime();
+            assertTrue(closedByPeer(silent, 5_000), "silent connection not dropped");
+            assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(150));
+        }
+    }
+
+    @Test
+    void callsOnAClosedCollectiveFailAsAbortedAndCloseIsIdempotent() throws Exception {
+        try (RingCluster cluster = new RingCluster(2)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            world[0].close();
+            world[0].close();
+            CommFailure f = assertThrows(CommFailure.class,
+                    () -> world[0].allReduce(Elements.allocate(ElementType.FP32, 4), ElementType.FP32, Combiner.SUM));
+            assertEquals(CommFailure.Kind.ABORTED, f.kind());
+            world[1].close();
+        }
+    }
+
+    private static SocketChannel send(InetSocketAddress target, ByteBuffer bytes) throws Exception {
+        SocketChannel ch = SocketChannel.open(target);
+        bytes.clear();
+        while (bytes.hasRemaining()) {
+            ch.write(bytes);
+        }
+        return ch;
+    }
+
+    /**
+     * True once the peer closed {@code ch} (end of stream or reset) within the bound; bytes the
+     * peer sent first (an ACK to a HELLO that was rejected only later) are skipped.
+     */
+    private static boolean closedByPeer(SocketChannel ch, long millis) throws Exception {
+        ch.socket().setSoTimeout((int) millis);
+        try {
+            java.io.InputStream in = ch.socket().getInputStream();
+            for (int skipped = 0; skipped <= HandshakeDescriptor.ACK_LENGTH; skipped++) {
+                if (in.read() < 0) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (java.net.SocketTimeoutException e) {
+            return false;
+        } catch (java.io.IOException reset) {
+            return true;
+        }
+    }
+}

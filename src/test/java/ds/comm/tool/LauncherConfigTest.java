@@ -1,0 +1,136 @@
+package ds.comm.tool;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Launcher configuration without starting processes: placement, environment, command lines, CLI. */
+class LauncherConfigTest {
+
+    private static final Path JAVA = Path.of("/jdk/bin/java");
+
+    @Test
+    void unevenSplitGivesTheFirstNodesOneRankMore() {
+        NodeSplit s = new NodeSplit(3, 2);
+        assertEquals(List.of(0, 0, 1), List.of(s.nodeOf(0), s.nodeOf(1), s.nodeOf(2)));
+        assertEquals(List.of(0, 1, 0), List.of(s.localRank(0), s.localRank(1), s.localRank(2)));
+        assertEquals(List.of(2, 2, 1), List.of(s.localSize(0), s.localSize(1), s.localSize(2)));
+        NodeSplit seven = new NodeSplit(7, 3); // 3 + 2 + 2
+        int[] nodes = new int[7];
+        for (int r = 0; r < 7; r++) {
+            nodes[r] = seven.nodeOf(r);
+            assertEquals(r - seven.firstRankOn(nodes[r]), seven.localRank(r));
+        }
+        assertEquals("[0, 0, 0, 1, 1, 2, 2]", java.util.Arrays.toString(nodes));
+        assertEquals(2, seven.sizeOf(2));
+    }
+
+    @Test
+    void moreNodesThanRanksIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new NodeSplit(2, 3));
+    }
+
+    @Test
+    void rankEnvironmentIsTorchrunStyleWithSimulatedNodeIds() {
+        Launcher l = Launcher.builder().ranks(3).nodes(2).env("EXTRA", "1").env("LOCAL_SIZE", "9").command("true").build();
+        Map<String, String> e = l.rankEnv(2, 4711);
+        assertEquals("2", e.get("RANK"));
+        assertEquals("3", e.get("WORLD_SIZE"));
+        assertEquals("0", e.get("LOCAL_RANK"));
+        assertEquals("1", e.get("LOCAL_WORLD_SIZE"));
+        assertEquals("9", e.get("LOCAL_SIZE"), "--env wins over the launcher's own variables");
+        assertEquals("127.0.0.1", e.get("MASTER_ADDR"));
+        assertEquals("4711", e.get("MASTER_PORT"));
+        assertEquals("simnode1", e.get("DSCOMM_NODE_ID"));
+        assertEquals("dscomm", e.get("DSCOMM_LAUNCHER"));
+        assertEquals("1", e.get("EXTRA"));
+        Launcher oneNode = Launcher.builder().ranks(2).command("true").build();
+        assertTrue(!oneNode.rankEnv(0, 1).containsKey("DSCOMM_NODE_ID"), "one node: real node identity");
+    }
+
+    @Test
+    void dsCommMainClassRunsOnTheModulePath() {
+        Path classes = RankCommand.dscommLocation();
+        List<String> argv = RankCommand.resolve(List.of("ds.comm.tool.scenario.TopologyProbe", "0,1"), JAVA, classes,
+                List.of("-Xmx64m"), null, "/usr/bin:/bin");
+        assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm", "-Xmx64m", "--module-path",
+                classes.toString(), "-m", "ds.comm/ds.comm.tool.scenario.TopologyProbe", "0,1"), argv);
+    }
+
+    @Test
+    void javaArgumentsGetDsCommAsAModule() {
+        Path jar = Path.of("/x/ds-comm.jar");
+        List<String> argv = RankCommand.resolve(List.of("-jar", "app.jar", "--flag"), JAVA, jar, List.of(), null, null);
+        assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm,ALL-UNNAMED", "--module-path",
+                "/x/ds-comm.jar", "--add-modules", "ds.comm", "-jar", "app.jar", "--flag"), argv);
+    }
+
+    @Test
+    void foreignMainClassRunsOnTheUserClassPath() {
+        List<String> argv = RankCommand.resolve(List.of("com.example.Infer", "a"), JAVA, Path.of("/x/ds-comm.jar"),
+                List.of(), "app.jar", "/usr/bin");
+        assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm,ALL-UNNAMED", "--module-path",
+                "/x/ds-comm.jar", "--add-modules", "ds.comm", "-cp", "app.jar", "com.example.Infer", "a"), argv);
+    }
+
+    @Test
+    void programsOnPathAndPathsRunAsTheyAre() {
+        assertEquals(List.of("sh", "-c", "echo"), RankCommand.resolve(List.of("sh", "-c", "echo"), JAVA,
+                Path.of("/x"), List.of("-Xmx1g"), null, "/usr/bin:/bin"));
+        assertEquals(List.of("./run.sh"), RankCommand.resolve(List.of("./run.sh"), JAVA, Path.of("/x"), List.of(),
+                null, "/usr/bin"));
+    }
+
+    @Test
+    void ranksUseTheJavaOfThisJvm() {
+        assertEquals(Path.of(System.getProperty("java.home"), "bin", "java"),
+                RankCommand.currentJava(Map.of("DSCOMM_JAVA_HOME", "/elsewhere")));
+    }
+
+    @Test
+    void cliParsesOptionsAndRejectsMistakes() {
+        Launcher l = LaunchCommand.parse(new String[] {"-n", "3", "--nodes", "2", "--timeout", "500ms", "--env", "A=b=c",
+                "--", "sh", "-c", "true"}).build();
+        assertEquals(List.of("sh", "-c", "true"), l.argv());
+        assertEquals("b=c", l.rankEnv(0, 1).get("A"));
+        for (String[] bad : List.of(new String[] {"--", "true"}, new String[] {"-n", "2"},
+                new String[] {"-n", "x", "--", "true"}, new String[] {"-n", "2", "--nodes", "3", "--", "true"},
+                new String[] {"-n", "2", "--timeout", "soon", "--", "true"}, new String[] {"-n", "2", "--env", "=v", "--", "true"},
+                new String[] {"-n", "2", "--bogus", "--", "true"})) {
+            assertThrows(Main.UsageException.class, () -> LaunchCommand.parse(bad), String.join(" ", bad));
+        }
+    }
+
+    @Test
+    void launchIsRegisteredInTheCli() {
+        assertEquals(0, Main.run(new String[] {"launch", "--help"}));
+        assertEquals(2, Main.run(new String[] {"launch", "-n", "0", "--", "true"}));
+    }
+
+    @Test
+    void commandThatCannotStartIsReportedAsAStartFailure() {
+        List<String> diagnostics = new java.util.ArrayList<>();
+        LaunchResult r = Launcher.builder().ranks(2).command("/nonexistent/dscomm-test-program")
+                .timeout(java.time.Duration.ofSeconds(10)).diagnostics(diagnostics::add).build().run();
+        RankFailure f = r.firstFailure().orElseThrow();
+        assertEquals(RankFailure.Kind.START, f.kind());
+        assertEquals(0, f.rank());
+        assertTrue(f.message().contains("/nonexistent/dscomm-test-program"), f.message());
+        assertEquals(List.of(-1L, -1L), java.util.Arrays.stream(r.pids()).boxed().toList());
+        assertEquals(1, diagnostics.size());
+    }
+
+    @Test
+    void exitStatusAbove128IsASignal() {
+        RankFailure killed = RankFailure.ofExit(3, 137);
+        assertEquals(RankFailure.Kind.SIGNAL, killed.kind());
+        assertEquals(9, killed.signal());
+        assertTrue(killed.message().contains("signal 9 (SIGKILL)"), killed.message());
+        assertEquals(RankFailure.Kind.EXIT, RankFailure.ofExit(0, 1).kind());
+    }
+}

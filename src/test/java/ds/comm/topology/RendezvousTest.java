@@ -1,0 +1,265 @@
+package ds.comm.topology;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** In-process rendezvous: each rank is a thread, so failures can be staged precisely. */
+@Timeout(value = 20, unit = TimeUnit.SECONDS)
+class RendezvousTest {
+
+    private static final long SHORT = TimeUnit.SECONDS.toNanos(2);
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static LaunchEnv env(int rank, int size, int port, long timeoutNanos) {
+        return new LaunchEnv(LauncherKind.DSCOMM, rank, size, -1, -1, "127.0.0.1", port,
+                Duration.ofNanos(timeoutNanos), null);
+    }
+
+    /** Starts one rank on its own thread; the future holds its topology or its failure. */
+    private static CompletableFuture<Topology> rank(LaunchEnv env, String node, int ringPort) {
+        CompletableFuture<Topology> f = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("rank-" + env.rank()).start(() -> {
+            try {
+                f.complete(Rendezvous.join(env, node, ringPort, env.timeoutNanos()));
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        return f;
+    }
+
+    private static RendezvousException failureOf(CompletableFuture<Topology> f) {
+        CompletionException e = assertThrows(CompletionException.class, f::join);
+        return assertInstanceOf(RendezvousException.class, e.getCause());
+    }
+
+    @Test
+    void fourRanksOnTwoNodesAgreeOnOneTable() throws Exception {
+        int port = freePort();
+        String[] nodes = {"hostA", "hostA", "hostB", "hostB"};
+        List<CompletableFuture<Topology>> ranks = new ArrayList<>();
+        for (int r = 3; r >= 0; r--) { // rank 0 last: the others must retry until it listens
+            ranks.add(0, rank(env(r, 4, port, SHORT * 2), nodes[r], 7000 + r));
+        }
+        String digest = ranks.get(0).join().digest();
+        for (int r = 0; r < 4; r++) {
+            Topology t = ranks.get(r).join();
+            assertEquals(r, t.rank());
+            assertEquals(digest, t.digest(), "rank " + r + " sees another table");
+            assertEquals(List.of("hostA", "hostB"), t.nodes());
+            assertArrayEquals(new int[] {2, 3}, t.ranksOn("hostB"));
+            assertEquals(2, t.nodeLeader("hostB"));
+            assertEquals(r % 2, t.localRank(r));
+            assertEquals(7000 + r, t.ringAddress(r).getPort());
+            assertTrue(t.ringAddress(r).getAddress().isLoopbackAddress(), "ring host is the route to rank 0");
+            assertEquals(ProcessHandle.current().pid(), t.pidOf(r));
+            assertEquals(32, t.jobToken().length());
+        }
+        try (Socket s = new Socket()) {
+            assertThrows(ConnectException.class, () -> s.connect(new InetSocketAddress("127.0.0.1", port), 1000),
+                    "rank 0 closes its listener after the rendezvous");
+        }
+    }
+
+    @Test
+    void twoJobsDrawDifferentTokens() throws Exception {
+        String first = twoRankJob().digest();
+        String second = twoRankJob().digest();
+        assertFalse(first.equals(second), "two rendezvous produced the same token");
+    }
+
+    private static Topology twoRankJob() throws IOException {
+        int port = freePort();
+        var a = rank(env(0, 2, port, SHORT), "n", 0);
+        var b = rank(env(1, 2, port, SHORT), "n", 0);
+        assertEquals(a.join().digest(), b.join().digest());
+        return a.join();
+    }
+
+    @Test
+    void rankArrivingTwiceFailsEveryRankPromptly() throws Exception {
+        int port = freePort();
+        long timeout = TimeUnit.SECONDS.toNanos(10);
+        long start = System.nanoTime();
+        var zero = rank(env(0, 3, port, timeout), "n", 0);
+        var one = rank(env(1, 3, port, timeout), "n", 0);
+        var impostor = rank(env(1, 3, port, timeout), "m", 0);
+        for (var f : List.of(zero, one, impostor)) {
+            String m = failureOf(f).getMessage();
+            assertTrue(m.contains("rank 1 arrived twice"), m);
+        }
+        assertTrue(System.nanoTime() - start < timeout / 2, "duplicate ranks must fail at once, not at the timeout");
+    }
+
+    @Test
+    void rankWithAnotherWorldSizeFailsEveryRank() throws Exception {
+        int port = freePort();
+        var zero = rank(env(0, 2, port, SHORT), "n", 0);
+        var one = rank(env(1, 3, port, SHORT), "n", 0);
+        for (var f : List.of(zero, one)) {
+            String m = failureOf(f).getMessage();
+            assertTrue(m.contains("arrived with world size 3 but rank 0 has world size 2"), m);
+        }
+    }
+
+    @Test
+    void rankThatNeverArrivesIsNamedOnEveryRankWithinTheTimeout() throws Exception {
+        int port = freePort();
+        long start = System.nanoTime();
+        var zero = rank(env(0, 3, port, SHORT), "n", 0);
+        var two = rank(env(2, 3, port, SHORT), "n", 0);
+        for (var f : List.of(zero, two)) {
+            String m = failureOf(f).getMessage();
+            assertTrue(m.contains("ranks [1] of 3 never arrived"), m);
+        }
+        long elapsed = System.nanoTime() - start;
+        assertTrue(elapsed < SHORT + TimeUnit.MILLISECONDS.toNanos(1500), "took " + elapsed / 1_000_000 + " ms");
+    }
+
+    @Test
+    void rankZeroThatNeverListensFailsTheOthersAtTheirDeadline() throws Exception {
+        int port = freePort();
+        long start = System.nanoTime();
+        String m = failureOf(rank(env(1, 2, port, TimeUnit.MILLISECONDS.toNanos(800)), "n", 0)).getMessage();
+        assertTrue(m.contains("could not reach rank 0's rendezvous at 127.0.0.1:" + port), m);
+        assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(800), "gave up before its deadline");
+    }
+
+    @Test
+    void strayConnectionDoesNotDisturbTheRendezvous() throws Exception {
+        int port = freePort();
+        var zero = rank(env(0, 2, port, SHORT * 2), "n", 0);
+        // A health check that speaks another protocol and hangs up.
+        long deadline = System.nanoTime() + SHORT;
+        while (true) {
+            try (Socket s = new Socket("127.0.0.1", port)) {
+                s.getOutputStream().write("GET / HTTP/1.0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                break;
+            } catch (ConnectException e) {
+                assertTrue(System.nanoTime() < deadline, "rank 0 never listened");
+                Thread.sleep(10);
+            }
+        }
+        var one = rank(env(1, 2, port, SHORT * 2), "n", 0);
+        assertEquals(zero.join().digest(), one.join().digest());
+    }
+
+    @Test
+    void malformedHelloFromADsCommPeerFailsTheJobWithTheReason() throws Exception {
+        int port = freePort();
+        var zero = rank(env(0, 2, port, SHORT * 2), "n", 0);
+        ByteBuffer frame = ByteBuffer.allocate(RendezvousDescriptor.HEADER_BYTES + 8);
+        frame.putInt(RendezvousDescriptor.MAGIC).putShort(RendezvousDescriptor.VERSION)
+                .putShort(RendezvousDescriptor.TYPE_HELLO).putInt(8).putInt(70_000).putInt(0);
+        long deadline = System.nanoTime() + SHORT;
+        while (true) {
+            try (Socket s = new Socket("127.0.0.1", port)) {
+                OutputStream out = s.getOutputStream();
+                out.write(frame.array());
+                out.flush();
+                // rank 0 answers the bad peer with an ERROR frame before closing
+                byte[] header = s.getInputStream().readNBytes(RendezvousDescriptor.HEADER_BYTES);
+                assertEquals(RendezvousDescriptor.TYPE_ERROR, ByteBuffer.wrap(header).getShort(6));
+                break;
+            } catch (ConnectException e) {
+                assertTrue(System.nanoTime() < deadline, "rank 0 never listened");
+                Thread.sleep(10);
+            }
+        }
+        String m = failureOf(zero).getMessage();
+        assertTrue(m.contains("world size 70000"), m);
+    }
+
+    @Test
+    void occupiedMasterPortIsReportedByRankZero() throws Exception {
+        try (ServerSocket other = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            String m = failureOf(rank(env(0, 2, other.getLocalPort(), SHORT), "n", 0)).getMessage();
+            assertTrue(m.contains("rank 0 cannot listen for the rendezvous"), m);
+        }
+    }
+
+    @Test
+    void worldOfOneNeedsNoRendezvous() {
+        Topology t = Rendezvous.join(LaunchEnv.single(), "solo", 4242, SHORT);
+        assertEquals(1, t.worldSize());
+        assertEquals(0, t.rank());
+        assertEquals(List.of("solo"), t.nodes());
+        assertEquals(4242, t.ringAddress(0).getPort());
+        assertTrue(t.isNodeLocal(new int[] {0}));
+    }
+
+    @Test
+    void loopbackLiteralsListenOnLoopbackAndNamesOnEveryInterface() {
+        assertTrue(Rendezvous.bindAddress(env(0, 2, 5000, SHORT)).getAddress().isLoopbackAddress());
+        LaunchEnv named = new LaunchEnv(LauncherKind.TORCHRUN, 0, 2, -1, -1, "some-host-name", 5000, Duration.ofSeconds(1),
+                null);
+        assertTrue(Rendezvous.bindAddress(named).getAddress().isAnyLocalAddress());
+        LaunchEnv routed = new LaunchEnv(LauncherKind.TORCHRUN, 0, 2, -1, -1, "10.1.2.3", 5000, Duration.ofSeconds(1),
+                null);
+        assertTrue(Rendezvous.bindAddress(routed).getAddress().isAnyLocalAddress());
+        assertEquals(5000, Rendezvous.bindAddress(routed).getPort());
+    }
+
+    /** A non-loopback IPv4 address of this machine, if it has one. */
+    private static java.util.Optional<InetAddress> siteAddress() throws IOException {
+        return java.net.NetworkInterface.networkInterfaces().filter(i -> {
+                    try {
+                        return i.isUp() && !i.isLoopback();
+                    } catch (java.net.SocketException e) {
+                        return false;
+                    }
+                }).flatMap(java.net.NetworkInterface::inetAddresses)
+                .filter(a -> a instanceof java.net.Inet4Address && !a.isLoopbackAddress() && !a.isLinkLocalAddress())
+                .findFirst();
+    }
+
+    @Test
+    void loopbackRingAddressesOnRankZerosNodeAreReplacedByTheAddressRemoteRanksUsed() throws Exception {
+        InetAddress site = siteAddress().orElse(null);
+        org.junit.jupiter.api.Assumptions.assumeTrue(site != null, "no non-loopback IPv4 interface");
+        int port = freePort();
+        // Rank 0 listens on every interface (MASTER_ADDR is not a loopback literal) and, like rank 1
+        // on the same node, reaches itself through loopback; rank 2 "on another node" comes via the
+        // site address.
+        LaunchEnv zero = new LaunchEnv(LauncherKind.DSCOMM, 0, 3, -1, -1, "0.0.0.0", port, Duration.ofNanos(SHORT), null);
+        LaunchEnv two = new LaunchEnv(LauncherKind.DSCOMM, 2, 3, -1, -1, site.getHostAddress(), port,
+                Duration.ofNanos(SHORT), null);
+        var f0 = rank(zero, "A", 100);
+        var f1 = rank(env(1, 3, port, SHORT), "A", 101);
+        var f2 = rank(two, "B", 102);
+        Topology t = f2.join();
+        assertEquals(f0.join().digest(), t.digest());
+        assertEquals(f1.join().digest(), t.digest());
+        for (int r = 0; r < 3; r++) {
+            assertEquals(site, t.ringAddress(r).getAddress(), "rank " + r + " must be reachable from node B");
+            assertEquals(100 + r, t.ringAddress(r).getPort());
+        }
+    }
+}
