@@ -3,6 +3,7 @@ package ds.comm;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
+import ds.comm.topology.RendezvousException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -86,6 +87,8 @@ public final class Communicator implements AutoCloseable {
             job = Job.start(config);
         } catch (CommFailure f) {
             throw translate(f);
+        } catch (RendezvousException e) {
+            throw new CommException("init: " + e.getMessage(), -1, e);
         }
         var topo = job.topology();
         int[] everyone = new int[topo.worldSize()];

@@ -10,6 +10,7 @@ import ds.comm.spi.Collective;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 import ds.comm.topology.LaunchEnv;
+import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
 import ds.comm.topology.Rendezvous;
 import ds.comm.topology.Topology;
@@ -109,7 +110,7 @@ final class Job {
             if (nodes[i].equals(here)) onThisNode++;
         }
         return BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem(onThisNode),
-                launch.launcher().startsWith("openmpi") || launch.launcher().startsWith("mpich")));
+                launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH));
     }
 
     /** Why SHM cannot hold {@code localRanks} segments here, or null when it can. */

@@ -29,6 +29,10 @@ public final class Main {
                 Doctor::run));
         COMMANDS.put("launch", new Entry("run N ranks of a job on this machine, torchrun-style (see launch --help)",
                 LaunchCommand::run));
+        COMMANDS.put("bench", new Entry("osu-style all-reduce sweep over sizes, dtypes and ops (see bench --help)",
+                Bench::run));
+        COMMANDS.put("demo", new Entry("tensor-parallel bf16 MLP block over N ranks, checked against one process",
+                Demo::run));
     }
 
     private Main() {
