@@ -15,7 +15,7 @@ import java.lang.foreign.ValueLayout;
  * <p>Separately, {@link #checksum} lets ranks compare their results with each other (for
  * random inputs, where only bit-identity across ranks can be demanded).
  */
-final class Pattern {
+public final class Pattern {
 
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
@@ -27,7 +27,7 @@ final class Pattern {
     }
 
     /** Input element {@code i} of {@code rank} at {@code iter}: in [-2, 2] (or +-1 for PROD). */
-    static int value(ReduceOp op, int rank, int iter, long i) {
+    public static int value(ReduceOp op, int rank, int iter, long i) {
         long h = rank * 0x9E3779B97F4A7C15L + iter * 0xC2B2AE3D27D4EB4FL + i * 0x165667B19E3779F9L;
         h ^= h >>> 29;
         h *= 0xBF58476D1CE4E5B9L;
@@ -37,7 +37,7 @@ final class Pattern {
     }
 
     /** The exact reduction over {@code ranks} ranks of element {@code i}. */
-    static long expected(ReduceOp op, int ranks, int iter, long i) {
+    public static long expected(ReduceOp op, int ranks, int iter, long i) {
         long acc = value(op, 0, iter, i);
         for (int r = 1; r < ranks; r++) {
             long v = value(op, r, iter, i);
@@ -52,13 +52,13 @@ final class Pattern {
     }
 
     /** Fills {@code seg} with this rank's input. */
-    static void fill(MemorySegment seg, DType type, ReduceOp op, int rank, int iter) {
+    public static void fill(MemorySegment seg, DType type, ReduceOp op, int rank, int iter) {
         long n = seg.byteSize() / type.byteSize();
         for (long i = 0; i < n; i++) put(seg, type, i, value(op, rank, iter, i));
     }
 
     /** Index of the first element that differs from the exact result, or -1 when all match. */
-    static long firstWrong(MemorySegment seg, DType type, ReduceOp op, int ranks, int iter) {
+    public static long firstWrong(MemorySegment seg, DType type, ReduceOp op, int ranks, int iter) {
         long n = seg.byteSize() / type.byteSize();
         for (long i = 0; i < n; i++) {
             if (bits(seg, type, i) != encode(type, expected(op, ranks, iter, i))) return i;
@@ -67,12 +67,12 @@ final class Pattern {
     }
 
     /** Human description of element {@code i}: what it is and what it should be. */
-    static String describe(MemorySegment seg, DType type, ReduceOp op, int ranks, int iter, long i) {
+    public static String describe(MemorySegment seg, DType type, ReduceOp op, int ranks, int iter, long i) {
         return "element " + i + " is 0x" + Long.toHexString(bits(seg, type, i)) + ", expected "
                 + expected(op, ranks, iter, i) + " (0x" + Long.toHexString(encode(type, expected(op, ranks, iter, i))) + ")";
     }
 
-    static void put(MemorySegment seg, DType type, long i, long v) {
+    public static void put(MemorySegment seg, DType type, long i, long v) {
         switch (type) {
             case FP32 -> seg.set(F32, i * 4, (float) v);
             case FP64 -> seg.set(F64, i * 8, (double) v);
@@ -83,7 +83,7 @@ final class Pattern {
     }
 
     /** Raw bits of element {@code i}, zero-extended. */
-    static long bits(MemorySegment seg, DType type, long i) {
+    public static long bits(MemorySegment seg, DType type, long i) {
         return switch (type) {
             case FP32, INT32 -> seg.get(I32, i * 4) & 0xFFFF_FFFFL;
             case FP64, INT64 -> seg.get(I64, i * 8);
@@ -92,7 +92,7 @@ final class Pattern {
     }
 
     /** The bits of the exact integer {@code v} in {@code type} (exact for |v| <= 2048). */
-    static long encode(DType type, long v) {
+    public static long encode(DType type, long v) {
         return switch (type) {
             case FP32 -> Float.floatToRawIntBits((float) v) & 0xFFFF_FFFFL;
             case FP64 -> Double.doubleToRawLongBits((double) v);
@@ -108,7 +108,7 @@ final class Pattern {
      * little-endian machine holding the same values agree), for comparing results across ranks
      * and across machines.
      */
-    static long checksum(MemorySegment seg, DType type) {
+    public static long checksum(MemorySegment seg, DType type) {
         long h = 0xCBF29CE484222325L;
         long n = seg.byteSize() / type.byteSize();
         for (long i = 0; i < n; i++) {
