@@ -34,7 +34,8 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
  *       {@code ((src0 op src1) op src2) …}, so the result is bit-identical to the small
  *       algorithm's, on every rank.</li>
  *   <li><b>allGather, broadcast</b>: one step per chunk; <b>reduceScatter</b>: one step per
- *       chunk of the output block, each rank staging its N block-chunks side by side.</li>
+ *       chunk of the output block, each rank staging its peers' N-1 block-chunks side by side
+ *       (its own block is read from its input directly; {@code out} may be that very block).</li>
  *   <li><b>barrier</b>: one step without payload.</li>
  * </ul>
  * A group of one needs no segment: every collective is a local copy or nothing.
@@ -56,6 +57,8 @@ public final class ShmCollective implements Collective {
     private final MemorySegment[][] areas;
     /** Source offsets handed to the reducer; rewritten in place per reduction. */
     private final long[] srcOffsets;
+    /** Reduce-scatter sources: peers' staging areas, and this rank's own input in its slot. */
+    private final MemorySegment[] scatterSources;
     private final long smallBytes;
     /** Chunk of allReduce, allGather and broadcast: fits one area. */
     private final long bulkChunk;
@@ -83,6 +86,7 @@ public final class ShmCollective implements Collective {
         this.ownPath = ownPath;
         this.smallBytes = settings.smallMessageBytes();
         this.srcOffsets = new long[size];
+        this.scatterSources = new MemorySegment[size];
         if (segments == null) {
             this.steps = null;
             this.areaBytes = 0;
@@ -346,6 +350,7 @@ public final class ShmCollective implements Collective {
             return;
         }
         int es = type.byteSize();
+        MemorySegment[] sources = scatterSources;
         try {
             long off = 0;
             do {
@@ -353,16 +358,25 @@ public final class ShmCollective implements Collective {
                 int q = steps.nextParity();
                 MemorySegment mine = areas[q][rank];
                 for (int block = 0; block < size; block++) {
+                    if (block == rank) continue; // only this rank reads its own block: no need to share it
                     MemorySegment.copy(in, block * bytes + off, mine, block * scatterChunk, len);
                 }
                 steps.publishRelease();
                 steps.awaitAllAcquire();
-                setSourceOffsets(rank * scatterChunk);
-                reducer.reduce(type, op, out, off, areas[q], srcOffsets, size, len / es);
+                MemorySegment[] staged = areas[q];
+                for (int p = 0; p < size; p++) {
+                    sources[p] = staged[p];
+                    srcOffsets[p] = rank * scatterChunk;
+                }
+                sources[rank] = in;
+                srcOffsets[rank] = rank * bytes + off;
+                reducer.reduce(type, op, out, off, sources, srcOffsets, size, len / es);
                 off += len;
             } while (off < bytes);
         } catch (RuntimeException e) {
             throw fail(e);
+        } finally {
+            sources[rank] = null; // do not keep the caller's memory reachable
         }
     }
 
