@@ -440,8 +440,9 @@ public final class ShmCollective implements Collective {
         try {
             arena.close();
         } catch (RuntimeException ignored) {
-            // Another thread still inside a collective on this instance breaks the contract;
-            // the mapping is then released when the arena becomes unreachable.
+            // Only another thread still inside a collective on this instance (a broken
+            // contract) makes a shared arena refuse to close; the mapping then lives on until
+            // the process exits, which is harmless to peers.
         }
         if (ownFileLinked) {
             SegmentFile.deleteQuietly(ownPath);
