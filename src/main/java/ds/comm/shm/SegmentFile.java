@@ -93,30 +93,36 @@ final class SegmentFile {
      */
     static MemorySegment createAllocated(Path path, long bytes, GroupSpec group, Arena arena) {
         Path dir = path.getParent();
-        MemorySegment segment;
-        try (FileChannel channel = FileChannel.open(path,
-                EnumSet.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE),
-                OWNER_ONLY_ATTRIBUTE)) {
-            try {
-                commitEveryPage(channel, bytes);
-            } catch (IOException e) {
-                throw noSpace(path, bytes, usableSpace(dir, group), group, e);
-            }
-            segment = channel.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(path,
+                    EnumSet.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE),
+                    OWNER_ONLY_ATTRIBUTE);
         } catch (FileAlreadyExistsException e) {
             throw setup(group, "segment file " + path + " already exists: a communicator with the same job token,"
                     + " group and rank is open, or a crashed run left it behind (remove it)", e);
         } catch (NoSuchFileException e) {
             throw setup(group, "shared-memory directory " + dir + " does not exist", e);
         } catch (IOException e) {
-            deleteQuietly(path);
             throw setup(group, "cannot create segment file " + path + ": " + e, e);
-        } catch (CommFailure e) {
-            deleteQuietly(path);
-            throw e;
+        } catch (UnsupportedOperationException e) {
+            throw setup(group, "the file system of " + dir + " has no POSIX permissions; segments must be 0600", e);
         }
-        writeHeader(segment, bytes, group, ownUid(path, group));
-        return segment;
+        // From here on the file is ours: whatever fails removes it.
+        try (channel) {
+            try {
+                commitEveryPage(channel, bytes);
+            } catch (IOException e) {
+                throw noSpace(path, bytes, usableSpace(dir, group), group, e);
+            }
+            MemorySegment segment = channel.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+            writeHeader(segment, bytes, group, ownUid(path, group));
+            return segment;
+        } catch (IOException | RuntimeException e) {
+            deleteQuietly(path);
+            if (e instanceof CommFailure f) throw f;
+            throw setup(group, "cannot map segment file " + path + ": " + e, e);
+        }
     }
 
     /**
@@ -304,7 +310,8 @@ final class SegmentFile {
     private static CommFailure noSpace(Path path, long needed, long available, GroupSpec group, Throwable cause) {
         return setup(group, "not enough space for segment " + path + ": needs " + needed + " bytes, "
                 + available + " bytes available in " + path.getParent()
-                + " (every local rank needs its own segment; enlarge the tmpfs or lower shmBytes)", cause);
+                + " (every local rank needs its own segment; enlarge the tmpfs or lower shmBytes)"
+                + (cause == null ? "" : ": " + cause.getMessage()), cause);
     }
 
     private static CommFailure refuse(Path path, GroupSpec group, String why) {

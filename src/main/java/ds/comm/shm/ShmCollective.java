@@ -27,13 +27,15 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
  * <ul>
  *   <li><b>allReduce, small</b> ({@code bytes <= smallMessageBytes} and fits an area): one step;
  *       each rank reduces all ranks' copies in rank order into its own buffer.</li>
- *   <li><b>allReduce, large</b>: per chunk two steps, a reduce-scatter (rank r reduces slice r
- *       of the chunk, sources in rank order, into its own next area) and an all-gather (every
- *       rank copies each slice from its owner). Every element is still combined as
+ *   <li><b>allReduce, large</b>: a reduce-scatter (rank r reduces slice r of each chunk,
+ *       sources in rank order, into its own next area) and an all-gather (every rank copies
+ *       each slice from its owner), pipelined: one step per chunk, plus one. Every element is
+ *       still combined as
  *       {@code ((src0 op src1) op src2) …}, so the result is bit-identical to the small
  *       algorithm's, on every rank.</li>
  *   <li><b>allGather, broadcast</b>: one step per chunk; <b>reduceScatter</b>: one step per
- *       chunk of the output block, each rank staging its N block-chunks side by side.</li>
+ *       chunk of the output block, each rank staging its peers' N-1 block-chunks side by side
+ *       (its own block is read from its input directly; {@code out} may be that very block).</li>
  *   <li><b>barrier</b>: one step without payload.</li>
  * </ul>
  * A group of one needs no segment: every collective is a local copy or nothing.
@@ -55,11 +57,15 @@ public final class ShmCollective implements Collective {
     private final MemorySegment[][] areas;
     /** Source offsets handed to the reducer; rewritten in place per reduction. */
     private final long[] srcOffsets;
+    /** Reduce-scatter sources: peers' staging areas, and this rank's own input in its slot. */
+    private final MemorySegment[] scatterSources;
     private final long smallBytes;
     /** Chunk of allReduce, allGather and broadcast: fits one area. */
     private final long bulkChunk;
     /** Chunk of one reduceScatter block: N of them fit one area. */
     private final long scatterChunk;
+    /** Chunk of the large allReduce: the chunk and one rank's slice of it fit one area. */
+    private final long pipeChunk;
 
     private boolean closed;
     private CommFailure failure;
@@ -80,12 +86,14 @@ public final class ShmCollective implements Collective {
         this.ownPath = ownPath;
         this.smallBytes = settings.smallMessageBytes();
         this.srcOffsets = new long[size];
+        this.scatterSources = new MemorySegment[size];
         if (segments == null) {
             this.steps = null;
             this.areaBytes = 0;
             this.areas = null;
             this.bulkChunk = 0;
             this.scatterChunk = 0;
+            this.pipeChunk = 0;
         } else {
             this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos());
             this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
@@ -98,6 +106,9 @@ public final class ShmCollective implements Collective {
             // Multiples of 64 bytes: whole cache lines, and a multiple of every element size.
             this.bulkChunk = Math.min(areaBytes, settings.chunkBytes()) & -64L;
             this.scatterChunk = Math.min(areaBytes / size, settings.chunkBytes()) & -64L;
+            // A slice of a chunk of c bytes is at most c/N + one element (8 bytes) long, so
+            // c = (area - 64) * N / (N + 1) leaves room for it behind the chunk.
+            this.pipeChunk = Math.min((areaBytes - 64) / (size + 1) * size, settings.chunkBytes()) & -64L;
         }
     }
 
@@ -228,7 +239,7 @@ public final class ShmCollective implements Collective {
         long bytes = buf.byteSize();
         boolean oneStep = bytes <= smallBytes && bytes <= areaBytes;
         enter(CallDescriptor.Kind.ALL_REDUCE, type, op, -1, bytes,
-                oneStep ? ALGORITHM_ONE_STEP : ALGORITHM_CHUNKED, oneStep ? 0 : bulkChunk);
+                oneStep ? ALGORITHM_ONE_STEP : ALGORITHM_CHUNKED, oneStep ? 0 : pipeChunk);
         if (size == 1) return;
         try {
             if (oneStep) {
@@ -251,31 +262,49 @@ public final class ShmCollective implements Collective {
     }
 
     /**
-     * Per chunk: step A stages the chunk and, once all have staged, reduces this rank's slice
-     * into its area of step B; step B publishes the slices and everyone gathers them. Writing
-     * the slice into the other area before publishing B is safe: that area was last read in the
-     * step before A, and every peer has published A, so every peer has finished reading it.
+     * Reduce-scatter and all-gather, pipelined so that chunk k costs one step, not two. Each
+     * area holds a staging region {@code [0, pipeChunk)} and a slice region after it. Step
+     * {@code k} (of {@code chunks + 1}):
+     * <ol>
+     *   <li>stage chunk {@code k} of {@code buf} (if any) in this rank's area of step k;</li>
+     *   <li>reduce this rank's slice of chunk {@code k-1} (if any) across every rank's staging
+     *       region of step {@code k-1}, sources in rank order, into the slice region of this
+     *       rank's area of step k;</li>
+     *   <li>publish k, wait for all;</li>
+     *   <li>copy every owner's slice of chunk {@code k-1} from its step-k area into {@code buf}.</li>
+     * </ol>
+     * Reading step k-1's areas in (2) is fine: they are read after the wait of step k-1 and
+     * before k is published. Writing this rank's step-k area in (1) and (2) is fine: it was last
+     * read in step k-2, and every peer has published k-1.
      */
     private void allReduceChunked(MemorySegment buf, long bytes, ElementType type, Combiner op) {
         int es = type.byteSize();
-        for (long off = 0; off < bytes; off += bulkChunk) {
-            long len = Math.min(bulkChunk, bytes - off);
-            long count = len / es;
+        long chunks = (bytes + pipeChunk - 1) / pipeChunk;
+        for (long k = 0; k <= chunks; k++) {
             int q = steps.nextParity();
-            MemorySegment.copy(buf, off, areas[q][rank], 0, len);
+            MemorySegment mine = areas[q][rank];
+            if (k < chunks) {
+                long off = k * pipeChunk;
+                MemorySegment.copy(buf, off, mine, 0, Math.min(pipeChunk, bytes - off));
+            }
+            long count = 0;
+            if (k > 0) {
+                count = Math.min(pipeChunk, bytes - (k - 1) * pipeChunk) / es;
+                long lo = sliceStart(count, rank);
+                setSourceOffsets(lo * es);
+                reducer.reduce(type, op, mine, pipeChunk, areas[q ^ 1], srcOffsets, size,
+                        sliceStart(count, rank + 1) - lo);
+            }
             steps.publishRelease();
             steps.awaitAllAcquire();
-            long lo = sliceStart(count, rank) * es;
-            long n = sliceStart(count, rank + 1) - sliceStart(count, rank);
-            setSourceOffsets(lo);
-            reducer.reduce(type, op, areas[q ^ 1][rank], lo, areas[q], srcOffsets, size, n);
-            steps.publishRelease();
-            steps.awaitAllAcquire();
-            MemorySegment[] reduced = areas[q ^ 1];
-            for (int p = 0; p < size; p++) {
-                long from = sliceStart(count, p) * es;
-                long to = sliceStart(count, p + 1) * es;
-                MemorySegment.copy(reduced[p], from, buf, off + from, to - from);
+            if (k > 0) {
+                long off = (k - 1) * pipeChunk;
+                MemorySegment[] reduced = areas[q];
+                for (int p = 0; p < size; p++) {
+                    long from = sliceStart(count, p) * es;
+                    long to = sliceStart(count, p + 1) * es;
+                    MemorySegment.copy(reduced[p], pipeChunk, buf, off + from, to - from);
+                }
             }
         }
     }
@@ -321,6 +350,7 @@ public final class ShmCollective implements Collective {
             return;
         }
         int es = type.byteSize();
+        MemorySegment[] sources = scatterSources;
         try {
             long off = 0;
             do {
@@ -328,16 +358,25 @@ public final class ShmCollective implements Collective {
                 int q = steps.nextParity();
                 MemorySegment mine = areas[q][rank];
                 for (int block = 0; block < size; block++) {
+                    if (block == rank) continue; // only this rank reads its own block: no need to share it
                     MemorySegment.copy(in, block * bytes + off, mine, block * scatterChunk, len);
                 }
                 steps.publishRelease();
                 steps.awaitAllAcquire();
-                setSourceOffsets(rank * scatterChunk);
-                reducer.reduce(type, op, out, off, areas[q], srcOffsets, size, len / es);
+                MemorySegment[] staged = areas[q];
+                for (int p = 0; p < size; p++) {
+                    sources[p] = staged[p];
+                    srcOffsets[p] = rank * scatterChunk;
+                }
+                sources[rank] = in;
+                srcOffsets[rank] = rank * bytes + off;
+                reducer.reduce(type, op, out, off, sources, srcOffsets, size, len / es);
                 off += len;
             } while (off < bytes);
         } catch (RuntimeException e) {
             throw fail(e);
+        } finally {
+            sources[rank] = null; // do not keep the caller's memory reachable
         }
     }
 
@@ -401,8 +440,9 @@ public final class ShmCollective implements Collective {
         try {
             arena.close();
         } catch (RuntimeException ignored) {
-            // Another thread still inside a collective on this instance breaks the contract;
-            // the mapping is then released when the arena becomes unreachable.
+            // Only another thread still inside a collective on this instance (a broken
+            // contract) makes a shared arena refuse to close; the mapping then lives on until
+            // the process exits, which is harmless to peers.
         }
         if (ownFileLinked) {
             SegmentFile.deleteQuietly(ownPath);

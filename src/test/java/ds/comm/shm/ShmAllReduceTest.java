@@ -78,6 +78,38 @@ class ShmAllReduceTest {
         });
     }
 
+    /**
+     * With a chunk setting larger than the area, the area bounds the chunk, and each chunk must
+     * still leave room for this rank's slice of it: sizes around the area, 1, 2 and 3 chunks.
+     */
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3, 8})
+    void chunksBoundedByTheAreaStillReduceCorrectly(int n) throws Exception {
+        ds.comm.spi.Settings t = ranks.settings();
+        ds.comm.spi.Settings bigChunks = new ds.comm.spi.Settings(t.timeoutNanos(), t.idle(), t.shmDir(),
+                t.shmBytes(), t.smallMessageBytes(), 1L << 20, t.peerLostNanos());
+        long area = SegmentDescriptor.areaBytes(t.shmBytes());
+        ShmRanks.onThreads(n, 30_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), bigChunks,
+                    ScalarTestReducer.INSTANCE)) {
+                int caseNo = 500;
+                for (ElementType type : List.of(ElementType.FP16, ElementType.FP64, ElementType.INT32)) {
+                    for (long bytes : new long[] {area - 64, area, area + 8, 2 * area + 24, 3 * area - 8}) {
+                        caseNo++;
+                        long b = bytes / type.byteSize() * type.byteSize();
+                        MemorySegment[] inputs = Payloads.inputs(type, b, n, caseNo);
+                        MemorySegment buf = MemorySegment.ofArray(new byte[(int) b]);
+                        buf.copyFrom(inputs[rank]);
+                        c.allReduce(buf, type, Combiner.SUM);
+                        assertEquals(-1, Payloads.reduced(type, Combiner.SUM, inputs, 0, b).mismatch(buf),
+                                type + " " + b + " bytes");
+                    }
+                }
+            }
+            return null;
+        });
+    }
+
     @Test
     void minAndProdAreReducedLikeTheReference() throws Exception {
         int n = 3;

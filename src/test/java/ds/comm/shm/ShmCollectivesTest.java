@@ -85,6 +85,25 @@ class ShmCollectivesTest {
         });
     }
 
+    @Test
+    void reduceScatterMayWriteIntoItsOwnBlockOfTheInput() throws Exception {
+        int n = 3;
+        ShmRanks.onThreads(n, 30_000, rank -> {
+            try (ShmCollective c = open("w", n, rank)) {
+                for (long block : new long[] {8, 1000, 3000}) {
+                    MemorySegment[] inputs = Payloads.inputs(ElementType.FP32, n * block, n, block);
+                    MemorySegment in = MemorySegment.ofArray(new byte[(int) (n * block)]);
+                    in.copyFrom(inputs[rank]);
+                    MemorySegment out = in.asSlice(rank * block, block);
+                    c.reduceScatter(in, out, ElementType.FP32, Combiner.SUM);
+                    assertEquals(-1, Payloads.reduced(ElementType.FP32, Combiner.SUM, inputs, rank * block, block)
+                            .mismatch(out), "rank " + rank + " block " + block);
+                }
+            }
+            return null;
+        });
+    }
+
     @ParameterizedTest(name = "{0} ranks")
     @ValueSource(ints = {2, 3, 4, 8})
     void broadcastCopiesTheRootsBufferToEveryRankForEveryRoot(int n) throws Exception {

@@ -1,0 +1,76 @@
+package ds.comm.lanes;
+
+/**
+ * Scalar conversions between fp32 and the two 16-bit float formats, exactly as the reduction
+ * kernels define them. This is the reference the vector kernels are tested against.
+ *
+ * <pre>
+ *   bf16:  s eeeeeeee mmmmmmm        = the upper 16 bits of an fp32
+ *   fp16:  s eeeee mmmmmmmmmm        = IEEE 754 binary16
+ * </pre>
+ *
+ * <p>Narrowing rounds to nearest, ties to even, overflows to infinity and keeps subnormals.
+ * Every NaN narrows to one canonical quiet NaN ({@link #BF16_CANONICAL_NAN},
+ * {@link #FP16_CANONICAL_NAN}), sign cleared, so that results do not depend on which NaN
+ * payload an ISA happened to propagate.
+ */
+public final class HalfFloats {
+
+    /** The bf16 NaN every NaN result narrows to: positive, quiet, zero payload. */
+    public static final short BF16_CANONICAL_NAN = (short) 0x7FC0;
+
+    /** The fp16 NaN every NaN result narrows to: positive, quiet, zero payload. */
+    public static final short FP16_CANONICAL_NAN = (short) 0x7E00;
+
+    /** The fp32 NaN every fp32 NaN result is written as ({@code Float.NaN}'s bits). */
+    public static final int FP32_CANONICAL_NAN = 0x7FC0_0000;
+
+    /** The fp64 NaN every fp64 NaN result is written as ({@code Double.NaN}'s bits). */
+    public static final long FP64_CANONICAL_NAN = 0x7FF8_0000_0000_0000L;
+
+    private HalfFloats() {
+    }
+
+    /** Widens bf16 bits to fp32; exact (a bf16 is the top half of an fp32). */
+    public static float bf16ToFloat(short bits) {
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
+    }
+
+    /**
+     * Narrows fp32 to bf16 bits, round to nearest even; NaN becomes {@link #BF16_CANONICAL_NAN}.
+     *
+     * <p>Adding {@code 0x7FFF} plus the lowest kept bit rounds the dropped half to nearest with
+     * ties going to the even neighbour; a carry out of the mantissa correctly bumps the exponent,
+     * which is how the largest finite values overflow to infinity.
+     */
+    public static short floatToBf16(float value) {
+        if (Float.isNaN(value)) {
+            return BF16_CANONICAL_NAN;
+        }
+        int bits = Float.floatToRawIntBits(value);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    /** Widens fp16 bits to fp32; exact, including subnormals ({@link Float#float16ToFloat}). */
+    public static float fp16ToFloat(short bits) {
+        return Float.float16ToFloat(bits);
+    }
+
+    /**
+     * Narrows fp32 to fp16 bits, round to nearest even ({@link Float#floatToFloat16});
+     * NaN becomes {@link #FP16_CANONICAL_NAN}.
+     */
+    public static short floatToFp16(float value) {
+        return Float.isNaN(value) ? FP16_CANONICAL_NAN : Float.floatToFloat16(value);
+    }
+
+    /** fp32 bits as written by a reduction: NaN canonical, everything else raw. */
+    public static int fp32Bits(float value) {
+        return Float.isNaN(value) ? FP32_CANONICAL_NAN : Float.floatToRawIntBits(value);
+    }
+
+    /** fp64 bits as written by a reduction: NaN canonical, everything else raw. */
+    public static long fp64Bits(double value) {
+        return Double.isNaN(value) ? FP64_CANONICAL_NAN : Double.doubleToRawLongBits(value);
+    }
+}

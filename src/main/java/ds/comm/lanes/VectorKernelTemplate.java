@@ -1,0 +1,423 @@
+package ds.comm.lanes;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.constant.ConstantDescs;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.nio.ByteOrder;
+
+/**
+ * The vector reduction kernels, written once against the Vector API and specialised per vector
+ * width <em>and</em> combiner by being defined as a hidden class for each pair.
+ *
+ * <p>Why hidden classes: C2 only turns Vector API calls into SIMD instructions when the species
+ * and the operator are compile-time constants; a species or operator held in a field or passed
+ * as a parameter silently falls back to boxed, allocating Java code. And C2 inlines a bounded
+ * number of nodes per compilation, so a kernel that carried all four combiners could leave a
+ * vector helper un-inlined, which boxes too. So {@link Reducers} reads this class file once and
+ * defines it as a hidden class per (width, combiner), with both as class data; each copy has its
+ * own {@code static final} species and combiner, which C2 folds, and holds only the code of one
+ * combiner. This class is never initialised under its own name (its static initialiser would
+ * fail: there is no class data).
+ *
+ * <p>Each kernel reduces whole vectors only and returns how many elements it did; the caller
+ * finishes the rest with {@link ScalarReducer#reduceRange}. Combining is strictly lane-wise in
+ * source order (no FMA, no cross-lane operation), so the result is the scalar reference's, bit
+ * for bit, at any width.
+ *
+ * <p>16-bit floats are processed as 32-bit words, each holding two elements. Both halves are
+ * widened, reduced and narrowed the same way and put back into the half they came from, so no
+ * shuffles are needed and byte order does not matter.
+ */
+final class VectorKernelTemplate implements VectorKernel {
+
+    private static final int BITS = classData(0, Integer.class);
+    private static final Combiner OP = classData(1, Combiner.class);
+    private static final VectorShape SHAPE = VectorShape.forBitSize(BITS);
+    private static final VectorSpecies<Float> F32 = VectorSpecies.of(float.class, SHAPE);
+    private static final VectorSpecies<Double> F64 = VectorSpecies.of(double.class, SHAPE);
+    private static final VectorSpecies<Integer> I32 = VectorSpecies.of(int.class, SHAPE);
+    private static final VectorSpecies<Long> I64 = VectorSpecies.of(long.class, SHAPE);
+    /** fp16 payload: short vectors of half the width (at least 64 bits)... */
+    private static final VectorSpecies<Short> F16 = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, BITS / 2)));
+    /** ...widened to one int (or float) lane per element. */
+    private static final VectorSpecies<Integer> I16_LANES = VectorSpecies.of(int.class, VectorShape.forBitSize(2 * F16.vectorBitSize()));
+    private static final VectorSpecies<Float> F16_LANES = VectorSpecies.of(float.class, I16_LANES.vectorShape());
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    private static final int SIGN = 0x8000_0000;
+    /** fp16 infinity's bits shifted into fp32 position. */
+    private static final int FP16_INFINITY_SHIFTED = 0x7C00 << 13;
+    private static final int HIGH_HALF = 0xFFFF_0000;
+    private static final int FP32_INFINITY = 0x7F80_0000;
+    /** fp32 exponent bias minus fp16 exponent bias (127 - 15), in exponent position. */
+    private static final int REBIAS = 112 << 23;
+    /** Bits of 2^-14, the smallest normal fp16; anything smaller narrows to a subnormal. */
+    private static final int FP16_MIN_NORMAL = 113 << 23;
+    /** Bits of 2^16: from here up (65520 already rounds up there) fp16 is infinite. */
+    private static final int FP16_OVERFLOW = 143 << 23;
+    /** Bits of 0.5f: its ulp, 2^-24, is the fp16 subnormal step. */
+    private static final int HALF = 0x3F00_0000;
+
+    private VectorKernelTemplate() {
+    }
+
+    /** Element {@code index} of the class data list {@link Reducers} defined this class with. */
+    private static <T> T classData(int index, Class<T> type) {
+        try {
+            return MethodHandles.classDataAt(MethodHandles.lookup(), ConstantDescs.DEFAULT_NAME, type, index);
+        } catch (IllegalAccessException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    @Override
+    public long reduceWholeVectors(ElementType type, MemorySegment dst, long dstOffset,
+                                   MemorySegment[] src, long[] srcOffset, int k, long count) {
+        return switch (type) {
+            case FP32 -> fp32(dst, dstOffset, src, srcOffset, k, count);
+            case FP64 -> fp64(dst, dstOffset, src, srcOffset, k, count);
+            case BF16 -> bf16(dst, dstOffset, src, srcOffset, k, count);
+            case FP16 -> fp16(dst, dstOffset, src, srcOffset, k, count);
+            case INT32 -> int32(dst, dstOffset, src, srcOffset, k, count);
+            case INT64 -> int64(dst, dstOffset, src, srcOffset, k, count);
+        };
+    }
+
+    @Override
+    public int vectorBits() {
+        return BITS;
+    }
+
+    @Override
+    public Combiner combiner() {
+        return OP;
+    }
+
+    // Each kernel returns how many elements it reduced (whole vectors only). The accumulators
+    // start at the combiner's identity (identity op x == x bit for bit, NaN aside, and NaN is
+    // canonicalised on the way out), so every source goes through the same loop body. The outer
+    // loop takes UNROLL vectors per source at a time so that the per-source work (loading the
+    // segment, its liveness and bounds checks) is paid once per UNROLL vectors. All sources of a
+    // block are loaded before the block is stored, which makes dst == src[j] safe.
+
+    /** Vectors per source per step for 32- and 64-bit elements. */
+    private static final int UNROLL = 4;
+    /** 32-bit words per source per step for 16-bit elements (each word vector is two accumulators). */
+    private static final int UNROLL_HALVES = 2;
+
+    private static long fp32(MemorySegment dst, long dstOffset,
+                             MemorySegment[] src, long[] srcOffset, int k, long count) {
+        final long vb = F32.vectorByteSize();
+        final long stepEnd = (count - count % (UNROLL * (long) F32.length())) * Float.BYTES;
+        final long end = (count - count % F32.length()) * Float.BYTES;
+        final FloatVector identity = FloatVector.broadcast(F32, identity(OP));
+        final FloatVector nan = FloatVector.broadcast(F32, Float.NaN);
+        long b = 0;
+        for (; b < stepEnd; b += UNROLL * vb) {
+            FloatVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
+            for (int j = 0; j < k; j++) {
+                final MemorySegment s = src[j];
+                final long o = srcOffset[j] + b;
+                a0 = combine(OP, a0, FloatVector.fromMemorySegment(F32, s, o, ORDER));
+                a1 = combine(OP, a1, FloatVector.fromMemorySegment(F32, s, o + vb, ORDER));
+                a2 = combine(OP, a2, FloatVector.fromMemorySegment(F32, s, o + 2 * vb, ORDER));
+                a3 = combine(OP, a3, FloatVector.fromMemorySegment(F32, s, o + 3 * vb, ORDER));
+            }
+            final long d = dstOffset + b;
+            a0.blend(nan, a0.compare(VectorOperators.NE, a0)).intoMemorySegment(dst, d, ORDER);
+            a1.blend(nan, a1.compare(VectorOperators.NE, a1)).intoMemorySegment(dst, d + vb, ORDER);
+            a2.blend(nan, a2.compare(VectorOperators.NE, a2)).intoMemorySegment(dst, d + 2 * vb, ORDER);
+            a3.blend(nan, a3.compare(VectorOperators.NE, a3)).intoMemorySegment(dst, d + 3 * vb, ORDER);
+        }
+        for (; b < end; b += vb) {
+            FloatVector a = identity;
+            for (int j = 0; j < k; j++) {
+                a = combine(OP, a, FloatVector.fromMemorySegment(F32, src[j], srcOffset[j] + b, ORDER));
+            }
+            a.blend(nan, a.compare(VectorOperators.NE, a)).intoMemorySegment(dst, dstOffset + b, ORDER);
+        }
+        return end / Float.BYTES;
+    }
+
+    private static long fp64(MemorySegment dst, long dstOffset,
+                             MemorySegment[] src, long[] srcOffset, int k, long count) {
+        final long vb = F64.vectorByteSize();
+        final long stepEnd = (count - count % (UNROLL * (long) F64.length())) * Double.BYTES;
+        final long end = (count - count % F64.length()) * Double.BYTES;
+        final DoubleVector identity = DoubleVector.broadcast(F64, identity(OP));
+        final DoubleVector nan = DoubleVector.broadcast(F64, Double.NaN);
+        long b = 0;
+        for (; b < stepEnd; b += UNROLL * vb) {
+            DoubleVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
+            for (int j = 0; j < k; j++) {
+                final MemorySegment s = src[j];
+                final long o = srcOffset[j] + b;
+                a0 = combine(OP, a0, DoubleVector.fromMemorySegment(F64, s, o, ORDER));
+                a1 = combine(OP, a1, DoubleVector.fromMemorySegment(F64, s, o + vb, ORDER));
+                a2 = combine(OP, a2, DoubleVector.fromMemorySegment(F64, s, o + 2 * vb, ORDER));
+                a3 = combine(OP, a3, DoubleVector.fromMemorySegment(F64, s, o + 3 * vb, ORDER));
+            }
+            final long d = dstOffset + b;
+            a0.blend(nan, a0.compare(VectorOperators.NE, a0)).intoMemorySegment(dst, d, ORDER);
+            a1.blend(nan, a1.compare(VectorOperators.NE, a1)).intoMemorySegment(dst, d + vb, ORDER);
+            a2.blend(nan, a2.compare(VectorOperators.NE, a2)).intoMemorySegment(dst, d + 2 * vb, ORDER);
+            a3.blend(nan, a3.compare(VectorOperators.NE, a3)).intoMemorySegment(dst, d + 3 * vb, ORDER);
+        }
+        for (; b < end; b += vb) {
+            DoubleVector a = identity;
+            for (int j = 0; j < k; j++) {
+                a = combine(OP, a, DoubleVector.fromMemorySegment(F64, src[j], srcOffset[j] + b, ORDER));
+            }
+            a.blend(nan, a.compare(VectorOperators.NE, a)).intoMemorySegment(dst, dstOffset + b, ORDER);
+        }
+        return end / Double.BYTES;
+    }
+
+    private static long int32(MemorySegment dst, long dstOffset,
+                              MemorySegment[] src, long[] srcOffset, int k, long count) {
+        final long vb = I32.vectorByteSize();
+        final long stepEnd = (count - count % (UNROLL * (long) I32.length())) * Integer.BYTES;
+        final long end = (count - count % I32.length()) * Integer.BYTES;
+        final IntVector identity = IntVector.broadcast(I32, identityInt(OP));
+        long b = 0;
+        for (; b < stepEnd; b += UNROLL * vb) {
+            IntVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
+            for (int j = 0; j < k; j++) {
+                final MemorySegment s = src[j];
+                final long o = srcOffset[j] + b;
+                a0 = combine(OP, a0, IntVector.fromMemorySegment(I32, s, o, ORDER));
+                a1 = combine(OP, a1, IntVector.fromMemorySegment(I32, s, o + vb, ORDER));
+                a2 = combine(OP, a2, IntVector.fromMemorySegment(I32, s, o + 2 * vb, ORDER));
+                a3 = combine(OP, a3, IntVector.fromMemorySegment(I32, s, o + 3 * vb, ORDER));
+            }
+            final long d = dstOffset + b;
+            a0.intoMemorySegment(dst, d, ORDER);
+            a1.intoMemorySegment(dst, d + vb, ORDER);
+            a2.intoMemorySegment(dst, d + 2 * vb, ORDER);
+            a3.intoMemorySegment(dst, d + 3 * vb, ORDER);
+        }
+        for (; b < end; b += vb) {
+            IntVector a = identity;
+            for (int j = 0; j < k; j++) {
+                a = combine(OP, a, IntVector.fromMemorySegment(I32, src[j], srcOffset[j] + b, ORDER));
+            }
+            a.intoMemorySegment(dst, dstOffset + b, ORDER);
+        }
+        return end / Integer.BYTES;
+    }
+
+    private static long int64(MemorySegment dst, long dstOffset,
+                              MemorySegment[] src, long[] srcOffset, int k, long count) {
+        final long vb = I64.vectorByteSize();
+        final long stepEnd = (count - count % (UNROLL * (long) I64.length())) * Long.BYTES;
+        final long end = (count - count % I64.length()) * Long.BYTES;
+        final LongVector identity = LongVector.broadcast(I64, identityLong(OP));
+        long b = 0;
+        for (; b < stepEnd; b += UNROLL * vb) {
+            LongVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
+            for (int j = 0; j < k; j++) {
+                final MemorySegment s = src[j];
+                final long o = srcOffset[j] + b;
+                a0 = combine(OP, a0, LongVector.fromMemorySegment(I64, s, o, ORDER));
+                a1 = combine(OP, a1, LongVector.fromMemorySegment(I64, s, o + vb, ORDER));
+                a2 = combine(OP, a2, LongVector.fromMemorySegment(I64, s, o + 2 * vb, ORDER));
+                a3 = combine(OP, a3, LongVector.fromMemorySegment(I64, s, o + 3 * vb, ORDER));
+            }
+            final long d = dstOffset + b;
+            a0.intoMemorySegment(dst, d, ORDER);
+            a1.intoMemorySegment(dst, d + vb, ORDER);
+            a2.intoMemorySegment(dst, d + 2 * vb, ORDER);
+            a3.intoMemorySegment(dst, d + 3 * vb, ORDER);
+        }
+        for (; b < end; b += vb) {
+            LongVector a = identity;
+            for (int j = 0; j < k; j++) {
+                a = combine(OP, a, LongVector.fromMemorySegment(I64, src[j], srcOffset[j] + b, ORDER));
+            }
+            a.intoMemorySegment(dst, dstOffset + b, ORDER);
+        }
+        return end / Long.BYTES;
+    }
+
+    private static long bf16(MemorySegment dst, long dstOffset,
+                             MemorySegment[] src, long[] srcOffset, int k, long count) {
+        final long vb = I32.vectorByteSize();
+        final long end = (count - count % (2L * I32.length())) * Short.BYTES;
+        final FloatVector identity = FloatVector.broadcast(F32, identity(OP));
+        for (long b = 0; b < end; b += vb) {
+            FloatVector lo = identity, hi = identity;
+            for (int j = 0; j < k; j++) {
+                final IntVector w = IntVector.fromMemorySegment(I32, src[j], srcOffset[j] + b, ORDER);
+                lo = combine(OP, lo, w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+                hi = combine(OP, hi, w.and(HIGH_HALF).reinterpretAsFloats());
+            }
+            roundToBf16(lo).lanewise(VectorOperators.LSHR, 16).or(roundToBf16(hi))
+                    .intoMemorySegment(dst, dstOffset + b, ORDER);
+        }
+        return end / Short.BYTES;
+    }
+
+    /*
+     * fp16 widening and narrowing take many more operations than bf16's, and doing both halves
+     * of each 32-bit word (as bf16 does) exceeds the node budget C2 inlines into one method;
+     * a vector helper left out-of-line boxes and allocates. So fp16 loads half-width short
+     * vectors and converts them to full-width int lanes (one element per lane): one widening per
+     * source and one narrowing per block. The 64-bit kernel therefore runs fp16 on 128-bit int
+     * vectors (there is no 32-bit short shape).
+     */
+    private static long fp16(MemorySegment dst, long dstOffset,
+                             MemorySegment[] src, long[] srcOffset, int k, long count) {
+        final long vb = F16.vectorByteSize();
+        final long end = (count - count % F16.length()) * Short.BYTES;
+        final FloatVector identity = FloatVector.broadcast(F16_LANES, identity(OP));
+        for (long b = 0; b < end; b += vb) {
+            FloatVector acc = identity;
+            for (int j = 0; j < k; j++) {
+                final ShortVector h = ShortVector.fromMemorySegment(F16, src[j], srcOffset[j] + b, ORDER);
+                acc = combine(OP, acc, fp16ToFloat((IntVector) h.convertShape(VectorOperators.S2I, I16_LANES, 0)));
+            }
+            floatToFp16(acc).convertShape(VectorOperators.I2S, F16, 0).intoMemorySegment(dst, dstOffset + b, ORDER);
+        }
+        return end / Short.BYTES;
+    }
+
+    // Identities: identity op x == x exactly for every x (-0.0 + +0.0 is +0.0; Math.min(+inf, x)
+    // is x, NaN included).
+
+    private static float identity(Combiner op) {
+        if (op == Combiner.SUM) {
+            return -0.0f;
+        } else if (op == Combiner.PROD) {
+            return 1.0f;
+        } else if (op == Combiner.MIN) {
+            return Float.POSITIVE_INFINITY;
+        }
+        return Float.NEGATIVE_INFINITY;
+    }
+
+    private static int identityInt(Combiner op) {
+        if (op == Combiner.SUM) {
+            return 0;
+        } else if (op == Combiner.PROD) {
+            return 1;
+        } else if (op == Combiner.MIN) {
+            return Integer.MAX_VALUE;
+        }
+        return Integer.MIN_VALUE;
+    }
+
+    private static long identityLong(Combiner op) {
+        if (op == Combiner.SUM) {
+            return 0;
+        } else if (op == Combiner.PROD) {
+            return 1;
+        } else if (op == Combiner.MIN) {
+            return Long.MAX_VALUE;
+        }
+        return Long.MIN_VALUE;
+    }
+
+    /** fp32 to bf16 (in the upper half, lower half zero), same rounding as {@link HalfFloats#floatToBf16}. */
+    private static IntVector roundToBf16(FloatVector value) {
+        IntVector bits = value.reinterpretAsInts();
+        IntVector rounded = bits.add(0x7FFF).add(bits.lanewise(VectorOperators.LSHR, 16).and(1)).and(HIGH_HALF);
+        VectorMask<Integer> nan = bits.and(0x7FFF_FFFF).compare(VectorOperators.GT, FP32_INFINITY);
+        return rounded.blend(HalfFloats.BF16_CANONICAL_NAN << 16, nan);
+    }
+
+    /**
+     * fp16 bits in the low half of each int lane (the high half is ignored) to fp32, exact;
+     * same as {@link Float#float16ToFloat}.
+     */
+    private static FloatVector fp16ToFloat(IntVector half) {
+        // Magnitude into fp32 position (sign and high half shifted out). Read as fp32 it is the
+        // fp16 value times 2^-112, subnormals included (Java does not flush fp32 subnormals), so
+        // one exact multiply re-biases every finite value.
+        IntVector shifted = half.lanewise(VectorOperators.LSHL, 17).lanewise(VectorOperators.LSHR, 4);
+        IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        // Infinity and NaN (fp16 exponent all ones) get the fp32 all-ones exponent, payload kept.
+        bits = bits.lanewise(VectorOperators.OR, FP32_INFINITY,
+                shifted.compare(VectorOperators.GE, FP16_INFINITY_SHIFTED));
+        return bits.or(half.lanewise(VectorOperators.LSHL, 16).and(SIGN)).reinterpretAsFloats();
+    }
+
+    /**
+     * fp32 to fp16 bits (in the lower half, upper half zero), round to nearest even; same as
+     * {@link HalfFloats#floatToFp16}.
+     */
+    private static IntVector floatToFp16(FloatVector value) {
+        IntVector bits = value.reinterpretAsInts();
+        IntVector magnitude = bits.and(~SIGN);
+        // Normal range: clamp (2^16 and above, infinity and NaN all become 2^16, which narrows to
+        // infinity; NaN is fixed below), re-bias, then round the 13 dropped bits to nearest even
+        // as for bf16. A carry into the exponent is correct, including the one that makes 65520
+        // infinite.
+        IntVector clamped = magnitude.min(FP16_OVERFLOW);
+        IntVector normal = clamped.add(0x0FFF - REBIAS)
+                .add(clamped.lanewise(VectorOperators.LSHR, 13).and(1))
+                .lanewise(VectorOperators.LSHR, 13);
+        // Subnormal range: adding 0.5f leaves exactly the multiples of 2^-24 representable, so
+        // the fp32 adder does the round-to-nearest-even; what lies above 0.5 is the fp16 bits.
+        IntVector subnormal = magnitude.reinterpretAsFloats().add(0.5f).reinterpretAsInts().sub(HALF);
+        IntVector result = normal.blend(subnormal, magnitude.compare(VectorOperators.LT, FP16_MIN_NORMAL))
+                .or(bits.lanewise(VectorOperators.LSHR, 16).and(0x8000));
+        return result.blend(HalfFloats.FP16_CANONICAL_NAN, magnitude.compare(VectorOperators.GT, FP32_INFINITY));
+    }
+
+    // Combiners: if-chains on a loop-invariant op rather than enum switches, which would pull a
+    // synthetic switch-map class into this hidden class.
+
+    private static FloatVector combine(Combiner op, FloatVector a, FloatVector b) {
+        if (op == Combiner.SUM) {
+            return a.add(b);
+        } else if (op == Combiner.PROD) {
+            return a.mul(b);
+        } else if (op == Combiner.MIN) {
+            return a.min(b);
+        }
+        return a.max(b);
+    }
+
+    private static DoubleVector combine(Combiner op, DoubleVector a, DoubleVector b) {
+        if (op == Combiner.SUM) {
+            return a.add(b);
+        } else if (op == Combiner.PROD) {
+            return a.mul(b);
+        } else if (op == Combiner.MIN) {
+            return a.min(b);
+        }
+        return a.max(b);
+    }
+
+    private static IntVector combine(Combiner op, IntVector a, IntVector b) {
+        if (op == Combiner.SUM) {
+            return a.add(b);
+        } else if (op == Combiner.PROD) {
+            return a.mul(b);
+        } else if (op == Combiner.MIN) {
+            return a.min(b);
+        }
+        return a.max(b);
+    }
+
+    private static LongVector combine(Combiner op, LongVector a, LongVector b) {
+        if (op == Combiner.SUM) {
+            return a.add(b);
+        } else if (op == Combiner.PROD) {
+            return a.mul(b);
+        } else if (op == Combiner.MIN) {
+            return a.min(b);
+        }
+        return a.max(b);
+    }
+}
