@@ -94,10 +94,14 @@ final class Demo {
                 float[] y = mlp(x, w1, w2, t, d, f, r * slice, (r + 1) * slice);
                 for (int i = 0; i < y.length; i++) partial.setAtIndex(BF16, i, toBf16(y[i]));
                 long t1 = System.nanoTime();
+                // Ranks finish their shard at different times; the barrier keeps that load
+                // imbalance out of the all-reduce figure (it is reported as compute).
+                comm.barrier();
+                t1 = System.nanoTime();
                 comm.allReduce(partial, DType.BF16, ReduceOp.SUM);
                 long t2 = System.nanoTime();
                 for (int i = 0; i < x.length; i++) x[i] = fromBf16(toBf16(x[i] + fromBf16(partial.getAtIndex(BF16, i))));
-                computeNanos += t1 - t0;
+                computeNanos += t1 - t0; // includes waiting for the slowest rank's shard
                 reduceNanos += t2 - t1;
                 // The same layer, unsharded, in one process (fp32 throughout, bf16 at the same points).
                 float[] yRef = mlp(reference, w1, w2, t, d, f, 0, f);

@@ -52,6 +52,7 @@ public final class Launcher {
     private final String classPath;
     private final Path workingDirectory;
     private final Consumer<String> sink;
+    private final Consumer<String> errorSink;
     private final Consumer<String> diagnostics;
     private final boolean capture;
 
@@ -69,6 +70,7 @@ public final class Launcher {
         this.classPath = b.classPath;
         this.workingDirectory = b.workingDirectory;
         this.sink = b.sink;
+        this.errorSink = b.errorSink;
         this.diagnostics = b.diagnostics;
         this.capture = b.capture;
         if (command.isEmpty()) {
@@ -131,7 +133,7 @@ public final class Launcher {
             }
             for (int r = 0; r < ranks; r++) {
                 output.add(Collections.synchronizedList(new ArrayList<>()));
-                ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
+                ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(errorSink == null);
                 if (workingDirectory != null) {
                     pb.directory(workingDirectory.toFile());
                 }
@@ -153,7 +155,8 @@ public final class Launcher {
                     break;
                 }
                 pids[r] = p.pid();
-                pumps.add(pump(r, p, output.get(r)));
+                pumps.add(pump(r, p.getInputStream(), output.get(r), sink, "out"));
+                if (errorSink != null) pumps.add(pump(r, p.getErrorStream(), output.get(r), errorSink, "err"));
                 final int rank = r;
                 p.onExit().thenRun(() -> exited.add(rank));
             }
@@ -273,17 +276,17 @@ public final class Launcher {
         return handles.stream().noneMatch(ProcessHandle::isAlive);
     }
 
-    private Thread pump(int rank, Process p, List<String> lines) {
+    private Thread pump(int rank, java.io.InputStream stream, List<String> lines, Consumer<String> to, String name) {
         String prefix = "[rank " + rank + "] ";
-        return Thread.ofPlatform().daemon().name("dscomm-launch-out-" + rank).start(() -> {
-            try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+        return Thread.ofPlatform().daemon().name("dscomm-launch-" + name + "-" + rank).start(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = in.readLine()) != null) {
                     if (capture) {
                         lines.add(line);
                     }
-                    synchronized (sink) {
-                        sink.accept(prefix + line);
+                    synchronized (to) {
+                        to.accept(prefix + line);
                     }
                 }
             } catch (IOException e) {
@@ -325,6 +328,7 @@ public final class Launcher {
         private String classPath;
         private Path workingDirectory;
         private Consumer<String> sink = System.out::println;
+        private Consumer<String> errorSink;
         private Consumer<String> diagnostics = m -> System.err.println("dscomm launch: " + m);
         private boolean capture;
 
@@ -402,6 +406,15 @@ public final class Launcher {
         /** Receives every output line, prefixed "[rank N] ". */
         public Builder output(Consumer<String> s) {
             this.sink = Objects.requireNonNull(s);
+            return this;
+        }
+
+        /**
+         * Receives every standard-error line, prefixed "[rank N] ", separately from standard
+         * output (which then carries only what ranks print to System.out). Unset: merged.
+         */
+        public Builder errors(Consumer<String> e) {
+            this.errorSink = Objects.requireNonNull(e);
             return this;
         }
 
