@@ -240,37 +240,37 @@ public final class Launcher {
             // Children forked during the grace period are caught too.
             List<ProcessHandle> stubborn = new ArrayList<>();
             for (ProcessHandle h : targets) {
-                if (h.isAlive()) {
+                if (Processes.isRunning(h)) {
                     h.descendants().forEach(stubborn::add);
                     stubborn.add(h);
                 }
             }
             stubborn.forEach(ProcessHandle::destroyForcibly);
             if (!awaitGone(stubborn, System.nanoTime() + REAP_BOUND_NANOS)) {
-                diagnostics.accept("could not reap processes " + stubborn.stream().filter(ProcessHandle::isAlive)
+                diagnostics.accept("could not reap processes " + stubborn.stream().filter(Processes::isRunning)
                         .map(h -> Long.toString(h.pid())).toList() + " even with SIGKILL");
             }
         }
     }
 
+    /**
+     * Polls until none of {@code handles} is running or the deadline passes. Polling (every 10 ms)
+     * rather than {@link ProcessHandle#onExit()}: most handles are grandchildren, which the JDK
+     * cannot wait for either, and a killed grandchild stays a zombie until init reaps it.
+     */
     private static boolean awaitGone(List<ProcessHandle> handles, long deadline) {
-        for (ProcessHandle h : handles) {
-            long remaining = deadline - System.nanoTime();
-            if (remaining <= 0) {
-                return handles.stream().noneMatch(ProcessHandle::isAlive);
+        while (handles.stream().anyMatch(Processes::isRunning)) {
+            if (System.nanoTime() - deadline >= 0) {
+                return false;
             }
             try {
-                h.onExit().get(remaining, TimeUnit.NANOSECONDS);
-            } catch (java.util.concurrent.TimeoutException e) {
-                return false;
-            } catch (java.util.concurrent.ExecutionException e) {
-                // cannot wait on this one (not a child): fall through to polling below
+                Thread.sleep(10);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return handles.stream().noneMatch(ProcessHandle::isAlive);
+                return handles.stream().noneMatch(Processes::isRunning);
             }
         }
-        return handles.stream().noneMatch(ProcessHandle::isAlive);
+        return true;
     }
 
     private Thread pump(int rank, Process p, List<String> lines) {
