@@ -186,7 +186,7 @@ final class RendezvousServer implements AutoCloseable {
                 }
                 throw new Failure(p.describe() + " sent data after its HELLO: protocol error");
             }
-            if (p.header.hasRemaining()) {
+            if (p.body == null) { // still in the header (a HELLO may arrive in any number of pieces)
                 if (p.channel.read(p.header) < 0) {
                     drop(p, key, "closed before sending a HELLO");
                     return;

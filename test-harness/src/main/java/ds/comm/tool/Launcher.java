@@ -185,13 +185,7 @@ public final class Launcher {
                 diagnostics.accept(failure.message() + "; stopping the other ranks");
             }
             stopAll(killGrace.toNanos());
-            synchronized (lock) {
-                for (int r = 0; r < processes.length; r++) {
-                    if (processes[r] != null && !processes[r].isAlive()) {
-                        exitCodes[r] = processes[r].exitValue();
-                    }
-                }
-            }
+            collectExitCodes(exitCodes);
             joinPumps(pumps);
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -201,6 +195,29 @@ public final class Launcher {
         }
         return new LaunchResult(exitCodes, pids, output, Optional.ofNullable(failure),
                 Duration.ofNanos(System.nanoTime() - start));
+    }
+
+    /** Exit status of every stopped rank; the JDK reaps its direct children shortly after they die. */
+    private void collectExitCodes(int[] exitCodes) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        Process[] started;
+        synchronized (lock) {
+            started = processes.clone(); // wait outside the lock: the shutdown hook may need it
+        }
+        for (int r = 0; r < started.length; r++) {
+            Process p = started[r];
+            if (p == null) {
+                continue;
+            }
+            try {
+                if (p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    exitCodes[r] = p.exitValue();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     private RankFailure timeoutFailure() {
