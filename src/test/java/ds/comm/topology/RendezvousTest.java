@@ -299,4 +299,23 @@ class RendezvousTest {
         assertEquals(77, t.pidOf(1));
         assertEquals(java.nio.ByteOrder.BIG_ENDIAN, t.byteOrderOf(1));
     }
+
+    @Test
+    void sixtyFourRanksOnEightNodesAgree() throws Exception {
+        int port = freePort();
+        List<CompletableFuture<Topology>> ranks = new ArrayList<>();
+        for (int r = 0; r < 64; r++) {
+            ranks.add(rank(env(r, 64, port, TimeUnit.SECONDS.toNanos(10)), "node" + (r % 8), 0));
+        }
+        String digest = ranks.getFirst().join().digest();
+        for (var f : ranks) {
+            assertEquals(digest, f.join().digest());
+        }
+        Topology t = ranks.get(13).join();
+        assertEquals(8, t.nodes().size());
+        assertArrayEquals(new int[] {5, 13, 21, 29, 37, 45, 53, 61}, t.ranksOn("node5"));
+        assertEquals(1, t.localRank(13));
+        assertTrue(t.isNodeLocal(new int[] {5, 61}));
+        assertEquals(2, t.nodeCount(new int[] {5, 6, 13}));
+    }
 }
