@@ -2,6 +2,7 @@ package ds.comm.tool;
 
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -30,7 +31,8 @@ import java.util.function.Consumer;
  * ({@link NodeSplit}), which makes ranks on different simulated nodes use the inter-node path.
  * Stale {@code DSCOMM_RANK / _WORLD_SIZE / _LOCAL_RANK / _LOCAL_SIZE} are removed from the
  * inherited environment because they would win over the launcher's variables. Each output line
- * (stdout and stderr merged) goes to the sink as {@code "[rank N] line"}.
+ * goes to the output sink as {@code "[rank N] line"}; standard error is merged into it unless an
+ * error sink is set.
  *
  * <p>Reaping guarantees: when a rank exits with a non-zero status, or the timeout passes, every
  * other rank and every descendant of it is sent SIGTERM, then SIGKILL after the grace period, and
@@ -52,10 +54,13 @@ public final class Launcher {
     private final String classPath;
     private final Path workingDirectory;
     private final Consumer<String> sink;
+    private final Consumer<String> errorSink;
     private final Consumer<String> diagnostics;
     private final boolean capture;
 
     private final Object lock = new Object();
+    /** Serialises the sinks only; never held while processes are signalled. */
+    private final Object printLock = new Object();
     private Process[] processes = new Process[0];
 
     private Launcher(Builder b) {
@@ -69,6 +74,7 @@ public final class Launcher {
         this.classPath = b.classPath;
         this.workingDirectory = b.workingDirectory;
         this.sink = b.sink;
+        this.errorSink = b.errorSink;
         this.diagnostics = b.diagnostics;
         this.capture = b.capture;
         if (command.isEmpty()) {
@@ -131,7 +137,7 @@ public final class Launcher {
             }
             for (int r = 0; r < ranks; r++) {
                 output.add(Collections.synchronizedList(new ArrayList<>()));
-                ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
+                ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(errorSink == null);
                 if (workingDirectory != null) {
                     pb.directory(workingDirectory.toFile());
                 }
@@ -153,7 +159,10 @@ public final class Launcher {
                     break;
                 }
                 pids[r] = p.pid();
-                pumps.add(pump(r, p, output.get(r)));
+                pumps.add(pump(r, p.getInputStream(), sink, output.get(r)));
+                if (errorSink != null) {
+                    pumps.add(pump(r, p.getErrorStream(), errorSink, output.get(r)));
+                }
                 final int rank = r;
                 p.onExit().thenRun(() -> exited.add(rank));
             }
@@ -290,17 +299,18 @@ public final class Launcher {
         return true;
     }
 
-    private Thread pump(int rank, Process p, List<String> lines) {
+    private Thread pump(int rank, InputStream stream, Consumer<String> to, List<String> lines) {
         String prefix = "[rank " + rank + "] ";
         return Thread.ofPlatform().daemon().name("dscomm-launch-out-" + rank).start(() -> {
-            try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = in.readLine()) != null) {
                     if (capture) {
                         lines.add(line);
                     }
-                    synchronized (sink) {
-                        sink.accept(prefix + line);
+                    // One lock for both sinks: they usually print to the same terminal.
+                    synchronized (printLock) {
+                        to.accept(prefix + line);
                     }
                 }
             } catch (IOException e) {
@@ -342,6 +352,7 @@ public final class Launcher {
         private String classPath;
         private Path workingDirectory;
         private Consumer<String> sink = System.out::println;
+        private Consumer<String> errorSink;
         private Consumer<String> diagnostics = m -> System.err.println("dscomm launch: " + m);
         private boolean capture;
 
@@ -419,6 +430,15 @@ public final class Launcher {
         /** Receives every output line, prefixed "[rank N] ". */
         public Builder output(Consumer<String> s) {
             this.sink = Objects.requireNonNull(s);
+            return this;
+        }
+
+        /**
+         * Receives every standard-error line, prefixed "[rank N] ", separately from the output
+         * sink. Without it, standard error is merged into the output sink.
+         */
+        public Builder errors(Consumer<String> s) {
+            this.errorSink = Objects.requireNonNull(s);
             return this;
         }
 
