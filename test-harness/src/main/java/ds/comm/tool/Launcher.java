@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -123,8 +124,8 @@ public final class Launcher {
         long deadline = timeout == null ? 0 : start + timeout.toNanos();
         int[] exitCodes = new int[ranks];
         long[] pids = new long[ranks];
-        java.util.Arrays.fill(exitCodes, -1);
-        java.util.Arrays.fill(pids, -1);
+        Arrays.fill(exitCodes, -1);
+        Arrays.fill(pids, -1);
         List<List<String>> output = new ArrayList<>();
         List<Thread> pumps = new ArrayList<>();
         BlockingQueue<Integer> exited = new LinkedBlockingQueue<>();
