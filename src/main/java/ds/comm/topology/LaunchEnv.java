@@ -267,8 +267,11 @@ public record LaunchEnv(LauncherKind launcher,
         if (s.startsWith("-") && s.length() > 1 && s.chars().skip(1).allMatch(Character::isDigit)) {
             throw new LaunchEnvException(name + "=" + value + " is negative");
         }
-        if (s.isEmpty() || s.length() > 9 || !s.chars().allMatch(c -> c >= '0' && c <= '9')) {
+        if (s.isEmpty() || !s.chars().allMatch(c -> c >= '0' && c <= '9')) {
             throw new LaunchEnvException(name + "='" + value + "' is not a non-negative integer");
+        }
+        if (s.length() > 9) {
+            throw new LaunchEnvException(name + "=" + value + " is too large");
         }
         return Integer.parseInt(s);
     }

@@ -19,15 +19,18 @@ package ds.comm.topology;
  *    0               4               8                               16
  *   +---------------+---------------+-------------------------------+
  *   | worldSize     | rank          | pid int64                     |
+ *   | int32         | int32         |                               |
  *   +---------------+-------+-------+-------------------------------+
- *   | localSizeHint | order | Endpoint (ring)    | String (node id) |
- *   | int32, -1=?   | int8  | 6 or 18 bytes      | 3..1026 bytes    |
- *   +---------------+-------+--------------------+------------------+
+ *    16              20      21
+ *   +---------------+-------+---------------------------------------+
+ *   | localSizeHint | order | Endpoint (ring), 6 or 18 bytes, then  |
+ *   | int32, -1 = ? | int8  | String (node id), 3..1026 bytes       |
+ *   +---------------+-------+---------------------------------------+
  *
  *   type 2 TABLE   rank 0 -&gt; every rank, after all worldSize HELLOs arrived
  *    0               4                                             20
  *   +---------------+---------------------------------------------+
- *   | worldSize     | job token, {@value #TOKEN_BYTES} random bytes                   |
+ *   | worldSize     | job token, 16 random bytes (TOKEN_BYTES)   |
  *   +---------------+---------------------------------------------+
  *   | worldSize x Entry, in rank order:                           |
  *   |   pid int64 | localSizeHint int32 | order int8 |            |
@@ -36,7 +39,7 @@ package ds.comm.topology;
  *
  *   type 3 ERROR   rank 0 -&gt; every connected rank, when the rendezvous failed
  *   +-------------------------------------------------------------+
- *   | String (reason, at most {@value #MAX_REASON_BYTES} bytes)                     |
+ *   | String (reason, at most 4096 bytes)                         |
  *   +-------------------------------------------------------------+
  *
  *   Endpoint: addrLen int8 (4 or 16) | address bytes | port int32 (0..65535)
@@ -45,7 +48,10 @@ package ds.comm.topology;
  * </pre>
  * The ring endpoint's address is not what the rank believes its own address to be but the
  * local address of its TCP connection to rank 0: that interface is routable to rank 0, which
- * matters when ranks sit in different network namespaces or have several interfaces.
+ * matters when ranks sit in different network namespaces or have several interfaces. In the
+ * TABLE, rank 0 replaces the loopback ring addresses of ranks on its own node by the address at
+ * which ranks of other nodes reached it (see RendezvousServer), so that every address in the
+ * table is reachable from every node.
  */
 public final class RendezvousDescriptor {
 

@@ -10,6 +10,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channel;
 import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
@@ -186,7 +187,7 @@ final class RendezvousServer implements AutoCloseable {
                 }
                 throw new Failure(p.describe() + " sent data after its HELLO: protocol error");
             }
-            if (p.header.hasRemaining()) {
+            if (p.body == null) { // still in the header (a HELLO may arrive in any number of pieces)
                 if (p.channel.read(p.header) < 0) {
                     drop(p, key, "closed before sending a HELLO");
                     return;
@@ -380,7 +381,7 @@ final class RendezvousServer implements AutoCloseable {
         }
     }
 
-    private static void closeQuietly(java.nio.channels.Channel c) {
+    private static void closeQuietly(Channel c) {
         try {
             c.close();
         } catch (IOException e) {

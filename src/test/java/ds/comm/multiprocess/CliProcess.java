@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -17,10 +18,11 @@ final class CliProcess implements AutoCloseable {
     final Process process;
     private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
     private final List<String> all = new ArrayList<>();
+    private final Thread reader;
 
     CliProcess(ProcessBuilder pb) throws IOException {
         this.process = pb.redirectErrorStream(true).start();
-        Thread.ofPlatform().daemon().start(() -> {
+        this.reader = Thread.ofPlatform().daemon().start(() -> {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
                     StandardCharsets.UTF_8))) {
                 String l;
@@ -71,9 +73,9 @@ final class CliProcess implements AutoCloseable {
         return process.exitValue();
     }
 
-    /** Every line read so far, after draining what is queued (waits briefly for the reader). */
+    /** Every line, once the process has exited and its output is read to the end (bounded wait). */
     List<String> output() throws InterruptedException {
-        Thread.sleep(50);
+        reader.join(Duration.ofSeconds(5));
         lines.drainTo(all);
         return all;
     }

@@ -37,8 +37,8 @@ final class Ranks {
         return out;
     }
 
-    /** True when no process with this pid is alive (or it is a zombie no longer listed). */
+    /** True when no process with this pid runs (a zombie waiting for init to reap it has exited). */
     static boolean gone(long pid) {
-        return ProcessHandle.of(pid).map(h -> !h.isAlive()).orElse(true);
+        return !ds.comm.tool.Processes.isRunning(pid);
     }
 }

@@ -166,7 +166,7 @@ class LaunchEnvTest {
             "RANK, 1.5, 'RANK=''1.5'' is not a non-negative integer'",
             "WORLD_SIZE, 0, WORLD_SIZE=0 must be at least 1",
             "WORLD_SIZE, 99999999, exceeds the largest supported world",
-            "WORLD_SIZE, 12345678901, 'WORLD_SIZE=''12345678901'' is not a non-negative integer'",
+            "WORLD_SIZE, 12345678901, WORLD_SIZE=12345678901 is too large",
             "LOCAL_WORLD_SIZE, 5, LOCAL_WORLD_SIZE=5 exceeds WORLD_SIZE=4",
             "LOCAL_WORLD_SIZE, 0, LOCAL_WORLD_SIZE=0 must be at least 1",
             "LOCAL_RANK, 2, LOCAL_RANK=2 is not below LOCAL_WORLD_SIZE=2",

@@ -262,4 +262,60 @@ class RendezvousTest {
             assertEquals(100 + r, t.ringAddress(r).getPort());
         }
     }
+
+    @Test
+    void helloArrivingInPiecesIsReassembled() throws Exception {
+        int port = freePort();
+        var zero = rank(env(0, 2, port, SHORT * 2), "n", 0);
+        RankRecord me = new RankRecord(1, "slow-node", new InetSocketAddress(InetAddress.getLoopbackAddress(), 9),
+                77, java.nio.ByteOrder.BIG_ENDIAN, -1);
+        byte[] hello = RendezvousCodec.hello(2, me).array();
+        int length = RendezvousDescriptor.HEADER_BYTES + ByteBuffer.wrap(hello).getInt(RendezvousDescriptor.BODY_LENGTH_OFFSET);
+        long deadline = System.nanoTime() + SHORT;
+        while (true) {
+            try (Socket s = new Socket("127.0.0.1", port)) {
+                s.setTcpNoDelay(true);
+                OutputStream out = s.getOutputStream();
+                // header in two pieces, then the body in two pieces, each sent on its own
+                int[] cuts = {5, RendezvousDescriptor.HEADER_BYTES, RendezvousDescriptor.HEADER_BYTES + 7, length};
+                int from = 0;
+                for (int cut : cuts) {
+                    out.write(hello, from, cut - from);
+                    out.flush();
+                    from = cut;
+                    Thread.sleep(60);
+                }
+                s.setSoTimeout(5000);
+                byte[] header = s.getInputStream().readNBytes(RendezvousDescriptor.HEADER_BYTES);
+                assertEquals(RendezvousDescriptor.TYPE_TABLE, ByteBuffer.wrap(header).getShort(RendezvousDescriptor.TYPE_OFFSET));
+                break;
+            } catch (ConnectException e) {
+                assertTrue(System.nanoTime() < deadline, "rank 0 never listened");
+                Thread.sleep(10);
+            }
+        }
+        Topology t = zero.join();
+        assertEquals("slow-node", t.nodeOf(1));
+        assertEquals(77, t.pidOf(1));
+        assertEquals(java.nio.ByteOrder.BIG_ENDIAN, t.byteOrderOf(1));
+    }
+
+    @Test
+    void sixtyFourRanksOnEightNodesAgree() throws Exception {
+        int port = freePort();
+        List<CompletableFuture<Topology>> ranks = new ArrayList<>();
+        for (int r = 0; r < 64; r++) {
+            ranks.add(rank(env(r, 64, port, TimeUnit.SECONDS.toNanos(10)), "node" + (r % 8), 0));
+        }
+        String digest = ranks.getFirst().join().digest();
+        for (var f : ranks) {
+            assertEquals(digest, f.join().digest());
+        }
+        Topology t = ranks.get(13).join();
+        assertEquals(8, t.nodes().size());
+        assertArrayEquals(new int[] {5, 13, 21, 29, 37, 45, 53, 61}, t.ranksOn("node5"));
+        assertEquals(1, t.localRank(13));
+        assertTrue(t.isNodeLocal(new int[] {5, 61}));
+        assertEquals(2, t.nodeCount(new int[] {5, 6, 13}));
+    }
 }

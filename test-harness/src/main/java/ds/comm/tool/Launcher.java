@@ -2,6 +2,7 @@ package ds.comm.tool;
 
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -10,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,7 +32,8 @@ import java.util.function.Consumer;
  * ({@link NodeSplit}), which makes ranks on different simulated nodes use the inter-node path.
  * Stale {@code DSCOMM_RANK / _WORLD_SIZE / _LOCAL_RANK / _LOCAL_SIZE} are removed from the
  * inherited environment because they would win over the launcher's variables. Each output line
- * (stdout and stderr merged) goes to the sink as {@code "[rank N] line"}.
+ * goes to the output sink as {@code "[rank N] line"}; standard error is merged into it unless an
+ * error sink is set.
  *
  * <p>Reaping guarantees: when a rank exits with a non-zero status, or the timeout passes, every
  * other rank and every descendant of it is sent SIGTERM, then SIGKILL after the grace period, and
@@ -57,6 +60,8 @@ public final class Launcher {
     private final boolean capture;
 
     private final Object lock = new Object();
+    /** Serialises the sinks only; never held while processes are signalled. */
+    private final Object printLock = new Object();
     private Process[] processes = new Process[0];
 
     private Launcher(Builder b) {
@@ -119,8 +124,8 @@ public final class Launcher {
         long deadline = timeout == null ? 0 : start + timeout.toNanos();
         int[] exitCodes = new int[ranks];
         long[] pids = new long[ranks];
-        java.util.Arrays.fill(exitCodes, -1);
-        java.util.Arrays.fill(pids, -1);
+        Arrays.fill(exitCodes, -1);
+        Arrays.fill(pids, -1);
         List<List<String>> output = new ArrayList<>();
         List<Thread> pumps = new ArrayList<>();
         BlockingQueue<Integer> exited = new LinkedBlockingQueue<>();
@@ -155,8 +160,10 @@ public final class Launcher {
                     break;
                 }
                 pids[r] = p.pid();
-                pumps.add(pump(r, p.getInputStream(), output.get(r), sink, "out"));
-                if (errorSink != null) pumps.add(pump(r, p.getErrorStream(), output.get(r), errorSink, "err"));
+                pumps.add(pump(r, p.getInputStream(), sink, output.get(r)));
+                if (errorSink != null) {
+                    pumps.add(pump(r, p.getErrorStream(), errorSink, output.get(r)));
+                }
                 final int rank = r;
                 p.onExit().thenRun(() -> exited.add(rank));
             }
@@ -188,13 +195,7 @@ public final class Launcher {
                 diagnostics.accept(failure.message() + "; stopping the other ranks");
             }
             stopAll(killGrace.toNanos());
-            synchronized (lock) {
-                for (int r = 0; r < processes.length; r++) {
-                    if (processes[r] != null && !processes[r].isAlive()) {
-                        exitCodes[r] = processes[r].exitValue();
-                    }
-                }
-            }
+            collectExitCodes(exitCodes);
             joinPumps(pumps);
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -204,6 +205,29 @@ public final class Launcher {
         }
         return new LaunchResult(exitCodes, pids, output, Optional.ofNullable(failure),
                 Duration.ofNanos(System.nanoTime() - start));
+    }
+
+    /** Exit status of every stopped rank; the JDK reaps its direct children shortly after they die. */
+    private void collectExitCodes(int[] exitCodes) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        Process[] started;
+        synchronized (lock) {
+            started = processes.clone(); // wait outside the lock: the shutdown hook may need it
+        }
+        for (int r = 0; r < started.length; r++) {
+            Process p = started[r];
+            if (p == null) {
+                continue;
+            }
+            try {
+                if (p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    exitCodes[r] = p.exitValue();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     private RankFailure timeoutFailure() {
@@ -243,49 +267,50 @@ public final class Launcher {
             // Children forked during the grace period are caught too.
             List<ProcessHandle> stubborn = new ArrayList<>();
             for (ProcessHandle h : targets) {
-                if (h.isAlive()) {
+                if (Processes.isRunning(h)) {
                     h.descendants().forEach(stubborn::add);
                     stubborn.add(h);
                 }
             }
             stubborn.forEach(ProcessHandle::destroyForcibly);
             if (!awaitGone(stubborn, System.nanoTime() + REAP_BOUND_NANOS)) {
-                diagnostics.accept("could not reap processes " + stubborn.stream().filter(ProcessHandle::isAlive)
+                diagnostics.accept("could not reap processes " + stubborn.stream().filter(Processes::isRunning)
                         .map(h -> Long.toString(h.pid())).toList() + " even with SIGKILL");
             }
         }
     }
 
+    /**
+     * Polls until none of {@code handles} is running or the deadline passes. Polling (every 10 ms)
+     * rather than {@link ProcessHandle#onExit()}: most handles are grandchildren, which the JDK
+     * cannot wait for either, and a killed grandchild stays a zombie until init reaps it.
+     */
     private static boolean awaitGone(List<ProcessHandle> handles, long deadline) {
-        for (ProcessHandle h : handles) {
-            long remaining = deadline - System.nanoTime();
-            if (remaining <= 0) {
-                return handles.stream().noneMatch(ProcessHandle::isAlive);
+        while (handles.stream().anyMatch(Processes::isRunning)) {
+            if (System.nanoTime() - deadline >= 0) {
+                return false;
             }
             try {
-                h.onExit().get(remaining, TimeUnit.NANOSECONDS);
-            } catch (java.util.concurrent.TimeoutException e) {
-                return false;
-            } catch (java.util.concurrent.ExecutionException e) {
-                // cannot wait on this one (not a child): fall through to polling below
+                Thread.sleep(10);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return handles.stream().noneMatch(ProcessHandle::isAlive);
+                return handles.stream().noneMatch(Processes::isRunning);
             }
         }
-        return handles.stream().noneMatch(ProcessHandle::isAlive);
+        return true;
     }
 
-    private Thread pump(int rank, java.io.InputStream stream, List<String> lines, Consumer<String> to, String name) {
+    private Thread pump(int rank, InputStream stream, Consumer<String> to, List<String> lines) {
         String prefix = "[rank " + rank + "] ";
-        return Thread.ofPlatform().daemon().name("dscomm-launch-" + name + "-" + rank).start(() -> {
+        return Thread.ofPlatform().daemon().name("dscomm-launch-out-" + rank).start(() -> {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = in.readLine()) != null) {
                     if (capture) {
                         lines.add(line);
                     }
-                    synchronized (to) {
+                    // One lock for both sinks: they usually print to the same terminal.
+                    synchronized (printLock) {
                         to.accept(prefix + line);
                     }
                 }
@@ -410,11 +435,11 @@ public final class Launcher {
         }
 
         /**
-         * Receives every standard-error line, prefixed "[rank N] ", separately from standard
-         * output (which then carries only what ranks print to System.out). Unset: merged.
+         * Receives every standard-error line, prefixed "[rank N] ", separately from the output
+         * sink. Without it, standard error is merged into the output sink.
          */
-        public Builder errors(Consumer<String> e) {
-            this.errorSink = Objects.requireNonNull(e);
+        public Builder errors(Consumer<String> s) {
+            this.errorSink = Objects.requireNonNull(s);
             return this;
         }
 
