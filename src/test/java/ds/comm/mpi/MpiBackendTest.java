@@ -4,8 +4,11 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -72,6 +75,26 @@ class MpiBackendTest {
     @Test
     void collectiveAPeerNeverJoinsAbortsTheMpichJobAfterTheTimeoutWithAnExplanation() throws IOException {
         assertHangIsAborted(MpiLaunch.Launcher.MPICH);
+    }
+
+    @Test
+    void allReduceAllocatesNothingPerCallOnAnyPathOnceCompiled() throws IOException {
+        String exe = launcherOrSkip(MpiLaunch.Launcher.OPEN_MPI);
+        String testClasses = Path.of(URI.create(MpiAllocationProbe.class.getProtectionDomain().getCodeSource()
+                .getLocation().toString())).toString();
+        // C2 (no TieredStopAtLevel): escape analysis is part of what is under test.
+        MpiLaunch.Result r = MpiLaunch.ranks(MpiLaunch.Launcher.OPEN_MPI, exe, 2, List.of("-XX:+UseSerialGC"),
+                MpiLaunch.mainClasses() + File.pathSeparator + testClasses, MpiAllocationProbe.class.getName(),
+                DEADLINE_SECONDS);
+        String out = r.output();
+        assertEquals(0, r.exitCode(), out);
+        List<String> lines = r.lines("ALLOC");
+        assertEquals(8, lines.size(), "4 paths x 2 ranks:\n" + out);
+        for (String line : lines) {
+            double bytesPerCall = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            // < 1 B/call over 1,000 calls tolerates a one-off allocation (a deoptimisation), not a per-call one.
+            assertTrue(bytesPerCall < 1.0, line);
+        }
     }
 
     /** Rank 0 stays away for 60 s; the group timeout is 2 s; the job must end long before 60 s. */
