@@ -101,7 +101,7 @@ class MpiBackendTest {
     private static void assertHangIsAborted(MpiLaunch.Launcher launcher) throws IOException {
         String exe = launcherOrSkip(launcher);
         long t0 = System.nanoTime();
-        MpiLaunch.Result r = MpiLaunch.scenario(launcher, exe, 2, "hang", DEADLINE_SECONDS);
+        MpiLaunch.Result r = MpiLaunch.scenario(launcher, exe, 2, DEADLINE_SECONDS, "hang");
         long seconds = (System.nanoTime() - t0) / 1_000_000_000L;
         String out = r.output();
         assertTrue(r.exitCode() != 0 && r.exitCode() != -1, "the launcher must report the abort:\n" + out);
@@ -126,7 +126,10 @@ class MpiBackendTest {
         String exe = launcherOrSkip(launcher);
         return RESULTS.computeIfAbsent(new Launch(launcher, ranks), l -> {
             try {
-                return MpiLaunch.scenario(launcher, exe, ranks, "all", DEADLINE_SECONDS);
+                // Two ranks: the default staging chunk (every heap buffer in one piece). Otherwise a
+                // 1000-byte chunk, so every heap and 16-bit check loops over several pieces.
+                String chunk = launcher == MpiLaunch.Launcher.OPEN_MPI && ranks == 2 ? "1048576" : "1000";
+                return MpiLaunch.scenario(launcher, exe, ranks, DEADLINE_SECONDS, "all", chunk);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

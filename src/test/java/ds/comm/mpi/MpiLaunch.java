@@ -97,10 +97,10 @@ final class MpiLaunch {
         return System.getProperty("dscomm.classes", "target/classes");
     }
 
-    /** Starts the scenario in {@code mode} with {@code ranks} ranks, waiting at most {@code deadlineSeconds}. */
-    static Result scenario(Launcher launcher, String exe, int ranks, String mode, long deadlineSeconds)
+    /** Starts the scenario ({@code args}: mode, chunk) with {@code ranks} ranks, waiting at most {@code deadlineSeconds}. */
+    static Result scenario(Launcher launcher, String exe, int ranks, long deadlineSeconds, String... args)
             throws IOException {
-        return ranks(launcher, exe, ranks, QUICK_START, mainClasses(), SCENARIO, deadlineSeconds, mode);
+        return ranks(launcher, exe, ranks, QUICK_START, mainClasses(), SCENARIO, deadlineSeconds, args);
     }
 
     /** Starts {@code mainClass} with {@code ranks} ranks; crash logs of the JVMs are appended to the output. */

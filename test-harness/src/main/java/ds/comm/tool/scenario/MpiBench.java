@@ -29,7 +29,7 @@ public final class MpiBench {
     }
 
     /**
-     * @param args ignored
+     * @param args optional staging chunk in bytes (default: Settings.defaults())
      */
     public static void main(String[] args) {
         long[] bytes = {4L << 10, 64L << 10, 1L << 20, 16L << 20};
@@ -37,10 +37,13 @@ public final class MpiBench {
         // Enough calls for C2 to compile the whole call path before timing starts.
         int[] warmup = {20000, 5000, 500, 10};
         MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
-        try (MpiCollective world = MpiCollective.world(lib, Settings.defaults(), new MpiScalarReducer());
+        Settings settings = args.length > 0 ? MpiScenario.withChunkBytes(Settings.defaults(), Long.parseLong(args[0]))
+                : Settings.defaults();
+        try (MpiCollective world = MpiCollective.world(lib, settings, new MpiScalarReducer());
              Arena arena = Arena.ofConfined()) {
             if (world.rank() == 0) {
-                System.out.println("# Java " + world.describe() + " allReduce fp32 sum, " + world.size() + " ranks");
+                System.out.println("# Java " + world.describe() + " allReduce fp32 sum, " + world.size() + " ranks, heap staged "
+                        + settings.chunkBytes() + " B at a time");
                 System.out.println("# bytes native_p50_us native_p90_us heap_p50_us heap_p90_us");
             }
             for (int s = 0; s < bytes.length; s++) {
