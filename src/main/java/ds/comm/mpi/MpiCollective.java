@@ -24,8 +24,9 @@ import java.util.Objects;
  * </pre>
  *
  * <p><b>Types and ops.</b> FP32, FP64, INT32 and INT64 SUM/PROD, and integer MIN/MAX, use MPI's
- * built-in datatypes and ops (integer SUM/PROD wrap, as two's complement C arithmetic does on
- * every supported platform). Floating-point MIN/MAX use a user op that runs the
+ * built-in datatypes and ops. Integer SUM/PROD wrap: signed overflow is undefined in C, but Open
+ * MPI and MPICH compile it to wrapping machine arithmetic, and the scenario checks full-range
+ * values on every run. Floating-point MIN/MAX use a user op that runs the
  * {@link Reducer} ({@link MpiUserOp} explains why). BF16 and FP16 are widened to fp32, reduced by
  * MPI as MPI_FLOAT and rounded once ({@link Fp32Widening} explains why).
  *
@@ -37,7 +38,7 @@ import java.util.Objects;
  * reduce + bcast) or combine the same two partials on both partners (recursive doubling, where
  * IEEE addition and multiplication are commutative). The MPI scenario checks this on every run.
  *
- * <p><b>Memory.</b> Native segments go to MPI directly, in one call. Heap segments (and 16-bit
+ * <p><b>Memory.</b> Native segments go to MPI directly, in one call (up to 2^31-1 elements). Heap segments (and 16-bit
  * floats, which need widening anyway) pass through a pooled {@link StagingBuffer}, one
  * {@link Settings#chunkBytes()} piece per rank block at a time (capped at
  * {@link StagingBuffer#MAX_BYTES}): copy in, MPI call, copy out, so the pool stays small and the
