@@ -32,6 +32,7 @@ import java.lang.invoke.MethodType;
  * arrays are reused without synchronisation. MPI runs user functions of a blocking collective on
  * the calling thread.
  */
+@SuppressWarnings("restricted") // an upcall stub and an address-space-wide segment, both deliberate
 final class MpiUserOp {
 
     private static final MethodHandle APPLY;
