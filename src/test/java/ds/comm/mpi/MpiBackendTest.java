@@ -80,11 +80,9 @@ class MpiBackendTest {
     @Test
     void allReduceAllocatesNothingPerCallOnAnyPathOnceCompiled() throws IOException {
         String exe = launcherOrSkip(MpiLaunch.Launcher.OPEN_MPI);
-        String testClasses = Path.of(URI.create(MpiAllocationProbe.class.getProtectionDomain().getCodeSource()
-                .getLocation().toString())).toString();
         // C2 (no TieredStopAtLevel): escape analysis is part of what is under test.
         MpiLaunch.Result r = MpiLaunch.ranks(MpiLaunch.Launcher.OPEN_MPI, exe, 2, List.of("-XX:+UseSerialGC"),
-                MpiLaunch.mainClasses() + File.pathSeparator + testClasses, MpiAllocationProbe.class.getName(),
+                MpiLaunch.mainClasses() + File.pathSeparator + testClasses(), MpiAllocationProbe.class.getName(),
                 DEADLINE_SECONDS);
         String out = r.output();
         assertEquals(0, r.exitCode(), out);
@@ -95,6 +93,26 @@ class MpiBackendTest {
             // < 1 B/call over 1,000 calls tolerates a one-off allocation (a deoptimisation), not a per-call one.
             assertTrue(bytesPerCall < 1.0, line);
         }
+    }
+
+    @Test
+    void mpiInitialisedByTheHostWithSerializedThreadsIsAdoptedSerialisedAndLeftRunning() throws IOException {
+        for (MpiLaunch.Launcher launcher : MpiLaunch.Launcher.values()) {
+            String exe = launcherOrSkip(launcher);
+            MpiLaunch.Result r = MpiLaunch.ranks(launcher, exe, 2, MpiLaunch.QUICK_START,
+                    MpiLaunch.mainClasses() + File.pathSeparator + testClasses(), MpiHostedProbe.class.getName(),
+                    DEADLINE_SECONDS);
+            String out = r.output();
+            assertEquals(List.of(), r.lines("FAIL"), launcher + ":\n" + out);
+            assertEquals(0, r.exitCode(), launcher + ":\n" + out);
+            assertEquals(8, r.lines("PASS").size(), launcher + ": 4 checks x 2 ranks:\n" + out);
+            assertTrue(out.contains("thread level 2"), launcher + ": the host asked for MPI_THREAD_SERIALIZED:\n" + out);
+        }
+    }
+
+    private static String testClasses() {
+        return Path.of(URI.create(MpiBackendTest.class.getProtectionDomain().getCodeSource().getLocation().toString()))
+                .toString();
     }
 
     /** Rank 0 stays away for 60 s; the group timeout is 2 s; the job must end long before 60 s. */
