@@ -49,6 +49,10 @@ import java.util.Objects;
  * reports it on stderr and aborts the MPI job instead of letting it hang. A rank that dies is
  * detected by the MPI runtime, which (Open MPI's mpirun, MPICH's hydra) aborts the whole job.
  *
+ * <p><b>Waiting.</b> {@link Settings#idle()} is not used: ranks wait inside MPI's own progress
+ * engine, which busy-polls by default. On oversubscribed nodes use the MPI's knobs (Open MPI:
+ * {@code --mca mpi_yield_when_idle 1}; MPICH/UCX: {@code UCX_*} progress settings).
+ *
  * <p><b>Failures.</b> Every non-zero MPI return code becomes a {@link CommFailure} carrying
  * MPI_Error_string's text and naming the rank, group and operation. After any failure the
  * communicator is aborted (MPI leaves its state undefined after an error): later calls throw at
