@@ -34,6 +34,7 @@ final class JvmSignalSafety {
     }
 
     /** Call before loading any MPI library; idempotent. */
+    @SuppressWarnings("restricted") // libc calls; ds-comm runs with --enable-native-access
     static void beforeLoadingMpi() {
         if (done) return;
         done = true;

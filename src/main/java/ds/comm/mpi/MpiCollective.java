@@ -24,8 +24,9 @@ import java.util.Objects;
  * </pre>
  *
  * <p><b>Types and ops.</b> FP32, FP64, INT32 and INT64 SUM/PROD, and integer MIN/MAX, use MPI's
- * built-in datatypes and ops (integer SUM/PROD wrap, as two's complement C arithmetic does on
- * every supported platform). Floating-point MIN/MAX use a user op that runs the
+ * built-in datatypes and ops. Integer SUM/PROD wrap: signed overflow is undefined in C, but Open
+ * MPI and MPICH compile it to wrapping machine arithmetic, and the scenario checks full-range
+ * values on every run. Floating-point MIN/MAX use a user op that runs the
  * {@link Reducer} ({@link MpiUserOp} explains why). BF16 and FP16 are widened to fp32, reduced by
  * MPI as MPI_FLOAT and rounded once ({@link Fp32Widening} explains why).
  *
@@ -37,14 +38,20 @@ import java.util.Objects;
  * reduce + bcast) or combine the same two partials on both partners (recursive doubling, where
  * IEEE addition and multiplication are commutative). The MPI scenario checks this on every run.
  *
- * <p><b>Memory.</b> Native segments go to MPI directly. Heap segments (and 16-bit floats, which
- * need widening anyway) pass through a pooled {@link StagingBuffer}, at most
- * {@link StagingBuffer#MAX_BYTES} per MPI call.
+ * <p><b>Memory.</b> Native segments go to MPI directly, in one call (up to 2^31-1 elements). Heap segments (and 16-bit
+ * floats, which need widening anyway) pass through a pooled {@link StagingBuffer}, one
+ * {@link Settings#chunkBytes()} piece per rank block at a time (capped at
+ * {@link StagingBuffer#MAX_BYTES}): copy in, MPI call, copy out, so the pool stays small and the
+ * copies stay in cache.
  *
  * <p><b>Deadlines.</b> MPI's blocking collectives cannot be cancelled, so a call that overruns
  * {@link Settings#timeoutNanos()} cannot return a TIMEOUT failure: the {@link MpiWatchdog}
  * reports it on stderr and aborts the MPI job instead of letting it hang. A rank that dies is
  * detected by the MPI runtime, which (Open MPI's mpirun, MPICH's hydra) aborts the whole job.
+ *
+ * <p><b>Waiting.</b> {@link Settings#idle()} is not used: ranks wait inside MPI's own progress
+ * engine, which busy-polls by default. On oversubscribed nodes use the MPI's knobs (Open MPI:
+ * {@code --mca mpi_yield_when_idle 1}; MPICH/UCX: {@code UCX_*} progress settings).
  *
  * <p><b>Failures.</b> Every non-zero MPI return code becomes a {@link CommFailure} carrying
  * MPI_Error_string's text and naming the rank, group and operation. After any failure the
@@ -74,6 +81,8 @@ public final class MpiCollective implements Collective {
     private final MemorySegment inPlace;
     private final StagingBuffer staging = new StagingBuffer();
     private final MpiCallClock clock;
+    /** Bytes per rank block staged per MPI call. */
+    private final long chunkBytes;
     private final MpiUserOp[] userOps = new MpiUserOp[ElementType.values().length * Combiner.values().length];
     private int splits;
     private boolean closed;
@@ -127,6 +136,7 @@ public final class MpiCollective implements Collective {
         this.reducer = reducer;
         this.name = name;
         this.comm = comm;
+        this.chunkBytes = Math.min(settings.chunkBytes(), StagingBuffer.MAX_BYTES);
         this.intSlot = arena.allocate(ValueLayout.JAVA_INT);
         this.handleSlot = arena.allocate(ValueLayout.ADDRESS);
         this.inPlace = MemorySegment.ofAddress(abi.inPlace());
@@ -240,7 +250,7 @@ public final class MpiCollective implements Collective {
             }
             return;
         }
-        long step = StagingBuffer.MAX_BYTES / es;
+        long step = Math.max(1, chunkBytes / es);
         MemorySegment stage = staging.ensure(Math.min(count, step) * es);
         for (long done = 0; done < count; done += step) {
             long n = Math.min(step, count - done);
@@ -254,7 +264,7 @@ public final class MpiCollective implements Collective {
         long datatype = abi.datatype(ElementType.FP32);
         MpiUserOp user = userOp(ElementType.FP32, op);
         long mpiOp = user != null ? user.handle() : abi.op(op);
-        long step = StagingBuffer.MAX_BYTES / Float.BYTES;
+        long step = Math.max(1, chunkBytes / Float.BYTES);
         MemorySegment stage = staging.ensure(Math.min(count, step) * Float.BYTES);
         for (long done = 0; done < count; done += step) {
             long n = Math.min(step, count - done);
@@ -292,7 +302,7 @@ public final class MpiCollective implements Collective {
         }
         // Chunk c of every rank's block lands at stage[step + r*n]; copy each to out[r*bytes + off].
         int es = type.byteSize();
-        long step = Math.max(es, Math.min(bytes, StagingBuffer.MAX_BYTES / (size + 1)) / es * es);
+        long step = Math.max(es, Math.min(bytes, chunkBytes) / es * es);
         MemorySegment stage = staging.ensure(step * (size + 1));
         MemorySegment gathered = stage.asSlice(step);
         for (long off = 0; off < bytes; off += step) {
@@ -339,7 +349,7 @@ public final class MpiCollective implements Collective {
         }
         // Chunk c of every block r is packed at stage[r*n*ws]; the result lands after all blocks.
         int ws = wire.byteSize();
-        long step = Math.max(1, Math.min(count, StagingBuffer.MAX_BYTES / ((long) (size + 1) * ws)));
+        long step = Math.max(1, Math.min(count, chunkBytes / ws));
         MemorySegment stage = staging.ensure(step * (size + 1) * ws);
         for (long done = 0; done < count; done += step) {
             long n = Math.min(step, count - done);
@@ -393,7 +403,7 @@ public final class MpiCollective implements Collective {
             }
             return;
         }
-        long step = Math.min(bytes, StagingBuffer.MAX_BYTES);
+        long step = Math.min(bytes, chunkBytes);
         MemorySegment stage = staging.ensure(step);
         for (long off = 0; off < bytes; off += step) {
             long n = Math.min(step, bytes - off);

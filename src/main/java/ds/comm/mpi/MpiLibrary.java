@@ -131,6 +131,7 @@ public final class MpiLibrary {
         return load(explicit ? List.of(explicitLib.strip()) : DEFAULT_CANDIDATES, explicit);
     }
 
+    @SuppressWarnings("restricted") // dlopen of the MPI library is the point of this backend
     static MpiLibrary load(List<String> candidates, boolean explicit) {
         synchronized (MpiLibrary.class) {
             if (loaded != null) {
@@ -401,6 +402,7 @@ public final class MpiLibrary {
             this.abi = abi;
         }
 
+        @SuppressWarnings("restricted") // every MPI entry point is a downcall
         MethodHandle fn(String function, String signature) {
             MemorySegment symbol = lookup.find(function).orElseThrow(() -> setupFailure(
                     libName + " (" + abi.family() + ") does not export " + function, null));

@@ -32,16 +32,28 @@ import java.lang.invoke.MethodType;
  * arrays are reused without synchronisation. MPI runs user functions of a blocking collective on
  * the calling thread.
  */
+@SuppressWarnings("restricted") // an upcall stub and an address-space-wide segment, both deliberate
 final class MpiUserOp {
 
     private static final MethodHandle APPLY;
+    /**
+     * The four pointers arrive as 64-bit integers rather than {@code ADDRESS}: an upcall wraps
+     * each ADDRESS argument in a fresh MemorySegment (80-240 bytes of garbage per MPI call, as
+     * measured), whereas a pointer and a long travel in the same register on every 64-bit ABI
+     * the JDK supports. Memory is then reached through {@link #ALL} at absolute offsets.
+     */
     private static final FunctionDescriptor USER_FUNCTION = FunctionDescriptor.ofVoid(
-            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+    /** The whole address space: MPI's vectors are addressed by absolute offset in it. */
+    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     static {
+        if (ValueLayout.ADDRESS.byteSize() != Long.BYTES) {
+            throw new ExceptionInInitializerError("ds-comm's MPI user ops need 64-bit pointers");
+        }
         try {
-            APPLY = MethodHandles.lookup().findVirtual(MpiUserOp.class, "apply", MethodType.methodType(void.class,
-                    MemorySegment.class, MemorySegment.class, MemorySegment.class, MemorySegment.class));
+            APPLY = MethodHandles.lookup().findVirtual(MpiUserOp.class, "apply",
+                    MethodType.methodType(void.class, long.class, long.class, long.class, long.class));
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -50,7 +62,7 @@ final class MpiUserOp {
     private final ElementType type;
     private final Combiner combiner;
     private final Reducer reducer;
-    private final MemorySegment[] sources = new MemorySegment[2];
+    private final MemorySegment[] sources = {ALL, ALL};
     private final long[] sourceOffsets = new long[2];
     private final MemorySegment function;
     private long handle;
@@ -98,20 +110,14 @@ final class MpiUserOp {
         handle = 0;
     }
 
-    private void apply(MemorySegment in, MemorySegment inout, MemorySegment len, MemorySegment datatype) {
+    private void apply(long in, long inout, long len, long datatype) {
         try {
-            int count = len.reinterpret(4).get(ValueLayout.JAVA_INT, 0);
-            long bytes = (long) count * type.byteSize();
-            MemorySegment a = in.reinterpret(bytes);
-            MemorySegment b = inout.reinterpret(bytes);
-            sources[0] = a;
-            sources[1] = b;
-            reducer.reduce(type, combiner, b, 0, sources, sourceOffsets, 2, count);
+            int count = ALL.get(ValueLayout.JAVA_INT, len);
+            sourceOffsets[0] = in;
+            sourceOffsets[1] = inout;
+            reducer.reduce(type, combiner, ALL, inout, sources, sourceOffsets, 2, count);
         } catch (Throwable t) {
             if (failure == null) failure = t;
-        } finally {
-            sources[0] = null;
-            sources[1] = null;
         }
     }
 

@@ -7,14 +7,14 @@ import java.lang.foreign.MemorySegment;
  * Native memory reused across collectives of one communicator, grown on demand.
  *
  * <p>MPI takes addresses, and a heap segment has none that stays put, so heap (array-backed)
- * buffers and 16-bit floats widened to fp32 pass through here. Collectives stage at most
- * {@link #MAX_BYTES} at a time and loop over larger buffers, so the pool stays bounded however
- * large a tensor is. Grows by doubling (4 KiB granules) so a slowly growing workload reallocates
+ * buffers and 16-bit floats widened to fp32 pass through here. Collectives stage one chunk per
+ * rank block at a time (at most {@link #MAX_BYTES}) and loop over larger buffers, so the pool
+ * stays bounded however large a tensor is. Grows by doubling (4 KiB granules) so a slowly growing workload reallocates
  * only logarithmically often; never shrinks. One owner thread at a time (the communicator's).
  */
 final class StagingBuffer implements AutoCloseable {
 
-    /** Largest staging area one collective step uses. */
+    /** Cap on the chunk one collective step stages per rank block. */
     static final long MAX_BYTES = 64L << 20;
 
     private static final long GRANULE = 4096;

@@ -4,8 +4,11 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -74,11 +77,49 @@ class MpiBackendTest {
         assertHangIsAborted(MpiLaunch.Launcher.MPICH);
     }
 
+    @Test
+    void allReduceAllocatesNothingPerCallOnAnyPathOnceCompiled() throws IOException {
+        String exe = launcherOrSkip(MpiLaunch.Launcher.OPEN_MPI);
+        // C2 (no TieredStopAtLevel): escape analysis is part of what is under test.
+        MpiLaunch.Result r = MpiLaunch.ranks(MpiLaunch.Launcher.OPEN_MPI, exe, 2, List.of("-XX:+UseSerialGC"),
+                MpiLaunch.mainClasses() + File.pathSeparator + testClasses(), MpiAllocationProbe.class.getName(),
+                DEADLINE_SECONDS);
+        String out = r.output();
+        assertEquals(0, r.exitCode(), out);
+        List<String> lines = r.lines("ALLOC");
+        assertEquals(8, lines.size(), "4 paths x 2 ranks:\n" + out);
+        for (String line : lines) {
+            double bytesPerCall = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            // < 1 B/call over 1,000 calls tolerates a one-off allocation (a deoptimisation), not a per-call one.
+            assertTrue(bytesPerCall < 1.0, line);
+        }
+    }
+
+    @Test
+    void mpiInitialisedByTheHostWithSerializedThreadsIsAdoptedSerialisedAndLeftRunning() throws IOException {
+        for (MpiLaunch.Launcher launcher : MpiLaunch.Launcher.values()) {
+            String exe = launcherOrSkip(launcher);
+            MpiLaunch.Result r = MpiLaunch.ranks(launcher, exe, 2, MpiLaunch.QUICK_START,
+                    MpiLaunch.mainClasses() + File.pathSeparator + testClasses(), MpiHostedProbe.class.getName(),
+                    DEADLINE_SECONDS);
+            String out = r.output();
+            assertEquals(List.of(), r.lines("FAIL"), launcher + ":\n" + out);
+            assertEquals(0, r.exitCode(), launcher + ":\n" + out);
+            assertEquals(8, r.lines("PASS").size(), launcher + ": 4 checks x 2 ranks:\n" + out);
+            assertTrue(out.contains("thread level 2"), launcher + ": the host asked for MPI_THREAD_SERIALIZED:\n" + out);
+        }
+    }
+
+    private static String testClasses() {
+        return Path.of(URI.create(MpiBackendTest.class.getProtectionDomain().getCodeSource().getLocation().toString()))
+                .toString();
+    }
+
     /** Rank 0 stays away for 60 s; the group timeout is 2 s; the job must end long before 60 s. */
     private static void assertHangIsAborted(MpiLaunch.Launcher launcher) throws IOException {
         String exe = launcherOrSkip(launcher);
         long t0 = System.nanoTime();
-        MpiLaunch.Result r = MpiLaunch.scenario(launcher, exe, 2, "hang", DEADLINE_SECONDS);
+        MpiLaunch.Result r = MpiLaunch.scenario(launcher, exe, 2, DEADLINE_SECONDS, "hang");
         long seconds = (System.nanoTime() - t0) / 1_000_000_000L;
         String out = r.output();
         assertTrue(r.exitCode() != 0 && r.exitCode() != -1, "the launcher must report the abort:\n" + out);
@@ -103,7 +144,10 @@ class MpiBackendTest {
         String exe = launcherOrSkip(launcher);
         return RESULTS.computeIfAbsent(new Launch(launcher, ranks), l -> {
             try {
-                return MpiLaunch.scenario(launcher, exe, ranks, "all", DEADLINE_SECONDS);
+                // Two ranks: the default staging chunk (every heap buffer in one piece). Otherwise a
+                // 1000-byte chunk, so every heap and 16-bit check loops over several pieces.
+                String chunk = launcher == MpiLaunch.Launcher.OPEN_MPI && ranks == 2 ? "1048576" : "1000";
+                return MpiLaunch.scenario(launcher, exe, ranks, DEADLINE_SECONDS, "all", chunk);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

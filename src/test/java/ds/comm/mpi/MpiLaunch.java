@@ -75,24 +75,41 @@ final class MpiLaunch {
     private MpiLaunch() {
     }
 
-    /** Java command of one rank: this JVM's java, target/classes, the flags ds-comm needs. */
-    static List<String> rankCommand(Path errorDir, String mode) {
-        String classes = System.getProperty("dscomm.classes", "target/classes");
-        return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                // C1 and the serial collector: ranks start quickly, even oversubscribed on 2 cores.
-                "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto",
-                "-XX:ErrorFile=" + errorDir.resolve("hs_err_pid%p.log"),
+    /** The scenario's rank program under C1 (ranks start quickly, even oversubscribed on 2 cores). */
+    static final String SCENARIO = "ds.comm.tool.scenario.MpiScenario";
+    static final List<String> QUICK_START = List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
+
+    /** Java command of one rank: this JVM's java, the given class path, the flags ds-comm needs. */
+    static List<String> rankCommand(Path errorDir, List<String> jvmFlags, String classPath, String mainClass,
+                                    String... args) {
+        List<String> c = new ArrayList<>();
+        c.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        c.addAll(jvmFlags);
+        c.addAll(List.of("-XX:ErrorFile=" + errorDir.resolve("hs_err_pid%p.log"),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", classes, "ds.comm.tool.scenario.MpiScenario", mode);
+                "-cp", classPath, mainClass));
+        c.addAll(List.of(args));
+        return c;
     }
 
-    /** Starts the scenario with {@code ranks} ranks and waits at most {@code deadlineSeconds}. */
-    static Result scenario(Launcher launcher, String exe, int ranks, String mode, long deadlineSeconds)
+    /** target/classes, where surefire says it is. */
+    static String mainClasses() {
+        return System.getProperty("dscomm.classes", "target/classes");
+    }
+
+    /** Starts the scenario ({@code args}: mode, chunk) with {@code ranks} ranks, waiting at most {@code deadlineSeconds}. */
+    static Result scenario(Launcher launcher, String exe, int ranks, long deadlineSeconds, String... args)
             throws IOException {
+        return ranks(launcher, exe, ranks, QUICK_START, mainClasses(), SCENARIO, deadlineSeconds, args);
+    }
+
+    /** Starts {@code mainClass} with {@code ranks} ranks; crash logs of the JVMs are appended to the output. */
+    static Result ranks(Launcher launcher, String exe, int ranks, List<String> jvmFlags, String classPath,
+                        String mainClass, long deadlineSeconds, String... args) throws IOException {
         Path errorDir = Files.createTempDirectory("dscomm-mpi-test");
         try {
             List<String> command = new ArrayList<>(launcher.command(exe, ranks));
-            command.addAll(rankCommand(errorDir, mode));
+            command.addAll(rankCommand(errorDir, jvmFlags, classPath, mainClass, args));
             Map<String, String> env = launcher.library == null ? Map.of()
                     : Map.of(MpiLibrary.LIBRARY_VARIABLE, launcher.library);
             Result r = run(command, env, deadlineSeconds);

@@ -21,7 +21,8 @@ import java.util.Arrays;
  * </pre>
  *
  * After a warm-up, each iteration is a barrier, then one timed allReduce; rank 0 prints median and p90 of its
- * own call times for a native segment and for a float[] (heap, staged).
+ * own call times for a native segment, for a float[] (heap, staged), and (p50 only) for the
+ * same native bytes reduced as BF16 (widened to fp32 for MPI, so twice the bytes on the wire).
  */
 public final class MpiBench {
 
@@ -29,7 +30,7 @@ public final class MpiBench {
     }
 
     /**
-     * @param args ignored
+     * @param args optional staging chunk in bytes (default: Settings.defaults())
      */
     public static void main(String[] args) {
         long[] bytes = {4L << 10, 64L << 10, 1L << 20, 16L << 20};
@@ -37,19 +38,23 @@ public final class MpiBench {
         // Enough calls for C2 to compile the whole call path before timing starts.
         int[] warmup = {20000, 5000, 500, 10};
         MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
-        try (MpiCollective world = MpiCollective.world(lib, Settings.defaults(), new MpiScalarReducer());
+        Settings settings = args.length > 0 ? MpiScenario.withChunkBytes(Settings.defaults(), Long.parseLong(args[0]))
+                : Settings.defaults();
+        try (MpiCollective world = MpiCollective.world(lib, settings, new MpiScalarReducer());
              Arena arena = Arena.ofConfined()) {
             if (world.rank() == 0) {
-                System.out.println("# Java " + world.describe() + " allReduce fp32 sum, " + world.size() + " ranks");
-                System.out.println("# bytes native_p50_us native_p90_us heap_p50_us heap_p90_us");
+                System.out.println("# Java " + world.describe() + " allReduce fp32 sum, " + world.size() + " ranks, heap staged "
+                        + settings.chunkBytes() + " B at a time");
+                System.out.println("# bytes native_p50_us native_p90_us heap_p50_us heap_p90_us bf16_native_p50_us");
             }
             for (int s = 0; s < bytes.length; s++) {
                 MemorySegment natives = arena.allocate(bytes[s], 64);
                 MemorySegment heap = MemorySegment.ofArray(new float[(int) (bytes[s] / 4)]);
                 double[] n = time(world, natives, warmup[s], iters[s]);
                 double[] h = time(world, heap, warmup[s], iters[s]);
+                double[] b = time(world, natives, ElementType.BF16, warmup[s], iters[s]);
                 if (world.rank() == 0) {
-                    System.out.printf("%d %.2f %.2f %.2f %.2f%n", bytes[s], n[0], n[1], h[0], h[1]);
+                    System.out.printf("%d %.2f %.2f %.2f %.2f %.2f%n", bytes[s], n[0], n[1], h[0], h[1], b[0]);
                 }
             }
         }
@@ -57,12 +62,17 @@ public final class MpiBench {
 
     /** Returns {p50, p90} in microseconds. */
     private static double[] time(MpiCollective world, MemorySegment buf, int warmup, int iters) {
-        for (int w = 0; w < warmup; w++) world.allReduce(buf, ElementType.FP32, Combiner.SUM);
+        return time(world, buf, ElementType.FP32, warmup, iters);
+    }
+
+    /** Returns {p50, p90} in microseconds of allReduce(buf as {@code type}, SUM). */
+    private static double[] time(MpiCollective world, MemorySegment buf, ElementType type, int warmup, int iters) {
+        for (int w = 0; w < warmup; w++) world.allReduce(buf, type, Combiner.SUM);
         long[] t = new long[iters];
         for (int i = 0; i < iters; i++) {
             world.barrier();
             long t0 = System.nanoTime();
-            world.allReduce(buf, ElementType.FP32, Combiner.SUM);
+            world.allReduce(buf, type, Combiner.SUM);
             t[i] = System.nanoTime() - t0;
         }
         Arrays.sort(t);

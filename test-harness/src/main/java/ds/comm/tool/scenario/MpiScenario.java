@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
 /**
  * Rank program for the MPI backend tests: run one copy per rank under {@code mpirun} or
  * {@code mpiexec}. Opens the backend from the environment ({@code DSCOMM_MPI_LIB}), runs checks
- * and prints one {@code PASS}/{@code FAIL} line per check, then a {@code DONE} line; exits 1 when
+ * (with the staging chunk of the optional second argument) and prints one {@code PASS}/{@code FAIL} line per check, then a {@code DONE} line; exits 1 when
  * any check failed.
  *
  * <p>Modes: {@code all} (default) runs both of:
@@ -54,23 +54,28 @@ public final class MpiScenario {
 
     private enum Memory { HEAP, NATIVE }
 
-    private MpiScenario(MpiCollective world) {
+    private final int threadLevel;
+
+    private MpiScenario(MpiCollective world, int threadLevel) {
         this.world = world;
+        this.threadLevel = threadLevel;
         this.who = "rank " + world.worldRank() + "/" + world.worldSize();
     }
 
     /**
-     * @param args {@code [collectives|errors]}
+     * @param args {@code [all|collectives|errors|hang] [chunkBytes]}
      */
     public static void main(String[] args) {
         String mode = args.length > 0 ? args[0] : "all";
         int code;
         try {
             MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
-            Settings settings = mode.equals("hang") ? Settings.defaults().withTimeoutNanos(HANG_TIMEOUT_NANOS)
-                    : Settings.defaults();
+            Settings settings = withChunkBytes(mode.equals("hang")
+                    ? Settings.defaults().withTimeoutNanos(HANG_TIMEOUT_NANOS) : Settings.defaults(),
+                    args.length > 1 ? Long.parseLong(args[1]) : Settings.defaults().chunkBytes());
+            MpiScenario s;
             try (MpiCollective world = MpiCollective.world(lib, settings, new MpiScalarReducer())) {
-                MpiScenario s = new MpiScenario(world);
+                s = new MpiScenario(world, lib.threadLevel());
                 switch (mode) {
                     case "all" -> {
                         s.collectives();
@@ -81,8 +86,9 @@ public final class MpiScenario {
                     case "hang" -> s.hang();
                     default -> throw new IllegalArgumentException("unknown mode " + mode + " (all|collectives|errors|hang)");
                 }
-                code = s.done();
             }
+            if (mode.equals("all")) s.reopenAfterFinalize(lib, settings);
+            code = s.done();
         } catch (Throwable t) {
             System.out.println("FAIL scenario " + mode + ": " + t);
             t.printStackTrace(System.out);
@@ -90,6 +96,12 @@ public final class MpiScenario {
         }
         System.out.flush();
         System.exit(code);
+    }
+
+    /** Settings with another staging chunk: a tiny one makes every heap check loop over chunks. */
+    static Settings withChunkBytes(Settings d, long chunkBytes) {
+        return new Settings(d.timeoutNanos(), d.idle(), d.shmDir(), d.shmBytes(), d.smallMessageBytes(), chunkBytes,
+                d.peerLostNanos());
     }
 
     private int done() {
@@ -124,7 +136,7 @@ public final class MpiScenario {
     // ---------------------------------------------------------------- collectives
 
     private void collectives() {
-        check("identity " + world.describe(), a -> identity());
+        check("identity " + world.describe() + ", thread level " + threadLevel, a -> identity());
         check("jvm still handles its own SIGSEGV (implicit null check) after MPI_Init", a -> implicitNullCheck());
         int[] all = new int[world.size()];
         for (int r = 0; r < all.length; r++) all[r] = r;
@@ -407,6 +419,21 @@ public final class MpiScenario {
             world.barrier();
             fail("hang", "the barrier returned although rank 0 never entered it");
         }
+    }
+
+    /**
+     * Closing the last group finalised MPI (ds-comm initialised it); MPI cannot be initialised
+     * again, so a new world must be refused with an explanation, not crash inside MPI.
+     */
+    private void reopenAfterFinalize(MpiLibrary lib, Settings settings) {
+        check("reopening after the last group closed is refused", a -> {
+            try (MpiCollective again = MpiCollective.world(lib, settings, new MpiScalarReducer())) {
+                return "reopened " + again;
+            } catch (CommFailure f) {
+                return f.kind() == CommFailure.Kind.SETUP && f.getMessage().contains("cannot be initialised twice")
+                        ? null : f.toString();
+            }
+        });
     }
 
     // ---------------------------------------------------------------- data

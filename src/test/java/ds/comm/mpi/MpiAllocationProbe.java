@@ -1,0 +1,63 @@
+package ds.comm.mpi;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.Settings;
+import ds.comm.tool.scenario.MpiScalarReducer;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.reflect.Method;
+
+/**
+ * Rank program (run under mpirun by {@link MpiBackendTest}): after warm-up, how many bytes does
+ * one allReduce allocate on the calling thread? Prints {@code ALLOC <path> <bytes per call>} per
+ * path: built-in op on native memory, heap staging, BF16 widening, and the upcall user op.
+ * Lives with the tests; reaches {@code com.sun.management.ThreadMXBean} reflectively because the
+ * tests compile inside module ds.comm, which does not read java.management (the ranks run on the
+ * class path, where it is readable).
+ */
+public final class MpiAllocationProbe {
+
+    /** Rounds over all paths: enough invocations for C2, with a profile that covers every path. */
+    private static final int WARMUP_ROUNDS = 3_000;
+    private static final int MEASURED = 1_000;
+
+    private MpiAllocationProbe() {
+    }
+
+    /**
+     * @param args ignored
+     */
+    public static void main(String[] args) throws ReflectiveOperationException {
+        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
+        Method allocated = Class.forName("com.sun.management.ThreadMXBean").getMethod("getCurrentThreadAllocatedBytes");
+        MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
+        try (MpiCollective w = MpiCollective.world(lib, Settings.defaults(), new MpiScalarReducer());
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment natives = arena.allocate(4096, 64);
+            MemorySegment heap = MemorySegment.ofArray(new float[1024]);
+            MemorySegment bf16 = MemorySegment.ofArray(new short[2048]);
+            String[] paths = {"fp32-sum-native", "fp32-sum-heap", "bf16-sum-heap", "fp32-min-native-userop"};
+            for (int i = 0; i < WARMUP_ROUNDS; i++) {
+                for (String path : paths) call(w, path, natives, heap, bf16);
+            }
+            for (String path : paths) {
+                long before = (long) allocated.invoke(threads);
+                for (int i = 0; i < MEASURED; i++) call(w, path, natives, heap, bf16);
+                long after = (long) allocated.invoke(threads);
+                System.out.println("ALLOC rank " + w.rank() + " " + path + " " + (double) (after - before) / MEASURED);
+            }
+        }
+        System.exit(0);
+    }
+
+    private static void call(MpiCollective w, String path, MemorySegment natives, MemorySegment heap, MemorySegment bf16) {
+        switch (path) {
+            case "fp32-sum-native" -> w.allReduce(natives, ElementType.FP32, Combiner.SUM);
+            case "fp32-sum-heap" -> w.allReduce(heap, ElementType.FP32, Combiner.SUM);
+            case "bf16-sum-heap" -> w.allReduce(bf16, ElementType.BF16, Combiner.SUM);
+            default -> w.allReduce(natives, ElementType.FP32, Combiner.MIN);
+        }
+    }
+}
