@@ -94,14 +94,14 @@ public final class Communicator implements AutoCloseable {
         int[] everyone = new int[topo.worldSize()];
         for (int i = 0; i < everyone.length; i++) everyone[i] = i;
         GroupSpec world = new GroupSpec("w", topo.jobToken(), everyone, topo.rank());
-        return open(job, world, true);
+        return open(job, world, true, null, 0, 0);
     }
 
-    private static Communicator open(Job job, GroupSpec group, boolean firstUser) {
+    private static Communicator open(Job job, GroupSpec group, boolean firstUser, Collective parent, int color, int key) {
         Collective engine = null;
         try {
             BackendChoice choice = job.choose(group);
-            engine = job.open(group, choice);
+            engine = job.open(group, choice, parent, color, key);
             return new Communicator(job, group, engine, choice);
         } catch (CommFailure f) {
             if (firstUser) job.acquireAndRelease();
@@ -306,7 +306,7 @@ public final class Communicator implements AutoCloseable {
             if (same.get(j) == rank()) me = j;
         }
         GroupSpec sub = new GroupSpec(name() + ".s" + serial + "c" + color, group.jobToken(), members, me);
-        return open(job, sub, false);
+        return open(job, sub, false, engine, color, key);
     }
 
     /**

@@ -2,6 +2,8 @@ package ds.comm;
 
 import ds.comm.hier.HierCollective;
 import ds.comm.lanes.Reducer;
+import ds.comm.mpi.MpiCollective;
+import ds.comm.mpi.MpiLibrary;
 import ds.comm.lanes.Reducers;
 import ds.comm.ring.RingCollective;
 import ds.comm.ring.RingEndpoint;
@@ -12,6 +14,7 @@ import ds.comm.spi.Settings;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
+import ds.comm.topology.RankRecord;
 import ds.comm.topology.Rendezvous;
 import ds.comm.topology.Topology;
 
@@ -34,22 +37,28 @@ final class Job {
     private final Topology topology;
     private final RingEndpoint endpoint;
     private final Reducer reducer;
+    private final MpiCollective mpiWorld;
     private final AtomicInteger users = new AtomicInteger();
 
-    private Job(Resolved config, LaunchEnv launch, Topology topology, RingEndpoint endpoint, Reducer reducer) {
+    private Job(Resolved config, LaunchEnv launch, Topology topology, RingEndpoint endpoint, Reducer reducer,
+                MpiCollective mpiWorld) {
         this.config = config;
         this.launch = launch;
         this.topology = topology;
         this.endpoint = endpoint;
         this.reducer = reducer;
+        this.mpiWorld = mpiWorld;
     }
 
     static Job start(CommConfig commConfig) {
         Resolved config = Resolved.of(commConfig);
         Reducer reducer = config.vectorBits() < 0 ? Reducers.fromEnvironment(null)
                 : config.vectorBits() == 0 ? Reducers.scalar() : Reducers.vector(config.vectorBits());
-        LaunchEnv launch = LaunchEnv.detect(config.environment());
         String nodeId = NodeIdentity.detect(config.environment(), config.settings().shmDir());
+        if (config.backend() == Backend.MPI) {
+            return startOverMpi(config, LaunchEnv.detectWithoutRendezvous(config.environment()), nodeId, reducer);
+        }
+        LaunchEnv launch = LaunchEnv.detect(config.environment());
         RingEndpoint endpoint = null;
         try {
             int ringPort = 0;
@@ -58,10 +67,71 @@ final class Job {
                 ringPort = endpoint.port();
             }
             Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos());
-            return new Job(config, launch, topology, endpoint, reducer);
+            return new Job(config, launch, topology, endpoint, reducer, null);
         } catch (RuntimeException e) {
             if (endpoint != null) endpoint.close();
             throw e;
+        }
+    }
+
+    /**
+     * With the MPI backend the job is MPI's: rank and size come from MPI_COMM_WORLD (no
+     * MASTER_PORT needed), and the node table is exchanged through MPI itself, so locality is
+     * still verified from node identities rather than taken from launcher variables.
+     */
+    private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer) {
+        MpiLibrary lib = MpiLibrary.load(config.mpiLibrary());
+        MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
+        try {
+            if (launch.launched() && launch.worldSize() != world.size()) {
+                throw new IllegalStateException("the launcher (" + launch.launcher() + ") started " + launch.worldSize()
+                        + " ranks but " + lib.describe() + " sees a world of " + world.size()
+                        + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB");
+            }
+            Topology topology = exchangeOverMpi(world, nodeId);
+            return new Job(config, launch, topology, null, reducer, world);
+        } catch (RuntimeException e) {
+            world.close();
+            throw e;
+        }
+    }
+
+    /** Fixed-size record per rank: pid, byte order, node id length and bytes. */
+    private static final int MPI_RECORD_BYTES = 8 + 4 + 4 + 1024;
+
+    private static Topology exchangeOverMpi(MpiCollective world, String nodeId) {
+        byte[] id = nodeId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (id.length > 1024) throw new IllegalArgumentException("node id longer than 1024 bytes: " + nodeId);
+        var be = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
+        var beLong = java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            var mine = arena.allocate(MPI_RECORD_BYTES);
+            mine.set(beLong, 0, ProcessHandle.current().pid());
+            mine.set(be, 8, java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.BIG_ENDIAN ? 1 : 0);
+            mine.set(be, 12, id.length);
+            java.lang.foreign.MemorySegment.copy(id, 0, mine, java.lang.foreign.ValueLayout.JAVA_BYTE, 16, id.length);
+            var all = arena.allocate((long) MPI_RECORD_BYTES * world.size());
+            world.allGather(mine, all, ds.comm.lanes.ElementType.INT32);
+            var token = arena.allocate(16);
+            if (world.rank() == 0) {
+                byte[] t = new byte[16];
+                new java.security.SecureRandom().nextBytes(t);
+                java.lang.foreign.MemorySegment.copy(t, 0, token, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, 16);
+            }
+            world.broadcast(token, 0);
+            List<RankRecord> records = new ArrayList<>();
+            var unused = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
+            for (int r = 0; r < world.size(); r++) {
+                long base = (long) r * MPI_RECORD_BYTES;
+                int len = all.get(be, base + 12);
+                if (len < 1 || len > 1024) throw new IllegalStateException("rank " + r + " sent a node id of " + len + " bytes");
+                byte[] b = new byte[len];
+                java.lang.foreign.MemorySegment.copy(all, java.lang.foreign.ValueLayout.JAVA_BYTE, base + 16, b, 0, len);
+                records.add(new RankRecord(r, new String(b, java.nio.charset.StandardCharsets.UTF_8), unused,
+                        all.get(beLong, base), all.get(be, base + 8) == 1 ? java.nio.ByteOrder.BIG_ENDIAN
+                        : java.nio.ByteOrder.LITTLE_ENDIAN, -1));
+            }
+            return new Topology(world.rank(), java.util.HexFormat.of().formatHex(token.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)), records);
         }
     }
 
@@ -96,7 +166,10 @@ final class Job {
     }
 
     void release() {
-        if (users.decrementAndGet() == 0 && endpoint != null) endpoint.close();
+        if (users.decrementAndGet() == 0) {
+            if (endpoint != null) endpoint.close();
+            if (mpiWorld != null) mpiWorld.close();
+        }
     }
 
     /** Chooses the backend for a group, from verified facts. */
@@ -109,8 +182,15 @@ final class Job {
             nodes[i] = topology.nodeOf(members[i]);
             if (nodes[i].equals(here)) onThisNode++;
         }
-        return BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem(onThisNode),
+        BackendChoice choice = BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem(onThisNode),
                 launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH));
+        if (choice.backend() == Backend.MPI && mpiWorld != null) {
+            // Name the library and version actually loaded: "Open MPI v4.1.4 (libmpi.so.40), 2 nodes; ..."
+            long distinct = java.util.Arrays.stream(nodes).distinct().count();
+            choice = new BackendChoice(Backend.MPI, mpiWorld.describe().replaceFirst("^mpi: ", "") + ", " + distinct
+                    + (distinct == 1 ? " node; " : " nodes; ") + choice.reason());
+        }
+        return choice;
     }
 
     /** Why SHM cannot hold {@code localRanks} segments here, or null when it can. */
@@ -128,14 +208,21 @@ final class Job {
         return null;
     }
 
-    /** Opens the engine the choice names, for this process's place in the group. */
-    Collective open(GroupSpec group, BackendChoice choice) {
+    /**
+     * Opens the engine the choice names, for this process's place in the group.
+     *
+     * @param parent the engine of the communicator being split (null for the world)
+     * @param color  the split's color (ignored for the world)
+     * @param key    the split's key (ignored for the world)
+     */
+    Collective open(GroupSpec group, BackendChoice choice, Collective parent, int color, int key) {
         return switch (choice.backend()) {
             case LOCAL -> new SoloCollective();
             case SHM -> ShmCollective.open(group, settings(), reducer);
             case RING -> RingCollective.open(group, settings(), reducer, endpoint, ringAddresses(group.members()));
             case HIER -> openHierarchical(group);
-            case MPI, AUTO -> throw new IllegalStateException("backend " + choice.backend().label() + " is not available in this build");
+            case MPI -> openMpi(group, parent, color, key);
+            case AUTO -> throw new IllegalStateException("AUTO is resolved by the policy, never opened");
         };
     }
 
@@ -185,6 +272,23 @@ final class Job {
             if (local != null) local.close();
             throw e;
         }
+    }
+
+    /**
+     * The world is the MPI world opened at start; a sub-group is MPI_Comm_split of its parent,
+     * which every member of the parent reaches because the backend is forced for every group.
+     */
+    private Collective openMpi(GroupSpec group, Collective parent, int color, int key) {
+        if (mpiWorld == null) {
+            throw new IllegalStateException("group " + group.name() + ": backend mpi must be chosen for the whole job at init "
+                    + "(DSCOMM_BACKEND=mpi or CommConfig.backend(MPI)), not for one split");
+        }
+        if (parent == null) return mpiWorld;
+        if (!(parent instanceof MpiCollective mpiParent)) {
+            throw new IllegalStateException("group " + group.name() + ": cannot split an MPI sub-group from a "
+                    + parent.getClass().getSimpleName());
+        }
+        return mpiParent.split(color, key);
     }
 
     List<InetSocketAddress> ringAddresses(int[] worldRanks) {

@@ -85,8 +85,10 @@ public record LaunchEnv(LauncherKind launcher,
         if (localRank < -1 || (localRank >= 0 && localSize > 0 && localRank >= localSize)) {
             throw new LaunchEnvException("local rank " + localRank + " is not below local size " + localSize);
         }
-        if (masterPort < 0 || masterPort > 65_535 || (masterPort == 0 && worldSize > 1)) {
-            throw new LaunchEnvException("master port " + masterPort + " is outside 1..65535");
+        // 0 = no socket rendezvous (a world of one, or ranks that meet through MPI);
+        // detect(Map) demands a real port whenever a rendezvous is needed.
+        if (masterPort < 0 || masterPort > 65_535) {
+            throw new LaunchEnvException("master port " + masterPort + " is outside 0..65535");
         }
         if (timeout.isNegative() || timeout.isZero()) {
             throw new LaunchEnvException("timeout " + timeout + " is not positive");
@@ -112,6 +114,21 @@ public record LaunchEnv(LauncherKind launcher,
      *                            the variable and its value
      */
     public static LaunchEnv detect(Map<String, String> env) {
+        return detect(env, true);
+    }
+
+    /**
+     * Like {@link #detect(Map)} for a job whose ranks find each other by other means (the MPI
+     * backend exchanges the node table through MPI itself), so MASTER_PORT is not required.
+     *
+     * @param env the process environment
+     * @return the launcher's view of this process
+     */
+    public static LaunchEnv detectWithoutRendezvous(Map<String, String> env) {
+        return detect(env, false);
+    }
+
+    private static LaunchEnv detect(Map<String, String> env, boolean needMasterPort) {
         Objects.requireNonNull(env, "env");
         Duration timeout = parseTimeout(env);
         String nodeId = parseNodeId(env);
@@ -161,7 +178,7 @@ public record LaunchEnv(LauncherKind launcher,
                     + localSizeName + "=" + env.get(localSizeName));
         }
         int masterPort = optionalPort(env);
-        if (worldSize > 1 && masterPort == 0) {
+        if (needMasterPort && worldSize > 1 && masterPort == 0) {
             throw new LaunchEnvException("MASTER_PORT is not set; it is required when the world has " + worldSize
                     + " ranks (" + family.sizeVar + "=" + worldSize + "): set MASTER_ADDR and MASTER_PORT to rank 0's"
                     + " address and a free port, and pass them to every rank (mpirun -x MASTER_ADDR -x MASTER_PORT)");

@@ -53,6 +53,10 @@ public final class Rendezvous {
         if (env.worldSize() == 1) {
             return Topology.single(nodeId, ringPort);
         }
+        if (env.masterPort() == 0) {
+            throw new IllegalArgumentException("MASTER_PORT is not set; a rendezvous of " + env.worldSize()
+                    + " ranks needs rank 0's MASTER_ADDR and MASTER_PORT");
+        }
         long deadline = System.nanoTime() + timeoutNanos;
         if (env.rank() != 0) {
             return RendezvousClient.exchange(env, nodeId, ringPort, deadline);

@@ -10,6 +10,6 @@ final class RankEnvironment {
     }
 
     static boolean present() {
-        return LaunchEnv.detect(System.getenv()).launcher() != LauncherKind.NONE;
+        return LaunchEnv.detectWithoutRendezvous(System.getenv()).launcher() != LauncherKind.NONE;
     }
 }
