@@ -1,0 +1,71 @@
+package ds.comm.mpi;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A client written only against the public API ({@code CollectiveScenario}) under a real MPI
+ * launcher with DSCOMM_BACKEND=mpi: every collective exact and bit-identical, splits mapped to
+ * MPI_Comm_split, and {@code backend()} naming the MPI library.
+ */
+class MpiPublicApiTest {
+
+    private static final String CLIENT = "ds.comm.tool.scenario.CollectiveScenario";
+
+    private static MpiLaunch.Result run(MpiLaunch.Launcher launcher, int ranks, String... args) throws IOException {
+        String exe = launcher.find();
+        if (exe == null) {
+            String msg = "!!! SKIPPING " + launcher.family + " public-API test: no launcher on PATH (install openmpi-bin / mpich) !!!";
+            System.err.println(msg);
+            Assumptions.abort(msg);
+        }
+        Path errors = Files.createTempDirectory("dscomm-mpi-api");
+        try {
+            List<String> command = new ArrayList<>(launcher.command(exe, ranks));
+            command.addAll(MpiLaunch.rankCommand(errors, MpiLaunch.QUICK_START, MpiLaunch.mainClasses(), CLIENT, args));
+            Map<String, String> env = new HashMap<>();
+            env.put("DSCOMM_BACKEND", "mpi");
+            if (launcher.library != null) env.put(MpiLibrary.LIBRARY_VARIABLE, launcher.library);
+            return MpiLaunch.run(command, env, 150);
+        } finally {
+            try (var left = Files.list(errors)) {
+                for (Path p : left.toList()) Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(errors);
+        }
+    }
+
+    private static void assertAllPass(MpiLaunch.Result r, int ranks, String library) {
+        String out = r.output();
+        assertEquals(0, r.exitCode(), out);
+        assertEquals(List.of(), r.lines("FAIL"), out);
+        assertEquals(ranks, r.lines("PASS").size(), out);
+        assertTrue(out.contains("backend mpi: " + library), out);
+    }
+
+    @Test
+    @Timeout(180)
+    void publicApiClientIsExactAndBitIdenticalUnderOpenMpiWithFourRanks() throws IOException {
+        assertAllPass(run(MpiLaunch.Launcher.OPEN_MPI, 4, "--counts", "0,1,7,1025,4099", "--expect", "mpi", "--split-expect", "mpi"),
+                4, "Open MPI");
+    }
+
+    @Test
+    @Timeout(180)
+    void publicApiClientIsExactAndBitIdenticalUnderMpich() throws IOException {
+        assertAllPass(run(MpiLaunch.Launcher.MPICH, 2, "--counts", "0,1,7,1025", "--expect", "mpi", "--split-expect", "mpi"),
+                2, "MPICH");
+    }
+}
