@@ -88,7 +88,7 @@ public final class Communicator implements AutoCloseable {
         } catch (CommFailure f) {
             throw translate(f);
         } catch (RendezvousException e) {
-            throw new CommException("init: " + e.getMessage(), -1, e);
+            throw translate(e);
         }
         var topo = job.topology();
         int[] everyone = new int[topo.worldSize()];
@@ -345,6 +345,19 @@ public final class Communicator implements AutoCloseable {
             case TIMEOUT -> new CollectiveTimeoutException(f.getMessage(), f.peerRank(), f);
             case MISMATCH -> new CollectiveMismatchException(f.getMessage(), f.peerRank(), f);
             case SETUP, ABORTED -> new CommException(f.getMessage(), f.peerRank(), f);
+        };
+    }
+
+    /**
+     * A rank that died, hung up or never arrived during the rendezvous is a lost peer, named as
+     * such, like a rank lost in a collective.
+     */
+    private static CommException translate(RendezvousException e) {
+        String m = "init: " + e.getMessage();
+        return switch (e.kind()) {
+            case LOST -> new PeerLostException(m, e.rank(), e);
+            case TIMEOUT -> new CollectiveTimeoutException(m, e.rank(), e);
+            case SETUP -> new CommException(m, e.rank(), e);
         };
     }
 

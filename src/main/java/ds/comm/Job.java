@@ -11,6 +11,7 @@ import ds.comm.shm.ShmCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
+import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
@@ -66,7 +67,9 @@ final class Job {
                 endpoint = RingEndpoint.bind();
                 ringPort = endpoint.port();
             }
-            Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos());
+            // The secret authenticates every rendezvous connection (and rank 0's answer).
+            Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos(),
+                    JobSecret.fromEnvironment(config.environment()));
             return new Job(config, launch, topology, endpoint, reducer, null);
         } catch (RuntimeException e) {
             if (endpoint != null) endpoint.close();

@@ -42,7 +42,23 @@ public final class Rendezvous {
      * @throws RendezvousException when the rendezvous fails; the message says which ranks and why
      */
     public static Topology join(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos) {
+        return join(env, nodeId, ringPort, timeoutNanos, JobSecret.fromEnvironment(System.getenv()));
+    }
+
+    /**
+     * Joins the job's rendezvous, every connection authenticated with {@code secret}.
+     *
+     * @param env          this process's launch environment
+     * @param nodeId       this node's identity ({@link NodeIdentity#detect})
+     * @param ringPort     port of this rank's ring listener, announced to the others (0 for none)
+     * @param timeoutNanos bound on the whole rendezvous
+     * @param secret       the job's secret (the same on every rank)
+     * @return the topology, identical on every rank except for {@link Topology#rank()}
+     * @throws RendezvousException when the rendezvous fails; the message says which ranks and why
+     */
+    public static Topology join(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos, JobSecret secret) {
         Objects.requireNonNull(env, "env");
+        Objects.requireNonNull(secret, "secret");
         Objects.requireNonNull(nodeId, "nodeId");
         if (ringPort < 0 || ringPort > 65_535) {
             throw new IllegalArgumentException("ring port " + ringPort + " is outside 0..65535");
@@ -59,9 +75,9 @@ public final class Rendezvous {
         }
         long deadline = System.nanoTime() + timeoutNanos;
         if (env.rank() != 0) {
-            return RendezvousClient.exchange(env, nodeId, ringPort, deadline);
+            return RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret);
         }
-        return joinAsRankZero(env, nodeId, ringPort, timeoutNanos, deadline);
+        return joinAsRankZero(env, nodeId, ringPort, timeoutNanos, deadline, secret);
     }
 
     /** {@link #join} with the timeout of {@code env} (DSCOMM_TIMEOUT). */
@@ -70,11 +86,11 @@ public final class Rendezvous {
     }
 
     private static Topology joinAsRankZero(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos,
-                                           long deadline) {
+                                           long deadline, JobSecret secret) {
         InetSocketAddress bind = bindAddress(env);
         RendezvousServer server;
         try {
-            server = RendezvousServer.open(bind, env.worldSize());
+            server = RendezvousServer.open(bind, env.worldSize(), secret);
         } catch (IOException e) {
             throw new RendezvousException("rank 0 cannot listen for the rendezvous on " + bind + " (MASTER_ADDR="
                     + env.masterAddr() + ", MASTER_PORT=" + env.masterPort() + "): " + e.getMessage()
@@ -93,7 +109,7 @@ public final class Rendezvous {
         Topology topology = null;
         RendezvousException own = null;
         try {
-            topology = RendezvousClient.exchange(env, nodeId, ringPort, deadline);
+            topology = RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret);
         } catch (RendezvousException e) {
             own = e;
         }
@@ -103,12 +119,13 @@ public final class Rendezvous {
             served.get(Math.max(0, deadline - System.nanoTime()) + TimeUnit.SECONDS.toNanos(1), TimeUnit.NANOSECONDS);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof RendezvousException r) {
-                throw new RendezvousException("rank 0: " + r.getMessage(), r);
+                throw new RendezvousException(r.kind(), r.rank(), "rank 0: " + r.getMessage(), r);
             }
             throw new RendezvousException("rank 0's rendezvous failed: " + e.getCause(), e.getCause());
         } catch (TimeoutException e) {
             server.close();
-            throw new RendezvousException("rank 0's rendezvous did not finish within the timeout");
+            throw new RendezvousException(RendezvousException.Cause.TIMEOUT, -1,
+                    "rank 0's rendezvous did not finish within the timeout", null);
         } catch (InterruptedException e) {
             server.close();
             Thread.currentThread().interrupt();

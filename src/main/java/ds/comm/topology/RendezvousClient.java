@@ -1,7 +1,9 @@
 package ds.comm.topology;
 
 import static ds.comm.topology.RendezvousDescriptor.HEADER_BYTES;
+import static ds.comm.topology.RendezvousDescriptor.TYPE_CHALLENGE;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_ERROR;
+import static ds.comm.topology.RendezvousDescriptor.TYPE_PROOF;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_TABLE;
 
 import java.io.EOFException;
@@ -15,6 +17,7 @@ import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -33,23 +36,62 @@ final class RendezvousClient {
     private RendezvousClient() {
     }
 
-    static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline) {
+    static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret) {
         String where = env.masterAddr() + ":" + env.masterPort();
         try (Socket socket = connect(env, where, deadline)) {
             socket.setTcpNoDelay(true);
+            InputStream in = socket.getInputStream();
+            byte[] serverNonce = readChallenge(env, socket, in, where, deadline);
             // The address this socket uses towards rank 0 is one that rank 0 (and so, in a routed
             // network, the other ranks) can reach; that is where our ring listener is announced.
             RankRecord self = new RankRecord(env.rank(), nodeId,
                     new InetSocketAddress(socket.getLocalAddress(), ringPort), ProcessHandle.current().pid(),
                     ByteOrder.nativeOrder(), env.localSize());
-            ByteBuffer hello = RendezvousCodec.hello(env.worldSize(), self);
+            byte[] hello = bytesOf(RendezvousCodec.hello(env.worldSize(), self));
+            byte[] clientNonce = JobSecret.nonce();
+            ByteBuffer proof = RendezvousCodec.proof(clientNonce,
+                    secret.tag(RendezvousServer.CLIENT_LABEL, serverNonce, clientNonce, hello));
             OutputStream out = socket.getOutputStream();
-            out.write(hello.array(), hello.arrayOffset() + hello.position(), hello.remaining());
+            out.write(hello);
+            out.write(proof.array(), proof.arrayOffset() + proof.position(), proof.remaining());
             out.flush();
-            return awaitAnswer(env, socket, self, where, deadline);
+            return awaitAnswer(env, socket, in, self, where, deadline, secret, serverNonce, clientNonce);
         } catch (IOException e) {
-            throw new RendezvousException("rank " + env.rank() + ": rendezvous with rank 0 at " + where + " failed: " + e,
-                    e);
+            throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
+                    + ": rendezvous with rank 0 at " + where + " failed: " + e, e);
+        }
+    }
+
+    private static byte[] bytesOf(ByteBuffer frame) {
+        return Arrays.copyOfRange(frame.array(), frame.arrayOffset() + frame.position(),
+                frame.arrayOffset() + frame.limit());
+    }
+
+    /** Rank 0 speaks first: a CHALLENGE with its nonce. */
+    private static byte[] readChallenge(LaunchEnv env, Socket socket, InputStream in, String where, long deadline)
+            throws IOException {
+        byte[] header = new byte[HEADER_BYTES];
+        byte[] body = new byte[RendezvousDescriptor.CHALLENGE_BYTES];
+        try {
+            readFully(socket, in, header, deadline);
+            RendezvousCodec.Header h = RendezvousCodec.header(ByteBuffer.wrap(header), RendezvousDescriptor.CHALLENGE_BYTES);
+            if (h.type() != TYPE_CHALLENGE) {
+                throw new RendezvousException("rank " + env.rank() + ": " + where + " sent frame type " + h.type()
+                        + " instead of a CHALLENGE");
+            }
+            readFully(socket, in, body, deadline);
+            return RendezvousCodec.decodeChallenge(ByteBuffer.wrap(body));
+        } catch (SocketTimeoutException e) {
+            throw new RendezvousException(RendezvousException.Cause.TIMEOUT, 0, "rank " + env.rank() + ": " + where
+                    + " accepted the connection but sent no challenge within " + env.timeout().toMillis()
+                    + " ms: is MASTER_PORT a ds-comm rank 0 of this version?", null);
+        } catch (EOFException e) {
+            throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank() + ": rank 0 at "
+                    + where + " closed the rendezvous connection before challenging this rank (it failed, was stopped,"
+                    + " or its rendezvous had already ended)", null);
+        } catch (RendezvousCodec.MalformedFrameException e) {
+            throw new RendezvousException("rank " + env.rank() + ": " + where + " answered with " + e.getMessage()
+                    + (e.foreign ? ": MASTER_PORT belongs to another program" : ""));
         }
     }
 
@@ -60,7 +102,8 @@ final class RendezvousClient {
         while (true) {
             long remaining = deadline - System.nanoTime();
             if (remaining <= 0) {
-                throw new RendezvousException("rank " + env.rank() + " could not reach rank 0's rendezvous at " + where
+                throw new RendezvousException(RendezvousException.Cause.TIMEOUT, 0, "rank " + env.rank()
+                        + " could not reach rank 0's rendezvous at " + where
                         + " within " + env.timeout().toMillis() + " ms after " + attempts + " attempts (last: " + last
                         + "): is rank 0 running, and is MASTER_ADDR reachable from this node?", last);
             }
@@ -86,18 +129,20 @@ final class RendezvousClient {
         }
     }
 
-    private static Topology awaitAnswer(LaunchEnv env, Socket socket, RankRecord self, String where, long deadline)
+    private static Topology awaitAnswer(LaunchEnv env, Socket socket, InputStream in, RankRecord self, String where,
+                                        long deadline, JobSecret secret, byte[] serverNonce, byte[] clientNonce)
             throws IOException {
-        InputStream in = socket.getInputStream();
         byte[] header = new byte[HEADER_BYTES];
         try {
             readFully(socket, in, header, deadline);
         } catch (SocketTimeoutException e) {
-            throw new RendezvousException("rank " + env.rank() + " got no answer from rank 0 at " + where + " within "
-                    + env.timeout().toMillis() + " ms: some ranks never arrived (rank 0 reports which) or rank 0 is stuck");
+            throw new RendezvousException(RendezvousException.Cause.TIMEOUT, -1, "rank " + env.rank()
+                    + " got no answer from rank 0 at " + where + " within " + env.timeout().toMillis()
+                    + " ms: some ranks never arrived (rank 0 reports which) or rank 0 is stuck", null);
         } catch (EOFException e) {
-            throw new RendezvousException("rank " + env.rank() + ": rank 0 at " + where
-                    + " closed the rendezvous connection without an answer (it failed or was stopped)");
+            throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank() + ": rank 0 at "
+                    + where + " closed the rendezvous connection without an answer (it failed or was stopped, or it"
+                    + " refused this rank's authentication: do all ranks have the same " + JobSecret.ENV + "?)", null);
         }
         RendezvousCodec.Header h;
         try {
@@ -109,18 +154,40 @@ final class RendezvousClient {
         if (h.type() != TYPE_TABLE && h.type() != TYPE_ERROR) {
             throw new RendezvousException("rank " + env.rank() + ": rank 0 answered with frame type " + h.type());
         }
-        byte[] body = new byte[h.bodyLength()];
+        byte[] frame = new byte[HEADER_BYTES + h.bodyLength()];
+        System.arraycopy(header, 0, frame, 0, HEADER_BYTES);
+        byte[] proofFrame = new byte[HEADER_BYTES + RendezvousDescriptor.PROOF_BYTES];
         try {
-            readFully(socket, in, body, deadline);
+            readFully(socket, in, frame, HEADER_BYTES, deadline);
+            readFully(socket, in, proofFrame, 0, deadline);
         } catch (SocketTimeoutException | EOFException e) {
-            throw new RendezvousException("rank " + env.rank() + ": rank 0's answer was cut short (" + e + ")");
+            throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
+                    + ": rank 0's answer was cut short (" + e + ")", null);
         }
+        ByteBuffer body = ByteBuffer.wrap(frame, HEADER_BYTES, h.bodyLength()).slice();
         try {
-            if (h.type() == TYPE_ERROR) {
-                throw new RendezvousException("rank " + env.rank() + ": rendezvous failed at rank 0: "
-                        + RendezvousCodec.decodeError(ByteBuffer.wrap(body)));
+            RendezvousCodec.Header ph = RendezvousCodec.header(ByteBuffer.wrap(proofFrame, 0, HEADER_BYTES).slice(),
+                    RendezvousDescriptor.PROOF_BYTES);
+            if (ph.type() != TYPE_PROOF || ph.bodyLength() != RendezvousDescriptor.PROOF_BYTES) {
+                throw new RendezvousCodec.MalformedFrameException("no PROOF after the answer", false);
             }
-            RendezvousCodec.Table t = RendezvousCodec.decodeTable(ByteBuffer.wrap(body), env.worldSize());
+            RendezvousCodec.Proof proof = RendezvousCodec.decodeProof(
+                    ByteBuffer.wrap(proofFrame, HEADER_BYTES, RendezvousDescriptor.PROOF_BYTES).slice());
+            if (!Arrays.equals(proof.nonce(), serverNonce)
+                    || !secret.verify(proof.tag(), RendezvousServer.SERVER_LABEL, clientNonce, serverNonce, frame)) {
+                throw new RendezvousException("rank " + env.rank() + ": the answer from " + where
+                        + " failed authentication: rank 0 has another " + JobSecret.ENV
+                        + ", or something else listens on MASTER_PORT; the answer is ignored");
+            }
+            if (h.type() == TYPE_ERROR) {
+                RendezvousCodec.Error err = RendezvousCodec.decodeErrorFrame(body);
+                RendezvousException.Cause cause = err.cause() == RendezvousDescriptor.CAUSE_LOST
+                        ? RendezvousException.Cause.LOST : err.cause() == RendezvousDescriptor.CAUSE_TIMEOUT
+                        ? RendezvousException.Cause.TIMEOUT : RendezvousException.Cause.SETUP;
+                throw new RendezvousException(cause, err.rank(), "rank " + env.rank() + ": rendezvous failed at rank 0: "
+                        + err.reason(), null);
+            }
+            RendezvousCodec.Table t = RendezvousCodec.decodeTable(body, env.worldSize());
             RankRecord mine = t.records().get(env.rank());
             // Address equality is not compared: a scoped IPv6 address may not survive the round trip.
             if (mine.pid() != self.pid() || !mine.nodeId().equals(self.nodeId())
@@ -134,9 +201,13 @@ final class RendezvousClient {
         }
     }
 
-    /** Reads exactly {@code buf.length} bytes; each read may block only for the time left. */
     private static void readFully(Socket s, InputStream in, byte[] buf, long deadline) throws IOException {
-        int off = 0;
+        readFully(s, in, buf, 0, deadline);
+    }
+
+    /** Fills {@code buf} from {@code from} on; each read may block only for the time left. */
+    private static void readFully(Socket s, InputStream in, byte[] buf, int from, long deadline) throws IOException {
+        int off = from;
         while (off < buf.length) {
             long remaining = deadline - System.nanoTime();
             if (remaining <= 0) {

@@ -40,6 +40,14 @@ final class RendezvousCodec {
     record Hello(int worldSize, RankRecord record) {
     }
 
+    /** A decoded ERROR: cause code, the rank it names (-1 none), the reason. */
+    record Error(byte cause, int rank, String reason) {
+    }
+
+    /** A decoded PROOF. */
+    record Proof(byte[] nonce, byte[] tag) {
+    }
+
     /** A decoded TABLE. */
     record Table(byte[] token, List<RankRecord> records) {
     }
@@ -67,15 +75,52 @@ final class RendezvousCodec {
     }
 
     static ByteBuffer error(String reason) {
+        return error(CAUSE_SETUP, -1, reason);
+    }
+
+    static ByteBuffer error(byte cause, int rank, String reason) {
         byte[] bytes = reason.getBytes(StandardCharsets.UTF_8);
         int n = Math.min(bytes.length, MAX_REASON_BYTES);
         // Cut at a character boundary so the receiver's strict decoder accepts it.
         while (n > 0 && n < bytes.length && (bytes[n] & 0xC0) == 0x80) {
             n--;
         }
-        ByteBuffer b = frame(TYPE_ERROR, 2 + n);
-        b.putShort((short) n).put(bytes, 0, n);
+        ByteBuffer b = frame(TYPE_ERROR, 1 + 4 + 2 + n);
+        b.put(cause).putInt(rank).putShort((short) n).put(bytes, 0, n);
         return seal(b);
+    }
+
+    static ByteBuffer challenge(byte[] nonce) {
+        ByteBuffer b = frame(TYPE_CHALLENGE, CHALLENGE_BYTES);
+        b.put(nonce);
+        return seal(b);
+    }
+
+    static ByteBuffer proof(byte[] nonce, byte[] tag) {
+        ByteBuffer b = frame(TYPE_PROOF, PROOF_BYTES);
+        b.put(nonce).put(tag);
+        return seal(b);
+    }
+
+    /** The body of a CHALLENGE: exactly one nonce. */
+    static byte[] decodeChallenge(ByteBuffer body) throws MalformedFrameException {
+        if (body.remaining() != CHALLENGE_BYTES) {
+            throw new MalformedFrameException("CHALLENGE of " + body.remaining() + " bytes", false);
+        }
+        byte[] n = new byte[CHALLENGE_BYTES];
+        body.get(n);
+        return n;
+    }
+
+    /** The body of a PROOF: a nonce and a tag. */
+    static Proof decodeProof(ByteBuffer body) throws MalformedFrameException {
+        if (body.remaining() != PROOF_BYTES) {
+            throw new MalformedFrameException("PROOF of " + body.remaining() + " bytes", false);
+        }
+        byte[] n = new byte[JobSecret.NONCE_BYTES];
+        byte[] t = new byte[JobSecret.TAG_BYTES];
+        body.get(n).get(t);
+        return new Proof(n, t);
     }
 
     /**
@@ -100,6 +145,8 @@ final class RendezvousCodec {
             case TYPE_HELLO -> MAX_HELLO_BYTES;
             case TYPE_TABLE -> maxTableBytes(LaunchEnv.MAX_WORLD_SIZE);
             case TYPE_ERROR -> MAX_ERROR_BYTES;
+            case TYPE_CHALLENGE -> CHALLENGE_BYTES;
+            case TYPE_PROOF -> PROOF_BYTES;
             default -> throw new MalformedFrameException("unknown frame type " + type, false);
         };
         if (length < 0 || length > Math.min(bound, maxBody)) {
@@ -152,11 +199,23 @@ final class RendezvousCodec {
     }
 
     static String decodeError(ByteBuffer body) throws MalformedFrameException {
+        return decodeErrorFrame(body).reason();
+    }
+
+    static Error decodeErrorFrame(ByteBuffer body) throws MalformedFrameException {
         try {
             body.order(ByteOrder.BIG_ENDIAN);
+            byte cause = body.get();
+            if (cause != CAUSE_SETUP && cause != CAUSE_LOST && cause != CAUSE_TIMEOUT) {
+                throw new MalformedFrameException("ERROR with cause code " + cause, false);
+            }
+            int rank = body.getInt();
+            if (rank < -1 || rank >= LaunchEnv.MAX_WORLD_SIZE) {
+                throw new MalformedFrameException("ERROR naming rank " + rank, false);
+            }
             String s = getString(body, 0, MAX_REASON_BYTES, "ERROR reason");
             requireConsumed(body, "ERROR");
-            return s;
+            return new Error(cause, rank, s);
         } catch (BufferUnderflowException e) {
             throw new MalformedFrameException("ERROR body ends early", false);
         }

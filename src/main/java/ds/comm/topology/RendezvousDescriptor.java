@@ -37,16 +37,37 @@ package ds.comm.topology;
  *   |   Endpoint (ring) | String (node id)                       |
  *   +-------------------------------------------------------------+
  *
- *   type 3 ERROR   rank 0 -&gt; every connected rank, when the rendezvous failed
+ *   type 3 ERROR   rank 0 -&gt; every authenticated rank, when the rendezvous failed
+ *   +--------+---------------+------------------------------------+
+ *   | cause  | rank int32    | String (reason, at most 4096 bytes)|
+ *   | int8   | -1 = none     |                                    |
+ *   +--------+---------------+------------------------------------+
+ *   cause: 0 = setup/protocol, 1 = rank lost (died, hung up, never arrived), 2 = timeout
+ *
+ *   type 4 CHALLENGE  rank 0 -&gt; a connection, at once on accept
  *   +-------------------------------------------------------------+
- *   | String (reason, at most 4096 bytes)                         |
+ *   | server nonce, 32 random bytes                                |
  *   +-------------------------------------------------------------+
+ *
+ *   type 5 PROOF   follows every HELLO (client) and every TABLE/ERROR (rank 0)
+ *   +-------------------------------+-----------------------------+
+ *   | nonce, 32 bytes (the sender's)| HMAC-SHA256 tag, 32 bytes   |
+ *   +-------------------------------+-----------------------------+
+ *   client tag = HMAC(secret, "client", serverNonce, clientNonce, HELLO frame)
+ *   server tag = HMAC(secret, "server", clientNonce, serverNonce, TABLE or ERROR frame)
  *
  *   Endpoint: addrLen int8 (4 or 16) | address bytes | port int32 (0..65535)
  *   String:   length int16 (unsigned) | UTF-8 bytes
  *   order:    0 = BIG_ENDIAN, 1 = LITTLE_ENDIAN
  * </pre>
- * The ring endpoint's address is not what the rank believes its own address to be but the
+ * Authentication (see {@link JobSecret}): rank 0 sends a fresh CHALLENGE on every connection;
+ * a HELLO counts only once its PROOF verifies (constant-time comparison). Anything wrong before
+ * that point (another protocol, a bad header, a bad tag, silence past the authentication
+ * window) drops that connection with a warning and the job carries on; only authenticated ranks
+ * can fail the rendezvous. Rank 0's answer is authenticated the same way, so a rank never
+ * takes a table from an impostor that listens on MASTER_PORT first.
+ *
+ * <p>The ring endpoint's address is not what the rank believes its own address to be but the
  * local address of its TCP connection to rank 0: that interface is routable to rank 0, which
  * matters when ranks sit in different network namespaces or have several interfaces. In the
  * TABLE, rank 0 replaces the loopback ring addresses of ranks on its own node by the address at
@@ -58,7 +79,7 @@ public final class RendezvousDescriptor {
     /** "DSRV" in ASCII. */
     public static final int MAGIC = 0x4453_5256;
     /** Protocol version; ranks of different versions refuse each other. */
-    public static final short VERSION = 1;
+    public static final short VERSION = 2;
 
     /** A rank introduces itself. */
     public static final short TYPE_HELLO = 1;
@@ -66,6 +87,17 @@ public final class RendezvousDescriptor {
     public static final short TYPE_TABLE = 2;
     /** Rank 0 explains why the rendezvous failed. */
     public static final short TYPE_ERROR = 3;
+    /** Rank 0 challenges a new connection. */
+    public static final short TYPE_CHALLENGE = 4;
+    /** HMAC proof after a HELLO, TABLE or ERROR. */
+    public static final short TYPE_PROOF = 5;
+
+    /** ERROR cause: setup or protocol problem. */
+    public static final byte CAUSE_SETUP = 0;
+    /** ERROR cause: the named rank died, hung up or never arrived. */
+    public static final byte CAUSE_LOST = 1;
+    /** ERROR cause: the rendezvous ran out of time. */
+    public static final byte CAUSE_TIMEOUT = 2;
 
     /** Bytes of the frame header. */
     public static final int HEADER_BYTES = 12;
@@ -92,7 +124,11 @@ public final class RendezvousDescriptor {
     /** Largest HELLO body: world size, rank, entry. */
     public static final int MAX_HELLO_BYTES = 4 + 4 + MAX_ENTRY_BYTES;
     /** Largest ERROR body. */
-    public static final int MAX_ERROR_BYTES = 2 + MAX_REASON_BYTES;
+    public static final int MAX_ERROR_BYTES = 1 + 4 + 2 + MAX_REASON_BYTES;
+    /** CHALLENGE body. */
+    public static final int CHALLENGE_BYTES = JobSecret.NONCE_BYTES;
+    /** PROOF body. */
+    public static final int PROOF_BYTES = JobSecret.NONCE_BYTES + JobSecret.TAG_BYTES;
 
     private RendezvousDescriptor() {
     }

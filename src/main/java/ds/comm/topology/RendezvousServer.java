@@ -2,8 +2,10 @@ package ds.comm.topology;
 
 import static ds.comm.topology.RendezvousDescriptor.HEADER_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.MAX_HELLO_BYTES;
+import static ds.comm.topology.RendezvousDescriptor.PROOF_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.TOKEN_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_HELLO;
+import static ds.comm.topology.RendezvousDescriptor.TYPE_PROOF;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -17,7 +19,9 @@ import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.security.SecureRandom;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -29,8 +33,10 @@ import java.util.concurrent.TimeUnit;
  * once with the same world size. When all have arrived it closes the listener, draws the job
  * token and sends every rank the same TABLE. On any failure it sends every connected rank an
  * ERROR with the reason before closing, so that all ranks fail with the same explanation.
- * Connections that do not start with the protocol magic (port scanners, health checks) are
- * dropped without failing the job.
+ * Every connection is challenged at once (see {@link RendezvousDescriptor}); until its HELLO's
+ * PROOF verifies against the {@link JobSecret}, anything wrong with it (another protocol, a bad
+ * header, a bad tag, or silence for longer than the authentication window) drops that connection
+ * with a warning and the job carries on. Only authenticated ranks can fail the rendezvous.
  */
 final class RendezvousServer implements AutoCloseable {
 
@@ -38,10 +44,20 @@ final class RendezvousServer implements AutoCloseable {
 
     /** How long failure reasons may take to reach the connected ranks before the sockets close. */
     private static final long ERROR_FLUSH_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    /**
+     * How long a connection may take from accept to a verified PROOF. A genuine rank answers the
+     * challenge at once (milliseconds); a connection that idles holds one of the bounded slots.
+     */
+    private static final long AUTH_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** Longest sleep in the selector, so that expired authentication windows are swept. */
+    private static final long SWEEP_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    static final byte[] CLIENT_LABEL = "ds-comm rendezvous client".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] SERVER_LABEL = "ds-comm rendezvous server".getBytes(StandardCharsets.US_ASCII);
 
     private final ServerSocketChannel listener;
     private final Selector selector;
     private final int worldSize;
+    private final JobSecret secret;
     private final int maxConnections;
     private final List<Peer> peers = new ArrayList<>();
     private final Peer[] byRank;
@@ -53,8 +69,16 @@ final class RendezvousServer implements AutoCloseable {
         final String remote;
         /** The address of this host that the peer reached: routable from the peer's node. */
         final InetAddress arrivedAt;
+        final long acceptedAt = System.nanoTime();
+        final byte[] serverNonce = JobSecret.nonce();
         final ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
         ByteBuffer body;
+        /** The complete HELLO frame (header and body), kept until its PROOF arrives. */
+        byte[] helloFrame;
+        byte[] clientNonce;
+        /** Set once the PROOF verified: only such peers are told why the rendezvous failed. */
+        boolean authenticated;
+        /** Set once the PROOF verified and the HELLO decoded. */
         RankRecord hello;
         ByteBuffer out;
         boolean foreign;
@@ -71,10 +95,11 @@ final class RendezvousServer implements AutoCloseable {
         }
     }
 
-    private RendezvousServer(ServerSocketChannel listener, Selector selector, int worldSize) {
+    private RendezvousServer(ServerSocketChannel listener, Selector selector, int worldSize, JobSecret secret) {
         this.listener = listener;
         this.selector = selector;
         this.worldSize = worldSize;
+        this.secret = secret;
         this.byRank = new Peer[worldSize];
         // Room for every rank plus a few strays (a rank retrying, a health check) but bounded,
         // so that a flood of connections cannot exhaust file descriptors.
@@ -85,7 +110,7 @@ final class RendezvousServer implements AutoCloseable {
      * Binds the listener. SO_REUSEADDR lets a job restart on the port of a job that just ended
      * while its connections are still in TIME_WAIT.
      */
-    static RendezvousServer open(InetSocketAddress bind, int worldSize) throws IOException {
+    static RendezvousServer open(InetSocketAddress bind, int worldSize, JobSecret secret) throws IOException {
         ServerSocketChannel ch = ServerSocketChannel.open();
         Selector sel = null;
         try {
@@ -94,7 +119,7 @@ final class RendezvousServer implements AutoCloseable {
             ch.configureBlocking(false);
             sel = Selector.open();
             ch.register(sel, SelectionKey.OP_ACCEPT);
-            return new RendezvousServer(ch, sel, worldSize);
+            return new RendezvousServer(ch, sel, worldSize, secret);
         } catch (IOException | RuntimeException e) {
             ch.close();
             if (sel != null) {
@@ -122,11 +147,11 @@ final class RendezvousServer implements AutoCloseable {
             listener.close();
             sendTable(sendDeadline);
         } catch (Failure f) {
-            abort(f.getMessage());
-            throw new RendezvousException(f.getMessage());
+            abort(f.cause, f.rank, f.getMessage());
+            throw new RendezvousException(f.kind(), f.rank, f.getMessage(), null);
         } catch (IOException e) {
             String reason = "rank 0's rendezvous listener failed: " + e;
-            abort(reason);
+            abort(RendezvousDescriptor.CAUSE_SETUP, -1, reason);
             throw new RendezvousException(reason, e);
         } catch (ClosedSelectorException e) {
             throw new RendezvousException("rank 0's rendezvous was closed before it completed");
@@ -139,9 +164,9 @@ final class RendezvousServer implements AutoCloseable {
         while (arrived < worldSize) {
             long remaining = deadline - System.nanoTime();
             if (remaining <= 0) {
-                throw new Failure(missingRanks());
+                throw new Failure(RendezvousDescriptor.CAUSE_LOST, firstMissing(), missingRanks());
             }
-            selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining)));
+            selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(Math.min(remaining, SWEEP_NANOS))));
             var it = selector.selectedKeys().iterator();
             while (it.hasNext()) {
                 SelectionKey key = it.next();
@@ -154,6 +179,18 @@ final class RendezvousServer implements AutoCloseable {
                 } else if (key.isReadable()) {
                     read((Peer) key.attachment(), key);
                 }
+            }
+            dropUnauthenticatedAfterWindow();
+        }
+    }
+
+    /** Connections that have not proven themselves within the window give up their slot. */
+    private void dropUnauthenticatedAfterWindow() {
+        long now = System.nanoTime();
+        for (Peer p : new ArrayList<>(peers)) {
+            if (!p.authenticated && now - p.acceptedAt > AUTH_WINDOW_NANOS) {
+                SelectionKey key = p.channel.keyFor(selector);
+                drop(p, key, "no authenticated HELLO within " + TimeUnit.NANOSECONDS.toMillis(AUTH_WINDOW_NANOS) + " ms");
             }
         }
     }
@@ -171,6 +208,18 @@ final class RendezvousServer implements AutoCloseable {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
             Peer p = new Peer(ch, String.valueOf(ch.getRemoteAddress()),
                     ((InetSocketAddress) ch.getLocalAddress()).getAddress());
+            ByteBuffer challenge = RendezvousCodec.challenge(p.serverNonce);
+            try {
+                ch.write(challenge);
+            } catch (IOException e) {
+                closeQuietly(ch);
+                continue;
+            }
+            if (challenge.hasRemaining()) { // 44 bytes into a fresh socket's buffer: never happens in practice
+                LOG.log(System.Logger.Level.WARNING, "rendezvous: dropping " + p.describe() + ": challenge not sent");
+                closeQuietly(ch);
+                continue;
+            }
             peers.add(p);
             ch.register(selector, SelectionKey.OP_READ, p);
         }
@@ -182,43 +231,74 @@ final class RendezvousServer implements AutoCloseable {
                 // A rank that has said HELLO sends nothing more; readable means it hung up.
                 int n = p.channel.read(ByteBuffer.allocate(1));
                 if (n < 0) {
-                    throw new Failure(p.describe() + " disconnected before all " + worldSize
-                            + " ranks arrived (it gave up or died); " + missingRanks());
+                    throw new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
+                            + " disconnected before all " + worldSize + " ranks arrived (it gave up or died); "
+                            + missingRanks());
                 }
-                throw new Failure(p.describe() + " sent data after its HELLO: protocol error");
+                throw new Failure(RendezvousDescriptor.CAUSE_SETUP, p.hello.rank(), p.describe()
+                        + " sent data after its HELLO: protocol error");
             }
-            if (p.body == null) { // still in the header (a HELLO may arrive in any number of pieces)
+            if (p.body == null) { // still in a header (frames may arrive in any number of pieces)
                 if (p.channel.read(p.header) < 0) {
-                    drop(p, key, "closed before sending a HELLO");
+                    drop(p, key, "closed before authenticating");
                     return;
                 }
                 if (p.header.hasRemaining()) {
                     return;
                 }
+                // Bounded before anything is allocated: a HELLO is at most ~1 KiB, a PROOF 64 bytes.
                 RendezvousCodec.Header h = RendezvousCodec.header(p.header.flip(), MAX_HELLO_BYTES);
-                if (h.type() != TYPE_HELLO) {
-                    throw new Failure(p.describe() + " sent frame type " + h.type() + " instead of HELLO");
+                short expected = p.helloFrame == null ? TYPE_HELLO : TYPE_PROOF;
+                if (h.type() != expected) {
+                    drop(p, key, "sent frame type " + h.type() + " where type " + expected + " belongs");
+                    return;
                 }
                 p.body = ByteBuffer.allocate(h.bodyLength());
             }
             if (p.channel.read(p.body) < 0) {
-                drop(p, key, "closed in the middle of its HELLO");
+                drop(p, key, "closed in the middle of a frame");
                 return;
             }
-            if (!p.body.hasRemaining()) {
-                arrive(p, RendezvousCodec.decodeHello(p.body.flip()));
+            if (p.body.hasRemaining()) {
+                return;
             }
+            ByteBuffer body = p.body.flip();
+            p.body = null;
+            if (p.helloFrame == null) {
+                byte[] frame = new byte[HEADER_BYTES + body.remaining()];
+                p.header.get(0, frame, 0, HEADER_BYTES);
+                body.get(frame, HEADER_BYTES, frame.length - HEADER_BYTES);
+                p.helloFrame = frame;
+                p.header.clear();
+                return;
+            }
+            p.header.clear();
+            RendezvousCodec.Proof proof = RendezvousCodec.decodeProof(body);
+            if (!secret.verify(proof.tag(), CLIENT_LABEL, p.serverNonce, proof.nonce(), p.helloFrame)) {
+                drop(p, key, "failed authentication (wrong or missing DSCOMM_JOB_SECRET, or not a rank of this job)");
+                return;
+            }
+            p.clientNonce = proof.nonce();
+            p.authenticated = true;
+            RendezvousCodec.Hello hello;
+            try {
+                hello = RendezvousCodec.decodeHello(ByteBuffer.wrap(p.helloFrame, HEADER_BYTES,
+                        p.helloFrame.length - HEADER_BYTES).slice());
+            } catch (RendezvousCodec.MalformedFrameException e) {
+                // Authenticated, so a rank of this job with a defect: the job cannot succeed.
+                throw new Failure(RendezvousDescriptor.CAUSE_SETUP, -1, p.describe() + " (authenticated): "
+                        + e.getMessage());
+            }
+            arrive(p, hello);
         } catch (RendezvousCodec.MalformedFrameException e) {
-            if (e.foreign) {
-                p.foreign = true;
-                drop(p, key, e.getMessage());
-                return;
-            }
-            throw new Failure(p.describe() + ": " + e.getMessage());
+            // Not authenticated yet: whoever it is, it does not get to fail the job.
+            p.foreign = e.foreign;
+            drop(p, key, e.getMessage());
         } catch (IOException e) {
             if (p.hello != null) {
-                throw new Failure(p.describe() + " lost its connection before all " + worldSize + " ranks arrived ("
-                        + e.getMessage() + "); " + missingRanks());
+                throw new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
+                        + " lost its connection before all " + worldSize + " ranks arrived (" + e.getMessage() + "); "
+                        + missingRanks());
             }
             drop(p, key, e.toString());
         }
@@ -227,13 +307,13 @@ final class RendezvousServer implements AutoCloseable {
     private void arrive(Peer p, RendezvousCodec.Hello hello) throws Failure {
         RankRecord rec = hello.record();
         if (hello.worldSize() != worldSize) {
-            throw new Failure("rank " + rec.rank() + " (pid " + rec.pid() + " on node " + rec.nodeId() + " from "
+            throw new Failure(RendezvousDescriptor.CAUSE_SETUP, rec.rank(), "rank " + rec.rank() + " (pid " + rec.pid() + " on node " + rec.nodeId() + " from "
                     + p.remote + ") arrived with world size " + hello.worldSize() + " but rank 0 has world size "
                     + worldSize + ": the ranks disagree on the world size, or two jobs share MASTER_ADDR:MASTER_PORT");
         }
         Peer first = byRank[rec.rank()];
         if (first != null) {
-            throw new Failure("rank " + rec.rank() + " arrived twice: first " + first.describe() + ", then pid "
+            throw new Failure(RendezvousDescriptor.CAUSE_SETUP, rec.rank(), "rank " + rec.rank() + " arrived twice: first " + first.describe() + ", then pid "
                     + rec.pid() + " on node " + rec.nodeId() + " from " + p.remote
                     + ": two processes claim the same rank (check the launcher's rank variables,"
                     + " or two jobs share MASTER_ADDR:MASTER_PORT)");
@@ -247,9 +327,9 @@ final class RendezvousServer implements AutoCloseable {
         byte[] token = new byte[TOKEN_BYTES];
         new SecureRandom().nextBytes(token);
         List<RankRecord> records = routableRecords();
-        ByteBuffer frame = RendezvousCodec.table(token, records);
+        byte[] frame = bytesOf(RendezvousCodec.table(token, records));
         for (Peer p : peers) {
-            p.out = p.hello == null ? null : frame.duplicate();
+            p.out = p.hello == null ? null : signed(p, frame);
         }
         if (!flush(deadline)) {
             List<Integer> late = new ArrayList<>();
@@ -258,7 +338,8 @@ final class RendezvousServer implements AutoCloseable {
                     late.add(p.hello.rank());
                 }
             }
-            throw new Failure("rank 0 could not deliver the rank table to ranks " + late + " before the deadline");
+            throw new Failure(RendezvousDescriptor.CAUSE_TIMEOUT, late.isEmpty() ? -1 : late.getFirst(),
+                    "rank 0 could not deliver the rank table to ranks " + late + " before the deadline");
         }
     }
 
@@ -330,14 +411,30 @@ final class RendezvousServer implements AutoCloseable {
         }
     }
 
-    /** Tells every connected ds-comm peer why the rendezvous failed, within a short bound. */
-    private void abort(String reason) {
+    /** The frame followed by rank 0's PROOF for this peer's nonce. */
+    private ByteBuffer signed(Peer p, byte[] frame) {
+        byte[] tag = secret.tag(SERVER_LABEL, p.clientNonce, p.serverNonce, frame);
+        ByteBuffer proof = RendezvousCodec.proof(p.serverNonce, tag);
+        ByteBuffer both = ByteBuffer.allocate(frame.length + proof.remaining());
+        return both.put(frame).put(proof).flip();
+    }
+
+    private static byte[] bytesOf(ByteBuffer frame) {
+        return Arrays.copyOfRange(frame.array(), frame.arrayOffset() + frame.position(),
+                frame.arrayOffset() + frame.limit());
+    }
+
+    /**
+     * Tells every authenticated rank why the rendezvous failed, within a short bound.
+     * Unauthenticated connections learn nothing.
+     */
+    private void abort(byte cause, int rank, String reason) {
         LOG.log(System.Logger.Level.DEBUG, "rendezvous failed: " + reason);
         // No new connections while the reason goes out; a pending accept would spin the selector.
         closeQuietly(listener);
-        ByteBuffer frame = RendezvousCodec.error(reason);
+        byte[] frame = bytesOf(RendezvousCodec.error(cause, rank, reason));
         for (Peer p : peers) {
-            p.out = p.foreign ? null : frame.duplicate();
+            p.out = p.authenticated ? signed(p, frame) : null;
         }
         try {
             flush(System.nanoTime() + ERROR_FLUSH_NANOS);
@@ -347,11 +444,17 @@ final class RendezvousServer implements AutoCloseable {
     }
 
     private void drop(Peer p, SelectionKey key, String why) {
-        LOG.log(p.foreign ? System.Logger.Level.WARNING : System.Logger.Level.DEBUG,
-                "rendezvous: dropping " + p.describe() + ": " + why);
-        key.cancel();
+        LOG.log(System.Logger.Level.WARNING, "rendezvous: dropping unauthenticated " + p.describe() + ": " + why);
+        if (key != null) key.cancel();
         peers.remove(p);
         closeQuietly(p.channel);
+    }
+
+    private int firstMissing() {
+        for (int r = 0; r < worldSize; r++) {
+            if (byRank[r] == null) return r;
+        }
+        return -1;
     }
 
     private String missingRanks() {
@@ -392,9 +495,19 @@ final class RendezvousServer implements AutoCloseable {
     /** Internal signal: the rendezvous cannot succeed; the message is the reason for every rank. */
     private static final class Failure extends Exception {
         private static final long serialVersionUID = 1L;
+        final byte cause;
+        final int rank;
 
-        Failure(String message) {
+        Failure(byte cause, int rank, String message) {
             super(message, null, false, false);
+            this.cause = cause;
+            this.rank = rank;
+        }
+
+        RendezvousException.Cause kind() {
+            return cause == RendezvousDescriptor.CAUSE_LOST ? RendezvousException.Cause.LOST
+                    : cause == RendezvousDescriptor.CAUSE_TIMEOUT ? RendezvousException.Cause.TIMEOUT
+                    : RendezvousException.Cause.SETUP;
         }
     }
 }
