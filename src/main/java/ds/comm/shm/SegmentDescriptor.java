@@ -31,6 +31,7 @@ import java.nio.charset.StandardCharsets;
  *     160        CALL[1]        3 words       owner, plain, before STEP of an odd step
  *     256     2  HEARTBEAT      nanoTime      owner, release store, at open and every call
  *     384     3  STATE          OPEN/CLOSED/FAILED  owner, release store
+ *     392        BLAME          kind, world rank    owner, plain, before STATE=FAILED
  *     512        AREA[0]        AREA_BYTES    owner, plain, payload of even steps
  *  512+A         AREA[1]        AREA_BYTES    owner, plain, payload of odd steps
  *  512+2A        (unused tail, &lt; 256 bytes)
@@ -53,7 +54,7 @@ final class SegmentDescriptor {
     /** "DSCOMSHM" read as a big-endian long. */
     static final long MAGIC = 0x4453434F4D53484DL;
     /** Bumped whenever an offset or meaning below changes. */
-    static final long LAYOUT_VERSION = 1;
+    static final long LAYOUT_VERSION = 2;
     /** READY holds this once the header is complete; a zero-filled or foreign file never does. */
     static final long READY_VALUE = 0x5245414459214F4BL; // "READY!OK"
     /** The byte-order mark as written (native order) and expected. */
@@ -84,6 +85,11 @@ final class SegmentDescriptor {
     static final long CALL_BYTES = CALL_WORDS * 8L;
     static final long HEARTBEAT_OFFSET = 2L * LINE;
     static final long STATE_OFFSET = 3L * LINE;
+    /**
+     * Why a FAILED rank failed: bits 63..32 the {@code CommFailure.Kind} ordinal + 1, bits 31..0
+     * the world rank it blamed + 1 (0: none). Read only after STATE=FAILED was acquired.
+     */
+    static final long BLAME_OFFSET = STATE_OFFSET + 8;
     static final long DATA_OFFSET = 4L * LINE;
 
     /** STATE values. Zero (a fresh file) reads as OPEN. */

@@ -111,6 +111,10 @@ final class SegmentFile {
         // From here on the file is ours: whatever fails removes it.
         try (channel) {
             try {
+                // Owner words first, through the channel: a rank killed while the pages are
+                // being committed leaves a file that names its dead owner, so the next job on
+                // this node can reclaim it (reclaimStale) instead of guessing from its age.
+                writeIdentity(channel, group, ownUid(path, group));
                 commitEveryPage(channel, bytes);
             } catch (IOException e) {
                 throw noSpace(path, bytes, usableSpace(dir, group), group, e);
@@ -125,6 +129,87 @@ final class SegmentFile {
         }
     }
 
+    /** Magic, layout version, pid, start time, uid and pid namespace, before any other byte. */
+    private static void writeIdentity(FileChannel channel, GroupSpec group, long uid) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate((int) IDENTITY_BYTES).order(java.nio.ByteOrder.BIG_ENDIAN);
+        ProcessHandle self = ProcessHandle.current();
+        b.putLong((int) MAGIC_OFFSET, MAGIC).putLong((int) VERSION_OFFSET, LAYOUT_VERSION)
+                .putLong((int) PID_OFFSET, self.pid())
+                .putLong((int) START_MILLIS_OFFSET, self.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L))
+                .putLong((int) UID_OFFSET, uid).putLong((int) PID_NAMESPACE_OFFSET, pidNamespace());
+        while (b.hasRemaining()) {
+            channel.write(b, b.position());
+        }
+    }
+
+    /** Bytes at the start of a segment that name its owner (the header line without READY). */
+    static final long IDENTITY_BYTES = LINE;
+
+    /** A file without a readable owner this old (never a live open window) is debris. */
+    static final long UNOWNED_STALE_MILLIS = 60_000;
+
+    /**
+     * Deletes segment files of this user in {@code dir} whose owner process is gone: files a rank
+     * left behind when it was killed inside its open window (after the window, segments are
+     * unlinked). A file is deleted only if this user owns it and its header names a process in
+     * this pid namespace that no longer runs (pid absent, or reused by a process that started at
+     * another time); a file of a live process, of another user or of another pid namespace is
+     * never touched. A file too short to name its owner is deleted once it is older than
+     * {@link #UNOWNED_STALE_MILLIS}. Never throws: reclaiming is housekeeping.
+     *
+     * @param ownUid this process's uid (the owner of its own segment)
+     * @return the files deleted
+     */
+    static java.util.List<Path> reclaimStale(Path dir, long ownUid) {
+        java.util.List<Path> reclaimed = new java.util.ArrayList<>();
+        String prefix = "dscomm-" + sanitizedUser() + "-";
+        long myNamespace = pidNamespace();
+        long myPid = ProcessHandle.current().pid();
+        try (var files = Files.newDirectoryStream(dir, prefix + "*")) {
+            for (Path f : files) {
+                try {
+                    if (isStale(f, ownUid, myNamespace, myPid) && Files.deleteIfExists(f)) {
+                        reclaimed.add(f);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // vanished meanwhile, or unreadable: not ours to judge
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // directory unreadable: the open that follows reports it
+        }
+        return reclaimed;
+    }
+
+    private static boolean isStale(Path f, long ownUid, long myNamespace, long myPid) throws IOException {
+        var attrs = Files.readAttributes(f, java.nio.file.attribute.PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        if (!attrs.isRegularFile()) return false;
+        long owner = ((Number) Files.getAttribute(f, "unix:uid", LinkOption.NOFOLLOW_LINKS)).longValue();
+        if (owner != ownUid) return false;
+        ByteBuffer b = ByteBuffer.allocate((int) IDENTITY_BYTES).order(java.nio.ByteOrder.BIG_ENDIAN);
+        // Read through the channel, never a mapping: a truncated file must not SIGBUS us.
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+            while (b.hasRemaining() && ch.read(b, b.position()) > 0) {
+                // fill
+            }
+        }
+        long age = System.currentTimeMillis() - attrs.lastModifiedTime().toMillis();
+        if (b.hasRemaining() || b.getLong((int) MAGIC_OFFSET) != MAGIC) {
+            return age > UNOWNED_STALE_MILLIS;
+        }
+        long pid = b.getLong((int) PID_OFFSET);
+        long started = b.getLong((int) START_MILLIS_OFFSET);
+        long namespace = b.getLong((int) PID_NAMESPACE_OFFSET);
+        if (namespace == 0 || namespace != myNamespace || pid == myPid || pid <= 0) {
+            return false; // another pid namespace (or unknown): its pid means nothing here
+        }
+        ProcessHandle h = ProcessHandle.of(pid).orElse(null);
+        if (h == null || !h.isAlive()) return true;
+        long actual = h.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
+        // The pid now belongs to a process that started at another time: the owner is gone.
+        return started != 0 && actual != 0 && Math.abs(actual - started) >= 1_000;
+    }
+
     /**
      * Tmpfs allocates a page when it is written; a hole costs nothing until it is touched.
      * Writing zeros through the channel (not through a mapping) turns "no space" into an
@@ -132,7 +217,7 @@ final class SegmentFile {
      */
     private static void commitEveryPage(FileChannel channel, long bytes) throws IOException {
         ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(ZERO_BLOCK, bytes));
-        long position = 0;
+        long position = IDENTITY_BYTES; // the identity words before it are written already
         while (position < bytes) {
             zeros.clear().limit((int) Math.min(zeros.capacity(), bytes - position));
             while (zeros.hasRemaining()) {

@@ -45,6 +45,8 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
  */
 public final class ShmCollective implements Collective {
 
+    private static final System.Logger LOG = System.getLogger("ds.comm");
+
     private final GroupSpec group;
     private final Reducer reducer;
     private final int rank;
@@ -145,6 +147,10 @@ public final class ShmCollective implements Collective {
         try {
             segments[rank] = SegmentFile.create(ownPath, bytes, group, arena);
             created = true;
+            for (Path stale : SegmentFile.reclaimStale(dir, SegmentFile.uidOf(segments[rank]))) {
+                LOG.log(System.Logger.Level.INFO, "ds-comm: removed stale segment " + stale
+                        + " of a process that no longer runs");
+            }
             attachPeers(dir, bytes, group, settings, arena, segments);
             ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
             collective.openBarrier();
@@ -477,7 +483,9 @@ public final class ShmCollective implements Collective {
         // arguments) leaves this rank at an unknown step: no later call may run on it.
         failure = e instanceof CommFailure f ? f : new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(),
                 steps.operation(), "failed with " + e, e);
-        steps.markState(SegmentDescriptor.STATE_FAILED);
+        // Say whom this rank blames before it says FAILED: a peer that finds FAILED while it
+        // waits names the rank that was really lost, not this messenger.
+        steps.markFailed(failure.kind(), failure.peerRank());
         return e;
     }
 

@@ -226,6 +226,16 @@ final class StepSequencer {
         return started == 0 || startMillis[p] == 0 || Math.abs(started - startMillis[p]) < 1_000;
     }
 
+    /**
+     * Marks this rank FAILED, recording what it blames, so that waiting peers fail fast and name
+     * the same lost rank instead of this one.
+     */
+    void markFailed(CommFailure.Kind kind, int blamedWorldRank) {
+        long blame = ((long) (kind.ordinal() + 1) << 32) | ((blamedWorldRank + 1L) & 0xFFFF_FFFFL);
+        setWord(own, BLAME_OFFSET, blame);
+        stateRelease(own, STATE_FAILED);
+    }
+
     /** Marks this rank's segment so that waiting peers fail fast instead of timing out. */
     void markState(long state) {
         stateRelease(own, state);
@@ -258,6 +268,19 @@ final class StepSequencer {
     }
 
     private CommFailure peerGone(int p, long state) {
+        if (state == STATE_FAILED) {
+            // Plain read: the acquire of STATE ordered it after the peer's write. Range-checked,
+            // used only for the message and the blamed rank.
+            long blame = getWord(segments[p], BLAME_OFFSET);
+            int kind = (int) (blame >>> 32) - 1;
+            long blamed = (blame & 0xFFFF_FFFFL) - 1;
+            if (kind == CommFailure.Kind.PEER_LOST.ordinal() && blamed >= 0 && blamed < 65_536
+                    && blamed != group.myWorldRank()) {
+                return new CommFailure(CommFailure.Kind.PEER_LOST, (int) blamed, group.name(), operation(),
+                        "world rank " + blamed + " was lost (reported by group rank " + p + ", world "
+                                + group.worldRank(p) + ", which failed before reaching step " + step + ")", null);
+            }
+        }
         boolean closed = state == STATE_CLOSED;
         return new CommFailure(closed ? CommFailure.Kind.PEER_LOST : CommFailure.Kind.ABORTED, group.worldRank(p),
                 group.name(), operation(), "group rank " + p + " (world " + group.worldRank(p) + ") "

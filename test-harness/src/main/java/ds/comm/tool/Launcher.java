@@ -58,6 +58,9 @@ public final class Launcher {
     private final Consumer<String> errorSink;
     private final Consumer<String> diagnostics;
     private final boolean capture;
+    private final boolean stopOnFailure;
+    /** Fresh for every launcher: the ranks of one job share it, another job's ranks cannot guess it. */
+    private final String jobSecret = ds.comm.topology.JobSecret.generate();
 
     private final Object lock = new Object();
     /** Serialises the sinks only; never held while processes are signalled. */
@@ -78,6 +81,7 @@ public final class Launcher {
         this.errorSink = b.errorSink;
         this.diagnostics = b.diagnostics;
         this.capture = b.capture;
+        this.stopOnFailure = b.stopOnFailure;
         if (command.isEmpty()) {
             throw new IllegalArgumentException("no command to launch");
         }
@@ -105,6 +109,8 @@ public final class Launcher {
         e.put("MASTER_ADDR", "127.0.0.1");
         e.put("MASTER_PORT", Integer.toString(masterPort));
         e.put("DSCOMM_LAUNCHER", "dscomm");
+        // Authenticates every rendezvous and ring connection of this job (extraEnv may override).
+        e.put(ds.comm.topology.JobSecret.ENV, jobSecret);
         if (split.nodes() > 1) {
             e.put("DSCOMM_NODE_ID", "simnode" + split.nodeOf(rank));
         }
@@ -177,14 +183,22 @@ public final class Launcher {
                     r = remaining <= 0 ? null : exited.poll(remaining, TimeUnit.NANOSECONDS);
                 }
                 if (r == null) {
-                    failure = timeoutFailure();
+                    RankFailure late = timeoutFailure();
+                    if (failure == null) {
+                        failure = late;
+                    } else {
+                        diagnostics.accept(late.message());
+                    }
                     break;
                 }
                 running--;
                 exitCodes[r] = processes[r].exitValue();
-                if (exitCodes[r] != 0) {
+                if (exitCodes[r] != 0 && failure == null) {
                     failure = RankFailure.ofExit(r, exitCodes[r]);
-                    break;
+                    if (stopOnFailure) {
+                        break;
+                    }
+                    diagnostics.accept(failure.message() + "; the other ranks run on to detect it themselves");
                 }
             }
         } catch (InterruptedException e) {
@@ -356,6 +370,7 @@ public final class Launcher {
         private Consumer<String> errorSink;
         private Consumer<String> diagnostics = m -> System.err.println("dscomm launch: " + m);
         private boolean capture;
+        private boolean stopOnFailure = true;
 
         private Builder() {
         }
@@ -452,6 +467,16 @@ public final class Launcher {
         /** Keep every rank's lines in the {@link LaunchResult}. */
         public Builder captureOutput(boolean c) {
             this.capture = c;
+            return this;
+        }
+
+        /**
+         * Whether the first failing rank makes the launcher stop the others at once (the
+         * default). Off, the others run on until they exit or the timeout passes: for tests of
+         * how survivors detect a lost peer themselves. Every rank is still reaped at the end.
+         */
+        public Builder stopOnFailure(boolean stop) {
+            this.stopOnFailure = stop;
             return this;
         }
 
