@@ -33,6 +33,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class Job {
 
+    private static final System.Logger LOG = System.getLogger("ds.comm");
+
     private final Resolved config;
     private final LaunchEnv launch;
     private final Topology topology;
@@ -185,8 +187,14 @@ final class Job {
             nodes[i] = topology.nodeOf(members[i]);
             if (nodes[i].equals(here)) onThisNode++;
         }
-        BackendChoice choice = BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem(onThisNode),
+        String shmProblem = shmProblem(onThisNode);
+        BackendChoice choice = BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem,
                 launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH));
+        if (shmProblem != null && config.shmEnabled() && choice.backend() == Backend.RING) {
+            // AUTO wanted shared memory here and silently getting the slower ring would surprise.
+            LOG.log(System.Logger.Level.WARNING, "ds-comm group " + group.name() + ": shared memory is unusable ("
+                    + shmProblem + "); using the socket ring instead");
+        }
         if (choice.backend() == Backend.MPI && mpiWorld != null) {
             // Name the library and version actually loaded: "Open MPI v4.1.4 (libmpi.so.40), 2 nodes; ..."
             long distinct = java.util.Arrays.stream(nodes).distinct().count();

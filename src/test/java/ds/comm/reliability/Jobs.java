@@ -41,6 +41,22 @@ final class Jobs {
         return b.build().run();
     }
 
+    /**
+     * Runs {@code task} on a thread of its own. Not the common pool: it has a single thread on a
+     * 2-core machine, and {@link Process#onExit()}, which the launcher waits on, needs it too.
+     */
+    static <T> java.util.concurrent.CompletableFuture<T> onOwnThread(java.util.function.Supplier<T> task) {
+        var f = new java.util.concurrent.CompletableFuture<T>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try {
+                f.complete(task.get());
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        return f;
+    }
+
     /** The lines of {@code rank} that start with {@code prefix}, prefix removed. */
     static List<String> linesOf(LaunchResult r, int rank, String prefix) {
         List<String> out = new ArrayList<>();

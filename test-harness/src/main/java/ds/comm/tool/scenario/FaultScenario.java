@@ -27,6 +27,7 @@ import java.lang.foreign.ValueLayout;
  *         ABORTED-FAST micros               the next call threw at once, as it must after a failure
  *         FAILED peer exception message     mismatch mode: the error this rank got (exit 0)
  *         DONE iterations                   success
+ *         ERROR exception message           init refused (e.g. forced SHM without space; exit 2)
  * </pre>
  * Every result is verified: a wrong sum prints {@code WRONG} and exits 4.
  */
@@ -54,6 +55,9 @@ public final class FaultScenario {
             System.out.println("LOST " + e.peerRank() + " " + e.getClass().getSimpleName() + " "
                     + System.currentTimeMillis() + " " + e.getMessage());
             code = 3;
+        } catch (RuntimeException e) {
+            System.out.println("ERROR " + e.getClass().getSimpleName() + " " + e.getMessage());
+            code = 2;
         }
         System.out.flush();
         System.exit(code);
