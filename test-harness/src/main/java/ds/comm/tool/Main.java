@@ -33,6 +33,8 @@ public final class Main {
                 Bench::run));
         COMMANDS.put("demo", new Entry("tensor-parallel bf16 MLP block over N ranks, checked against one process",
                 Demo::run));
+        COMMANDS.put("soak", new Entry("random collectives, types, ops, sizes and sub-groups, all verified (see soak --help)",
+                Soak::run));
     }
 
     private Main() {
