@@ -144,6 +144,15 @@ public final class Reducers {
     }
 
     /**
+     * A vector reducer with freshly defined kernel classes, not the shared one: its kernels carry
+     * no JIT profile from earlier use. For tests that observe compiled code.
+     */
+    static Reducer newVectorReducer(int bits) {
+        vector(bits);   // validates the width
+        return defineVectorReducer(bits);
+    }
+
+    /**
      * Builds the reducer of one width: {@code VectorKernelTemplate} defined once more as a hidden
      * class for each combiner, with {@code [bits, combiner]} as class data.
      */
