@@ -5,8 +5,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.util.List;
 
 /**
@@ -166,20 +166,19 @@ public final class Reducers {
         } catch (IOException e) {
             throw new IllegalStateException("cannot read VectorKernelTemplate.class", e);
         }
-        Combiner[] ops = Combiner.values();
-        VectorKernel[] kernels = new VectorKernel[ops.length];
-        for (Combiner op : ops) {
+        MethodHandle[] kernels = new MethodHandle[Combiner.values().length * ElementType.values().length];
+        for (Combiner op : Combiner.values()) {
             try {
                 MethodHandles.Lookup kernel = MethodHandles.lookup()
                         .defineHiddenClassWithClassData(classFile, List.of(bits, op), true);
-                kernels[op.ordinal()] = (VectorKernel) kernel
-                        .findConstructor(kernel.lookupClass(), MethodType.methodType(void.class)).invoke();
-            } catch (RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable e) {
-                throw new IllegalStateException("cannot define the " + bits + "-bit " + op + " vector kernel", e);
+                for (ElementType type : ElementType.values()) {
+                    kernels[VectorReducer.kernelIndex(op, type)] = kernel.findStatic(kernel.lookupClass(),
+                            VectorReducer.kernelName(type), VectorReducer.KERNEL_TYPE);
+                }
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("cannot define the " + bits + "-bit " + op + " vector kernels", e);
             }
         }
-        return new VectorReducer(bits, bits / Float.SIZE, kernels);
+        return new VectorReducer(bits, kernels);
     }
 }

@@ -29,16 +29,20 @@ import java.nio.ByteOrder;
  * combiner. This class is never initialised under its own name (its static initialiser would
  * fail: there is no class data).
  *
- * <p>Each kernel reduces whole vectors only and returns how many elements it did; the caller
- * finishes the rest with {@link ScalarReducer#reduceRange}. Combining is strictly lane-wise in
- * source order (no FMA, no cross-lane operation), so the result is the scalar reference's, bit
- * for bit, at any width.
+ * <p>{@link VectorReducer} calls the kernels through method handles it keeps in an array. A
+ * method handle that is not a compile-time constant is never inlined into its caller, so every
+ * kernel stays a compilation root: inlined into a caller's loop it would share that caller's
+ * node budget and inlining depth (MaxInlineLevel), both of which the deep Vector API call
+ * chains exhaust, and boxing would follow.
  *
- * <p>16-bit floats are processed as 32-bit words, each holding two elements. Both halves are
+ * <p>Combining is strictly lane-wise in source order (no FMA, no cross-lane operation), so the
+ * result is the scalar reference's, bit for bit, at any width.
+ *
+ * <p>16-bit floats: bf16 is processed as 32-bit words, each holding two elements. Both halves are
  * widened, reduced and narrowed the same way and put back into the half they came from, so no
- * shuffles are needed and byte order does not matter.
+ * shuffles are needed and byte order does not matter. fp16 is described at {@code fp16}.
  */
-final class VectorKernelTemplate implements VectorKernel {
+final class VectorKernelTemplate {
 
     private static final int BITS = classData(0, Integer.class);
     private static final Combiner OP = classData(1, Combiner.class);
@@ -80,31 +84,9 @@ final class VectorKernelTemplate implements VectorKernel {
         }
     }
 
-    @Override
-    public long reduceWholeVectors(ElementType type, MemorySegment dst, long dstOffset,
-                                   MemorySegment[] src, long[] srcOffset, int k, long count) {
-        return switch (type) {
-            case FP32 -> fp32(dst, dstOffset, src, srcOffset, k, count);
-            case FP64 -> fp64(dst, dstOffset, src, srcOffset, k, count);
-            case BF16 -> bf16(dst, dstOffset, src, srcOffset, k, count);
-            case FP16 -> fp16(dst, dstOffset, src, srcOffset, k, count);
-            case INT32 -> int32(dst, dstOffset, src, srcOffset, k, count);
-            case INT64 -> int64(dst, dstOffset, src, srcOffset, k, count);
-        };
-    }
-
-    @Override
-    public int vectorBits() {
-        return BITS;
-    }
-
-    @Override
-    public Combiner combiner() {
-        return OP;
-    }
-
-    // Each kernel returns how many elements it reduced (whole steps only; the caller finishes
-    // the rest). Sources 0 and 1 come from locals, so their segment checks are hoisted out of the
+    // One kernel per ElementType, named as VectorReducer.kernelName says, of type
+    // VectorReducer.KERNEL_TYPE. Arguments are already checked and k >= 2. Each kernel returns how
+    // many elements it reduced (whole steps only; the caller finishes the rest). Sources 0 and 1 come from locals, so their segment checks are hoisted out of the
     // loop and k == 2, the common case (ring steps, pairs of ranks), has no inner loop at all;
     // sources 2.. go through an inner loop. 32- and 64-bit kernels take UNROLL vectors per source
     // per step so that the per-source work of that inner loop is paid once per UNROLL vectors.
