@@ -3,7 +3,7 @@
 # SUM of 2 and 8 sources (fp32, bf16) at 64 KiB and 16 MiB per source, next to MemorySegment.copy
 # of the same bytes, and a table of medians and ratios at the end.
 #
-#   bench/jmh.sh                         # short run: -f 1 -wi 3 -i 5 -w 1s -r 1s
+#   bench/jmh.sh                         # short run: -f 1 -wi 3 -i 5 -w 5s -r 1s
 #   bench/jmh.sh -f 1 -wi 5 -i 10        # any JMH options instead
 #   DSCOMM_VECTOR_BITS=256 bench/jmh.sh  # benchmark another width (0 = scalar)
 #
@@ -30,7 +30,9 @@ cp_file=target/bench.classpath
 JAVA_HOME=$java_home mvn -B -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$cp_file" >&2
 
 if [ $# -eq 0 ]; then
-  set -- -f 1 -wi 3 -i 5 -w 1s -r 1s
+  # 5 s warm-up iterations: until C2 has compiled a kernel it runs interpreted, thousands of
+  # times slower, and 1 s iterations can end before the first compilation does.
+  set -- -f 1 -wi 3 -i 5 -w 5s -r 1s
 fi
 exec "$java_home/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -cp "target/test-classes:target/classes:$(cat "$cp_file")" ds.comm.bench.KernelBenchMain "$@"
