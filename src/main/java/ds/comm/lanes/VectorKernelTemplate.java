@@ -52,9 +52,11 @@ final class VectorKernelTemplate {
     private static final VectorSpecies<Integer> I32 = VectorSpecies.of(int.class, SHAPE);
     private static final VectorSpecies<Long> I64 = VectorSpecies.of(long.class, SHAPE);
     /** fp16 payload: short vectors of half the width (at least 64 bits)... */
-    private static final VectorSpecies<Short> F16 = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, BITS / 2)));
+    private static final VectorSpecies<Short> F16 =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, BITS / 2)));
     /** ...widened to one int (or float) lane per element. */
-    private static final VectorSpecies<Integer> I16_LANES = VectorSpecies.of(int.class, VectorShape.forBitSize(2 * F16.vectorBitSize()));
+    private static final VectorSpecies<Integer> I16_LANES =
+            VectorSpecies.of(int.class, VectorShape.forBitSize(2 * F16.vectorBitSize()));
     private static final VectorSpecies<Float> F16_FLOATS = VectorSpecies.of(float.class, I16_LANES.vectorShape());
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
@@ -86,9 +88,10 @@ final class VectorKernelTemplate {
 
     // One kernel per ElementType, named as VectorReducer.kernelName says, of type
     // VectorReducer.KERNEL_TYPE. Arguments are already checked and k >= 2. Each kernel returns how
-    // many elements it reduced (whole steps only; the caller finishes the rest). Sources 0 and 1 come from locals, so their segment checks are hoisted out of the
-    // loop and k == 2, the common case (ring steps, pairs of ranks), has no inner loop at all;
-    // sources 2.. go through an inner loop. 32- and 64-bit kernels take UNROLL vectors per source
+    // many elements it reduced (whole steps only; the caller finishes the rest). Sources 0 and 1
+    // come from locals, so their segment checks are hoisted out of the loop and k == 2, the
+    // common case (ring steps, pairs of ranks), has no inner loop at all; sources 2.. go through
+    // an inner loop. 32- and 64-bit kernels take UNROLL vectors per source
     // per step so that the per-source work of that inner loop is paid once per UNROLL vectors.
     // All sources of a step are loaded before the step is stored, which makes dst == src[j] safe.
 
@@ -96,17 +99,21 @@ final class VectorKernelTemplate {
     private static final int UNROLL = 4;
 
     private static long fp32(MemorySegment dst, long dstOffset,
-                            MemorySegment[] src, long[] srcOffset, int k, long count) {
+                             MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = F32.vectorByteSize();
         final long end = (count - count % (UNROLL * (long) F32.length())) * Float.BYTES;
         final FloatVector nan = FloatVector.broadcast(F32, Float.NaN);
         final MemorySegment s0 = src[0], s1 = src[1];
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
-            FloatVector a0 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b, ORDER), FloatVector.fromMemorySegment(F32, s1, o1 + b, ORDER));
-            FloatVector a1 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + vb, ORDER), FloatVector.fromMemorySegment(F32, s1, o1 + b + vb, ORDER));
-            FloatVector a2 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + 2 * vb, ORDER), FloatVector.fromMemorySegment(F32, s1, o1 + b + 2 * vb, ORDER));
-            FloatVector a3 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + 3 * vb, ORDER), FloatVector.fromMemorySegment(F32, s1, o1 + b + 3 * vb, ORDER));
+            FloatVector a0 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b, ORDER));
+            FloatVector a1 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + vb, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b + vb, ORDER));
+            FloatVector a2 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + 2 * vb, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b + 2 * vb, ORDER));
+            FloatVector a3 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + 3 * vb, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
@@ -125,17 +132,21 @@ final class VectorKernelTemplate {
     }
 
     private static long fp64(MemorySegment dst, long dstOffset,
-                            MemorySegment[] src, long[] srcOffset, int k, long count) {
+                             MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = F64.vectorByteSize();
         final long end = (count - count % (UNROLL * (long) F64.length())) * Double.BYTES;
         final DoubleVector nan = DoubleVector.broadcast(F64, Double.NaN);
         final MemorySegment s0 = src[0], s1 = src[1];
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
-            DoubleVector a0 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b, ORDER), DoubleVector.fromMemorySegment(F64, s1, o1 + b, ORDER));
-            DoubleVector a1 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + vb, ORDER), DoubleVector.fromMemorySegment(F64, s1, o1 + b + vb, ORDER));
-            DoubleVector a2 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + 2 * vb, ORDER), DoubleVector.fromMemorySegment(F64, s1, o1 + b + 2 * vb, ORDER));
-            DoubleVector a3 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + 3 * vb, ORDER), DoubleVector.fromMemorySegment(F64, s1, o1 + b + 3 * vb, ORDER));
+            DoubleVector a0 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b, ORDER));
+            DoubleVector a1 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + vb, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b + vb, ORDER));
+            DoubleVector a2 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + 2 * vb, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b + 2 * vb, ORDER));
+            DoubleVector a3 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + 3 * vb, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
@@ -154,16 +165,20 @@ final class VectorKernelTemplate {
     }
 
     private static long int32(MemorySegment dst, long dstOffset,
-                             MemorySegment[] src, long[] srcOffset, int k, long count) {
+                              MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = I32.vectorByteSize();
         final long end = (count - count % (UNROLL * (long) I32.length())) * Integer.BYTES;
         final MemorySegment s0 = src[0], s1 = src[1];
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
-            IntVector a0 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b, ORDER), IntVector.fromMemorySegment(I32, s1, o1 + b, ORDER));
-            IntVector a1 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + vb, ORDER), IntVector.fromMemorySegment(I32, s1, o1 + b + vb, ORDER));
-            IntVector a2 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + 2 * vb, ORDER), IntVector.fromMemorySegment(I32, s1, o1 + b + 2 * vb, ORDER));
-            IntVector a3 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + 3 * vb, ORDER), IntVector.fromMemorySegment(I32, s1, o1 + b + 3 * vb, ORDER));
+            IntVector a0 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b, ORDER));
+            IntVector a1 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + vb, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b + vb, ORDER));
+            IntVector a2 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + 2 * vb, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b + 2 * vb, ORDER));
+            IntVector a3 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + 3 * vb, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
@@ -182,16 +197,20 @@ final class VectorKernelTemplate {
     }
 
     private static long int64(MemorySegment dst, long dstOffset,
-                             MemorySegment[] src, long[] srcOffset, int k, long count) {
+                              MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = I64.vectorByteSize();
         final long end = (count - count % (UNROLL * (long) I64.length())) * Long.BYTES;
         final MemorySegment s0 = src[0], s1 = src[1];
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
-            LongVector a0 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b, ORDER), LongVector.fromMemorySegment(I64, s1, o1 + b, ORDER));
-            LongVector a1 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + vb, ORDER), LongVector.fromMemorySegment(I64, s1, o1 + b + vb, ORDER));
-            LongVector a2 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + 2 * vb, ORDER), LongVector.fromMemorySegment(I64, s1, o1 + b + 2 * vb, ORDER));
-            LongVector a3 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + 3 * vb, ORDER), LongVector.fromMemorySegment(I64, s1, o1 + b + 3 * vb, ORDER));
+            LongVector a0 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b, ORDER));
+            LongVector a1 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + vb, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b + vb, ORDER));
+            LongVector a2 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + 2 * vb, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b + 2 * vb, ORDER));
+            LongVector a3 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + 3 * vb, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
@@ -237,9 +256,8 @@ final class VectorKernelTemplate {
      * of each 32-bit word (as bf16 does) exceeds the node budget C2 inlines into one method;
      * a vector helper left out-of-line boxes and allocates. So fp16 loads half-width short
      * vectors and converts them to full-width int lanes (one element per lane): one widening per
-     * source and one narrowing per step, and it keeps one code path for
-     * all sources. The 64-bit kernel therefore runs fp16 on 128-bit int
-     * vectors (there is no 32-bit short shape).
+     * source and one narrowing per step, with a single code path for all sources. The 64-bit
+     * kernel therefore runs fp16 on 128-bit int vectors (there is no 32-bit short shape).
      */
     private static long fp16(MemorySegment dst, long dstOffset,
                              MemorySegment[] src, long[] srcOffset, int k, long count) {
@@ -251,7 +269,8 @@ final class VectorKernelTemplate {
         for (long b = 0; b < end; b += vb) {
             FloatVector acc = identity;
             for (int j = 0; j < k; j++) {
-                acc = combine(OP, acc, fp16ToFloat(ShortVector.fromMemorySegment(F16, src[j], srcOffset[j] + b, ORDER)));
+                final ShortVector h = ShortVector.fromMemorySegment(F16, src[j], srcOffset[j] + b, ORDER);
+                acc = combine(OP, acc, fp16ToFloat(h));
             }
             floatToFp16(acc).convertShape(VectorOperators.I2S, F16, 0).intoMemorySegment(dst, dstOffset + b, ORDER);
         }
@@ -278,10 +297,7 @@ final class VectorKernelTemplate {
         return rounded.blend(HalfFloats.BF16_CANONICAL_NAN << 16, nan);
     }
 
-    /**
-     * fp16 lanes to fp32 lanes of twice the width, exact;
-     * same as {@link Float#float16ToFloat}.
-     */
+    /** fp16 lanes to fp32 lanes of twice the width, exact; same as {@link Float#float16ToFloat}. */
     private static FloatVector fp16ToFloat(ShortVector fp16) {
         IntVector half = (IntVector) fp16.convertShape(VectorOperators.S2I, I16_LANES, 0);
         // Magnitude into fp32 position (sign and high half shifted out). Read as fp32 it is the
@@ -318,8 +334,9 @@ final class VectorKernelTemplate {
         return result.blend(HalfFloats.FP16_CANONICAL_NAN, magnitude.compare(VectorOperators.GT, FP32_INFINITY));
     }
 
-    // Combiners: if-chains on a loop-invariant op rather than enum switches, which would pull a
-    // synthetic switch-map class into this hidden class.
+    // Combiners, always called with OP: a static final of this class, so C2 folds each if-chain
+    // to the one operation. (If-chains rather than an enum switch, whose synthetic switch-map
+    // class would be shared by all the hidden copies.)
 
     private static FloatVector combine(Combiner op, FloatVector a, FloatVector b) {
         if (op == Combiner.SUM) {
