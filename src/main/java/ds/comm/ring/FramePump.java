@@ -7,7 +7,12 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ClosedSelectorException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Moves the frames of one {@link RingPass} over a rank's two ring connections: non-blocking
@@ -17,8 +22,15 @@ import java.nio.channels.SocketChannel;
  * waits for anything but bytes, so the ring always drains.
  *
  * <p>All memory is allocated once by the owner: one send staging buffer (header + chunk), one
- * receive header and one receive payload buffer of a chunk. Unproductive polls go to the
- * group's {@link IdleStrategy}; every call has a deadline checked on every poll.
+ * receive header and one receive payload buffer of a chunk. Every call has a deadline checked on
+ * every poll.
+ *
+ * <p>Waiting: the first {@link #POLLS_BEFORE_BLOCKING} unproductive polls of a wait go to the
+ * group's {@link IdleStrategy} (spin, yield: lowest latency on a dedicated core). A wait that
+ * lasts longer blocks in a {@link Selector} on exactly what it waits for (the left socket
+ * readable, and the right one writable while a frame is half written), at most
+ * {@link #MAX_BLOCK_MILLIS} at a time. Unlike a timed park, the kernel wakes the rank the moment
+ * bytes arrive, and an oversubscribed node (ranks > cores) gets its cores back meanwhile.
  */
 final class FramePump {
 
@@ -30,12 +42,22 @@ final class FramePump {
     private final String group;
     private final String self;
     private final IdleStrategy idle;
+    private final Selector selector;
+    private final SelectionKey readKey;
+    private final SelectionKey writeKey;
+    /** Ready keys need no handling (the loop polls both channels); a field, so select allocates nothing. */
+    private final Consumer<SelectionKey> ignoreReadyKey = key -> { };
 
     private final MemorySegment sendSegment;
     private final ByteBuffer sendBuffer;
     private final ByteBuffer recvHeader;
     private final MemorySegment recvSegment;
     private final ByteBuffer recvBuffer;
+
+    /** Unproductive polls handed to the idle strategy before a wait blocks in the selector. */
+    static final int POLLS_BEFORE_BLOCKING = 256;
+    /** Longest single block in the selector; the deadline is re-checked after each. */
+    static final long MAX_BLOCK_MILLIS = 50;
 
     /** Longest failure explanation an abort frame carries. */
     static final int MAX_ABORT_DETAIL = 1024;
@@ -52,7 +74,7 @@ final class FramePump {
      */
     FramePump(SocketChannel toRight, SocketChannel fromLeft, int rightWorld, int leftWorld, int myWorld, String group,
               String self, IdleStrategy idle, MemorySegment sendSegment, ByteBuffer recvHeader,
-              MemorySegment recvSegment) {
+              MemorySegment recvSegment) throws IOException {
         this.toRight = toRight;
         this.fromLeft = fromLeft;
         this.rightWorld = rightWorld;
@@ -66,6 +88,22 @@ final class FramePump {
         this.recvHeader = recvHeader;
         this.recvSegment = recvSegment;
         this.recvBuffer = recvSegment.asByteBuffer();
+        this.selector = Selector.open();
+        try {
+            this.readKey = fromLeft.register(selector, 0);
+            this.writeKey = toRight.register(selector, 0);
+        } catch (IOException | RuntimeException e) {
+            selector.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Closes the selector, which releases the channels' registrations: a registered channel's
+     * socket is only really closed once it leaves its selector. Wakes a call blocked in it.
+     */
+    void close() {
+        RingEndpoint.closeQuietly(selector);
     }
 
     /** Runs {@code pass} to completion or throws {@link CommFailure} once {@code deadline} (nanoTime) passed. */
@@ -79,6 +117,7 @@ final class FramePump {
         recvHeader.clear();
         abortIncoming = false;
         idle.reset();
+        int unproductive = 0;
         while (sent < sendFrames || received < recvFrames) {
             boolean progress = false;
 
@@ -128,7 +167,10 @@ final class FramePump {
             }
 
             if (progress) {
-                idle.reset();
+                if (unproductive > 0) {
+                    idle.reset();
+                    unproductive = 0;
+                }
             } else {
                 if (System.nanoTime() - deadline > 0) {
                     throw failure(CommFailure.Kind.TIMEOUT, received < recvFrames ? leftWorld : rightWorld, pass,
@@ -136,8 +178,26 @@ final class FramePump {
                                     + rightWorld + ", received " + received + "/" + recvFrames
                                     + " frames from world rank " + leftWorld, null);
                 }
-                idle.idle();
+                if (++unproductive <= POLLS_BEFORE_BLOCKING) {
+                    idle.idle();
+                } else {
+                    block(received < recvFrames, sendPending, deadline, pass);
+                }
             }
+        }
+    }
+
+    /** Blocks until the left socket is readable (if {@code reading}) or the right one writable (if {@code writing}). */
+    private void block(boolean reading, boolean writing, long deadline, RingPass pass) {
+        try {
+            readKey.interestOps(reading ? SelectionKey.OP_READ : 0);
+            writeKey.interestOps(writing ? SelectionKey.OP_WRITE : 0);
+            long remaining = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) + 1;
+            selector.select(ignoreReadyKey, Math.max(1, Math.min(MAX_BLOCK_MILLIS, remaining)));
+        } catch (ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
+            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
+        } catch (IOException e) {
+            throw failure(CommFailure.Kind.SETUP, -1, pass, "waiting for the sockets failed: " + e.getMessage(), e);
         }
     }
 

@@ -115,9 +115,15 @@ public final class RingCollective implements Collective {
         MemorySegment scratch = arena.allocate(chunk, 64);
         MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
         this.smallBlocks = arena.allocate(Math.max(1, smallMessageBytes * size), 64);
-        this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
-                group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self, settings.idle().get(), send,
-                recvHeader.asByteBuffer(), recv);
+        try {
+            this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
+                    group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self,
+                    settings.idle().get(), send, recvHeader.asByteBuffer(), recv);
+        } catch (IOException e) {
+            arena.close();
+            throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), "open(ring)", self
+                    + ": cannot create a selector: " + e.getMessage(), e);
+        }
         this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
         this.gathering = new GatheringPass(size, rank, chunk);
         this.broadcasting = new BroadcastPass(size, rank, chunk);
@@ -295,6 +301,9 @@ public final class RingCollective implements Collective {
         closed = true;
         RingEndpoint.closeQuietly(toRight);
         RingEndpoint.closeQuietly(fromLeft);
+        if (pump != null) {
+            pump.close();
+        }
         if (!busy) {
             release();
         }
