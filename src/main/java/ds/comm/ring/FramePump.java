@@ -25,12 +25,13 @@ import java.util.function.Consumer;
  * receive header and one receive payload buffer of a chunk. Every call has a deadline checked on
  * every poll.
  *
- * <p>Waiting: the first {@link #POLLS_BEFORE_BLOCKING} unproductive polls of a wait go to the
- * group's {@link IdleStrategy} (spin, yield: lowest latency on a dedicated core). A wait that
- * lasts longer blocks in a {@link Selector} on exactly what it waits for (the left socket
- * readable, and the right one writable while a frame is half written), at most
- * {@link #MAX_BLOCK_MILLIS} at a time. Unlike a timed park, the kernel wakes the rank the moment
- * bytes arrive, and an oversubscribed node (ranks > cores) gets its cores back meanwhile.
+ * <p>Waiting: for the first {@link #BLOCK_AFTER_NANOS} of a wait, unproductive polls go to the
+ * group's {@link IdleStrategy} (spin, yield, short parks: lowest latency, since a blocked thread
+ * needs a scheduler wake-up that costs from microseconds on an idle core to a millisecond on a
+ * loaded one). A wait that lasts longer (a peer still computing) blocks in a {@link Selector}
+ * on exactly what it waits for (the left socket readable, and the right one writable while a
+ * frame is half written), at most {@link #MAX_BLOCK_MILLIS} at a time: it costs no CPU, and the
+ * kernel wakes the rank as soon as bytes arrive.
  */
 final class FramePump {
 
@@ -54,8 +55,8 @@ final class FramePump {
     private final MemorySegment recvSegment;
     private final ByteBuffer recvBuffer;
 
-    /** Unproductive polls handed to the idle strategy before a wait blocks in the selector. */
-    static final int POLLS_BEFORE_BLOCKING = 256;
+    /** How long a wait polls (through the idle strategy) before it blocks in the selector. */
+    static final long BLOCK_AFTER_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     /** Longest single block in the selector; the deadline is re-checked after each. */
     static final long MAX_BLOCK_MILLIS = 50;
 
@@ -117,7 +118,8 @@ final class FramePump {
         recvHeader.clear();
         abortIncoming = false;
         idle.reset();
-        int unproductive = 0;
+        long waitingSince = 0;
+        boolean waiting = false;
         while (sent < sendFrames || received < recvFrames) {
             boolean progress = false;
 
@@ -167,18 +169,23 @@ final class FramePump {
             }
 
             if (progress) {
-                if (unproductive > 0) {
+                if (waiting) {
                     idle.reset();
-                    unproductive = 0;
+                    waiting = false;
                 }
             } else {
-                if (System.nanoTime() - deadline > 0) {
+                long now = System.nanoTime();
+                if (!waiting) {
+                    waiting = true;
+                    waitingSince = now;
+                }
+                if (now - deadline > 0) {
                     throw failure(CommFailure.Kind.TIMEOUT, received < recvFrames ? leftWorld : rightWorld, pass,
                             "no progress before the deadline: sent " + sent + "/" + sendFrames + " frames to world rank "
                                     + rightWorld + ", received " + received + "/" + recvFrames
                                     + " frames from world rank " + leftWorld, null);
                 }
-                if (++unproductive <= POLLS_BEFORE_BLOCKING) {
+                if (now - waitingSince < BLOCK_AFTER_NANOS) {
                     idle.idle();
                 } else {
                     block(received < recvFrames, sendPending, deadline, pass);

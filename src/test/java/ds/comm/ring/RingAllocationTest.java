@@ -41,19 +41,19 @@ class RingAllocationTest {
                         world[rank].broadcast(in, 1);
                         world[rank].barrier();
                     };
-                    for (int i = 0; i < 300; i++) {
+                    for (int i = 0; i < 150; i++) {
                         calls.run();   // warm up: JIT compilation, lazy JDK initialisation
                     }
                     long before = (Long) allocatedBytes.invoke(threads);
-                    for (int i = 0; i < 100; i++) {
+                    for (int i = 0; i < 50; i++) {
                         calls.run();
                     }
                     return (Long) allocatedBytes.invoke(threads) - before;
                 });
                 for (int rank = 0; rank < n; rank++) {
-                    // 600 calls; a single small object per call would already be ~10 KiB.
+                    // 300 calls; one small object per call would already be ~5 KiB.
                     assertTrue(allocated.get(rank) < 2048, "rank " + rank + " allocated " + allocated.get(rank)
-                            + " bytes in 600 calls");
+                            + " bytes in 300 calls");
                 }
             } finally {
                 RingCluster.closeAll(world);
