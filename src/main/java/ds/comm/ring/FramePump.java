@@ -60,11 +60,21 @@ final class FramePump {
     /** Longest single block in the selector; the deadline is re-checked after each. */
     static final long MAX_BLOCK_MILLIS = 50;
 
+    /**
+     * Payloads at least this large are written straight from tensor memory, after the header in
+     * a write of its own; smaller ones are copied behind the header, which costs less than a
+     * second system call and packet. (One gathering write would do both, but the JDK allocates
+     * per gathering write on memory-segment buffers.)
+     */
+    static final int DIRECT_SEND_MIN_BYTES = 16 << 10;
+
     /** Longest failure explanation an abort frame carries. */
     static final int MAX_ABORT_DETAIL = 1024;
 
-    /** True while sendBuffer holds a frame not yet completely written. */
+    /** True while a frame is not yet completely written. */
     private boolean sendPending;
+    /** Payload written straight from tensor memory after the header in sendBuffer, or null if staged. */
+    private ByteBuffer sendPayload;
     /** True while the frame being received is an abort frame (its payload is the explanation). */
     private boolean abortIncoming;
 
@@ -115,6 +125,7 @@ final class FramePump {
         int received = 0;
         boolean inPayload = false;
         int payloadLength = 0;
+        ByteBuffer recvTarget = recvBuffer;
         recvHeader.clear();
         abortIncoming = false;
         idle.reset();
@@ -128,19 +139,25 @@ final class FramePump {
                     progress = read(recvHeader, pass) > 0;
                     if (!recvHeader.hasRemaining()) {
                         payloadLength = checkHeader(pass, sequence, received);
-                        recvBuffer.clear().limit(payloadLength);
+                        recvTarget = abortIncoming ? null : pass.recvView(received);
+                        if (recvTarget == null) {
+                            recvTarget = recvBuffer;
+                            recvBuffer.clear().limit(payloadLength);
+                        }
                         inPayload = true;
                     }
                 }
                 if (inPayload) {
-                    if (recvBuffer.hasRemaining() && read(recvBuffer, pass) > 0) {
+                    if (recvTarget.hasRemaining() && read(recvTarget, pass) > 0) {
                         progress = true;
                     }
-                    if (!recvBuffer.hasRemaining()) {
+                    if (!recvTarget.hasRemaining()) {
                         if (abortIncoming) {
                             throw abortReceived(pass, payloadLength);
                         }
-                        pass.consume(received, recvSegment, payloadLength);
+                        if (recvTarget == recvBuffer) {
+                            pass.consume(received, recvSegment, payloadLength);
+                        }
                         received++;
                         inPayload = false;
                         recvHeader.clear();
@@ -151,18 +168,30 @@ final class FramePump {
 
             if (sent < sendFrames) {
                 if (!sendPending && pass.sendReady(sent, received)) {
-                    int length = pass.stage(sent, sendSegment, FrameDescriptor.HEADER_LENGTH);
+                    sendBuffer.clear();
+                    sendPayload = pass.sendView(sent);
+                    if (sendPayload != null && sendPayload.remaining() < DIRECT_SEND_MIN_BYTES) {
+                        sendPayload = null;
+                    }
+                    int length;
+                    if (sendPayload != null) {
+                        length = sendPayload.remaining();
+                        sendBuffer.limit(FrameDescriptor.HEADER_LENGTH);
+                    } else {
+                        length = pass.stage(sent, sendSegment, FrameDescriptor.HEADER_LENGTH);
+                        sendBuffer.limit(FrameDescriptor.HEADER_LENGTH + length);
+                    }
                     FrameDescriptor.encode(sendBuffer, 0, pass.kind, pass.dtype, pass.op, 0, sequence, sent,
                             pass.count, length, pass.aux);
-                    sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH + length);
                     sendPending = true;
                 }
                 if (sendPending) {
-                    if (write(sendBuffer, pass) > 0) {
+                    if (write(pass) > 0) {
                         progress = true;
                     }
-                    if (!sendBuffer.hasRemaining()) {
+                    if (!sendBuffer.hasRemaining() && (sendPayload == null || !sendPayload.hasRemaining())) {
                         sendPending = false;
+                        sendPayload = null;
                         sent++;
                     }
                 }
@@ -215,8 +244,9 @@ final class FramePump {
      */
     void sendAbort(CommFailure failure, long deadline) {
         try {
-            while (sendPending && sendBuffer.hasRemaining()) {
-                if (toRight.write(sendBuffer) == 0) {
+            while (sendPending && (sendBuffer.hasRemaining() || (sendPayload != null && sendPayload.hasRemaining()))) {
+                long written = sendBuffer.hasRemaining() ? toRight.write(sendBuffer) : toRight.write(sendPayload);
+                if (written == 0) {
                     if (System.nanoTime() - deadline > 0) {
                         return;
                     }
@@ -224,6 +254,7 @@ final class FramePump {
                 }
             }
             sendPending = false;
+            sendPayload = null;
             sendBuffer.clear();
             String message = String.valueOf(failure.getMessage());
             int length = Math.min(message.length(),
@@ -328,9 +359,17 @@ final class FramePump {
         }
     }
 
-    private int write(ByteBuffer from, RingPass pass) {
+    /** Writes what the socket takes of the pending frame: header (+ staged payload), then a direct payload. */
+    private long write(RingPass pass) {
         try {
-            return toRight.write(from);
+            long written = 0;
+            if (sendBuffer.hasRemaining()) {
+                written = toRight.write(sendBuffer);
+            }
+            if (!sendBuffer.hasRemaining() && sendPayload != null && sendPayload.hasRemaining()) {
+                written += toRight.write(sendPayload);
+            }
+            return written;
         } catch (ClosedChannelException e) {
             throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
         } catch (IOException e) {

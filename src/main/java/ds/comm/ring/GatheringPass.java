@@ -4,6 +4,7 @@ import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 
 /**
  * Ring all-gather: in step {@code t = 0 .. N-2} rank r sends block {@code r-t} and receives
@@ -23,6 +24,9 @@ final class GatheringPass extends RingPass {
     private final int r;
     private final long chunkBytes;
 
+    /** Separate views for sending and receiving: an in-flight send keeps its view's position. */
+    private final SegmentView sendView = new SegmentView();
+    private final SegmentView recvView = new SegmentView();
     private MemorySegment blocks;
     private long blockBytes;
     private int chunksPerStep;
@@ -49,6 +53,8 @@ final class GatheringPass extends RingPass {
         this.type = type;
         combiner = op;
         blocks = out;
+        sendView.bind(out);
+        recvView.bind(out);
         blockBytes = in == null ? 0 : in.byteSize();
         if (blockBytes > 0) {
             MemorySegment.copy(in, 0, out, r * blockBytes, blockBytes);
@@ -87,6 +93,26 @@ final class GatheringPass extends RingPass {
             MemorySegment.copy(blocks, mod(r - t, n) * blockBytes + offset, dst, dstOffset, bytes);
         }
         return (int) bytes;
+    }
+
+    @Override
+    ByteBuffer sendView(int frame) {
+        if (!sendView.available()) {
+            return null;
+        }
+        int t = frame / chunksPerStep;
+        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
+        return sendView.slice(mod(r - t, n) * blockBytes + offset, chunkLength(offset));
+    }
+
+    @Override
+    ByteBuffer recvView(int frame) {
+        if (!recvView.available()) {
+            return null;
+        }
+        int t = frame / chunksPerStep;
+        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
+        return recvView.slice(mod(r - t - 1, n) * blockBytes + offset, chunkLength(offset));
     }
 
     @Override

@@ -50,7 +50,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class RingCollective implements Collective {
 
-    /** Bank memory for partial sums, in chunks, spread over the N-2 intermediate steps. */
+    /** Chunk slots per bank for partial sums; the N-1 banks hold K = max(1, budget / (N-2)) each. */
     private static final int BANK_CHUNK_BUDGET = 4;
     /** How long a failing rank tries to deliver its abort frame. */
     private static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
