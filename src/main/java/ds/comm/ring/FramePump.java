@@ -22,8 +22,11 @@ import java.util.function.Consumer;
  * waits for anything but bytes, so the ring always drains.
  *
  * <p>All memory is allocated once by the owner: one send staging buffer (header + chunk), one
- * receive header and one receive payload buffer of a chunk. Every call has a deadline checked on
- * every poll.
+ * receive header and one receive payload buffer of a chunk. Payloads that are plain copies of
+ * tensor memory are written from and read into it directly where the pass offers a view
+ * ({@link RingPass#sendView}, {@link RingPass#recvView}); the rest goes through the staging
+ * buffers (a reduction needs the received partial sum next to the local one anyway). Every
+ * call has a deadline checked on every poll.
  *
  * <p>Waiting: for the first {@link #BLOCK_AFTER_NANOS} of a wait, unproductive polls go to the
  * group's {@link IdleStrategy} (spin, yield, short parks: lowest latency, since a blocked thread

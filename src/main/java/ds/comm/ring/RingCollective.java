@@ -42,7 +42,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <h2>Resources</h2>
  * All buffers are allocated once at {@link #open}: a send staging buffer and a receive buffer of
  * one chunk, an fp32 scratch chunk, the reduce-scatter banks (see {@link ReducingPass}) and N
- * blocks of {@code smallMessageBytes} for the small algorithm. Calls allocate nothing.
+ * blocks of {@code smallMessageBytes} for the small algorithm. Payloads that need no reduction
+ * are sent from and received into the caller's native segments directly, through
+ * {@link java.nio.ByteBuffer} views cached per segment instance ({@code SegmentView}). Calls
+ * allocate nothing as long as callers reuse their segments (a new segment instance costs one
+ * small view object the first time it is seen).
  *
  * <h2>Failures</h2>
  * A call that fails (peer lost, timeout, mismatch) tells its right neighbour which rank it
