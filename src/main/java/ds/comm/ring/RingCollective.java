@@ -138,7 +138,12 @@ public final class RingCollective implements Collective {
      * {@code addressOfGroupRank.get((r+1) % N)} and, through {@code endpoint}, from its left
      * neighbour; both retried until {@link Settings#timeoutNanos()}.
      *
+     * @param group              the group, its job token and this process's index in it
+     * @param settings           timeout, chunk size, small-message threshold, idle strategy
+     * @param reducer            the element-wise kernels reductions run on
+     * @param endpoint           this process's listener, through which the left neighbour connects
      * @param addressOfGroupRank the advertised endpoint address of every group rank
+     * @return the connected collective; close it to release its connections and buffers
      * @throws CommFailure SETUP or TIMEOUT if the ring cannot be formed in time
      */
     public static RingCollective open(GroupSpec group, Settings settings, Reducer reducer, RingEndpoint endpoint,
