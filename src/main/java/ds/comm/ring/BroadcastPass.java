@@ -97,6 +97,13 @@ final class BroadcastPass extends RingPass {
     }
 
     @Override
+    void forget() {
+        buffer = null;
+        sendView.forget();
+        recvView.forget();
+    }
+
+    @Override
     String describe() {
         return "broadcast(" + bytes + " bytes, root " + aux + ")";
     }

@@ -131,6 +131,13 @@ final class GatheringPass extends RingPass {
     }
 
     @Override
+    void forget() {
+        blocks = null;
+        sendView.forget();
+        recvView.forget();
+    }
+
+    @Override
     String describe() {
         return switch (kind) {
             case FrameDescriptor.KIND_BARRIER -> "barrier";

@@ -269,6 +269,15 @@ final class ReducingPass extends RingPass {
     }
 
     @Override
+    void forget() {
+        local = null;
+        result = null;
+        localView.forget();
+        resultSendView.forget();
+        resultRecvView.forget();
+    }
+
+    @Override
     String describe() {
         return (allReduce ? "allReduce(" : "reduceScatter(") + type + "," + combiner + ","
                 + (allReduce ? segmentBase * n + segmentExtra : segmentBase) + ")";

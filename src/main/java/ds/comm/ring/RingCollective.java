@@ -370,6 +370,9 @@ public final class RingCollective implements Collective {
 
     private void release() {
         if (arena != null && released.compareAndSet(false, true)) {
+            reducing.forget();
+            gathering.forget();
+            broadcasting.forget();
             arena.close();
         }
     }

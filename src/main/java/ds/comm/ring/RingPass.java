@@ -61,6 +61,9 @@ abstract class RingPass {
     /** Consumes the {@code length} payload bytes of receive frame {@code frame} at the start of {@code src}. */
     abstract void consume(int frame, MemorySegment src, int length);
 
+    /** Drops every reference to caller memory (segments, views); called when the collective closes. */
+    abstract void forget();
+
     /** The call for failure messages, e.g. "allReduce(FP32,SUM,4096)". Only called on failure. */
     abstract String describe();
 

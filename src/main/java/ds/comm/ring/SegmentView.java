@@ -42,6 +42,13 @@ final class SegmentView {
         return true;
     }
 
+    /** Drops every cached segment and view, so that the caller's memory is no longer reachable from here. */
+    void forget() {
+        java.util.Arrays.fill(segments, null);
+        java.util.Arrays.fill(views, null);
+        view = null;
+    }
+
     /** Whether the bound segment has a view. */
     boolean available() {
         return view != null;
