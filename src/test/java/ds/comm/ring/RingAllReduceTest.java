@@ -117,8 +117,8 @@ class RingAllReduceTest {
     void allReduceOfSeveralMebibytesIsExactAndBitIdentical() throws Exception {
         int n = 4;
         Settings big = RingCluster.settings(64 << 10, 64 << 10, 30_000);
-        long fp32Count = (3L << 20) / 4 + 5;
-        long bf16Count = (2L << 20) / 2 + 3;
+        long fp32Count = (2L << 20) / 4 + 5;
+        long bf16Count = (1L << 20) / 2 + 3;
         try (RingCluster cluster = new RingCluster(n)) {
             RingCollective[] world = cluster.openWorld(big);
             try {
