@@ -41,17 +41,26 @@ import java.nio.ByteBuffer;
  * as chunk k of step j-1 has arrived: K chunks in flight overlap sending, receiving and reducing.
  * Partial sums wait for their next step in bank slots allocated once at open; a message larger
  * than one round simply runs more rounds through the same frame stream, without draining the
- * pipeline in between. Each round needs N-2 banks (one per intermediate step) of K chunk slots;
- * N-1 banks are used in rotation (bank of step b in round q: {@code (q(N-2) + b) mod (N-1)}).
+ * pipeline in between. A round uses N-2 banks (one per intermediate step) of K chunk slots; N
+ * banks are used in rotation ({@link #physicalBank}).
  *
  * <h2>Why memory is never overwritten while still needed</h2>
  * Frames can be sent straight from tensor and bank memory, so a send may still be reading a
- * region while later frames arrive. Around the ring, receiving frame i requires that this rank
- * completed sending frame i - (N-1)K (that frame's data went through all other ranks to come
- * back as frame i). Every region a receive writes was last read by a send at least (N-1)K frames
- * earlier: the all-gather's receive into segment r-t comes exactly (N-1)K frames after
- * reduce-scatter step t sent it; a rotated bank is next written at least (N-1)K frames after the
- * send that reads it (one extra bank makes this hold for reduce-scatter's shorter rounds too).
+ * region while later frames arrive, and nothing but the ring itself orders the two: receiving a
+ * frame proves only what its chain of causes proves. Receiving frame (q, s, k) from the left
+ * means the left rank sent it, hence (FIFO) everything before it, hence received the frames
+ * those depend on (step s-1 of the same chunk; a step-0 frame depends on nothing but its
+ * predecessor), and so on around the ring back to this rank's own sends. Along that chain:
+ * <ul>
+ *   <li>the all-gather receive into segment r-t (step N-1+t) proves this rank completed its
+ *       reduce-scatter step t send of the same chunk, the last reader of that memory, and the
+ *       step-0 send of segment r is covered the same way by all-gather step 0;</li>
+ *   <li>a bank slot is next rewritten by a receive that proves the send reading its previous
+ *       contents completed. With rounds of 2(N-1) steps (all-reduce) N-2 banks would do;
+ *       reduce-scatter's rounds of N-1 steps prove less per frame and need N in rotation,
+ *       the count used for both. (Checked exhaustively for N = 3..12, K = 1..4 by a model of
+ *       these causal chains in {@code ReducingPassBankTest}.)</li>
+ * </ul>
  */
 final class ReducingPass extends RingPass {
 
@@ -61,7 +70,7 @@ final class ReducingPass extends RingPass {
     private final long chunkBytes;
     /** Chunks per segment per round when N >= 3 (bounded by the banks' size). */
     private final int bankChunks;
-    /** N-1 banks of bankChunks slots of chunkBytes each (unused for N = 2). */
+    /** N banks of bankChunks slots of chunkBytes each (unused for N = 2). */
     private final MemorySegment banks;
     /** One fp32 chunk: the owner's widened contribution and final fp32 sum of 16-bit data. */
     private final MemorySegment scratch;
@@ -111,7 +120,7 @@ final class ReducingPass extends RingPass {
 
     /** Bytes of bank memory a group of {@code size} ranks needs. */
     static long bankBytes(int size, int bankChunks, long chunkBytes) {
-        return size <= 2 ? 0 : (long) (size - 1) * bankChunks * chunkBytes;
+        return size <= 2 ? 0 : (long) size * bankChunks * chunkBytes;
     }
 
     /** Arms an in-place all-reduce of {@code buf}. */
@@ -325,8 +334,15 @@ final class ReducingPass extends RingPass {
 
     /** Byte offset of the decoded chunk's slot in the bank of intermediate step {@code bank}. */
     private long bankSlot(int bank) {
-        long rotated = ((long) round * (n - 2) + bank) % (n - 1);
-        return (rotated * bankChunks + chunkInRound) * chunkBytes;
+        return (physicalBank(round, bank, n) * bankChunks + chunkInRound) * chunkBytes;
+    }
+
+    /**
+     * The bank holding the partial sums of intermediate step {@code step} (0 .. N-3) in round
+     * {@code round}: logical banks numbered across rounds, used in rotation over N physical ones.
+     */
+    static long physicalBank(long round, int step, int size) {
+        return (round * (size - 2) + step) % size;
     }
 
     private static void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long bytes) {

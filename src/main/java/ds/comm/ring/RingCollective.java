@@ -54,8 +54,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class RingCollective implements Collective {
 
-    /** Chunk slots per bank for partial sums; the N-1 banks hold K = max(1, budget / (N-2)) each. */
-    private static final int BANK_CHUNK_BUDGET = 4;
+    /** Chunk slots for partial sums in all; the N banks hold K = max(1, budget / N) slots each. */
+    private static final int BANK_CHUNK_BUDGET = 8;
     /** How long a failing rank tries to deliver its abort frame. */
     private static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -111,7 +111,7 @@ public final class RingCollective implements Collective {
             this.smallBlocks = null;
             return;
         }
-        int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / (size - 2));
+        int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / size);
         this.arena = Arena.ofShared();
         MemorySegment send = arena.allocate(FrameDescriptor.HEADER_LENGTH + chunk, 64);
         MemorySegment recvHeader = arena.allocate(FrameDescriptor.HEADER_LENGTH, 64);
