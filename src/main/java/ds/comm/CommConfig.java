@@ -23,7 +23,7 @@ import java.util.Optional;
  * <tr><td>{@link Builder#smallMessageBytes}</td><td>DSCOMM_SMALL_BYTES</td><td>64K</td></tr>
  * <tr><td>{@link Builder#chunkBytes}</td><td>DSCOMM_CHUNK_BYTES</td><td>1M</td></tr>
  * <tr><td>{@link Builder#vectorBits}</td><td>DSCOMM_VECTOR_BITS=0|64|128|256|512</td><td>the JVM's preferred width</td></tr>
- * <tr><td>{@link Builder#idle}</td><td>-</td><td>{@link IdlePolicy#backoff()}</td></tr>
+ * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=backoff|spin|park</td><td>{@link IdlePolicy#backoff()}</td></tr>
  * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>libmpi.so.40, then MPICH's</td></tr>
  * </table>
  */

@@ -28,7 +28,7 @@ public record IdlePolicy(long spins, long yields, Duration minPark, Duration max
 
     /** The default: a short spin, a few yields, then parks from 1 us up to 1 ms. */
     public static IdlePolicy backoff() {
-        return new IdlePolicy(2_000, 200, Duration.ofNanos(1_000), Duration.ofMillis(1));
+        return new IdlePolicy(20_000, 50, Duration.ofNanos(1_000), Duration.ofMillis(1));
     }
 
     /** For ranks pinned to dedicated cores: spin much longer before backing off. */

@@ -66,7 +66,8 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SHM_BYTES", 4L << 20, 64L << 10));
         long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SMALL_BYTES", 64L << 10, 0));
         long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, "DSCOMM_CHUNK_BYTES", 1L << 20, 4096));
-        IdlePolicy idle = config.idle().orElse(IdlePolicy.backoff());
+        IdlePolicy idle = config.idle().orElseGet(() -> present(env, "DSCOMM_IDLE")
+                ? parse(env, "DSCOMM_IDLE", Resolved::parseIdle) : IdlePolicy.backoff());
         long minPark = idle.minPark().toNanos();
         long maxPark = idle.maxPark().toNanos();
         Settings settings = new Settings(timeout.toNanos(),
@@ -95,6 +96,16 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         long v = parse(env, key, Resolved::parseSize);
         if (v < min) throw new IllegalArgumentException("invalid " + key + "='" + env.get(key) + "': must be >= " + min);
         return v;
+    }
+
+    /** "backoff", "spin" or "park": the presets of {@link IdlePolicy}. */
+    static IdlePolicy parseIdle(String v) {
+        return switch (v.trim().toLowerCase(Locale.ROOT)) {
+            case "backoff" -> IdlePolicy.backoff();
+            case "spin" -> IdlePolicy.spinning();
+            case "park" -> IdlePolicy.parking();
+            default -> throw new IllegalArgumentException("expected backoff, spin or park");
+        };
     }
 
     /** "0", "off", "false", "no" turn a switch off; "1", "on", "true", "yes" turn it on. */

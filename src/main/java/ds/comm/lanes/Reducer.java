@@ -8,8 +8,10 @@ import java.lang.foreign.MemorySegment;
  * <p>For every element index {@code i < count}:
  * {@code dst[i] = ((src[0][i] op src[1][i]) op src[2][i]) ... op src[k-1][i]}, combined in
  * source order. 16-bit floats are widened to fp32, combined across all K sources in fp32, and
- * rounded once to nearest-even; a NaN result is written as the canonical quiet NaN of the type.
- * With {@code k == 1} the operation is a copy (16-bit values pass through unchanged).
+ * rounded once to nearest-even; a NaN result of any floating-point type (fp32 and fp64 too) is
+ * written as the canonical quiet NaN of the type (see {@link HalfFloats}), so that results do not
+ * depend on which NaN payload a CPU propagates. With {@code k == 1} the operation is a copy
+ * (every value, NaN payloads included, passes through unchanged).
  *
  * <p>Implementations are stateless, thread-safe and allocate nothing per call. The destination
  * may be exactly one of the sources (same segment region); partially overlapping ranges are

@@ -5,8 +5,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.util.List;
 
 /**
@@ -144,6 +144,15 @@ public final class Reducers {
     }
 
     /**
+     * A vector reducer with freshly defined kernel classes, not the shared one: its kernels carry
+     * no JIT profile from earlier use. For tests that observe compiled code.
+     */
+    static Reducer newVectorReducer(int bits) {
+        vector(bits);   // validates the width
+        return defineVectorReducer(bits);
+    }
+
+    /**
      * Builds the reducer of one width: {@code VectorKernelTemplate} defined once more as a hidden
      * class for each combiner, with {@code [bits, combiner]} as class data.
      */
@@ -157,20 +166,19 @@ public final class Reducers {
         } catch (IOException e) {
             throw new IllegalStateException("cannot read VectorKernelTemplate.class", e);
         }
-        Combiner[] ops = Combiner.values();
-        VectorKernel[] kernels = new VectorKernel[ops.length];
-        for (Combiner op : ops) {
+        MethodHandle[] kernels = new MethodHandle[Combiner.values().length * ElementType.values().length];
+        for (Combiner op : Combiner.values()) {
             try {
                 MethodHandles.Lookup kernel = MethodHandles.lookup()
                         .defineHiddenClassWithClassData(classFile, List.of(bits, op), true);
-                kernels[op.ordinal()] = (VectorKernel) kernel
-                        .findConstructor(kernel.lookupClass(), MethodType.methodType(void.class)).invoke();
-            } catch (RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable e) {
-                throw new IllegalStateException("cannot define the " + bits + "-bit " + op + " vector kernel", e);
+                for (ElementType type : ElementType.values()) {
+                    kernels[VectorReducer.kernelIndex(op, type)] = kernel.findStatic(kernel.lookupClass(),
+                            VectorReducer.kernelName(type), VectorReducer.KERNEL_TYPE);
+                }
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("cannot define the " + bits + "-bit " + op + " vector kernels", e);
             }
         }
-        return new VectorReducer(bits, bits / Float.SIZE, kernels);
+        return new VectorReducer(bits, kernels);
     }
 }

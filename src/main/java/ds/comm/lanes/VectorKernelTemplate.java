@@ -29,16 +29,20 @@ import java.nio.ByteOrder;
  * combiner. This class is never initialised under its own name (its static initialiser would
  * fail: there is no class data).
  *
- * <p>Each kernel reduces whole vectors only and returns how many elements it did; the caller
- * finishes the rest with {@link ScalarReducer#reduceRange}. Combining is strictly lane-wise in
- * source order (no FMA, no cross-lane operation), so the result is the scalar reference's, bit
- * for bit, at any width.
+ * <p>{@link VectorReducer} calls the kernels through method handles it keeps in an array. A
+ * method handle that is not a compile-time constant is never inlined into its caller, so every
+ * kernel stays a compilation root: inlined into a caller's loop it would share that caller's
+ * node budget and inlining depth (MaxInlineLevel), both of which the deep Vector API call
+ * chains exhaust, and boxing would follow.
  *
- * <p>16-bit floats are processed as 32-bit words, each holding two elements. Both halves are
+ * <p>Combining is strictly lane-wise in source order (no FMA, no cross-lane operation), so the
+ * result is the scalar reference's, bit for bit, at any width.
+ *
+ * <p>16-bit floats: bf16 is processed as 32-bit words, each holding two elements. Both halves are
  * widened, reduced and narrowed the same way and put back into the half they came from, so no
- * shuffles are needed and byte order does not matter.
+ * shuffles are needed and byte order does not matter. fp16 is described at {@code fp16}.
  */
-final class VectorKernelTemplate implements VectorKernel {
+final class VectorKernelTemplate {
 
     private static final int BITS = classData(0, Integer.class);
     private static final Combiner OP = classData(1, Combiner.class);
@@ -48,10 +52,12 @@ final class VectorKernelTemplate implements VectorKernel {
     private static final VectorSpecies<Integer> I32 = VectorSpecies.of(int.class, SHAPE);
     private static final VectorSpecies<Long> I64 = VectorSpecies.of(long.class, SHAPE);
     /** fp16 payload: short vectors of half the width (at least 64 bits)... */
-    private static final VectorSpecies<Short> F16 = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, BITS / 2)));
+    private static final VectorSpecies<Short> F16 =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, BITS / 2)));
     /** ...widened to one int (or float) lane per element. */
-    private static final VectorSpecies<Integer> I16_LANES = VectorSpecies.of(int.class, VectorShape.forBitSize(2 * F16.vectorBitSize()));
-    private static final VectorSpecies<Float> F16_LANES = VectorSpecies.of(float.class, I16_LANES.vectorShape());
+    private static final VectorSpecies<Integer> I16_LANES =
+            VectorSpecies.of(int.class, VectorShape.forBitSize(2 * F16.vectorBitSize()));
+    private static final VectorSpecies<Float> F16_FLOATS = VectorSpecies.of(float.class, I16_LANES.vectorShape());
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     private static final int SIGN = 0x8000_0000;
@@ -80,52 +86,35 @@ final class VectorKernelTemplate implements VectorKernel {
         }
     }
 
-    @Override
-    public long reduceWholeVectors(ElementType type, MemorySegment dst, long dstOffset,
-                                   MemorySegment[] src, long[] srcOffset, int k, long count) {
-        return switch (type) {
-            case FP32 -> fp32(dst, dstOffset, src, srcOffset, k, count);
-            case FP64 -> fp64(dst, dstOffset, src, srcOffset, k, count);
-            case BF16 -> bf16(dst, dstOffset, src, srcOffset, k, count);
-            case FP16 -> fp16(dst, dstOffset, src, srcOffset, k, count);
-            case INT32 -> int32(dst, dstOffset, src, srcOffset, k, count);
-            case INT64 -> int64(dst, dstOffset, src, srcOffset, k, count);
-        };
-    }
-
-    @Override
-    public int vectorBits() {
-        return BITS;
-    }
-
-    @Override
-    public Combiner combiner() {
-        return OP;
-    }
-
-    // Each kernel returns how many elements it reduced (whole vectors only). The accumulators
-    // start at the combiner's identity (identity op x == x bit for bit, NaN aside, and NaN is
-    // canonicalised on the way out), so every source goes through the same loop body. The outer
-    // loop takes UNROLL vectors per source at a time so that the per-source work (loading the
-    // segment, its liveness and bounds checks) is paid once per UNROLL vectors. All sources of a
-    // block are loaded before the block is stored, which makes dst == src[j] safe.
+    // One kernel per ElementType, named as VectorReducer.kernelName says, of type
+    // VectorReducer.KERNEL_TYPE. Arguments are already checked and k >= 2. Each kernel returns how
+    // many elements it reduced (whole steps only; the caller finishes the rest). Sources 0 and 1
+    // come from locals, so their segment checks are hoisted out of the loop and k == 2, the
+    // common case (ring steps, pairs of ranks), has no inner loop at all; sources 2.. go through
+    // an inner loop. 32- and 64-bit kernels take UNROLL vectors per source
+    // per step so that the per-source work of that inner loop is paid once per UNROLL vectors.
+    // All sources of a step are loaded before the step is stored, which makes dst == src[j] safe.
 
     /** Vectors per source per step for 32- and 64-bit elements. */
     private static final int UNROLL = 4;
-    /** 32-bit words per source per step for 16-bit elements (each word vector is two accumulators). */
-    private static final int UNROLL_HALVES = 2;
 
     private static long fp32(MemorySegment dst, long dstOffset,
                              MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = F32.vectorByteSize();
-        final long stepEnd = (count - count % (UNROLL * (long) F32.length())) * Float.BYTES;
-        final long end = (count - count % F32.length()) * Float.BYTES;
-        final FloatVector identity = FloatVector.broadcast(F32, identity(OP));
+        final long end = (count - count % (UNROLL * (long) F32.length())) * Float.BYTES;
         final FloatVector nan = FloatVector.broadcast(F32, Float.NaN);
-        long b = 0;
-        for (; b < stepEnd; b += UNROLL * vb) {
-            FloatVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
-            for (int j = 0; j < k; j++) {
+        final MemorySegment s0 = src[0], s1 = src[1];
+        final long o0 = srcOffset[0], o1 = srcOffset[1];
+        for (long b = 0; b < end; b += UNROLL * vb) {
+            FloatVector a0 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b, ORDER));
+            FloatVector a1 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + vb, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b + vb, ORDER));
+            FloatVector a2 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + 2 * vb, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b + 2 * vb, ORDER));
+            FloatVector a3 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b + 3 * vb, ORDER),
+                    FloatVector.fromMemorySegment(F32, s1, o1 + b + 3 * vb, ORDER));
+            for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, FloatVector.fromMemorySegment(F32, s, o, ORDER));
@@ -139,27 +128,26 @@ final class VectorKernelTemplate implements VectorKernel {
             a2.blend(nan, a2.compare(VectorOperators.NE, a2)).intoMemorySegment(dst, d + 2 * vb, ORDER);
             a3.blend(nan, a3.compare(VectorOperators.NE, a3)).intoMemorySegment(dst, d + 3 * vb, ORDER);
         }
-        for (; b < end; b += vb) {
-            FloatVector a = identity;
-            for (int j = 0; j < k; j++) {
-                a = combine(OP, a, FloatVector.fromMemorySegment(F32, src[j], srcOffset[j] + b, ORDER));
-            }
-            a.blend(nan, a.compare(VectorOperators.NE, a)).intoMemorySegment(dst, dstOffset + b, ORDER);
-        }
         return end / Float.BYTES;
     }
 
     private static long fp64(MemorySegment dst, long dstOffset,
                              MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = F64.vectorByteSize();
-        final long stepEnd = (count - count % (UNROLL * (long) F64.length())) * Double.BYTES;
-        final long end = (count - count % F64.length()) * Double.BYTES;
-        final DoubleVector identity = DoubleVector.broadcast(F64, identity(OP));
+        final long end = (count - count % (UNROLL * (long) F64.length())) * Double.BYTES;
         final DoubleVector nan = DoubleVector.broadcast(F64, Double.NaN);
-        long b = 0;
-        for (; b < stepEnd; b += UNROLL * vb) {
-            DoubleVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
-            for (int j = 0; j < k; j++) {
+        final MemorySegment s0 = src[0], s1 = src[1];
+        final long o0 = srcOffset[0], o1 = srcOffset[1];
+        for (long b = 0; b < end; b += UNROLL * vb) {
+            DoubleVector a0 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b, ORDER));
+            DoubleVector a1 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + vb, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b + vb, ORDER));
+            DoubleVector a2 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + 2 * vb, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b + 2 * vb, ORDER));
+            DoubleVector a3 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b + 3 * vb, ORDER),
+                    DoubleVector.fromMemorySegment(F64, s1, o1 + b + 3 * vb, ORDER));
+            for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, DoubleVector.fromMemorySegment(F64, s, o, ORDER));
@@ -173,26 +161,25 @@ final class VectorKernelTemplate implements VectorKernel {
             a2.blend(nan, a2.compare(VectorOperators.NE, a2)).intoMemorySegment(dst, d + 2 * vb, ORDER);
             a3.blend(nan, a3.compare(VectorOperators.NE, a3)).intoMemorySegment(dst, d + 3 * vb, ORDER);
         }
-        for (; b < end; b += vb) {
-            DoubleVector a = identity;
-            for (int j = 0; j < k; j++) {
-                a = combine(OP, a, DoubleVector.fromMemorySegment(F64, src[j], srcOffset[j] + b, ORDER));
-            }
-            a.blend(nan, a.compare(VectorOperators.NE, a)).intoMemorySegment(dst, dstOffset + b, ORDER);
-        }
         return end / Double.BYTES;
     }
 
     private static long int32(MemorySegment dst, long dstOffset,
                               MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = I32.vectorByteSize();
-        final long stepEnd = (count - count % (UNROLL * (long) I32.length())) * Integer.BYTES;
-        final long end = (count - count % I32.length()) * Integer.BYTES;
-        final IntVector identity = IntVector.broadcast(I32, identityInt(OP));
-        long b = 0;
-        for (; b < stepEnd; b += UNROLL * vb) {
-            IntVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
-            for (int j = 0; j < k; j++) {
+        final long end = (count - count % (UNROLL * (long) I32.length())) * Integer.BYTES;
+        final MemorySegment s0 = src[0], s1 = src[1];
+        final long o0 = srcOffset[0], o1 = srcOffset[1];
+        for (long b = 0; b < end; b += UNROLL * vb) {
+            IntVector a0 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b, ORDER));
+            IntVector a1 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + vb, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b + vb, ORDER));
+            IntVector a2 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + 2 * vb, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b + 2 * vb, ORDER));
+            IntVector a3 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b + 3 * vb, ORDER),
+                    IntVector.fromMemorySegment(I32, s1, o1 + b + 3 * vb, ORDER));
+            for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, IntVector.fromMemorySegment(I32, s, o, ORDER));
@@ -206,26 +193,25 @@ final class VectorKernelTemplate implements VectorKernel {
             a2.intoMemorySegment(dst, d + 2 * vb, ORDER);
             a3.intoMemorySegment(dst, d + 3 * vb, ORDER);
         }
-        for (; b < end; b += vb) {
-            IntVector a = identity;
-            for (int j = 0; j < k; j++) {
-                a = combine(OP, a, IntVector.fromMemorySegment(I32, src[j], srcOffset[j] + b, ORDER));
-            }
-            a.intoMemorySegment(dst, dstOffset + b, ORDER);
-        }
         return end / Integer.BYTES;
     }
 
     private static long int64(MemorySegment dst, long dstOffset,
                               MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = I64.vectorByteSize();
-        final long stepEnd = (count - count % (UNROLL * (long) I64.length())) * Long.BYTES;
-        final long end = (count - count % I64.length()) * Long.BYTES;
-        final LongVector identity = LongVector.broadcast(I64, identityLong(OP));
-        long b = 0;
-        for (; b < stepEnd; b += UNROLL * vb) {
-            LongVector a0 = identity, a1 = identity, a2 = identity, a3 = identity;
-            for (int j = 0; j < k; j++) {
+        final long end = (count - count % (UNROLL * (long) I64.length())) * Long.BYTES;
+        final MemorySegment s0 = src[0], s1 = src[1];
+        final long o0 = srcOffset[0], o1 = srcOffset[1];
+        for (long b = 0; b < end; b += UNROLL * vb) {
+            LongVector a0 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b, ORDER));
+            LongVector a1 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + vb, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b + vb, ORDER));
+            LongVector a2 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + 2 * vb, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b + 2 * vb, ORDER));
+            LongVector a3 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b + 3 * vb, ORDER),
+                    LongVector.fromMemorySegment(I64, s1, o1 + b + 3 * vb, ORDER));
+            for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, LongVector.fromMemorySegment(I64, s, o, ORDER));
@@ -239,13 +225,6 @@ final class VectorKernelTemplate implements VectorKernel {
             a2.intoMemorySegment(dst, d + 2 * vb, ORDER);
             a3.intoMemorySegment(dst, d + 3 * vb, ORDER);
         }
-        for (; b < end; b += vb) {
-            LongVector a = identity;
-            for (int j = 0; j < k; j++) {
-                a = combine(OP, a, LongVector.fromMemorySegment(I64, src[j], srcOffset[j] + b, ORDER));
-            }
-            a.intoMemorySegment(dst, dstOffset + b, ORDER);
-        }
         return end / Long.BYTES;
     }
 
@@ -253,10 +232,15 @@ final class VectorKernelTemplate implements VectorKernel {
                              MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = I32.vectorByteSize();
         final long end = (count - count % (2L * I32.length())) * Short.BYTES;
-        final FloatVector identity = FloatVector.broadcast(F32, identity(OP));
+        final MemorySegment s0 = src[0], s1 = src[1];
+        final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += vb) {
-            FloatVector lo = identity, hi = identity;
-            for (int j = 0; j < k; j++) {
+            final IntVector w0 = IntVector.fromMemorySegment(I32, s0, o0 + b, ORDER);
+            final IntVector w1 = IntVector.fromMemorySegment(I32, s1, o1 + b, ORDER);
+            FloatVector lo = combine(OP, w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(),
+                    w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+            FloatVector hi = combine(OP, w0.and(HIGH_HALF).reinterpretAsFloats(), w1.and(HIGH_HALF).reinterpretAsFloats());
+            for (int j = 2; j < k; j++) {
                 final IntVector w = IntVector.fromMemorySegment(I32, src[j], srcOffset[j] + b, ORDER);
                 lo = combine(OP, lo, w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
                 hi = combine(OP, hi, w.and(HIGH_HALF).reinterpretAsFloats());
@@ -272,59 +256,37 @@ final class VectorKernelTemplate implements VectorKernel {
      * of each 32-bit word (as bf16 does) exceeds the node budget C2 inlines into one method;
      * a vector helper left out-of-line boxes and allocates. So fp16 loads half-width short
      * vectors and converts them to full-width int lanes (one element per lane): one widening per
-     * source and one narrowing per block. The 64-bit kernel therefore runs fp16 on 128-bit int
-     * vectors (there is no 32-bit short shape).
+     * source and one narrowing per step, with a single code path for all sources. The 64-bit
+     * kernel therefore runs fp16 on 128-bit int vectors (there is no 32-bit short shape).
      */
     private static long fp16(MemorySegment dst, long dstOffset,
                              MemorySegment[] src, long[] srcOffset, int k, long count) {
         final long vb = F16.vectorByteSize();
         final long end = (count - count % F16.length()) * Short.BYTES;
-        final FloatVector identity = FloatVector.broadcast(F16_LANES, identity(OP));
+        // Starting from the combiner's identity (identity op x == x exactly, NaN payloads aside,
+        // and NaN is canonicalised on the way out) keeps a single widening call site.
+        final FloatVector identity = FloatVector.broadcast(F16_FLOATS, identity());
         for (long b = 0; b < end; b += vb) {
             FloatVector acc = identity;
             for (int j = 0; j < k; j++) {
                 final ShortVector h = ShortVector.fromMemorySegment(F16, src[j], srcOffset[j] + b, ORDER);
-                acc = combine(OP, acc, fp16ToFloat((IntVector) h.convertShape(VectorOperators.S2I, I16_LANES, 0)));
+                acc = combine(OP, acc, fp16ToFloat(h));
             }
             floatToFp16(acc).convertShape(VectorOperators.I2S, F16, 0).intoMemorySegment(dst, dstOffset + b, ORDER);
         }
         return end / Short.BYTES;
     }
 
-    // Identities: identity op x == x exactly for every x (-0.0 + +0.0 is +0.0; Math.min(+inf, x)
-    // is x, NaN included).
-
-    private static float identity(Combiner op) {
-        if (op == Combiner.SUM) {
+    /** x for which {@code x op y == y} for every y: -0 + +0 is +0, and Math.min(+inf, NaN) is NaN. */
+    private static float identity() {
+        if (OP == Combiner.SUM) {
             return -0.0f;
-        } else if (op == Combiner.PROD) {
+        } else if (OP == Combiner.PROD) {
             return 1.0f;
-        } else if (op == Combiner.MIN) {
+        } else if (OP == Combiner.MIN) {
             return Float.POSITIVE_INFINITY;
         }
         return Float.NEGATIVE_INFINITY;
-    }
-
-    private static int identityInt(Combiner op) {
-        if (op == Combiner.SUM) {
-            return 0;
-        } else if (op == Combiner.PROD) {
-            return 1;
-        } else if (op == Combiner.MIN) {
-            return Integer.MAX_VALUE;
-        }
-        return Integer.MIN_VALUE;
-    }
-
-    private static long identityLong(Combiner op) {
-        if (op == Combiner.SUM) {
-            return 0;
-        } else if (op == Combiner.PROD) {
-            return 1;
-        } else if (op == Combiner.MIN) {
-            return Long.MAX_VALUE;
-        }
-        return Long.MIN_VALUE;
     }
 
     /** fp32 to bf16 (in the upper half, lower half zero), same rounding as {@link HalfFloats#floatToBf16}. */
@@ -335,11 +297,9 @@ final class VectorKernelTemplate implements VectorKernel {
         return rounded.blend(HalfFloats.BF16_CANONICAL_NAN << 16, nan);
     }
 
-    /**
-     * fp16 bits in the low half of each int lane (the high half is ignored) to fp32, exact;
-     * same as {@link Float#float16ToFloat}.
-     */
-    private static FloatVector fp16ToFloat(IntVector half) {
+    /** fp16 lanes to fp32 lanes of twice the width, exact; same as {@link Float#float16ToFloat}. */
+    private static FloatVector fp16ToFloat(ShortVector fp16) {
+        IntVector half = (IntVector) fp16.convertShape(VectorOperators.S2I, I16_LANES, 0);
         // Magnitude into fp32 position (sign and high half shifted out). Read as fp32 it is the
         // fp16 value times 2^-112, subnormals included (Java does not flush fp32 subnormals), so
         // one exact multiply re-biases every finite value.
@@ -374,8 +334,9 @@ final class VectorKernelTemplate implements VectorKernel {
         return result.blend(HalfFloats.FP16_CANONICAL_NAN, magnitude.compare(VectorOperators.GT, FP32_INFINITY));
     }
 
-    // Combiners: if-chains on a loop-invariant op rather than enum switches, which would pull a
-    // synthetic switch-map class into this hidden class.
+    // Combiners, always called with OP: a static final of this class, so C2 folds each if-chain
+    // to the one operation. (If-chains rather than an enum switch, whose synthetic switch-map
+    // class would be shared by all the hidden copies.)
 
     private static FloatVector combine(Combiner op, FloatVector a, FloatVector b) {
         if (op == Combiner.SUM) {

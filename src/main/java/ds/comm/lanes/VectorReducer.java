@@ -1,30 +1,55 @@
 package ds.comm.lanes;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodType;
+import java.util.Locale;
 
 /**
  * The reducer of one vector width: validates the call, copies when {@code k == 1}, runs the
- * kernel specialised for the combiner over whole vectors and finishes the remaining elements
- * with the scalar reference.
+ * kernel specialised for the combiner and element type over whole vectors and finishes the
+ * remaining elements with the scalar reference.
  */
 final class VectorReducer implements Reducer {
 
-    private final int bits;
-    private final int floatLanes;
-    /** Indexed by {@link Combiner#ordinal()}. */
-    private final VectorKernel[] kernels;
+    /** Type of every kernel method of {@link VectorKernelTemplate}. */
+    static final MethodType KERNEL_TYPE = MethodType.methodType(long.class,
+            MemorySegment.class, long.class, MemorySegment[].class, long[].class, int.class, long.class);
 
-    VectorReducer(int bits, int floatLanes, VectorKernel[] kernels) {
-        for (Combiner op : Combiner.values()) {
-            VectorKernel kernel = kernels[op.ordinal()];
-            if (kernel.vectorBits() != bits || kernel.combiner() != op) {
-                throw new IllegalArgumentException("kernel " + op.ordinal() + " is " + kernel.vectorBits()
-                        + "-bit " + kernel.combiner() + ", expected " + bits + "-bit " + op);
+    private static final int TYPES = ElementType.values().length;
+
+    private final int bits;
+    /**
+     * Indexed by {@code combiner.ordinal() * TYPES + type.ordinal()}. Deliberately an array, not
+     * fields: a handle loaded from an array is not a JIT constant, so the kernel behind it is never
+     * inlined into (and never starved by) the caller.
+     */
+    private final MethodHandle[] kernels;
+
+    /** @param kernels the kernel handles, indexed as {@link #kernels} is */
+    VectorReducer(int bits, MethodHandle[] kernels) {
+        if (kernels.length != Combiner.values().length * TYPES) {
+            throw new IllegalArgumentException("expected " + Combiner.values().length * TYPES + " kernels: " + kernels.length);
+        }
+        for (MethodHandle kernel : kernels) {
+            if (!kernel.type().equals(KERNEL_TYPE)) {
+                throw new IllegalArgumentException("kernel of type " + kernel.type() + ", expected " + KERNEL_TYPE);
             }
         }
         this.bits = bits;
-        this.floatLanes = floatLanes;
         this.kernels = kernels.clone();
+    }
+
+    /**
+     * Name of the {@link VectorKernelTemplate} method reducing {@code type}. (Kept here: touching
+     * a static method of the template would initialise it under its own name, which fails.)
+     */
+    static String kernelName(ElementType type) {
+        return type.name().toLowerCase(Locale.ROOT);
+    }
+
+    static int kernelIndex(Combiner op, ElementType type) {
+        return op.ordinal() * TYPES + type.ordinal();
     }
 
     @Override
@@ -37,7 +62,14 @@ final class VectorReducer implements Reducer {
             MemorySegment.copy(src[0], srcOffset[0], dst, dstOffset, count * type.byteSize());
             return;
         }
-        long done = kernels[op.ordinal()].reduceWholeVectors(type, dst, dstOffset, src, srcOffset, k, count);
+        long done;
+        try {
+            done = (long) kernels[kernelIndex(op, type)].invokeExact(dst, dstOffset, src, srcOffset, k, count);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException("vector kernel failed", e);   // kernels throw nothing checked
+        }
         ScalarReducer.reduceRange(type, op, dst, dstOffset, src, srcOffset, k, done, count);
     }
 
@@ -48,6 +80,6 @@ final class VectorReducer implements Reducer {
 
     @Override
     public String toString() {
-        return bits + "-bit vector (FloatVector " + floatLanes + " lanes)";
+        return bits + "-bit vector (FloatVector " + bits / Float.SIZE + " lanes)";
     }
 }

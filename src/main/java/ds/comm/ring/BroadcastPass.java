@@ -1,6 +1,7 @@
 package ds.comm.ring;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 
 /**
  * Pipelined chain broadcast: the root sends its buffer in chunks of at most
@@ -14,6 +15,9 @@ final class BroadcastPass extends RingPass {
     private final int r;
     private final long chunkBytes;
 
+    /** Separate views for sending and receiving: an in-flight send keeps its view's position. */
+    private final SegmentView sendView = new SegmentView();
+    private final SegmentView recvView = new SegmentView();
     private MemorySegment buffer;
     private long bytes;
     private int chunks;
@@ -33,6 +37,8 @@ final class BroadcastPass extends RingPass {
         count = buf.byteSize();
         aux = root;
         buffer = buf;
+        sendView.bind(buf);
+        recvView.bind(buf);
         bytes = buf.byteSize();
         long k = piecesAtLeastOne(bytes, chunkBytes);
         if (k > Integer.MAX_VALUE) {
@@ -69,6 +75,16 @@ final class BroadcastPass extends RingPass {
     }
 
     @Override
+    ByteBuffer sendView(int frame) {
+        return sendView.available() ? sendView.slice(frame * chunkBytes, chunkLength(frame * chunkBytes)) : null;
+    }
+
+    @Override
+    ByteBuffer recvView(int frame) {
+        return recvView.available() ? recvView.slice(frame * chunkBytes, chunkLength(frame * chunkBytes)) : null;
+    }
+
+    @Override
     int expectedPayload(int frame) {
         return (int) chunkLength(frame * chunkBytes);
     }
@@ -78,6 +94,13 @@ final class BroadcastPass extends RingPass {
         if (length > 0) {
             MemorySegment.copy(src, 0, buffer, frame * chunkBytes, length);
         }
+    }
+
+    @Override
+    void forget() {
+        buffer = null;
+        sendView.forget();
+        recvView.forget();
     }
 
     @Override

@@ -7,7 +7,12 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ClosedSelectorException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Moves the frames of one {@link RingPass} over a rank's two ring connections: non-blocking
@@ -17,8 +22,19 @@ import java.nio.channels.SocketChannel;
  * waits for anything but bytes, so the ring always drains.
  *
  * <p>All memory is allocated once by the owner: one send staging buffer (header + chunk), one
- * receive header and one receive payload buffer of a chunk. Unproductive polls go to the
- * group's {@link IdleStrategy}; every call has a deadline checked on every poll.
+ * receive header and one receive payload buffer of a chunk. Payloads that are plain copies of
+ * tensor memory are written from and read into it directly where the pass offers a view
+ * ({@link RingPass#sendView}, {@link RingPass#recvView}); the rest goes through the staging
+ * buffers (a reduction needs the received partial sum next to the local one anyway). Every
+ * call has a deadline checked on every poll.
+ *
+ * <p>Waiting: for the first {@link #BLOCK_AFTER_NANOS} of a wait, unproductive polls go to the
+ * group's {@link IdleStrategy} (spin, yield, short parks: lowest latency, since a blocked thread
+ * needs a scheduler wake-up that costs from microseconds on an idle core to a millisecond on a
+ * loaded one). A wait that lasts longer (a peer still computing) blocks in a {@link Selector}
+ * on exactly what it waits for (the left socket readable, and the right one writable while a
+ * frame is half written), at most {@link #MAX_BLOCK_MILLIS} at a time: it costs no CPU, and the
+ * kernel wakes the rank as soon as bytes arrive.
  */
 final class FramePump {
 
@@ -30,6 +46,11 @@ final class FramePump {
     private final String group;
     private final String self;
     private final IdleStrategy idle;
+    private final Selector selector;
+    private final SelectionKey readKey;
+    private final SelectionKey writeKey;
+    /** Ready keys need no handling (the loop polls both channels); a field, so select allocates nothing. */
+    private final Consumer<SelectionKey> ignoreReadyKey = key -> { };
 
     private final MemorySegment sendSegment;
     private final ByteBuffer sendBuffer;
@@ -37,11 +58,26 @@ final class FramePump {
     private final MemorySegment recvSegment;
     private final ByteBuffer recvBuffer;
 
+    /** How long a wait polls (through the idle strategy) before it blocks in the selector. */
+    static final long BLOCK_AFTER_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    /** Longest single block in the selector; the deadline is re-checked after each. */
+    static final long MAX_BLOCK_MILLIS = 50;
+
+    /**
+     * Payloads at least this large are written straight from tensor memory, after the header in
+     * a write of its own; smaller ones are copied behind the header, which costs less than a
+     * second system call and packet. (One gathering write would do both, but the JDK allocates
+     * per gathering write on memory-segment buffers.)
+     */
+    static final int DIRECT_SEND_MIN_BYTES = 16 << 10;
+
     /** Longest failure explanation an abort frame carries. */
     static final int MAX_ABORT_DETAIL = 1024;
 
-    /** True while sendBuffer holds a frame not yet completely written. */
+    /** True while a frame is not yet completely written. */
     private boolean sendPending;
+    /** Payload written straight from tensor memory after the header in sendBuffer, or null if staged. */
+    private ByteBuffer sendPayload;
     /** True while the frame being received is an abort frame (its payload is the explanation). */
     private boolean abortIncoming;
 
@@ -52,7 +88,7 @@ final class FramePump {
      */
     FramePump(SocketChannel toRight, SocketChannel fromLeft, int rightWorld, int leftWorld, int myWorld, String group,
               String self, IdleStrategy idle, MemorySegment sendSegment, ByteBuffer recvHeader,
-              MemorySegment recvSegment) {
+              MemorySegment recvSegment) throws IOException {
         this.toRight = toRight;
         this.fromLeft = fromLeft;
         this.rightWorld = rightWorld;
@@ -66,6 +102,22 @@ final class FramePump {
         this.recvHeader = recvHeader;
         this.recvSegment = recvSegment;
         this.recvBuffer = recvSegment.asByteBuffer();
+        this.selector = Selector.open();
+        try {
+            this.readKey = fromLeft.register(selector, 0);
+            this.writeKey = toRight.register(selector, 0);
+        } catch (IOException | RuntimeException e) {
+            selector.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Closes the selector, which releases the channels' registrations: a registered channel's
+     * socket is only really closed once it leaves its selector. Wakes a call blocked in it.
+     */
+    void close() {
+        RingEndpoint.closeQuietly(selector);
     }
 
     /** Runs {@code pass} to completion or throws {@link CommFailure} once {@code deadline} (nanoTime) passed. */
@@ -76,9 +128,12 @@ final class FramePump {
         int received = 0;
         boolean inPayload = false;
         int payloadLength = 0;
+        ByteBuffer recvTarget = recvBuffer;
         recvHeader.clear();
         abortIncoming = false;
         idle.reset();
+        long waitingSince = 0;
+        boolean waiting = false;
         while (sent < sendFrames || received < recvFrames) {
             boolean progress = false;
 
@@ -87,19 +142,25 @@ final class FramePump {
                     progress = read(recvHeader, pass) > 0;
                     if (!recvHeader.hasRemaining()) {
                         payloadLength = checkHeader(pass, sequence, received);
-                        recvBuffer.clear().limit(payloadLength);
+                        recvTarget = abortIncoming ? null : pass.recvView(received);
+                        if (recvTarget == null) {
+                            recvTarget = recvBuffer;
+                            recvBuffer.clear().limit(payloadLength);
+                        }
                         inPayload = true;
                     }
                 }
                 if (inPayload) {
-                    if (recvBuffer.hasRemaining() && read(recvBuffer, pass) > 0) {
+                    if (recvTarget.hasRemaining() && read(recvTarget, pass) > 0) {
                         progress = true;
                     }
-                    if (!recvBuffer.hasRemaining()) {
+                    if (!recvTarget.hasRemaining()) {
                         if (abortIncoming) {
                             throw abortReceived(pass, payloadLength);
                         }
-                        pass.consume(received, recvSegment, payloadLength);
+                        if (recvTarget == recvBuffer) {
+                            pass.consume(received, recvSegment, payloadLength);
+                        }
                         received++;
                         inPayload = false;
                         recvHeader.clear();
@@ -110,34 +171,72 @@ final class FramePump {
 
             if (sent < sendFrames) {
                 if (!sendPending && pass.sendReady(sent, received)) {
-                    int length = pass.stage(sent, sendSegment, FrameDescriptor.HEADER_LENGTH);
+                    sendBuffer.clear();
+                    sendPayload = pass.sendView(sent);
+                    if (sendPayload != null && sendPayload.remaining() < DIRECT_SEND_MIN_BYTES) {
+                        sendPayload = null;
+                    }
+                    int length;
+                    if (sendPayload != null) {
+                        length = sendPayload.remaining();
+                        sendBuffer.limit(FrameDescriptor.HEADER_LENGTH);
+                    } else {
+                        length = pass.stage(sent, sendSegment, FrameDescriptor.HEADER_LENGTH);
+                        sendBuffer.limit(FrameDescriptor.HEADER_LENGTH + length);
+                    }
                     FrameDescriptor.encode(sendBuffer, 0, pass.kind, pass.dtype, pass.op, 0, sequence, sent,
                             pass.count, length, pass.aux);
-                    sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH + length);
                     sendPending = true;
                 }
                 if (sendPending) {
-                    if (write(sendBuffer, pass) > 0) {
+                    if (write(pass) > 0) {
                         progress = true;
                     }
-                    if (!sendBuffer.hasRemaining()) {
+                    if (!sendBuffer.hasRemaining() && (sendPayload == null || !sendPayload.hasRemaining())) {
                         sendPending = false;
+                        sendPayload = null;
                         sent++;
                     }
                 }
             }
 
             if (progress) {
-                idle.reset();
+                if (waiting) {
+                    idle.reset();
+                    waiting = false;
+                }
             } else {
-                if (System.nanoTime() - deadline > 0) {
+                long now = System.nanoTime();
+                if (!waiting) {
+                    waiting = true;
+                    waitingSince = now;
+                }
+                if (now - deadline > 0) {
                     throw failure(CommFailure.Kind.TIMEOUT, received < recvFrames ? leftWorld : rightWorld, pass,
                             "no progress before the deadline: sent " + sent + "/" + sendFrames + " frames to world rank "
                                     + rightWorld + ", received " + received + "/" + recvFrames
                                     + " frames from world rank " + leftWorld, null);
                 }
-                idle.idle();
+                if (now - waitingSince < BLOCK_AFTER_NANOS) {
+                    idle.idle();
+                } else {
+                    block(received < recvFrames, sendPending, deadline, pass);
+                }
             }
+        }
+    }
+
+    /** Blocks until the left socket is readable (if {@code reading}) or the right one writable (if {@code writing}). */
+    private void block(boolean reading, boolean writing, long deadline, RingPass pass) {
+        try {
+            readKey.interestOps(reading ? SelectionKey.OP_READ : 0);
+            writeKey.interestOps(writing ? SelectionKey.OP_WRITE : 0);
+            long remaining = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) + 1;
+            selector.select(ignoreReadyKey, Math.max(1, Math.min(MAX_BLOCK_MILLIS, remaining)));
+        } catch (ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
+            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
+        } catch (IOException e) {
+            throw failure(CommFailure.Kind.SETUP, -1, pass, "waiting for the sockets failed: " + e.getMessage(), e);
         }
     }
 
@@ -148,8 +247,9 @@ final class FramePump {
      */
     void sendAbort(CommFailure failure, long deadline) {
         try {
-            while (sendPending && sendBuffer.hasRemaining()) {
-                if (toRight.write(sendBuffer) == 0) {
+            while (sendPending && (sendBuffer.hasRemaining() || (sendPayload != null && sendPayload.hasRemaining()))) {
+                long written = sendBuffer.hasRemaining() ? toRight.write(sendBuffer) : toRight.write(sendPayload);
+                if (written == 0) {
                     if (System.nanoTime() - deadline > 0) {
                         return;
                     }
@@ -157,6 +257,7 @@ final class FramePump {
                 }
             }
             sendPending = false;
+            sendPayload = null;
             sendBuffer.clear();
             String message = String.valueOf(failure.getMessage());
             int length = Math.min(message.length(),
@@ -261,9 +362,17 @@ final class FramePump {
         }
     }
 
-    private int write(ByteBuffer from, RingPass pass) {
+    /** Writes what the socket takes of the pending frame: header (+ staged payload), then a direct payload. */
+    private long write(RingPass pass) {
         try {
-            return toRight.write(from);
+            long written = 0;
+            if (sendBuffer.hasRemaining()) {
+                written = toRight.write(sendBuffer);
+            }
+            if (!sendBuffer.hasRemaining() && sendPayload != null && sendPayload.hasRemaining()) {
+                written += toRight.write(sendPayload);
+            }
+            return written;
         } catch (ClosedChannelException e) {
             throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
         } catch (IOException e) {

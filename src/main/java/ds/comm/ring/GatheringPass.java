@@ -4,6 +4,7 @@ import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 
 /**
  * Ring all-gather: in step {@code t = 0 .. N-2} rank r sends block {@code r-t} and receives
@@ -23,6 +24,9 @@ final class GatheringPass extends RingPass {
     private final int r;
     private final long chunkBytes;
 
+    /** Separate views for sending and receiving: an in-flight send keeps its view's position. */
+    private final SegmentView sendView = new SegmentView();
+    private final SegmentView recvView = new SegmentView();
     private MemorySegment blocks;
     private long blockBytes;
     private int chunksPerStep;
@@ -49,6 +53,8 @@ final class GatheringPass extends RingPass {
         this.type = type;
         combiner = op;
         blocks = out;
+        sendView.bind(out);
+        recvView.bind(out);
         blockBytes = in == null ? 0 : in.byteSize();
         if (blockBytes > 0) {
             MemorySegment.copy(in, 0, out, r * blockBytes, blockBytes);
@@ -90,6 +96,26 @@ final class GatheringPass extends RingPass {
     }
 
     @Override
+    ByteBuffer sendView(int frame) {
+        if (!sendView.available()) {
+            return null;
+        }
+        int t = frame / chunksPerStep;
+        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
+        return sendView.slice(mod(r - t, n) * blockBytes + offset, chunkLength(offset));
+    }
+
+    @Override
+    ByteBuffer recvView(int frame) {
+        if (!recvView.available()) {
+            return null;
+        }
+        int t = frame / chunksPerStep;
+        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
+        return recvView.slice(mod(r - t - 1, n) * blockBytes + offset, chunkLength(offset));
+    }
+
+    @Override
     int expectedPayload(int frame) {
         int t = frame / chunksPerStep;
         return (int) chunkLength((long) (frame - t * chunksPerStep) * chunkBytes);
@@ -102,6 +128,13 @@ final class GatheringPass extends RingPass {
         if (length > 0) {
             MemorySegment.copy(src, 0, blocks, mod(r - t - 1, n) * blockBytes + offset, length);
         }
+    }
+
+    @Override
+    void forget() {
+        blocks = null;
+        sendView.forget();
+        recvView.forget();
     }
 
     @Override

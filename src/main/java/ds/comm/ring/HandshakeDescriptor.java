@@ -108,7 +108,7 @@ final class HandshakeDescriptor {
                 .putShort(ACK_STATUS_OFFSET, status);
     }
 
-    /** True if {@code s} is 1..max characters, each of which passes {@code allowed}. */
+    /** True if {@code s} is 1..max characters of [0-9a-f] ({@code hexOnly}) or [A-Za-z0-9.]. */
     static boolean isAscii(byte[] s, int max, boolean hexOnly) {
         if (s.length < 1 || s.length > max) {
             return false;

@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 
 /**
  * Ring reduce-scatter, optionally followed by ring all-gather: the bandwidth-optimal all-reduce
@@ -38,11 +39,28 @@ import java.lang.foreign.MemorySegment;
  * Every segment is cut into chunks of {@code chunkBytes / wireSize} elements; frames go out in
  * step-major order within a round of K chunks per segment, so chunk k of step j is sent as soon
  * as chunk k of step j-1 has arrived: K chunks in flight overlap sending, receiving and reducing.
- * Partial sums wait for their next step in "banks" (one per intermediate step, N-2 in all) of K
- * chunks each, allocated once at open; a message larger than one round simply runs more rounds
- * through the same frame stream, without draining the pipeline in between. A bank slot is
- * rewritten by the next round only after this rank's send of its contents: receiving frame i
- * requires (around the ring) that this rank already sent frame i - (N-1)K.
+ * Partial sums wait for their next step in bank slots allocated once at open; a message larger
+ * than one round simply runs more rounds through the same frame stream, without draining the
+ * pipeline in between. A round uses N-2 banks (one per intermediate step) of K chunk slots; N
+ * banks are used in rotation ({@link #physicalBank}).
+ *
+ * <h2>Why memory is never overwritten while still needed</h2>
+ * Frames can be sent straight from tensor and bank memory, so a send may still be reading a
+ * region while later frames arrive, and nothing but the ring itself orders the two: receiving a
+ * frame proves only what its chain of causes proves. Receiving frame (q, s, k) from the left
+ * means the left rank sent it, hence (FIFO) everything before it, hence received the frames
+ * those depend on (step s-1 of the same chunk; a step-0 frame depends on nothing but its
+ * predecessor), and so on around the ring back to this rank's own sends. Along that chain:
+ * <ul>
+ *   <li>the all-gather receive into segment r-t (step N-1+t) proves this rank completed its
+ *       reduce-scatter step t send of the same chunk, the last reader of that memory, and the
+ *       step-0 send of segment r is covered the same way by all-gather step 0;</li>
+ *   <li>a bank slot is next rewritten by a receive that proves the send reading its previous
+ *       contents completed. With rounds of 2(N-1) steps (all-reduce) N-2 banks would do;
+ *       reduce-scatter's rounds of N-1 steps prove less per frame and need N in rotation,
+ *       the count used for both. (Checked exhaustively for N = 3..12, K = 1..4 by a model of
+ *       these causal chains in {@code ReducingPassBankTest}.)</li>
+ * </ul>
  */
 final class ReducingPass extends RingPass {
 
@@ -52,10 +70,15 @@ final class ReducingPass extends RingPass {
     private final long chunkBytes;
     /** Chunks per segment per round when N >= 3 (bounded by the banks' size). */
     private final int bankChunks;
-    /** N-2 banks of bankChunks slots of chunkBytes each (empty for N = 2). */
+    /** N banks of bankChunks slots of chunkBytes each (unused for N = 2). */
     private final MemorySegment banks;
     /** One fp32 chunk: the owner's widened contribution and final fp32 sum of 16-bit data. */
     private final MemorySegment scratch;
+    private final SegmentView banksView = new SegmentView();
+    private final SegmentView localView = new SegmentView();
+    /** Separate views for sending and receiving: an in-flight send keeps its view's position. */
+    private final SegmentView resultSendView = new SegmentView();
+    private final SegmentView resultRecvView = new SegmentView();
     private final MemorySegment[] sources = new MemorySegment[2];
     private final long[] sourceOffsets = new long[2];
 
@@ -78,6 +101,7 @@ final class ReducingPass extends RingPass {
     private int frames;
 
     // ---- decoded frame, written by decode()
+    private int round;
     private int step;
     private int chunkInRound;
     private long chunkStart;
@@ -91,11 +115,12 @@ final class ReducingPass extends RingPass {
         this.bankChunks = bankChunks;
         this.banks = banks;
         this.scratch = scratch;
+        banksView.bind(banks);
     }
 
     /** Bytes of bank memory a group of {@code size} ranks needs. */
     static long bankBytes(int size, int bankChunks, long chunkBytes) {
-        return size <= 2 ? 0 : (long) (size - 2) * bankChunks * chunkBytes;
+        return size <= 2 ? 0 : (long) size * bankChunks * chunkBytes;
     }
 
     /** Arms an in-place all-reduce of {@code buf}. */
@@ -125,6 +150,9 @@ final class ReducingPass extends RingPass {
         wireSize = half ? 4 : elementSize;
         local = localData;
         result = resultData;
+        localView.bind(localData);
+        resultSendView.bind(resultData);
+        resultRecvView.bind(resultData);
         allReduce = gather;
         shift = segmentShift;
         segmentBase = base;
@@ -183,6 +211,33 @@ final class ReducingPass extends RingPass {
     }
 
     @Override
+    ByteBuffer sendView(int frame) {
+        decode(frame);
+        if (step < n - 1) {
+            int segment = mod(r - step - shift, n);
+            long length = chunkLength(segment);
+            if (step == 0) {
+                return localView.available()
+                        ? localView.slice(elementOffset(segment) * elementSize, length * elementSize) : null;
+            }
+            return banksView.available() ? banksView.slice(bankSlot(step - 1), length * wireSize) : null;
+        }
+        int segment = mod(r + 1 - (step - (n - 1)), n);
+        return resultSendView.available()
+                ? resultSendView.slice(elementOffset(segment) * elementSize, chunkLength(segment) * elementSize) : null;
+    }
+
+    @Override
+    ByteBuffer recvView(int frame) {
+        decode(frame);
+        if (step < n - 1 || !resultRecvView.available()) {
+            return null;
+        }
+        int segment = mod(r - (step - (n - 1)), n);
+        return resultRecvView.slice(elementOffset(segment) * elementSize, chunkLength(segment) * elementSize);
+    }
+
+    @Override
     int expectedPayload(int frame) {
         decode(frame);
         if (step < n - 1) {
@@ -223,6 +278,15 @@ final class ReducingPass extends RingPass {
     }
 
     @Override
+    void forget() {
+        local = null;
+        result = null;
+        localView.forget();
+        resultSendView.forget();
+        resultRecvView.forget();
+    }
+
+    @Override
     String describe() {
         return (allReduce ? "allReduce(" : "reduceScatter(") + type + "," + combiner + ","
                 + (allReduce ? segmentBase * n + segmentExtra : segmentBase) + ")";
@@ -242,7 +306,7 @@ final class ReducingPass extends RingPass {
 
     private void decode(int frame) {
         int perRound = stepsPerRound * chunksPerRound;
-        int round = frame / perRound;
+        round = frame / perRound;
         int inRound = frame - round * perRound;
         step = inRound / chunksPerRound;
         chunkInRound = inRound - step * chunksPerRound;
@@ -268,8 +332,17 @@ final class ReducingPass extends RingPass {
         return (allReduce ? elementOffset(segment) : chunkStart) * elementSize;
     }
 
+    /** Byte offset of the decoded chunk's slot in the bank of intermediate step {@code bank}. */
     private long bankSlot(int bank) {
-        return ((long) bank * bankChunks + chunkInRound) * chunkBytes;
+        return (physicalBank(round, bank, n) * bankChunks + chunkInRound) * chunkBytes;
+    }
+
+    /**
+     * The bank holding the partial sums of intermediate step {@code step} (0 .. N-3) in round
+     * {@code round}: logical banks numbered across rounds, used in rotation over N physical ones.
+     */
+    static long physicalBank(long round, int step, int size) {
+        return (round * (size - 2) + step) % size;
     }
 
     private static void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long bytes) {

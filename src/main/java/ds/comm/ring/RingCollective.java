@@ -42,7 +42,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <h2>Resources</h2>
  * All buffers are allocated once at {@link #open}: a send staging buffer and a receive buffer of
  * one chunk, an fp32 scratch chunk, the reduce-scatter banks (see {@link ReducingPass}) and N
- * blocks of {@code smallMessageBytes} for the small algorithm. Calls allocate nothing.
+ * blocks of {@code smallMessageBytes} for the small algorithm. Payloads that need no reduction
+ * are sent from and received into the caller's native segments directly, through
+ * {@link java.nio.ByteBuffer} views cached per segment instance ({@code SegmentView}). Calls
+ * allocate nothing as long as callers reuse their segments (a new segment instance costs one
+ * small view object the first time it is seen).
  *
  * <h2>Failures</h2>
  * A call that fails (peer lost, timeout, mismatch) tells its right neighbour which rank it
@@ -50,8 +54,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class RingCollective implements Collective {
 
-    /** Bank memory for partial sums, in chunks, spread over the N-2 intermediate steps. */
-    private static final int BANK_CHUNK_BUDGET = 4;
+    /** Chunk slots for partial sums in all; the N banks hold K = max(1, budget / N) slots each. */
+    private static final int BANK_CHUNK_BUDGET = 8;
     /** How long a failing rank tries to deliver its abort frame. */
     private static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -107,7 +111,7 @@ public final class RingCollective implements Collective {
             this.smallBlocks = null;
             return;
         }
-        int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / (size - 2));
+        int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / size);
         this.arena = Arena.ofShared();
         MemorySegment send = arena.allocate(FrameDescriptor.HEADER_LENGTH + chunk, 64);
         MemorySegment recvHeader = arena.allocate(FrameDescriptor.HEADER_LENGTH, 64);
@@ -115,9 +119,15 @@ public final class RingCollective implements Collective {
         MemorySegment scratch = arena.allocate(chunk, 64);
         MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
         this.smallBlocks = arena.allocate(Math.max(1, smallMessageBytes * size), 64);
-        this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
-                group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self, settings.idle().get(), send,
-                recvHeader.asByteBuffer(), recv);
+        try {
+            this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
+                    group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self,
+                    settings.idle().get(), send, recvHeader.asByteBuffer(), recv);
+        } catch (IOException e) {
+            arena.close();
+            throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), "open(ring)", self
+                    + ": cannot create a selector: " + e.getMessage(), e);
+        }
         this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
         this.gathering = new GatheringPass(size, rank, chunk);
         this.broadcasting = new BroadcastPass(size, rank, chunk);
@@ -128,7 +138,12 @@ public final class RingCollective implements Collective {
      * {@code addressOfGroupRank.get((r+1) % N)} and, through {@code endpoint}, from its left
      * neighbour; both retried until {@link Settings#timeoutNanos()}.
      *
+     * @param group              the group, its job token and this process's index in it
+     * @param settings           timeout, chunk size, small-message threshold, idle strategy
+     * @param reducer            the element-wise kernels reductions run on
+     * @param endpoint           this process's listener, through which the left neighbour connects
      * @param addressOfGroupRank the advertised endpoint address of every group rank
+     * @return the connected collective; close it to release its connections and buffers
      * @throws CommFailure SETUP or TIMEOUT if the ring cannot be formed in time
      */
     public static RingCollective open(GroupSpec group, Settings settings, Reducer reducer, RingEndpoint endpoint,
@@ -295,6 +310,9 @@ public final class RingCollective implements Collective {
         closed = true;
         RingEndpoint.closeQuietly(toRight);
         RingEndpoint.closeQuietly(fromLeft);
+        if (pump != null) {
+            pump.close();
+        }
         if (!busy) {
             release();
         }
@@ -352,6 +370,9 @@ public final class RingCollective implements Collective {
 
     private void release() {
         if (arena != null && released.compareAndSet(false, true)) {
+            reducing.forget();
+            gathering.forget();
+            broadcasting.forget();
             arena.close();
         }
     }

@@ -71,6 +71,10 @@ final class RingConnector {
                 } catch (IOException e) {
                     RingEndpoint.closeQuietly(ch);
                     last = e;
+                } catch (java.nio.channels.UnresolvedAddressException
+                         | java.nio.channels.UnsupportedAddressTypeException e) {
+                    RingEndpoint.closeQuietly(ch);
+                    throw new IOException("cannot connect to " + address + ": " + e, e);
                 }
                 long sleep = Math.min(pause, deadline - System.nanoTime());
                 if (sleep > 0) {

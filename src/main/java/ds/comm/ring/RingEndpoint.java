@@ -69,7 +69,11 @@ public final class RingEndpoint implements AutoCloseable {
         this.acceptor = Thread.ofPlatform().daemon().name("ds-comm-ring-listener-" + port).unstarted(this::acceptLoop);
     }
 
-    /** Binds a listener to the wildcard address on an ephemeral port, with the default handshake bound. */
+    /**
+     * Binds a listener to the wildcard address on an ephemeral port, with the default handshake bound.
+     *
+     * @return the listening endpoint
+     */
     public static RingEndpoint bind() {
         return bind(DEFAULT_HANDSHAKE_TIMEOUT_NANOS);
     }
@@ -78,12 +82,19 @@ public final class RingEndpoint implements AutoCloseable {
      * Binds a listener to the wildcard address on an ephemeral port.
      *
      * @param handshakeTimeoutNanos a connection that has not completed its HELLO within this is closed
+     * @return the listening endpoint
      */
     public static RingEndpoint bind(long handshakeTimeoutNanos) {
         return bind(new InetSocketAddress(0), handshakeTimeoutNanos);
     }
 
-    /** Binds a listener to {@code address} (port 0 for an ephemeral one). */
+    /**
+     * Binds a listener to {@code address}.
+     *
+     * @param address               where to listen; port 0 for an ephemeral port
+     * @param handshakeTimeoutNanos a connection that has not completed its HELLO within this is closed
+     * @return the listening endpoint
+     */
     public static RingEndpoint bind(SocketAddress address, long handshakeTimeoutNanos) {
         if (handshakeTimeoutNanos <= 0) {
             throw new IllegalArgumentException("handshake timeout must be positive: " + handshakeTimeoutNanos);
@@ -108,7 +119,11 @@ public final class RingEndpoint implements AutoCloseable {
         }
     }
 
-    /** The port the listener is bound to, to advertise at rendezvous. */
+    /**
+     * The port the listener is bound to, to advertise at rendezvous.
+     *
+     * @return the bound port
+     */
     public int port() {
         return port;
     }

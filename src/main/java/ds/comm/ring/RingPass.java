@@ -1,6 +1,7 @@
 package ds.comm.ring;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 
 /**
  * The schedule of one collective as two frame streams: frames this rank sends to its right
@@ -35,11 +36,33 @@ abstract class RingPass {
     /** Writes the payload of send frame {@code frame} at {@code dst[dstOffset]}; returns its length in bytes. */
     abstract int stage(int frame, MemorySegment dst, long dstOffset);
 
+    /**
+     * The memory the payload of send frame {@code frame} can be written from directly, positioned
+     * and limited to it, or null to have it {@link #stage staged}. The memory must stay unchanged
+     * until the frame is written; the schedules guarantee it (a frame that overwrites it can only
+     * arrive after this rank's send completed, see {@link ReducingPass}).
+     */
+    ByteBuffer sendView(int frame) {
+        return null;
+    }
+
+    /**
+     * The memory the payload of receive frame {@code frame} can be read into directly, positioned
+     * and limited to exactly its expected length, or null to receive it into the staging buffer
+     * and {@link #consume} it. Only for frames whose consumption would be a plain copy.
+     */
+    ByteBuffer recvView(int frame) {
+        return null;
+    }
+
     /** Exact payload length receive frame {@code frame} must carry. */
     abstract int expectedPayload(int frame);
 
     /** Consumes the {@code length} payload bytes of receive frame {@code frame} at the start of {@code src}. */
     abstract void consume(int frame, MemorySegment src, int length);
+
+    /** Drops every reference to caller memory (segments, views); called when the collective closes. */
+    abstract void forget();
 
     /** The call for failure messages, e.g. "allReduce(FP32,SUM,4096)". Only called on failure. */
     abstract String describe();

@@ -117,8 +117,8 @@ class RingAllReduceTest {
     void allReduceOfSeveralMebibytesIsExactAndBitIdentical() throws Exception {
         int n = 4;
         Settings big = RingCluster.settings(64 << 10, 64 << 10, 30_000);
-        long fp32Count = (3L << 20) / 4 + 5;
-        long bf16Count = (2L << 20) / 2 + 3;
+        long fp32Count = (2L << 20) / 4 + 5;
+        long bf16Count = (1L << 20) / 2 + 3;
         try (RingCluster cluster = new RingCluster(n)) {
             RingCollective[] world = cluster.openWorld(big);
             try {
@@ -184,6 +184,40 @@ class RingAllReduceTest {
                     for (long i = 0; i < count; i++) {
                         assertEquals(once, Elements.get(ElementType.BF16, results.get(rank), i),
                                 "rank " + rank + " element " + i);
+                    }
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void ringAlgorithmHandlesFewerElementsThanRanksAndEmptySegments() throws Exception {
+        int n = 6;
+        Settings ringOnly = RingCluster.settings(0, 64, 20_000);
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(ringOnly);
+            try {
+                for (ElementType type : new ElementType[]{ElementType.BF16, ElementType.INT64}) {
+                    long[] counts = {1, 2, 5, 7, 97};
+                    List<List<MemorySegment>> results = cluster.runAllOk(n, rank -> {
+                        List<MemorySegment> out = new ArrayList<>();
+                        for (long count : counts) {
+                            MemorySegment buf = Elements.exactInput(type, count, rank, 2);
+                            world[rank].allReduce(buf, type, Combiner.SUM);
+                            out.add(buf);
+                        }
+                        return out;
+                    });
+                    for (int c = 0; c < counts.length; c++) {
+                        for (int rank = 0; rank < n; rank++) {
+                            for (long i = 0; i < counts[c]; i++) {
+                                assertEquals(Elements.exactReduction(Combiner.SUM, n, i, 2),
+                                        Elements.get(type, results.get(rank).get(c), i),
+                                        type + " count " + counts[c] + " rank " + rank + " element " + i);
+                            }
+                        }
                     }
                 }
             } finally {

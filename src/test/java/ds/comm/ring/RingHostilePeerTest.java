@@ -87,6 +87,18 @@ class RingHostilePeerTest {
     }
 
     @Test
+    void openingTowardsAnUnresolvableAddressFailsAsSetupOrTimeoutNotAsARawException() {
+        try (RingEndpoint real = RingEndpoint.bind()) {
+            List<InetSocketAddress> addresses = List.of(new InetSocketAddress("127.0.0.1", real.port()),
+                    InetSocketAddress.createUnresolved("no-such-host.invalid", 1));
+            CommFailure f = assertThrows(CommFailure.class, () -> RingCollective.open(
+                    new GroupSpec("w", RingCluster.JOB, new int[]{0, 1}, 0), RingCluster.settings(256, 1024, 500),
+                    RingCluster.REDUCER, real, addresses));
+            assertTrue(f.getMessage().contains("no-such-host.invalid"), f.getMessage());
+        }
+    }
+
+    @Test
     void aPeerThatDisconnectsIsReportedLostByWorldRank() throws Exception {
         try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
             Object[] c = connectToFake(real, fake);

@@ -27,6 +27,9 @@ import java.util.Locale;
  */
 final class Bench {
 
+    /** Untimed calls per (dtype, op) before its sweep, enough for C2 to compile the call path. */
+    static final int WARMUP_CALLS = 3000;
+
     static final String CSV_HEADER = "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us";
 
     private static final String USAGE = """
@@ -41,7 +44,8 @@ final class Bench {
               --op LIST     sum prod min max (default sum)
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
-              --warmup W    untimed iterations per point (default: iters / 10, at least 5)
+              --warmup W    untimed iterations per point (default: iters / 5, at least 5), after
+                            3000 untimed small calls per dtype and op
               --check       verify every result against the exact reference and across ranks
               --format F    table (with progress) or csv (header then one row per point)
               --timeout S   launcher timeout in seconds (default 600)
@@ -171,6 +175,12 @@ final class Bench {
             int done = 0;
             for (DType type : o.dtypes()) {
                 for (ReduceOp op : o.ops()) {
+                    // JIT warm-up of this (dtype, op) path before anything is timed: the first
+                    // sweep point would otherwise measure the interpreter and C1, not ds-comm.
+                    long small = Math.min(o.sizes().get(0), 64L << 10);
+                    small -= small % type.byteSize();
+                    MemorySegment w = buf.asSlice(0, small);
+                    for (int i = 0; i < WARMUP_CALLS; i++) comm.allReduce(w, type, op);
                     if (lead && !o.csv()) {
                         out.printf("%n# %s %s%n%10s %10s %10s %11s %10s %9s%n", type.name().toLowerCase(Locale.ROOT),
                                 op.name().toLowerCase(Locale.ROOT), "bytes", "p50_us", "p99_us", "busbw_GB/s", "memcpy_us", "p50/copy");
@@ -178,7 +188,7 @@ final class Bench {
                     for (long requested : o.sizes()) {
                         long bytes = requested - requested % type.byteSize();
                         int iters = o.iters() > 0 ? o.iters() : defaultIters(bytes);
-                        int warm = o.warmup() >= 0 ? o.warmup() : Math.max(5, iters / 10);
+                        int warm = o.warmup() >= 0 ? o.warmup() : Math.max(5, iters / 5);
                         if (lead && !o.csv()) {
                             System.err.printf("\r[%d/%d] %s %s %s ...", ++done, points, type, op, Args.humanSize(bytes));
                         }

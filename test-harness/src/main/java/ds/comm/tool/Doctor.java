@@ -1,5 +1,7 @@
 package ds.comm.tool;
 
+import ds.comm.lanes.Reducers;
+
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -22,8 +24,20 @@ final class Doctor {
                 + " (" + System.getProperty("java.home") + ")");
         System.out.println("isa:          " + System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()
                 + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
+        String vectorBits = System.getenv(Reducers.VECTOR_BITS_VARIABLE);
+        String vector;
+        int status = 0;
+        try {
+            vector = Reducers.describe(Reducers.fromEnvironment(vectorBits))
+                    + (vectorBits == null || vectorBits.isBlank() ? "" : ", " + Reducers.VECTOR_BITS_VARIABLE + "=" + vectorBits.strip());
+        } catch (IllegalArgumentException e) {
+            vector = "invalid: " + e.getMessage();
+            status = 2;
+        }
+        System.out.println("vector:       " + vector);
         System.out.println("shm:          " + shmSpace(Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm"))));
-        return TopologyReport.print(System.out, System.getenv(), Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
+        int topology = TopologyReport.print(System.out, System.getenv(), Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
+        return Math.max(status, topology);
     }
 
     static String shmSpace(Path dir) {

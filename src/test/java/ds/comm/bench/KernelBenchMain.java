@@ -1,0 +1,97 @@
+package ds.comm.bench;
+
+import ds.comm.lanes.Reducers;
+import org.openjdk.jmh.results.BenchmarkResult;
+import org.openjdk.jmh.results.IterationResult;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.options.CommandLineOptions;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Runs {@link ReduceBench} and {@link CopyBench} in one JMH run and prints, per configuration,
+ * the median bandwidth of the reduction next to the median copy bandwidth of the same bytes.
+ *
+ * <p>Bandwidth is bytes of <em>one source</em> per second: a SUM of k sources of N bytes each
+ * counts N bytes, however many sources it reads. The copy moves the same N bytes. The ratio is
+ * therefore "how close is reducing to merely copying one input"; reducing k sources reads k
+ * times as much memory as the copy reads, so on a memory-bound machine the ratio for k = 2 is
+ * bounded by roughly 2/3 (3N bytes of traffic against 2N), before write-allocate effects.
+ *
+ * <p>Arguments are JMH's own (e.g. {@code -f 1 -wi 3 -i 5 -w 1s -r 1s}).
+ */
+public final class KernelBenchMain {
+
+    private KernelBenchMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        CommandLineOptions cli = new CommandLineOptions(args);
+        var options = new OptionsBuilder().parent(cli)
+                .include(ReduceBench.class.getName() + "|" + CopyBench.class.getName())
+                .build();
+        Collection<RunResult> results = new Runner(options).run();
+
+        Map<Long, Double> copyMedian = new TreeMap<>();
+        List<String[]> rows = new ArrayList<>();
+        for (RunResult r : results) {
+            if (r.getParams().getBenchmark().endsWith(".copy")) {
+                long bytes = Long.parseLong(r.getParams().getParam("bytesPerSource"));
+                copyMedian.put(bytes, medianOpsPerSecond(r) * bytes);
+            }
+        }
+        for (RunResult r : results) {
+            if (r.getParams().getBenchmark().endsWith(".sum")) {
+                long bytes = Long.parseLong(r.getParams().getParam("bytesPerSource"));
+                double reduce = medianOpsPerSecond(r) * bytes;
+                Double copy = copyMedian.get(bytes);
+                rows.add(new String[] {
+                        r.getParams().getParam("type"), r.getParams().getParam("k"), size(bytes),
+                        gbps(reduce), copy == null ? "-" : gbps(copy),
+                        copy == null ? "-" : String.format(Locale.ROOT, "%.2f", reduce / copy)});
+            }
+        }
+        System.out.println();
+        System.out.println("reducer: " + Reducers.describe(Reducers.fromEnvironment()));
+        System.out.println("bandwidth = bytes of one source per second (median of measurement iterations)");
+        System.out.println();
+        System.out.println("| type | k | bytes/source | SUM GB/s | copy GB/s | SUM / copy |");
+        System.out.println("|------|---|--------------|----------|-----------|------------|");
+        rows.sort((a, b) -> Arrays.compare(new String[] {a[0], pad(a[1]), pad(a[2])}, new String[] {b[0], pad(b[1]), pad(b[2])}));
+        for (String[] row : rows) {
+            System.out.println("| " + String.join(" | ", row) + " |");
+        }
+    }
+
+    private static double medianOpsPerSecond(RunResult r) {
+        List<Double> scores = new ArrayList<>();
+        for (BenchmarkResult b : r.getBenchmarkResults()) {
+            for (IterationResult it : b.getIterationResults()) {
+                scores.add(it.getPrimaryResult().getScore());   // ops/s (throughput mode)
+            }
+        }
+        scores.sort(null);
+        int n = scores.size();
+        return n % 2 == 1 ? scores.get(n / 2) : (scores.get(n / 2 - 1) + scores.get(n / 2)) / 2;
+    }
+
+    private static String size(long bytes) {
+        return bytes >= 1 << 20 ? (bytes >> 20) + " MiB" : (bytes >> 10) + " KiB";
+    }
+
+    private static String pad(String s) {
+        return String.format("%12s", s);
+    }
+
+    private static String gbps(double bytesPerSecond) {
+        return String.format(Locale.ROOT, "%.1f", bytesPerSecond / 1e9);
+    }
+}
