@@ -65,13 +65,15 @@ final class Job {
         RingEndpoint endpoint = null;
         try {
             int ringPort = 0;
+            JobSecret secret = JobSecret.fromEnvironment(config.environment());
             if (launch.worldSize() > 1) {
-                endpoint = RingEndpoint.bind();
+                // The ring handshake proves the same secret as the rendezvous, in both directions.
+                endpoint = RingEndpoint.bind(secret);
                 ringPort = endpoint.port();
             }
             // The secret authenticates every rendezvous connection (and rank 0's answer).
             Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos(),
-                    JobSecret.fromEnvironment(config.environment()));
+                    secret);
             return new Job(config, launch, topology, endpoint, reducer, null);
         } catch (RuntimeException e) {
             if (endpoint != null) endpoint.close();

@@ -1,6 +1,8 @@
 package ds.comm.ring;
 
 import java.nio.ByteBuffer;
+import ds.comm.topology.JobSecret;
+
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -33,27 +35,40 @@ import java.nio.charset.StandardCharsets;
  *  |   job token (ASCII [0-9a-f]), then group name ([A-Za-z0-9.])  | 28
  *  +---------------------------------------------------------------+
  *
- * ACK, listener -> connector, 8 bytes:
+ * ACK, listener -> connector, 40 bytes:
  *  +---------------------------------------------------------------+
  *  |                     magic 0x44535241 "DSRA"                   |  0
  *  +-------------------------------+-------------------------------+
  *  |        protocol version       |      status (0 = accepted)    |  4
  *  +-------------------------------+-------------------------------+
+ *  |   listener's tag, 32 bytes (below)                            |  8
+ *  +---------------------------------------------------------------+
+ *
+ * CHALLENGE, listener -> connector, once the HELLO passed admission, 36 bytes:
+ *   magic 0x44535243 "DSRC" | listener nonce, 32 random bytes
+ *
+ * RESPONSE, connector -> listener, 68 bytes:
+ *   magic 0x44535252 "DSRR" | connector nonce, 32 bytes | tag, 32 bytes
+ *   tag = HMAC-SHA256(secret, "ds-comm ring connector", listener nonce, connector nonce, HELLO)
+ *
+ * listener's tag in the ACK:
+ *   HMAC-SHA256(secret, "ds-comm ring listener", connector nonce, listener nonce, HELLO)
  * </pre>
  *
- * <p><b>Where authentication goes.</b> The listener answers only after it validated the HELLO,
- * and the connector sends nothing but the HELLO before it reads the answer. An HMAC
- * challenge-response therefore slots in between without touching the data path: the listener
- * sends CHALLENGE (magic "DSRC", 32-byte random nonce) instead of ACK, the connector replies
- * RESPONSE (magic "DSRR", HMAC-SHA256 over nonce || HELLO with the job secret), and the listener
- * verifies it before the ACK; a flag bit in HELLO announces it. Both sides read with deadlines
- * and bound every length they read, as now.
+ * <p><b>Authentication.</b> The secret is the job's {@code JobSecret} (DSCOMM_JOB_SECRET). The
+ * listener parks a connection only after the RESPONSE verified (constant-time comparison); the
+ * connector uses it only after the ACK's tag verified, so neither side can be fooled by a
+ * process that does not know the secret, and a replayed HELLO is useless against a fresh nonce.
+ * Every read has a deadline and a fixed length.
  */
 final class HandshakeDescriptor {
 
     static final int HELLO_MAGIC = 0x44535248;
     static final int ACK_MAGIC = 0x44535241;
-    static final short VERSION = 1;
+    static final int CHALLENGE_MAGIC = 0x44535243;
+    static final int RESPONSE_MAGIC = 0x44535252;
+    /** 2: challenge-response and the ACK's tag. */
+    static final short VERSION = 2;
     static final short STATUS_ACCEPTED = 0;
 
     static final int MAGIC_OFFSET = 0;
@@ -73,7 +88,13 @@ final class HandshakeDescriptor {
     static final int MAX_HELLO_LENGTH = HELLO_FIXED_LENGTH + MAX_TOKEN_LENGTH + MAX_NAME_LENGTH;
 
     static final int ACK_STATUS_OFFSET = 6;
-    static final int ACK_LENGTH = 8;
+    /** ACK: magic, version, status, then the listener's tag. */
+    static final int ACK_LENGTH = 8 + JobSecret.TAG_BYTES;
+    static final int CHALLENGE_LENGTH = 4 + JobSecret.NONCE_BYTES;
+    static final int RESPONSE_LENGTH = 4 + JobSecret.NONCE_BYTES + JobSecret.TAG_BYTES;
+
+    static final byte[] CONNECTOR_LABEL = "ds-comm ring connector".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] LISTENER_LABEL = "ds-comm ring listener".getBytes(StandardCharsets.US_ASCII);
 
     private HandshakeDescriptor() {
     }
@@ -102,10 +123,28 @@ final class HandshakeDescriptor {
         return b;
     }
 
-    /** Encodes an ACK, ready to write. */
-    static ByteBuffer ack(short status) {
+    /** Encodes an ACK with the listener's tag, ready to write. */
+    static ByteBuffer ack(short status, byte[] tag) {
         return ByteBuffer.allocate(ACK_LENGTH).putInt(MAGIC_OFFSET, ACK_MAGIC).putShort(VERSION_OFFSET, VERSION)
-                .putShort(ACK_STATUS_OFFSET, status);
+                .putShort(ACK_STATUS_OFFSET, status).put(8, tag);
+    }
+
+    /** Encodes a CHALLENGE, ready to write. */
+    static ByteBuffer challenge(byte[] nonce) {
+        return ByteBuffer.allocate(CHALLENGE_LENGTH).putInt(0, CHALLENGE_MAGIC).put(4, nonce);
+    }
+
+    /** Encodes a RESPONSE, ready to write. */
+    static ByteBuffer response(byte[] nonce, byte[] tag) {
+        return ByteBuffer.allocate(RESPONSE_LENGTH).putInt(0, RESPONSE_MAGIC).put(4, nonce)
+                .put(4 + JobSecret.NONCE_BYTES, tag);
+    }
+
+    /** The bytes of a HELLO buffer, 0..limit, for the tags. */
+    static byte[] bytes(ByteBuffer hello) {
+        byte[] b = new byte[hello.limit()];
+        hello.get(0, b);
+        return b;
     }
 
     /** True if {@code s} is 1..max characters of [0-9a-f] ({@code hexOnly}) or [A-Za-z0-9.]. */

@@ -5,14 +5,16 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 
+import ds.comm.topology.JobSecret;
+
 import static ds.comm.ring.HandshakeDescriptor.*;
 
 /**
  * The listener's side of one connection's handshake, driven by the endpoint's selector thread
  * whenever the socket is ready. Reads the HELLO in two bounded steps (fixed part, then exactly
  * the announced token and name lengths, both checked against their maxima first), then writes
- * the ACK. A future challenge-response adds states between {@link State#ADMISSION} and
- * {@link State#WRITE_ACK}.
+ * the endpoint's admission, a CHALLENGE, the connector's RESPONSE (verified against the job
+ * secret), then the ACK with the listener's own tag.
  */
 final class InboundHandshake {
 
@@ -23,6 +25,8 @@ final class InboundHandshake {
         READ_NAMES,
         /** HELLO is well-formed; the endpoint decides whether it serves this job and rank. */
         ADMISSION,
+        /** Admitted and challenged; reading the connector's RESPONSE. */
+        READ_RESPONSE,
         /** Writing the ACK. */
         WRITE_ACK,
         /** Handshake complete; the connection belongs to its group now. */
@@ -34,7 +38,11 @@ final class InboundHandshake {
     final SocketChannel channel;
     /** nanoTime by which the handshake must complete. */
     final long deadline;
+    private final JobSecret secret;
+    private final byte[] nonce = JobSecret.nonce();
     private final ByteBuffer in = ByteBuffer.allocate(MAX_HELLO_LENGTH);
+    private final ByteBuffer response = ByteBuffer.allocate(RESPONSE_LENGTH);
+    private byte[] hello;
     private ByteBuffer out;
     private State state = State.READ_FIXED;
     private String reason;
@@ -48,9 +56,10 @@ final class InboundHandshake {
     private int receiverWorldRank;
     private int groupSize;
 
-    InboundHandshake(SocketChannel channel, long deadline) {
+    InboundHandshake(SocketChannel channel, long deadline, JobSecret secret) {
         this.channel = channel;
         this.deadline = deadline;
+        this.secret = secret;
         in.limit(HELLO_FIXED_LENGTH);
     }
 
@@ -87,8 +96,29 @@ final class InboundHandshake {
             }
             jobToken = new String(token, StandardCharsets.US_ASCII);
             group = new String(name, StandardCharsets.US_ASCII);
+            hello = new byte[in.limit()];
+            in.get(0, hello);
             state = State.ADMISSION;
             return state;
+        }
+        if (state == State.READ_RESPONSE) {
+            if (channel.read(response) < 0) {
+                return fail("connection closed after " + response.position() + " bytes of RESPONSE");
+            }
+            if (response.hasRemaining()) {
+                return state;
+            }
+            if (response.getInt(0) != RESPONSE_MAGIC) {
+                return fail("bad RESPONSE magic 0x" + Integer.toHexString(response.getInt(0)));
+            }
+            byte[] theirNonce = new byte[JobSecret.NONCE_BYTES];
+            byte[] tag = new byte[JobSecret.TAG_BYTES];
+            response.get(4, theirNonce).get(4 + JobSecret.NONCE_BYTES, tag);
+            if (!secret.verify(tag, CONNECTOR_LABEL, nonce, theirNonce, hello)) {
+                return fail("failed authentication (wrong or missing DSCOMM_JOB_SECRET, or not a rank of this job)");
+            }
+            out = ack(STATUS_ACCEPTED, secret.tag(LISTENER_LABEL, theirNonce, nonce, hello));
+            state = State.WRITE_ACK;
         }
         if (state == State.WRITE_ACK) {
             channel.write(out);
@@ -99,10 +129,18 @@ final class InboundHandshake {
         return state;
     }
 
-    /** Called by the endpoint after admission: the ACK goes out on the next {@link #advance()}. */
-    void admit() {
-        out = ack(STATUS_ACCEPTED);
-        state = State.WRITE_ACK;
+    /**
+     * Called by the endpoint after admission: sends the CHALLENGE (36 bytes into a socket that
+     * has sent nothing yet, so it goes at once); the RESPONSE is read by the next advances.
+     */
+    State admit() throws IOException {
+        ByteBuffer c = challenge(nonce);
+        channel.write(c);
+        if (c.hasRemaining()) {
+            return fail("CHALLENGE could not be sent at once");
+        }
+        state = State.READ_RESPONSE;
+        return state;
     }
 
     /** Marks the handshake failed with {@code why}. */

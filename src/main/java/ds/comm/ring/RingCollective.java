@@ -172,7 +172,7 @@ public final class RingCollective implements Collective {
             ByteBuffer hello = HandshakeDescriptor.hello(group.jobToken(), group.name(), r, group.myWorldRank(),
                     group.worldRank(right), n);
             try {
-                toRight = RingConnector.connect(addressOfGroupRank.get(right), hello, deadline);
+                toRight = RingConnector.connect(addressOfGroupRank.get(right), hello, deadline, endpoint.secret());
             } catch (IOException e) {
                 throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(right), group.name(), operation,
                         self + ": cannot connect to right neighbour at " + addressOfGroupRank.get(right) + ": "

@@ -1,5 +1,7 @@
 package ds.comm.ring;
 
+import ds.comm.topology.JobSecret;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
@@ -12,7 +14,8 @@ import java.util.concurrent.TimeUnit;
 import static ds.comm.ring.HandshakeDescriptor.*;
 
 /**
- * The connecting side of a ring connection: connect, send HELLO, read ACK, each step bounded by
+ * The connecting side of a ring connection: connect, send HELLO, answer the CHALLENGE, read and
+ * verify the ACK, each step bounded by
  * the caller's deadline. A refused or reset attempt is retried with growing pauses (the peer
  * may still be starting, or its listener busy) until the deadline.
  */
@@ -30,6 +33,16 @@ final class RingConnector {
      */
     static SocketChannel connect(InetSocketAddress address, ByteBuffer hello, long deadline)
             throws IOException, InterruptedException {
+        return connect(address, hello, deadline, JobSecret.fromEnvironment(System.getenv()));
+    }
+
+    /**
+     * {@link #connect(InetSocketAddress, ByteBuffer, long)}, answering the listener's CHALLENGE
+     * with {@code secret} and accepting only an ACK whose tag proves the listener knows it too.
+     */
+    static SocketChannel connect(InetSocketAddress address, ByteBuffer hello, long deadline, JobSecret secret)
+            throws IOException, InterruptedException {
+        byte[] helloBytes = bytes(hello);
         long pause = FIRST_PAUSE_NANOS;
         IOException last = null;
         try (Selector selector = Selector.open()) {
@@ -51,19 +64,31 @@ final class RingConnector {
                             await(selector, key, SelectionKey.OP_WRITE, deadline);
                         }
                     }
-                    ByteBuffer ack = ByteBuffer.allocate(ACK_LENGTH);
-                    while (ack.hasRemaining()) {
-                        int n = ch.read(ack);
-                        if (n < 0) {
-                            throw new IOException(address + " closed the connection during the handshake");
-                        }
-                        if (n == 0) {
-                            await(selector, key, SelectionKey.OP_READ, deadline);
+                    ByteBuffer challenge = ByteBuffer.allocate(CHALLENGE_LENGTH);
+                    readFully(ch, challenge, selector, key, address, deadline);
+                    if (challenge.getInt(0) != CHALLENGE_MAGIC) {
+                        throw new IOException(address + " answered the HELLO with something else than a CHALLENGE");
+                    }
+                    byte[] theirNonce = new byte[JobSecret.NONCE_BYTES];
+                    challenge.get(4, theirNonce);
+                    byte[] myNonce = JobSecret.nonce();
+                    ByteBuffer response = response(myNonce, secret.tag(CONNECTOR_LABEL, theirNonce, myNonce, helloBytes));
+                    while (response.hasRemaining()) {
+                        if (ch.write(response) == 0) {
+                            await(selector, key, SelectionKey.OP_WRITE, deadline);
                         }
                     }
+                    ByteBuffer ack = ByteBuffer.allocate(ACK_LENGTH);
+                    readFully(ch, ack, selector, key, address, deadline);
                     if (ack.getInt(MAGIC_OFFSET) != ACK_MAGIC || ack.getShort(VERSION_OFFSET) != VERSION
                             || ack.getShort(ACK_STATUS_OFFSET) != STATUS_ACCEPTED) {
                         throw new IOException(address + " answered the handshake with an unexpected ACK");
+                    }
+                    byte[] tag = new byte[JobSecret.TAG_BYTES];
+                    ack.get(8, tag);
+                    if (!secret.verify(tag, LISTENER_LABEL, myNonce, theirNonce, helloBytes)) {
+                        throw new IOException(address + " failed authentication: it does not know this job's "
+                                + JobSecret.ENV + " (another process on the port?)");
                     }
                     key.cancel();
                     selector.selectNow();
@@ -84,6 +109,21 @@ final class RingConnector {
             }
         }
         throw last != null ? last : new IOException("no time left to connect to " + address);
+    }
+
+    /** Fills {@code buf} from a non-blocking channel, waiting for readability until the deadline. */
+    private static void readFully(SocketChannel ch, ByteBuffer buf, Selector selector, SelectionKey key,
+                                  InetSocketAddress address, long deadline) throws IOException {
+        while (buf.hasRemaining()) {
+            int n = ch.read(buf);
+            if (n < 0) {
+                throw new IOException(address + " closed the connection during the handshake (refused: another"
+                        + " job, or authentication failed: do all ranks have the same " + JobSecret.ENV + "?)");
+            }
+            if (n == 0) {
+                await(selector, key, SelectionKey.OP_READ, deadline);
+            }
+        }
     }
 
     /** Waits for {@code ops} on {@code key} until the deadline; throws if it passes first. */

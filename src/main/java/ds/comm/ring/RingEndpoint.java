@@ -1,6 +1,7 @@
 package ds.comm.ring;
 
 import ds.comm.spi.CommFailure;
+import ds.comm.topology.JobSecret;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -51,6 +52,7 @@ public final class RingEndpoint implements AutoCloseable {
     private final ServerSocketChannel server;
     private final Selector selector;
     private final long handshakeTimeoutNanos;
+    private final JobSecret secret;
     private final int port;
     private final Thread acceptor;
     private volatile boolean closed;
@@ -61,10 +63,12 @@ public final class RingEndpoint implements AutoCloseable {
     private String ownerToken;
     private int ownerWorldRank = -1;
 
-    private RingEndpoint(ServerSocketChannel server, Selector selector, long handshakeTimeoutNanos) throws IOException {
+    private RingEndpoint(ServerSocketChannel server, Selector selector, long handshakeTimeoutNanos, JobSecret secret)
+            throws IOException {
         this.server = server;
         this.selector = selector;
         this.handshakeTimeoutNanos = handshakeTimeoutNanos;
+        this.secret = secret;
         this.port = ((InetSocketAddress) server.getLocalAddress()).getPort();
         this.acceptor = Thread.ofPlatform().daemon().name("ds-comm-ring-listener-" + port).unstarted(this::acceptLoop);
     }
@@ -96,6 +100,30 @@ public final class RingEndpoint implements AutoCloseable {
      * @return the listening endpoint
      */
     public static RingEndpoint bind(SocketAddress address, long handshakeTimeoutNanos) {
+        return bind(address, handshakeTimeoutNanos, JobSecret.fromEnvironment(System.getenv()));
+    }
+
+    /**
+     * Binds a listener to the wildcard address on an ephemeral port, authenticating every
+     * connection (and this side of it) with {@code secret}.
+     *
+     * @param secret the job's secret, the same on every rank
+     * @return the listening endpoint
+     */
+    public static RingEndpoint bind(JobSecret secret) {
+        return bind(new InetSocketAddress(0), DEFAULT_HANDSHAKE_TIMEOUT_NANOS, secret);
+    }
+
+    /**
+     * Binds a listener to {@code address}.
+     *
+     * @param address               where to listen; port 0 for an ephemeral port
+     * @param handshakeTimeoutNanos a connection that has not completed its handshake within this is closed
+     * @param secret                the job's secret: connections must prove it, and so does this side
+     * @return the listening endpoint
+     */
+    public static RingEndpoint bind(SocketAddress address, long handshakeTimeoutNanos, JobSecret secret) {
+        java.util.Objects.requireNonNull(secret, "secret");
         if (handshakeTimeoutNanos <= 0) {
             throw new IllegalArgumentException("handshake timeout must be positive: " + handshakeTimeoutNanos);
         }
@@ -108,7 +136,7 @@ public final class RingEndpoint implements AutoCloseable {
             server.configureBlocking(false);
             selector = Selector.open();
             server.register(selector, SelectionKey.OP_ACCEPT);
-            RingEndpoint endpoint = new RingEndpoint(server, selector, handshakeTimeoutNanos);
+            RingEndpoint endpoint = new RingEndpoint(server, selector, handshakeTimeoutNanos, secret);
             endpoint.acceptor.start();
             return endpoint;
         } catch (IOException e) {
@@ -126,6 +154,11 @@ public final class RingEndpoint implements AutoCloseable {
      */
     public int port() {
         return port;
+    }
+
+    /** The secret both ends of every connection of this endpoint's process prove. */
+    JobSecret secret() {
+        return secret;
     }
 
     /**
@@ -147,6 +180,8 @@ public final class RingEndpoint implements AutoCloseable {
                                 + " world rank " + worldRank);
                     }
                 }
+                // Handshakes admitted before the owner was known are re-checked by the listener.
+                selector.wakeup();
             } else if (!ownerToken.equals(jobToken) || ownerWorldRank != worldRank) {
                 throw new IllegalStateException("ring endpoint on port " + port + " serves job " + ownerToken
                         + " world rank " + ownerWorldRank + ", not job " + jobToken + " world rank " + worldRank);
@@ -214,10 +249,16 @@ public final class RingEndpoint implements AutoCloseable {
                 long nextDeadline = Long.MAX_VALUE;
                 for (Iterator<InboundHandshake> it = pending.iterator(); it.hasNext(); ) {
                     InboundHandshake hs = it.next();
+                    String refusal;
                     if (now - hs.deadline >= 0) {
                         it.remove();
                         reject(hs, "handshake not completed within " + TimeUnit.NANOSECONDS.toMillis(handshakeTimeoutNanos)
                                 + " ms");
+                        flush = true;
+                    } else if (hs.state() == InboundHandshake.State.READ_RESPONSE && (refusal = admission(hs)) != null) {
+                        // Admitted before this endpoint knew its job; it is not for this job.
+                        it.remove();
+                        reject(hs, refusal);
                         flush = true;
                     } else {
                         nextDeadline = Math.min(nextDeadline, hs.deadline - now);
@@ -272,7 +313,7 @@ public final class RingEndpoint implements AutoCloseable {
             try {
                 ch.configureBlocking(false);
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                InboundHandshake hs = new InboundHandshake(ch, System.nanoTime() + handshakeTimeoutNanos);
+                InboundHandshake hs = new InboundHandshake(ch, System.nanoTime() + handshakeTimeoutNanos, secret);
                 ch.register(selector, SelectionKey.OP_READ, hs);
                 pending.add(hs);
             } catch (IOException e) {
@@ -291,10 +332,16 @@ public final class RingEndpoint implements AutoCloseable {
                 if (refusal != null) {
                     state = hs.fail(refusal);
                 } else {
-                    hs.admit();
-                    key.interestOps(SelectionKey.OP_WRITE);
-                    state = hs.advance();
+                    state = hs.admit();
+                    if (state == InboundHandshake.State.READ_RESPONSE) {
+                        state = hs.advance(); // the RESPONSE may already be here
+                    }
+                    if (state == InboundHandshake.State.WRITE_ACK) {
+                        key.interestOps(SelectionKey.OP_WRITE);
+                    }
                 }
+            } else if (state == InboundHandshake.State.WRITE_ACK) {
+                key.interestOps(SelectionKey.OP_WRITE);
             }
         } catch (IOException e) {
             state = hs.fail("I/O error: " + e.getMessage());
