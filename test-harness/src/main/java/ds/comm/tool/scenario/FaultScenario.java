@@ -22,6 +22,7 @@ import java.lang.foreign.ValueLayout;
  *        FaultScenario clean ITERATIONS    ITERATIONS verified all-reduces, then close
  *
  * lines:  PID pid                           first, before init
+ *         PHASE init epochMillis            loop mode: just before init
  *         PHASE collectives backend         after init
  *         LOST peer exception epochMillis message    a collective failed (exit 3)
  *         ABORTED-FAST micros               the next call threw at once, as it must after a failure
@@ -64,6 +65,9 @@ public final class FaultScenario {
     }
 
     private static int loop(int elements, long iterations) {
+        // The rendezvous deadline runs from here: a survivor that starts after the kill is
+        // bounded from its own start, not from the kill.
+        System.out.println("PHASE init " + System.currentTimeMillis());
         try (Communicator comm = Communicator.init(); Arena arena = Arena.ofConfined()) {
             System.out.println("PHASE collectives " + comm.backend().backend());
             MemorySegment buf = arena.allocate(ValueLayout.JAVA_FLOAT, elements);
