@@ -20,9 +20,10 @@ final class BackendPolicy {
      * @param nodeOf      node identity of each member, in group order
      * @param shmProblem  why SHM cannot be used here (directory missing, not writable, too little
      *                    space), or null when it can
-     * @param mpiLaunched whether an MPI launcher started the ranks
+     * @param overMpi     whether this job met through MPI (started by an MPI launcher with MPI
+     *                    enabled, or MPI forced): then MPI carries whatever crosses nodes
      */
-    record Facts(int[] worldRanks, String[] nodeOf, String shmProblem, boolean mpiLaunched) {
+    record Facts(int[] worldRanks, String[] nodeOf, String shmProblem, boolean overMpi) {
     }
 
     private BackendPolicy() {
@@ -61,6 +62,10 @@ final class BackendPolicy {
                 return new BackendChoice(Backend.HIER, where + "; forced by " + config.backendSource());
             }
             case RING -> {
+                if (facts.overMpi()) {
+                    throw new IllegalStateException("backend ring (" + config.backendSource() + ") needs the socket rendezvous"
+                            + " (MASTER_ADDR, MASTER_PORT), but this job met through MPI; set DSCOMM_MPI=0 to use sockets");
+                }
                 return new BackendChoice(Backend.RING, where + "; forced by " + config.backendSource());
             }
             case MPI -> {
@@ -70,17 +75,21 @@ final class BackendPolicy {
                 // fall through to the automatic rules below
             }
         }
+        // In a job that met through MPI, MPI (the cluster's fabric) carries whatever crosses
+        // nodes; otherwise the socket ring does.
+        Backend network = facts.overMpi() ? Backend.MPI : Backend.RING;
+        String between = facts.overMpi() ? "MPI between nodes" : "ring between nodes";
         if (!spans) {
             if (shmNo == null) return new BackendChoice(Backend.SHM, where);
-            return new BackendChoice(Backend.RING, where + "; " + shmNo);
+            return new BackendChoice(network, where + "; " + shmNo);
         }
         if (busiest > 1) {
             if (shmNo == null) {
-                return new BackendChoice(Backend.HIER, where + ", up to " + busiest + " on one node; SHM inside each node, ring between nodes");
+                return new BackendChoice(Backend.HIER, where + ", up to " + busiest + " on one node; SHM inside each node, " + between);
             }
-            return new BackendChoice(Backend.RING, where + "; " + shmNo);
+            return new BackendChoice(network, where + "; " + shmNo);
         }
-        return new BackendChoice(Backend.RING, where + ", one rank per node");
+        return new BackendChoice(network, where + ", one rank per node");
     }
 
     /** "ranks 0-3", "ranks 0,2,4-6", "rank 5". */

@@ -1,5 +1,6 @@
 package ds.comm;
 
+import ds.comm.mpi.MpiCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
@@ -48,15 +49,18 @@ public final class Communicator implements AutoCloseable {
     private final GroupSpec group;
     private final Collective engine;
     private final BackendChoice choice;
+    /** This group's own MPI communicator in a job that met through MPI (for splits), else null. */
+    private final MpiCollective mpi;
     private int splits;
     private volatile boolean closed;
     private volatile CommException abortedBy;
 
-    private Communicator(Job job, GroupSpec group, Collective engine, BackendChoice choice) {
+    private Communicator(Job job, GroupSpec group, Collective engine, BackendChoice choice, MpiCollective mpi) {
         this.job = job;
         this.group = group;
         this.engine = engine;
         this.choice = choice;
+        this.mpi = mpi;
         job.acquire();
         LOG.log(System.Logger.Level.INFO, "ds-comm group {0} (rank {1} of {2}): {3}",
                 group.name(), group.myIndex(), group.size(), choice);
@@ -94,23 +98,28 @@ public final class Communicator implements AutoCloseable {
         int[] everyone = new int[topo.worldSize()];
         for (int i = 0; i < everyone.length; i++) everyone[i] = i;
         GroupSpec world = new GroupSpec("w", topo.jobToken(), everyone, topo.rank());
-        return open(job, world, true, null, 0, 0);
+        return open(job, world, true, job.mpiWorld());
     }
 
-    private static Communicator open(Job job, GroupSpec group, boolean firstUser, Collective parent, int color, int key) {
+    private static Communicator open(Job job, GroupSpec group, boolean firstUser, MpiCollective mpi) {
         Collective engine = null;
         try {
             BackendChoice choice = job.choose(group);
-            engine = job.open(group, choice, parent, color, key);
-            return new Communicator(job, group, engine, choice);
+            engine = job.open(group, choice, mpi);
+            return new Communicator(job, group, engine, choice, mpi);
         } catch (CommFailure f) {
-            if (firstUser) job.acquireAndRelease();
+            release(job, engine, mpi, firstUser);
             throw translate(f);
         } catch (RuntimeException e) {
-            if (engine != null) engine.close();
-            if (firstUser) job.acquireAndRelease();
+            release(job, engine, mpi, firstUser);
             throw e;
         }
+    }
+
+    private static void release(Job job, Collective engine, MpiCollective mpi, boolean firstUser) {
+        if (engine != null) engine.close();
+        if (mpi != null && mpi != job.mpiWorld()) mpi.close();
+        if (firstUser) job.acquireAndRelease();
     }
 
     /** This process's rank in the group, {@code 0 .. size()-1}. */
@@ -306,7 +315,15 @@ public final class Communicator implements AutoCloseable {
             if (same.get(j) == rank()) me = j;
         }
         GroupSpec sub = new GroupSpec(name() + ".s" + serial + "c" + color, group.jobToken(), members, me);
-        return open(job, sub, false, engine, color, key);
+        MpiCollective subMpi;
+        try {
+            // In a job over MPI every group keeps its own MPI communicator, split collectively by
+            // every member of this group, so that any later split can still reach MPI.
+            subMpi = mpi == null ? null : mpi.split(color, key);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        return open(job, sub, false, subMpi);
     }
 
     /**
@@ -319,6 +336,7 @@ public final class Communicator implements AutoCloseable {
         closed = true;
         try {
             engine.close();
+            if (mpi != null && mpi != engine && mpi != job.mpiWorld()) mpi.close();
         } finally {
             job.release();
         }

@@ -9,6 +9,7 @@ import ds.comm.ring.RingCollective;
 import ds.comm.ring.RingEndpoint;
 import ds.comm.shm.ShmCollective;
 import ds.comm.spi.Collective;
+import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 import ds.comm.topology.JobSecret;
@@ -58,8 +59,23 @@ final class Job {
         Reducer reducer = config.vectorBits() < 0 ? Reducers.fromEnvironment(null)
                 : config.vectorBits() == 0 ? Reducers.scalar() : Reducers.vector(config.vectorBits());
         String nodeId = NodeIdentity.detect(config.environment(), config.settings().shmDir());
+        LaunchEnv lenient = LaunchEnv.detectWithoutRendezvous(config.environment());
         if (config.backend() == Backend.MPI) {
-            return startOverMpi(config, LaunchEnv.detectWithoutRendezvous(config.environment()), nodeId, reducer);
+            return startOverMpi(config, lenient, nodeId, reducer);
+        }
+        boolean mpiLaunched = lenient.launcher() == LauncherKind.OPENMPI || lenient.launcher() == LauncherKind.MPICH;
+        if (config.backend() == Backend.AUTO && config.mpiEnabled() && mpiLaunched && lenient.worldSize() > 1) {
+            // Started by mpirun/mpiexec: the job meets through MPI and MPI carries cross-node
+            // traffic (SHM still serves what is node-local). Without a loadable MPI library the
+            // socket rendezvous remains, if MASTER_PORT says where.
+            try {
+                return startOverMpi(config, lenient, nodeId, reducer);
+            } catch (CommFailure f) {
+                if (lenient.masterPort() == 0) throw f;
+                System.getLogger("ds.comm").log(System.Logger.Level.WARNING,
+                        "started by " + lenient.launcher() + " but MPI is unusable (" + f.getMessage()
+                                + "); using the socket rendezvous at MASTER_ADDR:MASTER_PORT instead");
+            }
         }
         LaunchEnv launch = LaunchEnv.detect(config.environment());
         RingEndpoint endpoint = null;
@@ -191,11 +207,13 @@ final class Job {
         }
         String shmProblem = shmProblem(onThisNode);
         BackendChoice choice = BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem,
-                launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH));
-        if (shmProblem != null && config.shmEnabled() && choice.backend() == Backend.RING) {
-            // AUTO wanted shared memory here and silently getting the slower ring would surprise.
+                mpiWorld != null));
+        if (shmProblem != null && config.shmEnabled() && onThisNode > 1
+                && (choice.backend() == Backend.RING || choice.backend() == Backend.MPI)) {
+            // AUTO wanted shared memory here and silently getting a slower path would surprise.
             LOG.log(System.Logger.Level.WARNING, "ds-comm group " + group.name() + ": shared memory is unusable ("
-                    + shmProblem + "); using the socket ring instead");
+                    + shmProblem + "); using " + (choice.backend() == Backend.RING ? "the socket ring" : "MPI")
+                    + " instead");
         }
         if (choice.backend() == Backend.MPI && mpiWorld != null) {
             // Name the library and version actually loaded: "Open MPI v4.1.4 (libmpi.so.40), 2 nodes; ..."
@@ -224,26 +242,32 @@ final class Job {
     /**
      * Opens the engine the choice names, for this process's place in the group.
      *
-     * @param parent the engine of the communicator being split (null for the world)
-     * @param color  the split's color (ignored for the world)
-     * @param key    the split's key (ignored for the world)
+     * @param mpi    the group's own MPI communicator in a job over MPI, else null
      */
-    Collective open(GroupSpec group, BackendChoice choice, Collective parent, int color, int key) {
+    Collective open(GroupSpec group, BackendChoice choice, MpiCollective mpi) {
         return switch (choice.backend()) {
             case LOCAL -> new SoloCollective();
             case SHM -> ShmCollective.open(group, settings(), reducer);
             case RING -> RingCollective.open(group, settings(), reducer, endpoint, ringAddresses(group.members()));
-            case HIER -> openHierarchical(group);
-            case MPI -> openMpi(group, parent, color, key);
+            case HIER -> openHierarchical(group, mpi);
+            case MPI -> {
+                if (mpi == null) {
+                    throw new IllegalStateException("group " + group.name() + ": backend mpi must be chosen for the whole job at"
+                            + " init (DSCOMM_BACKEND=mpi, CommConfig.backend(MPI), or AUTO under mpirun), not for one split");
+                }
+                yield mpi;
+            }
             case AUTO -> throw new IllegalStateException("AUTO is resolved by the policy, never opened");
         };
     }
 
     /**
-     * SHM among this node's members, ring among node leaders. Sub-group names extend the
-     * group's: "NAME.nK" for node K's local group, "NAME.x" for the leaders.
+     * SHM among this node's members; between node leaders the ring, or in a job over MPI an MPI
+     * communicator split from the group's own (every member takes part in that split; the
+     * non-leaders free their half at once). Sub-group names extend the group's: "NAME.nK" for
+     * node K's local group, "NAME.x" for the leaders.
      */
-    private Collective openHierarchical(GroupSpec group) {
+    private Collective openHierarchical(GroupSpec group, MpiCollective mpi) {
         int[] members = group.members();
         int n = members.length;
         List<String> nodeOrder = new ArrayList<>();
@@ -274,7 +298,12 @@ final class Job {
             local = localMembers.length == 1 ? new SoloCollective()
                     : ShmCollective.open(new GroupSpec(group.name() + ".n" + myNode, group.jobToken(), localMembers, localIndex[me]),
                     settings(), reducer);
-            if (localIndex[me] == 0) {
+            boolean leader = localIndex[me] == 0;
+            if (mpi != null) {
+                MpiCollective half = mpi.split(leader ? 0 : 1, me);
+                if (leader) leaders = half;
+                else half.close();
+            } else if (leader) {
                 leaders = leaderMembers.length == 1 ? new SoloCollective()
                         : RingCollective.open(new GroupSpec(group.name() + ".x", group.jobToken(), leaderMembers, myNode),
                         settings(), reducer, endpoint, ringAddresses(leaderMembers));
@@ -287,23 +316,6 @@ final class Job {
         }
     }
 
-    /**
-     * The world is the MPI world opened at start; a sub-group is MPI_Comm_split of its parent,
-     * which every member of the parent reaches because the backend is forced for every group.
-     */
-    private Collective openMpi(GroupSpec group, Collective parent, int color, int key) {
-        if (mpiWorld == null) {
-            throw new IllegalStateException("group " + group.name() + ": backend mpi must be chosen for the whole job at init "
-                    + "(DSCOMM_BACKEND=mpi or CommConfig.backend(MPI)), not for one split");
-        }
-        if (parent == null) return mpiWorld;
-        if (!(parent instanceof MpiCollective mpiParent)) {
-            throw new IllegalStateException("group " + group.name() + ": cannot split an MPI sub-group from a "
-                    + parent.getClass().getSimpleName());
-        }
-        return mpiParent.split(color, key);
-    }
-
     List<InetSocketAddress> ringAddresses(int[] worldRanks) {
         List<InetSocketAddress> out = new ArrayList<>(worldRanks.length);
         for (int r : worldRanks) out.add(topology.ringAddress(r));
@@ -312,5 +324,10 @@ final class Job {
 
     RingEndpoint endpoint() {
         return endpoint;
+    }
+
+    /** The MPI world in a job over MPI, else null. */
+    MpiCollective mpiWorld() {
+        return mpiWorld;
     }
 }

@@ -99,6 +99,22 @@ class BackendPolicyTest {
     }
 
     @Test
+    void inAJobOverMpiMpiCarriesWhatCrossesNodesAndShmWhatIsLocal() {
+        int[] four = {0, 1, 2, 3};
+        var spans = new BackendPolicy.Facts(four, new String[]{"a", "a", "b", "b"}, null, true);
+        BackendChoice c = BackendPolicy.choose(env(), spans);
+        assertEquals(Backend.HIER, c.backend());
+        assertTrue(c.reason().endsWith("SHM inside each node, MPI between nodes"), c.reason());
+        var alone = new BackendPolicy.Facts(new int[]{0, 1}, new String[]{"a", "b"}, null, true);
+        assertEquals(Backend.MPI, BackendPolicy.choose(env(), alone).backend());
+        var local = new BackendPolicy.Facts(new int[]{0, 1}, new String[]{"a", "a"}, null, true);
+        assertEquals(Backend.SHM, BackendPolicy.choose(env(), local).backend());
+        assertEquals(Backend.MPI, BackendPolicy.choose(env("DSCOMM_SHM", "0"), local).backend());
+        var e = assertThrows(IllegalStateException.class, () -> BackendPolicy.choose(env("DSCOMM_BACKEND", "ring"), local));
+        assertTrue(e.getMessage().contains("met through MPI"), e.getMessage());
+    }
+
+    @Test
     void aGroupOfOneIsLocal() {
         assertEquals(Backend.LOCAL, BackendPolicy.choose(env("DSCOMM_BACKEND", "ring"), facts("a")).backend());
     }

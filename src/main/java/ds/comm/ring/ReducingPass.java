@@ -295,6 +295,9 @@ final class ReducingPass extends RingPass {
     /** dst = partial op own, in that order: the order the class comment documents. */
     private void reduce(ElementType t, MemorySegment dst, long dstOffset, MemorySegment partial, MemorySegment own,
                         long ownOffset, long elements) {
+        // An empty piece (a segment shorter than its chunk grid) may sit at an offset just past
+        // the end of the caller's buffer; the kernels rightly refuse such a range even when empty.
+        if (elements == 0) return;
         sources[0] = partial;
         sourceOffsets[0] = 0;
         sources[1] = own;

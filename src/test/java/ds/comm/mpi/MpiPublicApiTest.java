@@ -25,6 +25,15 @@ class MpiPublicApiTest {
     private static final String CLIENT = "ds.comm.tool.scenario.CollectiveScenario";
 
     private static MpiLaunch.Result run(MpiLaunch.Launcher launcher, int ranks, String... args) throws IOException {
+        return run(launcher, ranks, Map.of("DSCOMM_BACKEND", "mpi"), false, args);
+    }
+
+    /**
+     * @param simulateNodes give ranks 2k and 2k+1 the node identity "mpinode-k" (mpirun cannot
+     *                      set a variable per rank, so a shell computes it from the rank)
+     */
+    private static MpiLaunch.Result run(MpiLaunch.Launcher launcher, int ranks, Map<String, String> extraEnv,
+                                        boolean simulateNodes, String... args) throws IOException {
         String exe = launcher.find();
         if (exe == null) {
             String msg = "!!! SKIPPING " + launcher.family + " public-API test: no launcher on PATH (install openmpi-bin / mpich) !!!";
@@ -34,9 +43,12 @@ class MpiPublicApiTest {
         Path errors = Files.createTempDirectory("dscomm-mpi-api");
         try {
             List<String> command = new ArrayList<>(launcher.command(exe, ranks));
-            command.addAll(MpiLaunch.rankCommand(errors, MpiLaunch.QUICK_START, MpiLaunch.mainClasses(), CLIENT, args));
-            Map<String, String> env = new HashMap<>();
-            env.put("DSCOMM_BACKEND", "mpi");
+            List<String> rank = MpiLaunch.rankCommand(errors, MpiLaunch.QUICK_START, MpiLaunch.mainClasses(), CLIENT, args);
+            if (simulateNodes) {
+                command.addAll(List.of("sh", "-c", "DSCOMM_NODE_ID=mpinode-$((OMPI_COMM_WORLD_RANK / 2)) exec \"$0\" \"$@\""));
+            }
+            command.addAll(rank);
+            Map<String, String> env = new HashMap<>(extraEnv);
             if (launcher.library != null) env.put(MpiLibrary.LIBRARY_VARIABLE, launcher.library);
             return MpiLaunch.run(command, env, 150);
         } finally {
@@ -60,6 +72,18 @@ class MpiPublicApiTest {
     void publicApiClientIsExactAndBitIdenticalUnderOpenMpiWithFourRanks() throws IOException {
         assertAllPass(run(MpiLaunch.Launcher.OPEN_MPI, 4, "--counts", "0,1,7,1025,4099", "--expect", "mpi", "--split-expect", "mpi"),
                 4, "Open MPI");
+    }
+
+    @Test
+    @Timeout(180)
+    void autoUnderMpirunUsesShmInsideEachNodeAndMpiBetweenNodes() throws IOException {
+        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 4, Map.of(), true,
+                "--counts", "0,1,1025,20000", "--ops", "sum,max", "--expect", "hier", "--split-expect", "shm");
+        String out = r.output();
+        assertEquals(0, r.exitCode(), out);
+        assertEquals(List.of(), r.lines("FAIL"), out);
+        assertEquals(4, r.lines("PASS").size(), out);
+        assertTrue(out.contains("SHM inside each node, MPI between nodes"), out);
     }
 
     @Test

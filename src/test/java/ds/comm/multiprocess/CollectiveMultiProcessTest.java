@@ -125,7 +125,9 @@ class CollectiveMultiProcessTest {
     @AfterAll
     static void noSegmentIsLeftInDevShm() throws IOException {
         try (Stream<Path> files = Files.list(Path.of("/dev/shm"))) {
-            List<String> left = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("dscomm-")).toList();
+            // Segments are named dscomm-<user>-<job>-...; only ours are this test's business.
+            String prefix = "dscomm-" + System.getProperty("user.name").replaceAll("[^A-Za-z0-9_]", "_") + "-";
+            List<String> left = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(prefix)).toList();
             assertTrue(left.isEmpty(), "left in /dev/shm: " + left);
         }
     }

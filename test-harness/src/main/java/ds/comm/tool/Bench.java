@@ -27,7 +27,10 @@ import java.util.Locale;
  */
 final class Bench {
 
-    /** Untimed calls per (dtype, op) before its sweep, enough for C2 to compile the call path. */
+    /**
+     * Untimed calls per (dtype, op) before its sweep, enough for C2 to compile the call path
+     * (an explicit --warmup W makes it 100 W, for quick functional runs).
+     */
     static final int WARMUP_CALLS = 3000;
 
     static final String CSV_HEADER = "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us";
@@ -45,7 +48,7 @@ final class Bench {
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
               --warmup W    untimed iterations per point (default: iters / 5, at least 5), after
-                            3000 untimed small calls per dtype and op
+                            3000 (or 100 W) untimed small calls per dtype and op
               --check       verify every result against the exact reference and across ranks
               --format F    table (with progress) or csv (header then one row per point)
               --timeout S   launcher timeout in seconds (default 600)
@@ -180,7 +183,8 @@ final class Bench {
                     long small = Math.min(o.sizes().get(0), 64L << 10);
                     small -= small % type.byteSize();
                     MemorySegment w = buf.asSlice(0, small);
-                    for (int i = 0; i < WARMUP_CALLS; i++) comm.allReduce(w, type, op);
+                    int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
+                    for (int i = 0; i < calls; i++) comm.allReduce(w, type, op);
                     if (lead && !o.csv()) {
                         out.printf("%n# %s %s%n%10s %10s %10s %11s %10s %9s%n", type.name().toLowerCase(Locale.ROOT),
                                 op.name().toLowerCase(Locale.ROOT), "bytes", "p50_us", "p99_us", "busbw_GB/s", "memcpy_us", "p50/copy");

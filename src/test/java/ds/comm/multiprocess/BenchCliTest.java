@@ -1,0 +1,111 @@
+package ds.comm.multiprocess;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code bin/dscomm bench} and {@code demo} as a user runs them (the tool launching its own
+ * ranks), with standard output and standard error kept apart: the CSV must be clean.
+ */
+class BenchCliTest {
+
+    private record Run(int exit, List<String> out, String err) {
+    }
+
+    private static Run tool(Map<String, String> env, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(CliProcess.dscommCli(args));
+        File err = Files.createTempFile("dscomm-bench-err", ".log").toFile();
+        try {
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(err);
+            pb.environment().keySet().removeIf(k -> k.startsWith("DSCOMM_") || k.equals("RANK") || k.equals("WORLD_SIZE"));
+            pb.environment().putAll(env);
+            Process p = pb.start();
+            List<String> out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
+            if (!p.waitFor(200, TimeUnit.SECONDS)) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
+                p.destroyForcibly();
+                throw new AssertionError("bench did not finish in time");
+            }
+            return new Run(p.exitValue(), out, Files.readString(err.toPath()));
+        } finally {
+            Files.deleteIfExists(err.toPath());
+        }
+    }
+
+    private static List<String[]> rows(Run r) {
+        assertEquals(0, r.exit(), () -> "exit " + r.exit() + "\n" + String.join("\n", r.out()) + "\n" + r.err());
+        assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us", r.out().get(0),
+                "the first line of --format csv is exactly the header:\n" + r.out());
+        List<String[]> rows = new ArrayList<>();
+        for (String line : r.out().subList(1, r.out().size())) {
+            if (line.startsWith("#")) continue;
+            rows.add(line.split(","));
+        }
+        return rows;
+    }
+
+    @Test
+    @Timeout(240)
+    void shmBenchWithCheckPrintsOneCleanCsvRowPerCombination() throws Exception {
+        Run r = tool(Map.of(), "bench", "-n", "2", "--backend", "shm", "--dtype", "fp32,bf16,fp16", "--op", "sum,max",
+                "--sizes", "4K,1M", "--check", "--format", "csv", "--iters", "5", "--warmup", "1");
+        List<String[]> rows = rows(r);
+        // 3 dtypes x 2 ops x 2 sizes (the issue text says 8 rows; the combinations it names make 12)
+        assertEquals(12, rows.size(), String.join("\n", r.out()));
+        for (String[] row : rows) {
+            assertEquals(11, row.length);
+            assertEquals("shm", row[0]);
+            assertEquals("2", row[3]);
+            assertTrue(Double.parseDouble(row[7]) > 0 && Double.parseDouble(row[10]) > 0);
+        }
+    }
+
+    @Test
+    @Timeout(240)
+    void autoPicksHierForTwoNodesShmForOneAndRingWithShmOff() throws Exception {
+        List<String[]> hier = rows(tool(Map.of(), "bench", "-n", "4", "--nodes", "2", "--backend", "auto", "--check",
+                "--format", "csv", "--sizes", "64K,4M", "--iters", "3", "--warmup", "1"));
+        assertEquals(2, hier.size());
+        for (String[] row : hier) {
+            assertEquals("hier", row[0]);
+            assertEquals("2", row[4]);
+        }
+        assertEquals("shm", rows(tool(Map.of(), "bench", "-n", "2", "--backend", "auto", "--format", "csv", "--sizes", "4K",
+                "--iters", "3")).get(0)[0]);
+        assertEquals("ring", rows(tool(Map.of("DSCOMM_SHM", "0"), "bench", "-n", "2", "--backend", "auto", "--format", "csv",
+                "--sizes", "4K", "--iters", "3")).get(0)[0]);
+    }
+
+    @Test
+    @Timeout(240)
+    void ringAndHierBenchesPassTheirChecksForEveryFloatType() throws Exception {
+        for (String backend : List.of("ring", "hier")) {
+            List<String[]> rows = rows(tool(Map.of(), "bench", "-n", "4", "--nodes", "2", "--backend", backend,
+                    "--dtype", "fp32,bf16,fp16", "--check", "--format", "csv", "--sizes", "4K,256K", "--iters", "3", "--warmup", "1"));
+            assertEquals(6, rows.size());
+            for (String[] row : rows) assertEquals(backend, row[0]);
+        }
+    }
+
+    @Test
+    @Timeout(240)
+    void demoPassesOnTwoRanks() throws Exception {
+        Run r = tool(Map.of(), "demo", "-n", "2", "--layers", "2", "--hidden", "256");
+        assertEquals(0, r.exit(), String.join("\n", r.out()) + "\n" + r.err());
+        assertTrue(r.out().contains("PASS"), String.join("\n", r.out()));
+        assertTrue(r.out().stream().anyMatch(l -> l.startsWith("backend: shm")), String.join("\n", r.out()));
+        assertTrue(r.out().stream().anyMatch(l -> l.contains("bit-identical on all ranks: yes")), String.join("\n", r.out()));
+    }
+}
