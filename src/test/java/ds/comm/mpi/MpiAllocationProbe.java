@@ -43,10 +43,18 @@ public final class MpiAllocationProbe {
                 for (String path : paths) call(w, path, natives, heap, bf16);
             }
             for (String path : paths) {
-                long before = (long) allocated.invoke(threads);
-                for (int i = 0; i < MEASURED; i++) call(w, path, natives, heap, bf16);
-                long after = (long) allocated.invoke(threads);
-                System.out.println("ALLOC rank " + w.rank() + " " + path + " " + (double) (after - before) / MEASURED);
+                // On a loaded machine C2 may not have compiled the path yet after the warm-up:
+                // measure up to 5 windows and report the best. A real per-call allocation shows
+                // in every window; a path still running in C1 or the interpreter does not.
+                // Both ranks run the same number of windows (the calls are collective).
+                double best = Double.MAX_VALUE;
+                for (int attempt = 0; attempt < 5; attempt++) {
+                    long before = (long) allocated.invoke(threads);
+                    for (int i = 0; i < MEASURED; i++) call(w, path, natives, heap, bf16);
+                    long after = (long) allocated.invoke(threads);
+                    best = Math.min(best, (double) (after - before) / MEASURED);
+                }
+                System.out.println("ALLOC rank " + w.rank() + " " + path + " " + best);
             }
         }
         System.exit(0);
