@@ -1,5 +1,7 @@
 package ds.comm.tool;
 
+import ds.comm.lanes.Reducers;
+
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -22,8 +24,25 @@ final class Doctor {
                 + " (" + System.getProperty("java.home") + ")");
         System.out.println("isa:          " + System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()
                 + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
+        System.out.println("byte order:   " + ByteOrder.nativeOrder());
+        System.out.println("vectors:      " + vectors(System.getenv(Reducers.VECTOR_BITS_VARIABLE)));
         System.out.println("shm:          " + shmSpace(Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm"))));
         return TopologyReport.print(System.out, System.getenv(), Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
+    }
+
+    /**
+     * The reduction kernel width this JVM would use, as the library picks it: the JVM's preferred
+     * vector species unless DSCOMM_VECTOR_BITS forces one (0 = the scalar reference). An invalid
+     * DSCOMM_VECTOR_BITS is reported here rather than thrown, since diagnosing it is doctor's job.
+     */
+    static String vectors(String dscommVectorBits) {
+        String forced = dscommVectorBits == null || dscommVectorBits.isBlank() ? ""
+                : " (" + Reducers.VECTOR_BITS_VARIABLE + "=" + dscommVectorBits.strip() + ")";
+        try {
+            return Reducers.describe(Reducers.fromEnvironment(dscommVectorBits)) + forced;
+        } catch (IllegalArgumentException e) {
+            return "unusable: " + e.getMessage();
+        }
     }
 
     static String shmSpace(Path dir) {
