@@ -21,9 +21,11 @@ import java.util.SplittableRandom;
  * backend must give the same checksums everywhere (docs/portability.md).
  *
  * <p>Unlike {@link Pattern}'s small integers, these inputs make floating-point results depend on
- * every rounding step: values span a wide exponent range (subnormals included), have random
- * signs and mantissas, and now and then are a signed zero, so sums are inexact and any change in
- * the order or precision of the arithmetic changes the bits. Integers are full-range, so sums and
+ * every rounding step: random signs and mantissas, exponents mostly within +-8 so that the
+ * values of different ranks are comparable (about one 3-rank fp32 sum in five changes when the
+ * additions are reassociated), and one value in 16 from a wide range (subnormals to huge), and
+ * now and then a signed zero; so sums are inexact and any change in the order or precision of
+ * the arithmetic changes the bits. Integers are full-range, so sums and
  * products wrap. All inputs are finite (NaN payloads are out of scope: the kernels canonicalise
  * NaN only for the 16-bit types), and small enough that no sum or product over up to 8 ranks
  * overflows. Values are generated as numbers by {@link SplittableRandom} (the same sequence on
@@ -174,15 +176,19 @@ public final class ChecksumScenario {
         boolean prod = op == ReduceOp.PROD;
         for (long i = 0; i < n; i++) {
             switch (t) {
+                // Sums: mostly exponents in +-8, so that the values of different ranks are comparable
+                // and rounding depends on the order of addition; one in 16 from a wide range
+                // (subnormals to huge), so that absorption, gradual underflow and large
+                // magnitudes are covered too. No sum over 8 ranks overflows.
                 // Products over 8 ranks stay finite: exponents in +-15 (fp32, bf16), +-100 (fp64), [-1, 0] (fp16).
                 case FP32 -> seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, i * 4,
-                        (float) randomDouble(r, prod ? -15 : -135, prod ? 15 : 60));
+                        (float) (prod ? randomDouble(r, -15, 15) : randomDouble(r, -135, 60)));
                 case FP64 -> seg.set(ValueLayout.JAVA_DOUBLE_UNALIGNED, i * 8,
-                        randomDouble(r, prod ? -100 : -1060, prod ? 100 : 400));
+                        prod ? randomDouble(r, -100, 100) : randomDouble(r, -1060, 400));
                 case BF16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, i * 2,
-                        bf16((float) randomDouble(r, prod ? -15 : -130, prod ? 15 : 40)));
+                        bf16((float) (prod ? randomDouble(r, -15, 15) : randomDouble(r, -130, 40))));
                 case FP16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, i * 2,
-                        Float.floatToFloat16((float) randomDouble(r, prod ? -1 : -26, prod ? 0 : 10)));
+                        Float.floatToFloat16((float) (prod ? randomDouble(r, -1, 0) : randomDouble(r, -26, 10))));
                 case INT32 -> seg.set(ValueLayout.JAVA_INT_UNALIGNED, i * 4, r.nextInt());
                 case INT64 -> seg.set(ValueLayout.JAVA_LONG_UNALIGNED, i * 8, r.nextLong());
             }
@@ -190,13 +196,15 @@ public final class ChecksumScenario {
     }
 
     /**
-     * A random sign times a random mantissa in [1, 2) times 2^e, e uniform in [minExp, maxExp];
-     * one value in 64 is a signed zero, so that MIN and MAX must order -0 before +0 everywhere.
+     * A random sign times a random mantissa in [1, 2) times 2^e; e is uniform in
+     * [max(minExp, -8), min(maxExp, 8)] for 15 values in 16 and in [minExp, maxExp] for the rest.
+     * One value in 64 is a signed zero, so that MIN and MAX must order -0 before +0 everywhere.
      */
     private static double randomDouble(SplittableRandom r, int minExp, int maxExp) {
         double sign = r.nextBoolean() ? -1.0 : 1.0;
         if (r.nextInt(64) == 0) return sign * 0.0;
-        return sign * Math.scalb(1.0 + r.nextDouble(), r.nextInt(minExp, maxExp + 1));
+        int e = r.nextInt(16) == 0 ? r.nextInt(minExp, maxExp + 1) : r.nextInt(Math.max(minExp, -8), Math.min(maxExp, 8) + 1);
+        return sign * Math.scalb(1.0 + r.nextDouble(), e);
     }
 
     /** bf16 by truncation: the value need only be a deterministic, finite bf16, not the nearest. */
