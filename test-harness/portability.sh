@@ -74,6 +74,8 @@ find_shared_tool() {
 shared_tool=$(find_shared_tool)
 
 rm -rf "$out" && mkdir -p "$out"
+# The legs set JAVA_HOME, QEMU_CPU and JAVA_TOOL_OPTIONS; each leg starts from the caller's values.
+caller_env=$(export -p | grep -E '^declare -x (JAVA_HOME|QEMU_CPU|JAVA_TOOL_OPTIONS)=' || true)
 say() { echo "portability: $*"; }
 # run LOG SECONDS CMD...: runs with a hard deadline, output to LOG; returns the command's status.
 run() {
@@ -99,7 +101,11 @@ resolve_jdk() {
       if jdk_usable "$home"; then
         jdk_home[$arch]=$home; jdk_source[$arch]="shared tool"; return 0
       fi
-      why="the shared tool's JDK ($home) cannot load its java.security (conf/ links to the host's /etc)"
+      if [ ! -r "$home/conf/security/java.security" ]; then
+        why="the shared tool's JDK ($home) cannot load java.security: it links to $(readlink -m "$home/conf/security/java.security"), absent here"
+      else
+        why="the shared tool's JDK ($home) fails: $("$home/bin/java" -XshowSettings:security:properties -version 2>&1 | grep -v '^ *$' | tail -n 1)"
+      fi
     else
       why="the shared tool failed: $(grep -v '^ *$' "$log" | tail -n 1)"
     fi
@@ -210,6 +216,7 @@ for leg in "${legs[@]}"; do
     problems+=("checksum run failed")
   fi
   unset JAVA_HOME QEMU_CPU JAVA_TOOL_OPTIONS
+  eval "$caller_env"
 
   verdict=PASS; [ ${#problems[@]} -eq 0 ] || { verdict=FAIL; status=1; }
   printf 'leg %-18s isa=%-8s %-13s cpu=%-14s species=%-7s checksum=%s (%s) %4ss %s [jdk: %s]\n' \
