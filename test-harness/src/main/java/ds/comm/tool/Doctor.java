@@ -24,20 +24,28 @@ final class Doctor {
                 + " (" + System.getProperty("java.home") + ")");
         System.out.println("isa:          " + System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()
                 + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
-        String vectorBits = System.getenv(Reducers.VECTOR_BITS_VARIABLE);
-        String vector;
-        int status = 0;
-        try {
-            vector = Reducers.describe(Reducers.fromEnvironment(vectorBits))
-                    + (vectorBits == null || vectorBits.isBlank() ? "" : ", " + Reducers.VECTOR_BITS_VARIABLE + "=" + vectorBits.strip());
-        } catch (IllegalArgumentException e) {
-            vector = "invalid: " + e.getMessage();
-            status = 2;
-        }
-        System.out.println("vector:       " + vector);
+        System.out.println("byte order:   " + ByteOrder.nativeOrder());
+        String vectors = vectors(System.getenv(Reducers.VECTOR_BITS_VARIABLE));
+        System.out.println("vectors:      " + vectors);
+        int status = vectors.startsWith("unusable:") ? 2 : 0;
         System.out.println("shm:          " + shmSpace(Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm"))));
         int topology = TopologyReport.print(System.out, System.getenv(), Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
         return Math.max(status, topology);
+    }
+
+    /**
+     * The reduction kernel width this JVM would use, as the library picks it: the JVM's preferred
+     * vector species unless DSCOMM_VECTOR_BITS forces one (0 = the scalar reference). An invalid
+     * DSCOMM_VECTOR_BITS is reported here rather than thrown, since diagnosing it is doctor's job.
+     */
+    static String vectors(String dscommVectorBits) {
+        String forced = dscommVectorBits == null || dscommVectorBits.isBlank() ? ""
+                : " (" + Reducers.VECTOR_BITS_VARIABLE + "=" + dscommVectorBits.strip() + ")";
+        try {
+            return Reducers.describe(Reducers.fromEnvironment(dscommVectorBits)) + forced;
+        } catch (IllegalArgumentException e) {
+            return "unusable: " + e.getMessage();
+        }
     }
 
     static String shmSpace(Path dir) {
