@@ -61,7 +61,13 @@ final class RendezvousServer implements AutoCloseable {
     private final int maxConnections;
     private final List<Peer> peers = new ArrayList<>();
     private final Peer[] byRank;
+    /** How long rank 0 keeps admitting ranks after one was lost, so that they learn who it was. */
+    private static final long LOST_GRACE_NANOS = TimeUnit.SECONDS.toNanos(2);
+
     private int arrived;
+    /** A rank that said HELLO and then vanished: reported once the others arrived or a grace passed. */
+    private Failure lost;
+    private long lostReportBy;
 
     /** One accepted connection and its protocol state. */
     private static final class Peer {
@@ -144,6 +150,9 @@ final class RendezvousServer implements AutoCloseable {
     void serve(long arrivalDeadline, long sendDeadline) {
         try {
             awaitArrivals(arrivalDeadline);
+            if (lost != null) {
+                throw lost; // everyone else arrived: now all of them hear which rank was lost
+            }
             listener.close();
             sendTable(sendDeadline);
         } catch (Failure f) {
@@ -162,9 +171,13 @@ final class RendezvousServer implements AutoCloseable {
 
     private void awaitArrivals(long deadline) throws IOException, Failure {
         while (arrived < worldSize) {
-            long remaining = deadline - System.nanoTime();
+            long now = System.nanoTime();
+            if (lost != null && now - lostReportBy >= 0) {
+                throw lost;
+            }
+            long remaining = deadline - now;
             if (remaining <= 0) {
-                throw new Failure(RendezvousDescriptor.CAUSE_LOST, firstMissing(), missingRanks());
+                throw lost != null ? lost : new Failure(RendezvousDescriptor.CAUSE_LOST, firstMissing(), missingRanks());
             }
             selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(Math.min(remaining, SWEEP_NANOS))));
             var it = selector.selectedKeys().iterator();
@@ -231,9 +244,11 @@ final class RendezvousServer implements AutoCloseable {
                 // A rank that has said HELLO sends nothing more; readable means it hung up.
                 int n = p.channel.read(ByteBuffer.allocate(1));
                 if (n < 0) {
-                    throw new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
+                    Failure f = new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
                             + " disconnected before all " + worldSize + " ranks arrived (it gave up or died); "
                             + missingRanks());
+                    noteLost(p, key, f);
+                    return;
                 }
                 throw new Failure(RendezvousDescriptor.CAUSE_SETUP, p.hello.rank(), p.describe()
                         + " sent data after its HELLO: protocol error");
@@ -296,12 +311,28 @@ final class RendezvousServer implements AutoCloseable {
             drop(p, key, e.getMessage());
         } catch (IOException e) {
             if (p.hello != null) {
-                throw new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
+                noteLost(p, key, new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
                         + " lost its connection before all " + worldSize + " ranks arrived (" + e.getMessage() + "); "
-                        + missingRanks());
+                        + missingRanks()));
+                return;
             }
             drop(p, key, e.toString());
         }
+    }
+
+    /**
+     * A rank that said HELLO is gone. Rank 0 does not fail at once: ranks still on their way
+     * would find it gone and could only blame rank 0. It waits a short grace (or until every
+     * other rank is here) so that they too are told which rank was lost.
+     */
+    private void noteLost(Peer p, SelectionKey key, Failure f) {
+        if (lost == null) {
+            lost = f;
+            lostReportBy = System.nanoTime() + LOST_GRACE_NANOS;
+        }
+        key.cancel();
+        peers.remove(p);
+        closeQuietly(p.channel);
     }
 
     private void arrive(Peer p, RendezvousCodec.Hello hello) throws Failure {

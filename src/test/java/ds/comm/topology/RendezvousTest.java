@@ -144,6 +144,22 @@ class RendezvousTest {
     }
 
     @Test
+    void aRankArrivingAfterAnotherWasLostIsToldWhichRankWasLost() throws Exception {
+        int port = freePort();
+        long patient = TimeUnit.SECONDS.toNanos(10);
+        var zero = rank(env(0, 3, port, patient), "n", 0);
+        // Rank 2 says HELLO, then gives up (its own short deadline) and disconnects: lost.
+        var two = rank(env(2, 3, port, TimeUnit.MILLISECONDS.toNanos(600)), "n", 0);
+        failureOf(two);
+        // Rank 1 arrives after the loss, inside rank 0's grace: it must not blame rank 0.
+        var one = rank(env(1, 3, port, patient), "n", 0);
+        for (var f : List.of(zero, one)) {
+            String m = failureOf(f).getMessage();
+            assertTrue(m.contains("rank 2") && m.contains("disconnected before all 3 ranks arrived"), m);
+        }
+    }
+
+    @Test
     void rankZeroThatNeverListensFailsTheOthersAtTheirDeadline() throws Exception {
         int port = freePort();
         long start = System.nanoTime();
