@@ -197,6 +197,7 @@ final class Job {
 
     /** Chooses the backend for a group, from verified facts. */
     BackendChoice choose(GroupSpec group) {
+        requireOneByteOrder(topology, group);
         int[] members = group.members();
         String[] nodes = new String[members.length];
         int onThisNode = 0;
@@ -222,6 +223,28 @@ final class Job {
                     + (distinct == 1 ? " node; " : " nodes; ") + choice.reason());
         }
         return choice;
+    }
+
+    /**
+     * Tensor payloads travel in native byte order, so a group whose members disagree on it (a
+     * ring joining x86 and s390x ranks) would sum byte-swapped garbage. Refuse it at init, naming
+     * the ranks and their orders, before any collective runs.
+     */
+    static void requireOneByteOrder(Topology topology, GroupSpec group) {
+        int[] members = group.members();
+        java.nio.ByteOrder first = topology.byteOrderOf(members[0]);
+        for (int r : members) {
+            if (topology.byteOrderOf(r) != first) {
+                StringBuilder who = new StringBuilder();
+                for (int m : members) {
+                    if (who.length() > 0) who.append(", ");
+                    who.append("rank ").append(m).append(' ').append(topology.byteOrderOf(m));
+                }
+                throw new IllegalStateException("group " + group.name() + " mixes byte orders (" + who
+                        + "): ds-comm moves tensors in native byte order and cannot reduce across them;"
+                        + " run the group on CPUs of one byte order");
+            }
+        }
     }
 
     /** Why SHM cannot hold {@code localRanks} segments here, or null when it can. */
