@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -20,13 +21,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DoctorPlatformTest {
 
     private static List<String> doctor(String vectorBits) {
+        return doctor(vectorBits, 0);
+    }
+
+    /** Runs doctor as rank 0 of a one-rank job; an unusable setting must exit 2 (and say why). */
+    private static List<String> doctor(String vectorBits, int expectedExit) {
         List<String> lines = new ArrayList<>();
         LaunchResult r = Launcher.builder().ranks(1).timeout(Duration.ofSeconds(50))
                 .jvmOptions(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"))
                 .captureOutput(true).output(lines::add).diagnostics(lines::add)
                 .env("DSCOMM_VECTOR_BITS", vectorBits).command("ds.comm.tool.Main", "doctor")
                 .build().run();
-        assertTrue(r.succeeded(), () -> "doctor failed:\n" + String.join("\n", lines));
+        assertEquals(expectedExit, r.exitCodes()[0], () -> "doctor exit code:\n" + String.join("\n", lines));
         return r.outputOf(0);
     }
 
@@ -50,7 +56,7 @@ class DoctorPlatformTest {
         List<String> scalar = doctor("0");
         assertTrue(has(scalar, "vectors:", "scalar in use") && has(scalar, "vectors:", "DSCOMM_VECTOR_BITS=0"),
                 () -> String.join("\n", scalar));
-        List<String> bad = doctor("96");
+        List<String> bad = doctor("96", 2);
         assertTrue(has(bad, "vectors:", "unusable") && has(bad, "vectors:", "'96'"), () -> String.join("\n", bad));
     }
 }
