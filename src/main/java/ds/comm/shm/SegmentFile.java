@@ -206,8 +206,19 @@ final class SegmentFile {
         ProcessHandle h = ProcessHandle.of(pid).orElse(null);
         if (h == null || !h.isAlive()) return true;
         long actual = h.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
-        // The pid now belongs to a process that started at another time: the owner is gone.
-        return started != 0 && actual != 0 && Math.abs(actual - started) >= 1_000;
+        return pidReused(started, actual);
+    }
+
+    /**
+     * Whether a live pid now belongs to another process than the owner that recorded
+     * {@code recordedMillis} as its own start time: true only when it started at least a second
+     * later. One-sided on purpose: a reused pid always belongs to a later process, while a
+     * process's own view of its start time may run late (under qemu user emulation
+     * /proc/self/stat is ~0.3-1.2 s later than the host's view), which must not count as reuse.
+     * Unknown times (0) never count.
+     */
+    static boolean pidReused(long recordedMillis, long actualMillis) {
+        return recordedMillis != 0 && actualMillis != 0 && actualMillis - recordedMillis >= 1_000;
     }
 
     /**

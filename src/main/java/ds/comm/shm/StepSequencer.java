@@ -223,10 +223,7 @@ final class StepSequencer {
         ProcessHandle handle = ProcessHandle.of(pid).orElse(null);
         if (handle == null || !handle.isAlive()) return false;
         long started = handle.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
-        // One-sided: a reused pid always belongs to a process that started after the peer wrote
-        // its start time. Under qemu user emulation a process's own /proc/self/stat start time
-        // is later than the host's view of it by up to ~1.2 s, so |difference| would misfire.
-        return started == 0 || startMillis[p] == 0 || started - startMillis[p] < 1_000;
+        return !SegmentFile.pidReused(startMillis[p], started);
     }
 
     /**
