@@ -1,9 +1,9 @@
 package ds.comm.mpi;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.spi.Settings;
-import ds.comm.tool.scenario.MpiScalarReducer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -33,7 +33,7 @@ public final class MpiAllocationProbe {
         Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
         Method allocated = Class.forName("com.sun.management.ThreadMXBean").getMethod("getCurrentThreadAllocatedBytes");
         MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
-        try (MpiCollective w = MpiCollective.world(lib, Settings.defaults(), new MpiScalarReducer());
+        try (MpiCollective w = MpiCollective.world(lib, Settings.defaults(), Reducers.fromEnvironment(null));
              Arena arena = Arena.ofConfined()) {
             MemorySegment natives = arena.allocate(4096, 64);
             MemorySegment heap = MemorySegment.ofArray(new float[1024]);

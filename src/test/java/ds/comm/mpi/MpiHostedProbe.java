@@ -1,9 +1,9 @@
 package ds.comm.mpi;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.spi.Settings;
-import ds.comm.tool.scenario.MpiScalarReducer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -32,7 +32,7 @@ public final class MpiHostedProbe {
                     lib.abi().threadSerialized(), level);
             if (rc != 0) throw new IllegalStateException("host MPI_Init_thread returned " + rc);
             String who = "rank ?";
-            try (MpiCollective world = MpiCollective.world(lib, Settings.defaults(), new MpiScalarReducer())) {
+            try (MpiCollective world = MpiCollective.world(lib, Settings.defaults(), Reducers.fromEnvironment(null))) {
                 who = "rank " + world.rank() + "/" + world.size();
                 failed += report(who, "backend adopts the host's thread level " + level.get(ValueLayout.JAVA_INT, 0),
                         lib.threadLevel() == level.get(ValueLayout.JAVA_INT, 0));

@@ -1,5 +1,6 @@
 package ds.comm.tool.scenario;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.mpi.MpiCollective;
@@ -40,7 +41,7 @@ public final class MpiBench {
         MpiLibrary lib = MpiLibrary.load(System.getenv(MpiLibrary.LIBRARY_VARIABLE));
         Settings settings = args.length > 0 ? MpiScenario.withChunkBytes(Settings.defaults(), Long.parseLong(args[0]))
                 : Settings.defaults();
-        try (MpiCollective world = MpiCollective.world(lib, settings, new MpiScalarReducer());
+        try (MpiCollective world = MpiCollective.world(lib, settings, Reducers.fromEnvironment(null));
              Arena arena = Arena.ofConfined()) {
             if (world.rank() == 0) {
                 System.out.println("# Java " + world.describe() + " allReduce fp32 sum, " + world.size() + " ranks, heap staged "

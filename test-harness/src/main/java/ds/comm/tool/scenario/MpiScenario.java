@@ -1,5 +1,8 @@
 package ds.comm.tool.scenario;
 
+import ds.comm.lanes.Reducers;
+import ds.comm.lanes.Reducer;
+import ds.comm.lanes.HalfFloats;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.mpi.MpiCollective;
@@ -47,7 +50,7 @@ public final class MpiScenario {
     private static final long HANG_ABSENCE_MILLIS = 60_000;
 
     private final MpiCollective world;
-    private final MpiScalarReducer reference = new MpiScalarReducer();
+    private final Reducer reference = Reducers.scalar();
     private final String who;
     private int passed;
     private int failed;
@@ -74,7 +77,7 @@ public final class MpiScenario {
                     ? Settings.defaults().withTimeoutNanos(HANG_TIMEOUT_NANOS) : Settings.defaults(),
                     args.length > 1 ? Long.parseLong(args[1]) : Settings.defaults().chunkBytes());
             MpiScenario s;
-            try (MpiCollective world = MpiCollective.world(lib, settings, new MpiScalarReducer())) {
+            try (MpiCollective world = MpiCollective.world(lib, settings, Reducers.fromEnvironment(null))) {
                 s = new MpiScenario(world, lib.threadLevel());
                 switch (mode) {
                     case "all" -> {
@@ -427,7 +430,7 @@ public final class MpiScenario {
      */
     private void reopenAfterFinalize(MpiLibrary lib, Settings settings) {
         check("reopening after the last group closed is refused", a -> {
-            try (MpiCollective again = MpiCollective.world(lib, settings, new MpiScalarReducer())) {
+            try (MpiCollective again = MpiCollective.world(lib, settings, Reducers.fromEnvironment(null))) {
                 return "reopened " + again;
             } catch (CommFailure f) {
                 return f.kind() == CommFailure.Kind.SETUP && f.getMessage().contains("cannot be initialised twice")
@@ -495,7 +498,7 @@ public final class MpiScenario {
         switch (type) {
             case FP32 -> seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, 4 * i, (float) v);
             case FP64 -> seg.set(ValueLayout.JAVA_DOUBLE_UNALIGNED, 8 * i, v);
-            case BF16, FP16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, MpiScalarReducer.narrow(type, (float) v));
+            case BF16, FP16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, (type == ElementType.BF16 ? HalfFloats.floatToBf16((float) v) : HalfFloats.floatToFp16((float) v)));
             default -> throw new IllegalArgumentException(type.toString());
         }
     }
@@ -536,7 +539,7 @@ public final class MpiScenario {
             case FP64 -> Double.toString(seg.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, off));
             case BF16, FP16 -> {
                 short bits = seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off);
-                yield MpiScalarReducer.widen(type, bits) + " (0x" + Integer.toHexString(bits & 0xFFFF) + ")";
+                yield (type == ElementType.BF16 ? HalfFloats.bf16ToFloat((short) bits) : HalfFloats.fp16ToFloat((short) bits)) + " (0x" + Integer.toHexString(bits & 0xFFFF) + ")";
             }
             case INT32 -> Integer.toString(seg.get(ValueLayout.JAVA_INT_UNALIGNED, off));
             case INT64 -> Long.toString(seg.get(ValueLayout.JAVA_LONG_UNALIGNED, off));
