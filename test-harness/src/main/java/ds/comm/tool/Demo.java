@@ -86,6 +86,9 @@ final class Demo {
             float[] x = input(o.seed(), t, d);
             float[] reference = x.clone();
             MemorySegment partial = arena.allocate((long) t * d * 2, 64);
+            // Untimed warm-up of the all-reduce path: the Vector API kernels are very slow until
+            // the JIT has compiled them, and a 4-layer demo would otherwise time mostly that.
+            for (int i = 0; i < 2000; i++) comm.allReduce(partial, DType.BF16, ReduceOp.SUM);
             long computeNanos = 0, reduceNanos = 0;
             for (int layer = 0; layer < o.layers(); layer++) {
                 float[] w1 = weights(o.seed() * 31 + layer * 2L, d, f);
