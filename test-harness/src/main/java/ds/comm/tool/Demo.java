@@ -32,6 +32,8 @@ final class Demo {
               --tokens T  tokens in the batch (default 16)
               --hidden D  model width; the MLP is 4*D wide and must split evenly (default 512)
               --seed S    weight and input seed (default 42)
+              --warmup W  untimed all-reduces before the timed layers (default 2000; the
+                          kernels are slow until the JIT has compiled them)
             """;
 
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -39,11 +41,11 @@ final class Demo {
     private Demo() {
     }
 
-    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed) {
+    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup) {
     }
 
     static int run(String[] argv) throws Exception {
-        int ranks = 2, nodes = 1, layers = 4, tokens = 16, hidden = 512;
+        int ranks = 2, nodes = 1, layers = 4, tokens = 16, hidden = 512, warmup = 2000;
         long seed = 42;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
@@ -59,13 +61,17 @@ final class Demo {
                 case "--tokens" -> tokens = Args.positiveInt("--tokens", a.value(t, name));
                 case "--hidden" -> hidden = Args.positiveInt("--hidden", a.value(t, name));
                 case "--seed" -> seed = Args.positiveInt("--seed", a.value(t, name));
+                case "--warmup" -> {
+                    String v = a.value(t, name);
+                    warmup = v.equals("0") ? 0 : Args.positiveInt("--warmup", v);
+                }
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm demo --help");
             }
         }
         if (!RankEnvironment.present()) {
             return SelfLaunch.launch(ranks, nodes, 600, List.of(), "ds.comm.tool.Main", prepend(argv));
         }
-        return runAsRank(new Options(ranks, nodes, layers, tokens, hidden, seed));
+        return runAsRank(new Options(ranks, nodes, layers, tokens, hidden, seed, warmup));
     }
 
     private static String[] prepend(String[] argv) {
@@ -88,7 +94,7 @@ final class Demo {
             MemorySegment partial = arena.allocate((long) t * d * 2, 64);
             // Untimed warm-up of the all-reduce path: the Vector API kernels are very slow until
             // the JIT has compiled them, and a 4-layer demo would otherwise time mostly that.
-            for (int i = 0; i < 2000; i++) comm.allReduce(partial, DType.BF16, ReduceOp.SUM);
+            for (int i = 0; i < o.warmup(); i++) comm.allReduce(partial, DType.BF16, ReduceOp.SUM);
             long computeNanos = 0, reduceNanos = 0;
             for (int layer = 0; layer < o.layers(); layer++) {
                 float[] w1 = weights(o.seed() * 31 + layer * 2L, d, f);
