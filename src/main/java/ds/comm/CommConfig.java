@@ -18,6 +18,7 @@ import java.util.Optional;
  * <tr><td>{@link Builder#shmEnabled}</td><td>DSCOMM_SHM=0 turns SHM (and HIER) off for AUTO</td><td>on</td></tr>
  * <tr><td>{@link Builder#mpiEnabled}</td><td>DSCOMM_MPI=0 keeps MPI out of AUTO</td><td>on</td></tr>
  * <tr><td>{@link Builder#timeout}</td><td>DSCOMM_TIMEOUT (seconds, or 500ms / 30s / 2m)</td><td>30 s</td></tr>
+ * <tr><td>{@link Builder#peerLostTimeout}</td><td>DSCOMM_PEER_LOST_TIMEOUT (same syntax)</td><td>3 s (never above the timeout)</td></tr>
  * <tr><td>{@link Builder#shmDir}</td><td>DSCOMM_SHM_DIR</td><td>/dev/shm</td></tr>
  * <tr><td>{@link Builder#shmBytes}</td><td>DSCOMM_SHM_BYTES (per rank; K, M, G suffixes)</td><td>4M</td></tr>
  * <tr><td>{@link Builder#smallMessageBytes}</td><td>DSCOMM_SMALL_BYTES</td><td>64K</td></tr>
@@ -33,6 +34,7 @@ public final class CommConfig {
     private final Boolean shmEnabled;
     private final Boolean mpiEnabled;
     private final Duration timeout;
+    private final Duration peerLostTimeout;
     private final Path shmDir;
     private final Long shmBytes;
     private final Long smallMessageBytes;
@@ -47,6 +49,7 @@ public final class CommConfig {
         this.shmEnabled = b.shmEnabled;
         this.mpiEnabled = b.mpiEnabled;
         this.timeout = b.timeout;
+        this.peerLostTimeout = b.peerLostTimeout;
         this.shmDir = b.shmDir;
         this.shmBytes = b.shmBytes;
         this.smallMessageBytes = b.smallMessageBytes;
@@ -81,6 +84,10 @@ public final class CommConfig {
 
     Optional<Duration> timeout() {
         return Optional.ofNullable(timeout);
+    }
+
+    Optional<Duration> peerLostTimeout() {
+        return Optional.ofNullable(peerLostTimeout);
     }
 
     Optional<Path> shmDir() {
@@ -121,6 +128,7 @@ public final class CommConfig {
         private Boolean shmEnabled;
         private Boolean mpiEnabled;
         private Duration timeout;
+        private Duration peerLostTimeout;
         private Path shmDir;
         private Long shmBytes;
         private Long smallMessageBytes;
@@ -160,6 +168,20 @@ public final class CommConfig {
                 throw new IllegalArgumentException("timeout must be positive: " + timeout);
             }
             this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * How long a peer may stay silent before it is declared lost: a rank in another node (or in
+         * another pid namespace) whose heartbeat stopped, or a rank that died before it could be
+         * seen. Shorter detects a frozen node sooner; longer tolerates longer stalls (a multi-second
+         * GC pause stops the heartbeat too). Capped by {@link #timeout}.
+         */
+        public Builder peerLostTimeout(Duration silence) {
+            if (Objects.requireNonNull(silence, "silence").isNegative() || silence.isZero()) {
+                throw new IllegalArgumentException("peer-lost timeout must be positive: " + silence);
+            }
+            this.peerLostTimeout = silence;
             return this;
         }
 

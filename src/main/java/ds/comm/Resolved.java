@@ -62,6 +62,8 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
 
         Duration timeout = config.timeout().orElseGet(() -> present(env, "DSCOMM_TIMEOUT")
                 ? parse(env, "DSCOMM_TIMEOUT", Resolved::parseDuration) : Duration.ofSeconds(30));
+        Duration silence = config.peerLostTimeout().orElseGet(() -> present(env, "DSCOMM_PEER_LOST_TIMEOUT")
+                ? parse(env, "DSCOMM_PEER_LOST_TIMEOUT", Resolved::parseDuration) : Duration.ofSeconds(3));
         Path dir = config.shmDir().orElseGet(() -> Path.of(env.getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
         long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SHM_BYTES", 4L << 20, 64L << 10));
         long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SMALL_BYTES", 64L << 10, 0));
@@ -72,7 +74,7 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         long maxPark = idle.maxPark().toNanos();
         Settings settings = new Settings(timeout.toNanos(),
                 () -> new BackoffIdleStrategy(idle.spins(), idle.yields(), minPark, maxPark),
-                dir, shmBytes, small, chunk, Math.min(5_000_000_000L, timeout.toNanos()));
+                dir, shmBytes, small, chunk, Math.min(silence.toNanos(), timeout.toNanos()));
         return new Resolved(backend, backendSource, shm, shmSource, mpi, bits, mpiLib, settings, env);
     }
 

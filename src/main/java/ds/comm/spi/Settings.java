@@ -14,7 +14,8 @@ import java.util.function.Supplier;
  * @param shmBytes          bytes of one rank's shared-memory segment
  * @param smallMessageBytes at or below this size the SHM all-reduce uses the one-step algorithm
  * @param chunkBytes        pipeline chunk for large messages (SHM and ring)
- * @param peerLostNanos     a local peer whose heartbeat is older than this is declared lost
+ * @param peerLostNanos     a peer silent for this long (no heartbeat from another node or pid
+ *                          namespace, or a rank that died before it could be seen) is declared lost
  */
 public record Settings(long timeoutNanos,
                        Supplier<IdleStrategy> idle,
@@ -39,12 +40,17 @@ public record Settings(long timeoutNanos,
     public static Settings defaults() {
         return new Settings(30_000_000_000L,
                 () -> new BackoffIdleStrategy(2_000, 200, 1_000, 1_000_000),
-                Path.of("/dev/shm"), 4L << 20, 64L << 10, 1L << 20, 5_000_000_000L);
+                Path.of("/dev/shm"), 4L << 20, 64L << 10, 1L << 20, 3_000_000_000L);
     }
 
     /** Returns a copy with another timeout. */
     public Settings withTimeoutNanos(long nanos) {
         return new Settings(nanos, idle, shmDir, shmBytes, smallMessageBytes, chunkBytes, peerLostNanos);
+    }
+
+    /** Returns a copy with another peer-lost silence bound. */
+    public Settings withPeerLostNanos(long nanos) {
+        return new Settings(timeoutNanos, idle, shmDir, shmBytes, smallMessageBytes, chunkBytes, nanos);
     }
 
     /** Returns a copy with another SHM directory. */
