@@ -18,6 +18,7 @@ import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
 import ds.comm.topology.RankRecord;
 import ds.comm.topology.Rendezvous;
+import ds.comm.topology.ProcessIdentity;
 import ds.comm.topology.Topology;
 
 import java.io.IOException;
@@ -270,7 +271,7 @@ final class Job {
     Collective open(GroupSpec group, BackendChoice choice, MpiCollective mpi) {
         return switch (choice.backend()) {
             case LOCAL -> new SoloCollective();
-            case SHM -> ShmCollective.open(group, settings(), reducer);
+            case SHM -> ShmCollective.open(group, settings(), reducer, processes(group.members()));
             case RING -> RingCollective.open(group, settings(), reducer, endpoint, ringAddresses(group.members()));
             case HIER -> openHierarchical(group, mpi);
             case MPI -> {
@@ -320,7 +321,7 @@ final class Job {
         try {
             local = localMembers.length == 1 ? new SoloCollective()
                     : ShmCollective.open(new GroupSpec(group.name() + ".n" + myNode, group.jobToken(), localMembers, localIndex[me]),
-                    settings(), reducer);
+                    settings(), reducer, processes(localMembers));
             boolean leader = localIndex[me] == 0;
             if (mpi != null) {
                 MpiCollective half = mpi.split(leader ? 0 : 1, me);
@@ -337,6 +338,15 @@ final class Job {
             if (local != null) local.close();
             throw e;
         }
+    }
+
+    /** The processes of {@code worldRanks} as the rendezvous table announced them. */
+    private ProcessIdentity[] processes(int[] worldRanks) {
+        ProcessIdentity[] processes = new ProcessIdentity[worldRanks.length];
+        for (int i = 0; i < worldRanks.length; i++) {
+            processes[i] = topology.processOf(worldRanks[i]);
+        }
+        return processes;
     }
 
     List<InetSocketAddress> ringAddresses(int[] worldRanks) {

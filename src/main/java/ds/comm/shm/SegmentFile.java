@@ -2,6 +2,7 @@ package ds.comm.shm;
 
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
+import ds.comm.topology.ProcessIdentity;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -132,11 +133,11 @@ final class SegmentFile {
     /** Magic, layout version, pid, start time, uid and pid namespace, before any other byte. */
     private static void writeIdentity(FileChannel channel, GroupSpec group, long uid) throws IOException {
         ByteBuffer b = ByteBuffer.allocate((int) IDENTITY_BYTES).order(java.nio.ByteOrder.BIG_ENDIAN);
-        ProcessHandle self = ProcessHandle.current();
+        ProcessIdentity self = ProcessIdentity.current();
         b.putLong((int) MAGIC_OFFSET, MAGIC).putLong((int) VERSION_OFFSET, LAYOUT_VERSION)
                 .putLong((int) PID_OFFSET, self.pid())
-                .putLong((int) START_MILLIS_OFFSET, self.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L))
-                .putLong((int) UID_OFFSET, uid).putLong((int) PID_NAMESPACE_OFFSET, pidNamespace());
+                .putLong((int) START_MILLIS_OFFSET, self.startMillis())
+                .putLong((int) UID_OFFSET, uid).putLong((int) PID_NAMESPACE_OFFSET, self.pidNamespace());
         while (b.hasRemaining()) {
             channel.write(b, b.position());
         }
@@ -163,7 +164,7 @@ final class SegmentFile {
     static java.util.List<Path> reclaimStale(Path dir, long ownUid) {
         java.util.List<Path> reclaimed = new java.util.ArrayList<>();
         String prefix = "dscomm-" + sanitizedUser() + "-";
-        long myNamespace = pidNamespace();
+        long myNamespace = ProcessIdentity.ownPidNamespace();
         long myPid = ProcessHandle.current().pid();
         try (var files = Files.newDirectoryStream(dir, prefix + "*")) {
             for (Path f : files) {
@@ -200,25 +201,10 @@ final class SegmentFile {
         long pid = b.getLong((int) PID_OFFSET);
         long started = b.getLong((int) START_MILLIS_OFFSET);
         long namespace = b.getLong((int) PID_NAMESPACE_OFFSET);
-        if (namespace == 0 || namespace != myNamespace || pid == myPid || pid <= 0) {
+        if (namespace == 0 || namespace != myNamespace || pid == myPid || pid <= 0 || started < 0) {
             return false; // another pid namespace (or unknown): its pid means nothing here
         }
-        ProcessHandle h = ProcessHandle.of(pid).orElse(null);
-        if (h == null || !h.isAlive()) return true;
-        long actual = h.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
-        return pidReused(started, actual);
-    }
-
-    /**
-     * Whether a live pid now belongs to another process than the owner that recorded
-     * {@code recordedMillis} as its own start time: true only when it started at least a second
-     * later. One-sided on purpose: a reused pid always belongs to a later process, while a
-     * process's own view of its start time may run late (under qemu user emulation
-     * /proc/self/stat is ~0.3-1.2 s later than the host's view), which must not count as reuse.
-     * Unknown times (0) never count.
-     */
-    static boolean pidReused(long recordedMillis, long actualMillis) {
-        return recordedMillis != 0 && actualMillis != 0 && actualMillis - recordedMillis >= 1_000;
+        return new ProcessIdentity(pid, started, namespace).knownGone();
     }
 
     /**
@@ -243,11 +229,11 @@ final class SegmentFile {
         setWord(s, VERSION_OFFSET, LAYOUT_VERSION);
         setWord(s, SEGMENT_BYTES_OFFSET, bytes);
         setWord(s, AREA_BYTES_OFFSET, areaBytes(bytes));
-        ProcessHandle self = ProcessHandle.current();
+        ProcessIdentity self = ProcessIdentity.current();
         setWord(s, PID_OFFSET, self.pid());
-        setWord(s, START_MILLIS_OFFSET, self.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L));
+        setWord(s, START_MILLIS_OFFSET, self.startMillis());
         setWord(s, UID_OFFSET, uid);
-        setWord(s, PID_NAMESPACE_OFFSET, pidNamespace());
+        setWord(s, PID_NAMESPACE_OFFSET, self.pidNamespace());
         setWord(s, JOB_HASH_OFFSET, fnv1a64(group.jobToken()));
         setWord(s, GROUP_HASH_OFFSET, fnv1a64(group.name()));
         setWord(s, GROUP_RANK_OFFSET, group.myIndex());
@@ -358,22 +344,6 @@ final class SegmentFile {
             return ((Number) Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS)).longValue();
         } catch (IOException | UnsupportedOperationException e) {
             throw setup(group, "cannot read the owner of " + path + ": " + e, e);
-        }
-    }
-
-    /**
-     * Identity of this process's pid namespace (the inode in {@code pid:[4026531836]}), or 0.
-     * Containers can share /dev/shm without sharing pids; a pid is only meaningful to a peer in
-     * the same namespace.
-     */
-    static long pidNamespace() {
-        try {
-            String link = Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString();
-            int open = link.indexOf('[');
-            int close = link.indexOf(']');
-            return open >= 0 && close > open ? Long.parseLong(link.substring(open + 1, close)) : 0;
-        } catch (IOException | UnsupportedOperationException | NumberFormatException | SecurityException e) {
-            return 0;
         }
     }
 

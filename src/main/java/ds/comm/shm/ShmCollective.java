@@ -8,6 +8,7 @@ import ds.comm.spi.Collective;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
+import ds.comm.topology.ProcessIdentity;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -125,7 +126,22 @@ public final class ShmCollective implements Collective {
      * @throws IllegalArgumentException if {@code settings.shmBytes()} is too small for the group
      */
     public static ShmCollective open(GroupSpec group, Settings settings, Reducer reducer) {
+        return open(group, settings, reducer, new ProcessIdentity[group.size()]);
+    }
+
+    /**
+     * As {@link #open(GroupSpec, Settings, Reducer)}, knowing every member's process from the
+     * rendezvous: a member that dies before it creates its segment is then named within
+     * {@link StepSequencer#LIVENESS_CHECK_NANOS} instead of costing everyone the timeout.
+     *
+     * @param processes by group rank; a null entry, or an identity whose namespace is unknown or
+     *                  not ours, is waited for until the timeout
+     */
+    public static ShmCollective open(GroupSpec group, Settings settings, Reducer reducer, ProcessIdentity[] processes) {
         Objects.requireNonNull(group, "group");
+        if (processes.length != group.size()) {
+            throw new IllegalArgumentException(processes.length + " processes for a group of " + group.size());
+        }
         Objects.requireNonNull(settings, "settings");
         Objects.requireNonNull(reducer, "reducer");
         int size = group.size();
@@ -152,7 +168,7 @@ public final class ShmCollective implements Collective {
                 LOG.log(System.Logger.Level.INFO, "ds-comm: removed stale segment " + stale
                         + " of a process that no longer runs");
             }
-            attachPeers(dir, bytes, group, settings, arena, segments);
+            attachPeers(dir, bytes, group, settings, arena, segments, processes.clone());
             ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
             collective.openBarrier();
             collective.ownFileLinked = !SegmentFile.deleteQuietly(ownPath);
@@ -167,9 +183,12 @@ public final class ShmCollective implements Collective {
         }
     }
 
-    /** Polls all peers' files round-robin, so a timeout can name every rank still missing. */
+    /**
+     * Polls all peers' files round-robin, so a timeout can name every rank still missing; every
+     * {@link StepSequencer#LIVENESS_CHECK_NANOS} asks whether a missing peer's process is known to be gone.
+     */
     private static void attachPeers(Path dir, long bytes, GroupSpec group, Settings settings, Arena arena,
-                                    MemorySegment[] segments) {
+                                    MemorySegment[] segments, ProcessIdentity[] processes) {
         int size = group.size();
         int rank = group.myIndex();
         long uid = SegmentFile.uidOf(segments[rank]);
@@ -177,6 +196,7 @@ public final class ShmCollective implements Collective {
         String[] why = new String[size];
         IdleStrategy idle = settings.idle().get();
         long start = System.nanoTime();
+        long nextLivenessCheck = start + StepSequencer.LIVENESS_CHECK_NANOS;
         int pending = size - 1;
         idle.reset();
         while (true) {
@@ -198,8 +218,20 @@ public final class ShmCollective implements Collective {
                 }
             }
             if (pending == 0) return;
-            if (System.nanoTime() - start > settings.timeoutNanos()) {
+            long now = System.nanoTime();
+            if (now - start > settings.timeoutNanos()) {
                 throw openTimeout(group, settings, segments, why);
+            }
+            if (now - nextLivenessCheck >= 0) {
+                nextLivenessCheck = now + StepSequencer.LIVENESS_CHECK_NANOS;
+                for (int p = 0; p < size; p++) {
+                    if (segments[p] == null && processes[p] != null && processes[p].knownGone()) {
+                        throw new CommFailure(CommFailure.Kind.PEER_LOST, group.worldRank(p), group.name(), "open",
+                                "rank " + group.myIndex() + " (world " + group.myWorldRank() + ") waited for the segment of group rank "
+                                        + p + " (world " + group.worldRank(p) + "), but its process (" + processes[p]
+                                        + ") exited before creating it", null);
+                    }
+                }
             }
             if (progress) {
                 idle.reset();

@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.IdleStrategy;
+import ds.comm.topology.ProcessIdentity;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -87,7 +88,7 @@ final class StepSequencer {
      * How often a waiter asks the OS whether the peer it waits for still exists. Only in the
      * slow path (after the first failed poll); a dead process otherwise costs the full timeout.
      */
-    private static final long LIVENESS_CHECK_NANOS = 100_000_000L;
+    static final long LIVENESS_CHECK_NANOS = 100_000_000L;
 
     private final GroupSpec group;
     private final MemorySegment[] segments;
@@ -222,8 +223,7 @@ final class StepSequencer {
         if (!pidVisible[p] || pid == myPid) return true; // another namespace: cannot tell; same JVM: alive
         ProcessHandle handle = ProcessHandle.of(pid).orElse(null);
         if (handle == null || !handle.isAlive()) return false;
-        long started = handle.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
-        return !SegmentFile.pidReused(startMillis[p], started);
+        return !ProcessIdentity.pidReused(startMillis[p], ProcessIdentity.startMillisOf(handle));
     }
 
     /**

@@ -12,17 +12,19 @@ import java.util.Objects;
  * @param nodeId        the rank's {@link NodeIdentity}
  * @param ringAddress   where the rank's ring listener accepts connections: the local address of its
  *                      connection to rank 0 (an interface routable to rank 0) and its ring port
- * @param pid           operating-system process id
+ * @param process       the rank's process (pid, start time, pid namespace): lets a local peer tell
+ *                      a rank that died before it could be seen from a slow one
  * @param byteOrder     the rank's native byte order
  * @param localSizeHint the local size its launcher claimed, or -1 when unknown
  */
-public record RankRecord(int rank, String nodeId, InetSocketAddress ringAddress, long pid, ByteOrder byteOrder,
-                         int localSizeHint) {
+public record RankRecord(int rank, String nodeId, InetSocketAddress ringAddress, ProcessIdentity process,
+                         ByteOrder byteOrder, int localSizeHint) {
 
     /** Validates: the same bounds the rendezvous enforces on the wire. */
     public RankRecord {
         Objects.requireNonNull(nodeId, "nodeId");
         Objects.requireNonNull(ringAddress, "ringAddress");
+        Objects.requireNonNull(process, "process");
         Objects.requireNonNull(byteOrder, "byteOrder");
         if (rank < 0 || rank >= LaunchEnv.MAX_WORLD_SIZE) {
             throw new IllegalArgumentException("rank " + rank + " is outside 0.." + (LaunchEnv.MAX_WORLD_SIZE - 1));
@@ -35,11 +37,19 @@ public record RankRecord(int rank, String nodeId, InetSocketAddress ringAddress,
         if (ringAddress.isUnresolved()) {
             throw new IllegalArgumentException("ring address of rank " + rank + " is unresolved: " + ringAddress);
         }
-        if (pid < 0) {
-            throw new IllegalArgumentException("pid of rank " + rank + " is negative: " + pid);
-        }
         if (localSizeHint < -1 || localSizeHint > LaunchEnv.MAX_WORLD_SIZE) {
             throw new IllegalArgumentException("local size hint of rank " + rank + " is " + localSizeHint);
         }
+    }
+
+    /** A record whose process is known by pid alone (never judged gone by a peer). */
+    public RankRecord(int rank, String nodeId, InetSocketAddress ringAddress, long pid, ByteOrder byteOrder,
+                      int localSizeHint) {
+        this(rank, nodeId, ringAddress, ProcessIdentity.ofPid(pid), byteOrder, localSizeHint);
+    }
+
+    /** Operating-system process id of the rank. */
+    public long pid() {
+        return process.pid();
     }
 }

@@ -45,7 +45,7 @@ final class RendezvousClient {
             // The address this socket uses towards rank 0 is one that rank 0 (and so, in a routed
             // network, the other ranks) can reach; that is where our ring listener is announced.
             RankRecord self = new RankRecord(env.rank(), nodeId,
-                    new InetSocketAddress(socket.getLocalAddress(), ringPort), ProcessHandle.current().pid(),
+                    new InetSocketAddress(socket.getLocalAddress(), ringPort), ProcessIdentity.current(),
                     ByteOrder.nativeOrder(), env.localSize());
             byte[] hello = bytesOf(RendezvousCodec.hello(env.worldSize(), self));
             byte[] clientNonce = JobSecret.nonce();
@@ -190,7 +190,7 @@ final class RendezvousClient {
             RendezvousCodec.Table t = RendezvousCodec.decodeTable(body, env.worldSize());
             RankRecord mine = t.records().get(env.rank());
             // Address equality is not compared: a scoped IPv6 address may not survive the round trip.
-            if (mine.pid() != self.pid() || !mine.nodeId().equals(self.nodeId())
+            if (!mine.process().equals(self.process()) || !mine.nodeId().equals(self.nodeId())
                     || mine.ringAddress().getPort() != self.ringAddress().getPort()) {
                 throw new RendezvousException("rank " + env.rank() + ": rank 0's table says this rank is " + mine
                         + " but it announced " + self);

@@ -233,7 +233,8 @@ final class RendezvousCodec {
     }
 
     private static void putEntry(ByteBuffer b, RankRecord r) {
-        b.putLong(r.pid()).putInt(r.localSizeHint()).put((byte) (r.byteOrder() == ByteOrder.LITTLE_ENDIAN ? 1 : 0));
+        b.putLong(r.pid()).putLong(r.process().startMillis()).putLong(r.process().pidNamespace())
+                .putInt(r.localSizeHint()).put((byte) (r.byteOrder() == ByteOrder.LITTLE_ENDIAN ? 1 : 0));
         byte[] addr = r.ringAddress().getAddress().getAddress();
         b.put((byte) addr.length).put(addr).putInt(r.ringAddress().getPort());
         byte[] id = r.nodeId().getBytes(StandardCharsets.UTF_8);
@@ -244,6 +245,11 @@ final class RendezvousCodec {
         long pid = b.getLong();
         if (pid < 0) {
             throw new MalformedFrameException("rank " + rank + " has negative pid " + pid, false);
+        }
+        long startMillis = b.getLong();
+        long pidNamespace = b.getLong();
+        if (startMillis < 0 || pidNamespace < 0) {
+            throw new MalformedFrameException("rank " + rank + " has a negative start time or pid namespace", false);
         }
         int hint = b.getInt();
         if (hint < -1 || hint > worldSize) {
@@ -271,7 +277,8 @@ final class RendezvousCodec {
         } catch (UnknownHostException e) {
             throw new MalformedFrameException("rank " + rank + " has a bad address", false);
         }
-        return new RankRecord(rank, nodeId, new InetSocketAddress(ip, port), pid,
+        return new RankRecord(rank, nodeId, new InetSocketAddress(ip, port),
+                new ProcessIdentity(pid, startMillis, pidNamespace),
                 order == 1 ? ByteOrder.LITTLE_ENDIAN : ByteOrder.BIG_ENDIAN, hint);
     }
 

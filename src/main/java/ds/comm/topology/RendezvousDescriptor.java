@@ -20,8 +20,12 @@ package ds.comm.topology;
  *   +---------------+---------------+-------------------------------+
  *   | worldSize     | rank          | pid int64                     |
  *   | int32         | int32         |                               |
+ *   +---------------+---------------+-------------------------------+
+ *    16                              24                              32
+ *   +-------------------------------+-------------------------------+
+ *   | start int64 (epoch ms, 0 = ?) | pid namespace int64 (0 = ?)   |
  *   +---------------+-------+-------+-------------------------------+
- *    16              20      21
+ *    32              36      37
  *   +---------------+-------+---------------------------------------+
  *   | localSizeHint | order | Endpoint (ring), 6 or 18 bytes, then  |
  *   | int32, -1 = ? | int8  | String (node id), 3..1026 bytes       |
@@ -33,7 +37,8 @@ package ds.comm.topology;
  *   | worldSize     | job token, 16 random bytes (TOKEN_BYTES)   |
  *   +---------------+---------------------------------------------+
  *   | worldSize x Entry, in rank order:                           |
- *   |   pid int64 | localSizeHint int32 | order int8 |            |
+ *   |   pid int64 | start int64 | pid namespace int64 |          |
+ *   |   localSizeHint int32 | order int8 |                       |
  *   |   Endpoint (ring) | String (node id)                       |
  *   +-------------------------------------------------------------+
  *
@@ -79,7 +84,7 @@ public final class RendezvousDescriptor {
     /** "DSRV" in ASCII. */
     public static final int MAGIC = 0x4453_5256;
     /** Protocol version; ranks of different versions refuse each other. */
-    public static final short VERSION = 2;
+    public static final short VERSION = 3;
 
     /** A rank introduces itself. */
     public static final short TYPE_HELLO = 1;
@@ -119,8 +124,8 @@ public final class RendezvousDescriptor {
 
     /** Largest encoded endpoint: length byte, IPv6 address, port. */
     public static final int MAX_ENDPOINT_BYTES = 1 + 16 + 4;
-    /** Largest encoded per-rank entry: pid, local size hint, order, endpoint, node id. */
-    public static final int MAX_ENTRY_BYTES = 8 + 4 + 1 + MAX_ENDPOINT_BYTES + 2 + MAX_STRING_BYTES;
+    /** Largest encoded per-rank entry: pid, start, pid namespace, local size hint, order, endpoint, node id. */
+    public static final int MAX_ENTRY_BYTES = 8 + 8 + 8 + 4 + 1 + MAX_ENDPOINT_BYTES + 2 + MAX_STRING_BYTES;
     /** Largest HELLO body: world size, rank, entry. */
     public static final int MAX_HELLO_BYTES = 4 + 4 + MAX_ENTRY_BYTES;
     /** Largest ERROR body. */

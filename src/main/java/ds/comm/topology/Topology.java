@@ -87,7 +87,7 @@ public final class Topology {
         byte[] token = new byte[RendezvousDescriptor.TOKEN_BYTES];
         new SecureRandom().nextBytes(token);
         RankRecord self = new RankRecord(0, nodeId, new InetSocketAddress(InetAddress.getLoopbackAddress(), ringPort),
-                ProcessHandle.current().pid(), ByteOrder.nativeOrder(), 1);
+                ProcessIdentity.current(), ByteOrder.nativeOrder(), 1);
         return new Topology(0, HexFormat.of().formatHex(token), List.of(self));
     }
 
@@ -159,6 +159,11 @@ public final class Topology {
     /** Process id of {@code rank}. */
     public long pidOf(int rank) {
         return records[check(rank)].pid();
+    }
+
+    /** The process of {@code rank}: its pid, start time and pid namespace as it announced them. */
+    public ProcessIdentity processOf(int rank) {
+        return records[check(rank)].process();
     }
 
     /** Native byte order of {@code rank}. */

@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
+import ds.comm.topology.ProcessIdentity;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -82,6 +83,40 @@ class ShmSegmentLifecycleTest {
         assertEquals(9, f.peerRank());
         assertTrue(f.getMessage().contains("world 9") && f.getMessage().contains("world 11"), f.getMessage());
         assertTrue(millis >= 300 && millis < 3_000, "failed after " + millis + " ms");
+    }
+
+    @Test
+    void aPeerWhoseProcessExitedBeforeCreatingItsSegmentIsNamedLongBeforeTheTimeout() throws Exception {
+        Process quick = new ProcessBuilder("true").start();
+        ProcessIdentity dead = new ProcessIdentity(quick.pid(), ProcessIdentity.startMillisOf(quick.toHandle()),
+                ProcessIdentity.ownPidNamespace());
+        assertTrue(quick.waitFor(10, TimeUnit.SECONDS));
+        Process sleeper = new ProcessBuilder("sleep", "30").start();
+        try {
+            ProcessIdentity alive = new ProcessIdentity(sleeper.pid(), ProcessIdentity.startMillisOf(sleeper.toHandle()),
+                    ProcessIdentity.ownPidNamespace());
+            GroupSpec g = ranks.group("w", new int[] {3, 7, 8}, 0);
+            long start = System.nanoTime();
+            CommFailure f = assertThrows(CommFailure.class, () -> ShmCollective.open(g, ranks.settings(20_000),
+                    ScalarTestReducer.INSTANCE, new ProcessIdentity[] {ProcessIdentity.current(), alive, dead}));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
+            assertEquals(8, f.peerRank(), "the dead process's rank, not the slow live one's");
+            assertTrue(f.getMessage().contains("world 8") && f.getMessage().contains("pid " + dead.pid()), f.getMessage());
+            assertTrue(millis < 2_000, "named after " + millis + " ms; the timeout was 20 s");
+
+            // The live but silent one, alone, is waited for until the timeout: its process runs.
+            CommFailure t = assertThrows(CommFailure.class, () -> ShmCollective.open(ranks.group("w", new int[] {3, 7}, 0),
+                    ranks.settings(400), ScalarTestReducer.INSTANCE, new ProcessIdentity[] {ProcessIdentity.current(), alive}));
+            assertEquals(CommFailure.Kind.TIMEOUT, t.kind(), t.getMessage());
+            // A pid in another (or unknown) namespace means nothing here: never judged gone.
+            CommFailure u = assertThrows(CommFailure.class, () -> ShmCollective.open(ranks.group("w", new int[] {3, 8}, 0),
+                    ranks.settings(400), ScalarTestReducer.INSTANCE, new ProcessIdentity[] {ProcessIdentity.current(),
+                            new ProcessIdentity(dead.pid(), dead.startMillis(), dead.pidNamespace() + 1)}));
+            assertEquals(CommFailure.Kind.TIMEOUT, u.kind(), u.getMessage());
+        } finally {
+            sleeper.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test

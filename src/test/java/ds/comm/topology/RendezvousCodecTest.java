@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
 class RendezvousCodecTest {
 
     private static final RankRecord V4 = new RankRecord(1, "node-ä", new InetSocketAddress(
-            InetAddress.getLoopbackAddress(), 65_535), 4242, ByteOrder.LITTLE_ENDIAN, 3);
+            InetAddress.getLoopbackAddress(), 65_535), new ProcessIdentity(4242, 1_790_000_000_123L, 4_026_531_836L),
+            ByteOrder.LITTLE_ENDIAN, 3);
 
     private static ByteBuffer body(ByteBuffer frame) {
         return frame.slice(RendezvousDescriptor.HEADER_BYTES, frame.limit() - RendezvousDescriptor.HEADER_BYTES);
@@ -32,7 +33,7 @@ class RendezvousCodecTest {
         assertEquals(4, frame.getInt(RendezvousDescriptor.HEADER_BYTES), "world size, big-endian");
         RendezvousCodec.Hello hello = RendezvousCodec.decodeHello(body(frame));
         assertEquals(4, hello.worldSize());
-        assertEquals(V4, hello.record());
+        assertEquals(V4, hello.record(), "pid, start time and pid namespace survive the trip");
     }
 
     @Test
@@ -41,7 +42,7 @@ class RendezvousCodecTest {
                 ByteOrder.BIG_ENDIAN, -1);
         byte[] token = new byte[16];
         token[15] = 7;
-        RankRecord v4 = new RankRecord(1, V4.nodeId(), V4.ringAddress(), V4.pid(), V4.byteOrder(), 2);
+        RankRecord v4 = new RankRecord(1, V4.nodeId(), V4.ringAddress(), V4.process(), V4.byteOrder(), 2);
         ByteBuffer frame = RendezvousCodec.table(token, List.of(v6, v4));
         RendezvousCodec.Table t = RendezvousCodec.decodeTable(body(frame), 2);
         assertArrayEquals(token, t.token());
@@ -97,14 +98,17 @@ class RendezvousCodecTest {
         ByteBuffer badRank = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).putInt(4, 4);
         assertTrue(helloFailure(badRank.position(badRank.limit())).contains("rank 4 outside 0..3"));
 
-        ByteBuffer badOrder = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).put(20, (byte) 7);
+        ByteBuffer badOrder = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).put(36, (byte) 7);
         assertTrue(helloFailure(badOrder.position(badOrder.limit())).contains("byte order code 7"));
 
-        ByteBuffer badAddr = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).put(21, (byte) 5);
+        ByteBuffer badStart = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).putLong(16, -1);
+        assertTrue(helloFailure(badStart.position(badStart.limit())).contains("negative start time"));
+
+        ByteBuffer badAddr = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).put(37, (byte) 5);
         assertTrue(helloFailure(badAddr.position(badAddr.limit())).contains("address of 5 bytes"));
 
         // node id length field (after the 4-byte address and the port) claims more than the bound
-        ByteBuffer longId = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).putShort(30, (short) 1025);
+        ByteBuffer longId = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).putShort(46, (short) 1025);
         assertTrue(helloFailure(longId.position(longId.limit())).contains("1025 bytes"));
 
         ByteBuffer shortBody = ByteBuffer.allocate(b.remaining() - 1).put(b.duplicate().limit(b.limit() - 1));
@@ -113,7 +117,7 @@ class RendezvousCodecTest {
         ByteBuffer trailing = ByteBuffer.allocate(b.remaining() + 1).put(b.duplicate()).put((byte) 0);
         assertTrue(helloFailure(trailing).contains("1 trailing bytes"));
 
-        ByteBuffer badUtf8 = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).put(32, (byte) 0xFF);
+        ByteBuffer badUtf8 = ByteBuffer.allocate(b.remaining()).put(b.duplicate()).put(48, (byte) 0xFF);
         assertTrue(helloFailure(badUtf8.position(badUtf8.limit())).contains("not valid UTF-8"));
     }
 
