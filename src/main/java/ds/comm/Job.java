@@ -18,6 +18,7 @@ import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
 import ds.comm.topology.RankRecord;
 import ds.comm.topology.Rendezvous;
+import ds.comm.topology.LaunchLedger;
 import ds.comm.topology.ProcessIdentity;
 import ds.comm.topology.Topology;
 
@@ -90,7 +91,7 @@ final class Job {
             }
             // The secret authenticates every rendezvous connection (and rank 0's answer).
             Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos(),
-                    secret);
+                    secret, LaunchLedger.fromEnvironment(config.environment()));
             return new Job(config, launch, topology, endpoint, reducer, null);
         } catch (RuntimeException e) {
             if (endpoint != null) endpoint.close();

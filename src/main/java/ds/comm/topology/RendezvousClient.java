@@ -36,9 +36,10 @@ final class RendezvousClient {
     private RendezvousClient() {
     }
 
-    static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret) {
+    static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
+                             LaunchLedger ledger) {
         String where = env.masterAddr() + ":" + env.masterPort();
-        try (Socket socket = connect(env, where, deadline)) {
+        try (Socket socket = connect(env, where, deadline, ledger)) {
             socket.setTcpNoDelay(true);
             InputStream in = socket.getInputStream();
             byte[] serverNonce = readChallenge(env, socket, in, where, deadline);
@@ -95,11 +96,20 @@ final class RendezvousClient {
         }
     }
 
-    private static Socket connect(LaunchEnv env, String where, long deadline) {
+    private static Socket connect(LaunchEnv env, String where, long deadline, LaunchLedger ledger) {
         long backoff = TimeUnit.MILLISECONDS.toNanos(10);
         Exception last = null;
         int attempts = 0;
+        boolean[] rankZero = new boolean[env.worldSize()];
+        rankZero[0] = true;
         while (true) {
+            // Refused connections look the same whether rank 0 is still starting or already dead.
+            LaunchLedger.Exit exit = attempts == 0 ? null : ledger.firstExitAmong(rankZero);
+            if (exit != null) {
+                throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
+                        + " could not reach rank 0's rendezvous at " + where + ": rank 0 exited with code " + exit.code()
+                        + " (reported by the launcher)", last);
+            }
             long remaining = deadline - System.nanoTime();
             if (remaining <= 0) {
                 throw new RendezvousException(RendezvousException.Cause.TIMEOUT, 0, "rank " + env.rank()

@@ -58,6 +58,10 @@ final class RendezvousServer implements AutoCloseable {
     private final Selector selector;
     private final int worldSize;
     private final JobSecret secret;
+    private final LaunchLedger ledger;
+    /** By world rank: not yet arrived, so a launcher-reported exit means it never will. */
+    private final boolean[] awaited;
+    private long nextLedgerCheck;
     private final int maxConnections;
     private final List<Peer> peers = new ArrayList<>();
     private final Peer[] byRank;
@@ -68,6 +72,8 @@ final class RendezvousServer implements AutoCloseable {
     /** A rank that said HELLO and then vanished: reported once the others arrived or a grace passed. */
     private Failure lost;
     private long lostReportBy;
+    /** 1 when the lost rank never arrived (the launcher reported its exit): nobody waits for it. */
+    private int neverArriving;
 
     /** One accepted connection and its protocol state. */
     private static final class Peer {
@@ -101,11 +107,14 @@ final class RendezvousServer implements AutoCloseable {
         }
     }
 
-    private RendezvousServer(ServerSocketChannel listener, Selector selector, int worldSize, JobSecret secret) {
+    private RendezvousServer(ServerSocketChannel listener, Selector selector, int worldSize, JobSecret secret,
+                             LaunchLedger ledger) {
         this.listener = listener;
         this.selector = selector;
         this.worldSize = worldSize;
         this.secret = secret;
+        this.ledger = ledger;
+        this.awaited = new boolean[worldSize];
         this.byRank = new Peer[worldSize];
         // Room for every rank plus a few strays (a rank retrying, a health check) but bounded,
         // so that a flood of connections cannot exhaust file descriptors.
@@ -116,7 +125,8 @@ final class RendezvousServer implements AutoCloseable {
      * Binds the listener. SO_REUSEADDR lets a job restart on the port of a job that just ended
      * while its connections are still in TIME_WAIT.
      */
-    static RendezvousServer open(InetSocketAddress bind, int worldSize, JobSecret secret) throws IOException {
+    static RendezvousServer open(InetSocketAddress bind, int worldSize, JobSecret secret, LaunchLedger ledger)
+            throws IOException {
         ServerSocketChannel ch = ServerSocketChannel.open();
         Selector sel = null;
         try {
@@ -125,7 +135,7 @@ final class RendezvousServer implements AutoCloseable {
             ch.configureBlocking(false);
             sel = Selector.open();
             ch.register(sel, SelectionKey.OP_ACCEPT);
-            return new RendezvousServer(ch, sel, worldSize, secret);
+            return new RendezvousServer(ch, sel, worldSize, secret, ledger);
         } catch (IOException | RuntimeException e) {
             ch.close();
             if (sel != null) {
@@ -172,8 +182,8 @@ final class RendezvousServer implements AutoCloseable {
     private void awaitArrivals(long deadline) throws IOException, Failure {
         while (arrived < worldSize) {
             long now = System.nanoTime();
-            if (lost != null && now - lostReportBy >= 0) {
-                throw lost;
+            if (lost != null && (now - lostReportBy >= 0 || arrived + neverArriving >= worldSize)) {
+                throw lost; // the grace passed, or everyone who can still arrive has
             }
             long remaining = deadline - now;
             if (remaining <= 0) {
@@ -194,6 +204,28 @@ final class RendezvousServer implements AutoCloseable {
                 }
             }
             dropUnauthenticatedAfterWindow();
+            consultLedger();
+        }
+    }
+
+    /**
+     * A rank that exited before its HELLO (killed at start-up, a bad command line) never arrives;
+     * only its launcher knows. Once the ledger says so, the rank is lost as surely as one that
+     * hung up: the others still arriving within the grace are told which rank it was.
+     */
+    private void consultLedger() {
+        long now = System.nanoTime();
+        if (lost != null || now - nextLedgerCheck < 0) return;
+        nextLedgerCheck = now + SWEEP_NANOS;
+        for (int r = 0; r < worldSize; r++) {
+            awaited[r] = byRank[r] == null;
+        }
+        LaunchLedger.Exit exit = ledger.firstExitAmong(awaited);
+        if (exit != null) {
+            lost = new Failure(RendezvousDescriptor.CAUSE_LOST, exit.rank(), "rank " + exit.rank() + " exited with code "
+                    + exit.code() + " before it reached rank 0's rendezvous (reported by the launcher); " + missingRanks());
+            lostReportBy = now + LOST_GRACE_NANOS;
+            neverArriving = 1;
         }
     }
 

@@ -16,14 +16,17 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** In-process rendezvous: each rank is a thread, so failures can be staged precisely. */
 @Timeout(value = 20, unit = TimeUnit.SECONDS)
@@ -157,6 +160,56 @@ class RendezvousTest {
             String m = failureOf(f).getMessage();
             assertTrue(m.contains("rank 2") && m.contains("disconnected before all 3 ranks arrived"), m);
         }
+    }
+
+    /** Starts one rank on its own thread, reading the launcher's ledger of exits. */
+    private static CompletableFuture<Topology> rank(LaunchEnv env, LaunchLedger ledger) {
+        CompletableFuture<Topology> f = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("rank-" + env.rank()).start(() -> {
+            try {
+                f.complete(Rendezvous.join(env, "n", 0, env.timeoutNanos(), JobSecret.fromEnvironment(Map.of()), ledger));
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        return f;
+    }
+
+    @Test
+    void aRankTheLauncherSawExitBeforeItsHelloIsNamedOnEveryRankLongBeforeTheTimeout(@TempDir Path tmp) throws Exception {
+        Path exits = LaunchLedger.create(tmp);
+        LaunchLedger ledger = LaunchLedger.fromEnvironment(Map.of(LaunchLedger.ENV, exits.toString()));
+        int port = freePort();
+        long patient = TimeUnit.SECONDS.toNanos(15);
+        var zero = rank(env(0, 4, port, patient), ledger);
+        var one = rank(env(1, 4, port, patient), ledger);
+        Thread.sleep(300);
+        long start = System.nanoTime();
+        LaunchLedger.append(exits, 0, 0); // rank 0 is running: a line about it must not matter while it serves
+        LaunchLedger.append(exits, 2, 137);
+        // Rank 3 starts after the loss (a slow JVM): it must hear who was lost, not time out.
+        var three = rank(env(3, 4, port, patient), ledger);
+        for (var f : List.of(zero, one, three)) {
+            RendezvousException e = failureOf(f);
+            assertEquals(RendezvousException.Cause.LOST, e.kind(), e.getMessage());
+            assertEquals(2, e.rank(), e.getMessage());
+            assertTrue(e.getMessage().contains("rank 2 exited with code 137"), e.getMessage());
+        }
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(millis < 4_000, "named after " + millis + " ms; the timeout was 15 s");
+    }
+
+    @Test
+    void aRankZeroTheLauncherSawExitIsNamedByARankStillTryingToReachIt(@TempDir Path tmp) throws Exception {
+        Path exits = LaunchLedger.create(tmp);
+        LaunchLedger.append(exits, 0, 1);
+        long start = System.nanoTime();
+        RendezvousException e = failureOf(rank(env(1, 2, freePort(), TimeUnit.SECONDS.toNanos(15)),
+                LaunchLedger.fromEnvironment(Map.of(LaunchLedger.ENV, exits.toString()))));
+        assertEquals(RendezvousException.Cause.LOST, e.kind(), e.getMessage());
+        assertEquals(0, e.rank());
+        assertTrue(e.getMessage().contains("rank 0 exited with code 1"), e.getMessage());
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(3), "not at once");
     }
 
     @Test

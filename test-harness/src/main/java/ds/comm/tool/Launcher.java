@@ -1,5 +1,7 @@
 package ds.comm.tool;
 
+import ds.comm.topology.LaunchLedger;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -33,7 +35,9 @@ import java.util.function.Consumer;
  * Stale {@code DSCOMM_RANK / _WORLD_SIZE / _LOCAL_RANK / _LOCAL_SIZE} are removed from the
  * inherited environment because they would win over the launcher's variables. Each output line
  * goes to the output sink as {@code "[rank N] line"}; standard error is merged into it unless an
- * error sink is set.
+ * error sink is set. {@code DSCOMM_LAUNCH_LEDGER} names an owner-only file to which the launcher
+ * appends every rank's exit the moment it happens ({@link LaunchLedger}): ranks still in the
+ * rendezvous learn from it of a rank that died before anyone could have seen it.
  *
  * <p>Reaping guarantees: when a rank exits with a non-zero status, or the timeout passes, every
  * other rank and every descendant of it is sent SIGTERM, then SIGKILL after the grace period, and
@@ -138,7 +142,15 @@ public final class Launcher {
         Thread hook = Thread.ofPlatform().unstarted(() -> stopAll(TimeUnit.SECONDS.toNanos(1)));
         Runtime.getRuntime().addShutdownHook(hook);
         RankFailure failure = null;
+        Path ledger = null;
         try {
+            try {
+                // Ranks still in the rendezvous read it to learn of a rank that died before they could see it.
+                ledger = LaunchLedger.create(Path.of(System.getProperty("java.io.tmpdir")));
+            } catch (IOException e) {
+                diagnostics.accept("no launch ledger (" + e + "): a rank dying before the rendezvous costs the others"
+                        + " the timeout");
+            }
             synchronized (lock) {
                 processes = new Process[ranks];
             }
@@ -154,6 +166,9 @@ public final class Launcher {
                 }
                 env.put("DSCOMM_JAVA_HOME", RankCommand.currentJava(System.getenv()).getParent().getParent().toString());
                 env.putAll(rankEnv(r, masterPort));
+                if (ledger != null) {
+                    env.put(LaunchLedger.ENV, ledger.toString());
+                }
                 Process p;
                 try {
                     synchronized (lock) {
@@ -171,7 +186,11 @@ public final class Launcher {
                     pumps.add(pump(r, p.getErrorStream(), errorSink, output.get(r)));
                 }
                 final int rank = r;
-                p.onExit().thenRun(() -> exited.add(rank));
+                Path exits = ledger;
+                p.onExit().thenRun(() -> {
+                    recordExit(exits, rank, p);
+                    exited.add(rank);
+                });
             }
             int running = failure == null ? ranks : 0;
             while (running > 0) {
@@ -211,6 +230,9 @@ public final class Launcher {
             stopAll(killGrace.toNanos());
             collectExitCodes(exitCodes);
             joinPumps(pumps);
+            if (ledger != null) {
+                LaunchLedger.delete(ledger);
+            }
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
             } catch (IllegalStateException e) {
@@ -219,6 +241,16 @@ public final class Launcher {
         }
         return new LaunchResult(exitCodes, pids, output, Optional.ofNullable(failure),
                 Duration.ofNanos(System.nanoTime() - start));
+    }
+
+    /** Writes {@code rank}'s exit into the ledger, if there is one and it still exists. */
+    private static void recordExit(Path ledger, int rank, Process p) {
+        if (ledger == null) return;
+        try {
+            LaunchLedger.append(ledger, rank, p.exitValue());
+        } catch (IOException | IllegalThreadStateException e) {
+            // the job is over and the ledger removed: nobody reads it any more
+        }
     }
 
     /** Exit status of every stopped rank; the JDK reaps its direct children shortly after they die. */
