@@ -29,7 +29,8 @@ import java.nio.charset.StandardCharsets;
  *     128     1  STEP           sequence      owner, release store, once per protocol step
  *     136        CALL[0]        3 words       owner, plain, before STEP of an even step
  *     160        CALL[1]        3 words       owner, plain, before STEP of an odd step
- *     256     2  HEARTBEAT      nanoTime      owner, release store, at open and every call
+ *     256     2  HEARTBEAT      beat counter  owner's pacer thread, release store, ~6 per peer-lost
+ *                                             bound while a peer cannot judge our pid (HeartbeatPacer)
  *     384     3  STATE          OPEN/CLOSED/FAILED  owner, release store
  *     392        BLAME          kind, world rank    owner, plain, before STATE=FAILED
  *     512        AREA[0]        AREA_BYTES    owner, plain, payload of even steps
@@ -164,8 +165,8 @@ final class SegmentDescriptor {
         return getWordAcquire(s, HEARTBEAT_OFFSET);
     }
 
-    static void heartbeatRelease(MemorySegment s, long nanos) {
-        setWordRelease(s, HEARTBEAT_OFFSET, nanos);
+    static void heartbeatRelease(MemorySegment s, long beats) {
+        setWordRelease(s, HEARTBEAT_OFFSET, beats);
     }
 
     static long readyAcquire(MemorySegment s) {

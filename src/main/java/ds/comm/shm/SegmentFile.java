@@ -239,7 +239,7 @@ final class SegmentFile {
         setWord(s, GROUP_RANK_OFFSET, group.myIndex());
         setWord(s, GROUP_SIZE_OFFSET, group.size());
         setByteOrderMark(s);
-        heartbeatRelease(s, System.nanoTime());
+        heartbeatRelease(s, 0);
         // Last: a peer that reads READY with acquire sees every header word above.
         readyRelease(s);
     }

@@ -78,6 +78,10 @@ public final class ShmCollective implements Collective {
      * a newer communicator of the same group.
      */
     private boolean ownFileLinked;
+    /** This rank's segment (null for a group of one). */
+    private final MemorySegment ownSegment;
+    /** Whether {@link HeartbeatPacer} beats {@link #ownSegment}. */
+    private boolean heartbeating;
 
     private ShmCollective(GroupSpec group, Settings settings, Reducer reducer, Arena arena, Path ownPath,
                           MemorySegment[] segments) {
@@ -87,6 +91,7 @@ public final class ShmCollective implements Collective {
         this.size = group.size();
         this.arena = arena;
         this.ownPath = ownPath;
+        this.ownSegment = segments == null ? null : segments[group.myIndex()];
         this.smallBytes = settings.smallMessageBytes();
         this.srcOffsets = new long[size];
         this.scatterSources = new MemorySegment[size];
@@ -98,7 +103,8 @@ public final class ShmCollective implements Collective {
             this.scatterChunk = 0;
             this.pipeChunk = 0;
         } else {
-            this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos());
+            this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos(),
+                    settings.peerLostNanos());
             this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
             this.areas = new MemorySegment[2][size];
             for (int parity = 0; parity < 2; parity++) {
@@ -170,11 +176,13 @@ public final class ShmCollective implements Collective {
             }
             attachPeers(dir, bytes, group, settings, arena, segments, processes.clone());
             ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
+            collective.startHeartbeatIfNeeded(settings.peerLostNanos());
             collective.openBarrier();
             collective.ownFileLinked = !SegmentFile.deleteQuietly(ownPath);
             return collective;
         } catch (RuntimeException | Error e) {
             if (created) {
+                HeartbeatPacer.instance().unregister(segments[rank]); // before the arena closes
                 SegmentDescriptor.stateRelease(segments[rank], SegmentDescriptor.STATE_FAILED);
                 SegmentFile.deleteQuietly(ownPath);
             }
@@ -255,6 +263,17 @@ public final class ShmCollective implements Collective {
                 "rank " + group.myIndex() + " (world " + group.myWorldRank() + ") waited "
                         + settings.timeoutNanos() / 1_000_000 + " ms in " + settings.shmDir()
                         + " for the segments of " + missing, null);
+    }
+
+    /**
+     * A peer in another pid namespace cannot ask the kernel about us: beat our HEARTBEAT word for
+     * it (and judge its word, in StepSequencer) until close.
+     */
+    private void startHeartbeatIfNeeded(long peerLostNanos) {
+        if (steps.needsHeartbeat()) {
+            HeartbeatPacer.instance().register(ownSegment, peerLostNanos);
+            heartbeating = true;
+        }
     }
 
     private void openBarrier() {
@@ -482,6 +501,10 @@ public final class ShmCollective implements Collective {
         if (closed) return;
         closed = true;
         if (arena == null) return;
+        if (heartbeating) {
+            // Before the arena closes: the pacer must never write into an unmapped segment.
+            HeartbeatPacer.instance().unregister(ownSegment);
+        }
         try {
             // Peers still waiting on this rank see CLOSED and fail fast instead of timing out;
             // a FAILED state stays, it says more.

@@ -104,6 +104,11 @@ final class StepSequencer {
     /** Whether a peer's pid means the same process here: same pid namespace, known to both. */
     private final boolean[] pidVisible;
     private final long myPid;
+    /** A peer whose pid we cannot judge is lost when its HEARTBEAT counter stands still this long. */
+    private final long peerLostNanos;
+    /** Per peer: the HEARTBEAT counter last read, and when (our clock) it was seen to change. */
+    private final long[] lastBeat;
+    private final long[] lastBeatChangeNanos;
 
     /** The last step this rank published. */
     private long step;
@@ -115,7 +120,7 @@ final class StepSequencer {
     /**
      * @param segments every rank's segment, indexed by group rank, this rank's included
      */
-    StepSequencer(GroupSpec group, MemorySegment[] segments, IdleStrategy idle, long timeoutNanos) {
+    StepSequencer(GroupSpec group, MemorySegment[] segments, IdleStrategy idle, long timeoutNanos, long peerLostNanos) {
         this.group = group;
         this.segments = segments;
         this.rank = group.myIndex();
@@ -133,11 +138,27 @@ final class StepSequencer {
             pidVisible[p] = myNamespace != 0 && getWord(segments[p], PID_NAMESPACE_OFFSET) == myNamespace;
         }
         this.myPid = pids[rank];
+        this.peerLostNanos = peerLostNanos;
+        this.lastBeat = new long[size];
+        this.lastBeatChangeNanos = new long[size];
+        long now = System.nanoTime();
+        for (int p = 0; p < size; p++) {
+            lastBeat[p] = heartbeatAcquire(segments[p]);
+            lastBeatChangeNanos[p] = now;
+        }
+    }
+
+    /** True when some peer cannot judge our pid (nor we theirs): our segment must be beaten. */
+    boolean needsHeartbeat() {
+        for (int p = 0; p < size; p++) {
+            if (p != rank && !pidVisible[p]) return true;
+        }
+        return false;
     }
 
     /**
-     * Starts a collective: records what it is (for peers and for error messages), starts its
-     * deadline and beats the heartbeat.
+     * Starts a collective: records what it is (for peers and for error messages) and starts its
+     * deadline.
      */
     void begin(CallDescriptor.Kind kind, ElementType type, Combiner op, int root, long bytes, long plan) {
         call0 = CallDescriptor.word0(kind, type, op, root);
@@ -145,7 +166,6 @@ final class StepSequencer {
         call2 = plan;
         long now = System.nanoTime();
         startNanos = now;
-        heartbeatRelease(own, now);
     }
 
     /** Parity of the data area the next step writes; fill {@code A[nextParity()]} before publishing. */
@@ -206,6 +226,9 @@ final class StepSequencer {
                 lastLivenessCheck = now;
                 if (!processAlive(p) && stepAcquire(peer) < s) {
                     throw processGone(p, s);
+                }
+                if (!pidVisible[p] && heartbeatStopped(p, now) && stepAcquire(peer) < s) {
+                    throw heartbeatLost(p, s, now);
                 }
             }
             idle.idle();
@@ -286,6 +309,29 @@ final class StepSequencer {
                 group.name(), operation(), "group rank " + p + " (world " + group.worldRank(p) + ") "
                 + (closed ? "closed its communicator" : state == STATE_FAILED ? "failed in an earlier collective"
                 : "is in unknown state " + state) + " before reaching step " + step, null);
+    }
+
+    /**
+     * Whether peer {@code p}'s HEARTBEAT counter has not moved for {@link #peerLostNanos}. Only
+     * sampled every {@link #LIVENESS_CHECK_NANOS} of waiting, so a counter that moved while
+     * nobody looked counts as alive at the first look.
+     */
+    private boolean heartbeatStopped(int p, long now) {
+        long beat = heartbeatAcquire(segments[p]);
+        if (beat != lastBeat[p]) {
+            lastBeat[p] = beat;
+            lastBeatChangeNanos[p] = now;
+            return false;
+        }
+        return now - lastBeatChangeNanos[p] > peerLostNanos;
+    }
+
+    private CommFailure heartbeatLost(int p, long s, long now) {
+        return new CommFailure(CommFailure.Kind.PEER_LOST, group.worldRank(p), group.name(), operation(),
+                "group rank " + p + " (world " + group.worldRank(p) + "), process " + pids[p]
+                        + " of another pid namespace, stopped its heartbeat "
+                        + (now - lastBeatChangeNanos[p]) / 1_000_000 + " ms ago (bound "
+                        + peerLostNanos / 1_000_000 + " ms) before reaching step " + s, null);
     }
 
     private CommFailure processGone(int p, long s) {

@@ -5,7 +5,8 @@
  * <p>{@link ds.comm.shm.ShmCollective} is the backend; {@code SegmentDescriptor} holds the
  * memory layout, {@code SegmentFile} creates, verifies and unlinks the files,
  * {@code StepSequencer} is the step protocol (and its memory-model reasoning), and
- * {@code CallDescriptor} lets ranks detect mismatched calls.
+ * {@code CallDescriptor} lets ranks detect mismatched calls, and {@code HeartbeatPacer} beats a
+ * segment's heartbeat counter for peers in another pid namespace, who cannot judge our pid.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */
