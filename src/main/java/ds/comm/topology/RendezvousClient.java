@@ -38,6 +38,15 @@ final class RendezvousClient {
 
     static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
                              LaunchLedger ledger) {
+        return exchange(env, nodeId, ringPort, deadline, secret, ledger, ByteOrder.nativeOrder());
+    }
+
+    /**
+     * As above, announcing {@code byteOrder} instead of the native one: lets a test stand in for a
+     * rank of another byte order (an s390x joining x86 ranks) without another machine.
+     */
+    static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
+                             LaunchLedger ledger, ByteOrder byteOrder) {
         String where = env.masterAddr() + ":" + env.masterPort();
         try (Socket socket = connect(env, where, deadline, ledger)) {
             socket.setTcpNoDelay(true);
@@ -47,7 +56,7 @@ final class RendezvousClient {
             // network, the other ranks) can reach; that is where our ring listener is announced.
             RankRecord self = new RankRecord(env.rank(), nodeId,
                     new InetSocketAddress(socket.getLocalAddress(), ringPort), ProcessIdentity.current(),
-                    ByteOrder.nativeOrder(), env.localSize());
+                    byteOrder, env.localSize());
             byte[] hello = bytesOf(RendezvousCodec.hello(env.worldSize(), self));
             byte[] clientNonce = JobSecret.nonce();
             ByteBuffer proof = RendezvousCodec.proof(clientNonce,
