@@ -31,6 +31,8 @@ import java.nio.charset.StandardCharsets;
  *     160        CALL[1]        3 words       owner, plain, before STEP of an odd step
  *     256     2  HEARTBEAT      beat counter  owner's pacer thread, release store, ~6 per peer-lost
  *                                             bound while a peer cannot judge our pid (HeartbeatPacer)
+ *     264        CALLERS        1 / 2         owner, release store: 1 = this process issues its SHM
+ *                                             collectives from one thread, 2 = from several (CrossGroupWatch)
  *     384     3  STATE          OPEN/CLOSED/FAILED  owner, release store
  *     392        BLAME          kind, world rank    owner, plain, before STATE=FAILED
  *     512        AREA[0]        AREA_BYTES    owner, plain, payload of even steps
@@ -85,6 +87,7 @@ final class SegmentDescriptor {
     static final int CALL_WORDS = 3;
     static final long CALL_BYTES = CALL_WORDS * 8L;
     static final long HEARTBEAT_OFFSET = 2L * LINE;
+    static final long CALLERS_OFFSET = HEARTBEAT_OFFSET + 8;
     static final long STATE_OFFSET = 3L * LINE;
     /**
      * Why a FAILED rank failed: bits 63..32 the {@code CommFailure.Kind} ordinal + 1, bits 31..0
@@ -92,6 +95,10 @@ final class SegmentDescriptor {
      */
     static final long BLAME_OFFSET = STATE_OFFSET + 8;
     static final long DATA_OFFSET = 4L * LINE;
+
+    /** CALLERS values; 0 (not yet written) counts as neither. */
+    static final long CALLERS_SINGLE = 1;
+    static final long CALLERS_MULTI = 2;
 
     /** STATE values. Zero (a fresh file) reads as OPEN. */
     static final long STATE_OPEN = 0;
@@ -167,6 +174,14 @@ final class SegmentDescriptor {
 
     static void heartbeatRelease(MemorySegment s, long beats) {
         setWordRelease(s, HEARTBEAT_OFFSET, beats);
+    }
+
+    static long callersAcquire(MemorySegment s) {
+        return getWordAcquire(s, CALLERS_OFFSET);
+    }
+
+    static void callersRelease(MemorySegment s, long callers) {
+        setWordRelease(s, CALLERS_OFFSET, callers);
     }
 
     static long readyAcquire(MemorySegment s) {

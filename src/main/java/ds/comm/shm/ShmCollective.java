@@ -80,6 +80,8 @@ public final class ShmCollective implements Collective {
     private boolean ownFileLinked;
     /** This rank's segment (null for a group of one). */
     private final MemorySegment ownSegment;
+    /** Every member's segment by group rank (null for a group of one). */
+    private final MemorySegment[] memberSegments;
     /** Whether {@link HeartbeatPacer} beats {@link #ownSegment}. */
     private boolean heartbeating;
 
@@ -92,6 +94,7 @@ public final class ShmCollective implements Collective {
         this.arena = arena;
         this.ownPath = ownPath;
         this.ownSegment = segments == null ? null : segments[group.myIndex()];
+        this.memberSegments = segments == null ? null : segments.clone();
         this.smallBytes = settings.smallMessageBytes();
         this.srcOffsets = new long[size];
         this.scatterSources = new MemorySegment[size];
@@ -178,6 +181,8 @@ public final class ShmCollective implements Collective {
             ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
             collective.startHeartbeatIfNeeded(settings.peerLostNanos());
             collective.openBarrier();
+            CrossGroupWatch.register(collective);
+            collective.steps.watchCrossGroups(peerWorld -> CrossGroupWatch.deadlockWith(collective, peerWorld));
             collective.ownFileLinked = !SegmentFile.deleteQuietly(ownPath);
             return collective;
         } catch (RuntimeException | Error e) {
@@ -501,6 +506,7 @@ public final class ShmCollective implements Collective {
         if (closed) return;
         closed = true;
         if (arena == null) return;
+        CrossGroupWatch.unregister(this); // before the arena closes: its segments are read there
         if (heartbeating) {
             // Before the arena closes: the pacer must never write into an unmapped segment.
             HeartbeatPacer.instance().unregister(ownSegment);
@@ -524,6 +530,48 @@ public final class ShmCollective implements Collective {
         }
     }
 
+    /**
+     * Aborts this group because a call of this rank on another group deadlocked with
+     * {@code peerWorld}'s pending call here; its waiting members then fail with the mismatch.
+     */
+    void abortFor(CommFailure cause, int peerWorld) {
+        if (closed || failure != null) return;
+        failure = new CommFailure(CommFailure.Kind.MISMATCH, peerWorld, group.name(), steps.operation(),
+                "aborted: this rank's call on group " + cause.group() + " deadlocked with world rank " + peerWorld
+                        + "'s call here: " + cause.getMessage(), cause);
+        steps.markFailed(CommFailure.Kind.MISMATCH, peerWorld);
+    }
+
+    /** This rank's segment. */
+    MemorySegment ownSegment() {
+        return ownSegment;
+    }
+
+    GroupSpec group() {
+        return group;
+    }
+
+    /** The current call as text. */
+    String operation() {
+        return steps.operation();
+    }
+
+    /** The segment of member {@code worldRank}, or null when it is not a member of this group. */
+    MemorySegment segmentOfWorldRank(int worldRank) {
+        for (int p = 0; p < size; p++) {
+            if (group.worldRank(p) == worldRank) return memberSegments[p];
+        }
+        return null;
+    }
+
+    /** What the owner of {@code peer} called at {@code step}, from its call descriptor (for messages). */
+    String describeCallOf(MemorySegment peer, long step) {
+        int parity = (int) (step & 1);
+        return CallDescriptor.describe(SegmentDescriptor.getWord(peer, SegmentDescriptor.callOffset(parity, 0)),
+                SegmentDescriptor.getWord(peer, SegmentDescriptor.callOffset(parity, 1)),
+                SegmentDescriptor.getWord(peer, SegmentDescriptor.callOffset(parity, 2)));
+    }
+
     /** The number of steps this rank has published (for tests and diagnostics). */
     long stepsPublished() {
         return steps == null ? 0 : steps.step();
@@ -538,6 +586,7 @@ public final class ShmCollective implements Collective {
                     failure);
         }
         if (steps != null) {
+            CrossGroupWatch.noteCaller();
             steps.begin(kind, type, op, root, bytes, CallDescriptor.plan(algorithm, chunk));
         }
     }
@@ -555,6 +604,11 @@ public final class ShmCollective implements Collective {
         // Say whom this rank blames before it says FAILED: a peer that finds FAILED while it
         // waits names the rank that was really lost, not this messenger.
         steps.markFailed(failure.kind(), failure.peerRank());
+        if (failure.kind() == CommFailure.Kind.MISMATCH && failure.peerRank() >= 0) {
+            // If the mismatch is one of calls on different groups, this rank's other group is
+            // stuck in the same deadlock: abort it too, so its members hear why (see CrossGroupWatch).
+            CrossGroupWatch.abortPartnerGroup(this, failure.peerRank(), failure);
+        }
         return e;
     }
 

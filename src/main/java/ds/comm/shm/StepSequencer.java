@@ -110,6 +110,9 @@ final class StepSequencer {
     private final long[] lastBeat;
     private final long[] lastBeatChangeNanos;
 
+    /** Asked, while waiting for a peer (by world rank), whether it is blocked in another group of ours. */
+    private java.util.function.IntFunction<CommFailure> crossGroup;
+
     /** The last step this rank published. */
     private long step;
     private long startNanos;
@@ -146,6 +149,11 @@ final class StepSequencer {
             lastBeat[p] = heartbeatAcquire(segments[p]);
             lastBeatChangeNanos[p] = now;
         }
+    }
+
+    /** Installs the cross-group deadlock check (see {@code CrossGroupWatch}); once, at open. */
+    void watchCrossGroups(java.util.function.IntFunction<CommFailure> check) {
+        this.crossGroup = check;
     }
 
     /** True when some peer cannot judge our pid (nor we theirs): our segment must be beaten. */
@@ -212,6 +220,7 @@ final class StepSequencer {
     private void awaitPeer(int p, MemorySegment peer, long s) {
         idle.reset();
         long lastLivenessCheck = System.nanoTime();
+        int crossedChecks = 0;
         while (stepAcquire(peer) < s) {
             if (stateAcquire(peer) != STATE_OPEN && stepAcquire(peer) < s) {
                 // STATE is released after the peer's last STEP, so re-reading STEP after
@@ -229,6 +238,13 @@ final class StepSequencer {
                 }
                 if (!pidVisible[p] && heartbeatStopped(p, now) && stepAcquire(peer) < s) {
                     throw heartbeatLost(p, s, now);
+                }
+                failIfAnotherPeerFailed();
+                CommFailure crossed = crossGroup == null ? null : crossGroup.apply(group.worldRank(p));
+                // Twice in a row, 100 ms apart: a reading of two groups' steps is not atomic.
+                crossedChecks = crossed == null ? 0 : crossedChecks + 1;
+                if (crossedChecks >= 2 && stepAcquire(peer) < s) {
+                    throw crossed;
                 }
             }
             idle.idle();
@@ -290,6 +306,19 @@ final class StepSequencer {
                         + ") which had not arrived", null);
     }
 
+    /**
+     * A member that FAILED takes part in no later step and the group is finished for everyone,
+     * whoever this rank happens to be waiting for: fail now, naming what that member reported (a
+     * lost rank, a mismatch), rather than later naming the rank this one waited for.
+     */
+    private void failIfAnotherPeerFailed() {
+        for (int q = 0; q < size; q++) {
+            if (q != rank && stateAcquire(segments[q]) == STATE_FAILED) {
+                throw peerGone(q, STATE_FAILED);
+            }
+        }
+    }
+
     private CommFailure peerGone(int p, long state) {
         if (state == STATE_FAILED) {
             // Plain read: the acquire of STATE ordered it after the peer's write. Range-checked,
@@ -302,6 +331,14 @@ final class StepSequencer {
                 return new CommFailure(CommFailure.Kind.PEER_LOST, (int) blamed, group.name(), operation(),
                         "world rank " + blamed + " was lost (reported by group rank " + p + ", world "
                                 + group.worldRank(p) + ", which failed before reaching step " + step + ")", null);
+            }
+            if (kind == CommFailure.Kind.MISMATCH.ordinal() && blamed >= 0 && blamed < 65_536) {
+                // The reporter names the other party of the mismatch; if that is this rank, the
+                // party to name here is the reporter.
+                boolean me = blamed == group.myWorldRank();
+                return new CommFailure(CommFailure.Kind.MISMATCH, me ? group.worldRank(p) : (int) blamed, group.name(),
+                        operation(), "group rank " + p + " (world " + group.worldRank(p) + ") found its call mismatched with "
+                        + (me ? "this rank's" : "world rank " + blamed + "'s") + " and failed before reaching step " + step, null);
             }
         }
         boolean closed = state == STATE_CLOSED;

@@ -1,0 +1,126 @@
+package ds.comm.shm;
+
+import ds.comm.spi.CommFailure;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+import static ds.comm.shm.SegmentDescriptor.CALLERS_MULTI;
+import static ds.comm.shm.SegmentDescriptor.CALLERS_SINGLE;
+import static ds.comm.shm.SegmentDescriptor.callersAcquire;
+import static ds.comm.shm.SegmentDescriptor.callersRelease;
+import static ds.comm.shm.SegmentDescriptor.stepAcquire;
+
+/**
+ * Finds the one mismatch no call descriptor can show: ranks that call collectives of
+ * <em>different</em> groups, e.g. rank 0 an all-reduce on the split {0,1} while rank 1 does one on
+ * the world. Each waits for the other on a different segment, and without this both would wait
+ * for the whole timeout.
+ *
+ * <p>The rule, checked by a rank A blocked in group G waiting for peer B (only in the slow path,
+ * every {@link StepSequencer#LIVENESS_CHECK_NANOS}): there is another open group H of this
+ * process containing both A and B in which B has published a step that A has not. If A and B
+ * each issue their SHM collectives from a single thread, this is a deadlock, not a delay: A's
+ * only calling thread is inside G, so A cannot join H until G completes; B's only calling
+ * thread is inside H, which cannot complete without A, so B will not arrive in G. A process that
+ * ever called from two threads (it might legitimately run G and H concurrently) publishes
+ * {@code CALLERS_MULTI} in all its segments and the rule is never applied to or by it: its
+ * peers fall back to the timeout. The finding must hold on two consecutive checks.
+ */
+final class CrossGroupWatch {
+
+    private static final Object LOCK = new Object();
+    /** Every open multi-rank SHM collective of this process. */
+    private static final List<ShmCollective> OPEN = new ArrayList<>();
+
+    /** The first thread that ever ran an SHM collective here; any other makes the process MULTI. */
+    private static volatile Thread firstCaller;
+    private static volatile boolean multipleCallers;
+
+    private CrossGroupWatch() {
+    }
+
+    /**
+     * Called on entry to every collective: one volatile read once the answer is known, a
+     * thread comparison before. Allocates nothing.
+     */
+    static void noteCaller() {
+        if (multipleCallers) return;
+        Thread me = Thread.currentThread();
+        Thread first = firstCaller;
+        if (first == me) return;
+        synchronized (LOCK) {
+            if (firstCaller == null) {
+                firstCaller = me;
+                return;
+            }
+            if (firstCaller == me) return;
+            multipleCallers = true;
+            for (ShmCollective c : OPEN) {
+                callersRelease(c.ownSegment(), CALLERS_MULTI);
+            }
+        }
+    }
+
+    static void register(ShmCollective c) {
+        synchronized (LOCK) {
+            callersRelease(c.ownSegment(), multipleCallers ? CALLERS_MULTI : CALLERS_SINGLE);
+            OPEN.add(c);
+        }
+    }
+
+    static void unregister(ShmCollective c) {
+        synchronized (LOCK) {
+            OPEN.remove(c);
+        }
+    }
+
+    /**
+     * The deadlock finding for {@code waiting} (group G) blocked on its member {@code peerWorld},
+     * or null.
+     */
+    static CommFailure deadlockWith(ShmCollective waiting, int peerWorld) {
+        ShmCollective h = partnerGroup(waiting, peerWorld);
+        if (h == null) return null;
+        MemorySegment peerInH = h.segmentOfWorldRank(peerWorld);
+        long theirs = stepAcquire(peerInH);
+        long mine = stepAcquire(h.ownSegment());
+        return new CommFailure(CommFailure.Kind.MISMATCH, peerWorld, waiting.group().name(),
+                waiting.operation(), "world rank " + peerWorld + " is inside " + h.describeCallOf(peerInH, theirs)
+                + " on group " + h.group().name() + " (its step " + theirs + ", this rank's " + mine
+                + "), which this rank has not called, while this rank waits for it here: the ranks called"
+                + " collectives of different groups in different orders, a deadlock", null);
+    }
+
+    /**
+     * Once the deadlock is declared, the other group's pending call is part of it: that group is
+     * aborted too (FAILED, blaming the same peer), so its members still waiting there for this
+     * rank hear of the mismatch at once instead of later finding this rank closed. Safe without
+     * further locking: the rule holds only while this process calls from this one thread.
+     */
+    static void abortPartnerGroup(ShmCollective waiting, int peerWorld, CommFailure cause) {
+        ShmCollective h = partnerGroup(waiting, peerWorld);
+        if (h != null) h.abortFor(cause, peerWorld);
+    }
+
+    private static ShmCollective partnerGroup(ShmCollective waiting, int peerWorld) {
+        if (multipleCallers) return null;
+        synchronized (LOCK) {
+            int me = waiting.group().myWorldRank();
+            MemorySegment peerInG = waiting.segmentOfWorldRank(peerWorld);
+            if (peerInG == null || callersAcquire(peerInG) != CALLERS_SINGLE) return null;
+            for (ShmCollective h : OPEN) {
+                if (h == waiting) continue;
+                MemorySegment peerInH = h.segmentOfWorldRank(peerWorld);
+                if (peerInH == null || h.group().myWorldRank() != me) continue;
+                long theirs = stepAcquire(peerInH);
+                long mine = stepAcquire(h.ownSegment());
+                if (theirs > mine && callersAcquire(peerInH) == CALLERS_SINGLE) {
+                    return h;
+                }
+            }
+            return null;
+        }
+    }
+}
