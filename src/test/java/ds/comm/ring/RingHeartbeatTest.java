@@ -1,0 +1,215 @@
+package ds.comm.ring;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.Settings;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The ring's heartbeat: a neighbour that goes silent without closing its connections is
+ * declared lost within the silence bound (not the call's timeout); a neighbour that merely does
+ * not call is not; closing a collective stops its heartbeat thread and closes its connections.
+ * (A real frozen process: {@code ds.comm.reliability.RankFreezeTest}.)
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class RingHeartbeatTest {
+
+    /** The call timeout is far beyond every bound asserted here: only the heartbeat can explain a prompt failure. */
+    static final long TIMEOUT_MS = 30_000;
+    static final long SILENCE_MS = 600;
+    static final Settings SETTINGS = RingCluster.settings(256, 1024, TIMEOUT_MS)
+            .withPeerLostNanos(TimeUnit.MILLISECONDS.toNanos(SILENCE_MS));
+
+    /** Beats like a live neighbour for {@code millis}, then stops: returns the nanoTime of the last beat. */
+    private static long beatFor(FakeNeighbour peer, long millis) throws Exception {
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        long last;
+        do {
+            peer.beat();
+            last = System.nanoTime();
+            Thread.sleep(SILENCE_MS / 6);
+        } while (System.nanoTime() - end < 0);
+        return last;
+    }
+
+    @Test
+    void aNeighbourThatFallsSilentWithItsConnectionsOpenIsDeclaredLostWithinTheSilenceBound() throws Exception {
+        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            try (peer) {
+                long lastBeat = beatFor(peer, 2 * SILENCE_MS);
+                // The fake is silent from here on, like a frozen process: its sockets stay open.
+                CommFailure f = assertThrows(CommFailure.class, () -> peer.real.allReduce(
+                        Elements.allocate(ElementType.FP32, 1000), ElementType.FP32, Combiner.SUM));
+                long afterLastBeatMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastBeat);
+                assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
+                assertEquals(1, f.peerRank(), f.getMessage());
+                assertTrue(f.getMessage().contains("world rank 1") && f.getMessage().contains("no heartbeat"),
+                        f.getMessage());
+                assertTrue(afterLastBeatMs >= SILENCE_MS - 50 && afterLastBeatMs < SILENCE_MS + 2_000,
+                        "declared lost " + afterLastBeatMs + " ms after the last beat, bound " + SILENCE_MS + " ms");
+                // The group is unusable afterwards.
+                assertEquals(CommFailure.Kind.ABORTED, assertThrows(CommFailure.class, peer.real::barrier).kind());
+            } finally {
+                peer.real.close();
+            }
+        }
+    }
+
+    @Test
+    void aCallStartedAfterTheNeighbourWasDeclaredLostFailsAtOnce() throws Exception {
+        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            try (peer) {
+                beatFor(peer, SILENCE_MS);
+                Thread.sleep(SILENCE_MS + 300);  // no call runs while the heartbeat declares the loss
+                long start = System.nanoTime();
+                CommFailure f = assertThrows(CommFailure.class, peer.real::barrier);
+                long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
+                assertEquals(1, f.peerRank(), f.getMessage());
+                assertTrue(ms < 100, "the call took " + ms + " ms to fail");
+            } finally {
+                peer.real.close();
+            }
+        }
+    }
+
+    @Test
+    void endOfStreamOnTheHeartbeatConnectionAloneIsALoss() throws Exception {
+        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            try (peer) {
+                peer.beat();
+                peer.beatsToReal.close();  // the data connections stay open and silent
+                long start = System.nanoTime();
+                CommFailure f = assertThrows(CommFailure.class, () -> peer.real.allReduce(
+                        Elements.allocate(ElementType.INT32, 100), ElementType.INT32, Combiner.SUM));
+                long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
+                assertEquals(1, f.peerRank(), f.getMessage());
+                assertTrue(f.getMessage().contains("closed its heartbeat connection"), f.getMessage());
+                assertTrue(ms < SILENCE_MS, "end of stream took " + ms + " ms, as long as silence would");
+            } finally {
+                peer.real.close();
+            }
+        }
+    }
+
+    @Test
+    void aByteThatIsNotABeatOnTheHeartbeatConnectionIsALoss() throws Exception {
+        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            try (peer) {
+                ByteBuffer junk = ByteBuffer.wrap(new byte[]{Heartbeat.BEAT, 0x17});
+                while (junk.hasRemaining()) {
+                    peer.beatsFromReal.write(junk);
+                }
+                CommFailure f = assertThrows(CommFailure.class, peer.real::barrier);
+                assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
+                assertEquals(1, f.peerRank(), f.getMessage());
+                assertTrue(f.getMessage().contains("0x17"), f.getMessage());
+            } finally {
+                peer.real.close();
+            }
+        }
+    }
+
+    @Test
+    void aRankThatComputesForTwiceTheSilenceBoundBetweenCollectivesIsNotDeclaredLost() throws Exception {
+        int n = 3;
+        int slow = 1;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(SETTINGS);
+            try {
+                for (int round = 0; round < 2; round++) {
+                    List<MemorySegment> results = cluster.runAllOk(n, rank -> {
+                        if (rank == slow) {
+                            // Outside any call: only its heartbeat thread speaks for it meanwhile,
+                            // while the others already wait for it inside the all-reduce.
+                            Thread.sleep(2 * SILENCE_MS);
+                        }
+                        MemorySegment buf = Elements.exactInput(ElementType.INT64, 5000, rank, 1);
+                        world[rank].allReduce(buf, ElementType.INT64, Combiner.SUM);
+                        return buf;
+                    });
+                    for (int rank = 0; rank < n; rank++) {
+                        for (long i = 0; i < 5000; i += 499) {
+                            assertEquals(Elements.exactReduction(Combiner.SUM, n, i, 1),
+                                    Elements.get(ElementType.INT64, results.get(rank), i));
+                        }
+                    }
+                }
+                // Everyone idle for twice the bound, then a call: still nobody lost.
+                Thread.sleep(2 * SILENCE_MS);
+                cluster.runAllOk(n, rank -> {
+                    world[rank].barrier();
+                    return null;
+                });
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void closeStopsTheHeartbeatThreadOfEveryRankAndClosesItsConnections() throws Exception {
+        int n = 3;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] group = cluster.open("hbclose", new int[]{0, 1, 2}, SETTINGS);
+            for (int rank = 0; rank < n; rank++) {
+                assertTrue(heartbeatThreadAlive("hbclose", rank), "no heartbeat thread for rank " + rank);
+            }
+            RingCluster.closeAll(group);
+            for (int rank = 0; rank < n; rank++) {
+                assertFalse(heartbeatThreadAlive("hbclose", rank), "heartbeat thread of rank " + rank
+                        + " still runs after close");
+            }
+        }
+        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            try (peer) {
+                peer.real.close();
+                assertFalse(heartbeatThreadAlive("w", 0), "heartbeat thread still runs after close");
+                assertTrue(closedByPeer(peer.beatsToReal), "heartbeat connection from the fake left open");
+                assertTrue(closedByPeer(peer.beatsFromReal), "heartbeat connection to the fake left open");
+            }
+        }
+    }
+
+    private static boolean heartbeatThreadAlive(String group, int worldRank) {
+        String name = Heartbeat.threadName(group, worldRank);
+        return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.isAlive() && t.getName().equals(name));
+    }
+
+    /** True once the other end closed {@code ch} (beats sent before are skipped), within 5 s. */
+    private static boolean closedByPeer(SocketChannel ch) throws Exception {
+        ch.configureBlocking(true);
+        ch.socket().setSoTimeout(5_000);
+        java.io.InputStream in = ch.socket().getInputStream();
+        try {
+            int b;
+            while ((b = in.read()) == Heartbeat.BEAT) {
+                // a beat sent before the close
+            }
+            return b < 0;
+        } catch (java.net.SocketTimeoutException e) {
+            return false;
+        } catch (java.io.IOException reset) {
+            return true;
+        }
+    }
+}
