@@ -94,7 +94,8 @@ class RingHeartbeatTest {
             FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
             try (peer) {
                 peer.beat();
-                peer.beatsToReal.close();  // the data connections stay open and silent
+                // FIN, not RST (a close with unread beats would reset); the data connections stay open and silent.
+                peer.beatsToReal.shutdownOutput();
                 long start = System.nanoTime();
                 CommFailure f = assertThrows(CommFailure.class, () -> peer.real.allReduce(
                         Elements.allocate(ElementType.INT32, 100), ElementType.INT32, Combiner.SUM));
