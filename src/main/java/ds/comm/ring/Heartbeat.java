@@ -36,9 +36,16 @@ import java.util.function.Consumer;
  * <h2>Verdict</h2>
  * A neighbour is judged only once its first beat arrived (before that it may still be opening
  * the group; the collective's own timeout bounds that phase). Afterwards, no beat for longer
- * than the silence bound, end of stream, a reset, or a byte that is not a beat makes the thread
- * publish a {@link Loss} naming the neighbour's world rank, once (the first loss sticks: the
- * group is broken). The {@link FramePump} reads it on every unproductive poll, so a collective
+ * than the silence bound makes the thread publish a {@link Loss} naming the neighbour's world
+ * rank, once (the first loss sticks: the group is broken); a byte that is not a beat does so at
+ * once. End of stream or a reset on a heartbeat connection stops its beats, so the silence bound
+ * runs out from there; it is deliberately not a loss by itself. A process that dies or closes
+ * its collective ends its data connection too, and the {@link FramePump} reports that at once,
+ * but only after reading every frame that arrived before it. A neighbour that finished its last
+ * call and closed must not fail this rank's call that is still reading that neighbour's last
+ * frames: the heartbeat connection's end can overtake them (another connection; over a network,
+ * and as a reset when the closing side had unread beats), so an immediate verdict would be a
+ * false loss. The {@link FramePump} reads it on every unproductive poll, so a collective
  * waiting for either neighbour fails within a poll of the verdict, and a call starting later
  * fails at once. Beats are drained before silence is judged, so a rank that was itself frozen
  * (SIGSTOP, a long GC pause) finds its neighbours' buffered beats when it resumes and does not
@@ -86,6 +93,10 @@ final class Heartbeat implements AutoCloseable {
         boolean armed;
         /** False after end of stream, a reset or garbage: nothing more is read. */
         boolean reading = true;
+        /** True once this side was declared lost: judged once, whatever follows. */
+        boolean judged;
+        /** How the heartbeat connection ended (end of stream or reset), or null while it is open. */
+        String ended;
         /** False after a write failed: the neighbour is gone, nothing more is sent. */
         boolean writing = true;
 
@@ -235,13 +246,15 @@ final class Heartbeat implements AutoCloseable {
                     return;
                 }
                 if (n < 0) {
-                    stopReading(side, "world rank " + side.worldRank + " (" + side.role
-                            + ") closed its heartbeat connection");
+                    ended(side, "closed");
                     return;
                 }
                 for (int i = 0; i < n; i++) {
                     if (inbox.get(i) != BEAT) {
-                        stopReading(side, "world rank " + side.worldRank + " (" + side.role + ") sent byte 0x"
+                        // Not a ds-comm heartbeat: nothing benign sends this, so no grace.
+                        stopReading(side);
+                        side.judged = true;
+                        declare(side, "world rank " + side.worldRank + " (" + side.role + ") sent byte 0x"
                                 + Integer.toHexString(inbox.get(i) & 0xFF) + " on its heartbeat connection");
                         return;
                     }
@@ -250,31 +263,43 @@ final class Heartbeat implements AutoCloseable {
                 side.armed = true;
             }
         } catch (IOException e) {
-            stopReading(side, "world rank " + side.worldRank + " (" + side.role + "): heartbeat connection failed: "
-                    + e.getMessage());
+            ended(side, "failed: " + e.getMessage());
         }
     }
 
-    private void stopReading(Side side, String detail) {
+    /**
+     * The neighbour's heartbeat connection ended: no more beats, so silence is judged from the
+     * last one (or from now, if none came yet).
+     */
+    private void ended(Side side, String how) {
+        stopReading(side);
+        side.ended = how;
+        if (!side.armed) {
+            side.armed = true;
+            side.lastBeatNanos = System.nanoTime();
+        }
+    }
+
+    private void stopReading(Side side) {
         side.reading = false;
         // End of stream stays readable: without this the selector would return at once, forever.
         side.key.interestOps(0);
-        declare(side, detail);
     }
 
     /** Declares {@code side} lost if it was silent for longer than the bound. */
     private void judge(Side side, long now) {
         long silent = now - side.lastBeatNanos;
-        if (side.reading && side.armed && silent > silenceNanos) {
+        if (side.armed && !side.judged && silent > silenceNanos) {
             declare(side, "world rank " + side.worldRank + " (" + side.role + ") silent for "
-                    + String.format(Locale.ROOT, "%.1f", silent / 1e9) + " s (no heartbeat)");
-            side.armed = false;  // judged once; beats that resume are still drained
+                    + String.format(Locale.ROOT, "%.1f", silent / 1e9) + " s (no heartbeat"
+                    + (side.ended != null ? "; its heartbeat connection " + side.ended : "") + ")");
+            side.judged = true;  // beats that resume are still drained, but the group is broken
         }
     }
 
     /** Nanoseconds until {@code side} would be silent for too long, or Long.MAX_VALUE if it is not judged. */
     private long untilSilent(Side side, long now) {
-        return side.reading && side.armed ? side.lastBeatNanos + silenceNanos - now + 1 : Long.MAX_VALUE;
+        return side.armed && !side.judged ? side.lastBeatNanos + silenceNanos - now + 1 : Long.MAX_VALUE;
     }
 
     private void send(Side side) {

@@ -26,9 +26,9 @@ import java.util.concurrent.TimeUnit;
  * against its own deadline, so a silent or slow client cannot hold up the others. A connection
  * whose HELLO ({@link HandshakeDescriptor}) is malformed, late, or for another job or process is
  * closed and logged through {@link System.Logger}; the job carries on. An accepted connection
- * waits, keyed by (job, group, sender, receiver), until the {@link RingCollective} of its group
- * claims it, so the world group and its split sub-groups share the listener and may be opened
- * in any interleaving.
+ * waits, keyed by (job, group, sender, receiver, purpose: data or heartbeat), until the
+ * {@link RingCollective} of its group claims it, so the world group and its split sub-groups
+ * share the listener and may be opened in any interleaving.
  */
 public final class RingEndpoint implements AutoCloseable {
 

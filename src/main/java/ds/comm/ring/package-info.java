@@ -13,8 +13,7 @@
  *   <li>{@code Heartbeat}: per group and rank, a second connection to each neighbour (handshake
  *       purpose HEARTBEAT) and a daemon thread, {@code dscomm-heartbeat-<group>-r<rank>}, that
  *       exchanges 1-byte beats on them whatever the application thread does and declares a
- *       neighbour silent for {@link ds.comm.spi.Settings#peerLostNanos()} (or whose heartbeat
- *       connection ends) lost.</li>
+ *       neighbour silent for {@link ds.comm.spi.Settings#peerLostNanos()} lost.</li>
  *   <li>{@code FramePump}: the single non-blocking loop that writes what it can and reads what it
  *       can, so sending and receiving overlap and the ring cannot deadlock on full socket buffers;
  *       {@code RingPass} subclasses describe each collective as two frame streams.</li>
