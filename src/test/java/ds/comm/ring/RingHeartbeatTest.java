@@ -217,6 +217,33 @@ class RingHeartbeatTest {
         }
     }
 
+    @Test
+    void theHeartbeatThreadAllocatesNothingPerBeat() throws Exception {
+        // Reflection: the tests are compiled into module ds.comm, which does not read java.management.
+        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean")
+                .invoke(null);
+        java.lang.reflect.Method allocatedBytes = Class.forName("com.sun.management.ThreadMXBean")
+                .getMethod("getThreadAllocatedBytes", long.class);
+        Settings beatsOften = SETTINGS.withPeerLostNanos(TimeUnit.MILLISECONDS.toNanos(300));  // a beat per 50 ms
+        try (RingCluster cluster = new RingCluster(2)) {
+            RingCollective[] group = cluster.open("hballoc", new int[]{0, 1}, beatsOften);
+            try {
+                Thread beating = Thread.getAllStackTraces().keySet().stream()
+                        .filter(t -> t.getName().equals(Heartbeat.threadName("hballoc", 0))).findFirst().orElseThrow();
+                Thread.sleep(300);  // first passes: class loading, lazy selector structures
+                long before = (long) allocatedBytes.invoke(threads, beating.threadId());
+                long start = System.nanoTime();
+                Thread.sleep(1_500);
+                long after = (long) allocatedBytes.invoke(threads, beating.threadId());
+                long beats = (System.nanoTime() - start) / TimeUnit.MILLISECONDS.toNanos(50);
+                assertTrue(before >= 0 && after - before < 64, (after - before) + " bytes allocated over about " + beats
+                        + " beats (both ways) by " + beating.getName());
+            } finally {
+                RingCluster.closeAll(group);
+            }
+        }
+    }
+
     private static boolean heartbeatThreadAlive(String group, int worldRank) {
         String name = Heartbeat.threadName(group, worldRank);
         return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.isAlive() && t.getName().equals(name));
