@@ -1,8 +1,10 @@
 package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
-import org.junit.jupiter.api.Test;
+import ds.comm.tool.Launcher;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,7 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * network looks like to the others. With a 30 s call timeout and the default-like 3 s silence
  * bound, every survivor must name the frozen rank in a {@code PeerLostException} within the
  * silence bound plus slack, far below the timeout; then the frozen rank is killed and every
- * process reaped.
+ * process reaped. Run with the ring forced, and with HIER forced on three simulated nodes (one
+ * rank each), whose node leaders form a ring of their own ("w.x") that must beat too.
  */
 class RankFreezeTest {
 
@@ -35,9 +38,11 @@ class RankFreezeTest {
     /** Asserted bound from the SIGSTOP: the silence bound plus slack for a loaded 2-core machine. */
     private static final long BOUND_MILLIS = 8_000;
 
-    @Test
+    @ParameterizedTest(name = "{0} on {1} node(s)")
+    @CsvSource({"ring, 1", "hier, 3"})
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
-    void aRankFrozenMidAllReduceIsNamedLostByEverySurvivorWithinTheSilenceBound() throws Exception {
+    void aRankFrozenMidAllReduceIsNamedLostByEverySurvivorWithinTheSilenceBound(String backend, int nodes)
+            throws Exception {
         int ranks = 3;
         int victim = 1;
         Path dir = Jobs.privateShmDir("freeze");
@@ -48,10 +53,14 @@ class RankFreezeTest {
         Map<Integer, Long> lostAt = new ConcurrentHashMap<>();
         List<String> log = Collections.synchronizedList(new ArrayList<>());
         try {
-            var env = Map.of("DSCOMM_BACKEND", "ring", "DSCOMM_TIMEOUT", COMM_TIMEOUT.toSeconds() + "s",
-                    "DSCOMM_PEER_LOST_TIMEOUT", SILENCE.toSeconds() + "s", "DSCOMM_SHM_DIR", dir.toString());
             String victimPrefix = "[rank " + victim + "] ";
-            LaunchResult r = Jobs.run(ranks, Duration.ofSeconds(90), env, line -> {
+            Launcher.Builder job = Launcher.builder().ranks(ranks).nodes(nodes).timeout(Duration.ofSeconds(90))
+                    .jvmOptions(Jobs.FAST_JVM).killGrace(Duration.ofSeconds(1)).captureOutput(true)
+                    .stopOnFailure(false).env("DSCOMM_BACKEND", backend)
+                    .env("DSCOMM_TIMEOUT", COMM_TIMEOUT.toSeconds() + "s")
+                    .env("DSCOMM_PEER_LOST_TIMEOUT", SILENCE.toSeconds() + "s").env("DSCOMM_SHM_DIR", dir.toString())
+                    .command(Jobs.FAULT, "loop");
+            job.diagnostics(m -> log.add("[launcher] " + m)).output(line -> {
                 log.add(line);
                 if (line.startsWith(victimPrefix + "PID ")) {
                     victimPid.set(Long.parseLong(line.substring(victimPrefix.length() + 4).trim()));
@@ -68,9 +77,12 @@ class RankFreezeTest {
                         signal("KILL", victimPid.get());
                     }
                 }
-            }, Jobs.FAULT, "loop");
+            });
+            LaunchResult r = job.build().run();
             String context = String.join("\n", log);
             assertTrue(stoppedAt.get() > 0, "the victim was never frozen: " + context);
+            assertTrue(log.stream().anyMatch(l -> l.startsWith(victimPrefix + "PHASE collectives " + backend.toUpperCase(java.util.Locale.ROOT))),
+                    "the job did not run on " + backend + ": " + context);
             long slowest = 0;
             for (int rank = 0; rank < ranks; rank++) {
                 if (rank == victim) continue;
@@ -87,12 +99,12 @@ class RankFreezeTest {
                 assertTrue(after >= SILENCE.toMillis() - SILENCE.toMillis() / 6 - 100 && after <= BOUND_MILLIS,
                         "survivor " + rank + " named the frozen rank " + after + " ms after the SIGSTOP: " + context);
                 slowest = Math.max(slowest, after);
-                System.out.println("RankFreezeTest: survivor " + rank + " after " + after + " ms: " + f[3]);
+                System.out.println("RankFreezeTest " + backend + ": survivor " + rank + " after " + after + " ms: " + f[3]);
             }
             assertTrue(log.stream().anyMatch(l -> l.contains("no heartbeat")),
                     "no survivor reported the silence itself: " + context);
             assertEquals(List.of(), Jobs.stillRunning(r), "processes of the job still running: " + context);
-            System.out.println("RankFreezeTest: survivors named the frozen rank after <= " + slowest + " ms");
+            System.out.println("RankFreezeTest " + backend + ": survivors named the frozen rank after <= " + slowest + " ms");
         } finally {
             freezer.shutdownNow();
             long pid = victimPid.get();
