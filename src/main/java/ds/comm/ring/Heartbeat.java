@@ -144,8 +144,12 @@ final class Heartbeat implements AutoCloseable {
      * Starts beating on both heartbeat connections and judging both neighbours.
      *
      * @param toRight      the heartbeat connection this rank opened to its right neighbour
+     * @param rightWorld   the right neighbour's world rank, named when it is lost
      * @param fromLeft     the heartbeat connection the left neighbour opened to this rank
+     * @param leftWorld    the left neighbour's world rank
      * @param silenceNanos a neighbour silent for longer than this is lost
+     * @param group        the group's name, for the thread's name
+     * @param myWorld      this rank's world rank, for the thread's name
      * @return the running heartbeat; close it to stop the thread and close both connections
      * @throws IOException if no selector can be opened or a channel cannot be registered
      */
@@ -168,11 +172,6 @@ final class Heartbeat implements AutoCloseable {
     /** The first neighbour loss seen, or null while both neighbours are alive. Allocates nothing. */
     Loss lossAcquire() {
         return (Loss) LOSS.getAcquire(this);
-    }
-
-    /** True while the heartbeat thread runs. */
-    boolean running() {
-        return thread.isAlive();
     }
 
     /** Stops the thread (waiting at most {@link #JOIN_MILLIS}) and closes both connections; idempotent. */

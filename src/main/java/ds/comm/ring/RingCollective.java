@@ -46,7 +46,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * are sent from and received into the caller's native segments directly, through
  * {@link java.nio.ByteBuffer} views cached per segment instance ({@code SegmentView}). Calls
  * allocate nothing as long as callers reuse their segments (a new segment instance costs one
- * small view object the first time it is seen).
+ * small view object the first time it is seen). Besides its two data connections a group rank
+ * holds two heartbeat connections and one {@link Heartbeat} thread, all released by close().
  *
  * <h2>Failures</h2>
  * A call that fails (peer lost, timeout, mismatch) tells its right neighbour which rank it
