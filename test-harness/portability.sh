@@ -25,7 +25,8 @@
 #                              in the nearest ancestor directory that has one)
 #   DSCOMM_PORTABILITY_OUT     logs (default target/portability)
 #   DSCOMM_PORTABILITY_TIMEOUT collective timeout (DSCOMM_TIMEOUT) of the emulated legs (default 300s:
-#                              the library's 30 s hang guard is too short for qemu on a loaded host)
+#                              the library's 30 s hang guard is too short for qemu on a loaded host);
+#                              the legs also set DSCOMM_PEER_LOST_TIMEOUT=60s (heartbeat silence bound)
 #   DSCOMM_PORTABILITY_SEED    checksum seed (default 20261126)
 #   DSCOMM_PORTABILITY_REPEAT  repetitions per checksum case (default 2; all must agree)
 #   DSCOMM_PORTABILITY_COUNTS  element counts of the checksum cases (default 1,15,33,65,4099,16411:
@@ -77,7 +78,7 @@ shared_tool=$(find_shared_tool)
 
 rm -rf "$out" && mkdir -p "$out"
 # The legs set JAVA_HOME, QEMU_CPU and JAVA_TOOL_OPTIONS; each leg starts from the caller's values.
-caller_env=$(export -p | grep -E '^declare -x (JAVA_HOME|QEMU_CPU|JAVA_TOOL_OPTIONS|DSCOMM_TIMEOUT)=' || true)
+caller_env=$(export -p | grep -E '^declare -x (JAVA_HOME|QEMU_CPU|JAVA_TOOL_OPTIONS|DSCOMM_TIMEOUT|DSCOMM_PEER_LOST_TIMEOUT)=' || true)
 say() { echo "portability: $*"; }
 # run LOG SECONDS CMD...: runs with a hard deadline, output to LOG; returns the command's status.
 run() {
@@ -173,7 +174,9 @@ for leg in "${legs[@]}"; do
     printf 'leg %-18s isa=%-8s cpu=%-14s FAIL (no emulated JDK)\n' "$leg" "$arch" "$cpu"; status=1; continue
   fi
   home=${jdk_home[$arch]}
-  export JAVA_HOME=$home QEMU_CPU=$cpu DSCOMM_TIMEOUT=${DSCOMM_PORTABILITY_TIMEOUT:-300s}
+  # Peer-lost silence bound too: qemu runs 10-50x slower and may starve a heartbeat thread for
+  # seconds, which the 3 s default would take for a lost rank.
+  export JAVA_HOME=$home QEMU_CPU=$cpu DSCOMM_TIMEOUT=${DSCOMM_PORTABILITY_TIMEOUT:-300s} DSCOMM_PEER_LOST_TIMEOUT=60s
   if [ -n "$tool_opts" ]; then export JAVA_TOOL_OPTIONS="$tool_opts"; else unset JAVA_TOOL_OPTIONS; fi
 
   # doctor: the emulated JVM must report the leg's ISA, byte order and vector width.
@@ -217,7 +220,7 @@ for leg in "${legs[@]}"; do
   else
     problems+=("checksum run failed")
   fi
-  unset JAVA_HOME QEMU_CPU JAVA_TOOL_OPTIONS DSCOMM_TIMEOUT
+  unset JAVA_HOME QEMU_CPU JAVA_TOOL_OPTIONS DSCOMM_TIMEOUT DSCOMM_PEER_LOST_TIMEOUT
   eval "$caller_env"
 
   verdict=PASS; [ ${#problems[@]} -eq 0 ] || { verdict=FAIL; status=1; }

@@ -35,6 +35,12 @@ import java.util.function.Consumer;
  * on exactly what it waits for (the left socket readable, and the right one writable while a
  * frame is half written), at most {@link #MAX_BLOCK_MILLIS} at a time: it costs no CPU, and the
  * kernel wakes the rank as soon as bytes arrive.
+ *
+ * <p>Peer loss: end of stream or a reset on either connection names that neighbour. A neighbour
+ * that simply goes silent (frozen, or its node gone without FIN/RST) is declared lost by the
+ * group's {@link Heartbeat}; the loop reads its verdict (one acquire load) at the start of a call
+ * and on every unproductive poll, so a wait for either neighbour ends within a poll (at most
+ * {@link #MAX_BLOCK_MILLIS}) of the verdict, long before the call's deadline.
  */
 final class FramePump {
 
@@ -46,6 +52,7 @@ final class FramePump {
     private final String group;
     private final String self;
     private final IdleStrategy idle;
+    private final Heartbeat heartbeat;
     private final Selector selector;
     private final SelectionKey readKey;
     private final SelectionKey writeKey;
@@ -87,7 +94,7 @@ final class FramePump {
      * @param recvSegment  chunk bytes for incoming payloads
      */
     FramePump(SocketChannel toRight, SocketChannel fromLeft, int rightWorld, int leftWorld, int myWorld, String group,
-              String self, IdleStrategy idle, MemorySegment sendSegment, ByteBuffer recvHeader,
+              String self, IdleStrategy idle, Heartbeat heartbeat, MemorySegment sendSegment, ByteBuffer recvHeader,
               MemorySegment recvSegment) throws IOException {
         this.toRight = toRight;
         this.fromLeft = fromLeft;
@@ -97,6 +104,7 @@ final class FramePump {
         this.group = group;
         this.self = self;
         this.idle = idle;
+        this.heartbeat = java.util.Objects.requireNonNull(heartbeat, "heartbeat");
         this.sendSegment = sendSegment;
         this.sendBuffer = sendSegment.asByteBuffer();
         this.recvHeader = recvHeader;
@@ -132,6 +140,7 @@ final class FramePump {
         recvHeader.clear();
         abortIncoming = false;
         idle.reset();
+        checkNeighbours(pass);
         long waitingSince = 0;
         boolean waiting = false;
         while (sent < sendFrames || received < recvFrames) {
@@ -211,6 +220,7 @@ final class FramePump {
                     waiting = true;
                     waitingSince = now;
                 }
+                checkNeighbours(pass);
                 if (now - deadline > 0) {
                     throw failure(CommFailure.Kind.TIMEOUT, received < recvFrames ? leftWorld : rightWorld, pass,
                             "no progress before the deadline: sent " + sent + "/" + sendFrames + " frames to world rank "
@@ -223,6 +233,15 @@ final class FramePump {
                     block(received < recvFrames, sendPending, deadline, pass);
                 }
             }
+        }
+    }
+
+    /** Throws PEER_LOST naming the neighbour once the heartbeat declared one lost; allocates nothing otherwise. */
+    private void checkNeighbours(RingPass pass) {
+        Heartbeat.Loss loss = heartbeat.lossAcquire();
+        if (loss != null) {
+            throw failure(loss.worldRank() >= 0 ? CommFailure.Kind.PEER_LOST : CommFailure.Kind.SETUP,
+                    loss.worldRank(), pass, loss.detail(), null);
         }
     }
 

@@ -8,19 +8,23 @@ import java.nio.charset.StandardCharsets;
 /**
  * Layout of the handshake that opens every ring connection. All fields big-endian.
  *
- * <p>The connecting rank (the left neighbour) sends a HELLO naming the job, the group and both
- * ends; the listening {@link RingEndpoint} validates it, answers ACK and hands the connection to
- * the {@link RingCollective} of that group. One listener thus serves the world group and every
- * split sub-group of a process.
+ * <p>The connecting rank (the left neighbour) sends a HELLO naming the job, the group, both ends
+ * and the connection's purpose; the listening {@link RingEndpoint} validates it, answers ACK and
+ * hands the connection to the {@link RingCollective} of that group. One listener thus serves the
+ * world group and every split sub-group of a process. Each pair of ring neighbours has two
+ * connections: {@link #PURPOSE_DATA} carries the frames of the collectives, and
+ * {@link #PURPOSE_HEARTBEAT} carries only the one-byte beats of {@link Heartbeat}, both ways.
+ * The purpose is part of the HELLO, hence of both HMAC tags: a heartbeat connection is
+ * authenticated exactly like a data connection and cannot be passed off as one.
  *
  * <pre>
- * HELLO, connector -> listener, 28 + tokenLength + nameLength bytes:
+ * HELLO, connector -> listener, 28 + tokenLength + nameLength bytes, every field big-endian:
  *   0                   1                   2                   3
  *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
  *  +---------------------------------------------------------------+
  *  |                     magic 0x44535248 "DSRH"                   |  0
  *  +-------------------------------+-------------------------------+
- *  |        protocol version       |         flags (0)             |  4
+ *  |     protocol version (3)      | purpose (0 data, 1 heartbeat) |  4
  *  +-------------------------------+-------------------------------+
  *  |   job token length (1..128)   |   group name length (1..256)  |  8
  *  +-------------------------------+-------------------------------+
@@ -53,6 +57,9 @@ import java.nio.charset.StandardCharsets;
  *
  * listener's tag in the ACK:
  *   HMAC-SHA256(secret, "ds-comm ring listener", connector nonce, listener nonce, HELLO)
+ *
+ * After the ACK, a data connection carries frames (FrameDescriptor) from connector to listener;
+ * a heartbeat connection carries single bytes 0x42 ("B", Heartbeat.BEAT) in both directions.
  * </pre>
  *
  * <p><b>Authentication.</b> The secret is the job's {@code JobSecret} (DSCOMM_JOB_SECRET). The
@@ -67,13 +74,17 @@ final class HandshakeDescriptor {
     static final int ACK_MAGIC = 0x44535241;
     static final int CHALLENGE_MAGIC = 0x44535243;
     static final int RESPONSE_MAGIC = 0x44535252;
-    /** 2: challenge-response and the ACK's tag. */
-    static final short VERSION = 2;
+    /** 2: challenge-response and the ACK's tag; 3: the purpose field (was flags, always 0). */
+    static final short VERSION = 3;
+    /** Purpose of a connection that carries collective frames ({@link FrameDescriptor}). */
+    static final short PURPOSE_DATA = 0;
+    /** Purpose of a connection that carries only heartbeats ({@link Heartbeat}). */
+    static final short PURPOSE_HEARTBEAT = 1;
     static final short STATUS_ACCEPTED = 0;
 
     static final int MAGIC_OFFSET = 0;
     static final int VERSION_OFFSET = 4;
-    static final int FLAGS_OFFSET = 6;
+    static final int PURPOSE_OFFSET = 6;
     static final int TOKEN_LENGTH_OFFSET = 8;
     static final int NAME_LENGTH_OFFSET = 10;
     static final int SENDER_GROUP_RANK_OFFSET = 12;
@@ -99,9 +110,18 @@ final class HandshakeDescriptor {
     private HandshakeDescriptor() {
     }
 
-    /** Encodes a HELLO, ready to write (position 0, limit its length). */
+    /** Encodes a HELLO for a data connection, ready to write (position 0, limit its length). */
     static ByteBuffer hello(String jobToken, String group, int senderGroupRank, int senderWorldRank,
                             int receiverWorldRank, int groupSize) {
+        return hello(jobToken, group, senderGroupRank, senderWorldRank, receiverWorldRank, groupSize, PURPOSE_DATA);
+    }
+
+    /** Encodes a HELLO for a connection of {@code purpose}, ready to write (position 0, limit its length). */
+    static ByteBuffer hello(String jobToken, String group, int senderGroupRank, int senderWorldRank,
+                            int receiverWorldRank, int groupSize, short purpose) {
+        if (purpose != PURPOSE_DATA && purpose != PURPOSE_HEARTBEAT) {
+            throw new IllegalArgumentException("unknown connection purpose " + purpose);
+        }
         byte[] token = jobToken.getBytes(StandardCharsets.US_ASCII);
         byte[] name = group.getBytes(StandardCharsets.US_ASCII);
         if (token.length < 1 || token.length > MAX_TOKEN_LENGTH || name.length < 1 || name.length > MAX_NAME_LENGTH) {
@@ -111,7 +131,7 @@ final class HandshakeDescriptor {
         ByteBuffer b = ByteBuffer.allocate(HELLO_FIXED_LENGTH + token.length + name.length);
         b.putInt(MAGIC_OFFSET, HELLO_MAGIC)
                 .putShort(VERSION_OFFSET, VERSION)
-                .putShort(FLAGS_OFFSET, (short) 0)
+                .putShort(PURPOSE_OFFSET, purpose)
                 .putShort(TOKEN_LENGTH_OFFSET, (short) token.length)
                 .putShort(NAME_LENGTH_OFFSET, (short) name.length)
                 .putInt(SENDER_GROUP_RANK_OFFSET, senderGroupRank)

@@ -55,6 +55,7 @@ final class InboundHandshake {
     private int senderWorldRank;
     private int receiverWorldRank;
     private int groupSize;
+    private short purpose;
 
     InboundHandshake(SocketChannel channel, long deadline, JobSecret secret) {
         this.channel = channel;
@@ -168,6 +169,11 @@ final class InboundHandshake {
                     + MAX_TOKEN_LENGTH + " / 1.." + MAX_NAME_LENGTH);
             return false;
         }
+        purpose = in.getShort(PURPOSE_OFFSET);
+        if (purpose != PURPOSE_DATA && purpose != PURPOSE_HEARTBEAT) {
+            fail("unknown connection purpose " + purpose);
+            return false;
+        }
         senderGroupRank = in.getInt(SENDER_GROUP_RANK_OFFSET);
         senderWorldRank = in.getInt(SENDER_WORLD_RANK_OFFSET);
         receiverWorldRank = in.getInt(RECEIVER_WORLD_RANK_OFFSET);
@@ -213,9 +219,15 @@ final class InboundHandshake {
         return groupSize;
     }
 
+    /** {@link HandshakeDescriptor#PURPOSE_DATA} or {@link HandshakeDescriptor#PURPOSE_HEARTBEAT}. */
+    short purpose() {
+        return purpose;
+    }
+
     /** For log lines: who this claims to be. */
     String describe() {
-        return jobToken == null ? "connection" : "world rank " + senderWorldRank + " (group " + group + " rank "
-                + senderGroupRank + ") -> world rank " + receiverWorldRank;
+        return jobToken == null ? "connection" : (purpose == PURPOSE_HEARTBEAT ? "heartbeat from " : "")
+                + "world rank " + senderWorldRank + " (group " + group + " rank " + senderGroupRank + ") -> world rank "
+                + receiverWorldRank;
     }
 }

@@ -46,11 +46,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * are sent from and received into the caller's native segments directly, through
  * {@link java.nio.ByteBuffer} views cached per segment instance ({@code SegmentView}). Calls
  * allocate nothing as long as callers reuse their segments (a new segment instance costs one
- * small view object the first time it is seen).
+ * small view object the first time it is seen). Besides its two data connections a group rank
+ * holds two heartbeat connections and one {@link Heartbeat} thread, all released by close().
  *
  * <h2>Failures</h2>
  * A call that fails (peer lost, timeout, mismatch) tells its right neighbour which rank it
  * blames and leaves the group unusable: later calls throw {@link CommFailure.Kind#ABORTED}.
+ * Besides end of stream and resets, the group's {@link Heartbeat} (its own daemon thread and
+ * connections, beating whether or not a call runs) declares a neighbour silent for
+ * {@link Settings#peerLostNanos()} lost: a call waiting for it fails with
+ * {@link CommFailure.Kind#PEER_LOST} naming it, and so does any call started afterwards.
  */
 public final class RingCollective implements Collective {
 
@@ -67,6 +72,7 @@ public final class RingCollective implements Collective {
     private final String self;
     private final SocketChannel toRight;
     private final SocketChannel fromLeft;
+    private final Heartbeat heartbeat;
     private final Arena arena;
     private final FramePump pump;
     private final ReducingPass reducing;
@@ -84,7 +90,7 @@ public final class RingCollective implements Collective {
     private final AtomicBoolean released = new AtomicBoolean();
 
     private RingCollective(GroupSpec group, Settings settings, Reducer reducer, SocketChannel toRight,
-                           SocketChannel fromLeft) {
+                           SocketChannel fromLeft, Heartbeat heartbeat) {
         this.group = group;
         this.settings = settings;
         this.reducer = reducer;
@@ -93,6 +99,7 @@ public final class RingCollective implements Collective {
         this.self = "rank " + rank + " (world " + group.myWorldRank() + ")";
         this.toRight = toRight;
         this.fromLeft = fromLeft;
+        this.heartbeat = heartbeat;
         long chunk = settings.chunkBytes();
         if (chunk > Integer.MAX_VALUE - FrameDescriptor.HEADER_LENGTH) {
             throw new IllegalArgumentException("ring chunk of " + chunk + " bytes exceeds a frame's 2 GiB limit");
@@ -122,7 +129,7 @@ public final class RingCollective implements Collective {
         try {
             this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
                     group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self,
-                    settings.idle().get(), send, recvHeader.asByteBuffer(), recv);
+                    settings.idle().get(), heartbeat, send, recvHeader.asByteBuffer(), recv);
         } catch (IOException e) {
             arena.close();
             throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), "open(ring)", self
@@ -136,7 +143,9 @@ public final class RingCollective implements Collective {
     /**
      * Connects this rank into the ring of {@code group}: to its right neighbour at
      * {@code addressOfGroupRank.get((r+1) % N)} and, through {@code endpoint}, from its left
-     * neighbour; both retried until {@link Settings#timeoutNanos()}.
+     * neighbour, each with a data and a heartbeat connection; retried until
+     * {@link Settings#timeoutNanos()}. Starts the group's {@link Heartbeat}, which declares a
+     * neighbour silent for {@link Settings#peerLostNanos()} lost.
      *
      * @param group              the group, its job token and this process's index in it
      * @param settings           timeout, chunk size, small-message threshold, idle strategy
@@ -158,49 +167,97 @@ public final class RingCollective implements Collective {
         }
         endpoint.adopt(group.jobToken(), group.myWorldRank());
         if (n == 1) {
-            return new RingCollective(group, settings, reducer, null, null);
+            return new RingCollective(group, settings, reducer, null, null, null);
         }
         int r = group.myIndex();
         int right = (r + 1) % n;
         int left = (r - 1 + n) % n;
         long deadline = System.nanoTime() + settings.timeoutNanos();
         String operation = "open(ring)";
-        String self = "rank " + r + " (world " + group.myWorldRank() + ")";
+        String self = describe(group);
         SocketChannel toRight = null;
         SocketChannel fromLeft = null;
+        SocketChannel beatsToRight = null;
+        SocketChannel beatsFromLeft = null;
+        Heartbeat heartbeat = null;
         try {
-            ByteBuffer hello = HandshakeDescriptor.hello(group.jobToken(), group.name(), r, group.myWorldRank(),
-                    group.worldRank(right), n);
+            // Connecting needs only the right neighbour's listener thread, never its application
+            // thread, so every rank may connect before it claims without deadlocking the ring.
+            toRight = connect(group, endpoint, addressOfGroupRank.get(right), HandshakeDescriptor.PURPOSE_DATA,
+                    deadline);
+            beatsToRight = connect(group, endpoint, addressOfGroupRank.get(right),
+                    HandshakeDescriptor.PURPOSE_HEARTBEAT, deadline);
+            fromLeft = claim(group, endpoint, HandshakeDescriptor.PURPOSE_DATA, settings, deadline);
+            beatsFromLeft = claim(group, endpoint, HandshakeDescriptor.PURPOSE_HEARTBEAT, settings, deadline);
             try {
-                toRight = RingConnector.connect(addressOfGroupRank.get(right), hello, deadline, endpoint.secret());
+                heartbeat = Heartbeat.start(beatsToRight, group.worldRank(right), beatsFromLeft, group.worldRank(left),
+                        settings.peerLostNanos(), group.name(), group.myWorldRank());
             } catch (IOException e) {
-                throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(right), group.name(), operation,
-                        self + ": cannot connect to right neighbour at " + addressOfGroupRank.get(right) + ": "
-                                + e.getMessage(), e);
+                throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), operation, self
+                        + ": cannot start the heartbeat: " + e.getMessage(), e);
             }
-            RingEndpoint.Inbound in = endpoint.claim(group.jobToken(), group.name(), group.worldRank(left),
-                    group.myWorldRank(), deadline);
-            if (in == null) {
-                throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(left), group.name(), operation,
-                        self + ": left neighbour did not connect within "
-                                + TimeUnit.NANOSECONDS.toMillis(settings.timeoutNanos()) + " ms", null);
-            }
-            fromLeft = in.channel();
-            if (in.senderGroupRank() != left || in.groupSize() != n) {
-                throw new CommFailure(CommFailure.Kind.SETUP, group.worldRank(left), group.name(), operation,
-                        self + ": left neighbour claims group rank " + in.senderGroupRank() + " of "
-                                + in.groupSize() + ", expected " + left + " of " + n, null);
-            }
-            return new RingCollective(group, settings, reducer, toRight, fromLeft);
+            return new RingCollective(group, settings, reducer, toRight, fromLeft, heartbeat);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            RingEndpoint.closeQuietly(toRight);
-            RingEndpoint.closeQuietly(fromLeft);
+            closeAll(heartbeat, toRight, fromLeft, beatsToRight, beatsFromLeft);
             throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(), operation, self + ": interrupted", e);
         } catch (RuntimeException e) {
-            RingEndpoint.closeQuietly(toRight);
-            RingEndpoint.closeQuietly(fromLeft);
+            closeAll(heartbeat, toRight, fromLeft, beatsToRight, beatsFromLeft);
             throw e;
+        }
+    }
+
+    /** Opens this rank's connection of {@code purpose} to its right neighbour. */
+    private static SocketChannel connect(GroupSpec group, RingEndpoint endpoint, InetSocketAddress address,
+                                         short purpose, long deadline) throws InterruptedException {
+        int r = group.myIndex();
+        int n = group.size();
+        int right = (r + 1) % n;
+        ByteBuffer hello = HandshakeDescriptor.hello(group.jobToken(), group.name(), r, group.myWorldRank(),
+                group.worldRank(right), n, purpose);
+        try {
+            return RingConnector.connect(address, hello, deadline, endpoint.secret());
+        } catch (IOException e) {
+            throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(right), group.name(), "open(ring)",
+                    describe(group) + ": cannot connect " + purposeName(purpose) + " to right neighbour at " + address
+                            + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Takes the left neighbour's connection of {@code purpose} from the endpoint, once its handshake completed. */
+    private static SocketChannel claim(GroupSpec group, RingEndpoint endpoint, short purpose, Settings settings,
+                                       long deadline) throws InterruptedException {
+        int r = group.myIndex();
+        int n = group.size();
+        int left = (r - 1 + n) % n;
+        RingEndpoint.Inbound in = endpoint.claim(group.jobToken(), group.name(), group.worldRank(left),
+                group.myWorldRank(), purpose, deadline);
+        if (in == null) {
+            throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(left), group.name(), "open(ring)",
+                    describe(group) + ": left neighbour did not open its " + purposeName(purpose) + " within "
+                            + TimeUnit.NANOSECONDS.toMillis(settings.timeoutNanos()) + " ms", null);
+        }
+        if (in.senderGroupRank() != left || in.groupSize() != n) {
+            RingEndpoint.closeQuietly(in.channel());
+            throw new CommFailure(CommFailure.Kind.SETUP, group.worldRank(left), group.name(), "open(ring)",
+                    describe(group) + ": left neighbour claims group rank " + in.senderGroupRank() + " of "
+                            + in.groupSize() + ", expected " + left + " of " + n, null);
+        }
+        return in.channel();
+    }
+
+    private static String purposeName(short purpose) {
+        return purpose == HandshakeDescriptor.PURPOSE_HEARTBEAT ? "heartbeat connection" : "data connection";
+    }
+
+    private static String describe(GroupSpec group) {
+        return "rank " + group.myIndex() + " (world " + group.myWorldRank() + ")";
+    }
+
+    private static void closeAll(Heartbeat heartbeat, SocketChannel... channels) {
+        RingEndpoint.closeQuietly(heartbeat);
+        for (SocketChannel c : channels) {
+            RingEndpoint.closeQuietly(c);
         }
     }
 
@@ -301,13 +358,17 @@ public final class RingCollective implements Collective {
         }
     }
 
-    /** Closes both connections and frees the buffers (at once, or when a call in progress returns); idempotent. */
+    /**
+     * Stops the heartbeat, closes all four connections and frees the buffers (at once, or when a
+     * call in progress returns); idempotent.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
+        RingEndpoint.closeQuietly(heartbeat);
         RingEndpoint.closeQuietly(toRight);
         RingEndpoint.closeQuietly(fromLeft);
         if (pump != null) {

@@ -26,9 +26,9 @@ import java.util.concurrent.TimeUnit;
  * against its own deadline, so a silent or slow client cannot hold up the others. A connection
  * whose HELLO ({@link HandshakeDescriptor}) is malformed, late, or for another job or process is
  * closed and logged through {@link System.Logger}; the job carries on. An accepted connection
- * waits, keyed by (job, group, sender, receiver), until the {@link RingCollective} of its group
- * claims it, so the world group and its split sub-groups share the listener and may be opened
- * in any interleaving.
+ * waits, keyed by (job, group, sender, receiver, purpose: data or heartbeat), until the
+ * {@link RingCollective} of its group claims it, so the world group and its split sub-groups
+ * share the listener and may be opened in any interleaving.
  */
 public final class RingEndpoint implements AutoCloseable {
 
@@ -41,8 +41,8 @@ public final class RingEndpoint implements AutoCloseable {
     /** Accepted connections waiting for their group; bounds what a flood of valid HELLOs can hold. */
     static final int MAX_PARKED = 1024;
 
-    /** Identity of an accepted connection. */
-    private record Route(String jobToken, String group, int senderWorldRank, int receiverWorldRank) {
+    /** Identity of an accepted connection; purpose tells a group's data and heartbeat connections apart. */
+    private record Route(String jobToken, String group, int senderWorldRank, int receiverWorldRank, short purpose) {
     }
 
     /** An accepted connection and what its HELLO claimed beyond the route. */
@@ -189,13 +189,20 @@ public final class RingEndpoint implements AutoCloseable {
         }
     }
 
-    /**
-     * Waits until the connection from {@code senderWorldRank} for {@code group} has completed
-     * its handshake and hands it over, or returns null once {@code deadline} (nanoTime) passed.
-     */
+    /** {@link #claim(String, String, int, int, short, long)} of a data connection. */
     Inbound claim(String jobToken, String group, int senderWorldRank, int receiverWorldRank, long deadline)
             throws InterruptedException {
-        Route route = new Route(jobToken, group, senderWorldRank, receiverWorldRank);
+        return claim(jobToken, group, senderWorldRank, receiverWorldRank, HandshakeDescriptor.PURPOSE_DATA, deadline);
+    }
+
+    /**
+     * Waits until the connection of {@code purpose} from {@code senderWorldRank} for {@code group}
+     * has completed its handshake and hands it over, or returns null once {@code deadline}
+     * (nanoTime) passed.
+     */
+    Inbound claim(String jobToken, String group, int senderWorldRank, int receiverWorldRank, short purpose,
+                  long deadline) throws InterruptedException {
+        Route route = new Route(jobToken, group, senderWorldRank, receiverWorldRank, purpose);
         synchronized (lock) {
             while (true) {
                 Inbound in = parked.remove(route);
@@ -382,7 +389,7 @@ public final class RingEndpoint implements AutoCloseable {
     }
 
     private void park(InboundHandshake hs) {
-        Route route = new Route(hs.jobToken(), hs.group(), hs.senderWorldRank(), hs.receiverWorldRank());
+        Route route = new Route(hs.jobToken(), hs.group(), hs.senderWorldRank(), hs.receiverWorldRank(), hs.purpose());
         synchronized (lock) {
             Inbound previous = parked.put(route, new Inbound(hs.channel, hs.senderGroupRank(), hs.groupSize()));
             if (previous != null) {

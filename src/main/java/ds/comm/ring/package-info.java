@@ -8,12 +8,18 @@
  *   <li>{@link ds.comm.ring.RingEndpoint}: one TCP listener per process, bound before rendezvous;
  *       a selector thread runs inbound handshakes ({@code HandshakeDescriptor}) with deadlines and
  *       routes each accepted connection to its group by (job, group, sender, receiver).</li>
- *   <li>{@link ds.comm.ring.RingCollective}: one group's ring, one connection to the right
+ *   <li>{@link ds.comm.ring.RingCollective}: one group's ring, one data connection to the right
  *       neighbour and one from the left; implements every {@link ds.comm.spi.Collective} call.</li>
+ *   <li>{@code Heartbeat}: per group and rank, a second connection to each neighbour (handshake
+ *       purpose HEARTBEAT) and a daemon thread, {@code dscomm-heartbeat-<group>-r<rank>}, that
+ *       exchanges 1-byte beats on them whatever the application thread does and declares a
+ *       neighbour silent for {@link ds.comm.spi.Settings#peerLostNanos()} lost.</li>
  *   <li>{@code FramePump}: the single non-blocking loop that writes what it can and reads what it
  *       can, so sending and receiving overlap and the ring cannot deadlock on full socket buffers;
  *       {@code RingPass} subclasses describe each collective as two frame streams.</li>
  *   <li>{@code FrameDescriptor}: the 32-byte big-endian frame header; payloads in native order.</li>
+ *   <li>{@code HandshakeDescriptor}: the authenticated HELLO/CHALLENGE/RESPONSE/ACK that opens
+ *       every data and heartbeat connection.</li>
  * </ul>
  *
  * <h2>Determinism</h2>
@@ -26,7 +32,9 @@
  * are rounded once.
  *
  * <h2>Failures</h2>
- * A peer that closes or resets its connection is {@code PEER_LOST} (naming its world rank), a
+ * A peer that closes or resets its connection is {@code PEER_LOST} (naming its world rank), so
+ * is a neighbour whose heartbeat fell silent for the peer-lost bound (a node gone without
+ * FIN/RST, a frozen process: detected within the bound whether or not a call runs), a
  * frame for another collective is {@code MISMATCH} (naming the peer and the differing field), no
  * progress until the deadline is {@code TIMEOUT}. A failing rank sends an abort frame to its right
  * neighbour, so the failure and its culprit travel around the ring and every survivor reports it

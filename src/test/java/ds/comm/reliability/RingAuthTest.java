@@ -47,16 +47,18 @@ class RingAuthTest {
 
     private static final JobSecret SECRET = JobSecret.of(JobSecret.generate());
     private static final String JOB = "abc123";
+    /** Ring handshake protocol version (HandshakeDescriptor.VERSION), written by hand here as a stranger would. */
+    private static final short HANDSHAKE_VERSION = 3;
 
     private static Settings settings() {
         return Settings.defaults().withTimeoutNanos(TimeUnit.SECONDS.toNanos(10));
     }
 
-    /** A HELLO (handshake version 2) of this job, from world rank 1 to world rank 0, group "w" of 2. */
+    /** A HELLO (data connection) of this job, from world rank 1 to world rank 0, group "w" of 2. */
     private static byte[] hello(String job) {
         byte[] token = job.getBytes(StandardCharsets.US_ASCII);
         byte[] name = "w".getBytes(StandardCharsets.US_ASCII);
-        return ByteBuffer.allocate(28 + token.length + name.length).putInt(0x44535248).putShort((short) 2)
+        return ByteBuffer.allocate(28 + token.length + name.length).putInt(0x44535248).putShort(HANDSHAKE_VERSION)
                 .putShort((short) 0).putShort((short) token.length).putShort((short) name.length)
                 .putInt(1).putInt(1).putInt(0).putInt(2).put(token).put(name).array();
     }
@@ -198,7 +200,7 @@ class RingAuthTest {
                         s.getInputStream().readNBytes(28 + JOB.length() + 1);
                         s.getOutputStream().write(ByteBuffer.allocate(36).putInt(0x44535243).array());
                         s.getInputStream().readNBytes(68);
-                        s.getOutputStream().write(ByteBuffer.allocate(40).putInt(0x44535241).putShort((short) 2).array());
+                        s.getOutputStream().write(ByteBuffer.allocate(40).putInt(0x44535241).putShort(HANDSHAKE_VERSION).array());
                         s.getOutputStream().flush();
                         Thread.sleep(100);
                     } catch (IOException | InterruptedException e) {

@@ -12,7 +12,6 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -24,21 +23,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RingHostilePeerTest {
 
     static final Settings SETTINGS = RingCluster.settings(256, 1024, 5_000);
-
-    /** Opens world rank 0 of a 2-rank group against a fake rank 1 and returns (collective, fake's sending channel). */
-    private static Object[] connectToFake(RingEndpoint real, RingEndpoint fake) throws Exception {
-        List<InetSocketAddress> addresses = List.of(new InetSocketAddress("127.0.0.1", real.port()),
-                new InetSocketAddress("127.0.0.1", fake.port()));
-        CompletableFuture<RingCollective> opening = CompletableFuture.supplyAsync(() -> RingCollective.open(
-                new GroupSpec("w", RingCluster.JOB, new int[]{0, 1}, 0), SETTINGS, RingCluster.REDUCER, real,
-                addresses));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        SocketChannel toReal = RingConnector.connect(addresses.get(0),
-                HandshakeDescriptor.hello(RingCluster.JOB, "w", 1, 1, 0, 2), deadline);
-        RingEndpoint.Inbound fromReal = fake.claim(RingCluster.JOB, "w", 0, 1, deadline);
-        RingCollective collective = opening.get(5, TimeUnit.SECONDS);
-        return new Object[]{collective, toReal, fromReal.channel()};
-    }
 
     private static void sendHeader(SocketChannel ch, int kind, int dtype, int op, long count, int payloadLength)
             throws Exception {
@@ -53,9 +37,10 @@ class RingHostilePeerTest {
     @Test
     void aFrameAnnouncingTwoGibibytesIsRejectedAsMismatchBeforeAnyPayloadIsRead() throws Exception {
         try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
-            Object[] c = connectToFake(real, fake);
-            RingCollective collective = (RingCollective) c[0];
-            try (SocketChannel toReal = (SocketChannel) c[1]; SocketChannel fromReal = (SocketChannel) c[2]) {
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            RingCollective collective = peer.real;
+            try (peer) {
+                SocketChannel toReal = peer.toReal;
                 // The right header for an fp32 sum of 1000 elements, except for its length.
                 sendHeader(toReal, FrameDescriptor.KIND_ALL_REDUCE_RING, FrameDescriptor.dtypeCode(ElementType.FP32),
                         FrameDescriptor.opCode(Combiner.SUM), 1000, Integer.MAX_VALUE);
@@ -73,9 +58,10 @@ class RingHostilePeerTest {
     @Test
     void anAbortFrameWithAnOversizedExplanationIsRejected() throws Exception {
         try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
-            Object[] c = connectToFake(real, fake);
-            RingCollective collective = (RingCollective) c[0];
-            try (SocketChannel toReal = (SocketChannel) c[1]; SocketChannel fromReal = (SocketChannel) c[2]) {
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            RingCollective collective = peer.real;
+            try (peer) {
+                SocketChannel toReal = peer.toReal;
                 sendHeader(toReal, FrameDescriptor.KIND_ABORT, 0, 0, 0, 1 << 20);
                 CommFailure f = assertThrows(CommFailure.class, () -> collective.barrier());
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
@@ -101,17 +87,18 @@ class RingHostilePeerTest {
     @Test
     void aPeerThatDisconnectsIsReportedLostByWorldRank() throws Exception {
         try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
-            Object[] c = connectToFake(real, fake);
-            RingCollective collective = (RingCollective) c[0];
+            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
+            RingCollective collective = peer.real;
             try {
-                ((SocketChannel) c[1]).close();
-                ((SocketChannel) c[2]).close();
+                peer.toReal.close();
+                peer.fromReal.close();
                 CommFailure f = assertThrows(CommFailure.class, () -> collective.allReduce(
                         Elements.allocate(ElementType.INT32, 10_000), ElementType.INT32, Combiner.SUM));
                 assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
                 assertEquals(1, f.peerRank());
             } finally {
                 collective.close();
+                peer.close();
             }
         }
     }
