@@ -7,6 +7,8 @@
  * {@code StepSequencer} is the step protocol (and its memory-model reasoning), and
  * {@code CallDescriptor} lets ranks detect mismatched calls, and {@code HeartbeatPacer} beats a
  * segment's heartbeat counter for peers in another pid namespace, who cannot judge our pid.
+ * {@code CrossGroupWatch} turns calls on different groups in different orders (a deadlock no
+ * call descriptor can show) into a mismatch on every rank.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */
