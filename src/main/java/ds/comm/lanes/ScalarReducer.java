@@ -91,7 +91,7 @@ final class ScalarReducer implements Reducer {
             long b = i * Float.BYTES;
             float acc = src[0].get(F32, srcOffset[0] + b);
             for (int j = 1; j < k; j++) {
-                acc = combine(op, acc, src[j].get(F32, srcOffset[j] + b));
+                acc = op.apply(acc, src[j].get(F32, srcOffset[j] + b));
             }
             dst.set(I32, dstOffset + b, HalfFloats.fp32Bits(acc));
         }
@@ -103,7 +103,7 @@ final class ScalarReducer implements Reducer {
             long b = i * Double.BYTES;
             double acc = src[0].get(F64, srcOffset[0] + b);
             for (int j = 1; j < k; j++) {
-                acc = combine(op, acc, src[j].get(F64, srcOffset[j] + b));
+                acc = op.apply(acc, src[j].get(F64, srcOffset[j] + b));
             }
             dst.set(I64, dstOffset + b, HalfFloats.fp64Bits(acc));
         }
@@ -115,7 +115,7 @@ final class ScalarReducer implements Reducer {
             long b = i * Short.BYTES;
             float acc = HalfFloats.bf16ToFloat(src[0].get(I16, srcOffset[0] + b));
             for (int j = 1; j < k; j++) {
-                acc = combine(op, acc, HalfFloats.bf16ToFloat(src[j].get(I16, srcOffset[j] + b)));
+                acc = op.apply(acc, HalfFloats.bf16ToFloat(src[j].get(I16, srcOffset[j] + b)));
             }
             dst.set(I16, dstOffset + b, HalfFloats.floatToBf16(acc));
         }
@@ -127,7 +127,7 @@ final class ScalarReducer implements Reducer {
             long b = i * Short.BYTES;
             float acc = HalfFloats.fp16ToFloat(src[0].get(I16, srcOffset[0] + b));
             for (int j = 1; j < k; j++) {
-                acc = combine(op, acc, HalfFloats.fp16ToFloat(src[j].get(I16, srcOffset[j] + b)));
+                acc = op.apply(acc, HalfFloats.fp16ToFloat(src[j].get(I16, srcOffset[j] + b)));
             }
             dst.set(I16, dstOffset + b, HalfFloats.floatToFp16(acc));
         }
@@ -139,7 +139,7 @@ final class ScalarReducer implements Reducer {
             long b = i * Integer.BYTES;
             int acc = src[0].get(I32, srcOffset[0] + b);
             for (int j = 1; j < k; j++) {
-                acc = combine(op, acc, src[j].get(I32, srcOffset[j] + b));
+                acc = op.apply(acc, src[j].get(I32, srcOffset[j] + b));
             }
             dst.set(I32, dstOffset + b, acc);
         }
@@ -151,45 +151,9 @@ final class ScalarReducer implements Reducer {
             long b = i * Long.BYTES;
             long acc = src[0].get(I64, srcOffset[0] + b);
             for (int j = 1; j < k; j++) {
-                acc = combine(op, acc, src[j].get(I64, srcOffset[j] + b));
+                acc = op.apply(acc, src[j].get(I64, srcOffset[j] + b));
             }
             dst.set(I64, dstOffset + b, acc);
         }
-    }
-
-    static float combine(Combiner op, float a, float b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    static double combine(Combiner op, double a, double b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    static int combine(Combiner op, int a, int b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    static long combine(Combiner op, long a, long b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
     }
 }

@@ -6,7 +6,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Conversions between the 16-bit float types and the fp32 the ring carries partial sums in.
+ * Bulk conversions between the 16-bit float types and the fp32 the ring carries partial sums in
+ * (element conversions are {@link ds.comm.lanes.HalfFloats}'s, so ring and kernels round alike).
  *
  * <p>The ring forwards partial reductions from rank to rank. Rounding a BF16/FP16 partial sum
  * at every hop would round N-1 times; instead partial sums travel as fp32 and the owner of a
@@ -19,11 +20,6 @@ final class HalfFloats {
     private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
-    /** Canonical quiet NaN of bfloat16. */
-    static final short BF16_NAN = 0x7FC0;
-    /** Canonical quiet NaN of IEEE binary16. */
-    static final short FP16_NAN = 0x7E00;
-
     private HalfFloats() {
     }
 
@@ -34,21 +30,12 @@ final class HalfFloats {
 
     /** Exact value of one 16-bit float. */
     static float toFloat(ElementType type, short bits) {
-        return type == ElementType.BF16 ? Float.intBitsToFloat(bits << 16) : Float.float16ToFloat(bits);
+        return type == ElementType.BF16 ? ds.comm.lanes.HalfFloats.bf16ToFloat(bits) : ds.comm.lanes.HalfFloats.fp16ToFloat(bits);
     }
 
     /** Nearest-even 16-bit float of {@code value}; NaN becomes the canonical quiet NaN. */
     static short fromFloat(ElementType type, float value) {
-        if (type == ElementType.BF16) {
-            int bits = Float.floatToRawIntBits(value);
-            if ((bits & 0x7FFF_FFFF) > 0x7F80_0000) {
-                return BF16_NAN;
-            }
-            // Adding 0x7FFF plus the lowest kept bit rounds to nearest, ties to even; an
-            // overflow carries into the exponent and correctly produces infinity.
-            return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
-        }
-        return Float.isNaN(value) ? FP16_NAN : Float.floatToFloat16(value);
+        return type == ElementType.BF16 ? ds.comm.lanes.HalfFloats.floatToBf16(value) : ds.comm.lanes.HalfFloats.floatToFp16(value);
     }
 
     /** Widens {@code count} 16-bit floats at {@code src[srcOffset]} to fp32 at {@code dst[dstOffset]}. */

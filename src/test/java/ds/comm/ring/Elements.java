@@ -41,7 +41,7 @@ final class Elements {
         return switch (type) {
             case FP32 -> seg.get(F32, i * 4);
             case FP64 -> seg.get(F64, i * 8);
-            case BF16, FP16 -> ScalarTestReducer.widen(type, seg.get(I16, i * 2));
+            case BF16, FP16 -> HalfFloats.toFloat(type, seg.get(I16, i * 2));
             case INT32 -> seg.get(I32, i * 4);
             case INT64 -> seg.get(I64, i * 8);
         };
@@ -83,7 +83,7 @@ final class Elements {
             switch (type) {
                 case FP32 -> seg.set(F32, i * 4, (float) v);
                 case FP64 -> seg.set(F64, i * 8, v);
-                case BF16 -> seg.set(I16, i * 2, ScalarTestReducer.narrow(type, (float) v));
+                case BF16 -> seg.set(I16, i * 2, HalfFloats.fromFloat(type, (float) v));
                 case FP16 -> seg.set(I16, i * 2, Float.floatToFloat16((float) v));
                 case INT32 -> seg.set(I32, i * 4, random.nextInt());
                 case INT64 -> seg.set(I64, i * 8, random.nextLong());
@@ -104,36 +104,36 @@ final class Elements {
             case FP32 -> {
                 float acc = inputs[first].get(F32, i * 4);
                 for (int s = 1; s < n; s++) {
-                    acc = ScalarTestReducer.combine(op, acc, inputs[(first + s) % n].get(F32, i * 4));
+                    acc = op.apply(acc, inputs[(first + s) % n].get(F32, i * 4));
                 }
                 out.set(F32, at * 4, acc);
             }
             case FP64 -> {
                 double acc = inputs[first].get(F64, i * 8);
                 for (int s = 1; s < n; s++) {
-                    acc = ScalarTestReducer.combine(op, acc, inputs[(first + s) % n].get(F64, i * 8));
+                    acc = op.apply(acc, inputs[(first + s) % n].get(F64, i * 8));
                 }
                 out.set(F64, at * 8, acc);
             }
             case BF16, FP16 -> {
-                float acc = ScalarTestReducer.widen(type, inputs[first].get(I16, i * 2));
+                float acc = HalfFloats.toFloat(type, inputs[first].get(I16, i * 2));
                 for (int s = 1; s < n; s++) {
-                    acc = ScalarTestReducer.combine(op, acc,
-                            ScalarTestReducer.widen(type, inputs[(first + s) % n].get(I16, i * 2)));
+                    acc = op.apply(acc,
+                            HalfFloats.toFloat(type, inputs[(first + s) % n].get(I16, i * 2)));
                 }
-                out.set(I16, at * 2, ScalarTestReducer.narrow(type, acc));
+                out.set(I16, at * 2, HalfFloats.fromFloat(type, acc));
             }
             case INT32 -> {
                 int acc = inputs[first].get(I32, i * 4);
                 for (int s = 1; s < n; s++) {
-                    acc = ScalarTestReducer.combine(op, acc, inputs[(first + s) % n].get(I32, i * 4));
+                    acc = op.apply(acc, inputs[(first + s) % n].get(I32, i * 4));
                 }
                 out.set(I32, at * 4, acc);
             }
             case INT64 -> {
                 long acc = inputs[first].get(I64, i * 8);
                 for (int s = 1; s < n; s++) {
-                    acc = ScalarTestReducer.combine(op, acc, inputs[(first + s) % n].get(I64, i * 8));
+                    acc = op.apply(acc, inputs[(first + s) % n].get(I64, i * 8));
                 }
                 out.set(I64, at * 8, acc);
             }

@@ -177,8 +177,8 @@ class RingAllReduceTest {
                     world[rank].allReduce(buf, ElementType.BF16, Combiner.SUM);
                     return buf;
                 });
-                float once = ScalarTestReducer.widen(ElementType.BF16,
-                        ScalarTestReducer.narrow(ElementType.BF16, 1.0f + 3 * 0x1p-9f));
+                float once = HalfFloats.toFloat(ElementType.BF16,
+                        HalfFloats.fromFloat(ElementType.BF16, 1.0f + 3 * 0x1p-9f));
                 assertTrue(once > 1.0f);
                 for (int rank = 0; rank < n; rank++) {
                     for (long i = 0; i < count; i++) {

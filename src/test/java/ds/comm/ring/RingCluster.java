@@ -1,5 +1,6 @@
 package ds.comm.ring;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Reducer;
 import ds.comm.spi.BackoffIdleStrategy;
 import ds.comm.spi.GroupSpec;
@@ -23,7 +24,7 @@ import java.util.concurrent.TimeoutException;
 final class RingCluster implements AutoCloseable {
 
     static final String JOB = "c0ffee";
-    static final Reducer REDUCER = new ScalarTestReducer();
+    static final Reducer REDUCER = Reducers.scalar();
 
     /** What one rank's task did: a value or the failure it threw. */
     record Outcome<T>(T value, Throwable failure) {

@@ -1,5 +1,7 @@
 package ds.comm.shm;
 
+import ds.comm.lanes.Reducers;
+import ds.comm.lanes.HalfFloats;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 
@@ -41,9 +43,9 @@ final class Payloads {
                 case INT32 -> s.set(ValueLayout.JAVA_INT_UNALIGNED, o, rnd.nextInt());
                 case INT64 -> s.set(ValueLayout.JAVA_LONG_UNALIGNED, o, rnd.nextLong());
                 case BF16 -> s.set(ValueLayout.JAVA_SHORT_UNALIGNED, o,
-                        ScalarTestReducer.toBf16((float) (rnd.nextDouble() * 200 - 100)));
+                        HalfFloats.floatToBf16((float) (rnd.nextDouble() * 200 - 100)));
                 case FP16 -> s.set(ValueLayout.JAVA_SHORT_UNALIGNED, o,
-                        ScalarTestReducer.toFp16((float) (rnd.nextDouble() * 200 - 100)));
+                        HalfFloats.floatToFp16((float) (rnd.nextDouble() * 200 - 100)));
             }
         }
     }
@@ -68,7 +70,7 @@ final class Payloads {
         MemorySegment out = MemorySegment.ofArray(new byte[Math.toIntExact(bytes)]);
         long[] offsets = new long[inputs.length];
         java.util.Arrays.fill(offsets, srcOffset);
-        ScalarTestReducer.INSTANCE.reduce(type, op, out, 0, inputs, offsets, inputs.length, bytes / type.byteSize());
+        Reducers.scalar().reduce(type, op, out, 0, inputs, offsets, inputs.length, bytes / type.byteSize());
         return out;
     }
 

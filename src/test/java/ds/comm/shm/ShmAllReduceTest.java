@@ -1,5 +1,6 @@
 package ds.comm.shm;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import org.junit.jupiter.api.AfterEach;
@@ -53,7 +54,7 @@ class ShmAllReduceTest {
     void allReduceOfEveryTypeSumAndMaxEqualsTheRankOrderedReferenceOnAllRanks(int n) throws Exception {
         ShmRanks.onThreads(n, 50_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(),
-                    ScalarTestReducer.INSTANCE); Arena arena = Arena.ofConfined()) {
+                    Reducers.scalar()); Arena arena = Arena.ofConfined()) {
                 int caseNo = 0;
                 for (ElementType type : ElementType.values()) {
                     for (Combiner op : List.of(Combiner.SUM, Combiner.MAX)) {
@@ -91,7 +92,7 @@ class ShmAllReduceTest {
         long area = SegmentDescriptor.areaBytes(t.shmBytes());
         ShmRanks.onThreads(n, 30_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), bigChunks,
-                    ScalarTestReducer.INSTANCE)) {
+                    Reducers.scalar())) {
                 int caseNo = 500;
                 for (ElementType type : List.of(ElementType.FP16, ElementType.FP64, ElementType.INT32)) {
                     for (long bytes : new long[] {area - 64, area, area + 8, 2 * area + 24, 3 * area - 8}) {
@@ -115,7 +116,7 @@ class ShmAllReduceTest {
         int n = 3;
         ShmRanks.onThreads(n, 20_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(),
-                    ScalarTestReducer.INSTANCE)) {
+                    Reducers.scalar())) {
                 int caseNo = 100;
                 for (ElementType type : ElementType.values()) {
                     for (Combiner op : List.of(Combiner.MIN, Combiner.PROD)) {
@@ -147,9 +148,9 @@ class ShmAllReduceTest {
             var oneStep = new ds.comm.spi.Settings(settings.timeoutNanos(), settings.idle(), settings.shmDir(),
                     settings.shmBytes(), Long.MAX_VALUE, settings.chunkBytes(), settings.peerLostNanos());
             try (ShmCollective chunked = ShmCollective.open(ranks.world("c", n, rank), settings,
-                    ScalarTestReducer.INSTANCE);
+                    Reducers.scalar());
                  ShmCollective single = ShmCollective.open(ranks.world("s", n, rank), oneStep,
-                         ScalarTestReducer.INSTANCE)) {
+                         Reducers.scalar())) {
                 for (ElementType type : List.of(ElementType.FP16, ElementType.BF16, ElementType.FP32)) {
                     long bytes = 4000; // more than one chunk, still within one area
                     MemorySegment[] inputs = Payloads.inputs(type, bytes, n, 7 + type.ordinal());

@@ -1,5 +1,6 @@
 package ds.comm.shm;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.spi.BackoffIdleStrategy;
@@ -176,7 +177,7 @@ class ShmCollectivesTest {
             int[] subMembers = half == 0 ? new int[] {0, 1} : new int[] {2, 3};
             try (ShmCollective x = open("x", n, rank); ShmCollective y = open("y", n, rank);
                  ShmCollective sub = ShmCollective.open(ranks.group("x.s" + half, subMembers, rank % 2),
-                         ranks.settings(), ScalarTestReducer.INSTANCE)) {
+                         ranks.settings(), Reducers.scalar())) {
                 SplittableRandom planX = new SplittableRandom(1);
                 SplittableRandom planY = new SplittableRandom(2);
                 SplittableRandom planSub = new SplittableRandom(3 + half);
@@ -203,7 +204,7 @@ class ShmCollectivesTest {
             Settings s = ranks.settings();
             Settings patient = new Settings(s.timeoutNanos(), () -> new BackoffIdleStrategy(10, 2, 50_000, 5_000_000),
                     s.shmDir(), s.shmBytes(), s.smallMessageBytes(), s.chunkBytes(), s.peerLostNanos());
-            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), patient, ScalarTestReducer.INSTANCE)) {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), patient, Reducers.scalar())) {
                 for (long count : new long[] {5, 1100}) { // one step, and chunked (4400 bytes > area)
                     MemorySegment[] inputs = Payloads.inputs(ElementType.FP32, count * 4, n, count);
                     MemorySegment buf = MemorySegment.ofArray(new byte[(int) (count * 4)]);
@@ -226,7 +227,7 @@ class ShmCollectivesTest {
     @Test
     void aGroupOfOneCopiesLocallyWithoutAnyFile() throws Exception {
         GroupSpec solo = ranks.group("solo", new int[] {7}, 0);
-        try (ShmCollective c = ShmCollective.open(solo, ranks.settings(), ScalarTestReducer.INSTANCE)) {
+        try (ShmCollective c = ShmCollective.open(solo, ranks.settings(), Reducers.scalar())) {
             assertTrue(ranks.files().isEmpty());
             MemorySegment in = Payloads.inputs(ElementType.FP32, 400, 1, 5)[0];
             MemorySegment buf = MemorySegment.ofArray(new byte[400]);
@@ -248,7 +249,7 @@ class ShmCollectivesTest {
     }
 
     private ShmCollective open(String name, int n, int rank) {
-        return ShmCollective.open(ranks.world(name, n, rank), ranks.settings(), ScalarTestReducer.INSTANCE);
+        return ShmCollective.open(ranks.world(name, n, rank), ranks.settings(), Reducers.scalar());
     }
 
     /** One collective drawn from {@code plan} (the same on every rank), checked against its reference. */

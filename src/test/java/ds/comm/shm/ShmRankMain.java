@@ -1,5 +1,6 @@
 package ds.comm.shm;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.spi.BackoffIdleStrategy;
@@ -35,7 +36,7 @@ public final class ShmRankMain {
         Settings settings = new Settings(20_000_000_000L, () -> new BackoffIdleStrategy(50, 20, 1_000, 200_000),
                 dir, ShmRanks.SMALL_SHM_BYTES, ShmRanks.SMALL_MESSAGE_BYTES, ShmRanks.CHUNK_BYTES, 5_000_000_000L);
         try (ShmCollective c = ShmCollective.open(new GroupSpec("w", job, members, rank), settings,
-                ScalarTestReducer.INSTANCE)) {
+                Reducers.scalar())) {
             if (args.length > 5 && args[5].equals("crash")) {
                 expectCrash(c, rank, size);
                 return;

@@ -1,5 +1,6 @@
 package ds.comm.shm;
 
+import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.spi.CommFailure;
@@ -48,7 +49,7 @@ class ShmSegmentLifecycleTest {
     void segmentFileIsOwnerOnlyWhileOpeningAndUnlinkedOnceAllRanksMappedIt() throws Exception {
         GroupSpec rank0 = ranks.world("w", 2, 0);
         CompletableFuture<ShmCollective> first = CompletableFuture.supplyAsync(
-                () -> ShmCollective.open(rank0, ranks.settings(), ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(rank0, ranks.settings(), Reducers.scalar()));
         Path file = SegmentFile.path(ranks.dir, rank0, 0);
         long deadline = System.nanoTime() + 10_000_000_000L;
         // Rank 0 waits for rank 1 until the timeout, with its file complete (all pages written).
@@ -60,7 +61,7 @@ class ShmSegmentLifecycleTest {
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
         assertEquals(ShmRanks.SMALL_SHM_BYTES, Files.size(file));
         try (ShmCollective second = ShmCollective.open(ranks.world("w", 2, 1), ranks.settings(),
-                ScalarTestReducer.INSTANCE); ShmCollective c0 = first.get(10, TimeUnit.SECONDS)) {
+                Reducers.scalar()); ShmCollective c0 = first.get(10, TimeUnit.SECONDS)) {
             assertEquals(List.of(), ranks.files(), "files are unlinked after the open barrier");
             MemorySegment a = MemorySegment.ofArray(new int[] {1, 2, 3});
             MemorySegment b = MemorySegment.ofArray(new int[] {10, 20, 30});
@@ -77,7 +78,7 @@ class ShmSegmentLifecycleTest {
         GroupSpec lonely = ranks.group("w", new int[] {5, 9, 11}, 0);
         long start = System.nanoTime();
         CommFailure f = assertThrows(CommFailure.class,
-                () -> ShmCollective.open(lonely, ranks.settings(300), ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(lonely, ranks.settings(300), Reducers.scalar()));
         long millis = (System.nanoTime() - start) / 1_000_000;
         assertEquals(CommFailure.Kind.TIMEOUT, f.kind());
         assertEquals(9, f.peerRank());
@@ -98,7 +99,7 @@ class ShmSegmentLifecycleTest {
             GroupSpec g = ranks.group("w", new int[] {3, 7, 8}, 0);
             long start = System.nanoTime();
             CommFailure f = assertThrows(CommFailure.class, () -> ShmCollective.open(g, ranks.settings(20_000),
-                    ScalarTestReducer.INSTANCE, new ProcessIdentity[] {ProcessIdentity.current(), alive, dead}));
+                    Reducers.scalar(), new ProcessIdentity[] {ProcessIdentity.current(), alive, dead}));
             long millis = (System.nanoTime() - start) / 1_000_000;
             assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
             assertEquals(8, f.peerRank(), "the dead process's rank, not the slow live one's");
@@ -107,11 +108,11 @@ class ShmSegmentLifecycleTest {
 
             // The live but silent one, alone, is waited for until the timeout: its process runs.
             CommFailure t = assertThrows(CommFailure.class, () -> ShmCollective.open(ranks.group("w", new int[] {3, 7}, 0),
-                    ranks.settings(400), ScalarTestReducer.INSTANCE, new ProcessIdentity[] {ProcessIdentity.current(), alive}));
+                    ranks.settings(400), Reducers.scalar(), new ProcessIdentity[] {ProcessIdentity.current(), alive}));
             assertEquals(CommFailure.Kind.TIMEOUT, t.kind(), t.getMessage());
             // A pid in another (or unknown) namespace means nothing here: never judged gone.
             CommFailure u = assertThrows(CommFailure.class, () -> ShmCollective.open(ranks.group("w", new int[] {3, 8}, 0),
-                    ranks.settings(400), ScalarTestReducer.INSTANCE, new ProcessIdentity[] {ProcessIdentity.current(),
+                    ranks.settings(400), Reducers.scalar(), new ProcessIdentity[] {ProcessIdentity.current(),
                             new ProcessIdentity(dead.pid(), dead.startMillis(), dead.pidNamespace() + 1)}));
             assertEquals(CommFailure.Kind.TIMEOUT, u.kind(), u.getMessage());
         } finally {
@@ -124,7 +125,7 @@ class ShmSegmentLifecycleTest {
         CountDownLatch failed = new CountDownLatch(1);
         List<CommFailure> failures = ShmRanks.onThreads(2, 20_000, rank -> {
             GroupSpec g = ranks.group("w", new int[] {4, 6}, rank);
-            try (ShmCollective c = ShmCollective.open(g, ranks.settings(400), ScalarTestReducer.INSTANCE)) {
+            try (ShmCollective c = ShmCollective.open(g, ranks.settings(400), Reducers.scalar())) {
                 if (rank == 1) {
                     assertTrue(failed.await(10, TimeUnit.SECONDS)); // never calls the collective
                     return null;
@@ -153,7 +154,7 @@ class ShmSegmentLifecycleTest {
     void aClosedPeerFailsItsWaitingPeersFastInsteadOfAtTheTimeout() throws Exception {
         List<CommFailure> failures = ShmRanks.onThreads(2, 20_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), ranks.settings(15_000),
-                    ScalarTestReducer.INSTANCE)) {
+                    Reducers.scalar())) {
                 if (rank == 1) return null;
                 Thread.sleep(50);
                 long start = System.nanoTime();
@@ -170,7 +171,7 @@ class ShmSegmentLifecycleTest {
     void mismatchedCollectivesFailOnEveryRankNamingWhatDiffers() throws Exception {
         List<CommFailure> failures = ShmRanks.onThreads(2, 20_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), ranks.settings(5_000),
-                    ScalarTestReducer.INSTANCE)) {
+                    Reducers.scalar())) {
                 MemorySegment buf = MemorySegment.ofArray(new float[32]);
                 Combiner op = rank == 0 ? Combiner.SUM : Combiner.MAX;
                 return assertThrows(CommFailure.class, () -> c.allReduce(buf, ElementType.FP32, op));
@@ -184,7 +185,7 @@ class ShmSegmentLifecycleTest {
         }
         List<CommFailure> kinds = ShmRanks.onThreads(2, 20_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("k", 2, rank), ranks.settings(5_000),
-                    ScalarTestReducer.INSTANCE)) {
+                    Reducers.scalar())) {
                 MemorySegment buf = MemorySegment.ofArray(new float[32]);
                 return assertThrows(CommFailure.class, () -> {
                     if (rank == 0) c.broadcast(buf, 0);
@@ -202,7 +203,7 @@ class ShmSegmentLifecycleTest {
             Settings s = ranks.settings(5_000);
             Settings mine = rank == 0 ? s : new Settings(s.timeoutNanos(), s.idle(), s.shmDir(), s.shmBytes(),
                     s.smallMessageBytes(), 2048, s.peerLostNanos());
-            try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), mine, ScalarTestReducer.INSTANCE)) {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), mine, Reducers.scalar())) {
                 MemorySegment buf = MemorySegment.ofArray(new double[1000]);
                 return assertThrows(CommFailure.class, () -> c.allReduce(buf, ElementType.FP64, Combiner.SUM));
             }
@@ -243,7 +244,7 @@ class ShmSegmentLifecycleTest {
         Path peer = SegmentFile.path(ranks.dir, g, 1);
         writeSegmentFile(peer, "rw-------", s -> SegmentDescriptor.setWord(s, SegmentDescriptor.MAGIC_OFFSET, 0x1234));
         CommFailure f = assertThrows(CommFailure.class,
-                () -> ShmCollective.open(g, ranks.settings(5_000), ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(g, ranks.settings(5_000), Reducers.scalar()));
         assertEquals(CommFailure.Kind.SETUP, f.kind());
         assertTrue(f.getMessage().contains("refusing segment file " + peer) && f.getMessage().contains("magic"),
                 f.getMessage());
@@ -256,7 +257,7 @@ class ShmSegmentLifecycleTest {
         Path peer = SegmentFile.path(ranks.dir, g, 1);
         writeSegmentFile(peer, "rw-------", s -> SegmentDescriptor.setWord(s, SegmentDescriptor.JOB_HASH_OFFSET, 42));
         CommFailure f = assertThrows(CommFailure.class,
-                () -> ShmCollective.open(g, ranks.settings(5_000), ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(g, ranks.settings(5_000), Reducers.scalar()));
         assertTrue(f.getMessage().contains("job token hash is 0x2a"), f.getMessage());
         Files.delete(peer);
     }
@@ -267,7 +268,7 @@ class ShmSegmentLifecycleTest {
         Path peer = SegmentFile.path(ranks.dir, g, 1);
         writeSegmentFile(peer, "rw-rw-rw-", s -> { });
         CommFailure f = assertThrows(CommFailure.class,
-                () -> ShmCollective.open(g, ranks.settings(5_000), ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(g, ranks.settings(5_000), Reducers.scalar()));
         assertTrue(f.getMessage().contains("mode rw-rw-rw-"), f.getMessage());
         Files.delete(peer);
     }
@@ -280,7 +281,7 @@ class ShmSegmentLifecycleTest {
         writeSegmentFile(real, "rw-------", s -> { });
         Files.createSymbolicLink(peer, real);
         CommFailure f = assertThrows(CommFailure.class,
-                () -> ShmCollective.open(g, ranks.settings(5_000), ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(g, ranks.settings(5_000), Reducers.scalar()));
         assertEquals(CommFailure.Kind.SETUP, f.kind());
         assertTrue(f.getMessage().contains("cannot open peer segment " + peer), f.getMessage());
         Files.delete(peer);
@@ -293,7 +294,7 @@ class ShmSegmentLifecycleTest {
         Path mine = SegmentFile.path(ranks.dir, g, 0);
         Files.writeString(mine, "somebody else's");
         CommFailure f = assertThrows(CommFailure.class,
-                () -> ShmCollective.open(g, ranks.settings(5_000), ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(g, ranks.settings(5_000), Reducers.scalar()));
         assertEquals(CommFailure.Kind.SETUP, f.kind());
         assertTrue(f.getMessage().contains("already exists"), f.getMessage());
         assertEquals("somebody else's", Files.readString(mine));
@@ -305,7 +306,7 @@ class ShmSegmentLifecycleTest {
         try (Tmpfs small = Tmpfs.mount(ranks.dir.resolve("small"), "256k")) {
             Settings s = settingsIn(small.dir(), 1L << 20);
             CommFailure f = assertThrows(CommFailure.class,
-                    () -> ShmCollective.open(ranks.world("w", 2, 0), s, ScalarTestReducer.INSTANCE));
+                    () -> ShmCollective.open(ranks.world("w", 2, 0), s, Reducers.scalar()));
             assertEquals(CommFailure.Kind.SETUP, f.kind());
             assertTrue(f.getMessage().contains("needs 1048576 bytes, 262144 bytes available"), f.getMessage());
             assertEquals(List.of(), small.files());
@@ -335,7 +336,7 @@ class ShmSegmentLifecycleTest {
             Settings s = new Settings(20_000_000_000L, ranks.settings().idle(), tmpfs.dir(), d.shmBytes(),
                     d.smallMessageBytes(), d.chunkBytes(), d.peerLostNanos());
             ShmRanks.onThreads(8, 30_000, rank -> {
-                try (ShmCollective c = ShmCollective.open(ranks.world("w", 8, rank), s, ScalarTestReducer.INSTANCE)) {
+                try (ShmCollective c = ShmCollective.open(ranks.world("w", 8, rank), s, Reducers.scalar())) {
                     MemorySegment buf = MemorySegment.ofArray(new long[1 << 14]); // 128 KiB: chunked path
                     buf.fill((byte) 1);
                     c.allReduce(buf, ElementType.INT64, Combiner.SUM);
@@ -350,7 +351,7 @@ class ShmSegmentLifecycleTest {
     @Test
     void closeIsIdempotentAndLaterCallsAreRefused() throws Exception {
         ShmRanks.onThreads(2, 20_000, rank -> {
-            ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), ranks.settings(), ScalarTestReducer.INSTANCE);
+            ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), ranks.settings(), Reducers.scalar());
             c.barrier();
             c.close();
             c.close();
@@ -365,7 +366,7 @@ class ShmSegmentLifecycleTest {
         ShmRanks.onThreads(3, 20_000, rank -> {
             for (int round = 1; round <= 3; round++) {
                 try (ShmCollective c = ShmCollective.open(ranks.world("w", 3, rank), ranks.settings(),
-                        ScalarTestReducer.INSTANCE)) {
+                        Reducers.scalar())) {
                     MemorySegment buf = MemorySegment.ofArray(new int[] {round});
                     c.allReduce(buf, ElementType.INT32, Combiner.SUM);
                     assertEquals(3 * round, buf.getAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, 0));
@@ -379,7 +380,7 @@ class ShmSegmentLifecycleTest {
     void smallAndChunkedAllReducesAllocateNothingPerCall() throws Exception {
         List<Long> allocated = ShmRanks.onThreads(2, 30_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), ranks.settings(),
-                    ScalarTestReducer.INSTANCE); Arena arena = Arena.ofConfined()) {
+                    Reducers.scalar()); Arena arena = Arena.ofConfined()) {
                 MemorySegment small = arena.allocate(64, 64);
                 MemorySegment large = arena.allocate(3000 * 4, 64);
                 MemorySegment gathered = arena.allocate(2 * 64, 64);
@@ -418,7 +419,7 @@ class ShmSegmentLifecycleTest {
     void tooSmallSegmentsAreRejectedUpFront() {
         Settings s = settingsIn(ranks.dir, SegmentDescriptor.MIN_SEGMENT_BYTES - 1);
         assertThrows(IllegalArgumentException.class,
-                () -> ShmCollective.open(ranks.world("w", 2, 0), s, ScalarTestReducer.INSTANCE));
+                () -> ShmCollective.open(ranks.world("w", 2, 0), s, Reducers.scalar()));
     }
 
     private Settings settingsIn(Path dir, long shmBytes) {
