@@ -1,5 +1,6 @@
 package ds.comm.reliability;
 
+import ds.comm.testkit.TwoHostNetwork;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -8,7 +9,6 @@ import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,62 +32,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CableCutTest {
 
-    private static final String A = "dscomm-cut-a-" + ProcessHandle.current().pid();
-    private static final String B = "dscomm-cut-b-" + ProcessHandle.current().pid();
-    /** Addresses of the test's own two hosts, inside namespaces it creates (not the other netns test's). */
-    private static final String ADDR_A = "10.213.78.1";
-    private static final String ADDR_B = "10.213.78.2";
-    private static final String VETH_A = "dca" + (ProcessHandle.current().pid() % 100000);
-    private static final String VETH_B = "dcb" + (ProcessHandle.current().pid() % 100000);
     private static final long BOUND_MILLIS = 8_000;
 
-    private static boolean ready;
 
-    private static int sh(String... cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(20, TimeUnit.SECONDS)) {
-            p.destroyForcibly().waitFor();
-            throw new IOException("timed out: " + String.join(" ", cmd));
-        }
-        if (p.exitValue() != 0) System.err.println(String.join(" ", cmd) + " -> " + p.exitValue() + ": " + out);
-        return p.exitValue();
-    }
+    private static TwoHostNetwork net;
 
     @BeforeAll
     static void createTwoHosts() throws Exception {
-        boolean root = "root".equals(System.getProperty("user.name"));
-        boolean ip = Files.isExecutable(Path.of("/usr/sbin/ip")) || Files.isExecutable(Path.of("/sbin/ip"));
-        if (!root || !ip || sh("ip", "netns", "add", A) != 0) {
-            String msg = "!!! SKIPPING the cable-cut test: needs root and iproute2 (ip netns) !!!";
-            System.err.println(msg);
-            Assumptions.abort(msg);
-        }
-        boolean ok = sh("ip", "netns", "add", B) == 0
-                && sh("ip", "link", "add", VETH_A, "type", "veth", "peer", "name", VETH_B) == 0
-                && sh("ip", "link", "set", VETH_A, "netns", A) == 0
-                && sh("ip", "link", "set", VETH_B, "netns", B) == 0
-                && sh("ip", "-n", A, "addr", "add", ADDR_A + "/24", "dev", VETH_A) == 0
-                && sh("ip", "-n", B, "addr", "add", ADDR_B + "/24", "dev", VETH_B) == 0
-                && sh("ip", "-n", A, "link", "set", VETH_A, "up") == 0
-                && sh("ip", "-n", B, "link", "set", VETH_B, "up") == 0
-                && sh("ip", "-n", A, "link", "set", "lo", "up") == 0
-                && sh("ip", "-n", B, "link", "set", "lo", "up") == 0;
-        assertTrue(ok, "could not build the two-namespace network");
-        ready = true;
+        net = TwoHostNetwork.create("cut", "10.213.78");
     }
 
     @AfterAll
     static void removeTwoHosts() throws Exception {
-        // Deleting a namespace deletes the veth end inside it, and with it the pair.
-        sh("ip", "netns", "delete", A);
-        sh("ip", "netns", "delete", B);
+        if (net != null) net.close();
     }
 
     @Test
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void cuttingTheLinkMidAllReduceMakesEveryRankNameTheOtherSideWithinTheSilenceBound() throws Exception {
-        Assumptions.assumeTrue(ready);
+        Assumptions.assumeTrue(net != null);
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         String classes = System.getProperty("dscomm.classes", "target/classes");
         int port;
@@ -99,7 +62,7 @@ class CableCutTest {
         try {
             for (int r = 0; r < 3; r++) {
                 boolean onA = r < 2;
-                List<String> cmd = List.of("ip", "netns", "exec", onA ? A : B, java.toString(),
+                List<String> cmd = List.of("ip", "netns", "exec", onA ? net.a : net.b, java.toString(),
                         "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx64m", "--enable-native-access=ds.comm",
                         "--module-path", classes, "-m", "ds.comm/ds.comm.tool.scenario.FaultScenario", "loop");
                 Path log = Files.createTempFile("dscomm-cut-" + r, ".log");
@@ -108,7 +71,7 @@ class CableCutTest {
                 Map<String, String> env = pb.environment();
                 env.keySet().removeIf(k -> k.startsWith("DSCOMM_") || k.equals("RANK") || k.equals("WORLD_SIZE"));
                 env.putAll(Map.of("RANK", "" + r, "WORLD_SIZE", "3", "LOCAL_RANK", onA ? "" + r : "0",
-                        "LOCAL_WORLD_SIZE", onA ? "2" : "1", "MASTER_ADDR", ADDR_A, "MASTER_PORT", "" + port,
+                        "LOCAL_WORLD_SIZE", onA ? "2" : "1", "MASTER_ADDR", net.addrA, "MASTER_PORT", "" + port,
                         "DSCOMM_NODE_ID", onA ? "host-a" : "host-b", "DSCOMM_BACKEND", "ring",
                         "DSCOMM_TIMEOUT", "30s", "DSCOMM_PEER_LOST_TIMEOUT", "3s"));
                 ranks.add(pb.start());
@@ -124,7 +87,7 @@ class CableCutTest {
             }
             Thread.sleep(700);
             long cutAt = System.currentTimeMillis();
-            assertEquals(0, sh("ip", "-n", B, "link", "set", VETH_B, "down"), "could not cut the link");
+            assertEquals(0, TwoHostNetwork.sh("ip", "-n", net.b, "link", "set", net.vethB, "down"), "could not cut the link");
 
             for (Process p : ranks) {
                 if (!p.waitFor(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) break;
