@@ -180,11 +180,14 @@ final class Bench {
                 for (ReduceOp op : o.ops()) {
                     // JIT warm-up of this (dtype, op) path before anything is timed: the first
                     // sweep point would otherwise measure the interpreter and C1, not ds-comm.
+                    // Through point() itself, untimed, so that the refill, the barrier and the
+                    // timing loop are compiled too: warming only the all-reduce left the first
+                    // point of a ring sweep 3-10x slower than the same size measured later.
                     long small = Math.min(o.sizes().get(0), 64L << 10);
                     small -= small % type.byteSize();
-                    MemorySegment w = buf.asSlice(0, small);
                     int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
-                    for (int i = 0; i < calls; i++) comm.allReduce(w, type, op);
+                    point(comm, false, type, op, small, 0, calls, buf.asSlice(0, small), pristine.asSlice(0, small),
+                            expected.asSlice(0, small), times, mySum, sums);
                     if (lead && !o.csv()) {
                         out.printf("%n# %s %s%n%10s %10s %10s %11s %10s %9s%n", type.name().toLowerCase(Locale.ROOT),
                                 op.name().toLowerCase(Locale.ROOT), "bytes", "p50_us", "p99_us", "busbw_GB/s", "memcpy_us", "p50/copy");
