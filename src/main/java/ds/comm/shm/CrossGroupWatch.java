@@ -111,7 +111,9 @@ final class CrossGroupWatch {
             MemorySegment peerInG = waiting.segmentOfWorldRank(peerWorld);
             if (peerInG == null || callersAcquire(peerInG) != CALLERS_SINGLE) return null;
             for (ShmCollective h : OPEN) {
-                if (h == waiting) continue;
+                // A group of ours that failed or closed: its members learn that from its STATE
+                // and leave it, so a peer ahead there is not stuck waiting for us.
+                if (h == waiting || h.broken()) continue;
                 MemorySegment peerInH = h.segmentOfWorldRank(peerWorld);
                 if (peerInH == null || h.group().myWorldRank() != me) continue;
                 long theirs = stepAcquire(peerInH);

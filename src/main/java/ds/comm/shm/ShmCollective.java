@@ -542,6 +542,11 @@ public final class ShmCollective implements Collective {
         steps.markFailed(CommFailure.Kind.MISMATCH, peerWorld);
     }
 
+    /** Closed, or failed earlier: no call can run on it any more. */
+    boolean broken() {
+        return closed || failure != null;
+    }
+
     /** This rank's segment. */
     MemorySegment ownSegment() {
         return ownSegment;
