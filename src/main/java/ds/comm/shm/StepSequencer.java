@@ -10,6 +10,7 @@ import ds.comm.topology.ProcessIdentity;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntFunction;
 
 import static ds.comm.shm.SegmentDescriptor.*;
 
@@ -111,7 +112,7 @@ final class StepSequencer {
     private final long[] lastBeatChangeNanos;
 
     /** Asked, while waiting for a peer (by world rank), whether it is blocked in another group of ours. */
-    private java.util.function.IntFunction<CommFailure> crossGroup;
+    private IntFunction<CommFailure> crossGroup;
 
     /** The last step this rank published. */
     private long step;
@@ -152,7 +153,7 @@ final class StepSequencer {
     }
 
     /** Installs the cross-group deadlock check (see {@code CrossGroupWatch}); once, at open. */
-    void watchCrossGroups(java.util.function.IntFunction<CommFailure> check) {
+    void watchCrossGroups(IntFunction<CommFailure> check) {
         this.crossGroup = check;
     }
 
