@@ -31,11 +31,7 @@ final class BroadcastPass extends RingPass {
     }
 
     void arm(MemorySegment buf, int root) {
-        kind = FrameDescriptor.KIND_BROADCAST;
-        dtype = FrameDescriptor.NONE;
-        op = FrameDescriptor.NONE;
-        count = buf.byteSize();
-        aux = root;
+        identify(FrameDescriptor.KIND_BROADCAST, null, null, buf.byteSize(), root);
         buffer = buf;
         sendView.bind(buf);
         recvView.bind(buf);

@@ -45,11 +45,7 @@ final class GatheringPass extends RingPass {
      * blocks of {@code in.byteSize()} bytes in rank order.
      */
     void arm(int frameKind, MemorySegment in, MemorySegment out, ElementType type, Combiner op, long elements) {
-        kind = frameKind;
-        dtype = type == null ? FrameDescriptor.NONE : FrameDescriptor.dtypeCode(type);
-        this.op = op == null ? FrameDescriptor.NONE : FrameDescriptor.opCode(op);
-        count = elements;
-        aux = 0;
+        identify(frameKind, type, op, elements, 0);
         this.type = type;
         combiner = op;
         blocks = out;
@@ -60,13 +56,8 @@ final class GatheringPass extends RingPass {
             MemorySegment.copy(in, 0, out, r * blockBytes, blockBytes);
         }
         long k = piecesAtLeastOne(blockBytes, chunkBytes);
-        long total = k * (n - 1);
-        if (total > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("block of " + blockBytes + " bytes needs " + total + " frames of "
-                    + chunkBytes + " bytes; raise the chunk size");
-        }
+        frames = frameCount(k * (n - 1), "block of ", blockBytes, " bytes", chunkBytes);
         chunksPerStep = (int) k;
-        frames = (int) total;
     }
 
     @Override

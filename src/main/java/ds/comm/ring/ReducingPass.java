@@ -138,11 +138,7 @@ final class ReducingPass extends RingPass {
 
     private void arm(int frameKind, MemorySegment localData, MemorySegment resultData, ElementType elementType,
                      Combiner op, long base, long extra, boolean gather, int segmentShift, long headerCount) {
-        kind = frameKind;
-        dtype = FrameDescriptor.dtypeCode(elementType);
-        this.op = FrameDescriptor.opCode(op);
-        count = headerCount;
-        aux = 0;
+        identify(frameKind, elementType, op, headerCount, 0);
         type = elementType;
         combiner = op;
         half = HalfFloats.isHalf(elementType);
@@ -163,13 +159,8 @@ final class ReducingPass extends RingPass {
         long k = n == 2 ? chunksPerSegment : Math.min(bankChunks, chunksPerSegment);
         long rounds = piecesAtLeastOne(longest, k * chunkElements);
         stepsPerRound = gather ? 2 * (n - 1) : n - 1;
-        long total = rounds * stepsPerRound * k;
-        if (total > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("message of " + longest * n + " elements needs " + total
-                    + " frames of " + chunkBytes + " bytes; raise the chunk size");
-        }
+        frames = frameCount(rounds * stepsPerRound * k, "message of ", longest * n, " elements", chunkBytes);
         chunksPerRound = (int) k;
-        frames = (int) total;
     }
 
     @Override

@@ -1,5 +1,8 @@
 package ds.comm.ring;
 
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 
@@ -23,6 +26,18 @@ abstract class RingPass {
     int op;
     long count;
     int aux;
+
+    /**
+     * Sets the header identity of the call being armed; {@code type} and {@code combiner} may be
+     * null (barrier, broadcast: {@link FrameDescriptor#NONE}).
+     */
+    final void identify(int frameKind, ElementType type, Combiner combiner, long headerCount, int auxiliary) {
+        kind = frameKind;
+        dtype = type == null ? FrameDescriptor.NONE : FrameDescriptor.dtypeCode(type);
+        op = combiner == null ? FrameDescriptor.NONE : FrameDescriptor.opCode(combiner);
+        count = headerCount;
+        aux = auxiliary;
+    }
 
     /** Number of frames this rank sends in the current call. */
     abstract int sendFrames();
@@ -71,6 +86,21 @@ abstract class RingPass {
     static int mod(int a, int n) {
         int m = a % n;
         return m < 0 ? m + n : m;
+    }
+
+    /**
+     * {@code total} frames as an int, the type every frame counter has; a call that would need
+     * more is refused before anything is sent.
+     *
+     * <p>The message is assembled only when it is thrown ({@code what + amount + unit}, e.g.
+     * "block of " 4096 " bytes"): arming a call allocates nothing.
+     */
+    static int frameCount(long total, String what, long amount, String unit, long chunkBytes) {
+        if (total > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(what + amount + unit + " needs " + total + " frames of " + chunkBytes
+                    + " bytes; raise the chunk size");
+        }
+        return (int) total;
     }
 
     /** Number of {@code chunk}-sized pieces of {@code total}, at least 1 so that every step sends a frame. */
