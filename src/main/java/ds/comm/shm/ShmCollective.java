@@ -80,8 +80,6 @@ public final class ShmCollective implements Collective {
     private boolean ownFileLinked;
     /** This rank's segment (null for a group of one). */
     private final MemorySegment ownSegment;
-    /** Every member's segment by group rank (null for a group of one). */
-    private final MemorySegment[] memberSegments;
     /** Whether {@link HeartbeatPacer} beats {@link #ownSegment}. */
     private boolean heartbeating;
 
@@ -94,7 +92,6 @@ public final class ShmCollective implements Collective {
         this.arena = arena;
         this.ownPath = ownPath;
         this.ownSegment = segments == null ? null : segments[group.myIndex()];
-        this.memberSegments = segments == null ? null : segments.clone();
         this.smallBytes = settings.smallMessageBytes();
         this.srcOffsets = new long[size];
         this.scatterSources = new MemorySegment[size];
@@ -564,7 +561,7 @@ public final class ShmCollective implements Collective {
     /** The segment of member {@code worldRank}, or null when it is not a member of this group. */
     MemorySegment segmentOfWorldRank(int worldRank) {
         for (int p = 0; p < size; p++) {
-            if (group.worldRank(p) == worldRank) return memberSegments[p];
+            if (group.worldRank(p) == worldRank) return steps.segment(p);
         }
         return null;
     }

@@ -99,12 +99,10 @@ final class StepSequencer {
     private final IdleStrategy idle;
     private final long timeoutNanos;
 
-    /** Peers' pids and process start times, from their verified headers. */
-    private final long[] pids;
-    private final long[] startMillis;
+    /** Peers' processes (pid, start time, pid namespace), from their verified headers. */
+    private final ProcessIdentity[] processes;
     /** Whether a peer's pid means the same process here: same pid namespace, known to both. */
     private final boolean[] pidVisible;
-    private final long myPid;
     /** A peer whose pid we cannot judge is lost when its HEARTBEAT counter stands still this long. */
     private final long peerLostNanos;
     /** Per peer: the HEARTBEAT counter last read, and when (our clock) it was seen to change. */
@@ -132,16 +130,17 @@ final class StepSequencer {
         this.own = segments[rank];
         this.idle = idle;
         this.timeoutNanos = timeoutNanos;
-        this.pids = new long[size];
-        this.startMillis = new long[size];
+        this.processes = new ProcessIdentity[size];
         this.pidVisible = new boolean[size];
         long myNamespace = getWord(own, PID_NAMESPACE_OFFSET);
         for (int p = 0; p < size; p++) {
-            pids[p] = getWord(segments[p], PID_OFFSET);
-            startMillis[p] = getWord(segments[p], START_MILLIS_OFFSET);
-            pidVisible[p] = myNamespace != 0 && getWord(segments[p], PID_NAMESPACE_OFFSET) == myNamespace;
+            // Words from shared memory: a negative one (never written by a real process) reads
+            // as "unknown", which is never judged.
+            processes[p] = new ProcessIdentity(Math.max(0, getWord(segments[p], PID_OFFSET)),
+                    Math.max(0, getWord(segments[p], START_MILLIS_OFFSET)),
+                    Math.max(0, getWord(segments[p], PID_NAMESPACE_OFFSET)));
+            pidVisible[p] = myNamespace != 0 && processes[p].pidNamespace() == myNamespace;
         }
-        this.myPid = pids[rank];
         this.peerLostNanos = peerLostNanos;
         this.lastBeat = new long[size];
         this.lastBeatChangeNanos = new long[size];
@@ -150,6 +149,11 @@ final class StepSequencer {
             lastBeat[p] = heartbeatAcquire(segments[p]);
             lastBeatChangeNanos[p] = now;
         }
+    }
+
+    /** The segment of group rank {@code p}. */
+    MemorySegment segment(int p) {
+        return segments[p];
     }
 
     /** Installs the cross-group deadlock check (see {@code CrossGroupWatch}); once, at open. */
@@ -255,15 +259,11 @@ final class StepSequencer {
     /**
      * A crashed peer (kill -9, OOM killer) never writes CLOSED; its pid tells. The start time
      * guards against the pid having been reused by an unrelated process since. A peer in another
-     * pid namespace (containers sharing /dev/shm only) is never declared dead this way: its pid
-     * names nothing, or somebody else, here; the timeout still bounds the wait.
+     * pid namespace (containers sharing /dev/shm only), or this JVM itself, is never declared
+     * dead this way ({@link ProcessIdentity#knownGone}); the heartbeat or the timeout bounds it.
      */
     private boolean processAlive(int p) {
-        long pid = pids[p];
-        if (!pidVisible[p] || pid == myPid) return true; // another namespace: cannot tell; same JVM: alive
-        ProcessHandle handle = ProcessHandle.of(pid).orElse(null);
-        if (handle == null || !handle.isAlive()) return false;
-        return !ProcessIdentity.pidReused(startMillis[p], ProcessIdentity.startMillisOf(handle));
+        return !processes[p].knownGone();
     }
 
     /**
@@ -366,7 +366,7 @@ final class StepSequencer {
 
     private CommFailure heartbeatLost(int p, long s, long now) {
         return new CommFailure(CommFailure.Kind.PEER_LOST, group.worldRank(p), group.name(), operation(),
-                "group rank " + p + " (world " + group.worldRank(p) + "), process " + pids[p]
+                "group rank " + p + " (world " + group.worldRank(p) + "), process " + processes[p].pid()
                         + " of another pid namespace, stopped its heartbeat "
                         + (now - lastBeatChangeNanos[p]) / 1_000_000 + " ms ago (bound "
                         + peerLostNanos / 1_000_000 + " ms) before reaching step " + s, null);
@@ -374,7 +374,7 @@ final class StepSequencer {
 
     private CommFailure processGone(int p, long s) {
         return new CommFailure(CommFailure.Kind.PEER_LOST, group.worldRank(p), group.name(), operation(),
-                "group rank " + p + " (world " + group.worldRank(p) + "), process " + pids[p]
+                "group rank " + p + " (world " + group.worldRank(p) + "), process " + processes[p].pid()
                         + ", died before reaching step " + s, null);
     }
 
