@@ -7,6 +7,9 @@
 module ds.comm {
     requires jdk.incubator.vector;
     requires java.logging;
+    // The JIT warm-up of the reduction kernels watches the thread's allocation counter
+    // (com.sun.management.ThreadMXBean): allocation-free means compiled with vector intrinsics.
+    requires jdk.management;
 
     exports ds.comm;
 }

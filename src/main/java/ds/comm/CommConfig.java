@@ -24,7 +24,8 @@ import java.util.Optional;
  * <tr><td>{@link Builder#smallMessageBytes}</td><td>DSCOMM_SMALL_BYTES</td><td>64K</td></tr>
  * <tr><td>{@link Builder#chunkBytes}</td><td>DSCOMM_CHUNK_BYTES</td><td>1M</td></tr>
  * <tr><td>{@link Builder#vectorBits}</td><td>DSCOMM_VECTOR_BITS=0|64|128|256|512</td><td>the JVM's preferred width</td></tr>
- * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=backoff|spin|park</td><td>{@link IdlePolicy#backoff()}</td></tr>
+ * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=adaptive|backoff|spin|park</td><td>{@link IdlePolicy#adaptive()}</td></tr>
+ * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (kernels compiled by init)</td><td>SUM of fp32, bf16, fp16</td></tr>
  * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>libmpi.so.40, then MPICH's</td></tr>
  * </table>
  */
@@ -41,6 +42,7 @@ public final class CommConfig {
     private final Long chunkBytes;
     private final Integer vectorBits;
     private final IdlePolicy idle;
+    private final WarmUpSet warmUp;
     private final String mpiLibrary;
     private final Map<String, String> environment;
 
@@ -56,6 +58,7 @@ public final class CommConfig {
         this.chunkBytes = b.chunkBytes;
         this.vectorBits = b.vectorBits;
         this.idle = b.idle;
+        this.warmUp = b.warmUp;
         this.mpiLibrary = b.mpiLibrary;
         this.environment = b.environment;
     }
@@ -114,6 +117,10 @@ public final class CommConfig {
         return Optional.ofNullable(idle);
     }
 
+    Optional<WarmUpSet> warmUp() {
+        return Optional.ofNullable(warmUp);
+    }
+
     Optional<String> mpiLibrary() {
         return Optional.ofNullable(mpiLibrary);
     }
@@ -135,6 +142,7 @@ public final class CommConfig {
         private Long chunkBytes;
         private Integer vectorBits;
         private IdlePolicy idle;
+        private WarmUpSet warmUp;
         private String mpiLibrary;
         private Map<String, String> environment = System.getenv();
 
@@ -224,6 +232,18 @@ public final class CommConfig {
         /** How ranks wait for each other. */
         public Builder idle(IdlePolicy idle) {
             this.idle = Objects.requireNonNull(idle, "idle");
+            return this;
+        }
+
+        /**
+         * Whether {@link Communicator#init()} compiles the common reduction kernels (SUM of fp32,
+         * bf16 and fp16 at the vector width in use) before it returns, so that the first
+         * collective already runs compiled code. Off, the first second of collectives runs the
+         * Vector API interpreted (tens of times slower); {@link Communicator#warmUp} does it later
+         * for any type and operation. {@code DSCOMM_WARMUP} also takes {@code all} or a list.
+         */
+        public Builder warmUp(boolean enabled) {
+            this.warmUp = enabled ? WarmUpSet.DEFAULT : WarmUpSet.NONE;
             return this;
         }
 

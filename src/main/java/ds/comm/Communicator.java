@@ -1,5 +1,8 @@
 package ds.comm;
 
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.lanes.KernelWarmUp;
 import ds.comm.mpi.MpiCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
@@ -9,6 +12,7 @@ import ds.comm.topology.RendezvousException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -98,7 +102,14 @@ public final class Communicator implements AutoCloseable {
         int[] everyone = new int[topo.worldSize()];
         for (int i = 0; i < everyone.length; i++) everyone[i] = i;
         GroupSpec world = new GroupSpec("w", topo.jobToken(), everyone, topo.rank());
-        return open(job, world, true, job.mpiWorld());
+        Communicator comm = open(job, world, true, job.mpiWorld());
+        try {
+            job.warmUp().finish(comm);
+        } catch (RuntimeException | Error e) {
+            comm.close();
+            throw e;
+        }
+        return comm;
     }
 
     private static Communicator open(Job job, GroupSpec group, boolean firstUser, MpiCollective mpi) {
@@ -146,6 +157,39 @@ public final class Communicator implements AutoCloseable {
     public int nodes() {
         var topo = job.topology();
         return (int) java.util.Arrays.stream(group.members()).mapToObj(topo::nodeOf).distinct().count();
+    }
+
+    /**
+     * Compiles the reduction kernels of {@code type} with each of {@code ops} at the vector width
+     * in use, so that the first collective of that kind runs compiled code instead of paying the
+     * JIT's warm-up (the Vector API is tens of times slower until C2 has compiled a kernel).
+     * {@code init()} already does this for SUM of fp32, bf16 and fp16 (see {@code DSCOMM_WARMUP});
+     * call this for other types or operations before a latency-critical loop. Local: it involves no
+     * peer and may be called by some ranks only. Kernels stay compiled for the life of the JVM.
+     *
+     * @param type element type
+     * @param ops  operations (at least one)
+     * @return the time it took; {@link Duration#ZERO} when every kernel was already compiled
+     * @throws IllegalStateException when the kernels are still not compiled after 20 s (e.g. a
+     *                               JVM without a C2 compiler); collectives still work, slower
+     */
+    public Duration warmUp(DType type, ReduceOp... ops) {
+        Objects.requireNonNull(type, "type");
+        if (ops.length == 0) throw new IllegalArgumentException("warmUp needs at least one ReduceOp");
+        List<ElementType> types = new ArrayList<>();
+        List<Combiner> combiners = new ArrayList<>();
+        for (ReduceOp op : ops) {
+            types.add(type.element());
+            combiners.add(Objects.requireNonNull(op, "op").combiner());
+        }
+        KernelWarmUp.Report r = KernelWarmUp.run(job.reducer(), types, combiners, WarmUp.KERNEL_BUDGET_NANOS);
+        if (!r.complete()) throw new IllegalStateException("ds-comm warm-up: " + r);
+        return r.compiled().isEmpty() ? Duration.ZERO : Duration.ofNanos(r.elapsedNanos());
+    }
+
+    /** At or below this size an all-reduce takes the small-message algorithm (for the warm-up). */
+    long smallMessageBytes() {
+        return job.settings().smallMessageBytes();
     }
 
     /** Which backend this communicator uses, and why. */

@@ -44,11 +44,17 @@ final class Job {
     private final RingEndpoint endpoint;
     private final Reducer reducer;
     private final MpiCollective mpiWorld;
+    private final WarmUp warmUp;
+    /** The resolved settings with idle strategies that know how many ranks share this node. */
+    private final Settings settings;
     private final AtomicInteger users = new AtomicInteger();
 
     private Job(Resolved config, LaunchEnv launch, Topology topology, RingEndpoint endpoint, Reducer reducer,
-                MpiCollective mpiWorld) {
+                MpiCollective mpiWorld, WarmUp warmUp) {
         this.config = config;
+        this.warmUp = warmUp;
+        int ranksOnNode = topology.ranksOn(topology.nodeOf(topology.rank())).length;
+        this.settings = config.settings().withIdle(Resolved.idleStrategies(config.idle(), ranksOnNode));
         this.launch = launch;
         this.topology = topology;
         this.endpoint = endpoint;
@@ -62,8 +68,10 @@ final class Job {
                 : config.vectorBits() == 0 ? Reducers.scalar() : Reducers.vector(config.vectorBits());
         String nodeId = NodeIdentity.detect(config.environment(), config.settings().shmDir());
         LaunchEnv lenient = LaunchEnv.detectWithoutRendezvous(config.environment());
+        // The kernels compile on a thread of their own while this one meets the other ranks.
+        WarmUp warmUp = WarmUp.start(config.warmUp(), reducer, lenient.worldSize());
         if (config.backend() == Backend.MPI) {
-            return startOverMpi(config, lenient, nodeId, reducer);
+            return startOverMpi(config, lenient, nodeId, reducer, warmUp);
         }
         boolean mpiLaunched = lenient.launcher() == LauncherKind.OPENMPI || lenient.launcher() == LauncherKind.MPICH;
         if (config.backend() == Backend.AUTO && config.mpiEnabled() && mpiLaunched && lenient.worldSize() > 1) {
@@ -71,7 +79,7 @@ final class Job {
             // traffic (SHM still serves what is node-local). Without a loadable MPI library the
             // socket rendezvous remains, if MASTER_PORT says where.
             try {
-                return startOverMpi(config, lenient, nodeId, reducer);
+                return startOverMpi(config, lenient, nodeId, reducer, warmUp);
             } catch (CommFailure f) {
                 if (lenient.masterPort() == 0) throw f;
                 System.getLogger("ds.comm").log(System.Logger.Level.WARNING,
@@ -92,7 +100,7 @@ final class Job {
             // The secret authenticates every rendezvous connection (and rank 0's answer).
             Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos(),
                     secret, LaunchLedger.fromEnvironment(config.environment()));
-            return new Job(config, launch, topology, endpoint, reducer, null);
+            return new Job(config, launch, topology, endpoint, reducer, null, warmUp);
         } catch (RuntimeException e) {
             if (endpoint != null) endpoint.close();
             throw e;
@@ -104,7 +112,7 @@ final class Job {
      * MASTER_PORT needed), and the node table is exchanged through MPI itself, so locality is
      * still verified from node identities rather than taken from launcher variables.
      */
-    private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer) {
+    private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer, WarmUp warmUp) {
         MpiLibrary lib = MpiLibrary.load(config.mpiLibrary());
         MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
         try {
@@ -114,7 +122,7 @@ final class Job {
                         + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB");
             }
             Topology topology = exchangeOverMpi(world, nodeId);
-            return new Job(config, launch, topology, null, reducer, world);
+            return new Job(config, launch, topology, null, reducer, world, warmUp);
         } catch (RuntimeException e) {
             world.close();
             throw e;
@@ -177,7 +185,12 @@ final class Job {
     }
 
     Settings settings() {
-        return config.settings();
+        return settings;
+    }
+
+    /** The JIT warm-up started with this job; {@code init()} finishes it. */
+    WarmUp warmUp() {
+        return warmUp;
     }
 
     void acquire() {

@@ -1,12 +1,15 @@
 package ds.comm;
 
+import ds.comm.spi.AdaptiveIdleStrategy;
 import ds.comm.spi.BackoffIdleStrategy;
+import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
 
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * A {@link CommConfig} with every gap filled from the environment or defaults, remembering where
@@ -19,11 +22,16 @@ import java.util.Map;
  * @param mpiEnabled     whether AUTO may use MPI
  * @param vectorBits     kernel width, or -1 for the JVM's preferred width
  * @param mpiLibrary     explicit MPI library, or null
- * @param settings       what the backends read
+ * @param settings       what the backends read (their idle strategies not yet knowing the node:
+ *                       {@link Job} re-makes them once the rendezvous has told it how many ranks
+ *                       share it, see {@link #idleStrategies})
+ * @param idle           how ranks wait
+ * @param warmUp         which reduction kernels {@code init()} compiles before it returns
  * @param environment    the environment the launcher variables come from
  */
 record Resolved(Backend backend, String backendSource, boolean shmEnabled, String shmSource, boolean mpiEnabled,
-                int vectorBits, String mpiLibrary, Settings settings, Map<String, String> environment) {
+                int vectorBits, String mpiLibrary, Settings settings, IdlePolicy idle, WarmUpSet warmUp,
+                Map<String, String> environment) {
 
     static Resolved of(CommConfig config) {
         Map<String, String> env = config.environment();
@@ -69,13 +77,33 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SMALL_BYTES", 64L << 10, 0));
         long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, "DSCOMM_CHUNK_BYTES", 1L << 20, 4096));
         IdlePolicy idle = config.idle().orElseGet(() -> present(env, "DSCOMM_IDLE")
-                ? parse(env, "DSCOMM_IDLE", Resolved::parseIdle) : IdlePolicy.backoff());
-        long minPark = idle.minPark().toNanos();
-        long maxPark = idle.maxPark().toNanos();
-        Settings settings = new Settings(timeout.toNanos(),
-                () -> new BackoffIdleStrategy(idle.spins(), idle.yields(), minPark, maxPark),
+                ? parse(env, "DSCOMM_IDLE", Resolved::parseIdle) : IdlePolicy.adaptive());
+        WarmUpSet warmUp = config.warmUp().orElseGet(() -> present(env, "DSCOMM_WARMUP")
+                ? parse(env, "DSCOMM_WARMUP", WarmUpSet::parse) : WarmUpSet.DEFAULT);
+        Settings settings = new Settings(timeout.toNanos(), idleStrategies(idle, 1),
                 dir, shmBytes, small, chunk, Math.min(silence.toNanos(), timeout.toNanos()));
-        return new Resolved(backend, backendSource, shm, shmSource, mpi, bits, mpiLib, settings, env);
+        return new Resolved(backend, backendSource, shm, shmSource, mpi, bits, mpiLib, settings, idle, warmUp, env);
+    }
+
+    /**
+     * Makes the idle strategies of {@code policy} for a process that shares its node with
+     * {@code ranksOnNode - 1} other ranks of the job.
+     */
+    static Supplier<IdleStrategy> idleStrategies(IdlePolicy policy, int ranksOnNode) {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        return switch (policy) {
+            case IdlePolicy.Adaptive a -> {
+                long spin = a.maxSpin().toNanos();
+                long minPark = a.minPark().toNanos();
+                long maxPark = a.maxPark().toNanos();
+                yield () -> new AdaptiveIdleStrategy(spin, minPark, maxPark, Math.max(1, ranksOnNode), cpus);
+            }
+            case IdlePolicy.Backoff b -> {
+                long minPark = b.minPark().toNanos();
+                long maxPark = b.maxPark().toNanos();
+                yield () -> new BackoffIdleStrategy(b.spins(), b.yields(), minPark, maxPark);
+            }
+        };
     }
 
     private static boolean present(Map<String, String> env, String key) {
@@ -100,13 +128,14 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         return v;
     }
 
-    /** "backoff", "spin" or "park": the presets of {@link IdlePolicy}. */
+    /** "adaptive", "backoff", "spin" or "park": the presets of {@link IdlePolicy}. */
     static IdlePolicy parseIdle(String v) {
         return switch (v.trim().toLowerCase(Locale.ROOT)) {
+            case "adaptive" -> IdlePolicy.adaptive();
             case "backoff" -> IdlePolicy.backoff();
             case "spin" -> IdlePolicy.spinning();
             case "park" -> IdlePolicy.parking();
-            default -> throw new IllegalArgumentException("expected backoff, spin or park");
+            default -> throw new IllegalArgumentException("expected adaptive, backoff, spin or park");
         };
     }
 

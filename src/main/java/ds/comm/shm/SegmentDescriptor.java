@@ -35,9 +35,12 @@ import java.nio.charset.StandardCharsets;
  *                                             collectives from one thread, 2 = from several (CrossGroupWatch)
  *     384     3  STATE          OPEN/CLOSED/FAILED  owner, release store
  *     392        BLAME          kind, world rank    owner, plain, before STATE=FAILED
- *     512        AREA[0]        AREA_BYTES    owner, plain, payload of even steps
- *  512+A         AREA[1]        AREA_BYTES    owner, plain, payload of odd steps
- *  512+2A        (unused tail, &lt; 256 bytes)
+ *     512     4  SLEEP          0 / peer + 1  owner, volatile store: the group rank whose STEP
+ *                                             futex the owner sleeps on (0: awake); read by
+ *                                             every publisher after its STEP store
+ *     640        AREA[0]        AREA_BYTES    owner, plain, payload of even steps
+ *  640+A         AREA[1]        AREA_BYTES    owner, plain, payload of odd steps
+ *  640+2A        (unused tail, &lt; 256 bytes)
  * </pre>
  *
  * <p>Every header and control word is a 64-bit <b>big-endian</b> long at an 8-byte aligned
@@ -50,14 +53,20 @@ import java.nio.charset.StandardCharsets;
  * prefetcher does not drag a neighbour's line along): STEP is polled by every peer while its
  * owner writes it, and must not share a line with words the owner writes at other times.
  * CALL shares STEP's line on purpose: a peer that observes STEP reads CALL next, from the
- * same cache-line transfer.
+ * same cache-line transfer. SLEEP is read by every peer on every publish and written only when
+ * its owner goes to sleep or wakes, so on a line of its own it stays shared in every cache and
+ * the read costs a cache hit.
+ *
+ * <p>The futex word of STEP is its low 32 bits, which in this big-endian word are the four
+ * bytes at {@code STEP_OFFSET + 4} ({@link #STEP_FUTEX_OFFSET}); a sleeper compares them as raw
+ * memory, so their byte order does not matter, only that every publish changes them.
  */
 final class SegmentDescriptor {
 
     /** "DSCOMSHM" read as a big-endian long. */
     static final long MAGIC = 0x4453434F4D53484DL;
     /** Bumped whenever an offset or meaning below changes. */
-    static final long LAYOUT_VERSION = 2;
+    static final long LAYOUT_VERSION = 3;
     /** READY holds this once the header is complete; a zero-filled or foreign file never does. */
     static final long READY_VALUE = 0x5245414459214F4BL; // "READY!OK"
     /** The byte-order mark as written (native order) and expected. */
@@ -94,7 +103,10 @@ final class SegmentDescriptor {
      * the world rank it blamed + 1 (0: none). Read only after STATE=FAILED was acquired.
      */
     static final long BLAME_OFFSET = STATE_OFFSET + 8;
-    static final long DATA_OFFSET = 4L * LINE;
+    static final long SLEEP_OFFSET = 4L * LINE;
+    static final long DATA_OFFSET = 5L * LINE;
+    /** The low half of STEP (big-endian: its last four bytes), the word sleepers wait on. */
+    static final long STEP_FUTEX_OFFSET = STEP_OFFSET + 4;
 
     /** CALLERS values; 0 (not yet written) counts as neither. */
     static final long CALLERS_SINGLE = 1;
@@ -117,6 +129,8 @@ final class SegmentDescriptor {
     private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG.withOrder(ByteOrder.BIG_ENDIAN);
     /** Coordinates (MemorySegment, long offset); aligned big-endian long. */
     private static final VarHandle WORD_HANDLE = WORD.varHandle();
+    /** Coordinates (MemorySegment, long offset); aligned native int, the futex word. */
+    private static final VarHandle FUTEX_WORD_HANDLE = ValueLayout.JAVA_INT.varHandle();
 
     private SegmentDescriptor() {
     }
@@ -158,6 +172,27 @@ final class SegmentDescriptor {
 
     static void stepRelease(MemorySegment s, long step) {
         setWordRelease(s, STEP_OFFSET, step);
+    }
+
+    /** The raw futex half of STEP, as an int in native order; only ever compared for change. */
+    static int stepFutexWordAcquire(MemorySegment s) {
+        return (int) FUTEX_WORD_HANDLE.getAcquire(s, STEP_FUTEX_OFFSET);
+    }
+
+    static long sleepAcquire(MemorySegment s) {
+        return getWordAcquire(s, SLEEP_OFFSET);
+    }
+
+    /**
+     * Volatile write: a sleeper's SLEEP store must be visible before it reads its peer's STEP
+     * for the last time (the StoreLoad half of the sleeper / publisher handshake).
+     */
+    static void sleepVolatile(MemorySegment s, long value) {
+        WORD_HANDLE.setVolatile(s, SLEEP_OFFSET, value);
+    }
+
+    static void sleepRelease(MemorySegment s, long value) {
+        setWordRelease(s, SLEEP_OFFSET, value);
     }
 
     static long stateAcquire(MemorySegment s) {

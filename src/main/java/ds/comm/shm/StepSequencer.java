@@ -7,7 +7,9 @@ import ds.comm.spi.GroupSpec;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.topology.ProcessIdentity;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;
@@ -81,6 +83,20 @@ import static ds.comm.shm.SegmentDescriptor.*;
  * not its fences, which rest on the reasoning above and need real weakly ordered hardware
  * (AArch64, POWER) to be exercised.
  *
+ * <h2>Sleeping until a peer publishes</h2>
+ * A waiter first spins and yields as its {@link IdleStrategy} says; when the strategy says
+ * block, it sleeps on a futex on the low half of the peer's STEP word ({@link Futex}) and the
+ * peer's next publish wakes it. The handshake is Dekker's: the sleeper stores its SLEEP word
+ * (volatile: a StoreLoad fence) and then re-reads the peer's STEP; the publisher stores STEP
+ * (release), fences, and then reads every peer's SLEEP. At least one of them sees the other's
+ * store, so either the sleeper does not sleep or the publisher wakes it; and the futex call
+ * itself sleeps only while the word still holds the value the sleeper read before, so a publish
+ * between the re-read and the call is not lost either. A publisher pays one fence and a read of
+ * N-1 rarely written lines per step; a system call only when somebody sleeps. A peer that fails
+ * or closes wakes its sleepers too, and every sleep is bounded by the next liveness check, so
+ * detection of dead, failed or mismatched peers is unchanged. Without futexes (another OS, an
+ * unknown architecture) the strategy parks instead.
+ *
  * <p>One instance belongs to one communicator and is used by one thread at a time.
  */
 final class StepSequencer {
@@ -108,6 +124,13 @@ final class StepSequencer {
     /** Per peer: the HEARTBEAT counter last read, and when (our clock) it was seen to change. */
     private final long[] lastBeat;
     private final long[] lastBeatChangeNanos;
+
+    /** Whether waits sleep on futexes (else the idle strategy parks). */
+    private final boolean futex;
+    /** Per group rank: the address, in this process, of the futex half of that rank's STEP word. */
+    private final long[] stepFutexAddress;
+    /** The relative timeout of a futex wait ({@code struct timespec}), filled per sleep. */
+    private final MemorySegment sleepTimeout;
 
     /** Asked, while waiting for a peer (by world rank), whether it is blocked in another group of ours. */
     private IntFunction<CommFailure> crossGroup;
@@ -142,6 +165,10 @@ final class StepSequencer {
             pidVisible[p] = myNamespace != 0 && processes[p].pidNamespace() == myNamespace;
         }
         this.peerLostNanos = peerLostNanos;
+        this.futex = Futex.AVAILABLE;
+        this.stepFutexAddress = new long[size];
+        for (int p = 0; p < size; p++) stepFutexAddress[p] = segments[p].address() + STEP_FUTEX_OFFSET;
+        this.sleepTimeout = Arena.ofAuto().allocate(16, 8);
         this.lastBeat = new long[size];
         this.lastBeatChangeNanos = new long[size];
         long now = System.nanoTime();
@@ -195,6 +222,22 @@ final class StepSequencer {
         setWord(own, callOffset(parity, 2), call2);
         step = s;
         stepRelease(own, s);
+        if (futex) wakeSleepers();
+    }
+
+    /**
+     * The publisher's half of the sleep handshake: after the STEP store, a full fence (StoreLoad),
+     * then every peer's SLEEP; a peer that sleeps on our STEP gets a wake-up.
+     */
+    private void wakeSleepers() {
+        VarHandle.fullFence();
+        long me = rank + 1;
+        for (int q = 0; q < size; q++) {
+            if (q != rank && sleepAcquire(segments[q]) == me) {
+                Futex.wakeAll(stepFutexAddress[rank]);
+                return;
+            }
+        }
     }
 
     /**
@@ -252,8 +295,28 @@ final class StepSequencer {
                     throw crossed;
                 }
             }
-            idle.idle();
+            if (!futex) {
+                idle.idle();
+                continue;
+            }
+            long block = idle.idleOrBlock();
+            if (block > 0) {
+                // Never past the next liveness check or the deadline: those are polled, not woken.
+                long untilCheck = lastLivenessCheck + LIVENESS_CHECK_NANOS - now;
+                long untilDeadline = startNanos + timeoutNanos - now;
+                sleepOn(p, peer, s, Math.max(1_000, Math.min(block, Math.min(untilCheck, untilDeadline))));
+            }
         }
+    }
+
+    /** The sleeper's half of the handshake (see the class comment); returns when woken or timed out. */
+    private void sleepOn(int p, MemorySegment peer, long s, long nanos) {
+        int word = stepFutexWordAcquire(peer);
+        sleepVolatile(own, p + 1);
+        if (stepAcquire(peer) < s && stateAcquire(peer) == STATE_OPEN) {
+            Futex.await(stepFutexAddress[p], word, sleepTimeout, nanos);
+        }
+        sleepRelease(own, 0);
     }
 
     /**
@@ -274,11 +337,13 @@ final class StepSequencer {
         long blame = ((long) (kind.ordinal() + 1) << 32) | ((blamedWorldRank + 1L) & 0xFFFF_FFFFL);
         setWord(own, BLAME_OFFSET, blame);
         stateRelease(own, STATE_FAILED);
+        if (futex) wakeSleepers();
     }
 
     /** Marks this rank's segment so that waiting peers fail fast instead of timing out. */
     void markState(long state) {
         stateRelease(own, state);
+        if (futex) wakeSleepers();
     }
 
     /** The last published step (for tests and diagnostics). */

@@ -53,6 +53,27 @@ public final class BackoffIdleStrategy implements IdleStrategy {
         }
     }
 
+    /**
+     * The same phases for a waiter that can be woken: instead of parking itself it returns the
+     * park duration as the longest block, which its peer's progress may cut short.
+     */
+    @Override
+    public long idleOrBlock() {
+        if (spins < maxSpins) {
+            spins++;
+            Thread.onSpinWait();
+            return 0;
+        }
+        if (yields < maxYields) {
+            yields++;
+            Thread.yield();
+            return 0;
+        }
+        long block = parkNanos;
+        parkNanos = Math.min(parkNanos << 1, maxParkNanos);
+        return block;
+    }
+
     @Override
     public void reset() {
         spins = 0;

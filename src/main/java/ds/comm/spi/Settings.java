@@ -36,11 +36,20 @@ public record Settings(long timeoutNanos,
         if (peerLostNanos <= 0) throw new IllegalArgumentException("peerLostNanos must be positive: " + peerLostNanos);
     }
 
-    /** Defaults suitable for tests and most jobs: 30 s timeout, /dev/shm, 4 MiB per rank. */
+    /**
+     * The defaults production uses, for tests: 30 s timeout, adaptive waiting (as for a rank alone
+     * on its node), /dev/shm, 4 MiB per rank.
+     */
     public static Settings defaults() {
+        int cpus = Runtime.getRuntime().availableProcessors();
         return new Settings(30_000_000_000L,
-                () -> new BackoffIdleStrategy(2_000, 200, 1_000, 1_000_000),
+                () -> new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, 1, cpus),
                 Path.of("/dev/shm"), 4L << 20, 64L << 10, 1L << 20, 3_000_000_000L);
+    }
+
+    /** Returns a copy whose waits use strategies from {@code idle}. */
+    public Settings withIdle(Supplier<IdleStrategy> idle) {
+        return new Settings(timeoutNanos, idle, shmDir, shmBytes, smallMessageBytes, chunkBytes, peerLostNanos);
     }
 
     /** Returns a copy with another timeout. */

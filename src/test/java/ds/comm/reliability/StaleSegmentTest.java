@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class StaleSegmentTest {
 
     private static final long MAGIC = 0x4453434F4D53484DL;
-    private static final long LAYOUT_VERSION = 2;
+    private static final long LAYOUT_VERSION = 3;
 
     private Path dir;
     private Process live;

@@ -33,12 +33,14 @@ final class Bench {
      */
     static final int WARMUP_CALLS = 3000;
 
-    static final String CSV_HEADER = "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us";
+    static final String CSV_HEADER =
+            "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us";
 
     private static final String USAGE = """
             usage: bin/dscomm bench [-n N] [--nodes M] [--backend auto|shm|ring|hier|mpi]
                                     [--dtype fp32,bf16,fp16,...] [--op sum,max,...]
                                     [--sizes 4K,64K,1M,16M] [--iters K] [--warmup W]
+                                    [--pattern sweep|decode] [--compute-us N] [--cold]
                                     [--check] [--format table|csv] [--timeout S]
               -n N          ranks to launch (default 2; ignored under an external launcher)
               --nodes M     simulate M nodes (default 1)
@@ -49,6 +51,14 @@ final class Bench {
               --iters K     timed iterations per point (default: by size, 20 to 1000)
               --warmup W    untimed iterations per point (default: iters / 5, at least 5), after
                             3000 (or 100 W) untimed small calls per dtype and op
+              --pattern P   sweep: refill, barrier, one timed call; an iteration's time is the
+                            slowest rank's (default). decode: what a token pays: calls back to
+                            back, no barrier, --compute-us of compute (refilling the buffer, then
+                            busy work) between them, every call timed on every rank; statistics
+                            over all ranks' calls
+              --compute-us N  decode: microseconds of compute between calls (default 5)
+              --cold        time from the first call after init(): no untimed warm-up calls at
+                            all (the first point then shows what a fresh process pays)
               --check       verify every result against the exact reference and across ranks
               --format F    table (with progress) or csv (header then one row per point)
               --timeout S   launcher timeout in seconds (default 600)
@@ -56,7 +66,8 @@ final class Bench {
 
     /** Parsed options. */
     record Options(int ranks, int nodes, Backend backend, List<DType> dtypes, List<ReduceOp> ops, List<Long> sizes,
-                   int iters, int warmup, boolean check, boolean csv, int timeoutSeconds) {
+                   int iters, int warmup, boolean check, boolean csv, int timeoutSeconds, boolean decode, int computeMicros,
+                   boolean cold) {
     }
 
     private Bench() {
@@ -96,6 +107,9 @@ final class Bench {
         boolean check = false;
         boolean csv = false;
         int timeout = 600;
+        boolean decode = false;
+        int computeMicros = 5;
+        boolean cold = false;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
             String name = Args.name(t);
@@ -121,6 +135,18 @@ final class Bench {
                     warmup = v.equals("0") ? 0 : Args.positiveInt("--warmup", v);
                 }
                 case "--check" -> check = true;
+                case "--pattern" -> {
+                    String pattern = a.value(t, name);
+                    if (!pattern.equals("sweep") && !pattern.equals("decode")) {
+                        throw new Main.UsageException("--pattern must be sweep or decode, got '" + pattern + "'");
+                    }
+                    decode = pattern.equals("decode");
+                }
+                case "--compute-us" -> {
+                    String v = a.value(t, name);
+                    computeMicros = v.equals("0") ? 0 : Args.positiveInt("--compute-us", v);
+                }
+                case "--cold" -> cold = true;
                 case "--format" -> {
                     String f = a.value(t, name);
                     if (!f.equals("csv") && !f.equals("table")) throw new Main.UsageException("--format must be table or csv, got '" + f + "'");
@@ -131,7 +157,8 @@ final class Bench {
             }
         }
         if (nodes > ranks) throw new Main.UsageException("--nodes " + nodes + " exceeds -n " + ranks);
-        return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, csv, timeout);
+        return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, csv, timeout, decode,
+                computeMicros, cold);
     }
 
     private static <T> List<T> list(String v, java.util.function.Function<String, T> f, String name) {
@@ -156,61 +183,95 @@ final class Bench {
         return 20;
     }
 
+    /**
+     * Decode calls per point when --iters is not given: 2 000 (the first ~30 tokens of a 32-layer
+     * model) for a cold start, else enough for a p99.9 of real weight.
+     */
+    static int defaultDecodeIters(long bytes, boolean cold) {
+        if (cold) return 2000;
+        if (bytes <= (64 << 10)) return 20_000;
+        if (bytes <= (1 << 20)) return 2000;
+        return 200;
+    }
+
+    private static int iters(Options o, long bytes) {
+        if (o.iters() > 0) return o.iters();
+        return o.decode() ? defaultDecodeIters(bytes, o.cold()) : defaultIters(bytes);
+    }
+
     static int runAsRank(Options o, PrintStream out) {
         CommConfig.Builder cfg = CommConfig.builder();
         if (o.backend() != Backend.AUTO) cfg.backend(o.backend());
         int failures = 0;
+        long initStart = System.nanoTime();
         try (Communicator comm = Communicator.init(cfg.build()); Arena arena = Arena.ofConfined()) {
+            long initNanos = System.nanoTime() - initStart;
             boolean lead = comm.rank() == 0;
             long max = o.sizes().stream().mapToLong(Long::longValue).max().orElse(0);
-            int maxIters = o.iters() > 0 ? o.iters() : o.sizes().stream().mapToInt(s -> defaultIters(s)).max().orElse(1);
+            int maxIters = o.sizes().stream().mapToInt(s -> iters(o, s)).max().orElse(1);
             MemorySegment buf = arena.allocate(Math.max(max, 8), 64);
             MemorySegment pristine = arena.allocate(Math.max(max, 8), 64);
             MemorySegment expected = arena.allocate(Math.max(max, 8), 64);
             MemorySegment times = arena.allocate(ValueLayout.JAVA_DOUBLE, maxIters);
+            // decode: every rank's call times, gathered for the statistics over all calls
+            MemorySegment allTimes = o.decode() ? arena.allocate(ValueLayout.JAVA_DOUBLE, (long) maxIters * comm.size())
+                    : MemorySegment.NULL;
             MemorySegment sums = arena.allocate(ValueLayout.JAVA_LONG, comm.size());
             MemorySegment mySum = arena.allocate(ValueLayout.JAVA_LONG);
+            // init() of the slowest rank, in ms: what a user waits before the first call
+            MemorySegment initMs = arena.allocate(ValueLayout.JAVA_DOUBLE);
+            initMs.set(ValueLayout.JAVA_DOUBLE, 0, initNanos / 1e6);
+            Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums);
+            if (!o.cold()) comm.allReduce(initMs, DType.FP64, ReduceOp.MAX);
             if (lead) {
                 if (o.csv()) out.println(CSV_HEADER);
-                else out.printf("# ds-comm bench: %d ranks, %d node(s), %s%n", comm.size(), comm.nodes(), comm.backend());
+                else out.printf("# ds-comm bench: %d ranks, %d node(s), %s, pattern %s%s%n", comm.size(), comm.nodes(),
+                        comm.backend(), o.decode() ? "decode (" + o.computeMicros() + " us compute between calls)" : "sweep",
+                        o.cold() ? ", cold" : "");
             }
             int points = o.dtypes().size() * o.ops().size() * o.sizes().size();
             int done = 0;
             for (DType type : o.dtypes()) {
                 for (ReduceOp op : o.ops()) {
-                    // JIT warm-up of this (dtype, op) path before anything is timed: the first
-                    // sweep point would otherwise measure the interpreter and C1, not ds-comm.
-                    // Through point() itself, untimed, so that the refill, the barrier and the
-                    // timing loop are compiled too: warming only the all-reduce left the first
-                    // point of a ring sweep 3-10x slower than the same size measured later.
-                    long small = Math.min(o.sizes().get(0), 64L << 10);
-                    small -= small % type.byteSize();
-                    int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
-                    point(comm, false, type, op, small, 0, calls, buf.asSlice(0, small), pristine.asSlice(0, small),
-                            expected.asSlice(0, small), times, mySum, sums);
+                    if (!o.cold()) {
+                        // JIT warm-up of this (dtype, op) path before anything is timed: the first
+                        // sweep point would otherwise measure the interpreter and C1, not ds-comm.
+                        // Through point() itself, untimed, so that the refill, the barrier and the
+                        // timing loop are compiled too: warming only the all-reduce left the first
+                        // point of a ring sweep 3-10x slower than the same size measured later.
+                        long small = Math.min(o.sizes().get(0), 64L << 10);
+                        small -= small % type.byteSize();
+                        int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
+                        work.point(false, type, op, small, 0, calls);
+                    }
                     if (lead && !o.csv()) {
-                        out.printf("%n# %s %s%n%10s %10s %10s %11s %10s %9s%n", type.name().toLowerCase(Locale.ROOT),
-                                op.name().toLowerCase(Locale.ROOT), "bytes", "p50_us", "p99_us", "busbw_GB/s", "memcpy_us", "p50/copy");
+                        out.printf("%n# %s %s%n%10s %8s %10s %10s %10s %10s %10s %11s %10s %9s%n",
+                                type.name().toLowerCase(Locale.ROOT), op.name().toLowerCase(Locale.ROOT), "bytes", "iters",
+                                "mean_us", "p50_us", "p99_us", "p99.9_us", "max_us", "busbw_GB/s", "memcpy_us", "p50/copy");
                     }
                     for (long requested : o.sizes()) {
                         long bytes = requested - requested % type.byteSize();
-                        int iters = o.iters() > 0 ? o.iters() : defaultIters(bytes);
-                        int warm = o.warmup() >= 0 ? o.warmup() : Math.max(5, iters / 5);
+                        int iters = iters(o, bytes);
+                        int warm = o.cold() ? 0 : o.warmup() >= 0 ? o.warmup() : Math.max(5, iters / 5);
                         if (lead && !o.csv()) {
                             System.err.printf("\r[%d/%d] %s %s %s ...", ++done, points, type, op, Args.humanSize(bytes));
                         }
-                        String bad = point(comm, o.check(), type, op, bytes, iters, warm, buf.asSlice(0, bytes),
-                                pristine.asSlice(0, bytes), expected.asSlice(0, bytes), times, mySum, sums);
+                        String bad = work.point(o.check(), type, op, bytes, iters, warm);
                         if (bad != null) {
                             failures++;
                             System.err.println("bench: rank " + comm.rank() + ": CHECK FAILED " + type + " " + op + " " + bytes
                                     + " bytes: " + bad);
                         }
-                        if (lead) report(out, o.csv(), comm, type, op, bytes, iters, times, pristine.asSlice(0, bytes), buf.asSlice(0, bytes));
+                        if (lead) work.report(out, type, op, bytes, iters);
                     }
                 }
             }
             if (lead && !o.csv()) System.err.println();
+            if (o.cold()) comm.allReduce(initMs, DType.FP64, ReduceOp.MAX);
+            if (lead) {
+                (o.csv() ? System.err : out).printf(Locale.ROOT, "# init: %.1f ms (slowest rank's Communicator.init())%n",
+                        initMs.get(ValueLayout.JAVA_DOUBLE, 0));
+            }
             // Everyone learns whether anyone failed, so every rank's exit code tells the truth.
             MemorySegment f = arena.allocate(ValueLayout.JAVA_INT);
             f.set(ValueLayout.JAVA_INT, 0, failures);
@@ -224,77 +285,151 @@ final class Bench {
         }
     }
 
-    /** Runs one sweep point; returns a description of the first wrong result, or null. */
-    private static String point(Communicator comm, boolean check, DType type, ReduceOp op, long bytes, int iters, int warm,
-                                MemorySegment buf, MemorySegment pristine, MemorySegment expected, MemorySegment times,
-                                MemorySegment mySum, MemorySegment sums) {
-        Pattern.fill(pristine, type, op, comm.rank(), 0);
-        if (check) {
-            long n = bytes / type.byteSize();
-            for (long i = 0; i < n; i++) Pattern.put(expected, type, i, Pattern.expected(op, comm.size(), 0, i));
-        }
-        String bad = null;
-        for (int it = -warm; it < iters; it++) {
-            MemorySegment.copy(pristine, 0, buf, 0, bytes);
-            comm.barrier();
-            long t0 = System.nanoTime();
-            comm.allReduce(buf, type, op);
-            long t1 = System.nanoTime();
-            if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
-            if (check && bad == null && buf.mismatch(expected) >= 0) {
-                long i = buf.mismatch(expected) / type.byteSize();
-                bad = "iteration " + it + ": " + Pattern.describe(buf, type, op, comm.size(), 0, i);
+    /** Buffers of one rank's run and the two ways of timing a point. */
+    private record Workload(Options o, Communicator comm, MemorySegment buf, MemorySegment pristine, MemorySegment expected,
+                            MemorySegment times, MemorySegment allTimes, MemorySegment mySum, MemorySegment sums) {
+
+        /** Runs one point (sweep or decode); returns a description of the first wrong result, or null. */
+        String point(boolean check, DType type, ReduceOp op, long bytes, int iters, int warm) {
+            MemorySegment b = buf.asSlice(0, bytes);
+            MemorySegment p = pristine.asSlice(0, bytes);
+            MemorySegment e = expected.asSlice(0, bytes);
+            Pattern.fill(p, type, op, comm.rank(), 0);
+            if (check) {
+                long n = bytes / type.byteSize();
+                for (long i = 0; i < n; i++) Pattern.put(e, type, i, Pattern.expected(op, comm.size(), 0, i));
             }
-        }
-        if (check) {
-            mySum.set(ValueLayout.JAVA_LONG, 0, Pattern.checksum(buf, type));
-            comm.allGather(mySum, sums, DType.INT64);
-            for (int r = 1; r < comm.size() && bad == null; r++) {
-                if (sums.getAtIndex(ValueLayout.JAVA_LONG, r) != sums.getAtIndex(ValueLayout.JAVA_LONG, 0)) {
-                    bad = "rank " + r + "'s result differs from rank 0's (checksums " + Long.toHexString(sums.getAtIndex(ValueLayout.JAVA_LONG, r))
-                            + " vs " + Long.toHexString(sums.getAtIndex(ValueLayout.JAVA_LONG, 0)) + ")";
+            String bad = o.decode() ? decode(check, type, op, b, p, e, iters, warm) : sweep(check, type, op, b, p, e, iters, warm);
+            if (check) {
+                mySum.set(ValueLayout.JAVA_LONG, 0, Pattern.checksum(b, type));
+                comm.allGather(mySum, sums, DType.INT64);
+                for (int r = 1; r < comm.size() && bad == null; r++) {
+                    if (sums.getAtIndex(ValueLayout.JAVA_LONG, r) != sums.getAtIndex(ValueLayout.JAVA_LONG, 0)) {
+                        bad = "rank " + r + "'s result differs from rank 0's (checksums "
+                                + Long.toHexString(sums.getAtIndex(ValueLayout.JAVA_LONG, r)) + " vs "
+                                + Long.toHexString(sums.getAtIndex(ValueLayout.JAVA_LONG, 0)) + ")";
+                    }
                 }
             }
+            if (o.decode()) {
+                // Every call of every rank counts: what tokens pay is each rank's own wait.
+                comm.allGather(times.asSlice(0, iters * 8L), allTimes.asSlice(0, iters * 8L * comm.size()), DType.FP64);
+            } else {
+                // The slowest rank defines each iteration's time.
+                comm.allReduce(times.asSlice(0, iters * 8L), DType.FP64, ReduceOp.MAX);
+            }
+            return bad;
         }
-        // The slowest rank defines each iteration's time.
-        comm.allReduce(times.asSlice(0, iters * 8L), DType.FP64, ReduceOp.MAX);
-        return bad;
-    }
 
-    private static void report(PrintStream out, boolean csv, Communicator comm, DType type, ReduceOp op, long bytes, int iters,
-                               MemorySegment times, MemorySegment src, MemorySegment dst) {
-        double[] t = new double[iters];
-        for (int i = 0; i < iters; i++) t[i] = times.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
-        Arrays.sort(t);
-        double p50 = percentile(t, 50);
-        double p99 = percentile(t, 99);
-        double[] copy = new double[iters];
-        for (int i = 0; i < iters; i++) {
-            long t0 = System.nanoTime();
-            MemorySegment.copy(src, 0, dst, 0, bytes);
-            copy[i] = (System.nanoTime() - t0) / 1e3;
+        private String sweep(boolean check, DType type, ReduceOp op, MemorySegment b, MemorySegment p, MemorySegment e,
+                             int iters, int warm) {
+            String bad = null;
+            long bytes = b.byteSize();
+            for (int it = -warm; it < iters; it++) {
+                MemorySegment.copy(p, 0, b, 0, bytes);
+                comm.barrier();
+                long t0 = System.nanoTime();
+                comm.allReduce(b, type, op);
+                long t1 = System.nanoTime();
+                if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
+                if (check && bad == null && b.mismatch(e) >= 0) bad = wrong(type, op, b, e, it);
+            }
+            return bad;
         }
-        Arrays.sort(copy);
-        double memcpy = percentile(copy, 50);
-        int n = comm.size();
-        // Bus bandwidth as in nccl-tests: an all-reduce moves 2(n-1)/n of the buffer per rank.
-        double busbw = p50 > 0 && n > 1 ? bytes * 2.0 * (n - 1) / n / (p50 * 1e3) : 0;
-        String t1 = type.name().toLowerCase(Locale.ROOT);
-        String o1 = op.name().toLowerCase(Locale.ROOT);
-        if (csv) {
-            out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f%n", comm.backend().backend().label(), t1, o1, n,
-                    comm.nodes(), bytes, iters, p50, p99, busbw, memcpy);
-        } else {
-            out.printf(Locale.ROOT, "%10s %10.2f %10.2f %11.3f %10.2f %9.1f%n", Args.humanSize(bytes), p50, p99, busbw, memcpy,
-                    memcpy > 0 ? p50 / memcpy : 0);
+
+        /**
+         * Calls back to back as in LLM decode: the "compute" between two calls writes the
+         * activations (the refill from the pristine copy, and the check if asked) and then works
+         * until {@code --compute-us} have passed since the previous call returned. No barrier: a
+         * rank that computes longer makes its peers wait inside the next call, as in a real model.
+         */
+        private String decode(boolean check, DType type, ReduceOp op, MemorySegment b, MemorySegment p, MemorySegment e,
+                              int iters, int warm) {
+            String bad = null;
+            long bytes = b.byteSize();
+            long computeNanos = o.computeMicros() * 1000L;
+            comm.barrier();
+            for (int it = -warm; it < iters; it++) {
+                long computeStart = System.nanoTime();
+                MemorySegment.copy(p, 0, b, 0, bytes);
+                Compute.until(computeStart + computeNanos);
+                long t0 = System.nanoTime();
+                comm.allReduce(b, type, op);
+                long t1 = System.nanoTime();
+                if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
+                if (check && bad == null && b.mismatch(e) >= 0) bad = wrong(type, op, b, e, it);
+            }
+            return bad;
         }
-        out.flush();
+
+        private String wrong(DType type, ReduceOp op, MemorySegment b, MemorySegment e, int it) {
+            long i = b.mismatch(e) / type.byteSize();
+            return "iteration " + it + ": " + Pattern.describe(b, type, op, comm.size(), 0, i);
+        }
+
+        void report(PrintStream out, DType type, ReduceOp op, long bytes, int iters) {
+            int samples = o.decode() ? iters * comm.size() : iters;
+            MemorySegment source = o.decode() ? allTimes : times;
+            double[] t = new double[samples];
+            double sum = 0;
+            for (int i = 0; i < samples; i++) {
+                t[i] = source.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+                sum += t[i];
+            }
+            Arrays.sort(t);
+            double mean = samples == 0 ? 0 : sum / samples;
+            double p50 = percentile(t, 50);
+            double p99 = percentile(t, 99);
+            double p999 = percentile(t, 99.9);
+            double tmax = samples == 0 ? 0 : t[samples - 1];
+            double[] copy = new double[iters];
+            MemorySegment src = pristine.asSlice(0, bytes);
+            MemorySegment dst = buf.asSlice(0, bytes);
+            for (int i = 0; i < iters; i++) {
+                long t0 = System.nanoTime();
+                MemorySegment.copy(src, 0, dst, 0, bytes);
+                copy[i] = (System.nanoTime() - t0) / 1e3;
+            }
+            Arrays.sort(copy);
+            double memcpy = percentile(copy, 50);
+            int n = comm.size();
+            // Bus bandwidth as in nccl-tests: an all-reduce moves 2(n-1)/n of the buffer per rank.
+            double busbw = p50 > 0 && n > 1 ? bytes * 2.0 * (n - 1) / n / (p50 * 1e3) : 0;
+            String t1 = type.name().toLowerCase(Locale.ROOT);
+            String o1 = op.name().toLowerCase(Locale.ROOT);
+            if (o.csv()) {
+                out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f%n",
+                        comm.backend().backend().label(), t1, o1, n, comm.nodes(), bytes, iters, p50, p99, busbw, memcpy,
+                        mean, p999, tmax);
+            } else {
+                out.printf(Locale.ROOT, "%10s %8d %10.2f %10.2f %10.2f %10.2f %10.2f %11.3f %10.2f %9.1f%n",
+                        Args.humanSize(bytes), iters, mean, p50, p99, p999, tmax, busbw, memcpy, memcpy > 0 ? p50 / memcpy : 0);
+            }
+            out.flush();
+        }
     }
 
     /** Nearest-rank percentile of sorted values. */
-    static double percentile(double[] sorted, int p) {
+    static double percentile(double[] sorted, double p) {
         if (sorted.length == 0) return 0;
         int idx = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
         return sorted[Math.max(0, Math.min(sorted.length - 1, idx))];
+    }
+
+    /** Stand-in for a model's compute between two all-reduces: busy arithmetic, no allocation. */
+    static final class Compute {
+        /** Sink that keeps the arithmetic alive. */
+        static volatile long sink;
+
+        private Compute() {
+        }
+
+        static void until(long deadlineNanos) {
+            long x = sink;
+            while (System.nanoTime() - deadlineNanos < 0) {
+                for (int i = 0; i < 16; i++) x = x * 6364136223846793005L + 1442695040888963407L;
+            }
+            sink = x;
+        }
     }
 }

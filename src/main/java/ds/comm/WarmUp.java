@@ -1,0 +1,122 @@
+package ds.comm;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.lanes.KernelWarmUp;
+import ds.comm.lanes.Reducer;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The JIT warm-up that {@link Communicator#init()} runs so that the first collective a user
+ * times already runs compiled code.
+ *
+ * <p>Two parts. The <b>kernels</b> ({@link KernelWarmUp}) are the expensive one (a second or so
+ * of C2 work per process) and need no peer: they run on a daemon thread started before the
+ * rendezvous, so they overlap the wait for the other ranks' JVMs, and {@code init()} joins them
+ * after the world communicator is open. The <b>collective path</b> (argument checks, the step
+ * protocol or the ring's frame loop) is cheap but needs the peers: {@link #COLLECTIVE_CALLS}
+ * small all-reduces, with every {@link #LARGE_EVERY}-th one above the small-message threshold so
+ * that C2 sees both algorithms and the first large call does not deoptimise the method. They are
+ * fp32 SUM, a kernel every non-empty warm-up set includes. Every rank first agrees (one MIN
+ * all-reduce) on whether all want the warm-up, so a rank started with {@code DSCOMM_WARMUP=0}
+ * beside others cannot cause a mismatch (nor run 3 000 calls through kernels it did not compile).
+ */
+final class WarmUp {
+
+    private static final System.Logger LOG = System.getLogger("ds.comm");
+
+    /** Collective calls of the warm-up: enough for C1 and most of the C2 thresholds. */
+    static final int COLLECTIVE_CALLS = 3000;
+    /** Every this many warm-up calls is a large (chunked) one. */
+    static final int LARGE_EVERY = 64;
+    /** Bytes of the small warm-up all-reduce: a decode-sized tensor's loops, cheap to move. */
+    static final long SMALL_BYTES = 4096;
+    /** How long the kernel warm-up may take before init() goes on without it. */
+    static final long KERNEL_BUDGET_NANOS = TimeUnit.SECONDS.toNanos(20);
+
+    private final WarmUpSet set;
+    private final Thread thread;
+    private final long startNanos;
+    private volatile KernelWarmUp.Report report;
+    private volatile Throwable failure;
+
+    private WarmUp(WarmUpSet set, Reducer reducer) {
+        this.set = set;
+        this.startNanos = System.nanoTime();
+        if (set.isEmpty()) {
+            this.thread = null;
+            return;
+        }
+        List<ElementType> types = new ArrayList<>(List.of(ElementType.FP32));
+        List<Combiner> ops = new ArrayList<>(List.of(Combiner.SUM));
+        for (WarmUpSet.Kernel k : set.kernels()) {
+            types.add(k.type().element());
+            ops.add(k.op().combiner());
+        }
+        this.thread = Thread.ofPlatform().daemon().name("dscomm-warmup").unstarted(() -> {
+            try {
+                report = KernelWarmUp.run(reducer, types, ops, KERNEL_BUDGET_NANOS);
+            } catch (Throwable t) {
+                failure = t;
+            }
+        });
+        thread.start();
+    }
+
+    /** Starts the kernel warm-up of {@code set} (nothing for an empty set or a world of one). */
+    static WarmUp start(WarmUpSet set, Reducer reducer, int worldSize) {
+        return new WarmUp(worldSize > 1 ? set : WarmUpSet.NONE, reducer);
+    }
+
+    /** A warm-up that does nothing (a world of one, or nothing asked). */
+    static WarmUp none(Reducer reducer) {
+        return new WarmUp(WarmUpSet.NONE, reducer);
+    }
+
+    /**
+     * Waits for the kernels, then warms the collective path of {@code world} with its peers.
+     * Collective: every rank of the world calls it right after opening the world communicator.
+     */
+    void finish(Communicator world) {
+        if (world.size() < 2) return;
+        if (thread != null) {
+            try {
+                thread.join(TimeUnit.NANOSECONDS.toMillis(KERNEL_BUDGET_NANOS) + 5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (failure != null) {
+                LOG.log(System.Logger.Level.WARNING, "ds-comm kernel warm-up failed; the first collectives run uncompiled: "
+                        + failure);
+            }
+        }
+        long collectiveStart = System.nanoTime();
+        boolean collectives;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment flag = arena.allocate(ValueLayout.JAVA_INT);
+            flag.set(ValueLayout.JAVA_INT, 0, set.isEmpty() ? 0 : 1);
+            world.allReduce(flag, DType.INT32, ReduceOp.MIN);
+            collectives = flag.get(ValueLayout.JAVA_INT, 0) != 0;
+            if (collectives) {
+                long large = Math.min(world.smallMessageBytes() + 4096, 1L << 20);
+                MemorySegment buf = arena.allocate(Math.max(SMALL_BYTES, large), 64);
+                for (int i = 0; i < COLLECTIVE_CALLS; i++) {
+                    long bytes = i % LARGE_EVERY == LARGE_EVERY - 1 ? large : SMALL_BYTES;
+                    world.allReduce(buf.asSlice(0, bytes), DType.FP32, ReduceOp.SUM);
+                }
+            }
+        }
+        long end = System.nanoTime();
+        KernelWarmUp.Report r = report;
+        LOG.log(System.Logger.Level.INFO, "ds-comm warm-up (rank {0}): {1}; {2} in {3} ms; init() spent {4} ms in all",
+                String.valueOf(world.rank()), r == null ? "no kernel warm-up" : r.toString(),
+                collectives ? COLLECTIVE_CALLS + " collective calls" : "no collective calls",
+                String.valueOf((end - collectiveStart) / 1_000_000), String.valueOf((end - startNanos) / 1_000_000));
+    }
+}

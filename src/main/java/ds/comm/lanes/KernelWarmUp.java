@@ -1,0 +1,208 @@
+package ds.comm.lanes;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Drives reduction kernels through the JIT before anyone waits on them.
+ *
+ * <h2>Why</h2>
+ * A Vector API kernel is only fast once C2 has compiled it with the vector operations
+ * intrinsified. Until then (interpreter, C1) every vector operation is a boxed object built
+ * through lambdas: a 16 KiB fp32 all-reduce then took ~7.5 ms instead of ~1 us, and a fresh
+ * process paid that for about a second of collectives (the first ~30 tokens of a 32-layer
+ * model), plus the young-GC pauses of ~100 MB of vector garbage. Doing the same work inside
+ * {@code init()}, on private buffers, moves that second to where a user expects a one-time cost.
+ *
+ * <h2>How compiled is recognised</h2>
+ * Not by time, which depends on the machine, but by allocation: the compiled, intrinsified
+ * kernel allocates nothing, while the interpreted or C1 one allocates on every vector
+ * operation. A kernel counts as compiled when {@link #QUIET_ROUNDS} consecutive rounds of
+ * {@link #CALLS_PER_ROUND} calls allocated no byte (the thread's allocation counter of
+ * {@code com.sun.management.ThreadMXBean}). Kernels are driven round-robin, so the JIT has all of
+ * them queued at once instead of one after another. Without that counter (a JVM that lacks
+ * it) each kernel gets a fixed {@link #FALLBACK_CALLS} calls.
+ *
+ * <h2>What is driven</h2>
+ * The kernel's main loop several times plus a tail (so that the scalar finish is compiled too),
+ * with two sources and with three (so that the loop over further sources is compiled as taken:
+ * a C2 compilation that never saw it would deoptimise at the first group of three), on native
+ * segments, the class every collective passes. The scalar reference is driven as well when it is
+ * the reducer in use; it needs no allocation signal, being cheap in C1 already.
+ *
+ * <p>What was warmed is remembered per reducer for the life of the JVM: communicators created
+ * later (splits, a second {@code init()}) find their kernels compiled.
+ */
+public final class KernelWarmUp {
+
+    /** Calls of one kernel between two looks at the allocation counter. */
+    static final int CALLS_PER_ROUND = 20;
+    /** Consecutive allocation-free rounds that count as compiled. */
+    static final int QUIET_ROUNDS = 3;
+    /** Calls per kernel when allocation cannot be observed (or for the scalar reducer). */
+    static final int FALLBACK_CALLS = 12_000;
+
+    /** (reducer, kernel index) pairs known compiled. */
+    private static final Map<Reducer, BitSet> WARM = new IdentityHashMap<>();
+
+    /**
+     * What a warm-up did.
+     *
+     * @param compiled     kernels found compiled by this call, as "type op" names
+     * @param notCompiled  kernels still allocating when the budget ran out
+     * @param alreadyWarm  kernels an earlier warm-up had compiled
+     * @param elapsedNanos time this call took
+     */
+    public record Report(List<String> compiled, List<String> notCompiled, int alreadyWarm, long elapsedNanos) {
+
+        /** Whether every kernel asked for is compiled. */
+        public boolean complete() {
+            return notCompiled.isEmpty();
+        }
+
+        @Override
+        public String toString() {
+            return (compiled.isEmpty() ? "no kernel" : compiled.size() + " kernel(s) " + compiled) + " compiled in "
+                    + elapsedNanos / 1_000_000 + " ms" + (alreadyWarm > 0 ? ", " + alreadyWarm + " already warm" : "")
+                    + (notCompiled.isEmpty() ? "" : "; still not compiled when the budget ran out: " + notCompiled);
+        }
+    }
+
+    private KernelWarmUp() {
+    }
+
+    /**
+     * Drives the kernels {@code (types[i], ops[i])} of {@code reducer} until each is compiled or
+     * {@code budgetNanos} have passed.
+     *
+     * @param reducer     the reducer whose kernels the collectives will call
+     * @param types       element type of each kernel
+     * @param ops         combiner of each kernel, paired with {@code types}
+     * @param budgetNanos longest time to spend
+     * @return what was done
+     */
+    public static Report run(Reducer reducer, List<ElementType> types, List<Combiner> ops, long budgetNanos) {
+        if (types.size() != ops.size()) throw new IllegalArgumentException("types and ops must pair up");
+        long start = System.nanoTime();
+        List<ElementType> todoTypes = new ArrayList<>();
+        List<Combiner> todoOps = new ArrayList<>();
+        int already = 0;
+        synchronized (WARM) {
+            BitSet warm = WARM.computeIfAbsent(reducer, r -> new BitSet());
+            for (int i = 0; i < types.size(); i++) {
+                int index = index(types.get(i), ops.get(i));
+                if (warm.get(index)) {
+                    already++;
+                } else if (!contains(todoTypes, todoOps, types.get(i), ops.get(i))) {
+                    todoTypes.add(types.get(i));
+                    todoOps.add(ops.get(i));
+                }
+            }
+        }
+        List<String> compiled = new ArrayList<>();
+        List<String> notCompiled = new ArrayList<>();
+        if (!todoTypes.isEmpty()) {
+            boolean[] done = drive(reducer, todoTypes, todoOps, start + budgetNanos);
+            synchronized (WARM) {
+                BitSet warm = WARM.get(reducer);
+                for (int i = 0; i < done.length; i++) {
+                    String name = todoTypes.get(i) + " " + todoOps.get(i);
+                    if (done[i]) {
+                        warm.set(index(todoTypes.get(i), todoOps.get(i)));
+                        compiled.add(name);
+                    } else {
+                        notCompiled.add(name);
+                    }
+                }
+            }
+        }
+        return new Report(List.copyOf(compiled), List.copyOf(notCompiled), already, System.nanoTime() - start);
+    }
+
+    /** Whether {@code (type, op)} of {@code reducer} is known compiled. */
+    public static boolean isWarm(Reducer reducer, ElementType type, Combiner op) {
+        synchronized (WARM) {
+            BitSet warm = WARM.get(reducer);
+            return warm != null && warm.get(index(type, op));
+        }
+    }
+
+    private static boolean[] drive(Reducer reducer, List<ElementType> types, List<Combiner> ops, long deadline) {
+        int n = types.size();
+        boolean[] done = new boolean[n];
+        int[] quiet = new int[n];
+        int[] calls = new int[n];
+        AllocationCounter counter = AllocationCounter.forThisJvm();
+        boolean byAllocation = counter != null && reducer.vectorBits() > 0;
+        // Four steps of the widest kernel loop (4 vectors per source per step) and a tail.
+        int vectorBytes = Math.max(8, reducer.vectorBits() / 8);
+        long bytes = 4L * 4 * vectorBytes + 64;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment[] src = new MemorySegment[3];
+            for (int j = 0; j < src.length; j++) src[j] = arena.allocate(bytes, 64);
+            MemorySegment dst = arena.allocate(bytes, 64);
+            long[] offsets = new long[src.length];
+            int left = n;
+            while (left > 0 && System.nanoTime() - deadline < 0) {
+                for (int i = 0; i < n; i++) {
+                    if (done[i]) continue;
+                    ElementType type = types.get(i);
+                    Combiner op = ops.get(i);
+                    // A tail of 3 elements after whole steps of every kernel's loop.
+                    long count = (bytes - 64) / type.byteSize() + 3;
+                    long before = byAllocation ? counter.allocatedBytes() : 0;
+                    for (int c = 0; c < CALLS_PER_ROUND; c++) {
+                        reducer.reduce(type, op, dst, 0, src, offsets, 2 + (c & 1), count);
+                    }
+                    calls[i] += CALLS_PER_ROUND;
+                    boolean finished;
+                    if (byAllocation) {
+                        quiet[i] = counter.allocatedBytes() - before == 0 ? quiet[i] + 1 : 0;
+                        finished = quiet[i] >= QUIET_ROUNDS;
+                    } else {
+                        finished = calls[i] >= FALLBACK_CALLS;
+                    }
+                    if (finished) {
+                        done[i] = true;
+                        left--;
+                    }
+                }
+            }
+        }
+        return done;
+    }
+
+    private static boolean contains(List<ElementType> types, List<Combiner> ops, ElementType type, Combiner op) {
+        for (int i = 0; i < types.size(); i++) {
+            if (types.get(i) == type && ops.get(i) == op) return true;
+        }
+        return false;
+    }
+
+    private static int index(ElementType type, Combiner op) {
+        return op.ordinal() * ElementType.values().length + type.ordinal();
+    }
+
+    /** The current thread's allocated-bytes counter, where the JVM offers one. */
+    private record AllocationCounter(com.sun.management.ThreadMXBean threads) {
+
+        static AllocationCounter forThisJvm() {
+            if (ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t
+                    && t.isThreadAllocatedMemorySupported()) {
+                if (!t.isThreadAllocatedMemoryEnabled()) return null;
+                return new AllocationCounter(t);
+            }
+            return null;
+        }
+
+        long allocatedBytes() {
+            return threads.getCurrentThreadAllocatedBytes();
+        }
+    }
+}

@@ -1,0 +1,218 @@
+package ds.comm.spi;
+
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
+
+/**
+ * Spin while spinning pays, then yield a little, then block: the default way ranks wait.
+ *
+ * <h2>Why adaptive</h2>
+ * A fixed spin budget is right for one machine only. With a core per rank a peer that is late
+ * arrives within microseconds and spinning catches it at once; with more runnable threads than
+ * cores (ranks outnumbering cores, another job's ranks, compute threads beside the all-reduce)
+ * the peer we wait for is often <em>not running</em>, and every microsecond we spin is taken
+ * from the core it needs: a 20 000-poll spin made 4 ranks on 2 cores 100x slower than parking.
+ *
+ * <h2>What it observes</h2>
+ * <ul>
+ *   <li><b>The node</b>, as a prior: {@code ranksOnNode} against {@code cpus} (the JVM's
+ *       {@link Runtime#availableProcessors()}, which honours affinity masks and cgroup quotas).
+ *       An oversubscribed node starts with the shortest spin and never spins long.</li>
+ *   <li><b>Preemption while spinning</b>: polls are a few tens of nanoseconds apart, so two
+ *       consecutive polls more than {@link #PREEMPTED_GAP_NANOS} apart mean the scheduler took
+ *       this core away: someone else wanted it, so spinning is stealing. The spin budget drops
+ *       to its minimum, this wait blocks at once, and no growth is allowed for
+ *       {@link #CONTENTION_MEMORY_NANOS}. This is what catches a busy process or another job
+ *       that no count of our own ranks can see.</li>
+ *   <li><b>How waits end</b>: a wait that ended in the block phase shortly after the spin
+ *       budget ran out would have been caught by a longer spin, so the budget doubles; a wait
+ *       that ended while spinning lets it grow slowly; a long wait changes nothing (no spin
+ *       length would have helped, and blocking cost nothing). The budget stays within
+ *       [{@link #MIN_SPIN_NANOS}, ceiling].</li>
+ * </ul>
+ *
+ * <h2>Blocking</h2>
+ * A waiter that can be woken by its peer ({@link #idleOrBlock()}: a futex on the peer's flag, a
+ * selector on the socket) blocks as long as it likes; the peer's progress ends the block
+ * immediately, so a long block costs no latency. A waiter that cannot be woken ({@link #idle()})
+ * parks instead, and there every park is an oversleep risk: a park lasts at most an eighth of
+ * the time already waited (between {@code minParkNanos} and {@code maxParkNanos}), so the
+ * oversleep is bounded by about 12% of the wait and never exceeds {@code maxParkNanos}.
+ *
+ * <p>Everything is measured with {@link System#nanoTime()} (tens of nanoseconds); nothing
+ * allocates. One instance belongs to one waiting thread (one per communicator), so what it
+ * learns is that thread's.
+ */
+public final class AdaptiveIdleStrategy implements IdleStrategy {
+
+    /** Shortest spin budget: about the cost of one cross-core cache-line transfer and a re-poll. */
+    public static final long MIN_SPIN_NANOS = 1_000;
+    /** Two polls this far apart while spinning: the thread was descheduled. */
+    public static final long PREEMPTED_GAP_NANOS = 40_000;
+    /** After a preemption the spin budget may not grow for this long. */
+    public static final long CONTENTION_MEMORY_NANOS = 200_000_000L;
+    /** Yields between the spin and the block phase: cheap, and they let a peer on our core run. */
+    static final int YIELDS = 4;
+    /** Longest block a waiter that can be woken is told to make (it re-checks its deadline then). */
+    static final long MAX_BLOCK_NANOS = 20_000_000L;
+
+    private final long ceilingNanos;
+    private final long minParkNanos;
+    private final long maxParkNanos;
+    private final boolean oversubscribed;
+    /** {@link System#nanoTime()}, or a test's clock. */
+    private final LongSupplier clock;
+
+    /** Current spin budget, learned. */
+    private long spinNanos;
+    /** Whether this thread was ever seen preempted while spinning, and when last. */
+    private boolean contended;
+    private long contendedAtNanos;
+
+    // Per wait.
+    private boolean inWait;
+    private long waitStart;
+    private long lastPoll;
+    private int yields;
+    private boolean pastSpin;
+    private boolean preemptedThisWait;
+
+    // Counters, for tests and diagnostics.
+    private long waits;
+    private long blockedWaits;
+    private long preemptions;
+
+    /**
+     * @param maxSpinNanos longest spin budget when each rank has a core
+     * @param minParkNanos shortest park of a waiter that cannot be woken
+     * @param maxParkNanos longest park of such a waiter
+     * @param ranksOnNode  ranks of this job on this node (1 if unknown)
+     * @param cpus         processors this JVM may use
+     */
+    public AdaptiveIdleStrategy(long maxSpinNanos, long minParkNanos, long maxParkNanos, int ranksOnNode, int cpus) {
+        this(maxSpinNanos, minParkNanos, maxParkNanos, ranksOnNode, cpus, System::nanoTime);
+    }
+
+    /** As the public constructor, reading time from {@code clock} (tests drive it by hand). */
+    AdaptiveIdleStrategy(long maxSpinNanos, long minParkNanos, long maxParkNanos, int ranksOnNode, int cpus,
+                         LongSupplier clock) {
+        this.clock = clock;
+        if (maxSpinNanos < MIN_SPIN_NANOS || minParkNanos < 1 || maxParkNanos < minParkNanos || ranksOnNode < 1 || cpus < 1) {
+            throw new IllegalArgumentException("invalid adaptive idle: maxSpin=" + maxSpinNanos + " ns, park=" + minParkNanos
+                    + ".." + maxParkNanos + " ns, ranks on node " + ranksOnNode + ", cpus " + cpus);
+        }
+        this.oversubscribed = ranksOnNode > cpus;
+        // Oversubscribed: a peer that is not running cannot arrive while we spin, and one that is
+        // running arrives within a few microseconds; never spin longer than that.
+        this.ceilingNanos = oversubscribed ? Math.min(maxSpinNanos, 8 * MIN_SPIN_NANOS) : maxSpinNanos;
+        this.minParkNanos = minParkNanos;
+        this.maxParkNanos = maxParkNanos;
+        this.spinNanos = oversubscribed ? MIN_SPIN_NANOS : Math.max(MIN_SPIN_NANOS, ceilingNanos / 4);
+    }
+
+    @Override
+    public void reset() {
+        if (inWait) learn();
+        inWait = false;
+        yields = 0;
+        pastSpin = false;
+        preemptedThisWait = false;
+    }
+
+    /** Adjusts the spin budget from how the previous wait ended (its last poll is its end). */
+    private void learn() {
+        waits++;
+        long waited = lastPoll - waitStart;
+        if (pastSpin) blockedWaits++;
+        if (preemptedThisWait || contended && lastPoll - contendedAtNanos < CONTENTION_MEMORY_NANOS) {
+            return;
+        }
+        if (!pastSpin) {
+            // Caught while spinning: the budget is enough; creep up, so that it keeps up with a
+            // peer whose lateness slowly grows.
+            spinNanos = Math.min(ceilingNanos, spinNanos + (spinNanos >> 4) + 16);
+        } else if (waited < 2 * spinNanos + MIN_SPIN_NANOS) {
+            // Missed by little: spinning a bit longer would have saved the block.
+            spinNanos = Math.min(ceilingNanos, spinNanos << 1);
+        }
+    }
+
+    /** The phase logic shared by both entry points: 0 to poll again, else a block length. */
+    private long next() {
+        long now = clock.getAsLong();
+        if (!inWait) {
+            inWait = true;
+            waitStart = now;
+            lastPoll = now;
+        }
+        long gap = now - lastPoll;
+        lastPoll = now;
+        long waited = now - waitStart;
+        if (!pastSpin) {
+            if (gap > PREEMPTED_GAP_NANOS) {
+                preemptions++;
+                preemptedThisWait = true;
+                contended = true;
+                contendedAtNanos = now;
+                spinNanos = MIN_SPIN_NANOS;
+                pastSpin = true;
+            } else if (waited < spinNanos) {
+                Thread.onSpinWait();
+                return 0;
+            } else {
+                pastSpin = true;
+            }
+        }
+        if (yields < YIELDS) {
+            yields++;
+            Thread.yield();
+            return 0;
+        }
+        return Math.max(minParkNanos, Math.min(MAX_BLOCK_NANOS, waited));
+    }
+
+    @Override
+    public long idleOrBlock() {
+        return next();
+    }
+
+    @Override
+    public void idle() {
+        long block = next();
+        if (block > 0) {
+            long waited = lastPoll - waitStart;
+            LockSupport.parkNanos(Math.max(minParkNanos, Math.min(maxParkNanos, waited >> 3)));
+        }
+    }
+
+    /** The current spin budget in nanoseconds. */
+    public long spinNanos() {
+        return spinNanos;
+    }
+
+    /** Whether the node prior said more ranks than processors. */
+    public boolean oversubscribed() {
+        return oversubscribed;
+    }
+
+    /** Waits finished so far (counted at the following {@link #reset()}). */
+    public long waits() {
+        return waits;
+    }
+
+    /** Of those, the ones that went past the spin phase. */
+    public long blockedWaits() {
+        return blockedWaits;
+    }
+
+    /** Times this thread was seen descheduled while spinning. */
+    public long preemptions() {
+        return preemptions;
+    }
+
+    @Override
+    public String toString() {
+        return "adaptive(spin " + spinNanos + " ns of max " + ceilingNanos + (oversubscribed ? ", oversubscribed" : "")
+                + ", park " + minParkNanos + ".." + maxParkNanos + " ns)";
+    }
+}

@@ -1,0 +1,144 @@
+package ds.comm.spi;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The adaptive waiting driven by a hand-moved clock: what it spins, when it blocks, what it learns. */
+class AdaptiveIdleStrategyTest {
+
+    /** A clock the test moves; each poll advances it by {@code step}. */
+    private static final class Clock {
+        long now = 1_000_000_000L;
+        long step = 50;
+
+        long tick() {
+            long t = now;
+            now += step;
+            return t;
+        }
+    }
+
+    private static AdaptiveIdleStrategy strategy(Clock c, int ranksOnNode, int cpus) {
+        return new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, ranksOnNode, cpus, c::tick);
+    }
+
+    /** Polls until the strategy says block; returns the number of polls it spun or yielded. */
+    private static int pollsUntilBlock(AdaptiveIdleStrategy s) {
+        int polls = 0;
+        while (s.idleOrBlock() == 0) polls++;
+        return polls;
+    }
+
+    @Test
+    void aRankWithACoreSpinsBeforeItBlocksAndAnOversubscribedOneAlmostNot() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy dedicated = strategy(c, 2, 2);
+        AdaptiveIdleStrategy crowded = strategy(c, 4, 2);
+        dedicated.reset();
+        crowded.reset();
+        assertFalse(dedicated.oversubscribed());
+        assertTrue(crowded.oversubscribed());
+        // 50 ns a poll: 25 us of spinning is 500 polls; 1 us is 20.
+        int spun = pollsUntilBlock(dedicated);
+        int barely = pollsUntilBlock(crowded);
+        assertTrue(spun >= 400, "spun only " + spun + " polls");
+        assertTrue(barely <= 40, "an oversubscribed rank spun " + barely + " polls");
+    }
+
+    @Test
+    void theOversubscribedSpinNeverGrowsBeyondAFewMicroseconds() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 3, 2);
+        for (int wait = 0; wait < 1000; wait++) {
+            s.reset();
+            for (int poll = 0; poll < 5; poll++) s.idleOrBlock();   // every wait caught while spinning
+        }
+        assertTrue(s.spinNanos() <= 8 * AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.toString());
+    }
+
+    @Test
+    void aWaitMissedByLittleDoublesTheSpinAndWaitsCaughtSpinningLetItCreepUp() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 1, 8);
+        long before = s.spinNanos();
+        s.reset();
+        pollsUntilBlock(s);            // the spin ran out...
+        c.now += 1_000;                // ...and the peer came just after
+        s.idleOrBlock();
+        s.reset();
+        assertEquals(Math.min(100_000, 2 * before), s.spinNanos());
+        long doubled = s.spinNanos();
+        for (int wait = 0; wait < 50; wait++) {
+            s.reset();
+            s.idleOrBlock();
+            s.idleOrBlock();
+        }
+        s.reset();
+        assertTrue(s.spinNanos() > doubled && s.spinNanos() <= 100_000, s.toString());
+    }
+
+    @Test
+    void aLongWaitLeavesTheSpinAsItWas() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 1, 8);
+        long before = s.spinNanos();
+        s.reset();
+        pollsUntilBlock(s);
+        c.now += 50_000_000;           // the peer computed for 50 ms: no spin would have helped
+        s.idleOrBlock();
+        s.reset();
+        assertEquals(before, s.spinNanos());
+        assertEquals(1, s.blockedWaits());
+    }
+
+    @Test
+    void beingPreemptedWhileSpinningDropsTheSpinAndBlocksAtOnce() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 2, 2);
+        s.reset();
+        s.idleOrBlock();
+        c.now += 3_000_000;            // descheduled for 3 ms in the middle of the spin
+        int more = pollsUntilBlock(s);
+        assertTrue(more <= AdaptiveIdleStrategy.YIELDS, "still spun " + more + " polls after a preemption");
+        assertEquals(1, s.preemptions());
+        assertEquals(AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.spinNanos());
+        // While the contention is remembered, waits caught spinning do not grow the spin back.
+        for (int wait = 0; wait < 100; wait++) {
+            s.reset();
+            s.idleOrBlock();
+        }
+        assertEquals(AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.spinNanos());
+        // Long after it, they do.
+        c.now += AdaptiveIdleStrategy.CONTENTION_MEMORY_NANOS + 1;
+        for (int wait = 0; wait < 100; wait++) {
+            s.reset();
+            s.idleOrBlock();
+        }
+        s.reset();
+        assertTrue(s.spinNanos() > AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.toString());
+    }
+
+    @Test
+    void theBlockItAsksForGrowsWithTheWaitButStaysBounded() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 2, 2);
+        s.reset();
+        pollsUntilBlock(s);
+        c.now += 5_000_000;
+        long block = s.idleOrBlock();
+        assertTrue(block >= 5_000_000 && block <= AdaptiveIdleStrategy.MAX_BLOCK_NANOS, "block " + block);
+        c.now += 10_000_000_000L;
+        assertEquals(AdaptiveIdleStrategy.MAX_BLOCK_NANOS, s.idleOrBlock());
+    }
+
+    @Test
+    void nonsenseSettingsAreRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new AdaptiveIdleStrategy(10, 1_000, 1_000_000, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> new AdaptiveIdleStrategy(100_000, 1_000, 10, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, 0, 1));
+    }
+}
