@@ -30,8 +30,12 @@ import java.util.Map;
  * it) each kernel gets a fixed {@link #FALLBACK_CALLS} calls.
  *
  * <h2>What is driven</h2>
- * The kernel's main loop several times plus a tail (so that the scalar finish is compiled too),
- * with two sources and with three (so that the loop over further sources is compiled as taken:
+ * Mostly the kernel's main loop a few times plus a tail (so that the scalar finish is compiled
+ * too), cheap even interpreted; but every round also one call of {@link #LARGE_BYTES}, because C2
+ * speculates on what it profiled: a kernel compiled from short loops only carries a loop
+ * predicate that fails at the first decode-sized tensor ({@code profile_predicate} deoptimisation
+ * at the loop head, measured: every call then interpreted again for ~0.8 s until C2 recompiled).
+ * With two sources and with three (so that the loop over further sources is compiled as taken:
  * a C2 compilation that never saw it would deoptimise at the first group of three), on native
  * segments, the class every collective passes. The scalar reference is driven as well when it is
  * the reducer in use; it needs no allocation signal, being cheap in C1 already.
@@ -45,6 +49,8 @@ public final class KernelWarmUp {
     static final int CALLS_PER_ROUND = 20;
     /** Consecutive allocation-free rounds that count as compiled. */
     static final int QUIET_ROUNDS = 3;
+    /** One call per round is this large (a decode-sized tensor): see "What is driven". */
+    static final long LARGE_BYTES = 32L << 10;
     /** Calls per kernel when allocation cannot be observed (or for the scalar reducer). */
     static final int FALLBACK_CALLS = 12_000;
 
@@ -145,8 +151,8 @@ public final class KernelWarmUp {
         long bytes = 4L * 4 * vectorBytes + 64;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment[] src = new MemorySegment[3];
-            for (int j = 0; j < src.length; j++) src[j] = arena.allocate(bytes, 64);
-            MemorySegment dst = arena.allocate(bytes, 64);
+            for (int j = 0; j < src.length; j++) src[j] = arena.allocate(LARGE_BYTES + 64, 64);
+            MemorySegment dst = arena.allocate(LARGE_BYTES + 64, 64);
             long[] offsets = new long[src.length];
             int left = n;
             while (left > 0 && System.nanoTime() - deadline < 0) {
@@ -156,9 +162,10 @@ public final class KernelWarmUp {
                     Combiner op = ops.get(i);
                     // A tail of 3 elements after whole steps of every kernel's loop.
                     long count = (bytes - 64) / type.byteSize() + 3;
+                    long large = LARGE_BYTES / type.byteSize() + 5;
                     long before = byAllocation ? counter.allocatedBytes() : 0;
                     for (int c = 0; c < CALLS_PER_ROUND; c++) {
-                        reducer.reduce(type, op, dst, 0, src, offsets, 2 + (c & 1), count);
+                        reducer.reduce(type, op, dst, 0, src, offsets, 2 + (c & 1), c == 0 ? large : count);
                     }
                     calls[i] += CALLS_PER_ROUND;
                     boolean finished;

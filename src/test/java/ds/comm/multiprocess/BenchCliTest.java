@@ -46,7 +46,8 @@ class BenchCliTest {
 
     private static List<String[]> rows(Run r) {
         assertEquals(0, r.exit(), () -> "exit " + r.exit() + "\n" + String.join("\n", r.out()) + "\n" + r.err());
-        assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us", r.out().get(0),
+        assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us",
+                r.out().get(0),
                 "the first line of --format csv is exactly the header:\n" + r.out());
         List<String[]> rows = new ArrayList<>();
         for (String line : r.out().subList(1, r.out().size())) {
@@ -65,7 +66,7 @@ class BenchCliTest {
         // 3 dtypes x 2 ops x 2 sizes (the issue text says 8 rows; the combinations it names make 12)
         assertEquals(12, rows.size(), String.join("\n", r.out()));
         for (String[] row : rows) {
-            assertEquals(11, row.length);
+            assertEquals(14, row.length);
             assertEquals("shm", row[0]);
             assertEquals("2", row[3]);
             assertTrue(Double.parseDouble(row[7]) > 0 && Double.parseDouble(row[10]) > 0);
@@ -97,6 +98,32 @@ class BenchCliTest {
             assertEquals(6, rows.size());
             for (String[] row : rows) assertEquals(backend, row[0]);
         }
+    }
+
+    @Test
+    @Timeout(240)
+    void coldDecodeTimesEveryCallOfEveryRankFromTheFirstAndChecksThem() throws Exception {
+        Run r = tool(Map.of(), "bench", "-n", "2", "--backend", "shm", "--pattern", "decode", "--cold", "--compute-us", "3",
+                "--dtype", "fp32,bf16", "--sizes", "16K", "--iters", "300", "--check", "--format", "csv");
+        List<String[]> rows = rows(r);
+        assertEquals(2, rows.size(), String.join("\n", r.out()));
+        for (String[] row : rows) {
+            assertEquals(14, row.length);
+            assertEquals("16384", row[5]);
+            assertEquals("300", row[6]);
+            double p50 = Double.parseDouble(row[7]);
+            double p99 = Double.parseDouble(row[8]);
+            double mean = Double.parseDouble(row[11]);
+            double p999 = Double.parseDouble(row[12]);
+            double max = Double.parseDouble(row[13]);
+            assertTrue(0 < p50 && p50 <= p99 && p99 <= p999 && p999 <= max && mean <= max && mean > 0, String.join(",", row));
+        }
+        assertTrue(r.out().contains("# check: every result exact and bit-identical on all 2 ranks"), String.join("\n", r.out()));
+        assertTrue(r.err().contains("# init: "), r.err());
+        // Unknown patterns are a usage error, not a silently ignored option.
+        Run bad = tool(Map.of(), "bench", "--pattern", "prefill");
+        assertEquals(2, bad.exit());
+        assertTrue(bad.err().contains("--pattern must be sweep or decode"), bad.err());
     }
 
     @Test

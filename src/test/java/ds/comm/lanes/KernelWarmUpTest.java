@@ -1,0 +1,64 @@
+package ds.comm.lanes;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The warm-up leaves a kernel compiled: its very next call, on buffers of another size, allocates
+ * nothing (an interpreted or C1 Vector API kernel allocates on every vector operation).
+ */
+class KernelWarmUpTest {
+
+    @Test
+    @Timeout(120)
+    void aWarmedKernelAllocatesNothingOnItsFirstRealCall() throws Throwable {
+        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
+        MethodHandle allocatedBytes = MethodHandles.publicLookup()
+                .findVirtual(Class.forName("com.sun.management.ThreadMXBean"), "getCurrentThreadAllocatedBytes",
+                        MethodType.methodType(long.class))
+                .asType(MethodType.methodType(long.class, Object.class));
+        // Fresh kernel classes: no earlier test in this JVM compiled them.
+        Reducer reducer = Reducers.newVectorReducer(Math.max(64, Reducers.preferredBits()));
+        assertTrue(!KernelWarmUp.isWarm(reducer, ElementType.BF16, Combiner.SUM));
+        KernelWarmUp.Report report = KernelWarmUp.run(reducer, List.of(ElementType.BF16), List.of(Combiner.SUM),
+                90_000_000_000L);
+        assertTrue(report.complete(), report.toString());
+        assertEquals(List.of("BF16 SUM"), report.compiled());
+        assertTrue(KernelWarmUp.isWarm(reducer, ElementType.BF16, Combiner.SUM));
+
+        int count = 8191;   // a decode-sized tensor, not the warm-up's size
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment[] src = {arena.allocate(2L * count, 64), arena.allocate(2L * count, 64)};
+            SplittableRandom rnd = new SplittableRandom(3);
+            for (MemorySegment s : src) VectorReducerTest.fill(s, ElementType.BF16, rnd);
+            MemorySegment dst = arena.allocate(2L * count, 64);
+            long[] offsets = new long[2];
+            long before = (long) allocatedBytes.invokeExact(threads);
+            for (int i = 0; i < 10; i++) reducer.reduce(ElementType.BF16, Combiner.SUM, dst, 0, src, offsets, 2, count);
+            long allocated = (long) allocatedBytes.invokeExact(threads) - before;
+            assertEquals(0, allocated, "bytes allocated by the first 10 calls after the warm-up");
+        }
+        // A second warm-up finds it warm and does nothing.
+        KernelWarmUp.Report again = KernelWarmUp.run(reducer, List.of(ElementType.BF16), List.of(Combiner.SUM), 1_000_000_000L);
+        assertEquals(1, again.alreadyWarm());
+        assertTrue(again.compiled().isEmpty());
+    }
+
+    @Test
+    void typesAndOpsMustPairUp() {
+        assertThrows(IllegalArgumentException.class, () -> KernelWarmUp.run(Reducers.scalar(), List.of(ElementType.FP32),
+                List.of(), 1_000_000L));
+    }
+}
