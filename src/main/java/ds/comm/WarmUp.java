@@ -37,8 +37,14 @@ final class WarmUp {
     static final int LARGE_EVERY = 64;
     /** Bytes of the small warm-up all-reduce: a decode-sized tensor's loops, cheap to move. */
     static final long SMALL_BYTES = 4096;
-    /** How long the kernel warm-up may take before init() goes on without it. */
-    static final long KERNEL_BUDGET_NANOS = TimeUnit.SECONDS.toNanos(20);
+    /**
+     * How long init()'s kernel warm-up may take before init() goes on without it (~1 s is usual
+     * on an idle core; a JVM without C2, an emulated CPU or a machine with no core to spare
+     * would otherwise make every init() wait for nothing).
+     */
+    static final long KERNEL_BUDGET_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** The budget of an explicit {@link Communicator#warmUp}: the caller asked for it. */
+    static final long EXPLICIT_BUDGET_NANOS = TimeUnit.SECONDS.toNanos(20);
 
     private final WarmUpSet set;
     private final Thread thread;
@@ -90,6 +96,10 @@ final class WarmUp {
                 thread.join(TimeUnit.NANOSECONDS.toMillis(KERNEL_BUDGET_NANOS) + 5_000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            }
+            if (report != null && !report.complete()) {
+                LOG.log(System.Logger.Level.WARNING, "ds-comm kernel warm-up ran out of time: " + report
+                        + "; the first collectives of those kinds run uncompiled (slow) until the JIT catches up");
             }
             if (failure != null) {
                 LOG.log(System.Logger.Level.WARNING, "ds-comm kernel warm-up failed; the first collectives run uncompiled: "

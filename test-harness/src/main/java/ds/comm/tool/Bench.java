@@ -57,6 +57,10 @@ final class Bench {
                             busy work) between them, every call timed on every rank; statistics
                             over all ranks' calls
               --compute-us N  decode: microseconds of compute between calls (default 5)
+              --stalls US   decode: list every call slower than US microseconds, per rank, with
+                            the JVM uptime it started at (to match -Xlog:safepoint,gc logs) and
+                            how long this rank sat runnable but not running (scheduler) during
+                            that iteration; reads /proc/thread-self/schedstat twice per call
               --cold        time from the first call after init(): no untimed warm-up calls at
                             all (the first point then shows what a fresh process pays)
               --check       verify every result against the exact reference and across ranks
@@ -67,7 +71,7 @@ final class Bench {
     /** Parsed options. */
     record Options(int ranks, int nodes, Backend backend, List<DType> dtypes, List<ReduceOp> ops, List<Long> sizes,
                    int iters, int warmup, boolean check, boolean csv, int timeoutSeconds, boolean decode, int computeMicros,
-                   boolean cold) {
+                   boolean cold, int stallMicros) {
     }
 
     private Bench() {
@@ -110,6 +114,7 @@ final class Bench {
         boolean decode = false;
         int computeMicros = 5;
         boolean cold = false;
+        int stallMicros = 0;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
             String name = Args.name(t);
@@ -147,6 +152,7 @@ final class Bench {
                     computeMicros = v.equals("0") ? 0 : Args.positiveInt("--compute-us", v);
                 }
                 case "--cold" -> cold = true;
+                case "--stalls" -> stallMicros = Args.positiveInt("--stalls", a.value(t, name));
                 case "--format" -> {
                     String f = a.value(t, name);
                     if (!f.equals("csv") && !f.equals("table")) throw new Main.UsageException("--format must be table or csv, got '" + f + "'");
@@ -157,8 +163,9 @@ final class Bench {
             }
         }
         if (nodes > ranks) throw new Main.UsageException("--nodes " + nodes + " exceeds -n " + ranks);
+        if (stallMicros > 0 && !decode) throw new Main.UsageException("--stalls needs --pattern decode");
         return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, csv, timeout, decode,
-                computeMicros, cold);
+                computeMicros, cold, stallMicros);
     }
 
     private static <T> List<T> list(String v, java.util.function.Function<String, T> f, String name) {
@@ -348,17 +355,21 @@ final class Bench {
             String bad = null;
             long bytes = b.byteSize();
             long computeNanos = o.computeMicros() * 1000L;
+            Stalls stalls = o.stallMicros() > 0 ? new Stalls(o.stallMicros() * 1000L) : null;
             comm.barrier();
             for (int it = -warm; it < iters; it++) {
                 long computeStart = System.nanoTime();
+                if (stalls != null) stalls.iterationStarts();
                 MemorySegment.copy(p, 0, b, 0, bytes);
                 Compute.until(computeStart + computeNanos);
                 long t0 = System.nanoTime();
                 comm.allReduce(b, type, op);
                 long t1 = System.nanoTime();
                 if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
+                if (stalls != null) stalls.iterationEnds(it, computeStart, t0, t1);
                 if (check && bad == null && b.mismatch(e) >= 0) bad = wrong(type, op, b, e, it);
             }
+            if (stalls != null) stalls.print(comm.rank(), type, bytes);
             return bad;
         }
 
@@ -414,6 +425,83 @@ final class Bench {
         if (sorted.length == 0) return 0;
         int idx = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
         return sorted[Math.max(0, Math.min(sorted.length - 1, idx))];
+    }
+
+    /**
+     * {@code --stalls}: the slow calls of one rank, with what the scheduler did meanwhile. The
+     * run-queue delay of this thread (second field of {@code /proc/thread-self/schedstat}: time
+     * spent runnable but not running) is read before and after every iteration; a stall during
+     * which it grew by about the stall's length was the scheduler's (this rank had no core),
+     * one during which it did not was a wait for a peer (look at the peer's line at that time)
+     * or the JVM (match the uptime against {@code -Xlog:safepoint,gc} with the uptime decorator).
+     */
+    static final class Stalls {
+        private final long thresholdNanos;
+        private final long uptimeOffsetNanos;
+        /** Opened once by the measuring thread (so it stays that thread's file); re-read with pread. */
+        private final java.nio.channels.FileChannel schedstat;
+        private final java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(128);
+        private final StringBuilder lines = new StringBuilder();
+        private long delayBefore;
+        private int count;
+
+        Stalls(long thresholdNanos) {
+            this.thresholdNanos = thresholdNanos;
+            // JVM uptime (what -Xlog's "uptime" decorator prints) = nanoTime - offset, to the millisecond.
+            this.uptimeOffsetNanos = System.nanoTime()
+                    - java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime() * 1_000_000L;
+            java.nio.channels.FileChannel ch;
+            try {
+                ch = java.nio.channels.FileChannel.open(java.nio.file.Path.of("/proc/thread-self/schedstat"));
+            } catch (java.io.IOException e) {
+                ch = null;   // not Linux: no scheduler figures, the stall times still print
+            }
+            this.schedstat = ch;
+        }
+
+        /** Second number of schedstat, parsed without allocating (the hot loop must not make garbage). */
+        private long runQueueDelayNanos() {
+            if (schedstat == null) return 0;
+            try {
+                buffer.clear();
+                int n = schedstat.read(buffer, 0);
+                long value = 0;
+                int field = 0;
+                for (int i = 0; i < n; i++) {
+                    byte c = buffer.get(i);
+                    if (c == ' ') {
+                        if (++field > 1) break;
+                    } else if (field == 1 && c >= '0' && c <= '9') {
+                        value = value * 10 + (c - '0');
+                    }
+                }
+                return value;
+            } catch (java.io.IOException e) {
+                return 0;
+            }
+        }
+
+        void iterationStarts() {
+            delayBefore = runQueueDelayNanos();
+        }
+
+        void iterationEnds(int it, long computeStart, long callStart, long callEnd) {
+            long call = callEnd - callStart;
+            long compute = callStart - computeStart;
+            if (call < thresholdNanos && compute < thresholdNanos) return;
+            long delay = runQueueDelayNanos() - delayBefore;
+            count++;
+            lines.append(String.format(Locale.ROOT, "# stall rank %d call %d at uptime %.3f s: call %d us, compute %d us, "
+                            + "runnable-not-running %d us%n", 0, it, (callStart - uptimeOffsetNanos) / 1e9, call / 1000,
+                    compute / 1000, delay / 1000));
+        }
+
+        void print(int rank, DType type, long bytes) {
+            System.err.printf(Locale.ROOT, "# stalls rank %d, %s %d bytes: %d iteration(s) over %d us%n", rank,
+                    type.name().toLowerCase(Locale.ROOT), bytes, count, thresholdNanos / 1000);
+            System.err.print(lines.toString().replace("# stall rank 0 ", "# stall rank " + rank + " "));
+            System.err.flush();
+        }
     }
 
     /** Stand-in for a model's compute between two all-reduces: busy arithmetic, no allocation. */
