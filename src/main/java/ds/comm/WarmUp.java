@@ -26,6 +26,8 @@ import java.util.concurrent.TimeUnit;
  * fp32 SUM, a kernel every non-empty warm-up set includes. Every rank first agrees (one MIN
  * all-reduce) on whether all want the warm-up, so a rank started with {@code DSCOMM_WARMUP=0}
  * beside others cannot cause a mismatch (nor run 3 000 calls through kernels it did not compile).
+ * A JVM without C2 ({@code -XX:TieredStopAtLevel=1}, {@code -Xint}) cannot compile the kernels
+ * with vector intrinsics at all and votes no, instead of spending the budget for nothing.
  */
 final class WarmUp {
 
@@ -52,9 +54,13 @@ final class WarmUp {
     private volatile KernelWarmUp.Report report;
     private volatile Throwable failure;
 
-    private WarmUp(WarmUpSet set, Reducer reducer) {
-        this.set = set;
+    private WarmUp(WarmUpSet asked, Reducer reducer) {
         this.startNanos = System.nanoTime();
+        String noC2 = asked.isEmpty() ? null : KernelWarmUp.whyNoOptimizingCompiler();
+        if (noC2 != null) {
+            LOG.log(System.Logger.Level.DEBUG, "ds-comm warm-up skipped: " + noC2);
+        }
+        this.set = noC2 == null ? asked : WarmUpSet.NONE;
         if (set.isEmpty()) {
             this.thread = null;
             return;

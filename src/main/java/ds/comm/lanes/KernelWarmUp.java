@@ -131,6 +131,25 @@ public final class KernelWarmUp {
         return new Report(List.copyOf(compiled), List.copyOf(notCompiled), already, System.nanoTime() - start);
     }
 
+    /**
+     * Why this JVM cannot compile the kernels with vector intrinsics, or null if it can: without
+     * C2 ({@code -XX:TieredStopAtLevel} below 4, {@code -Xint}) a warm-up would only burn its
+     * budget, so callers skip it.
+     */
+    public static String whyNoOptimizingCompiler() {
+        if (System.getProperty("java.vm.info", "").contains("interpreted mode")) return "the JVM runs interpreted (-Xint)";
+        try {
+            var diagnostics = ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            if (diagnostics == null) return null;
+            boolean tiered = Boolean.parseBoolean(diagnostics.getVMOption("TieredCompilation").getValue());
+            int stop = Integer.parseInt(diagnostics.getVMOption("TieredStopAtLevel").getValue());
+            if (tiered && stop < 4) return "the JVM stops at compilation tier " + stop + " (-XX:TieredStopAtLevel), below C2";
+        } catch (RuntimeException e) {
+            return null;   // not HotSpot, or the option is unknown: try the warm-up
+        }
+        return null;
+    }
+
     /** Whether {@code (type, op)} of {@code reducer} is known compiled. */
     public static boolean isWarm(Reducer reducer, ElementType type, Combiner op) {
         synchronized (WARM) {

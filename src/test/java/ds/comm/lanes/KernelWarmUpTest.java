@@ -57,6 +57,12 @@ class KernelWarmUpTest {
     }
 
     @Test
+    void thisTestJvmHasTheOptimizingCompilerTheWarmUpNeeds() {
+        // Surefire's JVM runs with C2; the multi-process tests' ranks run with C1 only and skip.
+        assertEquals(null, KernelWarmUp.whyNoOptimizingCompiler());
+    }
+
+    @Test
     void typesAndOpsMustPairUp() {
         assertThrows(IllegalArgumentException.class, () -> KernelWarmUp.run(Reducers.scalar(), List.of(ElementType.FP32),
                 List.of(), 1_000_000L));
