@@ -50,9 +50,13 @@ final class Job {
     private final AtomicInteger users = new AtomicInteger();
 
     private Job(Resolved config, LaunchEnv launch, Topology topology, RingEndpoint endpoint, Reducer reducer,
-                MpiCollective mpiWorld, WarmUp warmUp) {
+                MpiCollective mpiWorld) {
         this.config = config;
-        this.warmUp = warmUp;
+        // The kernels compile on a thread of their own while this one opens the world's backend
+        // (creating segments, waiting for the slowest peer at the open barrier). Not earlier: a
+        // rank busy compiling while it proves itself in the rendezvous can miss the server's
+        // window for an authenticated HELLO on a slow (emulated) CPU.
+        this.warmUp = WarmUp.start(config.warmUp(), reducer, topology.worldSize());
         int ranksOnNode = topology.ranksOn(topology.nodeOf(topology.rank())).length;
         this.settings = config.settings().withIdle(Resolved.idleStrategies(config.idle(), ranksOnNode));
         this.launch = launch;
@@ -68,10 +72,8 @@ final class Job {
                 : config.vectorBits() == 0 ? Reducers.scalar() : Reducers.vector(config.vectorBits());
         String nodeId = NodeIdentity.detect(config.environment(), config.settings().shmDir());
         LaunchEnv lenient = LaunchEnv.detectWithoutRendezvous(config.environment());
-        // The kernels compile on a thread of their own while this one meets the other ranks.
-        WarmUp warmUp = WarmUp.start(config.warmUp(), reducer, lenient.worldSize());
         if (config.backend() == Backend.MPI) {
-            return startOverMpi(config, lenient, nodeId, reducer, warmUp);
+            return startOverMpi(config, lenient, nodeId, reducer);
         }
         boolean mpiLaunched = lenient.launcher() == LauncherKind.OPENMPI || lenient.launcher() == LauncherKind.MPICH;
         if (config.backend() == Backend.AUTO && config.mpiEnabled() && mpiLaunched && lenient.worldSize() > 1) {
@@ -79,7 +81,7 @@ final class Job {
             // traffic (SHM still serves what is node-local). Without a loadable MPI library the
             // socket rendezvous remains, if MASTER_PORT says where.
             try {
-                return startOverMpi(config, lenient, nodeId, reducer, warmUp);
+                return startOverMpi(config, lenient, nodeId, reducer);
             } catch (CommFailure f) {
                 if (lenient.masterPort() == 0) throw f;
                 System.getLogger("ds.comm").log(System.Logger.Level.WARNING,
@@ -100,7 +102,7 @@ final class Job {
             // The secret authenticates every rendezvous connection (and rank 0's answer).
             Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos(),
                     secret, LaunchLedger.fromEnvironment(config.environment()));
-            return new Job(config, launch, topology, endpoint, reducer, null, warmUp);
+            return new Job(config, launch, topology, endpoint, reducer, null);
         } catch (RuntimeException e) {
             if (endpoint != null) endpoint.close();
             throw e;
@@ -112,7 +114,7 @@ final class Job {
      * MASTER_PORT needed), and the node table is exchanged through MPI itself, so locality is
      * still verified from node identities rather than taken from launcher variables.
      */
-    private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer, WarmUp warmUp) {
+    private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer) {
         MpiLibrary lib = MpiLibrary.load(config.mpiLibrary());
         MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
         try {
@@ -122,7 +124,7 @@ final class Job {
                         + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB");
             }
             Topology topology = exchangeOverMpi(world, nodeId);
-            return new Job(config, launch, topology, null, reducer, world, warmUp);
+            return new Job(config, launch, topology, null, reducer, world);
         } catch (RuntimeException e) {
             world.close();
             throw e;

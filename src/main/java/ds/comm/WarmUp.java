@@ -116,7 +116,11 @@ final class WarmUp {
         boolean collectives;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment flag = arena.allocate(ValueLayout.JAVA_INT);
-            flag.set(ValueLayout.JAVA_INT, 0, set.isEmpty() ? 0 : 1);
+            // Only a rank whose kernels did compile wants the collective part: 3 000 calls through
+            // uncompiled kernels would take seconds (minutes on an emulated CPU).
+            KernelWarmUp.Report kernels = report;
+            boolean want = !set.isEmpty() && kernels != null && kernels.complete();
+            flag.set(ValueLayout.JAVA_INT, 0, want ? 1 : 0);
             world.allReduce(flag, DType.INT32, ReduceOp.MIN);
             collectives = flag.get(ValueLayout.JAVA_INT, 0) != 0;
             if (collectives) {
