@@ -1,13 +1,11 @@
 package ds.comm.lanes;
 
+import ds.comm.testkit.ThreadAllocation;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -23,12 +21,7 @@ class KernelWarmUpTest {
 
     @Test
     @Timeout(120)
-    void aWarmedKernelAllocatesNothingOnItsFirstRealCall() throws Throwable {
-        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        MethodHandle allocatedBytes = MethodHandles.publicLookup()
-                .findVirtual(Class.forName("com.sun.management.ThreadMXBean"), "getCurrentThreadAllocatedBytes",
-                        MethodType.methodType(long.class))
-                .asType(MethodType.methodType(long.class, Object.class));
+    void aWarmedKernelAllocatesNothingOnItsFirstRealCall() {
         // Fresh kernel classes: no earlier test in this JVM compiled them.
         Reducer reducer = Reducers.newVectorReducer(Math.max(64, Reducers.preferredBits()));
         assertTrue(!KernelWarmUp.isWarm(reducer, ElementType.BF16, Combiner.SUM));
@@ -45,9 +38,9 @@ class KernelWarmUpTest {
             for (MemorySegment s : src) VectorReducerTest.fill(s, ElementType.BF16, rnd);
             MemorySegment dst = arena.allocate(2L * count, 64);
             long[] offsets = new long[2];
-            long before = (long) allocatedBytes.invokeExact(threads);
+            long before = ThreadAllocation.allocatedBytes();
             for (int i = 0; i < 10; i++) reducer.reduce(ElementType.BF16, Combiner.SUM, dst, 0, src, offsets, 2, count);
-            long allocated = (long) allocatedBytes.invokeExact(threads) - before;
+            long allocated = ThreadAllocation.allocatedBytes() - before;
             assertEquals(0, allocated, "bytes allocated by the first 10 calls after the warm-up");
         }
         // A second warm-up finds it warm and does nothing.

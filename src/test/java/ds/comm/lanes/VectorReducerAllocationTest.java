@@ -1,13 +1,11 @@
 package ds.comm.lanes;
 
+import ds.comm.testkit.ThreadAllocation;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -25,11 +23,6 @@ class VectorReducerAllocationTest {
     @Test
     @Timeout(90)
     void compiledReductionsAllocateNothing() throws Throwable {
-        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        MethodHandle allocatedBytes = MethodHandles.publicLookup()
-                .findVirtual(Class.forName("com.sun.management.ThreadMXBean"), "getCurrentThreadAllocatedBytes",
-                        MethodType.methodType(long.class))
-                .asType(MethodType.methodType(long.class, Object.class));
         // Fresh kernel classes: what is measured must not depend on which tests ran before in this JVM.
         Reducer reducer = Reducers.newVectorReducer(Math.max(64, Reducers.preferredBits()));
         int count = 1031;
@@ -49,13 +42,13 @@ class VectorReducerAllocationTest {
             Combiner[] ops = {Combiner.SUM, Combiner.MAX, Combiner.MIN, Combiner.PROD};
             long lastAllocated = -1;
             while (System.nanoTime() < deadline) {
-                long before = (long) allocatedBytes.invokeExact(threads);
+                long before = ThreadAllocation.allocatedBytes();
                 for (int round = 0; round < 100; round++) {
                     for (int i = 0; i < types.length; i++) {
                         reducer.reduce(types[i], ops[i], dst, 0, src, offsets, 2 + i % 2, count);
                     }
                 }
-                lastAllocated = (long) allocatedBytes.invokeExact(threads) - before;
+                lastAllocated = ThreadAllocation.allocatedBytes() - before;
                 // A boxed vector is at least 64 bytes, so 400 boxing reductions allocate megabytes.
                 if (lastAllocated < 1024) {
                     return;

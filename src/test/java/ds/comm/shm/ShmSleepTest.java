@@ -7,6 +7,7 @@ import ds.comm.spi.AdaptiveIdleStrategy;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
+import ds.comm.testkit.ThreadAllocation;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -15,9 +16,6 @@ import org.junit.jupiter.api.Timeout;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -156,13 +154,6 @@ class ShmSleepTest {
 
     @Test
     void sleepingAndWakingAllocateNothing() throws Exception {
-        // Reflection: the tests are compiled into module ds.comm, which does not read java.management;
-        // a method handle, so that reading the counter allocates no box.
-        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        MethodHandle allocatedBytes = MethodHandles.publicLookup()
-                .findVirtual(Class.forName("com.sun.management.ThreadMXBean"), "getCurrentThreadAllocatedBytes",
-                        MethodType.methodType(long.class))
-                .asType(MethodType.methodType(long.class, Object.class));
         List<Long> allocated = ShmRanks.onThreads(2, 100_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", 2, rank), sleepy(), Reducers.vector(
                     Math.max(64, Reducers.preferredBits()))); Arena arena = Arena.ofConfined()) {
@@ -179,9 +170,9 @@ class ShmSleepTest {
                 // Until both ranks' calls are compiled (the interpreter allocates in the downcall
                 // path) or 400 rounds; the ranks agree after every round, outside the measurement.
                 for (int round = 0; round < 400; round++) {
-                    long before = allocated(allocatedBytes, threads);
+                    long before = ThreadAllocation.allocatedBytes();
                     calls.run();
-                    last = allocated(allocatedBytes, threads) - before;
+                    last = ThreadAllocation.allocatedBytes() - before;
                     quiet.set(ValueLayout.JAVA_INT, 0, last == 0 ? 1 : 0);
                     c.allReduce(quiet, ElementType.INT32, Combiner.MIN);
                     if (quiet.get(ValueLayout.JAVA_INT, 0) == 1) break;
@@ -190,13 +181,5 @@ class ShmSleepTest {
             }
         });
         assertEquals(List.of(0L, 0L), allocated, "bytes allocated by 50 sleeping all-reduces, per rank");
-    }
-
-    private static long allocated(MethodHandle allocatedBytes, Object threads) {
-        try {
-            return (long) allocatedBytes.invokeExact(threads);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
     }
 }
