@@ -1,5 +1,7 @@
 package ds.comm;
 
+import ds.comm.topology.Quantities;
+
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -17,19 +19,37 @@ import java.util.Optional;
  * <tr><td>{@link Builder#backend}</td><td>DSCOMM_BACKEND=auto|shm|ring|hier|mpi</td><td>auto</td></tr>
  * <tr><td>{@link Builder#shmEnabled}</td><td>DSCOMM_SHM=0 turns SHM (and HIER) off for AUTO</td><td>on</td></tr>
  * <tr><td>{@link Builder#mpiEnabled}</td><td>DSCOMM_MPI=0 keeps MPI out of AUTO</td><td>on</td></tr>
- * <tr><td>{@link Builder#timeout}</td><td>DSCOMM_TIMEOUT (seconds, or 500ms / 30s / 2m)</td><td>30 s</td></tr>
- * <tr><td>{@link Builder#peerLostTimeout}</td><td>DSCOMM_PEER_LOST_TIMEOUT (same syntax)</td><td>3 s (never above the timeout)</td></tr>
+ * <tr><td>{@link Builder#timeout}</td><td>DSCOMM_TIMEOUT (1ms to 365d)</td><td>30 s</td></tr>
+ * <tr><td>{@link Builder#peerLostTimeout}</td><td>DSCOMM_PEER_LOST_TIMEOUT (1ms to 365d)</td><td>3 s (never above the timeout)</td></tr>
  * <tr><td>{@link Builder#shmDir}</td><td>DSCOMM_SHM_DIR</td><td>/dev/shm</td></tr>
- * <tr><td>{@link Builder#shmBytes}</td><td>DSCOMM_SHM_BYTES (per rank; K, M, G suffixes)</td><td>4M</td></tr>
- * <tr><td>{@link Builder#smallMessageBytes}</td><td>DSCOMM_SMALL_BYTES</td><td>64K</td></tr>
- * <tr><td>{@link Builder#chunkBytes}</td><td>DSCOMM_CHUNK_BYTES</td><td>1M</td></tr>
+ * <tr><td>{@link Builder#shmBytes}</td><td>DSCOMM_SHM_BYTES (per rank; 64K to 64G)</td><td>4M</td></tr>
+ * <tr><td>{@link Builder#smallMessageBytes}</td><td>DSCOMM_SMALL_BYTES (0 to 64G)</td><td>64K</td></tr>
+ * <tr><td>{@link Builder#chunkBytes}</td><td>DSCOMM_CHUNK_BYTES (4K to 1G)</td><td>1M</td></tr>
  * <tr><td>{@link Builder#vectorBits}</td><td>DSCOMM_VECTOR_BITS=0|64|128|256|512</td><td>the JVM's preferred width</td></tr>
  * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=adaptive|backoff|spin|park</td><td>{@link IdlePolicy#adaptive()}</td></tr>
  * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (kernels compiled by init)</td><td>SUM of fp32, bf16, fp16</td></tr>
  * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>libmpi.so.40, then MPICH's</td></tr>
  * </table>
+ *
+ * <p>Durations are a number of seconds ({@code 30}, {@code 2.5}) or a number with a unit
+ * ({@code 250ms}, {@code 0.5s}, {@code 2m}, {@code 1h}, {@code 1d}), whole milliseconds; sizes are
+ * whole bytes with an optional binary K, M, G or T ({@code 4096}, {@code 64K}, {@code 16MiB}). A
+ * sign, an exponent, a blank before the unit, a fraction of a byte or of a millisecond, and a
+ * value outside the ranges above are rejected with a message naming the variable and the range;
+ * the setters below enforce the same ranges. The CLI's sizes and durations use the same parser.
  */
 public final class CommConfig {
+
+    /** Smallest per-rank segment: the header and two data areas of one cache line per rank. */
+    static final long MIN_SHM_BYTES = 64L << 10;
+    /** Largest per-rank segment: more is a typo (every local rank maps every peer's segment). */
+    static final long MAX_SHM_BYTES = 64L << 30;
+    /** Largest small-message threshold: beyond any segment, so it only ever means "always one-step". */
+    static final long MAX_SMALL_MESSAGE_BYTES = 64L << 30;
+    /** Smallest pipeline chunk: one page. */
+    static final long MIN_CHUNK_BYTES = 4096;
+    /** Largest pipeline chunk: a ring frame (header and chunk) must stay below 2 GiB. */
+    static final long MAX_CHUNK_BYTES = 1L << 30;
 
     private final Backend backend;
     private final Boolean shmEnabled;
@@ -170,12 +190,12 @@ public final class CommConfig {
             return this;
         }
 
-        /** Bound on every collective and on init. */
+        /** Bound on every collective and on init: 1 ms to 365 days. */
         public Builder timeout(Duration timeout) {
             if (Objects.requireNonNull(timeout, "timeout").isNegative() || timeout.isZero()) {
                 throw new IllegalArgumentException("timeout must be positive: " + timeout);
             }
-            this.timeout = timeout;
+            this.timeout = Quantities.checkDuration("timeout", timeout, Quantities.MIN_DURATION, Quantities.MAX_DURATION);
             return this;
         }
 
@@ -189,7 +209,8 @@ public final class CommConfig {
             if (Objects.requireNonNull(silence, "silence").isNegative() || silence.isZero()) {
                 throw new IllegalArgumentException("peer-lost timeout must be positive: " + silence);
             }
-            this.peerLostTimeout = silence;
+            this.peerLostTimeout = Quantities.checkDuration("peer-lost timeout", silence, Quantities.MIN_DURATION,
+                    Quantities.MAX_DURATION);
             return this;
         }
 
@@ -199,24 +220,21 @@ public final class CommConfig {
             return this;
         }
 
-        /** Bytes of each rank's shared-memory segment (at least 64 KiB). */
+        /** Bytes of each rank's shared-memory segment: 64 KiB to 64 GiB. */
         public Builder shmBytes(long bytes) {
-            if (bytes < (64 << 10)) throw new IllegalArgumentException("shmBytes must be >= 64 KiB: " + bytes);
-            this.shmBytes = bytes;
+            this.shmBytes = Quantities.checkBytes("shmBytes", bytes, MIN_SHM_BYTES, MAX_SHM_BYTES);
             return this;
         }
 
         /** Messages up to this size use the one-step SHM algorithm (every rank reduces everything). */
         public Builder smallMessageBytes(long bytes) {
-            if (bytes < 0) throw new IllegalArgumentException("smallMessageBytes must be >= 0: " + bytes);
-            this.smallMessageBytes = bytes;
+            this.smallMessageBytes = Quantities.checkBytes("smallMessageBytes", bytes, 0, MAX_SMALL_MESSAGE_BYTES);
             return this;
         }
 
-        /** Pipeline chunk for large messages (at least 4 KiB). */
+        /** Pipeline chunk for large messages: 4 KiB to 1 GiB. */
         public Builder chunkBytes(long bytes) {
-            if (bytes < 4096) throw new IllegalArgumentException("chunkBytes must be >= 4096: " + bytes);
-            this.chunkBytes = bytes;
+            this.chunkBytes = Quantities.checkBytes("chunkBytes", bytes, MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
             return this;
         }
 

@@ -4,6 +4,7 @@ import ds.comm.spi.AdaptiveIdleStrategy;
 import ds.comm.spi.BackoffIdleStrategy;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
+import ds.comm.topology.Quantities;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -69,13 +70,16 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         String mpiLib = config.mpiLibrary().orElseGet(() -> present(env, "DSCOMM_MPI_LIB") ? env.get("DSCOMM_MPI_LIB").trim() : null);
 
         Duration timeout = config.timeout().orElseGet(() -> present(env, "DSCOMM_TIMEOUT")
-                ? parse(env, "DSCOMM_TIMEOUT", Resolved::parseDuration) : Duration.ofSeconds(30));
+                ? duration(env, "DSCOMM_TIMEOUT") : Duration.ofSeconds(30));
         Duration silence = config.peerLostTimeout().orElseGet(() -> present(env, "DSCOMM_PEER_LOST_TIMEOUT")
-                ? parse(env, "DSCOMM_PEER_LOST_TIMEOUT", Resolved::parseDuration) : Duration.ofSeconds(3));
+                ? duration(env, "DSCOMM_PEER_LOST_TIMEOUT") : Duration.ofSeconds(3));
         Path dir = config.shmDir().orElseGet(() -> Path.of(env.getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
-        long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SHM_BYTES", 4L << 20, 64L << 10));
-        long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SMALL_BYTES", 64L << 10, 0));
-        long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, "DSCOMM_CHUNK_BYTES", 1L << 20, 4096));
+        long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SHM_BYTES", 4L << 20,
+                CommConfig.MIN_SHM_BYTES, CommConfig.MAX_SHM_BYTES));
+        long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SMALL_BYTES", 64L << 10,
+                0, CommConfig.MAX_SMALL_MESSAGE_BYTES));
+        long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, "DSCOMM_CHUNK_BYTES", 1L << 20,
+                CommConfig.MIN_CHUNK_BYTES, CommConfig.MAX_CHUNK_BYTES));
         IdlePolicy idle = config.idle().orElseGet(() -> present(env, "DSCOMM_IDLE")
                 ? parse(env, "DSCOMM_IDLE", Resolved::parseIdle) : IdlePolicy.adaptive());
         WarmUpSet warmUp = config.warmUp().orElseGet(() -> present(env, "DSCOMM_WARMUP")
@@ -121,11 +125,14 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         }
     }
 
-    private static long sizeOr(Map<String, String> env, String key, long dflt, long min) {
-        if (!present(env, key)) return dflt;
-        long v = parse(env, key, Resolved::parseSize);
-        if (v < min) throw new IllegalArgumentException("invalid " + key + "='" + env.get(key) + "': must be >= " + min);
-        return v;
+    /** Every DSCOMM_* size goes through {@link Quantities#bytes}: one syntax, bounded before conversion. */
+    private static long sizeOr(Map<String, String> env, String key, long dflt, long min, long max) {
+        return present(env, key) ? Quantities.bytes(key, env.get(key), min, max) : dflt;
+    }
+
+    /** Every DSCOMM_* duration goes through {@link Quantities#duration}, with the same range as CommConfig's. */
+    private static Duration duration(Map<String, String> env, String key) {
+        return Quantities.duration(key, env.get(key), Quantities.MIN_DURATION, Quantities.MAX_DURATION);
     }
 
     /** "adaptive", "backoff", "spin" or "park": the presets of {@link IdlePolicy}. */
@@ -146,32 +153,5 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
             case "1", "on", "true", "yes" -> true;
             default -> throw new IllegalArgumentException("expected 0/1, on/off, true/false or yes/no");
         };
-    }
-
-    /** Bytes with an optional K, M or G suffix (binary): "4M" is 4194304. */
-    static long parseSize(String v) {
-        String s = v.trim().toUpperCase(Locale.ROOT);
-        if (s.endsWith("IB")) s = s.substring(0, s.length() - 2);
-        else if (s.endsWith("B")) s = s.substring(0, s.length() - 1);
-        int shift = 0;
-        if (s.endsWith("K")) shift = 10;
-        else if (s.endsWith("M")) shift = 20;
-        else if (s.endsWith("G")) shift = 30;
-        if (shift > 0) s = s.substring(0, s.length() - 1);
-        long n = Long.parseLong(s.trim());
-        if (n < 0 || n > (Long.MAX_VALUE >> shift)) throw new IllegalArgumentException("size out of range");
-        return n << shift;
-    }
-
-    /** Seconds ("30"), or a number with ms, s or m ("500ms", "30s", "2m"). */
-    static Duration parseDuration(String v) {
-        String s = v.trim().toLowerCase(Locale.ROOT);
-        Duration d;
-        if (s.endsWith("ms")) d = Duration.ofMillis(Long.parseLong(s.substring(0, s.length() - 2).trim()));
-        else if (s.endsWith("s")) d = Duration.ofMillis(Math.round(Double.parseDouble(s.substring(0, s.length() - 1).trim()) * 1000));
-        else if (s.endsWith("m")) d = Duration.ofSeconds(Long.parseLong(s.substring(0, s.length() - 1).trim()) * 60);
-        else d = Duration.ofMillis(Math.round(Double.parseDouble(s) * 1000));
-        if (d.isNegative() || d.isZero()) throw new IllegalArgumentException("must be positive");
-        return d;
     }
 }

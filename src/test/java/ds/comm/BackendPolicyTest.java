@@ -135,18 +135,56 @@ class BackendPolicyTest {
 
     @Test
     void sizesAndDurationsParseWithUnits() {
-        assertEquals(4L << 20, Resolved.parseSize("4M"));
-        assertEquals(64L << 10, Resolved.parseSize("64KiB"));
-        assertEquals(1L << 30, Resolved.parseSize("1g"));
-        assertEquals(1234, Resolved.parseSize("1234"));
-        assertEquals(java.time.Duration.ofMillis(500), Resolved.parseDuration("500ms"));
-        assertEquals(java.time.Duration.ofSeconds(30), Resolved.parseDuration("30"));
-        assertEquals(java.time.Duration.ofSeconds(30), Resolved.parseDuration("30s"));
-        assertEquals(java.time.Duration.ofMinutes(2), Resolved.parseDuration("2m"));
-        Resolved r = env("DSCOMM_TIMEOUT", "2.5", "DSCOMM_SHM_BYTES", "8M", "DSCOMM_SHM_DIR", "/tmp");
+        Resolved r = env("DSCOMM_TIMEOUT", "2.5", "DSCOMM_PEER_LOST_TIMEOUT", "500ms", "DSCOMM_SHM_BYTES", "8M",
+                "DSCOMM_SMALL_BYTES", "0", "DSCOMM_CHUNK_BYTES", "64KiB", "DSCOMM_SHM_DIR", "/tmp");
         assertEquals(2_500_000_000L, r.settings().timeoutNanos());
+        assertEquals(500_000_000L, r.settings().peerLostNanos());
         assertEquals(8L << 20, r.settings().shmBytes());
+        assertEquals(0, r.settings().smallMessageBytes());
+        assertEquals(64L << 10, r.settings().chunkBytes());
         assertEquals(java.nio.file.Path.of("/tmp"), r.settings().shmDir());
+        r = env("DSCOMM_TIMEOUT", "365d", "DSCOMM_PEER_LOST_TIMEOUT", "365d");
+        assertEquals(java.time.Duration.ofDays(365).toNanos(), r.settings().timeoutNanos());
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}={1}")
+    @org.junit.jupiter.params.provider.CsvSource({
+            "DSCOMM_TIMEOUT, 1e12, is not a duration, 1ms to 365d",
+            "DSCOMM_TIMEOUT, 1000000000000, is out of range, 1ms to 365d",
+            "DSCOMM_TIMEOUT, 0.0006, is finer than a millisecond, 1ms to 365d",
+            "DSCOMM_TIMEOUT, 30 s, is not a duration, 1ms to 365d",
+            "DSCOMM_PEER_LOST_TIMEOUT, 1e12, is not a duration, 1ms to 365d",
+            "DSCOMM_PEER_LOST_TIMEOUT, 1000000000000, is out of range, 1ms to 365d",
+            "DSCOMM_PEER_LOST_TIMEOUT, 9223372036854775807ms, is out of range, 1ms to 365d",
+            "DSCOMM_SHM_BYTES, 9999999999999999999999T, is out of range, 64K to 64G",
+            "DSCOMM_SHM_BYTES, 63K, is out of range, 64K to 64G",
+            "DSCOMM_SMALL_BYTES, 65G, is out of range, 0 to 64G",
+            "DSCOMM_CHUNK_BYTES, 2G, is out of range, 4K to 1G",
+            "DSCOMM_CHUNK_BYTES, 1.5M, is not a size, 4K to 1G",
+    })
+    void outOfRangeOrMalformedValuesNameTheVariableAndTheAllowedRange(String var, String value, String what, String range) {
+        var e = assertThrows(IllegalArgumentException.class, () -> env(var, value));
+        assertTrue(e.getMessage().startsWith(var + "='" + value + "' " + what), e.getMessage());
+        assertTrue(e.getMessage().contains("allowed: " + range), e.getMessage());
+    }
+
+    @Test
+    void configSettersRejectWhatWouldOverflowLater() {
+        var b = CommConfig.builder();
+        var e = assertThrows(IllegalArgumentException.class, () -> b.timeout(java.time.Duration.ofSeconds(Long.MAX_VALUE)));
+        assertTrue(e.getMessage().contains("allowed: 1ms to 365d"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> b.peerLostTimeout(java.time.Duration.ofDays(366)));
+        assertThrows(IllegalArgumentException.class, () -> b.shmBytes(Long.MAX_VALUE));
+        assertThrows(IllegalArgumentException.class, () -> b.chunkBytes(Integer.MAX_VALUE));
+        assertThrows(IllegalArgumentException.class, () -> b.smallMessageBytes(-1));
+        assertEquals(java.time.Duration.ofDays(365).toNanos(),
+                config(CommConfig.builder().timeout(java.time.Duration.ofDays(365))).settings().timeoutNanos());
+    }
+
+    @Test
+    void blankVariablesAreUnsetForBothTheLauncherAndTheSettings() {
+        assertEquals(30_000_000_000L, env("DSCOMM_TIMEOUT", " ").settings().timeoutNanos());
+        assertEquals(java.time.Duration.ofSeconds(30), ds.comm.topology.LaunchEnv.detect(Map.of("DSCOMM_TIMEOUT", " ")).timeout());
     }
 
     @Test

@@ -64,7 +64,6 @@ public record LaunchEnv(LauncherKind launcher,
     /** Longest DSCOMM_NODE_ID accepted, in UTF-8 bytes (the rendezvous bound on strings). */
     public static final int MAX_NODE_ID_BYTES = 1024;
 
-    private static final Pattern DURATION = Pattern.compile("(\\d{1,12})(ms|s|m)?");
     private static final Pattern NODE_ID = Pattern.compile("[\\x21-\\x7e]+");
     private static final Pattern SLURM_TASKS_ENTRY = Pattern.compile("(\\d{1,9})(?:\\(x(\\d{1,9})\\))?");
 
@@ -92,6 +91,9 @@ public record LaunchEnv(LauncherKind launcher,
         }
         if (timeout.isNegative() || timeout.isZero()) {
             throw new LaunchEnvException("timeout " + timeout + " is not positive");
+        }
+        if (timeout.compareTo(Quantities.MAX_DURATION) > 0) {
+            throw new LaunchEnvException("timeout " + timeout + " is longer than " + Quantities.format(Quantities.MAX_DURATION));
         }
     }
 
@@ -359,36 +361,14 @@ public record LaunchEnv(LauncherKind launcher,
 
     private static Duration parseTimeout(Map<String, String> env) {
         String v = env.get("DSCOMM_TIMEOUT");
-        return v == null ? DEFAULT_TIMEOUT : parseDuration("DSCOMM_TIMEOUT", v);
-    }
-
-    /**
-     * Parses a positive duration: a number of seconds ({@code 30}), or with a unit
-     * ({@code 30s}, {@code 500ms}, {@code 2m}).
-     *
-     * @param name  what the value is called in error messages, e.g. "DSCOMM_TIMEOUT"
-     * @param v     the text
-     * @throws LaunchEnvException naming {@code name} and {@code v} when malformed, zero or longer than a year
-     */
-    public static Duration parseDuration(String name, String v) {
-        Matcher m = DURATION.matcher(v.strip());
-        if (!m.matches()) {
-            throw new LaunchEnvException(name + "='" + v + "' is not a duration such as 30, 30s, 500ms or 2m");
+        if (v == null || v.isBlank()) {
+            return DEFAULT_TIMEOUT; // blank is unset, as for every DSCOMM_* variable
         }
-        long n = Long.parseLong(m.group(1));
-        String unit = m.group(2) == null ? "s" : m.group(2);
-        Duration d = switch (unit) {
-            case "ms" -> Duration.ofMillis(n);
-            case "m" -> Duration.ofMinutes(n);
-            default -> Duration.ofSeconds(n);
-        };
-        if (d.isZero()) {
-            throw new LaunchEnvException(name + "=" + v + " must be positive");
+        try {
+            return Quantities.duration("DSCOMM_TIMEOUT", v, Quantities.MIN_DURATION, Quantities.MAX_DURATION);
+        } catch (IllegalArgumentException e) {
+            throw new LaunchEnvException(e.getMessage());
         }
-        if (d.compareTo(Duration.ofDays(365)) > 0) {
-            throw new LaunchEnvException(name + "=" + v + " is longer than a year");
-        }
-        return d;
     }
 
     static String parseNodeId(Map<String, String> env) {

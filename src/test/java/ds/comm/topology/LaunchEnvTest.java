@@ -176,7 +176,9 @@ class LaunchEnvTest {
             "MASTER_PORT, http, 'MASTER_PORT=''http'' is not a port number'",
             "MASTER_ADDR, ' ', MASTER_ADDR is empty",
             "DSCOMM_TIMEOUT, 10x, 'DSCOMM_TIMEOUT=''10x'' is not a duration'",
-            "DSCOMM_TIMEOUT, 0ms, DSCOMM_TIMEOUT=0ms must be positive",
+            "DSCOMM_TIMEOUT, 0ms, 'DSCOMM_TIMEOUT=''0ms'' must be positive'",
+            "DSCOMM_TIMEOUT, 1e12, 'DSCOMM_TIMEOUT=''1e12'' is not a duration'",
+            "DSCOMM_TIMEOUT, 1000000000000, 'DSCOMM_TIMEOUT=''1000000000000'' is out of range; allowed: 1ms to 365d'",
             "DSCOMM_TIMEOUT, -5, 'DSCOMM_TIMEOUT=''-5'' is not a duration'",
             "DSCOMM_NODE_ID, 'a b', 'DSCOMM_NODE_ID=''a b'' must be non-empty printable ASCII'",
             "DSCOMM_NODE_ID, '', 'DSCOMM_NODE_ID='''' must be non-empty'",
@@ -217,7 +219,7 @@ class LaunchEnvTest {
     }
 
     @ParameterizedTest(name = "DSCOMM_TIMEOUT={0}")
-    @CsvSource({"30, 30000", "30s, 30000", "500ms, 500", "2m, 120000", " 7 , 7000"})
+    @CsvSource({"30, 30000", "30s, 30000", "500ms, 500", "2m, 120000", "' 7 ', 7000", "2.5, 2500", "0.5s, 500"})
     void timeoutAcceptsSecondsMillisecondsAndMinutes(String value, long millis) {
         assertEquals(Duration.ofMillis(millis), LaunchEnv.detect(env("DSCOMM_TIMEOUT", value)).timeout());
     }

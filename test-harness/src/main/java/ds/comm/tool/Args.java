@@ -1,8 +1,10 @@
 package ds.comm.tool;
 
+import ds.comm.topology.Quantities;
+
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * A tiny command-line reader: {@code --name value}, {@code --name=value} and flags, with every
@@ -53,27 +55,29 @@ final class Args {
         }
     }
 
-    /** Bytes with an optional K/M/G suffix (binary). */
+    /** Largest size an option takes: 64 GiB (every size here is a buffer some rank allocates). */
+    static final long MAX_SIZE = 64L << 30;
+
+    /** Bytes in the library's one size syntax (4096, 64K, 16M, 1G; see {@link Quantities}), 0 to 64G. */
     static long size(String name, String v) {
-        String s = v.trim().toUpperCase(Locale.ROOT);
-        if (s.endsWith("IB")) s = s.substring(0, s.length() - 2);
-        else if (s.endsWith("B")) s = s.substring(0, s.length() - 1);
-        int shift = s.endsWith("K") ? 10 : s.endsWith("M") ? 20 : s.endsWith("G") ? 30 : 0;
-        if (shift > 0) s = s.substring(0, s.length() - 1);
         try {
-            long n = Long.parseLong(s);
-            if (n < 0 || n > (Long.MAX_VALUE >> shift)) throw new NumberFormatException();
-            return n << shift;
-        } catch (NumberFormatException e) {
-            throw new Main.UsageException(name + ": '" + v + "' is not a size like 4096, 64K, 16M");
+            return Quantities.bytes(name, v, 0, MAX_SIZE);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
+    }
+
+    /** A duration in the library's one duration syntax (30, 2.5, 500ms, 2m; see {@link Quantities}), 1ms to 365d. */
+    static Duration duration(String name, String v) {
+        try {
+            return Quantities.duration(name, v, Quantities.MIN_DURATION, Quantities.MAX_DURATION);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
         }
     }
 
     /** "4096" -> "4K", "16777216" -> "16M". */
     static String humanSize(long bytes) {
-        if (bytes >= (1L << 30) && bytes % (1L << 30) == 0) return (bytes >> 30) + "G";
-        if (bytes >= (1L << 20) && bytes % (1L << 20) == 0) return (bytes >> 20) + "M";
-        if (bytes >= (1L << 10) && bytes % (1L << 10) == 0) return (bytes >> 10) + "K";
-        return Long.toString(bytes);
+        return Quantities.humanSize(bytes);
     }
 }

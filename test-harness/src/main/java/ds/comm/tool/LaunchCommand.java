@@ -1,7 +1,5 @@
 package ds.comm.tool;
 
-import ds.comm.topology.LaunchEnv;
-import ds.comm.topology.LaunchEnvException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -61,13 +59,7 @@ final class LaunchCommand {
             switch (a) {
                 case "-n", "--ranks" -> ranks = positive(a, value(args, ++i, a));
                 case "--nodes" -> b.nodes(positive(a, value(args, ++i, a)));
-                case "--timeout" -> {
-                    try {
-                        b.timeout(LaunchEnv.parseDuration("--timeout", value(args, ++i, a)));
-                    } catch (LaunchEnvException e) {
-                        throw new Main.UsageException(e.getMessage());
-                    }
-                }
+                case "--timeout" -> b.timeout(Args.duration("--timeout", value(args, ++i, a)));
                 case "--env" -> {
                     String kv = value(args, ++i, a);
                     int eq = kv.indexOf('=');

@@ -4,7 +4,6 @@ import ds.comm.CommException;
 import ds.comm.Communicator;
 import ds.comm.DType;
 import ds.comm.ReduceOp;
-import ds.comm.topology.LaunchEnv;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -63,13 +62,7 @@ final class Soak {
                 }
                 case "-n" -> ranks = Args.positiveInt("-n", a.value(t, name));
                 case "--nodes" -> nodes = Args.positiveInt("--nodes", a.value(t, name));
-                case "--duration" -> {
-                    try {
-                        duration = LaunchEnv.parseDuration("--duration", a.value(t, name));
-                    } catch (IllegalArgumentException e) {
-                        throw new Main.UsageException(e.getMessage());
-                    }
-                }
+                case "--duration" -> duration = Args.duration("--duration", a.value(t, name));
                 case "--max-bytes" -> maxBytes = Args.size("--max-bytes", a.value(t, name));
                 case "--seed" -> seed = Long.parseLong(a.value(t, name).trim());
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm soak --help");
