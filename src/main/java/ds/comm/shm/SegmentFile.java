@@ -149,6 +149,22 @@ final class SegmentFile {
     /** A file without a readable owner this old (never a live open window) is debris. */
     static final long UNOWNED_STALE_MILLIS = 60_000;
 
+    /** Most directory entries one open examines for stale files (any name, any owner). */
+    static final int STALE_SCAN_MAX_ENTRIES = 4096;
+
+    /** Most time one open spends on the stale-file scan; it is housekeeping, never a reason to be late. */
+    static final long STALE_SCAN_BUDGET_NANOS = 50_000_000L;
+
+    /**
+     * What one stale-file scan did.
+     *
+     * @param reclaimed files deleted
+     * @param visited   directory entries examined (matching our prefix or not)
+     * @param stoppedBy null when the whole directory was scanned, else why the scan stopped early
+     */
+    record StaleScan(java.util.List<Path> reclaimed, int visited, String stoppedBy) {
+    }
+
     /**
      * Deletes segment files of this user in {@code dir} whose owner process is gone: files a rank
      * left behind when it was killed inside its open window (after the window, segments are
@@ -158,16 +174,36 @@ final class SegmentFile {
      * never touched. A file too short to name its owner is deleted once it is older than
      * {@link #UNOWNED_STALE_MILLIS}. Never throws: reclaiming is housekeeping.
      *
-     * @param ownUid this process's uid (the owner of its own segment)
-     * @return the files deleted
+     * <p><b>Bounded.</b> Anyone can fill a shared {@code /dev/shm} with entries (another user's
+     * files named like ours included: a million of them once made an open take 4.6 s), so the
+     * scan examines at most {@code maxEntries} directory entries, whatever their names, and stops
+     * at {@code deadlineNanos}; what it does not reach, a later open may. Files that do not stand
+     * in the way of this job (their names carry another job token) cost nothing but space.
+     *
+     * @param ownUid        this process's uid (the owner of its own segment)
+     * @param deadlineNanos {@link System#nanoTime()} at which to stop
+     * @param maxEntries    most directory entries to examine
      */
-    static java.util.List<Path> reclaimStale(Path dir, long ownUid) {
+    static StaleScan reclaimStale(Path dir, long ownUid, long deadlineNanos, int maxEntries) {
         java.util.List<Path> reclaimed = new java.util.ArrayList<>();
         String prefix = "dscomm-" + sanitizedUser() + "-";
         long myNamespace = ProcessIdentity.ownPidNamespace();
         long myPid = ProcessHandle.current().pid();
-        try (var files = Files.newDirectoryStream(dir, prefix + "*")) {
+        int visited = 0;
+        String stoppedBy = null;
+        // Unfiltered: a glob filter still reads every entry, and reading entries is the cost to bound.
+        try (var files = Files.newDirectoryStream(dir)) {
             for (Path f : files) {
+                if (visited >= maxEntries) {
+                    stoppedBy = "after " + maxEntries + " entries";
+                    break;
+                }
+                if (System.nanoTime() - deadlineNanos >= 0) {
+                    stoppedBy = "at its deadline, after " + visited + " entries";
+                    break;
+                }
+                visited++;
+                if (!f.getFileName().toString().startsWith(prefix)) continue;
                 try {
                     if (isStale(f, ownUid, myNamespace, myPid) && Files.deleteIfExists(f)) {
                         reclaimed.add(f);
@@ -179,7 +215,7 @@ final class SegmentFile {
         } catch (IOException | RuntimeException e) {
             // directory unreadable: the open that follows reports it
         }
-        return reclaimed;
+        return new StaleScan(reclaimed, visited, stoppedBy);
     }
 
     private static boolean isStale(Path f, long ownUid, long myNamespace, long myPid) throws IOException {

@@ -164,17 +164,16 @@ public final class ShmCollective implements Collective {
         int rank = group.myIndex();
         Path dir = settings.shmDir();
         Path ownPath = SegmentFile.path(dir, group, rank);
+        // One deadline for the whole open, housekeeping included.
+        long deadline = System.nanoTime() + settings.timeoutNanos();
         Arena arena = Arena.ofShared();
         MemorySegment[] segments = new MemorySegment[size];
         boolean created = false;
         try {
             segments[rank] = SegmentFile.create(ownPath, bytes, group, arena);
             created = true;
-            for (Path stale : SegmentFile.reclaimStale(dir, SegmentFile.uidOf(segments[rank]))) {
-                LOG.log(System.Logger.Level.INFO, "ds-comm: removed stale segment " + stale
-                        + " of a process that no longer runs");
-            }
-            attachPeers(dir, bytes, group, settings, arena, segments, processes.clone());
+            reclaimStale(dir, SegmentFile.uidOf(segments[rank]), deadline);
+            attachPeers(dir, bytes, group, settings, arena, segments, processes.clone(), deadline);
             ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
             collective.startHeartbeatIfNeeded(settings.peerLostNanos());
             collective.openBarrier();
@@ -193,12 +192,32 @@ public final class ShmCollective implements Collective {
         }
     }
 
+    /** Whether a scan cut short has been reported: once per process is enough to explain it. */
+    private static final java.util.concurrent.atomic.AtomicBoolean STALE_SCAN_CUT_REPORTED =
+            new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** The stale-file scan, inside the open's deadline and within its own budget. */
+    private static void reclaimStale(Path dir, long uid, long openDeadline) {
+        long budgetEnd = System.nanoTime() + SegmentFile.STALE_SCAN_BUDGET_NANOS;
+        SegmentFile.StaleScan scan = SegmentFile.reclaimStale(dir, uid,
+                openDeadline - budgetEnd < 0 ? openDeadline : budgetEnd, SegmentFile.STALE_SCAN_MAX_ENTRIES);
+        for (Path stale : scan.reclaimed()) {
+            LOG.log(System.Logger.Level.INFO, "ds-comm: removed stale segment " + stale
+                    + " of a process that no longer runs");
+        }
+        if (scan.stoppedBy() != null && STALE_SCAN_CUT_REPORTED.compareAndSet(false, true)) {
+            LOG.log(System.Logger.Level.INFO, "ds-comm: the stale-segment scan of " + dir + " stopped "
+                    + scan.stoppedBy() + " (the directory holds more entries than one open examines;"
+                    + " crashed runs' files beyond them are left for a later open)");
+        }
+    }
+
     /**
      * Polls all peers' files round-robin, so a timeout can name every rank still missing; every
      * {@link StepSequencer#LIVENESS_CHECK_NANOS} asks whether a missing peer's process is known to be gone.
      */
     private static void attachPeers(Path dir, long bytes, GroupSpec group, Settings settings, Arena arena,
-                                    MemorySegment[] segments, ProcessIdentity[] processes) {
+                                    MemorySegment[] segments, ProcessIdentity[] processes, long deadline) {
         int size = group.size();
         int rank = group.myIndex();
         long uid = SegmentFile.uidOf(segments[rank]);
@@ -229,7 +248,7 @@ public final class ShmCollective implements Collective {
             }
             if (pending == 0) return;
             long now = System.nanoTime();
-            if (now - start > settings.timeoutNanos()) {
+            if (now - deadline > 0) {
                 throw openTimeout(group, settings, segments, why);
             }
             if (now - nextLivenessCheck >= 0) {
