@@ -1,5 +1,7 @@
 package ds.comm;
 
+import ds.comm.topology.ShmView;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -90,6 +92,43 @@ final class BackendPolicy {
             return new BackendChoice(network, where + "; " + shmNo);
         }
         return new BackendChoice(network, where + ", one rank per node");
+    }
+
+    /**
+     * Why shared memory cannot serve this group, from every member's own view of its node's
+     * shared-memory directory, or null when it can. Every member computes this from the same
+     * views (the rendezvous table for the world, the split's all-gather for a split), so every
+     * member reaches the same answer: one rank's racing view of the free space can no longer put
+     * it on SHM while a peer takes the ring.
+     *
+     * <p>Only nodes holding two or more members need segments; on each, the segments of all its
+     * members must fit the free space every one of them saw. The first objection in group order
+     * is the answer, naming the rank that saw it.
+     *
+     * @param worldRanks members' world ranks, in group order
+     * @param nodeOf     members' node identities, in group order
+     * @param views      members' views, in group order
+     */
+    static String shmProblem(int[] worldRanks, String[] nodeOf, ShmView[] views) {
+        int n = worldRanks.length;
+        if (nodeOf.length != n || views.length != n) {
+            throw new IllegalArgumentException(n + " ranks, " + nodeOf.length + " nodes, " + views.length + " views");
+        }
+        Map<String, long[]> perNode = new LinkedHashMap<>(); // node -> {members, segment bytes needed}
+        for (int i = 0; i < n; i++) {
+            long[] acc = perNode.computeIfAbsent(nodeOf[i], k -> new long[2]);
+            acc[0]++;
+            acc[1] += views[i].segmentBytes();
+        }
+        for (int i = 0; i < n; i++) {
+            long[] acc = perNode.get(nodeOf[i]);
+            if (acc[0] < 2) continue;
+            String objection = views[i].objection(acc[1], "world rank " + worldRanks[i]);
+            if (objection != null) {
+                return objection + (views[i].freeBytes() >= 0 ? " for " + acc[0] + " ranks on its node" : "");
+            }
+        }
+        return null;
     }
 
     /** "ranks 0-3", "ranks 0,2,4-6", "rank 5". */

@@ -8,6 +8,7 @@ import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.topology.RendezvousException;
+import ds.comm.topology.ShmView;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -43,7 +44,10 @@ import java.util.Objects;
  *
  * <p><b>Backends.</b> Each communicator (the world and every {@link #split}) picks its own
  * backend: shared memory when every member is on this node, hierarchical or ring when the
- * members span nodes. {@link #backend()} says which and why.
+ * members span nodes. {@link #backend()} says which and why. The choice is one per group: every
+ * member decides from the same inputs, including every member's view of its shared-memory
+ * directory (exchanged at the rendezvous for the world, with the colors for a split), so a
+ * free-space race on one rank cannot put members on different backends.
  */
 public final class Communicator implements AutoCloseable {
 
@@ -56,6 +60,9 @@ public final class Communicator implements AutoCloseable {
     /** This group's own MPI communicator in a job that met through MPI (for splits), else null. */
     private final MpiCollective mpi;
     private int splits;
+
+    /** Ints each rank contributes to a split's all-gather: color, key, and its ShmView (two longs). */
+    private static final int SPLIT_INTS = 6;
     private volatile boolean closed;
     private volatile CommException abortedBy;
 
@@ -102,7 +109,7 @@ public final class Communicator implements AutoCloseable {
         int[] everyone = new int[topo.worldSize()];
         for (int i = 0; i < everyone.length; i++) everyone[i] = i;
         GroupSpec world = new GroupSpec("w", topo.jobToken(), everyone, topo.rank());
-        Communicator comm = open(job, world, true, job.mpiWorld());
+        Communicator comm = open(job, world, true, job.mpiWorld(), job.worldViews(everyone));
         try {
             job.warmUp().finish(comm);
         } catch (RuntimeException | Error e) {
@@ -112,10 +119,11 @@ public final class Communicator implements AutoCloseable {
         return comm;
     }
 
-    private static Communicator open(Job job, GroupSpec group, boolean firstUser, MpiCollective mpi) {
+    /** @param views every member's shared-memory view, in group order: the same array on every member */
+    private static Communicator open(Job job, GroupSpec group, boolean firstUser, MpiCollective mpi, ShmView[] views) {
         Collective engine = null;
         try {
-            BackendChoice choice = job.choose(group);
+            BackendChoice choice = job.choose(group, views);
             engine = job.open(group, choice, mpi);
             return new Communicator(job, group, engine, choice, mpi);
         } catch (CommFailure f) {
@@ -333,19 +341,33 @@ public final class Communicator implements AutoCloseable {
         int n = size();
         int[] colors = new int[n];
         int[] keys = new int[n];
+        ShmView[] views = new ShmView[n];
+        // Each rank's view of its shared-memory directory travels with its color and key, so that
+        // every member of a sub-group decides SHM or not from the same views (no split brain).
+        ShmView myView = job.shmView();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment mine = arena.allocate(ValueLayout.JAVA_INT, 2);
+            MemorySegment mine = arena.allocate(ValueLayout.JAVA_INT, SPLIT_INTS);
             mine.setAtIndex(ValueLayout.JAVA_INT, 0, color);
             mine.setAtIndex(ValueLayout.JAVA_INT, 1, key);
-            MemorySegment all = arena.allocate(ValueLayout.JAVA_INT, 2L * n);
+            mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, myView.freeBytes());
+            mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 16, myView.segmentBytes());
+            MemorySegment all = arena.allocate(ValueLayout.JAVA_INT, (long) SPLIT_INTS * n);
             try {
                 engine.allGather(mine, all, DType.INT32.element());
             } catch (CommFailure f) {
                 throw abort(f);
             }
             for (int i = 0; i < n; i++) {
-                colors[i] = all.getAtIndex(ValueLayout.JAVA_INT, 2L * i);
-                keys[i] = all.getAtIndex(ValueLayout.JAVA_INT, 2L * i + 1);
+                long base = (long) SPLIT_INTS * 4 * i;
+                colors[i] = all.get(ValueLayout.JAVA_INT_UNALIGNED, base);
+                keys[i] = all.get(ValueLayout.JAVA_INT_UNALIGNED, base + 4);
+                try {
+                    views[i] = new ShmView(all.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 8),
+                            all.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 16));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalStateException("split on group " + name() + ": rank " + i
+                            + " sent a bad shared-memory view: " + e.getMessage(), e);
+                }
             }
         }
         int serial = ++splits;
@@ -353,9 +375,11 @@ public final class Communicator implements AutoCloseable {
         for (int i = 0; i < n; i++) if (colors[i] == color) same.add(i);
         same.sort(Comparator.<Integer>comparingInt(i -> keys[i]).thenComparingInt(i -> i));
         int[] members = new int[same.size()];
+        ShmView[] subViews = new ShmView[same.size()];
         int me = -1;
         for (int j = 0; j < members.length; j++) {
             members[j] = group.worldRank(same.get(j));
+            subViews[j] = views[same.get(j)];
             if (same.get(j) == rank()) me = j;
         }
         GroupSpec sub = new GroupSpec(name() + ".s" + serial + "c" + color, group.jobToken(), members, me);
@@ -367,7 +391,7 @@ public final class Communicator implements AutoCloseable {
         } catch (CommFailure f) {
             throw abort(f);
         }
-        return open(job, sub, false, subMpi);
+        return open(job, sub, false, subMpi, subViews);
     }
 
     /**

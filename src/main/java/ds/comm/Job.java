@@ -20,6 +20,7 @@ import ds.comm.topology.RankRecord;
 import ds.comm.topology.Rendezvous;
 import ds.comm.topology.LaunchLedger;
 import ds.comm.topology.ProcessIdentity;
+import ds.comm.topology.ShmView;
 import ds.comm.topology.Topology;
 
 import java.io.IOException;
@@ -100,7 +101,7 @@ final class Job {
                 ringPort = endpoint.port();
             }
             // The secret authenticates every rendezvous connection (and rank 0's answer).
-            Topology topology = Rendezvous.join(launch, nodeId, ringPort, config.settings().timeoutNanos(),
+            Topology topology = Rendezvous.join(launch, nodeId, ringPort, shmView(config), config.settings().timeoutNanos(),
                     secret, LaunchLedger.fromEnvironment(config.environment()));
             return new Job(config, launch, topology, endpoint, reducer, null);
         } catch (RuntimeException e) {
@@ -123,7 +124,7 @@ final class Job {
                         + " ranks but " + lib.describe() + " sees a world of " + world.size()
                         + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB");
             }
-            Topology topology = exchangeOverMpi(world, nodeId);
+            Topology topology = exchangeOverMpi(world, nodeId, shmView(config));
             return new Job(config, launch, topology, null, reducer, world);
         } catch (RuntimeException e) {
             world.close();
@@ -131,10 +132,13 @@ final class Job {
         }
     }
 
-    /** Fixed-size record per rank: pid, byte order, node id length and bytes. */
-    private static final int MPI_RECORD_BYTES = 8 + 4 + 4 + 1024;
+    /** Fixed-size record per rank: pid, byte order, node id length and bytes, shared-memory view. */
+    private static final int MPI_RECORD_BYTES = 8 + 4 + 4 + 1024 + 8 + 8;
 
-    private static Topology exchangeOverMpi(MpiCollective world, String nodeId) {
+    /** Offset of the shared-memory view (free bytes, segment bytes) in an MPI record. */
+    private static final int MPI_SHM_VIEW_OFFSET = 8 + 4 + 4 + 1024;
+
+    private static Topology exchangeOverMpi(MpiCollective world, String nodeId, ShmView shmView) {
         byte[] id = nodeId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         if (id.length > 1024) throw new IllegalArgumentException("node id longer than 1024 bytes: " + nodeId);
         var be = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
@@ -145,6 +149,8 @@ final class Job {
             mine.set(be, 8, java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.BIG_ENDIAN ? 1 : 0);
             mine.set(be, 12, id.length);
             java.lang.foreign.MemorySegment.copy(id, 0, mine, java.lang.foreign.ValueLayout.JAVA_BYTE, 16, id.length);
+            mine.set(beLong, MPI_SHM_VIEW_OFFSET, shmView.freeBytes());
+            mine.set(beLong, MPI_SHM_VIEW_OFFSET + 8, shmView.segmentBytes());
             var all = arena.allocate((long) MPI_RECORD_BYTES * world.size());
             world.allGather(mine, all, ds.comm.lanes.ElementType.INT32);
             var token = arena.allocate(16);
@@ -162,9 +168,15 @@ final class Job {
                 if (len < 1 || len > 1024) throw new IllegalStateException("rank " + r + " sent a node id of " + len + " bytes");
                 byte[] b = new byte[len];
                 java.lang.foreign.MemorySegment.copy(all, java.lang.foreign.ValueLayout.JAVA_BYTE, base + 16, b, 0, len);
+                ShmView view;
+                try {
+                    view = new ShmView(all.get(beLong, base + MPI_SHM_VIEW_OFFSET), all.get(beLong, base + MPI_SHM_VIEW_OFFSET + 8));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalStateException("rank " + r + " sent a bad shared-memory view: " + e.getMessage(), e);
+                }
                 records.add(new RankRecord(r, new String(b, java.nio.charset.StandardCharsets.UTF_8), unused,
-                        all.get(beLong, base), all.get(be, base + 8) == 1 ? java.nio.ByteOrder.BIG_ENDIAN
-                        : java.nio.ByteOrder.LITTLE_ENDIAN, -1));
+                        ProcessIdentity.ofPid(all.get(beLong, base)), all.get(be, base + 8) == 1 ? java.nio.ByteOrder.BIG_ENDIAN
+                        : java.nio.ByteOrder.LITTLE_ENDIAN, -1, view));
             }
             return new Topology(world.rank(), java.util.HexFormat.of().formatHex(token.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)), records);
         }
@@ -212,8 +224,21 @@ final class Job {
         }
     }
 
-    /** Chooses the backend for a group, from verified facts. */
-    BackendChoice choose(GroupSpec group) {
+    /** The world's members' shared-memory views, as the rendezvous table announced them. */
+    ShmView[] worldViews(int[] worldRanks) {
+        ShmView[] views = new ShmView[worldRanks.length];
+        for (int i = 0; i < views.length; i++) views[i] = topology.record(worldRanks[i]).shmView();
+        return views;
+    }
+
+    /**
+     * Chooses the backend for a group, from verified facts: the same on every member, since
+     * every input is the same on every member (the topology, and {@code views}, which all
+     * members exchanged).
+     *
+     * @param views every member's view of its shared-memory directory, in group order
+     */
+    BackendChoice choose(GroupSpec group, ShmView[] views) {
         requireOneByteOrder(topology, group);
         int[] members = group.members();
         String[] nodes = new String[members.length];
@@ -223,14 +248,14 @@ final class Job {
             nodes[i] = topology.nodeOf(members[i]);
             if (nodes[i].equals(here)) onThisNode++;
         }
-        String shmProblem = shmProblem(onThisNode);
+        String shmProblem = BackendPolicy.shmProblem(members, nodes, views);
         BackendChoice choice = BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem,
                 mpiWorld != null));
         if (shmProblem != null && config.shmEnabled() && onThisNode > 1
                 && (choice.backend() == Backend.RING || choice.backend() == Backend.MPI)) {
             // AUTO wanted shared memory here and silently getting a slower path would surprise.
             LOG.log(System.Logger.Level.WARNING, "ds-comm group " + group.name() + ": shared memory is unusable ("
-                    + shmProblem + "); using " + (choice.backend() == Backend.RING ? "the socket ring" : "MPI")
+                    + shmProblem + "; this rank's directory is " + settings().shmDir() + "); using " + (choice.backend() == Backend.RING ? "the socket ring" : "MPI")
                     + " instead");
         }
         if (choice.backend() == Backend.MPI && mpiWorld != null) {
@@ -264,19 +289,22 @@ final class Job {
         }
     }
 
-    /** Why SHM cannot hold {@code localRanks} segments here, or null when it can. */
-    String shmProblem(int localRanks) {
-        var dir = settings().shmDir();
-        if (!Files.isDirectory(dir)) return dir + " does not exist";
-        if (!Files.isWritable(dir)) return dir + " is not writable";
-        long need = settings().shmBytes() * localRanks;
+    /** What this rank sees of its shared-memory directory now, to be announced to its group. */
+    ShmView shmView() {
+        return shmView(config);
+    }
+
+    static ShmView shmView(Resolved config) {
+        var dir = config.settings().shmDir();
+        long segment = config.settings().shmBytes();
+        if (!config.shmEnabled()) return new ShmView(ShmView.DISABLED, segment);
+        if (!Files.isDirectory(dir)) return new ShmView(ShmView.MISSING, segment);
+        if (!Files.isWritable(dir)) return new ShmView(ShmView.NOT_WRITABLE, segment);
         try {
-            long free = Files.getFileStore(dir).getUsableSpace();
-            if (free < need) return dir + " has " + free + " bytes free, " + need + " needed for " + localRanks + " ranks";
+            return new ShmView(Files.getFileStore(dir).getUsableSpace(), segment);
         } catch (IOException e) {
-            return dir + " unreadable: " + e.getMessage();
+            return new ShmView(ShmView.UNREADABLE, segment);
         }
-        return null;
     }
 
     /**

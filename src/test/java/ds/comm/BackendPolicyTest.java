@@ -1,6 +1,10 @@
 package ds.comm;
 
+import ds.comm.topology.ShmView;
 import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -185,6 +189,58 @@ class BackendPolicyTest {
     void blankVariablesAreUnsetForBothTheLauncherAndTheSettings() {
         assertEquals(30_000_000_000L, env("DSCOMM_TIMEOUT", " ").settings().timeoutNanos());
         assertEquals(java.time.Duration.ofSeconds(30), ds.comm.topology.LaunchEnv.detect(Map.of("DSCOMM_TIMEOUT", " ")).timeout());
+    }
+
+    /** Each rank decides alone with the shared views; all decisions must be equal. */
+    private static List<BackendChoice> decisionsOfEveryRank(String[] nodes, ShmView[] views) {
+        int[] ranks = new int[nodes.length];
+        for (int i = 0; i < ranks.length; i++) ranks[i] = i;
+        List<BackendChoice> out = new ArrayList<>();
+        for (int me = 0; me < nodes.length; me++) {
+            // Nothing of "me" goes in but the configuration, which is the same everywhere.
+            String problem = BackendPolicy.shmProblem(ranks, nodes, views.clone());
+            out.add(BackendPolicy.choose(env(), new BackendPolicy.Facts(ranks, nodes, problem, false)));
+        }
+        return out;
+    }
+
+    @Test
+    void ranksWithDifferentShmViewsOfOneNodeAllTakeTheRingAndNameTheRankThatSawTooLittle() {
+        long seg = 4L << 20;
+        ShmView[] views = {new ShmView(1L << 30, seg), new ShmView(seg, seg), new ShmView(1L << 30, seg)};
+        List<BackendChoice> all = decisionsOfEveryRank(new String[]{"a", "a", "a"}, views);
+        for (BackendChoice c : all) assertEquals(all.get(0), c);
+        assertEquals("ring: ranks 0-2 share one node; SHM unusable: world rank 1's shared-memory directory has 4194304"
+                + " bytes free, 12582912 needed for 3 ranks on its node", all.get(0).toString());
+    }
+
+    @Test
+    void aShortViewOnOneNodeOfAHierarchicalGroupMovesEveryRankToTheRing() {
+        long seg = 1L << 20;
+        ShmView[] views = {new ShmView(1L << 30, seg), new ShmView(1L << 30, seg), new ShmView(1L << 30, seg),
+                new ShmView(ShmView.NOT_WRITABLE, seg)};
+        List<BackendChoice> all = decisionsOfEveryRank(new String[]{"a", "a", "b", "b"}, views);
+        for (BackendChoice c : all) assertEquals(all.get(0), c);
+        assertEquals(Backend.RING, all.get(0).backend());
+        assertTrue(all.get(0).reason().endsWith("SHM unusable: world rank 3's shared-memory directory is not writable"),
+                all.get(0).reason());
+    }
+
+    @Test
+    void shmViewsOnlyMatterOnNodesThatHoldSeveralMembers() {
+        ShmView[] views = {new ShmView(ShmView.MISSING, 1), new ShmView(1L << 30, 1L << 20), new ShmView(1L << 30, 1L << 20)};
+        // Rank 0 is alone on its node: its missing directory does not stop SHM between 1 and 2.
+        assertEquals(null, BackendPolicy.shmProblem(new int[]{0, 1, 2}, new String[]{"a", "b", "b"}, views));
+        assertEquals(Backend.HIER, decisionsOfEveryRank(new String[]{"a", "b", "b"}, views).get(0).backend());
+        views[2] = new ShmView(ShmView.DISABLED, 1L << 20);
+        assertEquals("world rank 2 has shared memory turned off",
+                BackendPolicy.shmProblem(new int[]{0, 1, 2}, new String[]{"a", "b", "b"}, views));
+        // Segments of every member on the node must fit what each of them saw, whatever their own sizes.
+        ShmView[] mixed = {new ShmView(5L << 20, 1L << 20), new ShmView(5L << 20, 4L << 20)};
+        assertEquals(null, BackendPolicy.shmProblem(new int[]{4, 7}, new String[]{"a", "a"}, mixed));
+        mixed[0] = new ShmView((5L << 20) - 1, 1L << 20);
+        assertEquals("world rank 4's shared-memory directory has 5242879 bytes free, 5242880 needed for 2 ranks on its node",
+                BackendPolicy.shmProblem(new int[]{4, 7}, new String[]{"a", "a"}, mixed));
     }
 
     @Test

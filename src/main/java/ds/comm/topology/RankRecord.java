@@ -16,9 +16,11 @@ import java.util.Objects;
  *                      a rank that died before it could be seen from a slow one
  * @param byteOrder     the rank's native byte order
  * @param localSizeHint the local size its launcher claimed, or -1 when unknown
+ * @param shmView       what the rank saw of its shared-memory directory when it joined: every rank
+ *                      decides SHM or not for the world from the same views
  */
 public record RankRecord(int rank, String nodeId, InetSocketAddress ringAddress, ProcessIdentity process,
-                         ByteOrder byteOrder, int localSizeHint) {
+                         ByteOrder byteOrder, int localSizeHint, ShmView shmView) {
 
     /** Validates: the same bounds the rendezvous enforces on the wire. */
     public RankRecord {
@@ -26,6 +28,7 @@ public record RankRecord(int rank, String nodeId, InetSocketAddress ringAddress,
         Objects.requireNonNull(ringAddress, "ringAddress");
         Objects.requireNonNull(process, "process");
         Objects.requireNonNull(byteOrder, "byteOrder");
+        Objects.requireNonNull(shmView, "shmView");
         if (rank < 0 || rank >= LaunchEnv.MAX_WORLD_SIZE) {
             throw new IllegalArgumentException("rank " + rank + " is outside 0.." + (LaunchEnv.MAX_WORLD_SIZE - 1));
         }
@@ -40,6 +43,12 @@ public record RankRecord(int rank, String nodeId, InetSocketAddress ringAddress,
         if (localSizeHint < -1 || localSizeHint > LaunchEnv.MAX_WORLD_SIZE) {
             throw new IllegalArgumentException("local size hint of rank " + rank + " is " + localSizeHint);
         }
+    }
+
+    /** A record without a shared-memory view ({@link ShmView#NONE}). */
+    public RankRecord(int rank, String nodeId, InetSocketAddress ringAddress, ProcessIdentity process,
+                      ByteOrder byteOrder, int localSizeHint) {
+        this(rank, nodeId, ringAddress, process, byteOrder, localSizeHint, ShmView.NONE);
     }
 
     /** A record whose process is known by pid alone (never judged gone by a peer). */

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.nio.ByteOrder;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -68,7 +69,18 @@ public final class Rendezvous {
      */
     public static Topology join(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos, JobSecret secret,
                                 LaunchLedger ledger) {
+        return join(env, nodeId, ringPort, ShmView.NONE, timeoutNanos, secret, ledger);
+    }
+
+    /**
+     * As {@link #join(LaunchEnv, String, int, long, JobSecret, LaunchLedger)}, announcing what this
+     * rank sees of its shared-memory directory, so that every rank can make the same SHM decision
+     * from everybody's view ({@link RankRecord#shmView()}).
+     */
+    public static Topology join(LaunchEnv env, String nodeId, int ringPort, ShmView shmView, long timeoutNanos,
+                                JobSecret secret, LaunchLedger ledger) {
         Objects.requireNonNull(env, "env");
+        Objects.requireNonNull(shmView, "shmView");
         Objects.requireNonNull(ledger, "ledger");
         Objects.requireNonNull(secret, "secret");
         Objects.requireNonNull(nodeId, "nodeId");
@@ -87,9 +99,10 @@ public final class Rendezvous {
         }
         long deadline = System.nanoTime() + timeoutNanos;
         if (env.rank() != 0) {
-            return RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret, ledger);
+            return RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret, ledger, ByteOrder.nativeOrder(),
+                    shmView);
         }
-        return joinAsRankZero(env, nodeId, ringPort, timeoutNanos, deadline, secret, ledger);
+        return joinAsRankZero(env, nodeId, ringPort, shmView, timeoutNanos, deadline, secret, ledger);
     }
 
     /** {@link #join} with the timeout of {@code env} (DSCOMM_TIMEOUT). */
@@ -97,8 +110,8 @@ public final class Rendezvous {
         return join(env, nodeId, ringPort, env.timeoutNanos());
     }
 
-    private static Topology joinAsRankZero(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos,
-                                           long deadline, JobSecret secret, LaunchLedger ledger) {
+    private static Topology joinAsRankZero(LaunchEnv env, String nodeId, int ringPort, ShmView shmView,
+                                           long timeoutNanos, long deadline, JobSecret secret, LaunchLedger ledger) {
         InetSocketAddress bind = bindAddress(env);
         RendezvousServer server;
         try {
@@ -121,7 +134,8 @@ public final class Rendezvous {
         Topology topology = null;
         RendezvousException own = null;
         try {
-            topology = RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret, LaunchLedger.none());
+            topology = RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret, LaunchLedger.none(),
+                    ByteOrder.nativeOrder(), shmView);
         } catch (RendezvousException e) {
             own = e;
         }

@@ -47,6 +47,12 @@ final class RendezvousClient {
      */
     static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
                              LaunchLedger ledger, ByteOrder byteOrder) {
+        return exchange(env, nodeId, ringPort, deadline, secret, ledger, byteOrder, ShmView.NONE);
+    }
+
+    /** As above, announcing what this rank sees of its shared-memory directory. */
+    static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
+                             LaunchLedger ledger, ByteOrder byteOrder, ShmView shmView) {
         String where = env.masterAddr() + ":" + env.masterPort();
         try (Socket socket = connect(env, where, deadline, ledger)) {
             socket.setTcpNoDelay(true);
@@ -56,7 +62,7 @@ final class RendezvousClient {
             // network, the other ranks) can reach; that is where our ring listener is announced.
             RankRecord self = new RankRecord(env.rank(), nodeId,
                     new InetSocketAddress(socket.getLocalAddress(), ringPort), ProcessIdentity.current(),
-                    byteOrder, env.localSize());
+                    byteOrder, env.localSize(), shmView);
             byte[] hello = bytesOf(RendezvousCodec.hello(env.worldSize(), self));
             byte[] clientNonce = JobSecret.nonce();
             ByteBuffer proof = RendezvousCodec.proof(clientNonce,

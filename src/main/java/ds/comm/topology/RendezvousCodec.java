@@ -239,6 +239,7 @@ final class RendezvousCodec {
         b.put((byte) addr.length).put(addr).putInt(r.ringAddress().getPort());
         byte[] id = r.nodeId().getBytes(StandardCharsets.UTF_8);
         b.putShort((short) id.length).put(id);
+        b.putLong(r.shmView().freeBytes()).putLong(r.shmView().segmentBytes());
     }
 
     private static RankRecord getEntry(ByteBuffer b, int rank, int worldSize) throws MalformedFrameException {
@@ -271,6 +272,12 @@ final class RendezvousCodec {
             throw new MalformedFrameException("rank " + rank + " has ring port " + port, false);
         }
         String nodeId = getString(b, 1, MAX_STRING_BYTES, "node id of rank " + rank);
+        long shmFree = b.getLong();
+        long shmSegment = b.getLong();
+        if (shmFree < ShmView.UNKNOWN || shmSegment < 0) {
+            throw new MalformedFrameException("rank " + rank + " has shared-memory view " + shmFree + "/" + shmSegment,
+                    false);
+        }
         InetAddress ip;
         try {
             ip = InetAddress.getByAddress(addr);
@@ -279,7 +286,7 @@ final class RendezvousCodec {
         }
         return new RankRecord(rank, nodeId, new InetSocketAddress(ip, port),
                 new ProcessIdentity(pid, startMillis, pidNamespace),
-                order == 1 ? ByteOrder.LITTLE_ENDIAN : ByteOrder.BIG_ENDIAN, hint);
+                order == 1 ? ByteOrder.LITTLE_ENDIAN : ByteOrder.BIG_ENDIAN, hint, new ShmView(shmFree, shmSegment));
     }
 
     private static String getString(ByteBuffer b, int min, int max, String what) throws MalformedFrameException {

@@ -28,7 +28,9 @@ package ds.comm.topology;
  *    32              36      37
  *   +---------------+-------+---------------------------------------+
  *   | localSizeHint | order | Endpoint (ring), 6 or 18 bytes, then  |
- *   | int32, -1 = ? | int8  | String (node id), 3..1026 bytes       |
+ *   | int32, -1 = ? | int8  | String (node id), 3..1026 bytes, then |
+ *   |               |       | shm free int64 (&lt; 0: ShmView code),  |
+ *   |               |       | shm segment bytes int64               |
  *   +---------------+-------+---------------------------------------+
  *
  *   type 2 TABLE   rank 0 -&gt; every rank, after all worldSize HELLOs arrived
@@ -40,6 +42,7 @@ package ds.comm.topology;
  *   |   pid int64 | start int64 | pid namespace int64 |          |
  *   |   localSizeHint int32 | order int8 |                       |
  *   |   Endpoint (ring) | String (node id)                       |
+ *   |   shm free int64 | shm segment bytes int64                 |
  *   +-------------------------------------------------------------+
  *
  *   type 3 ERROR   rank 0 -&gt; every authenticated rank, when the rendezvous failed
@@ -84,7 +87,7 @@ public final class RendezvousDescriptor {
     /** "DSRV" in ASCII. */
     public static final int MAGIC = 0x4453_5256;
     /** Protocol version; ranks of different versions refuse each other. */
-    public static final short VERSION = 3;
+    public static final short VERSION = 4;
 
     /** A rank introduces itself. */
     public static final short TYPE_HELLO = 1;
@@ -124,8 +127,11 @@ public final class RendezvousDescriptor {
 
     /** Largest encoded endpoint: length byte, IPv6 address, port. */
     public static final int MAX_ENDPOINT_BYTES = 1 + 16 + 4;
-    /** Largest encoded per-rank entry: pid, start, pid namespace, local size hint, order, endpoint, node id. */
-    public static final int MAX_ENTRY_BYTES = 8 + 8 + 8 + 4 + 1 + MAX_ENDPOINT_BYTES + 2 + MAX_STRING_BYTES;
+    /**
+     * Largest encoded per-rank entry: pid, start, pid namespace, local size hint, order, endpoint,
+     * node id, shared-memory view (free bytes, segment bytes).
+     */
+    public static final int MAX_ENTRY_BYTES = 8 + 8 + 8 + 4 + 1 + MAX_ENDPOINT_BYTES + 2 + MAX_STRING_BYTES + 8 + 8;
     /** Largest HELLO body: world size, rank, entry. */
     public static final int MAX_HELLO_BYTES = 4 + 4 + MAX_ENTRY_BYTES;
     /** Largest ERROR body. */

@@ -428,7 +428,7 @@ final class RendezvousServer implements AutoCloseable {
             RankRecord r = p.hello;
             if (routable != null && r.ringAddress().getAddress().isLoopbackAddress() && r.nodeId().equals(rootNode)) {
                 r = new RankRecord(r.rank(), r.nodeId(), new InetSocketAddress(routable, r.ringAddress().getPort()),
-                        r.process(), r.byteOrder(), r.localSizeHint());
+                        r.process(), r.byteOrder(), r.localSizeHint(), r.shmView());
             }
             records.add(r);
         }

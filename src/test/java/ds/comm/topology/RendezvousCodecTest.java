@@ -17,7 +17,7 @@ class RendezvousCodecTest {
 
     private static final RankRecord V4 = new RankRecord(1, "node-ä", new InetSocketAddress(
             InetAddress.getLoopbackAddress(), 65_535), new ProcessIdentity(4242, 1_790_000_000_123L, 4_026_531_836L),
-            ByteOrder.LITTLE_ENDIAN, 3);
+            ByteOrder.LITTLE_ENDIAN, 3, new ShmView(123_456_789L, 4L << 20));
 
     private static ByteBuffer body(ByteBuffer frame) {
         return frame.slice(RendezvousDescriptor.HEADER_BYTES, frame.limit() - RendezvousDescriptor.HEADER_BYTES);
@@ -47,6 +47,23 @@ class RendezvousCodecTest {
         RendezvousCodec.Table t = RendezvousCodec.decodeTable(body(frame), 2);
         assertArrayEquals(token, t.token());
         assertEquals(List.of(v6, v4), t.records());
+    }
+
+    @Test
+    void shmViewCodesSurviveTheTableAndUnknownCodesAreRefused() throws Exception {
+        for (long code : new long[]{ShmView.MISSING, ShmView.NOT_WRITABLE, ShmView.UNREADABLE, ShmView.DISABLED,
+                ShmView.UNKNOWN, 0, Long.MAX_VALUE}) {
+            RankRecord r = new RankRecord(0, "n", V4.ringAddress(), V4.process(), V4.byteOrder(), 1, new ShmView(code, 65_536));
+            ByteBuffer frame = RendezvousCodec.table(new byte[16], List.of(r));
+            assertEquals(r.shmView(), RendezvousCodec.decodeTable(body(frame), 1).records().get(0).shmView());
+        }
+        ByteBuffer hello = RendezvousCodec.hello(4, V4);
+        // The view is the entry's last 16 bytes: free bytes, then segment bytes.
+        hello.putLong(hello.limit() - 16, ShmView.UNKNOWN - 1);
+        var e = assertThrows(RendezvousCodec.MalformedFrameException.class, () -> RendezvousCodec.decodeHello(body(hello)));
+        assertTrue(e.getMessage().contains("shared-memory view"), e.getMessage());
+        hello.putLong(hello.limit() - 16, 0).putLong(hello.limit() - 8, -1);
+        assertThrows(RendezvousCodec.MalformedFrameException.class, () -> RendezvousCodec.decodeHello(body(hello)));
     }
 
     @Test
