@@ -113,6 +113,88 @@ class RingAllReduceTest {
         }
     }
 
+    /** The scalar reducer and every vector width this JVM runs, for 3 and 4 ranks. */
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> reducersAndSizes() {
+        List<org.junit.jupiter.params.provider.Arguments> out = new ArrayList<>();
+        for (int n : new int[]{3, 4}) {
+            out.add(org.junit.jupiter.params.provider.Arguments.of(0, n));
+            for (int bits : new int[]{64, 128, 256, 512}) {
+                if (bits <= ds.comm.lanes.Reducers.maxBits()) out.add(org.junit.jupiter.params.provider.Arguments.of(bits, n));
+            }
+        }
+        return out.stream();
+    }
+
+    /**
+     * Random floats of many magnitudes (so the order of addition changes the bits) one element
+     * below, at and above every threshold of the ring all-reduce: the small-message limit (rank
+     * order at and below it, ring order above: a {@code >=} for {@code >} moves the limit itself
+     * to the ring order) and the frame boundaries. Reference: {@link Elements#reduceInOrder},
+     * plain Java, no kernel code. With 2 ranks every order is the same sum, so 3 and 4.
+     */
+    @ParameterizedTest(name = "vector bits {0} (0 = scalar), {1} ranks")
+    @org.junit.jupiter.params.provider.MethodSource("reducersAndSizes")
+    void orderSensitiveSumsAtEveryThresholdFollowTheDocumentedOrder(int bits, int n) throws Exception {
+        ds.comm.lanes.Reducer reducer = bits == 0 ? ds.comm.lanes.Reducers.scalar() : ds.comm.lanes.Reducers.vector(bits);
+        try (RingCluster cluster = new RingCluster(n)) {
+            int[] all = new int[n];
+            for (int i = 0; i < n; i++) all[i] = i;
+            RingCollective[] world = cluster.open("w", all, TINY, reducer);
+            try {
+                for (ElementType type : new ElementType[]{ElementType.FP32, ElementType.FP64, ElementType.BF16, ElementType.FP16}) {
+                    long s = SMALL / type.byteSize();
+                    long wire = (type == ElementType.BF16 || type == ElementType.FP16) ? 4 : type.byteSize();
+                    long perFrame = CHUNK / wire;
+                    java.util.TreeSet<Long> counts = new java.util.TreeSet<>();
+                    for (long at : new long[]{s, perFrame, n * perFrame, 2 * n * perFrame}) {
+                        counts.addAll(List.of(at - 1, at, at + 1));
+                    }
+                    for (long count : counts) {
+                        MemorySegment[] inputs = new MemorySegment[n];
+                        for (int r = 0; r < n; r++) {
+                            inputs[r] = Elements.randomInput(type, count, 7919L * r + count + bits);
+                        }
+                        List<MemorySegment> results = cluster.runAllOk(n, rank -> {
+                            MemorySegment buf = Elements.copy(inputs[rank]);
+                            world[rank].allReduce(buf, type, Combiner.SUM);
+                            return buf;
+                        });
+                        boolean small = count * type.byteSize() <= SMALL;
+                        MemorySegment want = Elements.allocate(type, count);
+                        for (long i = 0; i < count; i++) {
+                            Elements.reduceInOrder(type, Combiner.SUM, inputs, i,
+                                    small ? 0 : Elements.segmentOf(i, count, n), want, i);
+                        }
+                        for (int rank = 0; rank < n; rank++) {
+                            long at = want.mismatch(results.get(rank));
+                            assertEquals(-1, at, type + " count " + count + (small ? " (small, rank order)" : " (ring order)")
+                                    + ", " + bits + "-bit reducer: rank " + rank + " differs from the reference at byte " + at);
+                        }
+                    }
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void atTheSmallMessageLimitRankOrderAndRingOrderGiveDifferentFp32Sums() {
+        // Guards the test above: at exactly SMALL bytes of fp32 its inputs must sum differently in
+        // the two orders, or a threshold off by one (>= for >) would pass unnoticed.
+        int n = 3;
+        long count = SMALL / 4;
+        MemorySegment[] inputs = new MemorySegment[n];
+        for (int r = 0; r < n; r++) inputs[r] = Elements.randomInput(ElementType.FP32, count, 7919L * r + count);
+        MemorySegment rankOrder = Elements.allocate(ElementType.FP32, count);
+        MemorySegment ringOrder = Elements.allocate(ElementType.FP32, count);
+        for (long i = 0; i < count; i++) {
+            Elements.reduceInOrder(ElementType.FP32, Combiner.SUM, inputs, i, 0, rankOrder, i);
+            Elements.reduceInOrder(ElementType.FP32, Combiner.SUM, inputs, i, Elements.segmentOf(i, count, n), ringOrder, i);
+        }
+        assertTrue(rankOrder.mismatch(ringOrder) >= 0, "the inputs do not tell the orders apart");
+    }
+
     @Test
     void allReduceOfSeveralMebibytesIsExactAndBitIdentical() throws Exception {
         int n = 4;

@@ -63,12 +63,17 @@ final class RingCluster implements AutoCloseable {
 
     /** Opens group {@code name} of the given world ranks on all of them at once; index = group rank. */
     RingCollective[] open(String name, int[] members, Settings settings) throws Exception {
+        return open(name, members, settings, REDUCER);
+    }
+
+    /** As {@link #open(String, int[], Settings)}, reducing with {@code reducer}. */
+    RingCollective[] open(String name, int[] members, Settings settings, Reducer reducer) throws Exception {
         List<InetSocketAddress> addresses = new ArrayList<>();
         for (int m : members) {
             addresses.add(address(m));
         }
         List<Outcome<RingCollective>> opened = runAll(members.length, i -> RingCollective.open(
-                new GroupSpec(name, JOB, members, i), settings, REDUCER, endpoints[members[i]], addresses));
+                new GroupSpec(name, JOB, members, i), settings, reducer, endpoints[members[i]], addresses));
         RingCollective[] result = new RingCollective[members.length];
         for (int i = 0; i < members.length; i++) {
             if (opened.get(i).failure() != null) {

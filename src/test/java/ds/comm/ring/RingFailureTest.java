@@ -124,6 +124,40 @@ class RingFailureTest {
         }
     }
 
+    /**
+     * Ranks 0 and 1 broadcast from root 0, rank 2 from root 1. Rank 2 receives rank 1's frames,
+     * compares the root in their header and fails with MISMATCH naming it. Ranks 0 and 1 only
+     * send towards rank 2 in this chain and so return before it objects (a known gap: an
+     * acknowledgement from the chain's end would close it at the price of a ring latency per
+     * broadcast; not done here); they learn of the failure at their next call, which the
+     * aborted ring refuses.
+     */
+    @Test
+    void ranksBroadcastingFromDifferentRootsFailWithMismatch() throws Exception {
+        int n = 3;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    world[rank].broadcast(Elements.exactInput(ElementType.INT32, 64, rank, 0), rank == 2 ? 1 : 0);
+                    return null;
+                });
+                CommFailure f = failureOf(outcomes.get(2), 2);
+                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                assertTrue(f.getMessage().contains("root"), f.getMessage());
+                List<RingCluster.Outcome<Object>> next = cluster.runAll(2, rank -> {
+                    world[rank].barrier();
+                    return null;
+                });
+                for (int rank = 0; rank < 2; rank++) {
+                    assertTrue(next.get(rank).failure() instanceof CommFailure, "rank " + rank + "'s next call: " + next.get(rank));
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
     @Test
     void aRankWithAnotherCountOrCollectiveMakesEveryRankFailWithMismatch() throws Exception {
         int n = 3;

@@ -197,6 +197,59 @@ class ShmSegmentLifecycleTest {
         assertTrue(kinds.get(1).getMessage().contains("collective differs"), kinds.get(1).getMessage());
     }
 
+    /** What two ranks of a fresh group call; each must fail with MISMATCH naming {@code field}. */
+    private void assertMismatchOnBothRanks(String group, String field, ShmCallOf call) throws Exception {
+        List<CommFailure> failures = ShmRanks.onThreads(2, 20_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world(group, 2, rank), ranks.settings(5_000),
+                    Reducers.scalar())) {
+                return assertThrows(CommFailure.class, () -> call.run(c, rank));
+            }
+        });
+        for (int r = 0; r < 2; r++) {
+            CommFailure f = failures.get(r);
+            assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+            assertEquals(1 - r, f.peerRank(), f.getMessage());
+            assertTrue(f.getMessage().contains(field + " differs"), f.getMessage());
+        }
+    }
+
+    /** One rank's side of a mismatched call. */
+    private interface ShmCallOf {
+        void run(ShmCollective c, int rank);
+    }
+
+    @Test
+    void anotherByteCountOnTheOneStepPathIsAMismatch() throws Exception {
+        // Both counts are one-step (<= 256 bytes), so the plans agree: only the byte count differs.
+        assertMismatchOnBothRanks("countsmall", "byte count", (c, rank) ->
+                c.allReduce(MemorySegment.ofArray(new float[rank == 0 ? 32 : 16]), ElementType.FP32, Combiner.SUM));
+    }
+
+    @Test
+    void anotherByteCountOnTheChunkedPathIsAMismatch() throws Exception {
+        // 3 and 4 chunks of 1 KiB (both chunked, same plan): only the byte count differs.
+        assertMismatchOnBothRanks("countlarge", "byte count", (c, rank) ->
+                c.allReduce(MemorySegment.ofArray(new float[rank == 0 ? 700 : 900]), ElementType.FP32, Combiner.SUM));
+        assertMismatchOnBothRanks("countgather", "byte count", (c, rank) ->
+                c.allGather(MemorySegment.ofArray(new int[rank == 0 ? 8 : 9]), MemorySegment.ofArray(new int[18]),
+                        ElementType.INT32));
+    }
+
+    @Test
+    void anotherElementTypeOfTheSameSizeIsAMismatch() throws Exception {
+        assertMismatchOnBothRanks("dtype", "element type", (c, rank) ->
+                c.allReduce(MemorySegment.ofArray(new int[32]), rank == 0 ? ElementType.FP32 : ElementType.INT32,
+                        Combiner.SUM));
+        assertMismatchOnBothRanks("dtype16", "element type", (c, rank) ->
+                c.allReduce(MemorySegment.ofArray(new short[64]), rank == 0 ? ElementType.BF16 : ElementType.FP16,
+                        Combiner.SUM));
+    }
+
+    @Test
+    void anotherBroadcastRootIsAMismatch() throws Exception {
+        assertMismatchOnBothRanks("root", "root", (c, rank) -> c.broadcast(MemorySegment.ofArray(new byte[100]), rank));
+    }
+
     @Test
     void differentChunkSettingsAreAMismatchNotSilentCorruption() throws Exception {
         List<CommFailure> failures = ShmRanks.onThreads(2, 20_000, rank -> {
