@@ -57,12 +57,27 @@ class BenchCliTest {
         return rows;
     }
 
+    /**
+     * {@code --check} must have run: rank 0 reports the verification on standard output, after
+     * the rows. A bench that parsed {@code --check} and then ignored it would print rows alone.
+     */
+    private static void assertChecked(Run r, int ranks) {
+        assertTrue(r.out().contains("# check: every result exact and bit-identical on all " + ranks + " ranks"),
+                "--check did not report its verification:\n" + String.join("\n", r.out()) + "\n" + r.err());
+    }
+
+    /** Without {@code --check} nothing claims a verification. */
+    private static void assertNotChecked(Run r) {
+        assertTrue(r.out().stream().noneMatch(l -> l.startsWith("# check")), String.join("\n", r.out()));
+    }
+
     @Test
     @Timeout(240)
     void shmBenchWithCheckPrintsOneCleanCsvRowPerCombination() throws Exception {
         Run r = tool(Map.of(), "bench", "-n", "2", "--backend", "shm", "--dtype", "fp32,bf16,fp16", "--op", "sum,max",
                 "--sizes", "4K,1M", "--check", "--format", "csv", "--iters", "5", "--warmup", "1");
         List<String[]> rows = rows(r);
+        assertChecked(r, 2);
         // 3 dtypes x 2 ops x 2 sizes (the issue text says 8 rows; the combinations it names make 12)
         assertEquals(12, rows.size(), String.join("\n", r.out()));
         for (String[] row : rows) {
@@ -76,15 +91,19 @@ class BenchCliTest {
     @Test
     @Timeout(240)
     void autoPicksHierForTwoNodesShmForOneAndRingWithShmOff() throws Exception {
-        List<String[]> hier = rows(tool(Map.of(), "bench", "-n", "4", "--nodes", "2", "--backend", "auto", "--check",
-                "--format", "csv", "--sizes", "64K,4M", "--iters", "3", "--warmup", "1"));
+        Run hierRun = tool(Map.of(), "bench", "-n", "4", "--nodes", "2", "--backend", "auto", "--check",
+                "--format", "csv", "--sizes", "64K,4M", "--iters", "3", "--warmup", "1");
+        List<String[]> hier = rows(hierRun);
+        assertChecked(hierRun, 4);
         assertEquals(2, hier.size());
         for (String[] row : hier) {
             assertEquals("hier", row[0]);
             assertEquals("2", row[4]);
         }
-        assertEquals("shm", rows(tool(Map.of(), "bench", "-n", "2", "--backend", "auto", "--format", "csv", "--sizes", "4K",
-                "--iters", "3")).get(0)[0]);
+        Run unchecked = tool(Map.of(), "bench", "-n", "2", "--backend", "auto", "--format", "csv", "--sizes", "4K",
+                "--iters", "3");
+        assertEquals("shm", rows(unchecked).get(0)[0]);
+        assertNotChecked(unchecked);
         assertEquals("ring", rows(tool(Map.of("DSCOMM_SHM", "0"), "bench", "-n", "2", "--backend", "auto", "--format", "csv",
                 "--sizes", "4K", "--iters", "3")).get(0)[0]);
     }
@@ -93,8 +112,10 @@ class BenchCliTest {
     @Timeout(240)
     void ringAndHierBenchesPassTheirChecksForEveryFloatType() throws Exception {
         for (String backend : List.of("ring", "hier")) {
-            List<String[]> rows = rows(tool(Map.of(), "bench", "-n", "4", "--nodes", "2", "--backend", backend,
-                    "--dtype", "fp32,bf16,fp16", "--check", "--format", "csv", "--sizes", "4K,256K", "--iters", "3", "--warmup", "1"));
+            Run r = tool(Map.of(), "bench", "-n", "4", "--nodes", "2", "--backend", backend,
+                    "--dtype", "fp32,bf16,fp16", "--check", "--format", "csv", "--sizes", "4K,256K", "--iters", "3", "--warmup", "1");
+            List<String[]> rows = rows(r);
+            assertChecked(r, 4);
             assertEquals(6, rows.size());
             for (String[] row : rows) assertEquals(backend, row[0]);
         }

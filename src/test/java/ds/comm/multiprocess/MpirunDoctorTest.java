@@ -14,7 +14,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -67,7 +66,7 @@ class MpirunDoctorTest {
                     ## (apt-get install -y openmpi-bin libopenmpi-dev); .ci/run does this.    ##
                     ############################################################################""");
         }
-        Assumptions.assumeTrue(mpirun != null,
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(mpirun != null,
                 "Open MPI's mpirun (mpirun.openmpi) not found on PATH: install openmpi-bin to run this test");
         List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "--oversubscribe", "--tag-output",
                 "-np", "2", "-x", "MASTER_ADDR", "-x", "MASTER_PORT", "-x", "DSCOMM_MODULE_PATH", "-x", "JAVA_HOME"));
@@ -83,7 +82,7 @@ class MpirunDoctorTest {
         if (mpiexec == null) {
             System.err.println("## SKIPPED doctorUnderMpichHydraDetectsItAndTheRanks: no mpiexec.mpich (apt-get install mpich)");
         }
-        Assumptions.assumeTrue(mpiexec != null, "mpiexec.mpich not found on PATH: install mpich to run this test");
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(mpiexec != null, "mpiexec.mpich not found on PATH: install mpich to run this test");
         // Hydra passes the whole environment to local ranks; -prepend-rank tags each line "[R] ".
         runDoctor(List.of(mpiexec.toString(), "-n", "2", "-prepend-rank"), rank -> "[" + rank + "] ", "mpich");
     }

@@ -2,7 +2,6 @@ package ds.comm.multiprocess;
 
 import ds.comm.testkit.TwoHostNetwork;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -112,7 +111,7 @@ class NetworkNamespaceTest {
     @Test
     @Timeout(200)
     void hierarchicalAllReduceCrossesARealLinkBetweenTwoHosts() throws Exception {
-        Assumptions.assumeTrue(net != null);
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(net != null, "the two-host network (ip netns) could not be built");
         expectAllPass(run(Map.of(), "--counts", "1,1025,20000", "--dtypes", "fp32,bf16,int64", "--ops", "sum,max",
                 "--expect", "hier", "--split-expect", "shm"), "hier");
     }
@@ -120,7 +119,7 @@ class NetworkNamespaceTest {
     @Test
     @Timeout(200)
     void ringCrossesARealLinkWhenShmIsSwitchedOff() throws Exception {
-        Assumptions.assumeTrue(net != null);
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(net != null, "the two-host network (ip netns) could not be built");
         expectAllPass(run(Map.of("DSCOMM_SHM", "0"), "--counts", "0,1,1025,20000", "--dtypes", "fp32,fp16",
                 "--ops", "sum,max", "--expect", "ring", "--split-expect", "ring"), "ring");
     }

@@ -2,7 +2,6 @@ package ds.comm.reliability;
 
 import ds.comm.testkit.TwoHostNetwork;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -50,7 +49,7 @@ class CableCutTest {
     @Test
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void cuttingTheLinkMidAllReduceMakesEveryRankNameTheOtherSideWithinTheSilenceBound() throws Exception {
-        Assumptions.assumeTrue(net != null);
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(net != null, "the two-host network (ip netns) could not be built");
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         String classes = System.getProperty("dscomm.classes", "target/classes");
         int port;

@@ -16,7 +16,6 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Two ranks on one node sharing {@code /dev/shm}, the second in a pid namespace of its own (as in
@@ -53,7 +52,7 @@ class ForeignPidNamespaceTest {
     @Test
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aFrozenPeerInAnotherPidNamespaceIsNamedByItsStoppedHeartbeatWithinTheBound() throws Exception {
-        assumeTrue(unshareWorks(), "unshare --pid is not allowed here");
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(unshareWorks(), "unshare --pid is not allowed here");
         Path dir = Jobs.privateShmDir("pidns");
         try {
             List<String> inner = Launcher.builder().ranks(2).jvmOptions(Jobs.FAST_JVM).command(Jobs.FAULT, "loop")

@@ -96,6 +96,36 @@ class RankKillTest {
         }
     }
 
+    /**
+     * A survivor that named the loss inside its collective loop made one more call: it must have
+     * been refused at once ("ABORTED-FAST micros"), never carried out ("NOT-ABORTED"). A failure
+     * in the rendezvous leaves no communicator to call, so only NOT-ABORTED is checked there.
+     */
+    static void assertRefusedAfterTheLoss(LaunchResult r, int rank, boolean collectives, String context) {
+        assertEquals(List.of(), Jobs.linesOf(r, rank, "NOT-ABORTED"),
+                "survivor " + rank + ": the call after the failure was not refused: " + context);
+        if (!collectives) return;
+        List<String> fast = Jobs.linesOf(r, rank, "ABORTED-FAST ");
+        assertEquals(1, fast.size(), "survivor " + rank + " must report how fast the next call was refused: " + context);
+        long micros = Long.parseLong(fast.getFirst().trim());
+        assertTrue(micros < 100_000, "the call after the failure took " + micros + " us: " + context);
+    }
+
+    @Test
+    void aSurvivorWhoseNextCallWasNotRefusedFailsTheCheck() {
+        java.util.function.Function<List<String>, LaunchResult> survivor = lines -> new LaunchResult(new int[]{3},
+                new long[]{1}, List.of(lines), java.util.Optional.empty(), Duration.ZERO);
+        String lost = "LOST 1 PeerLostException 1 gone";
+        assertRefusedAfterTheLoss(survivor.apply(List.of(lost, "ABORTED-FAST 42")), 0, true, "ok");
+        assertRefusedAfterTheLoss(survivor.apply(List.of(lost)), 0, false, "rendezvous");
+        for (List<String> bad : List.of(List.of(lost, "NOT-ABORTED"), List.of(lost), List.of(lost, "ABORTED-FAST 250000"))) {
+            org.junit.jupiter.api.Assertions.assertThrows(AssertionError.class,
+                    () -> assertRefusedAfterTheLoss(survivor.apply(bad), 0, true, bad.toString()), bad.toString());
+        }
+        org.junit.jupiter.api.Assertions.assertThrows(AssertionError.class,
+                () -> assertRefusedAfterTheLoss(survivor.apply(List.of(lost, "NOT-ABORTED")), 0, false, "rendezvous"));
+    }
+
     private static Map<String, String> env(Path dir, Phase phase) {
         var env = new java.util.HashMap<String, String>();
         env.put("DSCOMM_TIMEOUT", COMM_TIMEOUT.toMillis() + "ms");
@@ -146,10 +176,7 @@ class RankKillTest {
             long after = Long.parseLong(f[2]) - from;
             assertTrue(after <= BOUND_MILLIS, "survivor " + rank + " took " + after + " ms: " + context);
             slowest = Math.max(slowest, after);
-            if (phase != Phase.RENDEZVOUS && !Jobs.linesOf(r, rank, "ABORTED-FAST ").isEmpty()) {
-                long micros = Long.parseLong(Jobs.linesOf(r, rank, "ABORTED-FAST ").getFirst().trim());
-                assertTrue(micros < 100_000, "the call after the failure took " + micros + " us: " + context);
-            }
+            assertRefusedAfterTheLoss(r, rank, phase != Phase.RENDEZVOUS, context);
         }
         assertEquals(List.of(), Jobs.stillRunning(r), "processes of the run still running: " + context);
         System.out.println("RankKillTest " + what + ": survivors named it after <= " + slowest + " ms");

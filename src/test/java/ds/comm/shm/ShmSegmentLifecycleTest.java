@@ -28,7 +28,6 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 @Timeout(60)
 class ShmSegmentLifecycleTest {
@@ -516,7 +515,7 @@ class ShmSegmentLifecycleTest {
             Files.createDirectories(dir);
             int rc = run("mount", "-t", "tmpfs", "-o", "size=" + size + ",mode=0700", "tmpfs", dir.toString());
             if (rc != 0) Files.delete(dir);
-            assumeTrue(rc == 0, "cannot mount a tmpfs here (not root?)");
+            ds.comm.testkit.RequiredEnvironment.assumeAvailable(rc == 0, "cannot mount a tmpfs here (not root?)");
             return new Tmpfs(dir);
         }
 

@@ -1,6 +1,5 @@
 package ds.comm.testkit;
 
-import org.junit.jupiter.api.Assumptions;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -51,7 +50,7 @@ public final class TwoHostNetwork implements AutoCloseable {
         if (!root || !ip || sh("ip", "netns", "add", n.a) != 0) {
             String msg = "!!! SKIPPING " + tag + ": needs root and iproute2 (ip netns) !!!";
             System.err.println(msg);
-            Assumptions.abort(msg);
+            RequiredEnvironment.skip(msg);
         }
         boolean ok = sh("ip", "netns", "add", n.b) == 0
                 && sh("ip", "link", "add", n.vethA, "type", "veth", "peer", "name", n.vethB) == 0
