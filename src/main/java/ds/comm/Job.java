@@ -249,13 +249,17 @@ final class Job {
             if (nodes[i].equals(here)) onThisNode++;
         }
         String shmProblem = BackendPolicy.shmProblem(members, nodes, views);
+        if (shmProblem != null) {
+            // The decision is the group's; the path is this rank's setting, for the user to check.
+            shmProblem += " (this rank's directory: " + settings().shmDir() + ")";
+        }
         BackendChoice choice = BackendPolicy.choose(config, new BackendPolicy.Facts(members, nodes, shmProblem,
                 mpiWorld != null));
         if (shmProblem != null && config.shmEnabled() && onThisNode > 1
                 && (choice.backend() == Backend.RING || choice.backend() == Backend.MPI)) {
             // AUTO wanted shared memory here and silently getting a slower path would surprise.
             LOG.log(System.Logger.Level.WARNING, "ds-comm group " + group.name() + ": shared memory is unusable ("
-                    + shmProblem + "; this rank's directory is " + settings().shmDir() + "); using " + (choice.backend() == Backend.RING ? "the socket ring" : "MPI")
+                    + shmProblem + "); using " + (choice.backend() == Backend.RING ? "the socket ring" : "MPI")
                     + " instead");
         }
         if (choice.backend() == Backend.MPI && mpiWorld != null) {

@@ -73,13 +73,15 @@ class ShmViewAgreementTest {
         }
         String[] r0 = ranks.get(0).get(30, TimeUnit.SECONDS);
         String[] r1 = ranks.get(1).get(30, TimeUnit.SECONDS);
-        for (String[] r : List.of(r0, r1)) {
-            assertEquals("ring: ranks 0-1 share one node; SHM unusable: world rank 1's shared-memory directory does not exist",
-                    r[0]);
+        Path[] dirs = {good, missing};
+        String[][] both = {r0, r1};
+        for (int rank = 0; rank < 2; rank++) {
+            String[] r = both[rank];
+            // Rank 0 itself saw a usable directory and still took the ring, saying whose view decided.
+            assertEquals("ring: ranks 0-1 share one node; SHM unusable: world rank 1's shared-memory directory does not"
+                    + " exist (this rank's directory: " + dirs[rank] + ")", r[0]);
             assertEquals(r[0], r[1], "the split decides from the views gathered at the split, with the same outcome");
             assertEquals("3.0", r[2]);
         }
-        // Rank 0 itself saw a usable directory and still took the ring, saying whose view decided.
-        assertEquals(r0[0], r1[0]);
     }
 }

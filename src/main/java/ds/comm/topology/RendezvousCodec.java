@@ -274,7 +274,7 @@ final class RendezvousCodec {
         String nodeId = getString(b, 1, MAX_STRING_BYTES, "node id of rank " + rank);
         long shmFree = b.getLong();
         long shmSegment = b.getLong();
-        if (shmFree < ShmView.UNKNOWN || shmSegment < 0) {
+        if (shmFree < ShmView.UNKNOWN || shmSegment < 0 || shmSegment > ShmView.MAX_SEGMENT_BYTES) {
             throw new MalformedFrameException("rank " + rank + " has shared-memory view " + shmFree + "/" + shmSegment,
                     false);
         }

@@ -24,6 +24,12 @@ public record ShmView(long freeBytes, long segmentBytes) {
     /** Not measured (a record made without a view): no objection to SHM. */
     public static final long UNKNOWN = -5;
 
+    /**
+     * Largest segment size a view may announce (1 TiB, far above any setting): a node's members'
+     * sizes are summed, and a world of {@link LaunchEnv#MAX_WORLD_SIZE} of them must not overflow.
+     */
+    public static final long MAX_SEGMENT_BYTES = 1L << 40;
+
     /** A view that neither allows nor forbids anything. */
     public static final ShmView NONE = new ShmView(UNKNOWN, 0);
 
@@ -32,8 +38,8 @@ public record ShmView(long freeBytes, long segmentBytes) {
         if (freeBytes < UNKNOWN) {
             throw new IllegalArgumentException("shared-memory free bytes " + freeBytes + " is no known code");
         }
-        if (segmentBytes < 0) {
-            throw new IllegalArgumentException("segment bytes " + segmentBytes + " is negative");
+        if (segmentBytes < 0 || segmentBytes > MAX_SEGMENT_BYTES) {
+            throw new IllegalArgumentException("segment bytes " + segmentBytes + " outside 0.." + MAX_SEGMENT_BYTES);
         }
     }
 

@@ -64,6 +64,8 @@ class RendezvousCodecTest {
         assertTrue(e.getMessage().contains("shared-memory view"), e.getMessage());
         hello.putLong(hello.limit() - 16, 0).putLong(hello.limit() - 8, -1);
         assertThrows(RendezvousCodec.MalformedFrameException.class, () -> RendezvousCodec.decodeHello(body(hello)));
+        hello.putLong(hello.limit() - 8, ShmView.MAX_SEGMENT_BYTES + 1);
+        assertThrows(RendezvousCodec.MalformedFrameException.class, () -> RendezvousCodec.decodeHello(body(hello)));
     }
 
     @Test
