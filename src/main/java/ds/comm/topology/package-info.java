@@ -4,7 +4,10 @@
  * <p>Reads the launcher's environment (DSCOMM_*, torchrun, DeepSpeed, Open MPI, MPICH/Hydra,
  * Slurm), computes this node's identity from facts (host name, boot id, the device behind the
  * SHM directory) and exchanges them at rendezvous so that every rank holds the same verified
- * table. Environment hints such as LOCAL_SIZE are never trusted on their own. Depends on no
- * other ds-comm package.
+ * table. Environment hints such as LOCAL_SIZE are never trusted on their own. The table also
+ * carries each rank's view of its shared-memory directory ({@link ds.comm.topology.ShmView}),
+ * so that every rank of a group makes the same SHM decision. {@link ds.comm.topology.Quantities}
+ * is the one parser of durations and sizes in DSCOMM_* variables (here because the launcher's
+ * own DSCOMM_TIMEOUT is read here, and this package depends on no other ds-comm package).
  */
 package ds.comm.topology;
