@@ -3,6 +3,7 @@ package ds.comm;
 import ds.comm.hier.HierCollective;
 import ds.comm.lanes.Reducer;
 import ds.comm.mpi.MpiCollective;
+import ds.comm.mpi.MpiImplementation;
 import ds.comm.mpi.MpiLibrary;
 import ds.comm.lanes.Reducers;
 import ds.comm.ring.RingCollective;
@@ -73,16 +74,19 @@ final class Job {
         if (config.backend() == Backend.MPI) {
             return startOverMpi(config, lenient, nodeId, reducer, warmUp);
         }
-        boolean mpiLaunched = lenient.launcher() == LauncherKind.OPENMPI || lenient.launcher() == LauncherKind.MPICH;
-        if (config.backend() == Backend.AUTO && config.mpiEnabled() && mpiLaunched && lenient.worldSize() > 1) {
-            // Started by mpirun/mpiexec: the job meets through MPI and MPI carries cross-node
-            // traffic (SHM still serves what is node-local). Without a loadable MPI library the
-            // socket rendezvous remains, if MASTER_PORT says where.
+        if (meetsThroughMpi(config, lenient)) {
+            // Started by mpirun/mpiexec: the job meets through MPI (no MASTER_PORT needed) and, in
+            // AUTO, MPI carries cross-node traffic (SHM still serves what is node-local). Without a
+            // loadable MPI library the socket rendezvous remains, if MASTER_PORT says where.
             try {
                 return startOverMpi(config, lenient, nodeId, reducer, warmUp);
             } catch (CommFailure f) {
-                if (lenient.masterPort() == 0) throw f;
-                System.getLogger("ds.comm").log(System.Logger.Level.WARNING,
+                if (lenient.masterPort() == 0) {
+                    throw new CommFailure(f.kind(), f.peerRank(), f.group(), "init", "the ranks could not meet through MPI ("
+                            + f.getMessage() + ") and MASTER_PORT is not set for the socket rendezvous; "
+                            + lenient.launcher().masterHint(), f);
+                }
+                LOG.log(System.Logger.Level.WARNING,
                         "started by " + lenient.launcher() + " but MPI is unusable (" + f.getMessage()
                                 + "); using the socket rendezvous at MASTER_ADDR:MASTER_PORT instead");
             }
@@ -108,18 +112,48 @@ final class Job {
     }
 
     /**
+     * Whether a job started by an MPI launcher bootstraps through MPI rather than the socket
+     * rendezvous: always in AUTO (MPI then also carries cross-node traffic), and for a forced SHM
+     * or HIER when MASTER_PORT is not set (their node-local part needs only the verified node
+     * table, and HIER's leaders then talk over MPI). A forced RING needs socket addresses, which
+     * only the socket rendezvous exchanges; DSCOMM_MPI=0 keeps MPI out entirely.
+     */
+    static boolean meetsThroughMpi(Resolved config, LaunchEnv launch) {
+        boolean mpiLaunched = launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH;
+        if (!mpiLaunched || !config.mpiEnabled() || launch.worldSize() < 2) return false;
+        return switch (config.backend()) {
+            case AUTO -> true;
+            case SHM, HIER -> launch.masterPort() == 0;
+            default -> false;
+        };
+    }
+
+    /** The MPI implementation the launcher belongs to, whose library must be loaded. */
+    static MpiImplementation mpiImplementationOf(LaunchEnv launch, java.util.Map<String, String> env) {
+        return switch (launch.launcher()) {
+            case OPENMPI -> MpiImplementation.OPEN_MPI;
+            case MPICH -> MpiImplementation.ofHydra(env);
+            default -> MpiImplementation.UNKNOWN;
+        };
+    }
+
+    /**
      * With the MPI backend the job is MPI's: rank and size come from MPI_COMM_WORLD (no
      * MASTER_PORT needed), and the node table is exchanged through MPI itself, so locality is
      * still verified from node identities rather than taken from launcher variables.
      */
     private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer, WarmUp warmUp) {
-        MpiLibrary lib = MpiLibrary.load(config.mpiLibrary());
+        MpiImplementation expected = mpiImplementationOf(launch, config.environment());
+        MpiLibrary lib = MpiLibrary.load(config.mpiLibrary(), expected, config.environment());
         MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
         try {
             if (launch.launched() && launch.worldSize() != world.size()) {
+                String source = config.mpiLibrary() != null ? "chosen by DSCOMM_MPI_LIB=" + config.mpiLibrary()
+                        : "chosen for " + expected.displayName();
                 throw new IllegalStateException("the launcher (" + launch.launcher() + ") started " + launch.worldSize()
-                        + " ranks but " + lib.describe() + " sees a world of " + world.size()
-                        + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB");
+                        + " ranks but " + lib.describe() + " (" + source + ") sees a world of " + world.size()
+                        + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB to the"
+                        + " launcher's own library");
             }
             Topology topology = exchangeOverMpi(world, nodeId);
             return new Job(config, launch, topology, null, reducer, world, warmUp);
