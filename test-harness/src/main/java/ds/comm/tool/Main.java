@@ -56,6 +56,7 @@ public final class Main {
      * @param args subcommand and its arguments
      */
     public static void main(String[] args) {
+        ConsoleLogFormat.install(System.getProperties(), System.getenv());
         System.exit(run(args));
     }
 
