@@ -91,6 +91,9 @@ final class Job {
                                 + "); using the socket rendezvous at MASTER_ADDR:MASTER_PORT instead");
             }
         }
+        if (ringMeetsThroughMpi(config, lenient)) {
+            return startRingThroughMpi(config, lenient, nodeId, reducer, warmUp);
+        }
         LaunchEnv launch = LaunchEnv.detect(config.environment());
         RingEndpoint endpoint = null;
         try {
@@ -126,6 +129,108 @@ final class Job {
             case SHM, HIER -> launch.masterPort() == 0;
             default -> false;
         };
+    }
+
+    /**
+     * Whether a forced RING under an MPI launcher without MASTER_PORT uses MPI only to bring the
+     * ranks together: MPI tells every rank where rank 0's socket rendezvous listens (and its job
+     * secret), the ordinary rendezvous then exchanges ring addresses as it always does, and MPI
+     * is finalised before the first collective.
+     */
+    static boolean ringMeetsThroughMpi(Resolved config, LaunchEnv launch) {
+        boolean mpiLaunched = launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH;
+        return mpiLaunched && config.mpiEnabled() && launch.worldSize() > 1 && config.backend() == Backend.RING
+                && launch.masterPort() == 0;
+    }
+
+    /** Bytes of the record rank 0 broadcasts: secret, port, address length and address. */
+    private static final int MPI_MEETING_BYTES = 128 + 4 + 4 + 256;
+
+    /**
+     * The socket rendezvous with MASTER_ADDR, MASTER_PORT and the job secret supplied by rank 0
+     * over MPI. Rank 0 opens its listener on an ephemeral port first (no window in which another
+     * process could take it) and advertises 127.0.0.1 when the MPI node table shows one node, its
+     * host name otherwise, unless MASTER_ADDR names an address. Without DSCOMM_JOB_SECRET rank 0
+     * draws a random secret, so the rendezvous and the ring are authenticated all the same.
+     */
+    private static Job startRingThroughMpi(Resolved config, LaunchEnv lenient, String nodeId, Reducer reducer,
+                                           WarmUp warmUp) {
+        MpiImplementation expected = mpiImplementationOf(lenient, config.environment());
+        MpiLibrary lib = MpiLibrary.load(config.mpiLibrary(), expected, config.environment());
+        RingEndpoint endpoint = null;
+        Rendezvous.Listener listener = null;
+        LaunchEnv launch;
+        JobSecret secret;
+        try (MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
+             var arena = java.lang.foreign.Arena.ofConfined()) {
+            if (world.size() != lenient.worldSize()) {
+                throw new IllegalStateException("the launcher (" + lenient.launcher() + ") started " + lenient.worldSize()
+                        + " ranks but " + lib.describe() + " sees a world of " + world.size()
+                        + "; set DSCOMM_MPI_LIB to the launcher's own library");
+            }
+            Topology nodes = exchangeOverMpi(world, nodeId);
+            var be = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
+            var record = arena.allocate(MPI_MEETING_BYTES);
+            if (world.rank() == 0) {
+                String given = config.environment().get(JobSecret.ENV);
+                String secretText = given == null || given.isEmpty() ? JobSecret.generate() : given;
+                byte[] secretBytes = secretText.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                String addr = config.environment().containsKey("MASTER_ADDR") ? lenient.masterAddr()
+                        : nodes.nodes().size() == 1 ? LaunchEnv.DEFAULT_MASTER_ADDR : localHostName();
+                byte[] addrBytes = addr.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                if (secretBytes.length > 128 || addrBytes.length > 256) {
+                    throw new IllegalStateException("DSCOMM_JOB_SECRET (at most 128 bytes) or rank 0's address (at most"
+                            + " 256 bytes) is too long to share over MPI: " + secretBytes.length + ", " + addrBytes.length);
+                }
+                listener = Rendezvous.listen(world.size(), JobSecret.of(secretText));
+                java.lang.foreign.MemorySegment.copy(secretBytes, 0, record, java.lang.foreign.ValueLayout.JAVA_BYTE, 0,
+                        secretBytes.length);
+                record.set(be, 128, listener.port());
+                record.set(be, 132, addrBytes.length);
+                java.lang.foreign.MemorySegment.copy(addrBytes, 0, record, java.lang.foreign.ValueLayout.JAVA_BYTE, 136,
+                        addrBytes.length);
+            }
+            world.broadcast(record, 0);
+            int port = record.get(be, 128);
+            int addrLen = record.get(be, 132);
+            if (port < 1 || port > 65_535 || addrLen < 1 || addrLen > 256) {
+                throw new IllegalStateException("rank 0's rendezvous record over MPI is malformed: port " + port
+                        + ", address length " + addrLen);
+            }
+            byte[] secretBytes = record.asSlice(0, 128).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            int secretLen = 0;
+            while (secretLen < 128 && secretBytes[secretLen] != 0) secretLen++;
+            secret = JobSecret.of(new String(secretBytes, 0, secretLen, java.nio.charset.StandardCharsets.UTF_8));
+            String addr = new String(record.asSlice(136, addrLen).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                    java.nio.charset.StandardCharsets.UTF_8);
+            launch = new LaunchEnv(lenient.launcher(), lenient.rank(), lenient.worldSize(), lenient.localRank(),
+                    lenient.localSize(), addr, port, lenient.timeout(), lenient.nodeIdOverride());
+            // Every rank leaves MPI here, together: the job from now on is the socket ring's.
+        } catch (RuntimeException e) {
+            if (listener != null) listener.close();
+            throw e;
+        }
+        try {
+            endpoint = RingEndpoint.bind(secret);
+            long timeout = config.settings().timeoutNanos();
+            Topology topology = launch.rank() == 0
+                    ? Rendezvous.join(launch, nodeId, endpoint.port(), timeout, listener)
+                    : Rendezvous.join(launch, nodeId, endpoint.port(), timeout, secret, LaunchLedger.none());
+            return new Job(config, launch, topology, endpoint, reducer, null, warmUp);
+        } catch (RuntimeException e) {
+            if (listener != null) listener.close();
+            if (endpoint != null) endpoint.close();
+            throw e;
+        }
+    }
+
+    private static String localHostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getCanonicalHostName();
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalStateException("rank 0 cannot name its own host to the other ranks (" + e.getMessage()
+                    + "); set MASTER_ADDR to an address of rank 0's node", e);
+        }
     }
 
     /** The MPI implementation the launcher belongs to, whose library must be loaded. */

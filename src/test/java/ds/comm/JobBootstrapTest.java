@@ -53,6 +53,23 @@ class JobBootstrapTest {
         assertFalse(meets(env("OMPI_COMM_WORLD_RANK", "0", "OMPI_COMM_WORLD_SIZE", "1"), "DSCOMM_BACKEND", "shm"));
     }
 
+    private static boolean ringMeets(Map<String, String> launcher, String... settings) {
+        Map<String, String> e = new HashMap<>(launcher);
+        e.putAll(env(settings));
+        return Job.ringMeetsThroughMpi(Resolved.of(CommConfig.builder().environment(e).build()),
+                LaunchEnv.detectWithoutRendezvous(e));
+    }
+
+    @Test
+    void forcedRingUnderAnMpiLauncherWithoutMasterPortLearnsRankZerosAddressThroughMpi() {
+        assertTrue(ringMeets(MPIRUN, "DSCOMM_BACKEND", "ring"));
+        assertTrue(ringMeets(HYDRA, "DSCOMM_BACKEND", "ring"));
+        assertFalse(ringMeets(MPIRUN, "DSCOMM_BACKEND", "ring", "MASTER_PORT", "29500"), "an explicit port wins");
+        assertFalse(ringMeets(MPIRUN, "DSCOMM_BACKEND", "ring", "DSCOMM_MPI", "0"), "MPI switched off");
+        assertFalse(ringMeets(MPIRUN, "DSCOMM_BACKEND", "shm"), "shm meets through MPI outright");
+        assertFalse(ringMeets(env("SLURM_PROCID", "0", "SLURM_NTASKS", "2"), "DSCOMM_BACKEND", "ring"));
+    }
+
     @Test
     void theLaunchersMpiIsTheOneLoaded() {
         assertEquals(MpiImplementation.OPEN_MPI, Job.mpiImplementationOf(LaunchEnv.detectWithoutRendezvous(MPIRUN), MPIRUN));

@@ -18,10 +18,10 @@ public enum LauncherKind {
             + " reach this process"),
     /** Open MPI's mpirun / prterun: OMPI_COMM_WORLD_*. */
     OPENMPI("openmpi", "pass them to every rank with mpirun -x MASTER_ADDR=HOST -x MASTER_PORT=PORT, or let MPI"
-            + " bring the ranks together (DSCOMM_BACKEND=auto, shm, hier or mpi with DSCOMM_MPI not 0)"),
+            + " bring the ranks together (it does for every backend unless DSCOMM_MPI=0)"),
     /** MPICH or Intel MPI (Hydra): PMI_RANK, PMI_SIZE, MPI_LOCALRANKID, MPI_LOCALNRANKS. */
     MPICH("mpich", "pass them to every rank with mpiexec -genv MASTER_ADDR HOST -genv MASTER_PORT PORT, or let"
-            + " MPI bring the ranks together (DSCOMM_BACKEND=auto, shm, hier or mpi with DSCOMM_MPI not 0)"),
+            + " MPI bring the ranks together (it does for every backend unless DSCOMM_MPI=0)"),
     /** Slurm's srun: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID. */
     SLURM("slurm", "under srun they default to the first host of SLURM_STEP_NODELIST and a port derived from"
             + " SLURM_JOB_ID and SLURM_STEP_ID, which srun sets for every task (a task started some other way"

@@ -27,8 +27,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A user's modular application ({@code module app { requires ds.comm; }}, compiled here against
  * target/classes) started directly by an MPI launcher, as a new user would: no DSCOMM_MPI_LIB, no
  * MASTER_ADDR/MASTER_PORT. Under MPICH's mpiexec ds-comm must load MPICH's library (not Open
- * MPI's, which would see a world of one on every rank); under Open MPI's mpirun a forced SHM or
- * HIER backend must meet through MPI instead of demanding MASTER_PORT.
+ * MPI's, which would see a world of one on every rank); under an MPI launcher a forced SHM or
+ * HIER backend must meet through MPI instead of demanding MASTER_PORT, and a forced RING must learn
+ * rank 0's rendezvous address (and a job secret) through MPI.
  */
 class ModularClientUnderMpiTest {
 
@@ -166,6 +167,20 @@ class ModularClientUnderMpiTest {
     @Timeout(180)
     void openMpiMpirunWithForcedHierMeetsThroughMpiWithoutMasterPort() throws IOException {
         assertEveryRankOk(runApp(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "hier")), 2, "hier");
+    }
+
+    @Test
+    @Timeout(180)
+    void openMpiMpirunWithForcedRingGetsRankZerosAddressThroughMpiWithoutMasterPort() throws IOException {
+        MpiLaunch.Result r = runApp(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "ring"));
+        assertEveryRankOk(r, 2, "ring");
+        assertFalse(r.output().contains("DSCOMM_JOB_SECRET is not set"), "rank 0 shared a secret over MPI: " + r.output());
+    }
+
+    @Test
+    @Timeout(180)
+    void mpichMpiexecWithForcedRingGetsRankZerosAddressThroughMpi() throws IOException {
+        assertEveryRankOk(runApp(MpiLaunch.Launcher.MPICH, 3, Map.of("DSCOMM_BACKEND", "ring")), 3, "ring");
     }
 
     @Test
