@@ -4,7 +4,9 @@
  * <p>Reads the launcher's environment (DSCOMM_*, torchrun, DeepSpeed, Open MPI, MPICH/Hydra,
  * Slurm), computes this node's identity from facts (host name, boot id, the device behind the
  * SHM directory) and exchanges them at rendezvous so that every rank holds the same verified
- * table. Environment hints such as LOCAL_SIZE are never trusted on their own. Depends on no
+ * table. Environment hints such as LOCAL_SIZE are never trusted on their own. Under srun without
+ * MASTER_ADDR/MASTER_PORT the rendezvous address comes from the step's node list
+ * ({@link ds.comm.topology.SlurmHostList}) and the port from the job and step ids. Depends on no
  * other ds-comm package.
  */
 package ds.comm.topology;
