@@ -92,7 +92,13 @@ final class Job {
             }
         }
         if (ringMeetsThroughMpi(config, lenient)) {
-            return startRingThroughMpi(config, lenient, nodeId, reducer, warmUp);
+            try {
+                return startRingThroughMpi(config, lenient, nodeId, reducer, warmUp);
+            } catch (CommFailure f) {
+                throw new CommFailure(f.kind(), f.peerRank(), f.group(), "init", "the ranks could not learn rank 0's"
+                        + " address through MPI (" + f.getMessage() + ") and MASTER_PORT is not set; "
+                        + lenient.launcher().masterHint(), f);
+            }
         }
         LaunchEnv launch = LaunchEnv.detect(config.environment());
         RingEndpoint endpoint = null;

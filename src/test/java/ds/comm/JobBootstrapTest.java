@@ -71,6 +71,19 @@ class JobBootstrapTest {
     }
 
     @Test
+    void withoutALoadableMpiOrAMasterPortTheErrorNamesTheLibraryAndTheLaunchersRemedy() {
+        for (String backend : new String[] {"shm", "hier", "ring"}) {
+            Map<String, String> e = new HashMap<>(MPIRUN);
+            e.putAll(env("DSCOMM_BACKEND", backend, "DSCOMM_MPI_LIB", "/nonexistent/libdscomm-no-mpi.so", "DSCOMM_TIMEOUT", "5s"));
+            CommException x = org.junit.jupiter.api.Assertions.assertThrows(CommException.class,
+                    () -> Communicator.init(CommConfig.builder().environment(e).build()));
+            String m = x.getMessage();
+            assertTrue(m.contains("/nonexistent/libdscomm-no-mpi.so") && m.contains("MASTER_PORT is not set")
+                    && m.contains("mpirun -x MASTER_ADDR"), backend + ": " + m);
+        }
+    }
+
+    @Test
     void theLaunchersMpiIsTheOneLoaded() {
         assertEquals(MpiImplementation.OPEN_MPI, Job.mpiImplementationOf(LaunchEnv.detectWithoutRendezvous(MPIRUN), MPIRUN));
         assertEquals(MpiImplementation.MPICH, Job.mpiImplementationOf(LaunchEnv.detectWithoutRendezvous(HYDRA), HYDRA));
