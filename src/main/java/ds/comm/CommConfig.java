@@ -28,7 +28,7 @@ import java.util.Optional;
  * <tr><td>{@link Builder#vectorBits}</td><td>DSCOMM_VECTOR_BITS=0|64|128|256|512</td><td>the JVM's preferred width</td></tr>
  * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=adaptive|backoff|spin|park</td><td>{@link IdlePolicy#adaptive()}</td></tr>
  * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (kernels compiled by init)</td><td>SUM of fp32, bf16, fp16</td></tr>
- * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>libmpi.so.40, then MPICH's</td></tr>
+ * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>the launcher's own MPI (mpirun: libmpi.so.40; Hydra mpiexec: libmpich.so.12, libmpi.so.12); otherwise libmpi.so.40, then MPICH's</td></tr>
  * </table>
  *
  * <p>Durations are a number of seconds ({@code 30}, {@code 2.5}) or a number with a unit

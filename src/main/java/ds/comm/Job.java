@@ -3,6 +3,7 @@ package ds.comm;
 import ds.comm.hier.HierCollective;
 import ds.comm.lanes.Reducer;
 import ds.comm.mpi.MpiCollective;
+import ds.comm.mpi.MpiImplementation;
 import ds.comm.mpi.MpiLibrary;
 import ds.comm.lanes.Reducers;
 import ds.comm.ring.RingCollective;
@@ -76,18 +77,30 @@ final class Job {
         if (config.backend() == Backend.MPI) {
             return startOverMpi(config, lenient, nodeId, reducer);
         }
-        boolean mpiLaunched = lenient.launcher() == LauncherKind.OPENMPI || lenient.launcher() == LauncherKind.MPICH;
-        if (config.backend() == Backend.AUTO && config.mpiEnabled() && mpiLaunched && lenient.worldSize() > 1) {
-            // Started by mpirun/mpiexec: the job meets through MPI and MPI carries cross-node
-            // traffic (SHM still serves what is node-local). Without a loadable MPI library the
-            // socket rendezvous remains, if MASTER_PORT says where.
+        if (meetsThroughMpi(config, lenient)) {
+            // Started by mpirun/mpiexec: the job meets through MPI (no MASTER_PORT needed) and, in
+            // AUTO, MPI carries cross-node traffic (SHM still serves what is node-local). Without a
+            // loadable MPI library the socket rendezvous remains, if MASTER_PORT says where.
             try {
                 return startOverMpi(config, lenient, nodeId, reducer);
             } catch (CommFailure f) {
-                if (lenient.masterPort() == 0) throw f;
-                System.getLogger("ds.comm").log(System.Logger.Level.WARNING,
+                if (lenient.masterPort() == 0) {
+                    throw new CommFailure(f.kind(), f.peerRank(), f.group(), "init", "the ranks could not meet through MPI ("
+                            + f.getMessage() + ") and MASTER_PORT is not set for the socket rendezvous; "
+                            + lenient.launcher().masterHint(), f);
+                }
+                LOG.log(System.Logger.Level.WARNING,
                         "started by " + lenient.launcher() + " but MPI is unusable (" + f.getMessage()
                                 + "); using the socket rendezvous at MASTER_ADDR:MASTER_PORT instead");
+            }
+        }
+        if (ringMeetsThroughMpi(config, lenient)) {
+            try {
+                return startRingThroughMpi(config, lenient, nodeId, reducer);
+            } catch (CommFailure f) {
+                throw new CommFailure(f.kind(), f.peerRank(), f.group(), "init", "the ranks could not learn rank 0's"
+                        + " address through MPI (" + f.getMessage() + ") and MASTER_PORT is not set; "
+                        + lenient.launcher().masterHint(), f);
             }
         }
         LaunchEnv launch = LaunchEnv.detect(config.environment());
@@ -111,18 +124,149 @@ final class Job {
     }
 
     /**
+     * Whether a job started by an MPI launcher bootstraps through MPI rather than the socket
+     * rendezvous: always in AUTO (MPI then also carries cross-node traffic), and for a forced SHM
+     * or HIER when MASTER_PORT is not set (their node-local part needs only the verified node
+     * table, and HIER's leaders then talk over MPI). A forced RING needs socket addresses, which
+     * only the socket rendezvous exchanges; DSCOMM_MPI=0 keeps MPI out entirely.
+     */
+    static boolean meetsThroughMpi(Resolved config, LaunchEnv launch) {
+        boolean mpiLaunched = launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH;
+        if (!mpiLaunched || !config.mpiEnabled() || launch.worldSize() < 2) return false;
+        return switch (config.backend()) {
+            case AUTO -> true;
+            case SHM, HIER -> launch.masterPort() == 0;
+            default -> false;
+        };
+    }
+
+    /**
+     * Whether a forced RING under an MPI launcher without MASTER_PORT uses MPI only to bring the
+     * ranks together: MPI tells every rank where rank 0's socket rendezvous listens (and its job
+     * secret), the ordinary rendezvous then exchanges ring addresses as it always does, and MPI
+     * is finalised before the first collective.
+     */
+    static boolean ringMeetsThroughMpi(Resolved config, LaunchEnv launch) {
+        boolean mpiLaunched = launch.launcher() == LauncherKind.OPENMPI || launch.launcher() == LauncherKind.MPICH;
+        return mpiLaunched && config.mpiEnabled() && launch.worldSize() > 1 && config.backend() == Backend.RING
+                && launch.masterPort() == 0;
+    }
+
+    /** Bytes of the record rank 0 broadcasts: secret, port, address length and address. */
+    private static final int MPI_MEETING_BYTES = 128 + 4 + 4 + 256;
+
+    /**
+     * The socket rendezvous with MASTER_ADDR, MASTER_PORT and the job secret supplied by rank 0
+     * over MPI. Rank 0 opens its listener on an ephemeral port first (no window in which another
+     * process could take it) and advertises 127.0.0.1 when the MPI node table shows one node, its
+     * host name otherwise, unless MASTER_ADDR names an address. Without DSCOMM_JOB_SECRET rank 0
+     * draws a random secret, so the rendezvous and the ring are authenticated all the same.
+     */
+    private static Job startRingThroughMpi(Resolved config, LaunchEnv lenient, String nodeId, Reducer reducer) {
+        MpiImplementation expected = mpiImplementationOf(lenient, config.environment());
+        MpiLibrary lib = MpiLibrary.load(config.mpiLibrary(), expected, config.environment());
+        RingEndpoint endpoint = null;
+        Rendezvous.Listener listener = null;
+        LaunchEnv launch;
+        JobSecret secret;
+        try (MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
+             var arena = java.lang.foreign.Arena.ofConfined()) {
+            if (world.size() != lenient.worldSize()) {
+                throw new IllegalStateException("the launcher (" + lenient.launcher() + ") started " + lenient.worldSize()
+                        + " ranks but " + lib.describe() + " sees a world of " + world.size()
+                        + "; set DSCOMM_MPI_LIB to the launcher's own library");
+            }
+            Topology nodes = exchangeOverMpi(world, nodeId, shmView(config));
+            var be = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
+            var record = arena.allocate(MPI_MEETING_BYTES);
+            if (world.rank() == 0) {
+                String given = config.environment().get(JobSecret.ENV);
+                String secretText = given == null || given.isEmpty() ? JobSecret.generate() : given;
+                byte[] secretBytes = secretText.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                String addr = config.environment().containsKey("MASTER_ADDR") ? lenient.masterAddr()
+                        : nodes.nodes().size() == 1 ? LaunchEnv.DEFAULT_MASTER_ADDR : localHostName();
+                byte[] addrBytes = addr.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                if (secretBytes.length > 128 || addrBytes.length > 256) {
+                    throw new IllegalStateException("DSCOMM_JOB_SECRET (at most 128 bytes) or rank 0's address (at most"
+                            + " 256 bytes) is too long to share over MPI: " + secretBytes.length + ", " + addrBytes.length);
+                }
+                listener = Rendezvous.listen(world.size(), JobSecret.of(secretText));
+                java.lang.foreign.MemorySegment.copy(secretBytes, 0, record, java.lang.foreign.ValueLayout.JAVA_BYTE, 0,
+                        secretBytes.length);
+                record.set(be, 128, listener.port());
+                record.set(be, 132, addrBytes.length);
+                java.lang.foreign.MemorySegment.copy(addrBytes, 0, record, java.lang.foreign.ValueLayout.JAVA_BYTE, 136,
+                        addrBytes.length);
+            }
+            world.broadcast(record, 0);
+            int port = record.get(be, 128);
+            int addrLen = record.get(be, 132);
+            if (port < 1 || port > 65_535 || addrLen < 1 || addrLen > 256) {
+                throw new IllegalStateException("rank 0's rendezvous record over MPI is malformed: port " + port
+                        + ", address length " + addrLen);
+            }
+            byte[] secretBytes = record.asSlice(0, 128).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            int secretLen = 0;
+            while (secretLen < 128 && secretBytes[secretLen] != 0) secretLen++;
+            secret = JobSecret.of(new String(secretBytes, 0, secretLen, java.nio.charset.StandardCharsets.UTF_8));
+            String addr = new String(record.asSlice(136, addrLen).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                    java.nio.charset.StandardCharsets.UTF_8);
+            launch = new LaunchEnv(lenient.launcher(), lenient.rank(), lenient.worldSize(), lenient.localRank(),
+                    lenient.localSize(), addr, port, lenient.timeout(), lenient.nodeIdOverride());
+            // Every rank leaves MPI here, together: the job from now on is the socket ring's.
+        } catch (RuntimeException e) {
+            if (listener != null) listener.close();
+            throw e;
+        }
+        try {
+            endpoint = RingEndpoint.bind(secret);
+            long timeout = config.settings().timeoutNanos();
+            Topology topology = launch.rank() == 0
+                    ? Rendezvous.join(launch, nodeId, endpoint.port(), shmView(config), timeout, listener)
+                    : Rendezvous.join(launch, nodeId, endpoint.port(), shmView(config), timeout, secret, LaunchLedger.none());
+            return new Job(config, launch, topology, endpoint, reducer, null);
+        } catch (RuntimeException e) {
+            if (listener != null) listener.close();
+            if (endpoint != null) endpoint.close();
+            throw e;
+        }
+    }
+
+    private static String localHostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getCanonicalHostName();
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalStateException("rank 0 cannot name its own host to the other ranks (" + e.getMessage()
+                    + "); set MASTER_ADDR to an address of rank 0's node", e);
+        }
+    }
+
+    /** The MPI implementation the launcher belongs to, whose library must be loaded. */
+    static MpiImplementation mpiImplementationOf(LaunchEnv launch, java.util.Map<String, String> env) {
+        return switch (launch.launcher()) {
+            case OPENMPI -> MpiImplementation.OPEN_MPI;
+            case MPICH -> MpiImplementation.ofHydra(env);
+            default -> MpiImplementation.UNKNOWN;
+        };
+    }
+
+    /**
      * With the MPI backend the job is MPI's: rank and size come from MPI_COMM_WORLD (no
      * MASTER_PORT needed), and the node table is exchanged through MPI itself, so locality is
      * still verified from node identities rather than taken from launcher variables.
      */
     private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer) {
-        MpiLibrary lib = MpiLibrary.load(config.mpiLibrary());
+        MpiImplementation expected = mpiImplementationOf(launch, config.environment());
+        MpiLibrary lib = MpiLibrary.load(config.mpiLibrary(), expected, config.environment());
         MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
         try {
             if (launch.launched() && launch.worldSize() != world.size()) {
+                String source = config.mpiLibrary() != null ? "chosen by DSCOMM_MPI_LIB=" + config.mpiLibrary()
+                        : "chosen for " + expected.displayName();
                 throw new IllegalStateException("the launcher (" + launch.launcher() + ") started " + launch.worldSize()
-                        + " ranks but " + lib.describe() + " sees a world of " + world.size()
-                        + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB");
+                        + " ranks but " + lib.describe() + " (" + source + ") sees a world of " + world.size()
+                        + ": is the MPI library from a different MPI than the launcher? Set DSCOMM_MPI_LIB to the"
+                        + " launcher's own library");
             }
             Topology topology = exchangeOverMpi(world, nodeId, shmView(config));
             return new Job(config, launch, topology, null, reducer, world);

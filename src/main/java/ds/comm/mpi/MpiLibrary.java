@@ -14,6 +14,7 @@ import java.lang.invoke.MethodHandles;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -21,9 +22,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * process-wide MPI lifecycle (init on first communicator, finalize after the last one closes).
  *
  * <p>Loading order: the explicit library (from {@code DSCOMM_MPI_LIB}, passed in by the caller;
- * this class never reads the environment) when given, and then only that one; otherwise Open MPI's
- * soname {@code libmpi.so.40}, then the MPICH ABI's {@code libmpich.so.12} and {@code libmpi.so.12}.
- * The family is detected from the symbols the library exports, not from its name.
+ * this class never reads the environment) when given, and then only that one; otherwise the
+ * libraries of the launcher's {@link MpiImplementation} (MPICH's under Hydra's mpiexec, Open MPI's
+ * under mpirun), and when the launcher is not an MPI's, Open MPI's soname {@code libmpi.so.40},
+ * then the MPICH ABI's {@code libmpich.so.12} and {@code libmpi.so.12}. The family is detected
+ * from the symbols the library exports, not from its name.
  *
  * <p>One MPI per process: the first successful {@link #load} is kept for the life of the process
  * and returned by later calls. The library is never unloaded, because MPI cannot be initialised
@@ -127,8 +130,24 @@ public final class MpiLibrary {
      * @throws CommFailure of kind SETUP listing every name tried when none loads
      */
     public static MpiLibrary load(String explicitLib) {
+        return load(explicitLib, MpiImplementation.UNKNOWN, Map.of());
+    }
+
+    /**
+     * Opens the MPI library of the launcher's implementation, or returns the one this process
+     * already opened.
+     *
+     * @param explicitLib    the value of {@code DSCOMM_MPI_LIB}, or null/blank; when given it is the
+     *                       only library tried, whatever the launcher
+     * @param implementation the MPI the launcher belongs to ({@link MpiImplementation#UNKNOWN}
+     *                       when it is not an MPI's)
+     * @param env            the process environment, for the implementation's install layout
+     * @return the library, not yet initialised
+     * @throws CommFailure of kind SETUP listing every name tried when none loads
+     */
+    public static MpiLibrary load(String explicitLib, MpiImplementation implementation, Map<String, String> env) {
         boolean explicit = explicitLib != null && !explicitLib.isBlank();
-        return load(explicit ? List.of(explicitLib.strip()) : DEFAULT_CANDIDATES, explicit);
+        return load(explicit ? List.of(explicitLib.strip()) : implementation.libraries(env), explicit);
     }
 
     @SuppressWarnings("restricted") // dlopen of the MPI library is the point of this backend

@@ -5,7 +5,8 @@
  * <p>Owns:
  * <ul>
  *   <li>loading the library ({@link ds.comm.mpi.MpiLibrary}; nothing is loaded unless this
- *       backend is opened) and the MPI lifecycle (init with MPI_THREAD_MULTIPLE unless the host
+ *       backend is opened), the launcher's own implementation's first
+ *       ({@link ds.comm.mpi.MpiImplementation}) and the MPI lifecycle (init with MPI_THREAD_MULTIPLE unless the host
  *       already initialised MPI, finalize after the last communicator if we initialised);</li>
  *   <li>the two binary interfaces in the wild, each in one class behind {@code MpiAbi}: Open MPI
  *       (handles are addresses of exported objects) and the MPICH ABI (handles are int

@@ -1,6 +1,7 @@
 package ds.comm.topology;
 
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Matcher;
@@ -22,7 +23,9 @@ import java.util.regex.Pattern;
  *   <li>Open MPI {@code OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK / _LOCAL_SIZE};</li>
  *   <li>MPICH / Intel MPI (Hydra) {@code PMI_RANK / PMI_SIZE / MPI_LOCALRANKID / MPI_LOCALNRANKS};</li>
  *   <li>Slurm srun {@code SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID} and the local task count
- *       from {@code SLURM_NTASKS_PER_NODE} or {@code SLURM_TASKS_PER_NODE} (e.g. {@code 2(x3),1});</li>
+ *       from {@code SLURM_NTASKS_PER_NODE} or {@code SLURM_TASKS_PER_NODE} (e.g. {@code 2(x3),1});
+ *       without MASTER_ADDR/MASTER_PORT, the rendezvous defaults to the first host of
+ *       {@code SLURM_STEP_NODELIST} and {@link #slurmPort a port derived from the job and step ids};</li>
  *   <li>none: a single-process world of size 1.</li>
  * </ol>
  * The PyTorch family comes before MPI and Slurm because torchrun and DeepSpeed are themselves
@@ -140,6 +143,10 @@ public record LaunchEnv(LauncherKind launcher,
         }
 
         Family family = Family.find(env);
+        if (family == Family.SLURM) {
+            env = withSlurmRendezvous(env);
+            masterAddr = env.getOrDefault("MASTER_ADDR", DEFAULT_MASTER_ADDR).strip();
+        }
         if (family == null) {
             return new LaunchEnv(LauncherKind.NONE, 0, 1, 0, 1, masterAddr, optionalPort(env), timeout, nodeId);
         }
@@ -180,13 +187,95 @@ public record LaunchEnv(LauncherKind launcher,
                     + localSizeName + "=" + env.get(localSizeName));
         }
         int masterPort = optionalPort(env);
+        LauncherKind kind = family.kind(env);
         if (needMasterPort && worldSize > 1 && masterPort == 0) {
             throw new LaunchEnvException("MASTER_PORT is not set; it is required when the world has " + worldSize
-                    + " ranks (" + family.sizeVar + "=" + worldSize + "): set MASTER_ADDR and MASTER_PORT to rank 0's"
-                    + " address and a free port, and pass them to every rank (mpirun -x MASTER_ADDR -x MASTER_PORT)");
+                    + " ranks (" + family.sizeVar + "=" + worldSize + ", launcher " + kind + "): MASTER_ADDR and"
+                    + " MASTER_PORT name rank 0's address and a free port; " + kind.masterHint());
         }
-        return new LaunchEnv(family.kind(env), rank, worldSize, localRank, localSize, masterAddr, masterPort, timeout,
-                nodeId);
+        return new LaunchEnv(kind, rank, worldSize, localRank, localSize, masterAddr, masterPort, timeout, nodeId);
+    }
+
+    /** Lowest port {@link #slurmPort} returns: unprivileged. */
+    public static final int SLURM_PORT_BASE = 12_000;
+
+    /** Consecutive steps of one job that get distinct ports. */
+    public static final int SLURM_PORT_STEPS = 16;
+
+    /** Jobs whose ports differ before the formula wraps around. */
+    public static final int SLURM_PORT_JOBS = 1_250;
+
+    /**
+     * The rendezvous port of a Slurm job step when MASTER_PORT is not set:
+     * {@code 12000 + (SLURM_JOB_ID mod 1250) * 16 + (SLURM_STEP_ID mod 16)}.
+     *
+     * <p>Every task of a step sees the same job and step ids, so all ranks compute the same port
+     * with no communication. The result lies in 12000..31999: unprivileged, and below Linux's
+     * default ephemeral range (32768..60999), so an outgoing connection of some other program is
+     * unlikely to hold it. Sixteen consecutive steps of a job ({@code srun ... &} twice) and 1250
+     * consecutive jobs get distinct ports; jobs further apart may share one, which matters only
+     * when both put rank 0 on the same node at the same time (then the second fails at once,
+     * naming the port, and MASTER_PORT chooses another).
+     *
+     * @param jobId  SLURM_JOB_ID
+     * @param stepId SLURM_STEP_ID
+     * @return the port
+     */
+    public static int slurmPort(long jobId, long stepId) {
+        if (jobId < 0 || stepId < 0) throw new IllegalArgumentException("negative Slurm id: job " + jobId + ", step " + stepId);
+        return SLURM_PORT_BASE + (int) (jobId % SLURM_PORT_JOBS) * SLURM_PORT_STEPS + (int) (stepId % SLURM_PORT_STEPS);
+    }
+
+    /**
+     * Under srun without MASTER_ADDR/MASTER_PORT: the first host of the step's node list (where
+     * task 0 runs under every standard distribution) and {@link #slurmPort}. Returns the
+     * environment with the derived values added, or unchanged when the variables are set or the
+     * step does not say enough (then the usual "not set" message names Slurm's remedy).
+     */
+    private static Map<String, String> withSlurmRendezvous(Map<String, String> env) {
+        boolean needAddr = !env.containsKey("MASTER_ADDR");
+        boolean needPort = !env.containsKey("MASTER_PORT");
+        if (!needAddr && !needPort) return env;
+        Map<String, String> out = new HashMap<>(env);
+        if (needAddr) {
+            String listVar = "SLURM_STEP_NODELIST";
+            if (env.containsKey(listVar)) {
+                String first;
+                try {
+                    first = SlurmHostList.first(env.get(listVar));
+                } catch (IllegalArgumentException e) {
+                    throw new LaunchEnvException(listVar + ": " + e.getMessage() + "; set MASTER_ADDR to rank 0's host");
+                }
+                String procId = env.get("SLURM_PROCID");
+                String nodeIndex = env.get("SLURM_NODEID");
+                if ("0".equals(procId == null ? null : procId.strip()) && nodeIndex != null && !nodeIndex.strip().equals("0")) {
+                    // Rank 0 knows where it runs: an unusual distribution (arbitrary, a host file)
+                    // put it elsewhere, and every rank would wait for a listener that never opens.
+                    throw new LaunchEnvException("rank 0 runs on node " + nodeIndex.strip() + " of the step, not on "
+                            + first + ", the first host of " + listVar + "=" + env.get(listVar)
+                            + "; export MASTER_ADDR (rank 0's host) and MASTER_PORT before srun");
+                }
+                out.put("MASTER_ADDR", first);
+            }
+        }
+        if (needPort) {
+            String job = env.containsKey("SLURM_JOB_ID") ? "SLURM_JOB_ID" : "SLURM_JOBID";
+            String step = env.containsKey("SLURM_STEP_ID") ? "SLURM_STEP_ID" : "SLURM_STEPID";
+            if (env.containsKey(job) && env.containsKey(step) && (!needAddr || out.containsKey("MASTER_ADDR"))) {
+                long jobId = slurmId(job, env.get(job));
+                long stepId = slurmId(step, env.get(step));
+                out.put("MASTER_PORT", Integer.toString(slurmPort(jobId, stepId)));
+            }
+        }
+        return out;
+    }
+
+    private static long slurmId(String name, String value) {
+        String s = value.strip();
+        if (s.isEmpty() || s.length() > 18 || !s.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            throw new LaunchEnvException(name + "='" + value + "' is not a Slurm id (a non-negative integer)");
+        }
+        return Long.parseLong(s);
     }
 
     /** {@link #timeout()} in nanoseconds. */

@@ -102,7 +102,89 @@ public final class Rendezvous {
             return RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret, ledger, ByteOrder.nativeOrder(),
                     shmView);
         }
-        return joinAsRankZero(env, nodeId, ringPort, shmView, timeoutNanos, deadline, secret, ledger);
+        return joinAsRankZero(env, nodeId, ringPort, shmView, timeoutNanos, deadline, secret, ledger, null);
+    }
+
+    /**
+     * Rank 0's listener, opened on a port the operating system chooses before the other ranks
+     * know where it is: for a job whose ranks learn rank 0's address through another channel
+     * (an MPI broadcast) rather than from MASTER_ADDR/MASTER_PORT. Holding the bound socket
+     * from the start leaves no window in which another process could take the port.
+     */
+    public static final class Listener implements AutoCloseable {
+        private final RendezvousServer server;
+        private final JobSecret secret;
+        private final int worldSize;
+
+        private Listener(RendezvousServer server, JobSecret secret, int worldSize) {
+            this.server = server;
+            this.secret = secret;
+            this.worldSize = worldSize;
+        }
+
+        /** The port rank 0 listens on. */
+        public int port() {
+            return server.port();
+        }
+
+        /** Closes the listener; harmless after the rendezvous it served. */
+        @Override
+        public void close() {
+            server.close();
+        }
+    }
+
+    /**
+     * Opens rank 0's listener on every interface and an ephemeral port, for
+     * {@link #join(LaunchEnv, String, int, long, Listener)}.
+     *
+     * @param worldSize the number of ranks that will join
+     * @param secret    the job's secret
+     * @return the open listener
+     * @throws RendezvousException when no port can be bound
+     */
+    public static Listener listen(int worldSize, JobSecret secret) {
+        Objects.requireNonNull(secret, "secret");
+        try {
+            return new Listener(RendezvousServer.open(new InetSocketAddress(0), worldSize, secret, LaunchLedger.none()),
+                    secret, worldSize);
+        } catch (IOException e) {
+            throw new RendezvousException("rank 0 cannot open a rendezvous listener: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Joins as rank 0 through a listener opened by {@link #listen}; {@code env} must name the
+     * listener's port as MASTER_PORT and an address of this host the other ranks can reach.
+     *
+     * @param env          rank 0's launch environment
+     * @param nodeId       this node's identity
+     * @param ringPort     port of this rank's ring listener (0 for none)
+     * @param timeoutNanos bound on the whole rendezvous
+     * @param listener     the listener, consumed (closed) by the rendezvous
+     * @return the topology
+     * @throws RendezvousException when the rendezvous fails
+     */
+    public static Topology join(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos, Listener listener) {
+        return join(env, nodeId, ringPort, ShmView.NONE, timeoutNanos, listener);
+    }
+
+    /**
+     * As {@link #join(LaunchEnv, String, int, long, Listener)}, announcing this rank's view of
+     * its shared-memory directory ({@link RankRecord#shmView()}).
+     */
+    public static Topology join(LaunchEnv env, String nodeId, int ringPort, ShmView shmView, long timeoutNanos,
+                                Listener listener) {
+        Objects.requireNonNull(listener, "listener");
+        Objects.requireNonNull(shmView, "shmView");
+        if (env.rank() != 0 || env.worldSize() != listener.worldSize || env.masterPort() != listener.port()) {
+            listener.close();
+            throw new IllegalArgumentException("a pre-opened listener serves rank 0 of " + listener.worldSize
+                    + " ranks on port " + listener.port() + ", not rank " + env.rank() + " of " + env.worldSize()
+                    + " on port " + env.masterPort());
+        }
+        return joinAsRankZero(env, nodeId, ringPort, shmView, timeoutNanos, System.nanoTime() + timeoutNanos,
+                listener.secret, LaunchLedger.none(), listener.server);
     }
 
     /** {@link #join} with the timeout of {@code env} (DSCOMM_TIMEOUT). */
@@ -111,21 +193,25 @@ public final class Rendezvous {
     }
 
     private static Topology joinAsRankZero(LaunchEnv env, String nodeId, int ringPort, ShmView shmView,
-                                           long timeoutNanos, long deadline, JobSecret secret, LaunchLedger ledger) {
-        InetSocketAddress bind = bindAddress(env);
-        RendezvousServer server;
-        try {
-            server = RendezvousServer.open(bind, env.worldSize(), secret, ledger);
-        } catch (IOException e) {
-            throw new RendezvousException("rank 0 cannot listen for the rendezvous on " + bind + " (MASTER_ADDR="
-                    + env.masterAddr() + ", MASTER_PORT=" + env.masterPort() + "): " + e.getMessage()
-                    + " (port in use by another job?)", e);
+                                           long timeoutNanos, long deadline, JobSecret secret, LaunchLedger ledger,
+                                           RendezvousServer preopened) {
+        RendezvousServer server = preopened;
+        if (server == null) {
+            InetSocketAddress bind = bindAddress(env);
+            try {
+                server = RendezvousServer.open(bind, env.worldSize(), secret, ledger);
+            } catch (IOException e) {
+                throw new RendezvousException("rank 0 cannot listen for the rendezvous on " + bind + " (MASTER_ADDR="
+                        + env.masterAddr() + ", MASTER_PORT=" + env.masterPort() + "): " + e.getMessage()
+                        + " (port in use by another job?)", e);
+            }
         }
+        RendezvousServer listening = server;
         long arrivalDeadline = deadline - serverMarginNanos(timeoutNanos);
         CompletableFuture<Void> served = new CompletableFuture<>();
         Thread.ofPlatform().daemon().name("dscomm-rendezvous-" + env.masterPort()).start(() -> {
             try {
-                server.serve(arrivalDeadline, deadline);
+                listening.serve(arrivalDeadline, deadline);
                 served.complete(null);
             } catch (Throwable t) {
                 served.completeExceptionally(t);

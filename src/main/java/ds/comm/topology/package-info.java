@@ -9,5 +9,7 @@
  * so that every rank of a group makes the same SHM decision. {@link ds.comm.topology.Quantities}
  * is the one parser of durations and sizes in DSCOMM_* variables (here because the launcher's
  * own DSCOMM_TIMEOUT is read here, and this package depends on no other ds-comm package).
+ * Under srun without MASTER_ADDR/MASTER_PORT the rendezvous address comes from the step's node
+ * list ({@link ds.comm.topology.SlurmHostList}) and the port from the job and step ids.
  */
 package ds.comm.topology;

@@ -234,4 +234,107 @@ class LaunchEnvTest {
         String m = failure(env("DSCOMM_NODE_ID", "n".repeat(1025)));
         assertTrue(m.contains("DSCOMM_NODE_ID") && m.contains("1025"), m);
     }
+
+    // --- srun without MASTER_ADDR / MASTER_PORT ---------------------------------------------
+
+    private static Map<String, String> srunTask(int rank, int nodeIndex) {
+        return env("SLURM_PROCID", Integer.toString(rank), "SLURM_NTASKS", "4", "SLURM_LOCALID", Integer.toString(rank % 2),
+                "SLURM_NODEID", Integer.toString(nodeIndex), "SLURM_TASKS_PER_NODE", "2(x2)",
+                "SLURM_STEP_NODELIST", "node[07-08]", "SLURM_JOB_ID", "123457", "SLURM_STEP_ID", "3");
+    }
+
+    @Test
+    void srunWithoutMasterVariablesMeetsAtTheStepsFirstHostOnAPortFromTheJobAndStep() {
+        LaunchEnv e = LaunchEnv.detect(srunTask(0, 0));
+        assertRanks(e, LauncherKind.SLURM, 0, 4, 0, 2);
+        assertEquals("node07", e.masterAddr());
+        // 12000 + (123457 mod 1250) * 16 + (3 mod 16) = 12000 + 957 * 16 + 3
+        assertEquals(12_000 + 957 * 16 + 3, e.masterPort());
+    }
+
+    @Test
+    void everyTaskOfAStepDerivesTheSameAddressAndPort() {
+        LaunchEnv first = LaunchEnv.detect(srunTask(0, 0));
+        for (int rank = 1; rank < 4; rank++) {
+            LaunchEnv e = LaunchEnv.detect(srunTask(rank, rank / 2));
+            assertEquals(first.masterAddr(), e.masterAddr(), "rank " + rank);
+            assertEquals(first.masterPort(), e.masterPort(), "rank " + rank);
+        }
+    }
+
+    @Test
+    void slurmPortIsUnprivilegedBelowTheEphemeralRangeAndSeparatesSteps() {
+        for (long job : new long[] {0, 1, 1249, 1250, 123_456_789, Long.MAX_VALUE}) {
+            for (long step = 0; step < 40; step++) {
+                int p = LaunchEnv.slurmPort(job, step);
+                assertTrue(p >= 1024 && p >= 12_000 && p < 32_768, job + "." + step + " -> " + p);
+            }
+            for (long step = 0; step < 15; step++) {
+                assertTrue(LaunchEnv.slurmPort(job, step) != LaunchEnv.slurmPort(job, step + 1), "consecutive steps differ");
+            }
+        }
+        assertTrue(LaunchEnv.slurmPort(100, 0) != LaunchEnv.slurmPort(101, 0), "consecutive jobs differ");
+        assertThrows(IllegalArgumentException.class, () -> LaunchEnv.slurmPort(-1, 0));
+    }
+
+    @Test
+    void explicitMasterVariablesWinOverTheDerivedOnes() {
+        Map<String, String> e = srunTask(1, 0);
+        e.put("MASTER_ADDR", "10.1.2.3");
+        e.put("MASTER_PORT", "29500");
+        LaunchEnv l = LaunchEnv.detect(e);
+        assertEquals("10.1.2.3", l.masterAddr());
+        assertEquals(29500, l.masterPort());
+        Map<String, String> onlyAddr = srunTask(1, 0);
+        onlyAddr.put("MASTER_ADDR", "10.1.2.3");
+        assertEquals("10.1.2.3", LaunchEnv.detect(onlyAddr).masterAddr());
+        assertEquals(LaunchEnv.slurmPort(123457, 3), LaunchEnv.detect(onlyAddr).masterPort(), "port still derived");
+    }
+
+    @Test
+    void rankZeroAwayFromTheFirstHostFailsAtOnceNamingBothAndTheRemedy() {
+        String m = failure(srunTask(0, 1));
+        assertTrue(m.contains("rank 0 runs on node 1 of the step, not on node07") && m.contains("export MASTER_ADDR"), m);
+    }
+
+    @Test
+    void malformedStepNodeListIsNamed() {
+        Map<String, String> e = srunTask(1, 0);
+        e.put("SLURM_STEP_NODELIST", "node[07-");
+        String m = failure(e);
+        assertTrue(m.contains("SLURM_STEP_NODELIST") && m.contains("node[07-") && m.contains("set MASTER_ADDR"), m);
+    }
+
+    @Test
+    void malformedSlurmIdIsNamed() {
+        Map<String, String> e = srunTask(1, 0);
+        e.put("SLURM_JOB_ID", "12x");
+        assertTrue(failure(e).contains("SLURM_JOB_ID='12x' is not a Slurm id"), failure(e));
+    }
+
+    @Test
+    void taskWithoutStepVariablesGetsTheSlurmHintNotMpirunsFlags() {
+        String m = failure(env("SLURM_PROCID", "0", "SLURM_NTASKS", "2"));
+        assertTrue(m.contains("MASTER_PORT is not set") && m.contains("launcher slurm") && m.contains("srun"), m);
+        assertFalse(m.contains("mpirun") || m.contains("-x MASTER"), m);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "OMPI_COMM_WORLD_RANK=0,OMPI_COMM_WORLD_SIZE=2 | launcher openmpi | mpirun -x MASTER_ADDR",
+            "PMI_RANK=0,PMI_SIZE=2                         | launcher mpich   | mpiexec -genv MASTER_ADDR",
+            "RANK=0,WORLD_SIZE=2,LOCAL_WORLD_SIZE=2        | launcher torchrun | torchrun",
+            "RANK=0,WORLD_SIZE=2,LOCAL_SIZE=2              | launcher deepspeed | deepspeed launcher",
+            "DSCOMM_RANK=0,DSCOMM_WORLD_SIZE=2             | launcher dscomm  | bin/dscomm launch",
+    })
+    void everyNotSetHintNamesTheLauncherDetected(String assignments, String launcher, String remedy) {
+        Map<String, String> e = new HashMap<>();
+        for (String kv : assignments.split(",")) {
+            int eq = kv.indexOf('=');
+            e.put(kv.substring(0, eq), kv.substring(eq + 1));
+        }
+        String m = failure(e);
+        assertTrue(m.contains(launcher) && m.contains(remedy), m);
+        if (!launcher.endsWith("openmpi")) assertFalse(m.contains("mpirun -x"), m);
+    }
 }

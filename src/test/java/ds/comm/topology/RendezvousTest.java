@@ -403,4 +403,40 @@ class RendezvousTest {
         assertTrue(t.isNodeLocal(new int[] {5, 61}));
         assertEquals(2, t.nodeCount(new int[] {5, 6, 13}));
     }
+
+    @Test
+    void aListenerOpenedAheadServesRankZeroOnThePortTheSystemChose() throws Exception {
+        JobSecret secret = JobSecret.of(JobSecret.generate());
+        Rendezvous.Listener listener = Rendezvous.listen(3, secret);
+        int port = listener.port();
+        assertTrue(port > 0, "an ephemeral port is bound before anyone is told of it");
+        List<CompletableFuture<Topology>> ranks = new ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            LaunchEnv e = env(r, 3, port, SHORT * 2);
+            CompletableFuture<Topology> f = new CompletableFuture<>();
+            Thread.ofPlatform().daemon().name("rank-" + r).start(() -> {
+                try {
+                    f.complete(e.rank() == 0 ? Rendezvous.join(e, "hostA", 7100, e.timeoutNanos(), listener)
+                            : Rendezvous.join(e, "hostA", 7100 + e.rank(), e.timeoutNanos(), secret, LaunchLedger.none()));
+                } catch (Throwable t) {
+                    f.completeExceptionally(t);
+                }
+            });
+            ranks.add(f);
+        }
+        String digest = ranks.get(0).join().digest();
+        for (int r = 0; r < 3; r++) assertEquals(digest, ranks.get(r).join().digest(), "rank " + r);
+        // The listener closed with the rendezvous: nothing listens on its port any more.
+        assertThrows(ConnectException.class, () -> new Socket(InetAddress.getLoopbackAddress(), port).close());
+    }
+
+    @Test
+    void aListenerIsRefusedForAnotherRankWorldOrPortAndClosed() throws Exception {
+        Rendezvous.Listener listener = Rendezvous.listen(2, JobSecret.unauthenticated());
+        int port = listener.port();
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> Rendezvous.join(env(0, 3, port, SHORT), "hostA", 0, SHORT, listener));
+        assertTrue(e.getMessage().contains("serves rank 0 of 2 ranks on port " + port), e.getMessage());
+        assertThrows(ConnectException.class, () -> new Socket(InetAddress.getLoopbackAddress(), port).close());
+    }
 }

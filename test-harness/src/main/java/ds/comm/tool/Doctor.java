@@ -20,6 +20,9 @@ final class Doctor {
             System.out.println("usage: bin/dscomm doctor");
             return 0;
         }
+        if (args.length > 0) {
+            throw new Main.UsageException("unknown argument '" + args[0] + "'; doctor takes none");
+        }
         System.out.println("jdk:          " + System.getProperty("java.vm.name") + " " + Runtime.version()
                 + " (" + System.getProperty("java.home") + ")");
         System.out.println("isa:          " + System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()

@@ -27,15 +27,20 @@ final class LaunchCommand {
               --jvm-opt OPTION  option for every rank's JVM, e.g. --jvm-opt -Xmx2g (repeatable)
 
             COMMAND is a main class (run with this JDK, ds-comm on the module path), java arguments
-            such as -jar app.jar, or any program. Exit status: 0 when every rank exited 0, 1 otherwise.""";
+            such as -jar app.jar, or any program. Exit status: 0 when every rank exited 0, 1 otherwise,
+            2 for a usage error.""";
 
     private LaunchCommand() {
     }
 
     static int run(String[] args) {
-        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
+        if (args.length == 0) {
+            System.err.println(USAGE);
+            return 2;
+        }
+        if (args[0].equals("--help") || args[0].equals("-h")) {
             System.out.println(USAGE);
-            return args.length == 0 ? 2 : 0;
+            return 0;
         }
         Launcher launcher = parse(args).build();
         LaunchResult result = launcher.run();

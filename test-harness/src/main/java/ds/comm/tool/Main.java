@@ -8,8 +8,9 @@ import java.util.Map;
 /**
  * Entry point of {@code bin/dscomm}: dispatches to one subcommand.
  *
- * <p>Exit codes: 0 success, 1 the command ran and found a failure (a mismatch, a failed rank),
- * 2 bad usage or environment.
+ * <p>Exit codes ({@link #EXIT_CODES}, also printed by {@code --help}): 0 success, 1 the command
+ * ran and found a failure (a mismatch, a failed rank), 2 bad usage or an unusable environment.
+ * Usage errors go to stderr, so a script reading stdout never parses a usage text as a result.
  */
 public final class Main {
 
@@ -21,6 +22,15 @@ public final class Main {
 
     private record Entry(String summary, Command command) {
     }
+
+    /** The exit codes every command keeps to, as {@code --help} lists them. */
+    static final String EXIT_CODES = """
+            exit codes:
+              0  success
+              1  the command ran and found a failure: a rank failed or timed out, a result mismatched,
+                 a check or the topology verification failed
+              2  usage error (unknown command or option, bad value) or unusable environment (no JDK 25,
+                 build failed, malformed launcher variables); the reason is printed on stderr""";
 
     private static final Map<String, Entry> COMMANDS = new LinkedHashMap<>();
 
@@ -46,13 +56,27 @@ public final class Main {
      * @param args subcommand and its arguments
      */
     public static void main(String[] args) {
+        ConsoleLogFormat.install(System.getProperties(), System.getenv());
         System.exit(run(args));
     }
 
     static int run(String[] args) {
-        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
+        if (args.length == 0) {
+            // No command is a usage error: the usage goes where errors go.
+            usage(System.err);
+            return 2;
+        }
+        if (args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
             usage(System.out);
-            return args.length == 0 ? 2 : 0;
+            return 0;
+        }
+        if (args[0].equals("--version") || args[0].equals("-V")) {
+            try {
+                return VersionInfo.run(Arrays.copyOfRange(args, 1, args.length));
+            } catch (UsageException u) {
+                System.err.println("dscomm: " + u.getMessage());
+                return 2;
+            }
         }
         Entry e = COMMANDS.get(args[0]);
         if (e == null) {
@@ -73,12 +97,16 @@ public final class Main {
 
     private static void usage(PrintStream out) {
         out.println("usage: bin/dscomm COMMAND [ARGS...]");
+        out.println("       bin/dscomm --version | -V   print the version, the JDK and the ISA");
         out.println();
         out.println("commands:");
         COMMANDS.forEach((name, e) -> out.printf("  %-8s %s%n", name, e.summary()));
         out.println("  test     run the test suite (Maven, with the JDK bin/dscomm found)");
         out.println();
+        out.println();
         out.println("Run 'bin/dscomm COMMAND --help' for a command's options.");
+        out.println();
+        out.println(EXIT_CODES);
     }
 
     /** A command-line mistake: printed as one line, exit code 2. */
