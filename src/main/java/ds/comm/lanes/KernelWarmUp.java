@@ -30,11 +30,13 @@ import java.util.Map;
  * it) each kernel gets a fixed {@link #FALLBACK_CALLS} calls.
  *
  * <h2>What is driven</h2>
- * Mostly the kernel's main loop a few times plus a tail (so that the scalar finish is compiled
- * too), cheap even interpreted; but every round also one call of {@link #LARGE_BYTES}, because C2
- * speculates on what it profiled: a kernel compiled from short loops only carries a loop
- * predicate that fails at the first decode-sized tensor ({@code profile_predicate} deoptimisation
- * at the loop head, measured: every call then interpreted again for ~0.8 s until C2 recompiled).
+ * The kernel's main loop a few times plus a tail (so that the scalar finish is compiled too),
+ * cheap even interpreted. Once those calls allocate nothing, one call of {@link #LARGE_BYTES}
+ * must allocate nothing too before the kernel counts as compiled, because C2 speculates on what
+ * it profiled: a kernel compiled from short loops only carries a loop predicate that fails at
+ * the first decode-sized tensor ({@code profile_predicate} deoptimisation at the loop head,
+ * measured: every call then interpreted again for ~0.8 s until C2 recompiled). The failing call
+ * records the trap, the next compilation drops the speculation, and the proof is repeated.
  * With two sources and with three (so that the loop over further sources is compiled as taken:
  * a C2 compilation that never saw it would deoptimise at the first group of three), on native
  * segments, the class every collective passes. The scalar reference is driven as well when it is
@@ -49,7 +51,7 @@ public final class KernelWarmUp {
     static final int CALLS_PER_ROUND = 20;
     /** Consecutive allocation-free rounds that count as compiled. */
     static final int QUIET_ROUNDS = 3;
-    /** One call per round is this large (a decode-sized tensor): see "What is driven". */
+    /** The proof call is this large (a decode-sized tensor): see "What is driven". */
     static final long LARGE_BYTES = 32L << 10;
     /** Calls per kernel when allocation cannot be observed (or for the scalar reducer). */
     static final int FALLBACK_CALLS = 12_000;
@@ -181,18 +183,28 @@ public final class KernelWarmUp {
                     Combiner op = ops.get(i);
                     // A tail of 3 elements after whole steps of every kernel's loop.
                     long count = (bytes - 64) / type.byteSize() + 3;
-                    long large = LARGE_BYTES / type.byteSize() + 5;
-                    long before = byAllocation ? counter.allocatedBytes() : 0;
-                    for (int c = 0; c < CALLS_PER_ROUND; c++) {
-                        reducer.reduce(type, op, dst, 0, src, offsets, 2 + (c & 1), c == 0 ? large : count);
-                    }
-                    calls[i] += CALLS_PER_ROUND;
                     boolean finished;
-                    if (byAllocation) {
-                        quiet[i] = counter.allocatedBytes() - before == 0 ? quiet[i] + 1 : 0;
-                        finished = quiet[i] >= QUIET_ROUNDS;
+                    if (byAllocation && quiet[i] >= QUIET_ROUNDS) {
+                        // Looks compiled: prove it on a decode-sized tensor. If C2 speculated on
+                        // the short loops, this call deoptimises (and allocates); the trap is
+                        // recorded, so the next compilation does without that speculation.
+                        long large = LARGE_BYTES / type.byteSize() + 5;
+                        long before = counter.allocatedBytes();
+                        reducer.reduce(type, op, dst, 0, src, offsets, 2, large);
+                        finished = counter.allocatedBytes() - before == 0;
+                        if (!finished) quiet[i] = 0;
                     } else {
-                        finished = calls[i] >= FALLBACK_CALLS;
+                        long before = byAllocation ? counter.allocatedBytes() : 0;
+                        for (int c = 0; c < CALLS_PER_ROUND; c++) {
+                            reducer.reduce(type, op, dst, 0, src, offsets, 2 + (c & 1), count);
+                        }
+                        calls[i] += CALLS_PER_ROUND;
+                        if (byAllocation) {
+                            quiet[i] = counter.allocatedBytes() - before == 0 ? quiet[i] + 1 : 0;
+                            finished = false;
+                        } else {
+                            finished = calls[i] >= FALLBACK_CALLS;
+                        }
                     }
                     if (finished) {
                         done[i] = true;

@@ -20,10 +20,11 @@ import java.util.function.LongSupplier;
  *       An oversubscribed node starts with the shortest spin and never spins long.</li>
  *   <li><b>Preemption while spinning</b>: polls are a few tens of nanoseconds apart, so two
  *       consecutive polls more than {@link #PREEMPTED_GAP_NANOS} apart mean the scheduler took
- *       this core away: someone else wanted it, so spinning is stealing. The spin budget drops
- *       to its minimum, this wait blocks at once, and no growth is allowed for
- *       {@link #CONTENTION_MEMORY_NANOS}. This is what catches a busy process or another job
- *       that no count of our own ranks can see.</li>
+ *       this core away: someone else wanted it, so spinning is stealing. The spin budget halves,
+ *       this wait blocks at once, and no growth is allowed for {@link #CONTENTION_MEMORY_NANOS}.
+ *       This is what catches a busy process or another job that no count of our own ranks can
+ *       see; halving rather than dropping keeps a lone preemption (a tick, the hypervisor) from
+ *       sending every short wait to sleep.</li>
  *   <li><b>How waits end</b>: a wait that ended in the block phase shortly after the spin
  *       budget ran out would have been caught by a longer spin, so the budget doubles; a wait
  *       that ended while spinning lets it grow slowly; a long wait changes nothing (no spin
@@ -50,7 +51,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
     /** Two polls this far apart while spinning: the thread was descheduled. */
     public static final long PREEMPTED_GAP_NANOS = 40_000;
     /** After a preemption the spin budget may not grow for this long. */
-    public static final long CONTENTION_MEMORY_NANOS = 200_000_000L;
+    public static final long CONTENTION_MEMORY_NANOS = 20_000_000L;
     /** Yields between the spin and the block phase: cheap, and they let a peer on our core run. */
     static final int YIELDS = 4;
     /** Longest block a waiter that can be woken is told to make (it re-checks its deadline then). */
@@ -150,11 +151,15 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
         long waited = now - waitStart;
         if (!pastSpin) {
             if (gap > PREEMPTED_GAP_NANOS) {
+                // Halve, not drop: on a shared (virtual) machine an occasional preemption is
+                // noise (a timer tick, the hypervisor), and a spin cut to nothing would send
+                // every short wait to sleep and pay a wake-up for it. Repeated preemptions,
+                // the mark of a real contender for this core, still bring it down within a few.
                 preemptions++;
                 preemptedThisWait = true;
                 contended = true;
                 contendedAtNanos = now;
-                spinNanos = MIN_SPIN_NANOS;
+                spinNanos = Math.max(MIN_SPIN_NANOS, spinNanos >> 1);
                 pastSpin = true;
             } else if (waited < spinNanos) {
                 Thread.onSpinWait();

@@ -96,16 +96,24 @@ class AdaptiveIdleStrategyTest {
     }
 
     @Test
-    void beingPreemptedWhileSpinningDropsTheSpinAndBlocksAtOnce() {
+    void beingPreemptedWhileSpinningHalvesTheSpinAndBlocksAtOnce() {
         Clock c = new Clock();
         AdaptiveIdleStrategy s = strategy(c, 2, 2);
+        long before = s.spinNanos();
         s.reset();
         s.idleOrBlock();
         c.now += 3_000_000;            // descheduled for 3 ms in the middle of the spin
         int more = pollsUntilBlock(s);
         assertTrue(more <= AdaptiveIdleStrategy.YIELDS, "still spun " + more + " polls after a preemption");
         assertEquals(1, s.preemptions());
-        assertEquals(AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.spinNanos());
+        assertEquals(before / 2, s.spinNanos());
+        // A real contender preempts again and again: a few waits bring the spin to its minimum.
+        for (int wait = 0; wait < 8; wait++) {
+            s.reset();
+            s.idleOrBlock();
+            c.now += 3_000_000;
+            pollsUntilBlock(s);
+        }
         // While the contention is remembered, waits caught spinning do not grow the spin back.
         for (int wait = 0; wait < 100; wait++) {
             s.reset();
