@@ -531,6 +531,8 @@ public final class ShmCollective implements Collective {
             // Peers still waiting on this rank see CLOSED and fail fast instead of timing out;
             // a FAILED state stays, it says more.
             if (failure == null) steps.markState(SegmentDescriptor.STATE_CLOSED);
+            LOG.log(System.Logger.Level.DEBUG, () -> "ds-comm group " + group.name() + " rank " + rank + " closed after step "
+                    + steps.step() + "; waiting: " + steps.waitingSummary());
         } catch (RuntimeException ignored) {
             // The mapping is ours; nothing a peer did can make this fail, but close never throws.
         }

@@ -346,6 +346,11 @@ final class StepSequencer {
         if (futex) wakeSleepers();
     }
 
+    /** How this rank has been waiting (its idle strategy's account), for diagnostics. */
+    String waitingSummary() {
+        return idle.toString();
+    }
+
     /** The last published step (for tests and diagnostics). */
     long step() {
         return step;

@@ -218,6 +218,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
     @Override
     public String toString() {
         return "adaptive(spin " + spinNanos + " ns of max " + ceilingNanos + (oversubscribed ? ", oversubscribed" : "")
-                + ", park " + minParkNanos + ".." + maxParkNanos + " ns)";
+                + ", park " + minParkNanos + ".." + maxParkNanos + " ns; " + waits + " waits, " + blockedWaits
+                + " past the spin, " + preemptions + " preempted while spinning)";
     }
 }
