@@ -54,6 +54,15 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
     public static final long CONTENTION_MEMORY_NANOS = 20_000_000L;
     /** Yields between the spin and the block phase: cheap, and they let a peer on our core run. */
     static final int YIELDS = 4;
+    /**
+     * On a node where our own ranks outnumber the processors, a waiter keeps yielding this long
+     * before it sleeps. The ranks it waits for are runnable, queued behind it: a yield hands them
+     * the core at once and costs nothing when nobody is queued, while a sleeper must be woken by a
+     * system call and rescheduled (tens of microseconds on a virtual machine). Not so against an
+     * unknown contender (preemptions only): a busy process keeps the core its whole slice once
+     * handed it, while a sleeper that is woken preempts it.
+     */
+    static final long OVERSUBSCRIBED_YIELD_NANOS = 200_000;
     /** Longest block a waiter that can be woken is told to make (it re-checks its deadline then). */
     static final long MAX_BLOCK_NANOS = 20_000_000L;
 
@@ -168,7 +177,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
                 pastSpin = true;
             }
         }
-        if (yields < YIELDS) {
+        if (yields < YIELDS || oversubscribed && waited < spinNanos + OVERSUBSCRIBED_YIELD_NANOS) {
             yields++;
             Thread.yield();
             return 0;

@@ -34,7 +34,7 @@ class AdaptiveIdleStrategyTest {
     }
 
     @Test
-    void aRankWithACoreSpinsBeforeItBlocksAndAnOversubscribedOneAlmostNot() {
+    void aRankWithACoreSpinsBeforeItBlocksAndAnOversubscribedOneYieldsToItsPeersFirst() {
         Clock c = new Clock();
         AdaptiveIdleStrategy dedicated = strategy(c, 2, 2);
         AdaptiveIdleStrategy crowded = strategy(c, 4, 2);
@@ -42,11 +42,30 @@ class AdaptiveIdleStrategyTest {
         crowded.reset();
         assertFalse(dedicated.oversubscribed());
         assertTrue(crowded.oversubscribed());
-        // 50 ns a poll: 25 us of spinning is 500 polls; 1 us is 20.
+        // 50 ns a poll: 25 us of spinning is 500 polls, then 4 yields.
         int spun = pollsUntilBlock(dedicated);
-        int barely = pollsUntilBlock(crowded);
-        assertTrue(spun >= 400, "spun only " + spun + " polls");
-        assertTrue(barely <= 40, "an oversubscribed rank spun " + barely + " polls");
+        assertTrue(spun >= 400 && spun <= 600, "polled " + spun + " times before blocking");
+        // Oversubscribed: a microsecond of spinning, then yields (to the peers queued behind it)
+        // for 200 us before it sleeps: 4 000 polls.
+        int yielded = pollsUntilBlock(crowded);
+        long expected = (AdaptiveIdleStrategy.MIN_SPIN_NANOS + AdaptiveIdleStrategy.OVERSUBSCRIBED_YIELD_NANOS) / 50;
+        assertTrue(Math.abs(yielded - expected) <= 50, "polled " + yielded + " times before blocking, expected ~" + expected);
+    }
+
+    @Test
+    void aRankContendedByAStrangerSleepsInsteadOfYieldingItsCoreAway() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 2, 2);
+        for (int wait = 0; wait < 10; wait++) {   // preempted while spinning, wait after wait
+            s.reset();
+            s.idleOrBlock();
+            c.now += 3_000_000;
+            pollsUntilBlock(s);
+        }
+        s.reset();
+        int polls = pollsUntilBlock(s);
+        assertTrue(polls <= AdaptiveIdleStrategy.MIN_SPIN_NANOS / 50 + AdaptiveIdleStrategy.YIELDS + 1,
+                "polled " + polls + " times before blocking");
     }
 
     @Test
