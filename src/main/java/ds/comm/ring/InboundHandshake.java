@@ -1,11 +1,13 @@
 package ds.comm.ring;
 
 import java.io.IOException;
+import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 
 import ds.comm.topology.JobSecret;
+import ds.comm.topology.PeerCheck;
 
 import static ds.comm.ring.HandshakeDescriptor.*;
 
@@ -38,6 +40,10 @@ final class InboundHandshake {
     final SocketChannel channel;
     /** nanoTime by which the handshake must complete. */
     final long deadline;
+    /** Where the connection comes from: handshakes per source are bounded. */
+    final InetAddress source;
+    /** What the socket tables say about the connecting process. */
+    final PeerCheck.Verdict verdict;
     private final JobSecret secret;
     private final byte[] nonce = JobSecret.nonce();
     private final ByteBuffer in = ByteBuffer.allocate(MAX_HELLO_LENGTH);
@@ -57,9 +63,12 @@ final class InboundHandshake {
     private int groupSize;
     private short purpose;
 
-    InboundHandshake(SocketChannel channel, long deadline, JobSecret secret) {
+    InboundHandshake(SocketChannel channel, long deadline, JobSecret secret, InetAddress source,
+                     PeerCheck.Verdict verdict) {
         this.channel = channel;
         this.deadline = deadline;
+        this.source = source;
+        this.verdict = verdict;
         this.secret = secret;
         in.limit(HELLO_FIXED_LENGTH);
     }

@@ -1,6 +1,8 @@
 package ds.comm.ring;
 
 import ds.comm.topology.JobSecret;
+import ds.comm.topology.PeerCheck;
+import ds.comm.topology.SocketOwner;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -21,6 +23,7 @@ import static ds.comm.ring.HandshakeDescriptor.*;
  */
 final class RingConnector {
 
+    private static final System.Logger LOG = System.getLogger(RingConnector.class.getName());
     private static final long FIRST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     private static final long LONGEST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -69,6 +72,17 @@ final class RingConnector {
                     if (challenge.getInt(0) != CHALLENGE_MAGIC) {
                         throw new IOException(address + " answered the HELLO with something else than a CHALLENGE");
                     }
+                    // The listener's end: on this node it must be a process of this user, or it is
+                    // an impostor on a port a dead rank left (no secret needed to tell).
+                    long owner = SocketOwner.ownerOfPeer((InetSocketAddress) ch.getLocalAddress(),
+                            (InetSocketAddress) ch.getRemoteAddress());
+                    PeerCheck.Verdict verdict = PeerCheck.verdict(owner);
+                    if (verdict == PeerCheck.Verdict.OTHER_USER) {
+                        String why = PeerCheck.otherUser("ring listener " + address, owner);
+                        LOG.log(System.Logger.Level.WARNING, why);
+                        throw new IOException(why);
+                    }
+                    PeerCheck.noteUnproven(verdict, "ring listener " + address, secret);
                     byte[] theirNonce = new byte[JobSecret.NONCE_BYTES];
                     challenge.get(4, theirNonce);
                     byte[] myNonce = JobSecret.nonce();

@@ -2,8 +2,12 @@ package ds.comm.ring;
 
 import ds.comm.spi.CommFailure;
 import ds.comm.topology.JobSecret;
+import ds.comm.topology.PeerCheck;
+import ds.comm.topology.SocketOwner;
+import ds.comm.topology.WarningThrottle;
 
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
@@ -29,6 +33,13 @@ import java.util.concurrent.TimeUnit;
  * waits, keyed by (job, group, sender, receiver, purpose: data or heartbeat), until the
  * {@link RingCollective} of its group claims it, so the world group and its split sub-groups
  * share the listener and may be opened in any interleaving.
+ *
+ * <p><b>Strangers and floods.</b> A connection from a process of another user on this node is
+ * closed at accept ({@link PeerCheck}), whatever it would have sent. Handshakes in progress are
+ * bounded per source address and in total; at either bound the oldest is closed to make room
+ * (its connector, if genuine, retries), so a flood of slow connections delays a genuine one
+ * at most by a retry and never until its deadline. Warnings about refused connections go through
+ * a {@link WarningThrottle}: a few lines per period and a summary.
  */
 public final class RingEndpoint implements AutoCloseable {
 
@@ -36,8 +47,13 @@ public final class RingEndpoint implements AutoCloseable {
 
     /** Default bound on one inbound handshake. */
     public static final long DEFAULT_HANDSHAKE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
-    /** Handshakes in progress at once; more connections are refused (closed) until some finish. */
+    /** Handshakes in progress at once; a new connection beyond it evicts the oldest. */
     static final int MAX_PENDING_HANDSHAKES = 256;
+    /**
+     * Handshakes in progress from one source address that are not proven this user's; a new one
+     * beyond it evicts that source's oldest.
+     */
+    static final int MAX_PENDING_PER_SOURCE = 32;
     /** Accepted connections waiting for their group; bounds what a flood of valid HELLOs can hold. */
     static final int MAX_PARKED = 1024;
 
@@ -56,6 +72,7 @@ public final class RingEndpoint implements AutoCloseable {
     private final int port;
     private final Thread acceptor;
     private volatile boolean closed;
+    private final WarningThrottle warnings;
 
     /** Guards parked, ownerToken and ownerWorldRank; waited on by claimers. */
     private final Object lock = new Object();
@@ -71,6 +88,7 @@ public final class RingEndpoint implements AutoCloseable {
         this.secret = secret;
         this.port = ((InetSocketAddress) server.getLocalAddress()).getPort();
         this.acceptor = Thread.ofPlatform().daemon().name("ds-comm-ring-listener-" + port).unstarted(this::acceptLoop);
+        this.warnings = new WarningThrottle(LOG, "ring listener on port " + port);
     }
 
     /**
@@ -293,6 +311,7 @@ public final class RingEndpoint implements AutoCloseable {
                         flush |= step(key, (InboundHandshake) key.attachment(), pending);
                     }
                 }
+                warnings.tick();
             }
         } catch (IOException | RuntimeException e) {
             if (!closed) {
@@ -305,28 +324,83 @@ public final class RingEndpoint implements AutoCloseable {
             }
             closeQuietly(server);
             closeQuietly(selector);
+            warnings.flush();
         }
     }
 
     private void acceptAll(List<InboundHandshake> pending) throws IOException {
+        List<SocketChannel> fresh = new ArrayList<>();
+        List<SocketOwner.Connection> ends = new ArrayList<>();
         SocketChannel ch;
-        while ((ch = server.accept()) != null) {
-            if (pending.size() >= MAX_PENDING_HANDSHAKES) {
-                LOG.log(System.Logger.Level.WARNING, "ring listener on port " + port + ": " + pending.size()
-                        + " handshakes in progress; closing connection from " + remote(ch));
+        // A bounded batch: the socket tables are read once for all of them.
+        while (fresh.size() < 256 && (ch = server.accept()) != null) {
+            try {
+                ends.add(new SocketOwner.Connection((InetSocketAddress) ch.getLocalAddress(),
+                        (InetSocketAddress) ch.getRemoteAddress()));
+                fresh.add(ch);
+            } catch (IOException e) {
+                closeQuietly(ch);
+            }
+        }
+        if (fresh.isEmpty()) return;
+        long[] owners = SocketOwner.ownersOfPeers(ends);
+        for (int i = 0; i < fresh.size(); i++) {
+            ch = fresh.get(i);
+            InetSocketAddress from = ends.get(i).remote();
+            PeerCheck.Verdict verdict = PeerCheck.verdict(owners[i]);
+            if (verdict == PeerCheck.Verdict.OTHER_USER) {
+                warnings.warn(PeerCheck.otherUser("connection from " + from, owners[i]));
                 closeQuietly(ch);
                 continue;
+            }
+            if (verdict != PeerCheck.Verdict.SAME_USER && unprovenFrom(pending, from.getAddress()) >= MAX_PENDING_PER_SOURCE) {
+                evictOldest(pending, from.getAddress(), false, "its source holds " + MAX_PENDING_PER_SOURCE + " handshakes");
+            }
+            if (pending.size() >= MAX_PENDING_HANDSHAKES) {
+                if (!evictOldest(pending, null, false, pending.size() + " handshakes in progress")) {
+                    evictOldest(pending, null, true, pending.size() + " handshakes in progress");
+                }
             }
             try {
                 ch.configureBlocking(false);
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                InboundHandshake hs = new InboundHandshake(ch, System.nanoTime() + handshakeTimeoutNanos, secret);
+                InboundHandshake hs = new InboundHandshake(ch, System.nanoTime() + handshakeTimeoutNanos, secret,
+                        from.getAddress(), verdict);
                 ch.register(selector, SelectionKey.OP_READ, hs);
                 pending.add(hs);
             } catch (IOException e) {
                 closeQuietly(ch);
             }
         }
+    }
+
+    /** Handshakes in progress from {@code source} that the socket tables do not prove this user's. */
+    private static int unprovenFrom(List<InboundHandshake> pending, InetAddress source) {
+        int n = 0;
+        for (InboundHandshake hs : pending) {
+            if (hs.verdict != PeerCheck.Verdict.SAME_USER && hs.source.equals(source)) n++;
+        }
+        return n;
+    }
+
+    /**
+     * Closes the oldest handshake in progress (of {@code source}, or of any when null; among
+     * this user's proven ones only when {@code proven}) to make room; false when there is none.
+     */
+    private boolean evictOldest(List<InboundHandshake> pending, InetAddress source, boolean proven, String why) {
+        InboundHandshake oldest = null;
+        for (InboundHandshake hs : pending) {
+            if ((hs.verdict == PeerCheck.Verdict.SAME_USER) == proven && (source == null || hs.source.equals(source))
+                    && (oldest == null || hs.deadline - oldest.deadline < 0)) {
+                oldest = hs;
+            }
+        }
+        if (oldest == null) return false;
+        pending.remove(oldest);
+        SelectionKey key = oldest.channel.keyFor(selector);
+        if (key != null) key.cancel();
+        reject(oldest, "evicted to make room for a newer connection (" + why + ")");
+        return true;
     }
 
     /** Advances one handshake; returns true if its key was cancelled (the selector needs a flush). */
@@ -363,6 +437,7 @@ public final class RingEndpoint implements AutoCloseable {
             case DONE -> {
                 pending.remove(hs);
                 key.cancel();
+                PeerCheck.noteUnproven(hs.verdict, "ring peer " + remote(hs.channel), secret);
                 park(hs);
                 return true;
             }
@@ -404,7 +479,7 @@ public final class RingEndpoint implements AutoCloseable {
     }
 
     private void drop(SocketChannel ch, String why) {
-        LOG.log(System.Logger.Level.WARNING, "ring listener on port " + port + ": " + why);
+        warnings.warn(why);
         closeQuietly(ch);
     }
 

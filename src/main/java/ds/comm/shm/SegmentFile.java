@@ -27,8 +27,15 @@ import static ds.comm.shm.SegmentDescriptor.*;
  * Naming, creation, allocation, mapping and verification of one rank's segment file.
  *
  * <p>Files live in the settings' directory (normally {@code /dev/shm}, a tmpfs) as
- * {@code dscomm-<user>-<job>-<group>-<rank>}: the user keeps two users' jobs apart on a shared
- * node, the job token two jobs of one user, the group name the communicators of one job.
+ * {@code dscomm-<user>-<key>}, where the key is 128 bits of HMAC-SHA256, keyed with the job
+ * token, over the group name, the rank and an alternate number. The user keeps two users' jobs
+ * apart on a shared node (and lets a job find its own stale files); the key is unguessable:
+ * the token is random and known only to the job's ranks (from the authenticated rendezvous
+ * table, or from MPI), and one rank's name tells nothing about another's, so another user who
+ * watches {@code /dev/shm} cannot create a sibling rank's or a split group's file first.
+ * Should a file of another user sit at a rank's name all the same, the rank takes its next
+ * alternate name ({@link #NAME_ALTERNATES} in all) and its peers look there: a planted file is
+ * named (with its owner's uid) in a WARNING and cannot stop the job.
  *
  * <p><b>Why every page is written at creation.</b> A tmpfs file grows lazily: {@code
  * ftruncate} or a single write at the end only creates a hole, and the first touch of a page
@@ -52,13 +59,68 @@ final class SegmentFile {
     private static final FileAttribute<Set<PosixFilePermission>> OWNER_ONLY_ATTRIBUTE =
             PosixFilePermissions.asFileAttribute(OWNER_ONLY);
     private static final int ZERO_BLOCK = 64 << 10;
+    private static final System.Logger LOG = System.getLogger(SegmentFile.class.getName());
+    private static final byte[] NAME_LABEL = "ds-comm segment name".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    /** Names a rank tries, in order, when files of other users take the earlier ones. */
+    static final int NAME_ALTERNATES = 4;
 
     private SegmentFile() {
     }
 
-    /** The file of group rank {@code rank}. */
+    /** The first name of group rank {@code rank}'s file. */
     static Path path(Path dir, GroupSpec group, int rank) {
-        return dir.resolve("dscomm-" + sanitizedUser() + "-" + group.jobToken() + "-" + group.name() + "-" + rank);
+        return path(dir, group, rank, 0);
+    }
+
+    /** Name number {@code alternate} (0 first) of group rank {@code rank}'s file. */
+    static Path path(Path dir, GroupSpec group, int rank, int alternate) {
+        return dir.resolve("dscomm-" + sanitizedUser() + "-" + nameKey(group, rank, alternate));
+    }
+
+    /** 32 hex digits: HMAC-SHA256(job token; label, group name, rank, alternate), cut to 128 bits. */
+    static String nameKey(GroupSpec group, int rank, int alternate) {
+        try {
+            javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+            mac.init(new javax.crypto.spec.SecretKeySpec(
+                    group.jobToken().getBytes(java.nio.charset.StandardCharsets.US_ASCII), "HmacSHA256"));
+            mac.update(NAME_LABEL);
+            mac.update((byte) 0);
+            mac.update(group.name().getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            mac.update(ByteBuffer.allocate(9).put((byte) 0).putInt(rank).putInt(alternate).array());
+            return java.util.HexFormat.of().formatHex(mac.doFinal(), 0, 16);
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+        }
+    }
+
+    /** Where this rank's segment was created, and its mapping. */
+    record Placed(Path path, MemorySegment segment) {
+    }
+
+    /**
+     * Creates this rank's file at the first of its names that no other user has taken; a name
+     * taken by another user is reported in a WARNING and skipped.
+     */
+    static Placed createOwn(Path dir, long bytes, GroupSpec group, Arena arena) {
+        int rank = group.myIndex();
+        StringBuilder taken = new StringBuilder();
+        for (int k = 0; k < NAME_ALTERNATES; k++) {
+            Path p = path(dir, group, rank, k);
+            long available = usableSpace(dir, group);
+            if (available < bytes) {
+                throw noSpace(p, bytes, available, group, null);
+            }
+            MemorySegment s = createAt(p, bytes, group, arena);
+            if (s != null) {
+                return new Placed(p, s);
+            }
+            String why = plantedBy(p, group);
+            LOG.log(System.Logger.Level.WARNING, "ds-comm group " + group.name() + " rank " + rank + ": " + why
+                    + "; using the next name");
+            taken.append(taken.isEmpty() ? "" : "; ").append(why);
+        }
+        throw setup(group, "every one of the " + NAME_ALTERNATES + " names of this rank's segment is taken by another"
+                + " user's file (" + taken + "): another user knows this job's token", null);
     }
 
     /** The user name, reduced to {@code [A-Za-z0-9_]} so that it is safe in a file name. */
@@ -87,12 +149,39 @@ final class SegmentFile {
         return createAllocated(path, bytes, group, arena);
     }
 
+    /** {@link #createAllocated}, failing (naming the owner) when another user's file is at the name. */
+    static MemorySegment createAllocated(Path path, long bytes, GroupSpec group, Arena arena) {
+        MemorySegment s = createAt(path, bytes, group, arena);
+        if (s == null) {
+            throw setup(group, plantedBy(path, group), null);
+        }
+        return s;
+    }
+
+    /** What to say about a file of another user at our name. */
+    private static String plantedBy(Path path, GroupSpec group) {
+        long owner = ownerOf(path);
+        return "segment file " + path + " already exists and was created by "
+                + ds.comm.topology.SocketOwner.describeUid(owner) + ", another user (not a leftover of this user's"
+                + " jobs; it cannot be removed by this user)";
+    }
+
+    /** The file's owner, or -1 when it vanished or cannot be read. */
+    private static long ownerOf(Path path) {
+        try {
+            return ((Number) Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS)).longValue();
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
     /**
      * {@link #create} without the free-space pre-check, which only gives the friendlier early
      * message: another process can take the space between check and allocation, and then the
-     * page writes here fail with ENOSPC, reported the same way.
+     * page writes here fail with ENOSPC, reported the same way. Null when a file of another
+     * user is at the name.
      */
-    static MemorySegment createAllocated(Path path, long bytes, GroupSpec group, Arena arena) {
+    private static MemorySegment createAt(Path path, long bytes, GroupSpec group, Arena arena) {
         Path dir = path.getParent();
         FileChannel channel;
         try {
@@ -100,8 +189,13 @@ final class SegmentFile {
                     EnumSet.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE),
                     OWNER_ONLY_ATTRIBUTE);
         } catch (FileAlreadyExistsException e) {
-            throw setup(group, "segment file " + path + " already exists: a communicator with the same job token,"
-                    + " group and rank is open, or a crashed run left it behind (remove it)", e);
+            long owner = ownerOf(path);
+            long self = ds.comm.topology.SocketOwner.ownUid();
+            if (owner >= 0 && self >= 0 && owner != self) {
+                return null;
+            }
+            throw setup(group, "segment file " + path + " already exists and is this user's: a communicator with the"
+                    + " same job token, group and rank is open, or a crashed run of this job left it behind (remove it)", e);
         } catch (NoSuchFileException e) {
             throw setup(group, "shared-memory directory " + dir + " does not exist", e);
         } catch (IOException e) {
@@ -290,9 +384,42 @@ final class SegmentFile {
 
     /**
      * Not yet: {@code why} says what is missing, for the timeout message; {@code mapped} is the
-     * mapping when the file is complete but its header is not READY yet (pass it back), else null.
+     * mapping when the file at {@code path} is complete but its header is not READY yet (pass
+     * both back), else null.
      */
-    record NotYet(String why, MemorySegment mapped) implements Attempt {
+    record NotYet(String why, MemorySegment mapped, Path path) implements Attempt {
+        NotYet(String why) {
+            this(why, null, null);
+        }
+    }
+
+    /**
+     * One non-blocking attempt to find and map peer {@code rank}'s file among its names: the
+     * first name with a file of this user is the peer's (a rank creates at the first name no
+     * other user took); names without a file, or with another user's, are passed over.
+     *
+     * @param mapped a {@link NotYet} of an earlier attempt that mapped a file not READY yet, or null
+     */
+    static Attempt tryAttachPeer(Path dir, long bytes, GroupSpec group, int rank, long uid, Arena arena,
+                                 NotYet mapped) {
+        if (mapped != null && mapped.mapped() != null) {
+            return tryAttach(mapped.path(), bytes, group, rank, uid, arena, mapped.mapped());
+        }
+        StringBuilder why = new StringBuilder();
+        for (int k = 0; k < NAME_ALTERNATES; k++) {
+            Path p = path(dir, group, rank, k);
+            long owner = ownerOf(p);
+            if (owner < 0) {
+                continue; // no file (yet): the peer may still create it here, or did at a later name
+            }
+            if (owner != uid) {
+                why.append(why.isEmpty() ? "" : "; ").append(plantedBy(p, group));
+                continue;
+            }
+            return tryAttach(p, bytes, group, rank, uid, arena, null);
+        }
+        return new NotYet(why.isEmpty() ? "no file " + path(dir, group, rank).getFileName()
+                : "no file of this user at its names (" + why + ")");
     }
 
     /**
@@ -317,17 +444,17 @@ final class SegmentFile {
                             + " (do all ranks use the same shmBytes?)");
                 }
                 if (size < bytes) {
-                    return new NotYet("file has " + size + " of " + bytes + " bytes", null);
+                    return new NotYet("file has " + size + " of " + bytes + " bytes");
                 }
                 segment = channel.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
             } catch (NoSuchFileException e) {
-                return new NotYet("no file " + path.getFileName(), null);
+                return new NotYet("no file " + path.getFileName());
             } catch (IOException e) {
                 throw setup(group, "cannot open peer segment " + path + ": " + e, e);
             }
         }
         if (readyAcquire(segment) != READY_VALUE) {
-            return new NotYet("header of " + path.getFileName() + " not ready", segment);
+            return new NotYet("header of " + path.getFileName() + " not ready", segment, path);
         }
         verifyHeader(segment, path, bytes, group, rank, uid);
         return new Attached(segment);

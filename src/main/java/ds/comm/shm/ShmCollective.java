@@ -163,14 +163,16 @@ public final class ShmCollective implements Collective {
         }
         int rank = group.myIndex();
         Path dir = settings.shmDir();
-        Path ownPath = SegmentFile.path(dir, group, rank);
+        Path ownPath = null;
         // One deadline for the whole open, housekeeping included.
         long deadline = System.nanoTime() + settings.timeoutNanos();
         Arena arena = Arena.ofShared();
         MemorySegment[] segments = new MemorySegment[size];
         boolean created = false;
         try {
-            segments[rank] = SegmentFile.create(ownPath, bytes, group, arena);
+            SegmentFile.Placed placed = SegmentFile.createOwn(dir, bytes, group, arena);
+            ownPath = placed.path();
+            segments[rank] = placed.segment();
             created = true;
             reclaimStale(dir, SegmentFile.uidOf(segments[rank]), deadline);
             attachPeers(dir, bytes, group, settings, arena, segments, processes.clone(), deadline);
@@ -221,7 +223,7 @@ public final class ShmCollective implements Collective {
         int size = group.size();
         int rank = group.myIndex();
         long uid = SegmentFile.uidOf(segments[rank]);
-        MemorySegment[] mapped = new MemorySegment[size];
+        SegmentFile.NotYet[] mapped = new SegmentFile.NotYet[size];
         String[] why = new String[size];
         IdleStrategy idle = settings.idle().get();
         long start = System.nanoTime();
@@ -232,8 +234,7 @@ public final class ShmCollective implements Collective {
             boolean progress = false;
             for (int p = 0; p < size; p++) {
                 if (p == rank || segments[p] != null) continue;
-                SegmentFile.Attempt attempt = SegmentFile.tryAttach(SegmentFile.path(dir, group, p), bytes, group, p,
-                        uid, arena, mapped[p]);
+                SegmentFile.Attempt attempt = SegmentFile.tryAttachPeer(dir, bytes, group, p, uid, arena, mapped[p]);
                 switch (attempt) {
                     case SegmentFile.Attached a -> {
                         segments[p] = a.segment();
@@ -242,7 +243,7 @@ public final class ShmCollective implements Collective {
                     }
                     case SegmentFile.NotYet n -> {
                         why[p] = n.why();
-                        mapped[p] = n.mapped();
+                        mapped[p] = n;
                     }
                 }
             }

@@ -7,7 +7,6 @@ import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicBoolean;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
@@ -19,8 +18,9 @@ import javax.crypto.spec.SecretKeySpec;
  * 32 random bytes in hex for every job. Any string is accepted; its UTF-8 bytes are the HMAC
  * key, so a hex string and the same text typed by hand are the same key on every rank. Without
  * the variable (torchrun, mpirun, srun jobs) the job still runs: the same challenge-response is
- * computed with a fixed, public key, which still keeps stray clients and other jobs' ranks out by
- * accident but not by intent, and a warning says so once per process.
+ * computed with a fixed, public key, and what keeps strangers out is then the same-user rule of
+ * {@link PeerCheck}: a peer on this node must be a process of this user. A peer on another node
+ * cannot be proven that way; {@link PeerCheck#noteUnproven} says so once, loudly, when one joins.
  */
 public final class JobSecret {
 
@@ -31,8 +31,6 @@ public final class JobSecret {
     /** Bytes of an HMAC-SHA256 tag. */
     public static final int TAG_BYTES = 32;
 
-    private static final System.Logger LOG = System.getLogger("ds.comm");
-    private static final AtomicBoolean WARNED = new AtomicBoolean();
     private static final byte[] PUBLIC_KEY = "ds-comm unauthenticated job".getBytes(StandardCharsets.US_ASCII);
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -45,17 +43,12 @@ public final class JobSecret {
     }
 
     /**
-     * The secret of {@code DSCOMM_JOB_SECRET} in {@code env}; without one, the public key and a
-     * one-time warning.
+     * The secret of {@code DSCOMM_JOB_SECRET} in {@code env}; without one, the public key (the
+     * warning comes only when a peer that nothing else proves joins: {@link PeerCheck}).
      */
     public static JobSecret fromEnvironment(Map<String, String> env) {
         String s = env.get(ENV);
         if (s == null || s.isEmpty()) {
-            if (WARNED.compareAndSet(false, true)) {
-                LOG.log(System.Logger.Level.WARNING, "ds-comm: " + ENV + " is not set: rendezvous and ring connections"
-                        + " are not authenticated (bin/dscomm launch sets it; with other launchers export the same"
-                        + " random value to every rank)");
-            }
             return unauthenticated();
         }
         return of(s);

@@ -201,9 +201,13 @@ public final class Rendezvous {
             try {
                 server = RendezvousServer.open(bind, env.worldSize(), secret, ledger);
             } catch (IOException e) {
+                long holder = SocketOwner.listenerOwner(env.masterPort());
+                String who = holder < 0 ? " (port in use by another job?)"
+                        : holder == SocketOwner.ownUid() ? " (port in use by another job of this user?)"
+                        : ": MASTER_PORT is held by a process of " + SocketOwner.describeUid(holder)
+                        + ", another user (an impostor waiting for this job's ranks; they refuse it)";
                 throw new RendezvousException("rank 0 cannot listen for the rendezvous on " + bind + " (MASTER_ADDR="
-                        + env.masterAddr() + ", MASTER_PORT=" + env.masterPort() + "): " + e.getMessage()
-                        + " (port in use by another job?)", e);
+                        + env.masterAddr() + ", MASTER_PORT=" + env.masterPort() + "): " + e.getMessage() + who, e);
             }
         }
         RendezvousServer listening = server;

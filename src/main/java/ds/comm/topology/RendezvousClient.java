@@ -26,12 +26,20 @@ import java.util.concurrent.locks.LockSupport;
  * Every rank's side of the rendezvous (rank 0's too): connect to rank 0 with retries until the
  * deadline, send HELLO, wait for the TABLE or an ERROR. Blocking sockets with a timeout set
  * before each call to the time left, so no call outlives the deadline.
+ *
+ * <p>Nothing a stranger can do ends the attempt before the deadline: a connection closed before
+ * rank 0's authenticated answer (a listener evicting us under a flood, or one that is not rank
+ * 0) is simply retried, and a listener on this node that belongs to another user is refused
+ * ({@link PeerCheck}) and named, in a WARNING and in the error if the deadline passes. Only an
+ * authenticated ERROR from rank 0 fails the rank at once, or a listener that hung up on our
+ * HELLO and is then gone altogether (rank 0 failed or was stopped).
  */
 final class RendezvousClient {
 
     /** Longest single connect attempt; later attempts still fit the overall deadline. */
     private static final long CONNECT_ATTEMPT_NANOS = TimeUnit.SECONDS.toNanos(2);
     private static final long MAX_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+    private static final System.Logger LOG = System.getLogger(RendezvousClient.class.getName());
 
     private RendezvousClient() {
     }
@@ -54,27 +62,62 @@ final class RendezvousClient {
     static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
                              LaunchLedger ledger, ByteOrder byteOrder, ShmView shmView) {
         String where = env.masterAddr() + ":" + env.masterPort();
-        try (Socket socket = connect(env, where, deadline, ledger)) {
-            socket.setTcpNoDelay(true);
-            InputStream in = socket.getInputStream();
-            byte[] serverNonce = readChallenge(env, socket, in, where, deadline);
-            // The address this socket uses towards rank 0 is one that rank 0 (and so, in a routed
-            // network, the other ranks) can reach; that is where our ring listener is announced.
-            RankRecord self = new RankRecord(env.rank(), nodeId,
-                    new InetSocketAddress(socket.getLocalAddress(), ringPort), ProcessIdentity.current(),
-                    byteOrder, env.localSize(), shmView);
-            byte[] hello = bytesOf(RendezvousCodec.hello(env.worldSize(), self));
-            byte[] clientNonce = JobSecret.nonce();
-            ByteBuffer proof = RendezvousCodec.proof(clientNonce,
-                    secret.tag(RendezvousServer.CLIENT_LABEL, serverNonce, clientNonce, hello));
-            OutputStream out = socket.getOutputStream();
-            out.write(hello);
-            out.write(proof.array(), proof.arrayOffset() + proof.position(), proof.remaining());
-            out.flush();
-            return awaitAnswer(env, socket, in, self, where, deadline, secret, serverNonce, clientNonce);
-        } catch (IOException e) {
-            throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
-                    + ": rendezvous with rank 0 at " + where + " failed: " + e, e);
+        WarningThrottle warnings = new WarningThrottle(LOG, "rank " + env.rank() + " rendezvous", 2,
+                WarningThrottle.DEFAULT_PERIOD_NANOS);
+        Unanswered last = null;
+        long pause = TimeUnit.MILLISECONDS.toNanos(10);
+        while (true) {
+            try (Socket socket = connect(env, where, deadline, ledger, last)) {
+                socket.setTcpNoDelay(true);
+                InputStream in = socket.getInputStream();
+                byte[] serverNonce = readChallenge(env, socket, in, where, deadline);
+                // Rank 0's end of this connection: on this node it must be a process of this user.
+                long owner = SocketOwner.ownerOfPeer((InetSocketAddress) socket.getLocalSocketAddress(),
+                        (InetSocketAddress) socket.getRemoteSocketAddress());
+                PeerCheck.Verdict verdict = PeerCheck.verdict(owner);
+                if (verdict == PeerCheck.Verdict.OTHER_USER) {
+                    String why = PeerCheck.otherUser("the rendezvous listener at " + where, owner);
+                    warnings.warn(why);
+                    throw new Unanswered(why, false);
+                }
+                PeerCheck.noteUnproven(verdict, "rank 0's rendezvous at " + where, secret);
+                // The address this socket uses towards rank 0 is one that rank 0 (and so, in a routed
+                // network, the other ranks) can reach; that is where our ring listener is announced.
+                RankRecord self = new RankRecord(env.rank(), nodeId,
+                        new InetSocketAddress(socket.getLocalAddress(), ringPort), ProcessIdentity.current(),
+                        byteOrder, env.localSize(), shmView);
+                byte[] hello = bytesOf(RendezvousCodec.hello(env.worldSize(), self));
+                byte[] clientNonce = JobSecret.nonce();
+                ByteBuffer proof = RendezvousCodec.proof(clientNonce,
+                        secret.tag(RendezvousServer.CLIENT_LABEL, serverNonce, clientNonce, hello));
+                OutputStream out = socket.getOutputStream();
+                out.write(hello);
+                out.write(proof.array(), proof.arrayOffset() + proof.position(), proof.remaining());
+                out.flush();
+                return awaitAnswer(env, socket, in, self, where, deadline, secret, serverNonce, clientNonce);
+            } catch (Unanswered e) {
+                last = e;
+            } catch (IOException e) {
+                throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
+                        + ": rendezvous with rank 0 at " + where + " failed: " + e, e);
+            }
+            LockSupport.parkNanos(Math.min(pause, Math.max(0, deadline - System.nanoTime())));
+            pause = Math.min(2 * pause, MAX_BACKOFF_NANOS);
+        }
+    }
+
+    /**
+     * The connection ended (or was refused by us) before rank 0's authenticated answer: nothing
+     * proves it was rank 0 that ended it, so the rank tries again until its deadline.
+     */
+    private static final class Unanswered extends IOException {
+        private static final long serialVersionUID = 1L;
+        /** The listener had our HELLO: if it is gone now, rank 0's rendezvous ended. */
+        final boolean afterHello;
+
+        Unanswered(String message, boolean afterHello) {
+            super(message, null);
+            this.afterHello = afterHello;
         }
     }
 
@@ -102,16 +145,16 @@ final class RendezvousClient {
                     + " accepted the connection but sent no challenge within " + env.timeout().toMillis()
                     + " ms: is MASTER_PORT a ds-comm rank 0 of this version?", null);
         } catch (EOFException e) {
-            throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank() + ": rank 0 at "
-                    + where + " closed the rendezvous connection before challenging this rank (it failed, was stopped,"
-                    + " or its rendezvous had already ended)", null);
+            throw new Unanswered("the listener at " + where + " closed the connection before challenging this rank"
+                    + " (rank 0 busy with a flood of connections, failed, was stopped, or its rendezvous had"
+                    + " already ended)", false);
         } catch (RendezvousCodec.MalformedFrameException e) {
             throw new RendezvousException("rank " + env.rank() + ": " + where + " answered with " + e.getMessage()
                     + (e.foreign ? ": MASTER_PORT belongs to another program" : ""));
         }
     }
 
-    private static Socket connect(LaunchEnv env, String where, long deadline, LaunchLedger ledger) {
+    private static Socket connect(LaunchEnv env, String where, long deadline, LaunchLedger ledger, Unanswered before) {
         long backoff = TimeUnit.MILLISECONDS.toNanos(10);
         Exception last = null;
         int attempts = 0;
@@ -126,6 +169,11 @@ final class RendezvousClient {
                         + " (reported by the launcher)", last);
             }
             long remaining = deadline - System.nanoTime();
+            if (remaining <= 0 && before != null) {
+                throw new RendezvousException(RendezvousException.Cause.TIMEOUT, 0, "rank " + env.rank()
+                        + " could not join rank 0's rendezvous at " + where + " within " + env.timeout().toMillis()
+                        + " ms: " + before.getMessage(), before);
+            }
             if (remaining <= 0) {
                 throw new RendezvousException(RendezvousException.Cause.TIMEOUT, 0, "rank " + env.rank()
                         + " could not reach rank 0's rendezvous at " + where
@@ -140,8 +188,16 @@ final class RendezvousClient {
                 return s;
             } catch (UnknownHostException e) {
                 last = e;
+            } catch (java.net.ConnectException e) {
+                if (before != null && before.afterHello) {
+                    // It had our HELLO, hung up without an answer and no longer listens: rank 0's
+                    // rendezvous is over (it failed, was stopped, or refused this rank).
+                    throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank() + ": "
+                            + before.getMessage(), before);
+                }
+                last = e; // refused: rank 0 is not listening yet
             } catch (IOException e) {
-                // Refused: rank 0 is not listening yet. Timed out or unreachable: maybe not yet either.
+                // Timed out or unreachable: maybe not yet either.
                 last = e;
             }
             try {
@@ -165,9 +221,9 @@ final class RendezvousClient {
                     + " got no answer from rank 0 at " + where + " within " + env.timeout().toMillis()
                     + " ms: some ranks never arrived (rank 0 reports which) or rank 0 is stuck", null);
         } catch (EOFException e) {
-            throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank() + ": rank 0 at "
-                    + where + " closed the rendezvous connection without an answer (it failed or was stopped, or it"
-                    + " refused this rank's authentication: do all ranks have the same " + JobSecret.ENV + "?)", null);
+            throw new Unanswered("rank 0 at " + where + " closed the rendezvous connection without an answer (it failed"
+                    + " or was stopped, or it refused this rank's authentication: do all ranks have the same "
+                    + JobSecret.ENV + "?)", true);
         }
         RendezvousCodec.Header h;
         try {

@@ -37,6 +37,14 @@ import java.util.concurrent.TimeUnit;
  * PROOF verifies against the {@link JobSecret}, anything wrong with it (another protocol, a bad
  * header, a bad tag, or silence for longer than the authentication window) drops that connection
  * with a warning and the job carries on. Only authenticated ranks can fail the rendezvous.
+ *
+ * <p><b>Strangers and floods.</b> A connection from this node is refused at accept unless its
+ * process is of this user ({@link PeerCheck}): another local user cannot join, secret or not.
+ * Connections that have not authenticated yet are bounded per source address and in total;
+ * at either bound the oldest unauthenticated one is closed to make room, so that a flood of
+ * idle connections can delay a genuine rank (which reconnects) but never lock it out. Warnings
+ * about dropped connections go through a {@link WarningThrottle}: a few lines per period and a
+ * summary, whatever the rate of the flood.
  */
 final class RendezvousServer implements AutoCloseable {
 
@@ -51,6 +59,12 @@ final class RendezvousServer implements AutoCloseable {
     private static final long AUTH_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** Longest sleep in the selector, so that expired authentication windows are swept. */
     private static final long SWEEP_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /**
+     * Unauthenticated connections one source address may hold, unless the socket tables prove
+     * them this user's (those are as trusted as the user; a whole node of ranks may connect at
+     * once). At least the world size: all ranks of a remote node share its address.
+     */
+    static final int MIN_UNAUTHENTICATED_PER_SOURCE = 16;
     static final byte[] CLIENT_LABEL = "ds-comm rendezvous client".getBytes(StandardCharsets.US_ASCII);
     static final byte[] SERVER_LABEL = "ds-comm rendezvous server".getBytes(StandardCharsets.US_ASCII);
 
@@ -63,7 +77,9 @@ final class RendezvousServer implements AutoCloseable {
     private final boolean[] awaited;
     private long nextLedgerCheck;
     private final int maxConnections;
+    private final int maxUnprovenPerSource;
     private final List<Peer> peers = new ArrayList<>();
+    private final WarningThrottle warnings = new WarningThrottle(LOG, "rendezvous");
     private final Peer[] byRank;
     /** How long rank 0 keeps admitting ranks after one was lost, so that they learn who it was. */
     private static final long LOST_GRACE_NANOS = TimeUnit.SECONDS.toNanos(2);
@@ -81,6 +97,10 @@ final class RendezvousServer implements AutoCloseable {
         final String remote;
         /** The address of this host that the peer reached: routable from the peer's node. */
         final InetAddress arrivedAt;
+        /** Where the peer connects from: connections per source are bounded. */
+        final InetAddress source;
+        /** What the socket tables say about the peer's process. */
+        PeerCheck.Verdict verdict = PeerCheck.Verdict.UNPROVABLE;
         final long acceptedAt = System.nanoTime();
         final byte[] serverNonce = JobSecret.nonce();
         final ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
@@ -95,10 +115,11 @@ final class RendezvousServer implements AutoCloseable {
         ByteBuffer out;
         boolean foreign;
 
-        Peer(SocketChannel channel, String remote, InetAddress arrivedAt) {
+        Peer(SocketChannel channel, String remote, InetAddress arrivedAt, InetAddress source) {
             this.channel = channel;
             this.remote = remote;
             this.arrivedAt = arrivedAt;
+            this.source = source;
         }
 
         String describe() {
@@ -119,6 +140,7 @@ final class RendezvousServer implements AutoCloseable {
         // Room for every rank plus a few strays (a rank retrying, a health check) but bounded,
         // so that a flood of connections cannot exhaust file descriptors.
         this.maxConnections = worldSize + 64;
+        this.maxUnprovenPerSource = Math.max(MIN_UNAUTHENTICATED_PER_SOURCE, worldSize);
     }
 
     /**
@@ -190,6 +212,7 @@ final class RendezvousServer implements AutoCloseable {
                 throw lost != null ? lost : new Failure(RendezvousDescriptor.CAUSE_LOST, firstMissing(), missingRanks());
             }
             selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(Math.min(remaining, SWEEP_NANOS))));
+            boolean acceptable = false;
             var it = selector.selectedKeys().iterator();
             while (it.hasNext()) {
                 SelectionKey key = it.next();
@@ -198,13 +221,19 @@ final class RendezvousServer implements AutoCloseable {
                     continue;
                 }
                 if (key.isAcceptable()) {
-                    acceptAll();
+                    acceptable = true;
                 } else if (key.isReadable()) {
                     read((Peer) key.attachment(), key);
                 }
             }
+            // Accepts after reads: a genuine rank whose PROOF is already here authenticates
+            // before eviction picks the oldest unauthenticated connection to make room.
+            if (acceptable) {
+                acceptAll();
+            }
             dropUnauthenticatedAfterWindow();
             consultLedger();
+            warnings.tick();
         }
     }
 
@@ -241,33 +270,92 @@ final class RendezvousServer implements AutoCloseable {
     }
 
     private void acceptAll() throws IOException {
+        List<SocketChannel> fresh = new ArrayList<>();
+        List<SocketOwner.Connection> ends = new ArrayList<>();
         SocketChannel ch;
-        while ((ch = listener.accept()) != null) {
-            if (peers.size() >= maxConnections) {
-                LOG.log(System.Logger.Level.WARNING, "rendezvous: refusing connection from "
-                        + ch.getRemoteAddress() + ", already " + peers.size() + " open");
-                ch.close();
-                continue;
-            }
-            ch.configureBlocking(false);
-            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            Peer p = new Peer(ch, String.valueOf(ch.getRemoteAddress()),
-                    ((InetSocketAddress) ch.getLocalAddress()).getAddress());
-            ByteBuffer challenge = RendezvousCodec.challenge(p.serverNonce);
+        // A bounded batch: the socket tables are read once for all of them.
+        while (fresh.size() < 256 && (ch = listener.accept()) != null) {
             try {
-                ch.write(challenge);
+                ends.add(new SocketOwner.Connection((InetSocketAddress) ch.getLocalAddress(),
+                        (InetSocketAddress) ch.getRemoteAddress()));
+                fresh.add(ch);
             } catch (IOException e) {
                 closeQuietly(ch);
-                continue;
             }
-            if (challenge.hasRemaining()) { // 44 bytes into a fresh socket's buffer: never happens in practice
-                LOG.log(System.Logger.Level.WARNING, "rendezvous: dropping " + p.describe() + ": challenge not sent");
-                closeQuietly(ch);
-                continue;
-            }
-            peers.add(p);
-            ch.register(selector, SelectionKey.OP_READ, p);
         }
+        if (fresh.isEmpty()) return;
+        long[] owners = SocketOwner.ownersOfPeers(ends);
+        for (int i = 0; i < fresh.size(); i++) {
+            admit(fresh.get(i), ends.get(i).remote(), owners[i]);
+        }
+    }
+
+    /** A new connection: refused if another user's, else challenged (evicting to make room). */
+    private void admit(SocketChannel ch, InetSocketAddress from, long owner) throws IOException {
+        PeerCheck.Verdict verdict = PeerCheck.verdict(owner);
+        if (verdict == PeerCheck.Verdict.OTHER_USER) {
+            warnings.warn(PeerCheck.otherUser("connection from " + from, owner));
+            closeQuietly(ch);
+            return;
+        }
+        boolean proven = verdict == PeerCheck.Verdict.SAME_USER;
+        if (!proven && unprovenFrom(from.getAddress()) >= maxUnprovenPerSource) {
+            evictOldestUnauthenticated(from.getAddress(), false, "its source " + from.getAddress().getHostAddress()
+                    + " holds " + maxUnprovenPerSource + " unauthenticated connections");
+        }
+        if (peers.size() >= maxConnections
+                && !evictOldestUnauthenticated(null, false, peers.size() + " connections are open")
+                && !evictOldestUnauthenticated(null, true, peers.size() + " connections are open")) {
+            warnings.warn("refusing connection from " + from + ": " + peers.size() + " ranks are connected");
+            closeQuietly(ch);
+            return;
+        }
+        ch.configureBlocking(false);
+        ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        Peer p = new Peer(ch, String.valueOf(from), ((InetSocketAddress) ch.getLocalAddress()).getAddress(),
+                from.getAddress());
+        p.verdict = verdict;
+        ByteBuffer challenge = RendezvousCodec.challenge(p.serverNonce);
+        try {
+            ch.write(challenge);
+        } catch (IOException e) {
+            closeQuietly(ch);
+            return;
+        }
+        if (challenge.hasRemaining()) { // 44 bytes into a fresh socket's buffer: never happens in practice
+            warnings.warn("dropping " + p.describe() + ": challenge not sent");
+            closeQuietly(ch);
+            return;
+        }
+        peers.add(p);
+        ch.register(selector, SelectionKey.OP_READ, p);
+    }
+
+    private int unprovenFrom(InetAddress source) {
+        int n = 0;
+        for (Peer p : peers) {
+            if (!p.authenticated && p.verdict != PeerCheck.Verdict.SAME_USER && p.source.equals(source)) n++;
+        }
+        return n;
+    }
+
+    /**
+     * Closes the oldest unauthenticated connection (of {@code source}, or of any source when
+     * null; among this user's proven ones only when {@code proven}) to make room for a new one;
+     * false when there is none.
+     */
+    private boolean evictOldestUnauthenticated(InetAddress source, boolean proven, String why) {
+        Peer oldest = null;
+        for (Peer p : peers) {
+            if (!p.authenticated && (p.verdict == PeerCheck.Verdict.SAME_USER) == proven
+                    && (source == null || p.source.equals(source))
+                    && (oldest == null || p.acceptedAt - oldest.acceptedAt < 0)) {
+                oldest = p;
+            }
+        }
+        if (oldest == null) return false;
+        drop(oldest, oldest.channel.keyFor(selector), "evicted to make room for a newer connection (" + why + ")");
+        return true;
     }
 
     private void read(Peer p, SelectionKey key) throws Failure {
@@ -327,6 +415,7 @@ final class RendezvousServer implements AutoCloseable {
             }
             p.clientNonce = proof.nonce();
             p.authenticated = true;
+            PeerCheck.noteUnproven(p.verdict, "rendezvous peer " + p.remote, secret);
             RendezvousCodec.Hello hello;
             try {
                 hello = RendezvousCodec.decodeHello(ByteBuffer.wrap(p.helloFrame, HEADER_BYTES,
@@ -507,7 +596,7 @@ final class RendezvousServer implements AutoCloseable {
     }
 
     private void drop(Peer p, SelectionKey key, String why) {
-        LOG.log(System.Logger.Level.WARNING, "rendezvous: dropping unauthenticated " + p.describe() + ": " + why);
+        warnings.warn("dropping unauthenticated " + p.describe() + ": " + why);
         if (key != null) key.cancel();
         peers.remove(p);
         closeQuietly(p.channel);
@@ -536,6 +625,7 @@ final class RendezvousServer implements AutoCloseable {
     /** Closes the listener, the selector and every connection; idempotent. */
     @Override
     public void close() {
+        warnings.flush();
         closeQuietly(listener);
         for (Peer p : peers) {
             closeQuietly(p.channel);

@@ -26,6 +26,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -56,7 +57,9 @@ class ShmSegmentLifecycleTest {
             Thread.sleep(1);
         }
         assertTrue(Files.exists(file), "rank 0 created " + file);
-        assertTrue(file.getFileName().toString().matches("dscomm-[A-Za-z0-9_]+-" + ranks.job + "-w-0"), file.toString());
+        // dscomm-<user>-<128-bit key>: neither the job token nor the group shows.
+        assertTrue(file.getFileName().toString().matches("dscomm-[A-Za-z0-9_]+-[0-9a-f]{32}"), file.toString());
+        assertFalse(file.getFileName().toString().contains(ranks.job), file.toString());
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
         assertEquals(ShmRanks.SMALL_SHM_BYTES, Files.size(file));
         try (ShmCollective second = ShmCollective.open(ranks.world("w", 2, 1), ranks.settings(),

@@ -1,0 +1,200 @@
+package ds.comm.topology;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Which local user owns the other end of a TCP connection: the proof that a rank on the same
+ * node is of the same user, without any secret.
+ *
+ * <p>Linux lists every TCP socket of the network namespace in {@code /proc/net/tcp} and
+ * {@code /proc/net/tcp6}, with its two addresses and the uid that created it (an accepted
+ * socket carries its listener's uid). Both ends of a connection between two processes of one
+ * node sit in that list; the peer's end is the entry whose local address is our remote one and
+ * whose remote address is our local one. Reading it is readable by every user and needs no
+ * privileges, and an owner is set by the kernel at socket creation: a process cannot claim
+ * another uid's sockets. A connection whose peer end is not listed comes from another network
+ * namespace or node: for those only {@code DSCOMM_JOB_SECRET} proves membership.
+ *
+ * <p>Costs one pass over the tables, which grow with the node's sockets (about 150 bytes a
+ * socket): callers look up a batch of connections at once, at connection set-up, never on a
+ * data path. TIME_WAIT and CLOSE entries are skipped: the kernel shows them with uid 0.
+ */
+public final class SocketOwner {
+
+    /** The peer's end is not in this namespace's tables: another node or network namespace. */
+    public static final long NOT_LOCAL = -1;
+    /** The tables cannot be read (not Linux, or /proc hidden): nothing can be proven. */
+    public static final long UNREADABLE = -2;
+
+    private static final Path[] TABLES = {Path.of("/proc/net/tcp"), Path.of("/proc/net/tcp6")};
+    private static final String TIME_WAIT = "06";
+    private static final String CLOSE = "07";
+    private static final String LISTEN = "0A";
+    private static final long OWN_UID = readOwnUid();
+
+    private SocketOwner() {
+    }
+
+    /**
+     * The uid this process's sockets are created with (its file-system uid), or
+     * {@link #UNREADABLE} when {@code /proc/self/status} does not say.
+     */
+    public static long ownUid() {
+        return OWN_UID;
+    }
+
+    /** One connection, seen from this process: our end and the peer's. */
+    public record Connection(InetSocketAddress local, InetSocketAddress remote) {
+    }
+
+    /** {@link #ownersOfPeers} for one connection. */
+    public static long ownerOfPeer(InetSocketAddress local, InetSocketAddress remote) {
+        return ownersOfPeers(List.of(new Connection(local, remote)))[0];
+    }
+
+    /**
+     * The uid owning the peer's end of each connection, in one pass over the tables: a uid,
+     * {@link #NOT_LOCAL} or {@link #UNREADABLE}.
+     */
+    public static long[] ownersOfPeers(List<Connection> connections) {
+        long[] owners = new long[connections.size()];
+        Arrays.fill(owners, NOT_LOCAL);
+        int found = 0;
+        boolean readable = false;
+        byte[][] peerAddr = new byte[owners.length][];
+        byte[][] ourAddr = new byte[owners.length][];
+        for (int i = 0; i < owners.length; i++) {
+            peerAddr[i] = normalized(connections.get(i).remote().getAddress());
+            ourAddr[i] = normalized(connections.get(i).local().getAddress());
+        }
+        for (Path table : TABLES) {
+            try (BufferedReader r = Files.newBufferedReader(table, StandardCharsets.US_ASCII)) {
+                readable = true;
+                r.readLine(); // column titles
+                String line;
+                while (found < owners.length && (line = r.readLine()) != null) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f.length < 8 || f[3].equals(TIME_WAIT) || f[3].equals(CLOSE)) continue;
+                    int lport = port(f[1]);
+                    int rport = port(f[2]);
+                    for (int i = 0; i < owners.length; i++) {
+                        Connection c = connections.get(i);
+                        // The peer's socket: its local end is our remote end, and the reverse.
+                        if (owners[i] == NOT_LOCAL && lport == c.remote().getPort() && rport == c.local().getPort()
+                                && Arrays.equals(address(f[1]), peerAddr[i]) && Arrays.equals(address(f[2]), ourAddr[i])) {
+                            owners[i] = Long.parseLong(f[7]);
+                            found++;
+                        }
+                    }
+                }
+            } catch (NoSuchFileException e) {
+                // no IPv6 (or no /proc): the other table may still answer
+            } catch (IOException | RuntimeException e) {
+                // unreadable or a format we do not know: not a proof either way
+            }
+        }
+        if (!readable || OWN_UID == UNREADABLE) {
+            for (int i = 0; i < owners.length; i++) {
+                if (owners[i] == NOT_LOCAL) owners[i] = UNREADABLE;
+            }
+        }
+        return owners;
+    }
+
+    /** The uid of the socket listening on TCP {@code port} in this namespace, or {@link #NOT_LOCAL}. */
+    public static long listenerOwner(int port) {
+        for (Path table : TABLES) {
+            try (BufferedReader r = Files.newBufferedReader(table, StandardCharsets.US_ASCII)) {
+                r.readLine();
+                String line;
+                while ((line = r.readLine()) != null) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f.length >= 8 && f[3].equals(LISTEN) && port(f[1]) == port) {
+                        return Long.parseLong(f[7]);
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // try the other table
+            }
+        }
+        return NOT_LOCAL;
+    }
+
+    /** "uid 1001 (alice)" when the name is known, else "uid 1001". */
+    public static String describeUid(long uid) {
+        if (uid < 0) return "an unknown user";
+        try {
+            for (String line : Files.readAllLines(Path.of("/etc/passwd"), StandardCharsets.UTF_8)) {
+                String[] f = line.split(":", 4);
+                if (f.length >= 3 && f[2].equals(Long.toString(uid))) {
+                    return "uid " + uid + " (" + f[0] + ")";
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // the number alone still says it
+        }
+        return "uid " + uid;
+    }
+
+    /** "HHHHHHHH:PPPP" or 32 hex digits and a port: the port, in hex, network value. */
+    private static int port(String endpoint) {
+        return Integer.parseInt(endpoint, endpoint.indexOf(':') + 1, endpoint.length(), 16);
+    }
+
+    /**
+     * The address of a table entry. The kernel prints each 32-bit word of the address as a
+     * native-order integer, so on little-endian machines the bytes of each word are reversed.
+     * IPv4-mapped IPv6 addresses (Java's dual-stack sockets) come back as their IPv4 address.
+     */
+    private static byte[] address(String endpoint) {
+        int hexDigits = endpoint.indexOf(':');
+        byte[] b = new byte[hexDigits / 2];
+        boolean little = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
+        for (int word = 0; word < b.length / 4; word++) {
+            long v = Long.parseLong(endpoint, word * 8, word * 8 + 8, 16);
+            for (int k = 0; k < 4; k++) {
+                int shift = little ? 8 * k : 24 - 8 * k;
+                b[word * 4 + k] = (byte) (v >>> shift);
+            }
+        }
+        return unmapped(b);
+    }
+
+    private static byte[] normalized(InetAddress a) {
+        return unmapped(a.getAddress());
+    }
+
+    private static byte[] unmapped(byte[] b) {
+        if (b.length == 16) {
+            boolean mapped = b[10] == (byte) 0xff && b[11] == (byte) 0xff;
+            for (int i = 0; i < 10 && mapped; i++) mapped = b[i] == 0;
+            if (mapped) return Arrays.copyOfRange(b, 12, 16);
+        }
+        return b;
+    }
+
+    private static long readOwnUid() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"), StandardCharsets.US_ASCII)) {
+                if (line.startsWith("Uid:")) {
+                    String[] f = line.substring(4).trim().split("\\s+");
+                    // real, effective, saved, file-system: sockets are created with the last.
+                    return Long.parseLong(f[f.length >= 4 ? 3 : 0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or /proc hidden
+        }
+        return UNREADABLE;
+    }
+}
