@@ -24,6 +24,8 @@ import static ds.comm.ring.HandshakeDescriptor.*;
 final class RingConnector {
 
     private static final System.Logger LOG = System.getLogger(RingConnector.class.getName());
+    /** Longest wait for the listener's end of a local connection to show in the socket tables. */
+    private static final long SETTLE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
     private static final long FIRST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     private static final long LONGEST_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -61,6 +63,18 @@ final class RingConnector {
                             throw new IOException("connect to " + address + " timed out");
                         }
                     }
+                    // The listener's end: on this node it must be a process of this user, or it is
+                    // an impostor on a port a dead rank left (no secret needed to tell). Checked
+                    // before the HELLO, which names the job.
+                    long owner = SocketOwner.ownerOfConnectedPeer((InetSocketAddress) ch.getLocalAddress(),
+                            (InetSocketAddress) ch.getRemoteAddress(), SETTLE_NANOS);
+                    PeerCheck.Verdict verdict = PeerCheck.verdict(owner);
+                    if (verdict == PeerCheck.Verdict.OTHER_USER) {
+                        String why = PeerCheck.otherUser("ring listener " + address, owner);
+                        LOG.log(System.Logger.Level.WARNING, why);
+                        throw new IOException(why);
+                    }
+                    PeerCheck.noteUnproven(verdict, "ring listener " + address, secret);
                     ByteBuffer out = hello.duplicate().clear();
                     while (out.hasRemaining()) {
                         if (ch.write(out) == 0) {
@@ -72,17 +86,6 @@ final class RingConnector {
                     if (challenge.getInt(0) != CHALLENGE_MAGIC) {
                         throw new IOException(address + " answered the HELLO with something else than a CHALLENGE");
                     }
-                    // The listener's end: on this node it must be a process of this user, or it is
-                    // an impostor on a port a dead rank left (no secret needed to tell).
-                    long owner = SocketOwner.ownerOfPeer((InetSocketAddress) ch.getLocalAddress(),
-                            (InetSocketAddress) ch.getRemoteAddress());
-                    PeerCheck.Verdict verdict = PeerCheck.verdict(owner);
-                    if (verdict == PeerCheck.Verdict.OTHER_USER) {
-                        String why = PeerCheck.otherUser("ring listener " + address, owner);
-                        LOG.log(System.Logger.Level.WARNING, why);
-                        throw new IOException(why);
-                    }
-                    PeerCheck.noteUnproven(verdict, "ring listener " + address, secret);
                     byte[] theirNonce = new byte[JobSecret.NONCE_BYTES];
                     challenge.get(4, theirNonce);
                     byte[] myNonce = JobSecret.nonce();

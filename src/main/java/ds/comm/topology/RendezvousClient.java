@@ -40,6 +40,8 @@ final class RendezvousClient {
     private static final long CONNECT_ATTEMPT_NANOS = TimeUnit.SECONDS.toNanos(2);
     private static final long MAX_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
     private static final System.Logger LOG = System.getLogger(RendezvousClient.class.getName());
+    /** Longest wait for the listener's end of a local connection to show in the socket tables. */
+    private static final long SETTLE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
     private RendezvousClient() {
     }
@@ -69,11 +71,11 @@ final class RendezvousClient {
         while (true) {
             try (Socket socket = connect(env, where, deadline, ledger, last)) {
                 socket.setTcpNoDelay(true);
-                InputStream in = socket.getInputStream();
-                byte[] serverNonce = readChallenge(env, socket, in, where, deadline);
                 // Rank 0's end of this connection: on this node it must be a process of this user.
-                long owner = SocketOwner.ownerOfPeer((InetSocketAddress) socket.getLocalSocketAddress(),
-                        (InetSocketAddress) socket.getRemoteSocketAddress());
+                // Checked before anything is read: an impostor running this code hangs up on us
+                // (we are not its user) and would otherwise look like a busy rank 0.
+                long owner = SocketOwner.ownerOfConnectedPeer((InetSocketAddress) socket.getLocalSocketAddress(),
+                        (InetSocketAddress) socket.getRemoteSocketAddress(), SETTLE_NANOS);
                 PeerCheck.Verdict verdict = PeerCheck.verdict(owner);
                 if (verdict == PeerCheck.Verdict.OTHER_USER) {
                     String why = PeerCheck.otherUser("the rendezvous listener at " + where, owner);
@@ -81,6 +83,8 @@ final class RendezvousClient {
                     throw new Unanswered(why, false);
                 }
                 PeerCheck.noteUnproven(verdict, "rank 0's rendezvous at " + where, secret);
+                InputStream in = socket.getInputStream();
+                byte[] serverNonce = readChallenge(env, socket, in, where, deadline);
                 // The address this socket uses towards rank 0 is one that rank 0 (and so, in a routed
                 // network, the other ranks) can reach; that is where our ring listener is announced.
                 RankRecord self = new RankRecord(env.rank(), nodeId,

@@ -27,7 +27,9 @@ import java.util.List;
  *
  * <p>Costs one pass over the tables, which grow with the node's sockets (about 150 bytes a
  * socket): callers look up a batch of connections at once, at connection set-up, never on a
- * data path. TIME_WAIT and CLOSE entries are skipped: the kernel shows them with uid 0.
+ * data path. Entries of closed sockets the kernel keeps only for TCP's sake (TIME_WAIT and
+ * FIN_WAIT2 after close, shown with timer 3, and CLOSE) are skipped: the kernel shows them with
+ * uid 0, and no process reads or writes them any more.
  */
 public final class SocketOwner {
 
@@ -37,7 +39,8 @@ public final class SocketOwner {
     public static final long UNREADABLE = -2;
 
     private static final Path[] TABLES = {Path.of("/proc/net/tcp"), Path.of("/proc/net/tcp6")};
-    private static final String TIME_WAIT = "06";
+    /** The "tr" column of a timewait socket (TIME_WAIT or FIN_WAIT2 after close): uid shown as 0. */
+    private static final String TIMEWAIT_TIMER = "03";
     private static final String CLOSE = "07";
     private static final String LISTEN = "0A";
     private static final long OWN_UID = readOwnUid();
@@ -84,7 +87,7 @@ public final class SocketOwner {
                 String line;
                 while (found < owners.length && (line = r.readLine()) != null) {
                     String[] f = line.trim().split("\\s+");
-                    if (f.length < 8 || f[3].equals(TIME_WAIT) || f[3].equals(CLOSE)) continue;
+                    if (f.length < 8 || f[3].equals(CLOSE) || f[5].startsWith(TIMEWAIT_TIMER + ":")) continue;
                     int lport = port(f[1]);
                     int rport = port(f[2]);
                     for (int i = 0; i < owners.length; i++) {
@@ -109,6 +112,33 @@ public final class SocketOwner {
             }
         }
         return owners;
+    }
+
+    /**
+     * {@link #ownerOfPeer} for a connection we just opened: the listener's end of it is created
+     * when the kernel processes our handshake's last ACK, which on loopback may be a moment after
+     * {@code connect} returned. When the peer's address is one of this host's, its entry is
+     * awaited up to {@code maxWaitNanos}; for other addresses the answer is immediate.
+     */
+    public static long ownerOfConnectedPeer(InetSocketAddress local, InetSocketAddress remote, long maxWaitNanos) {
+        long owner = ownerOfPeer(local, remote);
+        if (owner != NOT_LOCAL || !isOwnAddress(remote.getAddress())) return owner;
+        long until = System.nanoTime() + maxWaitNanos;
+        while (owner == NOT_LOCAL && System.nanoTime() - until < 0) {
+            java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
+            owner = ownerOfPeer(local, remote);
+        }
+        return owner;
+    }
+
+    /** Whether {@code a} is an address of this host (loopback, or of one of its interfaces). */
+    public static boolean isOwnAddress(InetAddress a) {
+        if (a.isLoopbackAddress() || a.isAnyLocalAddress()) return true;
+        try {
+            return java.net.NetworkInterface.getByInetAddress(a) != null;
+        } catch (java.net.SocketException e) {
+            return false;
+        }
     }
 
     /** The uid of the socket listening on TCP {@code port} in this namespace, or {@link #NOT_LOCAL}. */

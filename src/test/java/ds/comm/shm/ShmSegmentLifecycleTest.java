@@ -357,6 +357,91 @@ class ShmSegmentLifecycleTest {
     }
 
     @Test
+    void anExistingFileOfOurOwnAtOurNameIsCalledALeftoverOfThisUser() throws Exception {
+        GroupSpec g = ranks.world("w", 2, 0);
+        Path mine = SegmentFile.path(ranks.dir, g, 0);
+        Files.writeString(mine, "ours");
+        try (Arena arena = Arena.ofConfined()) {
+            CommFailure f = assertThrows(CommFailure.class,
+                    () -> SegmentFile.createAllocated(mine, ShmRanks.SMALL_SHM_BYTES, g, arena));
+            assertTrue(f.getMessage().contains("is this user's") && f.getMessage().contains("crashed run"), f.getMessage());
+        }
+        Files.delete(mine);
+    }
+
+    /** Chowns {@code f} to uid 65534 as root would see another user's file; skips where that is not allowed. */
+    private static void ownedByAnotherUser(Path f) throws IOException {
+        try {
+            Files.setAttribute(f, "unix:uid", 65534);
+        } catch (IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("cannot chown as this user (not root): " + e);
+        }
+    }
+
+    @Test
+    void anotherUsersFileAtOurNameIsNamedWithItsOwnerNotCalledALeftover() throws Exception {
+        GroupSpec g = ranks.world("w", 2, 0);
+        Path planted = SegmentFile.path(ranks.dir, g, 0);
+        Files.writeString(planted, "planted");
+        ownedByAnotherUser(planted);
+        try (Arena arena = Arena.ofConfined()) {
+            CommFailure f = assertThrows(CommFailure.class,
+                    () -> SegmentFile.createAllocated(planted, ShmRanks.SMALL_SHM_BYTES, g, arena));
+            assertTrue(f.getMessage().contains("created by uid 65534"), f.getMessage());
+            assertFalse(f.getMessage().contains("crashed"), f.getMessage());
+        }
+        Files.delete(planted);
+    }
+
+    @Test
+    void filesPlantedByAnotherUserAtEveryRanksFirstNameCannotStopTheGroup() throws Exception {
+        List<Path> planted = new java.util.ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            // Mode 0600 and a full-size file: it looks like a segment in every way but its owner.
+            Path p = SegmentFile.path(ranks.dir, ranks.world("w", 3, r), r);
+            writeSegmentFile(p, "rw-------", s -> { });
+            ownedByAnotherUser(p);
+            planted.add(p);
+        }
+        try (ds.comm.testkit.LogCapture log = ds.comm.testkit.LogCapture.start()) {
+            List<Long> sums = ShmRanks.onThreads(3, 20_000, rank -> {
+                try (ShmCollective c = ShmCollective.open(ranks.world("w", 3, rank), ranks.settings(10_000),
+                        Reducers.scalar())) {
+                    MemorySegment b = MemorySegment.ofArray(new long[] {rank + 1L});
+                    c.allReduce(b, ElementType.INT64, Combiner.SUM);
+                    return b.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0);
+                }
+            });
+            assertEquals(List.of(6L, 6L, 6L), sums);
+            assertTrue(log.warnings().stream().filter(w -> w.contains("created by uid 65534")).count() >= 3,
+                    log.warnings().toString());
+        }
+        for (Path p : planted) {
+            assertTrue(Files.exists(p), "another user's file is not ours to delete");
+            Files.delete(p);
+        }
+    }
+
+    @Test
+    void segmentNamesHideTheTokenAndNoRanksOrGroupsNameFollowsFromAnother() {
+        java.util.Set<String> keys = new java.util.HashSet<>();
+        for (String group : List.of("w", "w.s1c0", "w.s1c1", "w.n0")) {
+            for (int r = 0; r < 4; r++) {
+                for (int k = 0; k < SegmentFile.NAME_ALTERNATES; k++) {
+                    String name = SegmentFile.path(ranks.dir, ranks.world(group, 4, r), r, k).getFileName().toString();
+                    assertFalse(name.contains(ranks.job) || name.contains(group + "-"), name);
+                    String key = name.substring(name.lastIndexOf('-') + 1);
+                    assertTrue(key.matches("[0-9a-f]{32}"), name);
+                    assertTrue(keys.add(key.substring(0, 8)), "two names share a prefix: " + key);
+                }
+            }
+        }
+        // Another job's token gives other names for the same group and rank.
+        GroupSpec other = new GroupSpec("w", ranks.job + "0", new int[] {0, 1}, 0);
+        assertFalse(keys.contains(SegmentFile.nameKey(other, 0, 0).substring(0, 8)));
+    }
+
+    @Test
     void aFullDirectoryFailsAtOpenNamingBytesNeededAndAvailable() throws Exception {
         try (Tmpfs small = Tmpfs.mount(ranks.dir.resolve("small"), "256k")) {
             Settings s = settingsIn(small.dir(), 1L << 20);

@@ -1,0 +1,143 @@
+package ds.comm.reliability;
+
+import ds.comm.topology.JobSecret;
+import ds.comm.topology.LaunchEnv;
+import ds.comm.topology.LauncherKind;
+import ds.comm.topology.Rendezvous;
+import ds.comm.topology.Topology;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The attacker of the attack tests, run as another uid ({@link OtherUser}): the library's own
+ * rendezvous code with the public key (what a job without DSCOMM_JOB_SECRET uses), a flood of
+ * idle connections, or a ring handshake of the job. Prints one result line; exits 0.
+ *
+ * <pre>
+ *   rank1 PORT MILLIS           join a 2-rank job at 127.0.0.1:PORT as rank 1 (first, before the real one)
+ *   rank0 PORT MILLIS           be rank 0 of a 2-rank job on PORT (bind MASTER_PORT first)
+ *   flood PORT N MILLIS         hold N idle connections to PORT, reopening each one dropped
+ *   ring PORT TOKEN MILLIS      offer a valid ring HELLO (rank 1 -> rank 0 of group w) again and again
+ * </pre>
+ */
+public final class Impostor {
+
+    private Impostor() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.out.println("UID " + ds.comm.topology.SocketOwner.ownUid());
+        switch (args[0]) {
+            case "rank1", "rank0" -> {
+                int rank = args[0].equals("rank1") ? 1 : 0;
+                Duration timeout = Duration.ofMillis(Long.parseLong(args[2]));
+                LaunchEnv env = new LaunchEnv(LauncherKind.DSCOMM, rank, 2, -1, -1, "127.0.0.1", Integer.parseInt(args[1]),
+                        timeout, null);
+                try {
+                    Topology t = Rendezvous.join(env, "evil", 0, timeout.toNanos(), JobSecret.unauthenticated());
+                    System.out.println("JOINED " + t.digest());
+                } catch (RuntimeException e) {
+                    System.out.println("FAILED " + e.getMessage());
+                }
+            }
+            case "flood" -> flood(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]));
+            case "ring" -> ring(Integer.parseInt(args[1]), args[2], Long.parseLong(args[3]));
+            default -> throw new IllegalArgumentException(args[0]);
+        }
+        System.out.flush();
+    }
+
+    private static void flood(int port, int n, long millis) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        List<Socket> open = new ArrayList<>();
+        long opened = 0;
+        long challengeBytes = 0;
+        while (System.nanoTime() < until) {
+            for (int i = 0; i < open.size(); i++) {
+                Socket s = open.get(i);
+                try {
+                    InputStream in = s.getInputStream();
+                    int avail = in.available();
+                    if (avail > 0) challengeBytes += in.skip(avail);
+                    s.sendUrgentData(0); // fails once the other side is gone
+                } catch (IOException e) {
+                    closeQuietly(s);
+                    open.remove(i--);
+                }
+            }
+            while (open.size() < n && System.nanoTime() < until) {
+                try {
+                    Socket s = new Socket("127.0.0.1", port);
+                    s.setSoTimeout(1);
+                    open.add(s);
+                    opened++;
+                } catch (IOException e) {
+                    break; // refused: try again next round
+                }
+            }
+            Thread.sleep(5);
+        }
+        open.forEach(Impostor::closeQuietly);
+        System.out.println("FLOOD opened=" + opened + " challengeBytes=" + challengeBytes);
+    }
+
+    private static void ring(int port, String token, long millis) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        int connections = 0;
+        int challenged = 0;
+        int acked = 0;
+        byte[] hello = ringHello(token);
+        JobSecret publicKey = JobSecret.unauthenticated();
+        while (System.nanoTime() < until) {
+            try (Socket s = new Socket("127.0.0.1", port)) {
+                connections++;
+                s.setSoTimeout(1000);
+                OutputStream out = s.getOutputStream();
+                InputStream in = s.getInputStream();
+                out.write(hello);
+                out.flush();
+                byte[] challenge = in.readNBytes(36);
+                if (challenge.length == 36) {
+                    challenged++;
+                    byte[] mine = JobSecret.nonce();
+                    byte[] tag = publicKey.tag("ds-comm ring connector".getBytes(StandardCharsets.US_ASCII),
+                            Arrays.copyOfRange(challenge, 4, 36), mine, hello);
+                    out.write(ByteBuffer.allocate(68).putInt(0x44535252).put(mine).put(tag).array());
+                    out.flush();
+                    if (in.readNBytes(40).length == 40) acked++;
+                }
+            } catch (IOException e) {
+                // closed or refused
+            }
+            Thread.sleep(20);
+        }
+        System.out.println("RING connections=" + connections + " challenged=" + challenged + " acked=" + acked);
+    }
+
+    /** A data-connection HELLO from world rank 1 to world rank 0, group "w" of 2 (HandshakeDescriptor). */
+    private static byte[] ringHello(String token) {
+        byte[] t = token.getBytes(StandardCharsets.US_ASCII);
+        byte[] name = "w".getBytes(StandardCharsets.US_ASCII);
+        return ByteBuffer.allocate(28 + t.length + name.length).putInt(0x44535248).putShort((short) 3)
+                .putShort((short) 0).putShort((short) t.length).putShort((short) name.length)
+                .putInt(1).putInt(1).putInt(0).putInt(2).put(t).put(name).array();
+    }
+
+    private static void closeQuietly(Socket s) {
+        try {
+            s.close();
+        } catch (IOException e) {
+            // gone already
+        }
+    }
+}
