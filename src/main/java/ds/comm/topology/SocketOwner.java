@@ -124,11 +124,48 @@ public final class SocketOwner {
         long owner = ownerOfPeer(local, remote);
         if (owner != NOT_LOCAL || !isOwnAddress(remote.getAddress())) return owner;
         long until = System.nanoTime() + maxWaitNanos;
-        while (owner == NOT_LOCAL && System.nanoTime() - until < 0) {
+        while (true) {
+            // The listener that accepted us may have closed its end at once (an impostor hangs
+            // up on a stranger as fast as we do): the closed end then shows without its owner,
+            // but the listening socket that took the connection is still there.
+            owner = listenerOwner(remote);
+            if (owner != NOT_LOCAL || System.nanoTime() - until >= 0) return owner;
             java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
             owner = ownerOfPeer(local, remote);
+            if (owner != NOT_LOCAL) return owner;
         }
-        return owner;
+    }
+
+    /**
+     * The uid of the socket that listens for connections to {@code address}: bound to exactly
+     * that address, or else to the wildcard address, on its port. {@link #NOT_LOCAL} if none.
+     */
+    public static long listenerOwner(InetSocketAddress address) {
+        byte[] wanted = normalized(address.getAddress());
+        long wildcard = NOT_LOCAL;
+        for (Path table : TABLES) {
+            try (BufferedReader r = Files.newBufferedReader(table, StandardCharsets.US_ASCII)) {
+                r.readLine();
+                String line;
+                while ((line = r.readLine()) != null) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f.length < 8 || !f[3].equals(LISTEN) || port(f[1]) != address.getPort()) continue;
+                    byte[] bound = address(f[1]);
+                    if (Arrays.equals(bound, wanted)) return Long.parseLong(f[7]);
+                    if (isZero(bound)) wildcard = Long.parseLong(f[7]);
+                }
+            } catch (IOException | RuntimeException e) {
+                // try the other table
+            }
+        }
+        return wildcard;
+    }
+
+    private static boolean isZero(byte[] b) {
+        for (byte x : b) {
+            if (x != 0) return false;
+        }
+        return true;
     }
 
     /** Whether {@code a} is an address of this host (loopback, or of one of its interfaces). */

@@ -130,6 +130,80 @@ class RingAuthTest {
         }
     }
 
+    @Test
+    void slowConnectionsFillingEveryHandshakeSlotDelayTheRingOnlyBriefly() throws Exception {
+        RingEndpoint[] endpoints = {RingEndpoint.bind(SECRET), RingEndpoint.bind(SECRET)};
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicInteger opened = new AtomicInteger();
+        // 300 slow-loris connections (half a HELLO each, never finished), reopened as soon as
+        // dropped: more than the listener's 256 handshakes in progress, each holding its slot
+        // for the 10 s handshake bound unless evicted.
+        Thread flood = Thread.ofPlatform().daemon().start(() -> {
+            List<java.nio.channels.SocketChannel> held = new ArrayList<>();
+            ByteBuffer sink = ByteBuffer.allocate(64);
+            try {
+                while (!stop.get()) {
+                    for (int i = 0; i < held.size(); i++) {
+                        sink.clear();
+                        try {
+                            if (held.get(i).read(sink) < 0) throw new IOException("closed");
+                        } catch (IOException e) {
+                            try {
+                                held.get(i).close();
+                            } catch (IOException ignored) {
+                                // gone
+                            }
+                            held.remove(i--);
+                        }
+                    }
+                    while (held.size() < 300 && !stop.get()) {
+                        try {
+                            var ch = java.nio.channels.SocketChannel.open(
+                                    new InetSocketAddress("127.0.0.1", endpoints[0].port()));
+                            ch.write(ByteBuffer.wrap(hello(JOB), 0, 10));
+                            ch.configureBlocking(false);
+                            held.add(ch);
+                            opened.incrementAndGet();
+                        } catch (IOException e) {
+                            break;
+                        }
+                    }
+                    Thread.sleep(20);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                for (var ch : held) {
+                    try {
+                        ch.close();
+                    } catch (IOException ignored) {
+                        // gone
+                    }
+                }
+            }
+        });
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (opened.get() < 300 && System.nanoTime() < deadline) Thread.sleep(10);
+            long start = System.nanoTime();
+            Settings quick = Settings.defaults().withTimeoutNanos(TimeUnit.SECONDS.toNanos(6));
+            List<InetSocketAddress> addresses = addresses(endpoints);
+            var r0 = Jobs.onOwnThread(() -> RingCollective.open(new GroupSpec("w", JOB, new int[] {0, 1}, 0), quick,
+                    Reducers.scalar(), endpoints[0], addresses));
+            var r1 = Jobs.onOwnThread(() -> RingCollective.open(new GroupSpec("w", JOB, new int[] {0, 1}, 1), quick,
+                    Reducers.scalar(), endpoints[1], addresses));
+            r0.join().close();
+            r1.join().close();
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(millis < 5000, "the ring took " + millis + " ms to form under the flood");
+        } finally {
+            stop.set(true);
+            flood.join(10_000);
+            for (RingEndpoint e : endpoints) e.close();
+        }
+        assertTrue(opened.get() >= 300, "the flood did not fill the slots: " + opened.get());
+    }
+
     /** One hostile connection; true if the listener ever sent an ACK magic ("DSRA"). */
     private static boolean hostile(Random r, Socket s) throws IOException {
         OutputStream out = s.getOutputStream();
