@@ -106,6 +106,35 @@ class SharedNodeAttackTest {
         }
     }
 
+    /**
+     * The attack as issue 15 ran it: another user's "rank 1" (node "evil", so that a ring would
+     * be chosen) waits for a real job without DSCOMM_JOB_SECRET on its MASTER_PORT and arrives
+     * first. The job's processes must complete their verified all-reduces; the attacker must
+     * never get the table (so no ring address, no tensor byte).
+     */
+    @Test
+    void aRealJobWithoutASecretCompletesWhileAnotherUsersRankOneTriesToJoinIt() throws Exception {
+        OtherUser.assumeAvailable();
+        int port = freePort();
+        OtherUser.Attacker attacker = OtherUser.start(Impostor.class.getName(), "rank1", Integer.toString(port), "15000");
+        try {
+            Thread.sleep(300); // it is there first, retrying until rank 0 listens
+            var r = Jobs.run(2, Duration.ofSeconds(60), java.util.Map.of("MASTER_PORT", Integer.toString(port),
+                    JobSecret.ENV, "", "DSCOMM_TIMEOUT", "20s", "DSCOMM_SHM_BYTES", "256K"), System.out::println,
+                    Jobs.FAULT, "clean", "200");
+            assertTrue(r.succeeded(), "the job failed: " + r.firstFailure());
+            for (int rank = 0; rank < 2; rank++) assertEquals(List.of("200"), Jobs.linesOf(r, rank, "DONE "));
+            String rankZero = String.join("\n", r.outputOf(0));
+            assertTrue(rankZero.contains("uid " + OtherUser.UID) && rankZero.contains("impostor"),
+                    "rank 0 must name the other user: " + rankZero);
+            String out = attacker.awaitOutput(30);
+            assertFalse(out.contains("JOINED"), "the attacker must not get the table: " + out);
+            assertTrue(out.contains("FAILED"), out);
+        } finally {
+            attacker.reap();
+        }
+    }
+
     @Test
     void aFakeRankZeroOfAnotherUserIsRefusedAndTheRealRanksSayWhoHoldsThePort() throws Exception {
         OtherUser.assumeAvailable();
