@@ -28,6 +28,8 @@ import java.util.concurrent.TimeUnit;
  *   rank0 PORT MILLIS           be rank 0 of a 2-rank job on PORT (bind MASTER_PORT first)
  *   flood PORT N MILLIS         hold N idle connections to PORT, reopening each one dropped
  *   ring PORT TOKEN MILLIS      offer a valid ring HELLO (rank 1 -> rank 0 of group w) again and again
+ *   watch DIR MILLIS            watch DIR for segment files; for each, create first every sibling
+ *                               rank's and split group's name that can be derived from it
  * </pre>
  */
 public final class Impostor {
@@ -52,6 +54,7 @@ public final class Impostor {
             }
             case "flood" -> flood(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]));
             case "ring" -> ring(Integer.parseInt(args[1]), args[2], Long.parseLong(args[3]));
+            case "watch" -> watch(java.nio.file.Path.of(args[1]), Long.parseLong(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
         }
         System.out.flush();
@@ -122,6 +125,56 @@ public final class Impostor {
             Thread.sleep(20);
         }
         System.out.println("RING connections=" + connections + " challenged=" + challenged + " acked=" + acked);
+    }
+
+    /**
+     * Issue 15's squatter: names of the form dscomm-USER-TOKEN-GROUP-RANK gave away every other
+     * rank's and split group's name. It polls (a tight loop stands in for inotify) and plants
+     * those names; it prints how many files of the job it saw and how many names it planted.
+     */
+    private static void watch(java.nio.file.Path dir, long millis) throws IOException {
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        java.util.Set<String> planted = new java.util.HashSet<>();
+        System.out.println("READY");
+        System.out.flush();
+        while (System.nanoTime() < until) {
+            try (var files = java.nio.file.Files.newDirectoryStream(dir, "dscomm-*")) {
+                for (java.nio.file.Path f : files) {
+                    String name = f.getFileName().toString();
+                    if (planted.contains(name) || !seen.add(name)) continue;
+                    for (String guess : guesses(name)) {
+                        try {
+                            java.nio.file.Files.createFile(dir.resolve(guess));
+                            planted.add(guess);
+                        } catch (IOException e) {
+                            // taken already
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                // the directory went away: the test is over
+            }
+        }
+        System.out.println("WATCH seen=" + seen.size() + " planted=" + planted.size());
+    }
+
+    /** Every name the old scheme let one derive from {@code name}: other ranks, split groups. */
+    private static List<String> guesses(String name) {
+        List<String> out = new ArrayList<>();
+        String[] p = name.split("-");
+        if (p.length == 5) { // dscomm-user-token-group-rank
+            String base = p[0] + "-" + p[1] + "-" + p[2] + "-";
+            for (String group : List.of(p[3], p[3] + ".s1c0", p[3] + ".s1c1", p[3] + ".n0", p[3] + ".x")) {
+                for (int r = 0; r < 8; r++) out.add(base + group + "-" + r);
+            }
+        } else if (p.length == 3) { // dscomm-user-key: only the key's neighbours are left to try
+            String key = p[2];
+            for (int i = 0; i < 16; i++) {
+                out.add(p[0] + "-" + p[1] + "-" + key.substring(0, key.length() - 1) + Integer.toHexString(i));
+            }
+        }
+        return out;
     }
 
     /** A data-connection HELLO from world rank 1 to world rank 0, group "w" of 2 (HandshakeDescriptor). */

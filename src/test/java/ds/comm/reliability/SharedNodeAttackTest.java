@@ -25,6 +25,8 @@ import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -222,6 +224,55 @@ class SharedNodeAttackTest {
         } finally {
             if (attacker != null) attacker.reap();
             for (RingEndpoint e : endpoints) e.close();
+        }
+    }
+
+    /**
+     * Issue 15's squatter, re-run: another user watches a sticky, world-writable segment
+     * directory (like /dev/shm) and plants every name it can derive from the files it sees. The
+     * job (a 3-rank group, then a split-like group of 2) must open and compute; the attacker
+     * saw the files but could not plant anything that mattered.
+     */
+    @Test
+    void anotherUserWatchingTheSegmentDirectoryCannotPlantASiblingsName() throws Exception {
+        OtherUser.assumeAvailable();
+        Path dir = Files.createTempDirectory(Files.isDirectory(Path.of("/dev/shm")) ? Path.of("/dev/shm")
+                : Path.of(System.getProperty("java.io.tmpdir")), "dscomm-attack-");
+        OtherUser.Attacker attacker = null;
+        try {
+            assertEquals(0, new ProcessBuilder("chmod", "1777", dir.toString()).start().waitFor());
+            attacker = OtherUser.start(Impostor.class.getName(), "watch", dir.toString(), "6000");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!Files.readString(attacker.output()).contains("READY")) {
+                assertTrue(System.nanoTime() < deadline, "the watcher never started");
+                Thread.sleep(10);
+            }
+            String token = java.util.HexFormat.of().toHexDigits(new java.security.SecureRandom().nextLong());
+            Settings settings = Settings.defaults().withShmDir(dir)
+                    .withTimeoutNanos(TimeUnit.SECONDS.toNanos(10));
+            for (var group : List.of(new int[] {0, 1, 2}, new int[] {0, 1})) {
+                String name = group.length == 3 ? "w" : "w.s1c0";
+                List<CompletableFuture<Long>> ranks = new java.util.ArrayList<>();
+                for (int r = 0; r < group.length; r++) {
+                    int rank = r;
+                    ranks.add(Jobs.onOwnThread(() -> {
+                        try (ds.comm.shm.ShmCollective c = ds.comm.shm.ShmCollective.open(
+                                new GroupSpec(name, token, group, rank), settings, Reducers.scalar())) {
+                            MemorySegment b = MemorySegment.ofArray(new long[] {rank + 1L});
+                            c.allReduce(b, ElementType.INT64, Combiner.SUM);
+                            return b.get(ValueLayout.JAVA_LONG, 0);
+                        }
+                    }));
+                }
+                long expected = group.length * (group.length + 1L) / 2;
+                for (var f : ranks) assertEquals(expected, f.join());
+            }
+            String out = attacker.awaitOutput(30);
+            assertTrue(out.contains("WATCH seen="), out);
+            assertFalse(out.contains("WATCH seen=0 "), "the watcher saw none of the job's files: " + out);
+        } finally {
+            if (attacker != null) attacker.reap();
+            Jobs.deleteTree(dir);
         }
     }
 
