@@ -59,6 +59,12 @@ public final class RingEndpoint implements AutoCloseable {
 
     /** Identity of an accepted connection; purpose tells a group's data and heartbeat connections apart. */
     private record Route(String jobToken, String group, int senderWorldRank, int receiverWorldRank, short purpose) {
+        /** Without the job token: segment names are derived from it, and log lines travel. */
+        @Override
+        public String toString() {
+            return (purpose == HandshakeDescriptor.PURPOSE_HEARTBEAT ? "heartbeat " : "") + "group " + group
+                    + " world rank " + senderWorldRank + " -> " + receiverWorldRank;
+        }
     }
 
     /** An accepted connection and what its HELLO claimed beyond the route. */
@@ -194,8 +200,9 @@ public final class RingEndpoint implements AutoCloseable {
                     Map.Entry<Route, Inbound> e = it.next();
                     if (!e.getKey().jobToken().equals(jobToken) || e.getKey().receiverWorldRank() != worldRank) {
                         it.remove();
-                        drop(e.getValue().channel(), "connection " + e.getKey() + " is not for job " + jobToken
-                                + " world rank " + worldRank);
+                        // Our token stays out of the log: segment names are derived from it.
+                        drop(e.getValue().channel(), "connection from world rank " + e.getKey().senderWorldRank()
+                                + " (group " + e.getKey().group() + ") is not for this job's world rank " + worldRank);
                     }
                 }
                 // Handshakes admitted before the owner was known are re-checked by the listener.

@@ -114,7 +114,7 @@ final class SegmentFile {
             if (s != null) {
                 return new Placed(p, s);
             }
-            String why = plantedBy(p, group);
+            String why = plantedBy(p);
             LOG.log(System.Logger.Level.WARNING, "ds-comm group " + group.name() + " rank " + rank + ": " + why
                     + "; using the next name");
             taken.append(taken.isEmpty() ? "" : "; ").append(why);
@@ -136,30 +136,22 @@ final class SegmentFile {
     }
 
     /**
-     * Creates this rank's file exclusively with mode 0600, commits every page, maps it and
-     * writes the header, READY last.
+     * Creates the file at {@code path} exclusively with mode 0600, commits every page, maps it
+     * and writes the header, READY last. Fails naming the owner when another user's file is at
+     * the name ({@link #createOwn} moves on to the next name instead).
      *
      * @return the mapped segment, owned by {@code arena}
      */
-    static MemorySegment create(Path path, long bytes, GroupSpec group, Arena arena) {
-        long available = usableSpace(path.getParent(), group);
-        if (available < bytes) {
-            throw noSpace(path, bytes, available, group, null);
-        }
-        return createAllocated(path, bytes, group, arena);
-    }
-
-    /** {@link #createAllocated}, failing (naming the owner) when another user's file is at the name. */
     static MemorySegment createAllocated(Path path, long bytes, GroupSpec group, Arena arena) {
         MemorySegment s = createAt(path, bytes, group, arena);
         if (s == null) {
-            throw setup(group, plantedBy(path, group), null);
+            throw setup(group, plantedBy(path), null);
         }
         return s;
     }
 
     /** What to say about a file of another user at our name. */
-    private static String plantedBy(Path path, GroupSpec group) {
+    private static String plantedBy(Path path) {
         long owner = ownerOf(path);
         return "segment file " + path + " already exists and was created by "
                 + ds.comm.topology.SocketOwner.describeUid(owner) + ", another user (not a leftover of this user's"
@@ -176,10 +168,10 @@ final class SegmentFile {
     }
 
     /**
-     * {@link #create} without the free-space pre-check, which only gives the friendlier early
-     * message: another process can take the space between check and allocation, and then the
-     * page writes here fail with ENOSPC, reported the same way. Null when a file of another
-     * user is at the name.
+     * {@link #createAllocated}'s work, null when a file of another user is at the name. The
+     * free-space pre-check of {@link #createOwn} only gives the friendlier early message: another
+     * process can take the space between check and allocation, and then the page writes here
+     * fail with ENOSPC, reported the same way.
      */
     private static MemorySegment createAt(Path path, long bytes, GroupSpec group, Arena arena) {
         Path dir = path.getParent();
@@ -413,7 +405,7 @@ final class SegmentFile {
                 continue; // no file (yet): the peer may still create it here, or did at a later name
             }
             if (owner != uid) {
-                why.append(why.isEmpty() ? "" : "; ").append(plantedBy(p, group));
+                why.append(why.isEmpty() ? "" : "; ").append(plantedBy(p));
                 continue;
             }
             return tryAttach(p, bytes, group, rank, uid, arena, null);
