@@ -48,9 +48,14 @@ public final class PeerCheck {
      * and no {@code DSCOMM_JOB_SECRET} is set. Nothing when the secret is set or the peer was proven.
      */
     public static void noteUnproven(Verdict verdict, String who, JobSecret secret) {
+        noteUnproven(verdict, who, secret, WARNED_UNPROVEN, LOG);
+    }
+
+    /** {@link #noteUnproven(Verdict, String, JobSecret)} with its once-flag and logger given (tests). */
+    static void noteUnproven(Verdict verdict, String who, JobSecret secret, AtomicBoolean once, System.Logger log) {
         if (secret.authenticated() || verdict == Verdict.SAME_USER || verdict == Verdict.OTHER_USER) return;
-        if (WARNED_UNPROVEN.compareAndSet(false, true)) {
-            LOG.log(System.Logger.Level.WARNING, "ds-comm: " + who + (verdict == Verdict.NOT_LOCAL
+        if (once.compareAndSet(false, true)) {
+            log.log(System.Logger.Level.WARNING, "ds-comm: " + who + (verdict == Verdict.NOT_LOCAL
                     ? " is on another node (or network namespace)" : " could not be checked (/proc/net/tcp unreadable)")
                     + " and " + JobSecret.ENV + " is not set: nothing proves that it belongs to this job. Any host"
                     + " that can reach MASTER_PORT or a ring port could join, read tensors and corrupt sums. Export"
