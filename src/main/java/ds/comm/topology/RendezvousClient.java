@@ -69,6 +69,7 @@ final class RendezvousClient {
         Unanswered last = null;
         long pause = TimeUnit.MILLISECONDS.toNanos(10);
         while (true) {
+            boolean helloSent = false;
             try (Socket socket = connect(env, where, deadline, ledger, last)) {
                 socket.setTcpNoDelay(true);
                 // Rank 0's end of this connection: on this node it must be a process of this user.
@@ -98,12 +99,15 @@ final class RendezvousClient {
                 out.write(hello);
                 out.write(proof.array(), proof.arrayOffset() + proof.position(), proof.remaining());
                 out.flush();
+                helloSent = true;
                 return awaitAnswer(env, socket, in, self, where, deadline, secret, serverNonce, clientNonce);
             } catch (Unanswered e) {
                 last = e;
             } catch (IOException e) {
-                throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
-                        + ": rendezvous with rank 0 at " + where + " failed: " + e, e);
+                // Reset or broken pipe before rank 0's authenticated answer: under a flood, rank 0
+                // evicting this connection looks exactly like this. Nothing proves it was rank 0.
+                last = new Unanswered("the connection to " + where + " broke before rank 0's authenticated answer ("
+                        + e + ")", helloSent);
             }
             LockSupport.parkNanos(Math.min(pause, Math.max(0, deadline - System.nanoTime())));
             pause = Math.min(2 * pause, MAX_BACKOFF_NANOS);

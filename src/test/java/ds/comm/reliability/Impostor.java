@@ -24,9 +24,10 @@ import java.util.concurrent.TimeUnit;
  * idle connections, or a ring handshake of the job. Prints one result line; exits 0.
  *
  * <pre>
- *   rank1 PORT MILLIS           join a 2-rank job at 127.0.0.1:PORT as rank 1 (first, before the real one)
- *   rank0 PORT MILLIS           be rank 0 of a 2-rank job on PORT (bind MASTER_PORT first)
- *   flood PORT N MILLIS         hold N idle connections to PORT, reopening each one dropped
+ *   rank1 PORT MILLIS [ADDR [SECRET]]  join a 2-rank job at ADDR:PORT (default 127.0.0.1) as rank 1
+ *   rank0 PORT MILLIS [ADDR [SECRET]]  be rank 0 of a 2-rank job on PORT (bind MASTER_PORT first)
+ *                                      (public key unless SECRET: then also a genuine rank elsewhere)
+ *   flood PORT N MILLIS [ADDR]  hold N idle connections to ADDR:PORT, reopening each one dropped
  *   ring PORT TOKEN MILLIS      offer a valid ring HELLO (rank 1 -> rank 0 of group w) again and again
  *   watch DIR MILLIS            watch DIR for segment files; for each, create first every sibling
  *                               rank's and split group's name that can be derived from it
@@ -43,16 +44,19 @@ public final class Impostor {
             case "rank1", "rank0" -> {
                 int rank = args[0].equals("rank1") ? 1 : 0;
                 Duration timeout = Duration.ofMillis(Long.parseLong(args[2]));
-                LaunchEnv env = new LaunchEnv(LauncherKind.DSCOMM, rank, 2, -1, -1, "127.0.0.1", Integer.parseInt(args[1]),
+                String addr = args.length > 3 ? args[3] : "127.0.0.1";
+                JobSecret secret = args.length > 4 ? JobSecret.of(args[4]) : JobSecret.unauthenticated();
+                LaunchEnv env = new LaunchEnv(LauncherKind.DSCOMM, rank, 2, -1, -1, addr, Integer.parseInt(args[1]),
                         timeout, null);
                 try {
-                    Topology t = Rendezvous.join(env, "evil", 0, timeout.toNanos(), JobSecret.unauthenticated());
+                    Topology t = Rendezvous.join(env, "evil", 0, timeout.toNanos(), secret);
                     System.out.println("JOINED " + t.digest());
                 } catch (RuntimeException e) {
                     System.out.println("FAILED " + e.getMessage());
                 }
             }
-            case "flood" -> flood(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]));
+            case "flood" -> flood(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]),
+                    args.length > 4 ? args[4] : "127.0.0.1");
             case "ring" -> ring(Integer.parseInt(args[1]), args[2], Long.parseLong(args[3]));
             case "watch" -> watch(java.nio.file.Path.of(args[1]), Long.parseLong(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
@@ -60,7 +64,7 @@ public final class Impostor {
         System.out.flush();
     }
 
-    private static void flood(int port, int n, long millis) throws InterruptedException {
+    private static void flood(int port, int n, long millis, String addr) throws InterruptedException {
         long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
         List<Socket> open = new ArrayList<>();
         long opened = 0;
@@ -80,7 +84,7 @@ public final class Impostor {
             }
             while (open.size() < n && System.nanoTime() < until) {
                 try {
-                    Socket s = new Socket("127.0.0.1", port);
+                    Socket s = new Socket(addr, port);
                     s.setSoTimeout(1);
                     open.add(s);
                     opened++;
