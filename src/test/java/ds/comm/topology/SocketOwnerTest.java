@@ -66,8 +66,10 @@ class SocketOwnerTest {
 
     @Test
     void aPeerOfAnotherUserIsSeenWithItsUidAndRefused() throws Exception {
-        Assumptions.assumeTrue(SocketOwner.ownUid() == 0, "running a process as another uid needs root");
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv")), "no setpriv (util-linux)");
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(SocketOwner.ownUid() == 0,
+                "running a process as another uid needs root");
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(Files.isExecutable(Path.of("/usr/bin/setpriv")),
+                "no setpriv (util-linux)");
         try (ServerSocket server = new ServerSocket(0, 4, InetAddress.getByName("127.0.0.1"))) {
             Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
                     "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + server.getLocalPort() + "; sleep 20").start();
