@@ -141,7 +141,7 @@ class SharedNodeAttackTest {
     void aFakeRankZeroOfAnotherUserIsRefusedAndTheRealRanksSayWhoHoldsThePort() throws Exception {
         OtherUser.assumeAvailable();
         int port = freePort();
-        OtherUser.Attacker attacker = OtherUser.start(Impostor.class.getName(), "rank0", Integer.toString(port), "8000");
+        OtherUser.Attacker attacker = OtherUser.start(Impostor.class.getName(), "rank0", Integer.toString(port), "6000");
         try (LogCapture log = LogCapture.start()) {
             awaitListener(port, OtherUser.UID);
             var one = rank(1, port, Duration.ofMillis(2500), JobSecret.unauthenticated());
@@ -241,7 +241,7 @@ class SharedNodeAttackTest {
         OtherUser.Attacker attacker = null;
         try {
             assertEquals(0, new ProcessBuilder("chmod", "1777", dir.toString()).start().waitFor());
-            attacker = OtherUser.start(Impostor.class.getName(), "watch", dir.toString(), "6000");
+            attacker = OtherUser.start(Impostor.class.getName(), "watch", dir.toString(), "4000");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
             while (!Files.readString(attacker.output()).contains("READY")) {
                 assertTrue(System.nanoTime() < deadline, "the watcher never started");
