@@ -11,5 +11,11 @@
  * own DSCOMM_TIMEOUT is read here, and this package depends on no other ds-comm package).
  * Under srun without MASTER_ADDR/MASTER_PORT the rendezvous address comes from the step's node
  * list ({@link ds.comm.topology.SlurmHostList}) and the port from the job and step ids.
+ *
+ * <p>Who may take part: {@link ds.comm.topology.JobSecret} authenticates connections with the
+ * job's secret; {@link ds.comm.topology.SocketOwner} and {@link ds.comm.topology.PeerCheck} prove,
+ * without one, that a peer on this node runs as this user (rendezvous and ring refuse other
+ * uids); {@link ds.comm.topology.WarningThrottle} keeps a flood of refused connections from
+ * flooding the log.
  */
 package ds.comm.topology;
