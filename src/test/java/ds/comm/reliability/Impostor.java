@@ -29,6 +29,8 @@ import java.util.concurrent.TimeUnit;
  *                                      (public key unless SECRET: then also a genuine rank elsewhere)
  *   flood PORT N MILLIS [ADDR]  hold N idle connections to ADDR:PORT, reopening each one dropped
  *   ring PORT TOKEN MILLIS      offer a valid ring HELLO (rank 1 -> rank 0 of group w) again and again
+ *   listen MILLIS               listen on an ephemeral port (printed: PORT n), accept everything, send
+ *                               a made-up ring CHALLENGE, count the bytes connectors send
  *   watch DIR MILLIS            watch DIR for segment files; for each, create first every sibling
  *                               rank's and split group's name that can be derived from it
  * </pre>
@@ -58,6 +60,7 @@ public final class Impostor {
             case "flood" -> flood(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]),
                     args.length > 4 ? args[4] : "127.0.0.1");
             case "ring" -> ring(Integer.parseInt(args[1]), args[2], Long.parseLong(args[3]));
+            case "listen" -> listen(Long.parseLong(args[1]));
             case "watch" -> watch(java.nio.file.Path.of(args[1]), Long.parseLong(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
         }
@@ -129,6 +132,36 @@ public final class Impostor {
             Thread.sleep(20);
         }
         System.out.println("RING connections=" + connections + " challenged=" + challenged + " acked=" + acked);
+    }
+
+    /** A listener on a port a ring rank would connect to (one a dead rank left, say). */
+    private static void listen(long millis) throws IOException {
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        long accepted = 0;
+        long received = 0;
+        try (java.net.ServerSocket server = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            System.out.println("PORT " + server.getLocalPort());
+            System.out.flush();
+            server.setSoTimeout(50);
+            while (System.nanoTime() < until) {
+                try (Socket s = server.accept()) {
+                    accepted++;
+                    s.setSoTimeout(200);
+                    s.getOutputStream().write(ByteBuffer.allocate(36).putInt(0x44535243).array());
+                    s.getOutputStream().flush();
+                    try {
+                        byte[] b = new byte[4096];
+                        int n;
+                        while ((n = s.getInputStream().read(b)) > 0) received += n;
+                    } catch (IOException e) {
+                        // read timeout or reset: next connection
+                    }
+                } catch (java.net.SocketTimeoutException e) {
+                    // nobody this round
+                }
+            }
+        }
+        System.out.println("LISTEN accepted=" + accepted + " received=" + received);
     }
 
     /**

@@ -228,6 +228,46 @@ class SharedNodeAttackTest {
     }
 
     /**
+     * The ring connector's side: a ring address in the table is held by another user's listener
+     * (a port a dead rank left, taken over). The connector refuses it before sending its HELLO
+     * (which names the job's token), and the open fails naming the uid.
+     */
+    @Test
+    void aRingListenerOfAnotherUserIsRefusedBeforeItHearsTheHello() throws Exception {
+        OtherUser.assumeAvailable();
+        OtherUser.Attacker attacker = OtherUser.start(Impostor.class.getName(), "listen", "5000");
+        RingEndpoint mine = RingEndpoint.bind(JobSecret.unauthenticated());
+        try (LogCapture log = LogCapture.start()) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            String portLine;
+            while ((portLine = Files.readAllLines(attacker.output()).stream().filter(l -> l.startsWith("PORT "))
+                    .findFirst().orElse(null)) == null) {
+                assertTrue(System.nanoTime() < deadline, "the attacker never listened");
+                Thread.sleep(10);
+            }
+            int port = Integer.parseInt(portLine.substring(5).trim());
+            List<InetSocketAddress> addresses = List.of(
+                    new InetSocketAddress(InetAddress.getLoopbackAddress(), mine.port()),
+                    new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+            Settings quick = Settings.defaults().withTimeoutNanos(TimeUnit.MILLISECONDS.toNanos(1500));
+            var opening = Jobs.onOwnThread(() -> RingCollective.open(new GroupSpec("w", "0123456789abcdef",
+                    new int[] {0, 1}, 0), quick, Reducers.scalar(), mine, addresses));
+            CompletionException e = assertThrows(CompletionException.class, opening::join);
+            String m = String.valueOf(e.getCause().getMessage())
+                    + (e.getCause().getCause() == null ? "" : " / " + e.getCause().getCause().getMessage());
+            assertTrue(m.contains("uid " + OtherUser.UID), m);
+            assertNotNull(log.awaitWarning(w -> w.contains("uid " + OtherUser.UID) && w.contains("impostor"), 1000),
+                    log.warnings().toString());
+            String out = attacker.awaitOutput(30);
+            assertFalse(out.contains("accepted=0 "), "the connector never tried it: " + out);
+            assertTrue(out.contains("received=0"), "the attacker heard the HELLO (and the job token): " + out);
+        } finally {
+            attacker.reap();
+            mine.close();
+        }
+    }
+
+    /**
      * Issue 15's squatter, re-run: another user watches a sticky, world-writable segment
      * directory (like /dev/shm) and plants every name it can derive from the files it sees. The
      * job (a 3-rank group, then a split-like group of 2) must open and compute; the attacker
