@@ -50,6 +50,14 @@ public final class Impostor {
                 JobSecret secret = args.length > 4 ? JobSecret.of(args[4]) : JobSecret.unauthenticated();
                 LaunchEnv env = new LaunchEnv(LauncherKind.DSCOMM, rank, 2, -1, -1, addr, Integer.parseInt(args[1]),
                         timeout, null);
+                if (rank == 1) {
+                    // Be first: pounce the moment rank 0 listens, not at the library's next retry.
+                    long until = System.nanoTime() + timeout.toNanos();
+                    while (ds.comm.topology.SocketOwner.listenerOwner(Integer.parseInt(args[1])) < 0
+                            && System.nanoTime() < until) {
+                        Thread.sleep(1);
+                    }
+                }
                 try {
                     Topology t = Rendezvous.join(env, "evil", 0, timeout.toNanos(), secret);
                     System.out.println("JOINED " + t.digest());

@@ -118,7 +118,7 @@ class SharedNodeAttackTest {
     void aRealJobWithoutASecretCompletesWhileAnotherUsersRankOneTriesToJoinIt() throws Exception {
         OtherUser.assumeAvailable();
         int port = freePort();
-        OtherUser.Attacker attacker = OtherUser.start(Impostor.class.getName(), "rank1", Integer.toString(port), "15000");
+        OtherUser.Attacker attacker = OtherUser.start(Impostor.class.getName(), "rank1", Integer.toString(port), "6000");
         try {
             Thread.sleep(300); // it is there first, retrying until rank 0 listens
             var r = Jobs.run(2, Duration.ofSeconds(60), java.util.Map.of("MASTER_PORT", Integer.toString(port),
@@ -126,12 +126,16 @@ class SharedNodeAttackTest {
                     Jobs.FAULT, "clean", "200");
             assertTrue(r.succeeded(), "the job failed: " + r.firstFailure());
             for (int rank = 0; rank < 2; rank++) assertEquals(List.of("200"), Jobs.linesOf(r, rank, "DONE "));
-            String rankZero = String.join("\n", r.outputOf(0));
-            assertTrue(rankZero.contains("uid " + OtherUser.UID) && rankZero.contains("impostor"),
-                    "rank 0 must name the other user: " + rankZero);
             String out = attacker.awaitOutput(30);
             assertFalse(out.contains("JOINED"), "the attacker must not get the table: " + out);
             assertTrue(out.contains("FAILED"), out);
+            // Whether it reached rank 0 before the real rank 1 is a race between three JVMs (the
+            // thread-level test above stages it exactly); when it did, rank 0 named it.
+            if (out.contains("before challenging")) {
+                String rankZero = String.join("\n", r.outputOf(0));
+                assertTrue(rankZero.contains("uid " + OtherUser.UID) && rankZero.contains("impostor"),
+                        "rank 0 must name the other user: " + rankZero);
+            }
         } finally {
             attacker.reap();
         }
