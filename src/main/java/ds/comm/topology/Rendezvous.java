@@ -225,7 +225,7 @@ public final class Rendezvous {
         RendezvousException own = null;
         try {
             topology = RendezvousClient.exchange(env, nodeId, ringPort, deadline, secret, LaunchLedger.none(),
-                    ByteOrder.nativeOrder(), shmView);
+                    ByteOrder.nativeOrder(), shmView, served::isDone);
         } catch (RendezvousException e) {
             own = e;
         }

@@ -63,6 +63,17 @@ final class RendezvousClient {
     /** As above, announcing what this rank sees of its shared-memory directory. */
     static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
                              LaunchLedger ledger, ByteOrder byteOrder, ShmView shmView) {
+        return exchange(env, nodeId, ringPort, deadline, secret, ledger, byteOrder, shmView, () -> false);
+    }
+
+    /**
+     * As above; {@code ownServerDone} is rank 0's own client's way out: once its server has
+     * finished (failed, say, on a duplicate rank before this client got in), retrying is pointless
+     * and would hold rank 0 until the deadline.
+     */
+    static Topology exchange(LaunchEnv env, String nodeId, int ringPort, long deadline, JobSecret secret,
+                             LaunchLedger ledger, ByteOrder byteOrder, ShmView shmView,
+                             java.util.function.BooleanSupplier ownServerDone) {
         String where = env.masterAddr() + ":" + env.masterPort();
         WarningThrottle warnings = new WarningThrottle(LOG, "rank " + env.rank() + " rendezvous", 2,
                 WarningThrottle.DEFAULT_PERIOD_NANOS);
@@ -70,7 +81,7 @@ final class RendezvousClient {
         long pause = TimeUnit.MILLISECONDS.toNanos(10);
         while (true) {
             boolean helloSent = false;
-            try (Socket socket = connect(env, where, deadline, ledger, last)) {
+            try (Socket socket = connect(env, where, deadline, ledger, last, ownServerDone)) {
                 socket.setTcpNoDelay(true);
                 // Rank 0's end of this connection: on this node it must be a process of this user.
                 // Checked before anything is read: an impostor running this code hangs up on us
@@ -108,6 +119,10 @@ final class RendezvousClient {
                 // evicting this connection looks exactly like this. Nothing proves it was rank 0.
                 last = new Unanswered("the connection to " + where + " broke before rank 0's authenticated answer ("
                         + e + ")", helloSent);
+            }
+            if (ownServerDone.getAsBoolean()) {
+                throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
+                        + ": rank 0's rendezvous ended before this rank got in: " + last.getMessage(), last);
             }
             LockSupport.parkNanos(Math.min(pause, Math.max(0, deadline - System.nanoTime())));
             pause = Math.min(2 * pause, MAX_BACKOFF_NANOS);
@@ -162,7 +177,8 @@ final class RendezvousClient {
         }
     }
 
-    private static Socket connect(LaunchEnv env, String where, long deadline, LaunchLedger ledger, Unanswered before) {
+    private static Socket connect(LaunchEnv env, String where, long deadline, LaunchLedger ledger, Unanswered before,
+                                  java.util.function.BooleanSupplier ownServerDone) {
         long backoff = TimeUnit.MILLISECONDS.toNanos(10);
         Exception last = null;
         int attempts = 0;
@@ -175,6 +191,10 @@ final class RendezvousClient {
                 throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
                         + " could not reach rank 0's rendezvous at " + where + ": rank 0 exited with code " + exit.code()
                         + " (reported by the launcher)", last);
+            }
+            if (attempts > 0 && ownServerDone.getAsBoolean()) {
+                throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
+                        + ": rank 0's rendezvous ended before this rank got in (last: " + last + ")", last);
             }
             long remaining = deadline - System.nanoTime();
             if (remaining <= 0 && before != null) {

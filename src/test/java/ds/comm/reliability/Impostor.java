@@ -50,8 +50,9 @@ public final class Impostor {
                 JobSecret secret = args.length > 4 ? JobSecret.of(args[4]) : JobSecret.unauthenticated();
                 LaunchEnv env = new LaunchEnv(LauncherKind.DSCOMM, rank, 2, -1, -1, addr, Integer.parseInt(args[1]),
                         timeout, null);
-                if (rank == 1) {
-                    // Be first: pounce the moment rank 0 listens, not at the library's next retry.
+                if (rank == 1 && args.length <= 3) {
+                    // The impostor on this node: be first, pounce the moment rank 0 listens (a
+                    // genuine rank on another host, ADDR given, cannot see that listener).
                     long until = System.nanoTime() + timeout.toNanos();
                     while (ds.comm.topology.SocketOwner.listenerOwner(Integer.parseInt(args[1])) < 0
                             && System.nanoTime() < until) {

@@ -99,6 +99,7 @@ class RemoteFloodTest {
         try {
             joined0 = awaitLine(zero, "JOINED", 40);
             joined1 = awaitLine(one, "JOINED", 40);
+            assertTrue(processes.getFirst().isAlive(), "rank 1 joined only after the flood was over");
         } catch (AssertionError e) {
             throw new AssertionError(e.getMessage() + "\n--- rank 0:\n" + tail(zero) + "\n--- rank 1:\n" + tail(one)
                     + "\n--- flood:\n" + tail(flood), e);
