@@ -190,7 +190,8 @@ public final class Communicator implements AutoCloseable {
             types.add(type.element());
             combiners.add(Objects.requireNonNull(op, "op").combiner());
         }
-        KernelWarmUp.Report r = KernelWarmUp.run(job.reducer(), types, combiners, WarmUp.EXPLICIT_BUDGET_NANOS);
+        KernelWarmUp.Report r = KernelWarmUp.run(job.reducer(), types, combiners, WarmUp.sourcesFor(job.ranksOnNode()),
+                WarmUp.EXPLICIT_BUDGET_NANOS);
         if (!r.complete()) throw new IllegalStateException("ds-comm warm-up: " + r);
         return r.compiled().isEmpty() ? Duration.ZERO : Duration.ofNanos(r.elapsedNanos());
     }

@@ -57,9 +57,14 @@ public sealed interface IdlePolicy permits IdlePolicy.Adaptive, IdlePolicy.Backo
         }
     }
 
-    /** The default: spin up to 100 us while it pays, then block until the peer arrives. */
+    /**
+     * The default: spin up to 1 ms while it pays, then block until the peer arrives. As long as
+     * the earlier fixed spin: on a virtual machine a sleeping rank takes 50-200 us to wake (the
+     * idle virtual CPU must be woken by the hypervisor), so with a core per rank a peer that is a
+     * few hundred microseconds late is still met spinning; contention shortens the spin.
+     */
     static IdlePolicy adaptive() {
-        return new Adaptive(Duration.ofNanos(100_000), Duration.ofNanos(1_000), Duration.ofMillis(1));
+        return new Adaptive(Duration.ofMillis(1), Duration.ofNanos(1_000), Duration.ofMillis(1));
     }
 
     /** The fixed back-off of earlier releases: 20 000 spins, 50 yields, then parks from 1 us to 1 ms. */

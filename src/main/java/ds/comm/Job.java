@@ -47,6 +47,8 @@ final class Job {
     private final Reducer reducer;
     private final MpiCollective mpiWorld;
     private final WarmUp warmUp;
+    /** Ranks of this job on this node (this one included). */
+    private final int ranksOnNode;
     /** The resolved settings with idle strategies that know how many ranks share this node. */
     private final Settings settings;
     private final AtomicInteger users = new AtomicInteger();
@@ -58,8 +60,9 @@ final class Job {
         // (creating segments, waiting for the slowest peer at the open barrier). Not earlier: a
         // rank busy compiling while it proves itself in the rendezvous can miss the server's
         // window for an authenticated HELLO on a slow (emulated) CPU.
-        this.warmUp = WarmUp.start(config.warmUp(), reducer, topology.worldSize());
         int ranksOnNode = topology.ranksOn(topology.nodeOf(topology.rank())).length;
+        this.warmUp = WarmUp.start(config.warmUp(), reducer, topology.worldSize(), ranksOnNode);
+        this.ranksOnNode = ranksOnNode;
         this.settings = config.settings().withIdle(Resolved.idleStrategies(config.idle(), ranksOnNode));
         this.launch = launch;
         this.topology = topology;
@@ -344,6 +347,11 @@ final class Job {
 
     Settings settings() {
         return settings;
+    }
+
+    /** Ranks of this job on this node, this one included. */
+    int ranksOnNode() {
+        return ranksOnNode;
     }
 
     /** The JIT warm-up started with this job; {@code init()} finishes it. */

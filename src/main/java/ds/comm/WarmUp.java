@@ -21,9 +21,9 @@ import java.util.concurrent.TimeUnit;
  * rendezvous, so they overlap the wait for the other ranks' JVMs, and {@code init()} joins them
  * after the world communicator is open. The <b>collective path</b> (argument checks, the step
  * protocol or the ring's frame loop) is cheap but needs the peers: {@link #COLLECTIVE_CALLS}
- * small all-reduces, with every {@link #LARGE_EVERY}-th one above the small-message threshold so
- * that C2 sees both algorithms and the first large call does not deoptimise the method. They are
- * fp32 SUM, a kernel every non-empty warm-up set includes. Every rank first agrees (one MIN
+ * small all-reduces (the decode path; a first large message later compiles the chunked path in
+ * the background, at a one-time cost of milliseconds). They are fp32 SUM, a kernel every
+ * non-empty warm-up set includes. Every rank first agrees (one MIN
  * all-reduce) on whether all want the warm-up, so a rank started with {@code DSCOMM_WARMUP=0}
  * beside others cannot cause a mismatch (nor run 3 000 calls through kernels it did not compile).
  * A JVM without C2 ({@code -XX:TieredStopAtLevel=1}, {@code -Xint}) cannot compile the kernels
@@ -35,8 +35,6 @@ final class WarmUp {
 
     /** Collective calls of the warm-up: enough for C1 and most of the C2 thresholds. */
     static final int COLLECTIVE_CALLS = 3000;
-    /** Every this many warm-up calls is a large (chunked) one. */
-    static final int LARGE_EVERY = 64;
     /** Bytes of the small warm-up all-reduce: a decode-sized tensor's loops, cheap to move. */
     static final long SMALL_BYTES = 4096;
     /**
@@ -54,7 +52,7 @@ final class WarmUp {
     private volatile KernelWarmUp.Report report;
     private volatile Throwable failure;
 
-    private WarmUp(WarmUpSet asked, Reducer reducer) {
+    private WarmUp(WarmUpSet asked, Reducer reducer, int sources) {
         this.startNanos = System.nanoTime();
         String noC2 = asked.isEmpty() ? null : KernelWarmUp.whyNoOptimizingCompiler();
         if (noC2 != null) {
@@ -73,7 +71,7 @@ final class WarmUp {
         }
         this.thread = Thread.ofPlatform().daemon().name("dscomm-warmup").unstarted(() -> {
             try {
-                report = KernelWarmUp.run(reducer, types, ops, KERNEL_BUDGET_NANOS);
+                report = KernelWarmUp.run(reducer, types, ops, sources, KERNEL_BUDGET_NANOS);
             } catch (Throwable t) {
                 failure = t;
             }
@@ -81,14 +79,20 @@ final class WarmUp {
         thread.start();
     }
 
-    /** Starts the kernel warm-up of {@code set} (nothing for an empty set or a world of one). */
-    static WarmUp start(WarmUpSet set, Reducer reducer, int worldSize) {
-        return new WarmUp(worldSize > 1 ? set : WarmUpSet.NONE, reducer);
+    /**
+     * Starts the kernel warm-up of {@code set} (nothing for an empty set or a world of one), for
+     * reductions of {@link #sourcesFor sourcesFor(ranksOnNode)} sources.
+     */
+    static WarmUp start(WarmUpSet set, Reducer reducer, int worldSize, int ranksOnNode) {
+        return new WarmUp(worldSize > 1 ? set : WarmUpSet.NONE, reducer, sourcesFor(ranksOnNode));
     }
 
-    /** A warm-up that does nothing (a world of one, or nothing asked). */
-    static WarmUp none(Reducer reducer) {
-        return new WarmUp(WarmUpSet.NONE, reducer);
+    /**
+     * Sources per reduction the node's collectives pass: every rank of the node's SHM group (a
+     * pair, or the ring and the MPI upcalls: 2).
+     */
+    static int sourcesFor(int ranksOnNode) {
+        return Math.max(2, Math.min(64, ranksOnNode));
     }
 
     /**
@@ -124,11 +128,9 @@ final class WarmUp {
             world.allReduce(flag, DType.INT32, ReduceOp.MIN);
             collectives = flag.get(ValueLayout.JAVA_INT, 0) != 0;
             if (collectives) {
-                long large = Math.min(world.smallMessageBytes() + 4096, 1L << 20);
-                MemorySegment buf = arena.allocate(Math.max(SMALL_BYTES, large), 64);
+                MemorySegment buf = arena.allocate(SMALL_BYTES, 64);
                 for (int i = 0; i < COLLECTIVE_CALLS; i++) {
-                    long bytes = i % LARGE_EVERY == LARGE_EVERY - 1 ? large : SMALL_BYTES;
-                    world.allReduce(buf.asSlice(0, bytes), DType.FP32, ReduceOp.SUM);
+                    world.allReduce(buf, DType.FP32, ReduceOp.SUM);
                 }
             }
         }

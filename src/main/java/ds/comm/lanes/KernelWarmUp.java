@@ -37,9 +37,11 @@ import java.util.Map;
  * the first decode-sized tensor ({@code profile_predicate} deoptimisation at the loop head,
  * measured: every call then interpreted again for ~0.8 s until C2 recompiled). The failing call
  * records the trap, the next compilation drops the speculation, and the proof is repeated.
- * With two sources and with three (so that the loop over further sources is compiled as taken:
- * a C2 compilation that never saw it would deoptimise at the first group of three), on native
- * segments, the class every collective passes. The scalar reference is driven as well when it is
+ * With as many sources as the collectives will pass (the ranks of the node's SHM group; 2 for a
+ * pair and for the ring), because C2 compiles what it profiled: a kernel warmed with two and
+ * three sources alternately carries the loop over further sources and measured 2x slower on
+ * the pairs that a 2-rank job only ever passes, while one warmed with two sources only would
+ * deoptimise at the first group of three. On native segments, the class every collective passes. The scalar reference is driven as well when it is
  * the reducer in use; it needs no allocation signal, being cheap in C1 already.
  *
  * <p>What was warmed is remembered per reducer for the life of the JVM: communicators created
@@ -96,7 +98,16 @@ public final class KernelWarmUp {
      * @return what was done
      */
     public static Report run(Reducer reducer, List<ElementType> types, List<Combiner> ops, long budgetNanos) {
+        return run(reducer, types, ops, 2, budgetNanos);
+    }
+
+    /**
+     * As {@link #run(Reducer, List, List, long)}, with {@code sources} sources per call (2 to 64):
+     * the number the collectives will pass, so that C2 compiles the kernel for it.
+     */
+    public static Report run(Reducer reducer, List<ElementType> types, List<Combiner> ops, int sources, long budgetNanos) {
         if (types.size() != ops.size()) throw new IllegalArgumentException("types and ops must pair up");
+        if (sources < 2 || sources > 64) throw new IllegalArgumentException("sources must be 2 to 64: " + sources);
         long start = System.nanoTime();
         List<ElementType> todoTypes = new ArrayList<>();
         List<Combiner> todoOps = new ArrayList<>();
@@ -116,7 +127,7 @@ public final class KernelWarmUp {
         List<String> compiled = new ArrayList<>();
         List<String> notCompiled = new ArrayList<>();
         if (!todoTypes.isEmpty()) {
-            boolean[] done = drive(reducer, todoTypes, todoOps, start + budgetNanos);
+            boolean[] done = drive(reducer, todoTypes, todoOps, sources, start + budgetNanos);
             synchronized (WARM) {
                 BitSet warm = WARM.get(reducer);
                 for (int i = 0; i < done.length; i++) {
@@ -160,7 +171,8 @@ public final class KernelWarmUp {
         }
     }
 
-    private static boolean[] drive(Reducer reducer, List<ElementType> types, List<Combiner> ops, long deadline) {
+    private static boolean[] drive(Reducer reducer, List<ElementType> types, List<Combiner> ops, int sources,
+                                   long deadline) {
         int n = types.size();
         boolean[] done = new boolean[n];
         int[] quiet = new int[n];
@@ -171,7 +183,7 @@ public final class KernelWarmUp {
         int vectorBytes = Math.max(8, reducer.vectorBits() / 8);
         long bytes = 4L * 4 * vectorBytes + 64;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment[] src = new MemorySegment[3];
+            MemorySegment[] src = new MemorySegment[sources];
             for (int j = 0; j < src.length; j++) src[j] = arena.allocate(LARGE_BYTES + 64, 64);
             MemorySegment dst = arena.allocate(LARGE_BYTES + 64, 64);
             long[] offsets = new long[src.length];
@@ -190,13 +202,13 @@ public final class KernelWarmUp {
                         // recorded, so the next compilation does without that speculation.
                         long large = LARGE_BYTES / type.byteSize() + 5;
                         long before = counter.allocatedBytes();
-                        reducer.reduce(type, op, dst, 0, src, offsets, 2, large);
+                        reducer.reduce(type, op, dst, 0, src, offsets, sources, large);
                         finished = counter.allocatedBytes() - before == 0;
                         if (!finished) quiet[i] = 0;
                     } else {
                         long before = byAllocation ? counter.allocatedBytes() : 0;
                         for (int c = 0; c < CALLS_PER_ROUND; c++) {
-                            reducer.reduce(type, op, dst, 0, src, offsets, 2 + (c & 1), count);
+                            reducer.reduce(type, op, dst, 0, src, offsets, sources, count);
                             // Interpreted calls on an emulated CPU take milliseconds each: the
                             // budget is kept call by call, not round by round.
                             if (System.nanoTime() - deadline > 0) break;

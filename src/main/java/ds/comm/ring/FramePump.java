@@ -210,6 +210,7 @@ final class FramePump {
 
             if (progress) {
                 if (waiting) {
+                    idle.waitEnded();
                     idle.reset();
                     waiting = false;
                 }

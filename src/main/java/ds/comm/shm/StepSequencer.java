@@ -307,6 +307,7 @@ final class StepSequencer {
                 sleepOn(p, peer, s, Math.max(1_000, Math.min(block, Math.min(untilCheck, untilDeadline))));
             }
         }
+        idle.waitEnded();
     }
 
     /** The sleeper's half of the handshake (see the class comment); returns when woken or timed out. */

@@ -20,6 +20,13 @@ public interface IdleStrategy {
     void reset();
 
     /**
+     * Called when a wait loop ends because what it waited for arrived (optional: a strategy that
+     * learns from how long waits take is told the end exactly, a blocked wait included).
+     */
+    default void waitEnded() {
+    }
+
+    /**
      * Called after a poll found nothing to do, by a waiter that can block until its peer makes
      * progress.
      *

@@ -43,7 +43,7 @@ public record Settings(long timeoutNanos,
     public static Settings defaults() {
         int cpus = Runtime.getRuntime().availableProcessors();
         return new Settings(30_000_000_000L,
-                () -> new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, 1, cpus),
+                () -> new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 1, cpus),
                 Path.of("/dev/shm"), 4L << 20, 64L << 10, 1L << 20, 3_000_000_000L);
     }
 
