@@ -196,11 +196,6 @@ public final class Communicator implements AutoCloseable {
         return r.compiled().isEmpty() ? Duration.ZERO : Duration.ofNanos(r.elapsedNanos());
     }
 
-    /** At or below this size an all-reduce takes the small-message algorithm (for the warm-up). */
-    long smallMessageBytes() {
-        return job.settings().smallMessageBytes();
-    }
-
     /** Which backend this communicator uses, and why. */
     public BackendChoice backend() {
         return choice;

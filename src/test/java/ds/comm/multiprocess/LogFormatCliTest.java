@@ -38,8 +38,6 @@ class LogFormatCliTest {
             List<String> lines = Files.readAllLines(err.toPath(), StandardCharsets.UTF_8);
             assertEquals(0, p.exitValue(), String.join("\n", lines));
             List<String> records = lines.stream().filter(l -> !l.contains("Using incubator modules")).toList();
-            assertTrue(records.stream().anyMatch(l -> l.matches("\\[rank 0] [0-9:.]+ WARNING ds.comm: .*DSCOMM_JOB_SECRET is not set.*")),
-                    "the job-secret warning as one prefixed line:\n" + String.join("\n", lines));
             assertTrue(records.stream().anyMatch(l -> l.matches("\\[rank 0] [0-9:.]+ INFO ds.comm: ds-comm group w .*")),
                     "the backend notice as one prefixed line:\n" + String.join("\n", lines));
             for (String l : records) {
