@@ -27,7 +27,7 @@ import java.util.Optional;
  * <tr><td>{@link Builder#chunkBytes}</td><td>DSCOMM_CHUNK_BYTES (4K to 1G)</td><td>1M</td></tr>
  * <tr><td>{@link Builder#vectorBits}</td><td>DSCOMM_VECTOR_BITS=0|64|128|256|512</td><td>the JVM's preferred width</td></tr>
  * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=adaptive|backoff|spin|park</td><td>{@link IdlePolicy#adaptive()}</td></tr>
- * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (kernels compiled by init)</td><td>SUM of fp32, bf16, fp16</td></tr>
+ * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (kernels compiled by init; 1 = SUM of fp32, bf16, fp16)</td><td>off</td></tr>
  * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>the launcher's own MPI (mpirun: libmpi.so.40; Hydra mpiexec: libmpich.so.12, libmpi.so.12); otherwise libmpi.so.40, then MPICH's</td></tr>
  * </table>
  *
@@ -256,9 +256,11 @@ public final class CommConfig {
         /**
          * Whether {@link Communicator#init()} compiles the common reduction kernels (SUM of fp32,
          * bf16 and fp16 at the vector width in use) before it returns, so that the first
-         * collective already runs compiled code. Off, the first second of collectives runs the
-         * Vector API interpreted (tens of times slower); {@link Communicator#warmUp} does it later
-         * for any type and operation. {@code DSCOMM_WARMUP} also takes {@code all} or a list.
+         * collective already runs compiled code (off by default: it costs init() a second or more
+         * and, as measured so far, can leave large SHM all-reduces slower in steady state; see
+         * docs/performance.md). Off, the first second of collectives runs the Vector API
+         * interpreted (tens of times slower); {@link Communicator#warmUp} does it later for any
+         * type and operation. {@code DSCOMM_WARMUP} also takes {@code all} or a list.
          */
         public Builder warmUp(boolean enabled) {
             this.warmUp = enabled ? WarmUpSet.DEFAULT : WarmUpSet.NONE;

@@ -10,10 +10,10 @@ import java.util.Set;
  * Which reduction kernels {@link Communicator#init()} compiles before it returns, read from
  * {@code DSCOMM_WARMUP} or {@link CommConfig.Builder#warmUp(boolean)}.
  *
- * <p>Syntax: {@code 0|off|false|no} none; {@code 1|on|true|yes} or unset the default (SUM of
- * fp32, bf16 and fp16: what tensor-parallel inference reduces); {@code all} every type and
- * operation; or a comma-separated list of {@code type[:op]} (op defaults to sum), e.g.
- * {@code bf16,fp32:max,int64:sum}.
+ * <p>Syntax: {@code 0|off|false|no} or unset: none (the default, see {@link WarmUp} for why);
+ * {@code 1|on|true|yes|default}: SUM of fp32, bf16 and fp16 (what tensor-parallel inference
+ * reduces); {@code all} every type and operation; or a comma-separated list of
+ * {@code type[:op]} (op defaults to sum), e.g. {@code bf16,fp32:max,int64:sum}.
  *
  * @param kernels (type, op) pairs in the order they are warmed; empty for none
  */

@@ -41,8 +41,9 @@ class WaitingAndWarmUpConfigTest {
     }
 
     @Test
-    void warmUpDefaultsToTheSumOfTheInferenceTypesAndCanBeTurnedOffOrWidened() {
-        assertEquals(WarmUpSet.DEFAULT, resolve(Map.of()).warmUp());
+    void warmUpIsOffByDefaultAndTurnsOnAsTheSumOfTheInferenceTypesOrAList() {
+        assertTrue(resolve(Map.of()).warmUp().isEmpty());
+        assertEquals(WarmUpSet.DEFAULT, resolve(Map.of("DSCOMM_WARMUP", "1")).warmUp());
         assertEquals(List.of(new WarmUpSet.Kernel(DType.FP32, ReduceOp.SUM), new WarmUpSet.Kernel(DType.BF16, ReduceOp.SUM),
                 new WarmUpSet.Kernel(DType.FP16, ReduceOp.SUM)), WarmUpSet.DEFAULT.kernels());
         assertTrue(resolve(Map.of("DSCOMM_WARMUP", "0")).warmUp().isEmpty());
