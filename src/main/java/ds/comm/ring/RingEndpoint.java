@@ -336,24 +336,11 @@ public final class RingEndpoint implements AutoCloseable {
     }
 
     private void acceptAll(List<InboundHandshake> pending) throws IOException {
-        List<SocketChannel> fresh = new ArrayList<>();
-        List<SocketOwner.Connection> ends = new ArrayList<>();
-        SocketChannel ch;
-        // A bounded batch: the socket tables are read once for all of them.
-        while (fresh.size() < 256 && (ch = server.accept()) != null) {
-            try {
-                ends.add(new SocketOwner.Connection((InetSocketAddress) ch.getLocalAddress(),
-                        (InetSocketAddress) ch.getRemoteAddress()));
-                fresh.add(ch);
-            } catch (IOException e) {
-                closeQuietly(ch);
-            }
-        }
-        if (fresh.isEmpty()) return;
-        long[] owners = SocketOwner.ownersOfPeers(ends);
-        for (int i = 0; i < fresh.size(); i++) {
-            ch = fresh.get(i);
-            InetSocketAddress from = ends.get(i).remote();
+        SocketOwner.Accepted batch = SocketOwner.acceptBatch(server, 256);
+        long[] owners = batch.owners();
+        for (int i = 0; i < batch.channels().size(); i++) {
+            SocketChannel ch = batch.channels().get(i);
+            InetSocketAddress from = batch.remotes().get(i);
             PeerCheck.Verdict verdict = PeerCheck.verdict(owners[i]);
             if (verdict == PeerCheck.Verdict.OTHER_USER) {
                 warnings.warn(PeerCheck.otherUser("connection from " + from, owners[i]));

@@ -270,23 +270,9 @@ final class RendezvousServer implements AutoCloseable {
     }
 
     private void acceptAll() throws IOException {
-        List<SocketChannel> fresh = new ArrayList<>();
-        List<SocketOwner.Connection> ends = new ArrayList<>();
-        SocketChannel ch;
-        // A bounded batch: the socket tables are read once for all of them.
-        while (fresh.size() < 256 && (ch = listener.accept()) != null) {
-            try {
-                ends.add(new SocketOwner.Connection((InetSocketAddress) ch.getLocalAddress(),
-                        (InetSocketAddress) ch.getRemoteAddress()));
-                fresh.add(ch);
-            } catch (IOException e) {
-                closeQuietly(ch);
-            }
-        }
-        if (fresh.isEmpty()) return;
-        long[] owners = SocketOwner.ownersOfPeers(ends);
-        for (int i = 0; i < fresh.size(); i++) {
-            admit(fresh.get(i), ends.get(i).remote(), owners[i]);
+        SocketOwner.Accepted batch = SocketOwner.acceptBatch(listener, 256);
+        for (int i = 0; i < batch.channels().size(); i++) {
+            admit(batch.channels().get(i), batch.remotes().get(i), batch.owners()[i]);
         }
     }
 

@@ -5,10 +5,13 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteOrder;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -58,6 +61,43 @@ public final class SocketOwner {
 
     /** One connection, seen from this process: our end and the peer's. */
     public record Connection(InetSocketAddress local, InetSocketAddress remote) {
+    }
+
+    /**
+     * A batch of connections just accepted, with the uid owning each peer's end.
+     *
+     * @param channels the accepted channels (still blocking as accepted)
+     * @param remotes  each channel's peer address
+     * @param owners   each peer's owner, as {@link #ownersOfPeers} gives it
+     */
+    public record Accepted(List<SocketChannel> channels, List<InetSocketAddress> remotes, long[] owners) {
+    }
+
+    /**
+     * Accepts what {@code listener} (non-blocking) has pending, at most {@code max}, and looks up
+     * who owns the peers in one pass over the socket tables: the listeners that admit only this
+     * user's local peers (rendezvous, ring) read the tables once per batch, not per connection.
+     * A channel whose addresses cannot be read is closed and left out.
+     */
+    public static Accepted acceptBatch(ServerSocketChannel listener, int max) throws IOException {
+        List<SocketChannel> channels = new ArrayList<>();
+        List<Connection> ends = new ArrayList<>();
+        SocketChannel ch;
+        while (channels.size() < max && (ch = listener.accept()) != null) {
+            try {
+                ends.add(new Connection((InetSocketAddress) ch.getLocalAddress(), (InetSocketAddress) ch.getRemoteAddress()));
+                channels.add(ch);
+            } catch (IOException e) {
+                try {
+                    ch.close();
+                } catch (IOException ignored) {
+                    // already unusable
+                }
+            }
+        }
+        List<InetSocketAddress> remotes = new ArrayList<>(ends.size());
+        for (Connection c : ends) remotes.add(c.remote());
+        return new Accepted(channels, remotes, channels.isEmpty() ? new long[0] : ownersOfPeers(ends));
     }
 
     /** {@link #ownersOfPeers} for one connection. */
