@@ -2,6 +2,7 @@ package ds.comm.ring;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.testkit.ReferenceArithmetic;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -45,7 +46,7 @@ final class Elements {
         return switch (type) {
             case FP32 -> seg.get(F32, i * 4);
             case FP64 -> seg.get(F64, i * 8);
-            case BF16, FP16 -> widen(type, seg.get(I16, i * 2));
+            case BF16, FP16 -> ReferenceArithmetic.widen(type, seg.get(I16, i * 2));
             case INT32 -> seg.get(I32, i * 4);
             case INT64 -> seg.get(I64, i * 8);
         };
@@ -87,7 +88,7 @@ final class Elements {
             switch (type) {
                 case FP32 -> seg.set(F32, i * 4, (float) v);
                 case FP64 -> seg.set(F64, i * 8, v);
-                case BF16 -> seg.set(I16, i * 2, narrow(type, (float) v));
+                case BF16 -> seg.set(I16, i * 2, ReferenceArithmetic.narrow(type, (float) v));
                 case FP16 -> seg.set(I16, i * 2, Float.floatToFloat16((float) v));
                 case INT32 -> seg.set(I32, i * 4, random.nextInt());
                 case INT64 -> seg.set(I64, i * 8, random.nextLong());
@@ -108,35 +109,35 @@ final class Elements {
             case FP32 -> {
                 float acc = inputs[first].get(F32, i * 4);
                 for (int s = 1; s < n; s++) {
-                    acc = apply(op, acc, inputs[(first + s) % n].get(F32, i * 4));
+                    acc = ReferenceArithmetic.apply(op, acc, inputs[(first + s) % n].get(F32, i * 4));
                 }
                 out.set(F32, at * 4, acc);
             }
             case FP64 -> {
                 double acc = inputs[first].get(F64, i * 8);
                 for (int s = 1; s < n; s++) {
-                    acc = apply(op, acc, inputs[(first + s) % n].get(F64, i * 8));
+                    acc = ReferenceArithmetic.apply(op, acc, inputs[(first + s) % n].get(F64, i * 8));
                 }
                 out.set(F64, at * 8, acc);
             }
             case BF16, FP16 -> {
-                float acc = widen(type, inputs[first].get(I16, i * 2));
+                float acc = ReferenceArithmetic.widen(type, inputs[first].get(I16, i * 2));
                 for (int s = 1; s < n; s++) {
-                    acc = apply(op, acc, widen(type, inputs[(first + s) % n].get(I16, i * 2)));
+                    acc = ReferenceArithmetic.apply(op, acc, ReferenceArithmetic.widen(type, inputs[(first + s) % n].get(I16, i * 2)));
                 }
-                out.set(I16, at * 2, narrow(type, acc));
+                out.set(I16, at * 2, ReferenceArithmetic.narrow(type, acc));
             }
             case INT32 -> {
                 int acc = inputs[first].get(I32, i * 4);
                 for (int s = 1; s < n; s++) {
-                    acc = apply(op, acc, inputs[(first + s) % n].get(I32, i * 4));
+                    acc = ReferenceArithmetic.apply(op, acc, inputs[(first + s) % n].get(I32, i * 4));
                 }
                 out.set(I32, at * 4, acc);
             }
             case INT64 -> {
                 long acc = inputs[first].get(I64, i * 8);
                 for (int s = 1; s < n; s++) {
-                    acc = apply(op, acc, inputs[(first + s) % n].get(I64, i * 8));
+                    acc = ReferenceArithmetic.apply(op, acc, inputs[(first + s) % n].get(I64, i * 8));
                 }
                 out.set(I64, at * 8, acc);
             }
@@ -155,52 +156,5 @@ final class Elements {
         MemorySegment c = Arena.ofAuto().allocate(Math.max(1, seg.byteSize()), 8).asSlice(0, seg.byteSize());
         c.copyFrom(seg);
         return c;
-    }
-
-    static float widen(ElementType type, short bits) {
-        return type == ElementType.BF16 ? Float.intBitsToFloat(bits << 16) : Float.float16ToFloat(bits);
-    }
-
-    /** Rounds to nearest even; the tests never narrow a NaN. */
-    static short narrow(ElementType type, float f) {
-        if (type == ElementType.FP16) return Float.floatToFloat16(f);
-        int bits = Float.floatToRawIntBits(f);
-        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
-    }
-
-    private static float apply(Combiner op, float a, float b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    private static double apply(Combiner op, double a, double b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    private static int apply(Combiner op, int a, int b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    private static long apply(Combiner op, long a, long b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
     }
 }

@@ -2,6 +2,7 @@ package ds.comm.shm;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.testkit.ReferenceArithmetic;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -39,7 +40,7 @@ final class RankOrderReference {
                 switch (type) {
                     case FP32 -> in[r].set(F32, i * 4, (float) v);
                     case FP64 -> in[r].set(F64, i * 8, v);
-                    case BF16 -> in[r].set(I16, i * 2, bf16((float) v));
+                    case BF16 -> in[r].set(I16, i * 2, ReferenceArithmetic.narrow(ElementType.BF16, (float) v));
                     case FP16 -> in[r].set(I16, i * 2, Float.floatToFloat16((float) v));
                     case INT32 -> in[r].set(I32, i * 4, rnd.nextInt());
                     case INT64 -> in[r].set(I64, i * 8, rnd.nextLong());
@@ -58,68 +59,31 @@ final class RankOrderReference {
             switch (type) {
                 case FP32 -> {
                     float acc = inputs[0].get(F32, i * 4);
-                    for (int r = 1; r < inputs.length; r++) acc = apply(op, acc, inputs[r].get(F32, i * 4));
+                    for (int r = 1; r < inputs.length; r++) acc = ReferenceArithmetic.apply(op, acc, inputs[r].get(F32, i * 4));
                     out.set(F32, i * 4, acc);
                 }
                 case FP64 -> {
                     double acc = inputs[0].get(F64, i * 8);
-                    for (int r = 1; r < inputs.length; r++) acc = apply(op, acc, inputs[r].get(F64, i * 8));
+                    for (int r = 1; r < inputs.length; r++) acc = ReferenceArithmetic.apply(op, acc, inputs[r].get(F64, i * 8));
                     out.set(F64, i * 8, acc);
                 }
                 case BF16, FP16 -> {
-                    float acc = widen(type, inputs[0].get(I16, i * 2));
-                    for (int r = 1; r < inputs.length; r++) acc = apply(op, acc, widen(type, inputs[r].get(I16, i * 2)));
-                    out.set(I16, i * 2, type == ElementType.BF16 ? bf16(acc) : Float.floatToFloat16(acc));
+                    float acc = ReferenceArithmetic.widen(type, inputs[0].get(I16, i * 2));
+                    for (int r = 1; r < inputs.length; r++) acc = ReferenceArithmetic.apply(op, acc, ReferenceArithmetic.widen(type, inputs[r].get(I16, i * 2)));
+                    out.set(I16, i * 2, ReferenceArithmetic.narrow(type, acc));
                 }
                 case INT32 -> {
                     int acc = inputs[0].get(I32, i * 4);
-                    for (int r = 1; r < inputs.length; r++) acc = (int) apply(op, acc, inputs[r].get(I32, i * 4));
+                    for (int r = 1; r < inputs.length; r++) acc = (int) ReferenceArithmetic.apply(op, acc, inputs[r].get(I32, i * 4));
                     out.set(I32, i * 4, acc);
                 }
                 case INT64 -> {
                     long acc = inputs[0].get(I64, i * 8);
-                    for (int r = 1; r < inputs.length; r++) acc = apply(op, acc, inputs[r].get(I64, i * 8));
+                    for (int r = 1; r < inputs.length; r++) acc = ReferenceArithmetic.apply(op, acc, inputs[r].get(I64, i * 8));
                     out.set(I64, i * 8, acc);
                 }
             }
         }
         return out;
-    }
-
-    private static float widen(ElementType type, short bits) {
-        return type == ElementType.BF16 ? Float.intBitsToFloat(bits << 16) : Float.float16ToFloat(bits);
-    }
-
-    /** Round to nearest even; the inputs here are never NaN. */
-    private static short bf16(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
-    }
-
-    private static float apply(Combiner op, float a, float b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    private static double apply(Combiner op, double a, double b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
-    }
-
-    private static long apply(Combiner op, long a, long b) {
-        return switch (op) {
-            case SUM -> a + b;
-            case PROD -> a * b;
-            case MIN -> Math.min(a, b);
-            case MAX -> Math.max(a, b);
-        };
     }
 }
