@@ -10,6 +10,8 @@ module ds.comm {
     // The JIT warm-up of the reduction kernels watches the thread's allocation counter
     // (com.sun.management.ThreadMXBean): allocation-free means compiled with vector intrinsics.
     requires jdk.management;
+    // Flight Recorder events (ds.comm.observe): part of the JDK, so still no dependencies.
+    requires jdk.jfr;
 
     exports ds.comm;
 }

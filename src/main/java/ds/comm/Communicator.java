@@ -4,6 +4,10 @@ import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.lanes.KernelWarmUp;
 import ds.comm.mpi.MpiCollective;
+import ds.comm.observe.CollectiveEvent;
+import ds.comm.observe.FailureEvent;
+import ds.comm.observe.GroupCloseEvent;
+import ds.comm.observe.GroupOpenEvent;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
@@ -60,6 +64,12 @@ public final class Communicator implements AutoCloseable {
     /** This group's own MPI communicator in a job that met through MPI (for splits), else null. */
     private final MpiCollective mpi;
     private int splits;
+    /** Whether the engine accounts its waits for peers: while a JFR recording takes collective events. */
+    private boolean measuringWaits;
+
+    /** Lower-case names for events, by ordinal: looked up, not built, when an event is committed. */
+    private static final String[] DTYPE_LABELS = labels(DType.values());
+    private static final String[] OP_LABELS = labels(ReduceOp.values());
 
     /** Ints each rank contributes to a split's all-gather: color, key, and its ShmView (two longs). */
     private static final int SPLIT_INTS = 6;
@@ -101,9 +111,9 @@ public final class Communicator implements AutoCloseable {
         try {
             job = Job.start(config);
         } catch (CommFailure f) {
-            throw translate(f);
+            throw recordFailure(translate(f), "w", -1, "init");
         } catch (RendezvousException e) {
-            throw translate(e);
+            throw recordFailure(translate(e), "w", -1, "init");
         }
         var topo = job.topology();
         int[] everyone = new int[topo.worldSize()];
@@ -122,13 +132,21 @@ public final class Communicator implements AutoCloseable {
     /** @param views every member's shared-memory view, in group order: the same array on every member */
     private static Communicator open(Job job, GroupSpec group, boolean firstUser, MpiCollective mpi, ShmView[] views) {
         Collective engine = null;
+        GroupOpenEvent event = new GroupOpenEvent();
+        event.begin();
         try {
             BackendChoice choice = job.choose(group, views);
             engine = job.open(group, choice, mpi);
-            return new Communicator(job, group, engine, choice, mpi);
+            Communicator comm = new Communicator(job, group, engine, choice, mpi);
+            if (event.shouldCommit()) {
+                event.set(group.name(), group.size(), group.myIndex(), group.myWorldRank(), choice.backend().label(),
+                        choice.reason());
+                event.commit();
+            }
+            return comm;
         } catch (CommFailure f) {
             release(job, engine, mpi, firstUser);
-            throw translate(f);
+            throw recordFailure(translate(f), group.name(), group.myWorldRank(), "open " + f.operation());
         } catch (RuntimeException e) {
             release(job, engine, mpi, firstUser);
             throw e;
@@ -220,11 +238,16 @@ public final class Communicator implements AutoCloseable {
         Objects.requireNonNull(op, "op");
         checkWritable(buf, type, "allReduce");
         ready();
+        // Not committed, the event is scalar-replaced by the JIT: no allocation, a few loads.
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
         try {
             engine.allReduce(buf, type.element(), op.combiner());
         } catch (CommFailure f) {
             throw abort(f);
         }
+        if (event.shouldCommit()) commit(event, "allReduce", type, op, buf.byteSize(), -1, waited);
     }
 
     /**
@@ -254,11 +277,15 @@ public final class Communicator implements AutoCloseable {
                     + " bytes, expected " + size() + " x " + in.byteSize());
         }
         ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
         try {
             engine.allGather(in, out, type.element());
         } catch (CommFailure f) {
             throw abort(f);
         }
+        if (event.shouldCommit()) commit(event, "allGather", type, null, out.byteSize(), -1, waited);
     }
 
     /**
@@ -281,11 +308,15 @@ public final class Communicator implements AutoCloseable {
                     + " bytes, expected " + size() + " x " + out.byteSize());
         }
         ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
         try {
             engine.reduceScatter(in, out, type.element(), op.combiner());
         } catch (CommFailure f) {
             throw abort(f);
         }
+        if (event.shouldCommit()) commit(event, "reduceScatter", type, op, in.byteSize(), -1, waited);
     }
 
     /**
@@ -303,21 +334,29 @@ public final class Communicator implements AutoCloseable {
             throw new IllegalArgumentException("broadcast on group " + name() + ": buffer is read-only");
         }
         ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
         try {
             engine.broadcast(buf, root);
         } catch (CommFailure f) {
             throw abort(f);
         }
+        if (event.shouldCommit()) commit(event, "broadcast", null, null, buf.byteSize(), root, waited);
     }
 
     /** Returns once every rank of the group has called it. */
     public void barrier() {
         ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
         try {
             engine.barrier();
         } catch (CommFailure f) {
             throw abort(f);
         }
+        if (event.shouldCommit()) commit(event, "barrier", null, null, 0, -1, waited);
     }
 
     /**
@@ -398,12 +437,59 @@ public final class Communicator implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        GroupCloseEvent event = new GroupCloseEvent();
+        event.begin();
         try {
             engine.close();
             if (mpi != null && mpi != engine && mpi != job.mpiWorld()) mpi.close();
         } finally {
             job.release();
+            if (event.shouldCommit()) {
+                event.set(name(), rank(), worldRank(), choice.backend().label(), abortedBy != null);
+                event.commit();
+            }
         }
+    }
+
+    /**
+     * Before a call: keeps the engine's wait accounting on exactly while a recording takes
+     * collective events, and returns its counter then (-1 otherwise). Off, this is one load of
+     * the event type's enabled flag and one of a field.
+     */
+    private long waitMark(CollectiveEvent event) {
+        boolean recording = event.isEnabled();
+        if (recording != measuringWaits) {
+            measuringWaits = recording;
+            engine.measureWaits(recording);
+        }
+        return recording ? engine.peerWaitNanos() : -1;
+    }
+
+    private void commit(CollectiveEvent event, String operation, DType type, ReduceOp op, long bytes, int root,
+                        long waitedBefore) {
+        event.set(operation, type == null ? null : DTYPE_LABELS[type.ordinal()], op == null ? null : OP_LABELS[op.ordinal()],
+                bytes, root, group.name(), group.size(), group.myIndex(), group.myWorldRank(), choice.backend().label(),
+                waitedBefore < 0 ? -1 : engine.peerWaitNanos() - waitedBefore);
+        event.commit();
+    }
+
+    /** Records {@code e} as a {@link FailureEvent} when a recording takes them; returns it. */
+    private static CommException recordFailure(CommException e, String group, int worldRank, String operation) {
+        FailureEvent event = new FailureEvent();
+        if (event.shouldCommit()) {
+            Throwable cause = e.getCause();
+            String kind = cause instanceof CommFailure f ? f.kind().name().toLowerCase(java.util.Locale.ROOT)
+                    : cause instanceof RendezvousException r ? r.kind().name().toLowerCase(java.util.Locale.ROOT) : "setup";
+            event.set(e.getClass().getSimpleName(), kind, e.peerRank(), group, worldRank, operation, e.getMessage());
+            event.commit();
+        }
+        return e;
+    }
+
+    private static String[] labels(Enum<?>[] values) {
+        String[] out = new String[values.length];
+        for (Enum<?> v : values) out[v.ordinal()] = v.name().toLowerCase(java.util.Locale.ROOT);
+        return out;
     }
 
     private void ready() {
@@ -418,7 +504,7 @@ public final class Communicator implements AutoCloseable {
     private CommException abort(CommFailure f) {
         CommException e = translate(f);
         abortedBy = e;
-        return e;
+        return recordFailure(e, name(), worldRank(), f.operation());
     }
 
     private static CommException translate(CommFailure f) {

@@ -64,6 +64,18 @@ public final class HierCollective implements Collective {
     }
 
     @Override
+    public void measureWaits(boolean on) {
+        local.measureWaits(on);
+        if (leaders != null) leaders.measureWaits(on);
+    }
+
+    /** The node's shared-memory waits plus, on a leader, the leaders' waits. */
+    @Override
+    public long peerWaitNanos() {
+        return local.peerWaitNanos() + (leaders == null ? 0 : leaders.peerWaitNanos());
+    }
+
+    @Override
     public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
         local.allReduce(buf, type, op);
         if (leaders != null) leaders.allReduce(buf, type, op);

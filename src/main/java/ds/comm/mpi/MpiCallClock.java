@@ -38,6 +38,12 @@ final class MpiCallClock {
     private ElementType type;
     private Combiner op;
     private long count;
+    /** Whether {@link #stop} adds the call's time to {@link #inCallNanos} (a JFR recording wants it). */
+    private boolean measure;
+    /** Start of the current call, plain, for {@link #inCallNanos}; read by the calling thread only. */
+    private long callStart;
+    /** Nanoseconds inside MPI calls while measured, cumulative. */
+    private long inCallNanos;
 
     MpiCallClock(String group, int rank, long timeoutNanos) {
         this.group = group;
@@ -51,13 +57,27 @@ final class MpiCallClock {
         this.type = type;
         this.op = op;
         this.count = count;
+        long now = System.nanoTime();
+        callStart = now;
         // |1: a start time of exactly 0 would read as "idle".
-        STARTED.setRelease(this, System.nanoTime() | 1L);
+        STARTED.setRelease(this, now | 1L);
     }
 
     /** After the MPI call returned. */
     void stop() {
         STARTED.setRelease(this, 0L);
+        // The start was read anyway; the end costs a clock read only while someone records.
+        if (measure) inCallNanos += System.nanoTime() - callStart;
+    }
+
+    /** See {@link ds.comm.spi.Collective#measureWaits}. */
+    void measure(boolean on) {
+        measure = on;
+    }
+
+    /** Time inside MPI calls while measured, cumulative: MPI cannot tell waiting from moving data. */
+    long inCallNanos() {
+        return inCallNanos;
     }
 
     /** Start time of the call in progress, or 0. */

@@ -227,6 +227,17 @@ public final class MpiCollective implements Collective {
     }
 
     @Override
+    public void measureWaits(boolean on) {
+        clock.measure(on);
+    }
+
+    /** The whole time inside the MPI library: it does not say how much of a call was waiting. */
+    @Override
+    public long peerWaitNanos() {
+        return clock.inCallNanos();
+    }
+
+    @Override
     public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
         long count = buf.byteSize() / type.byteSize();
         checkUsable("allReduce");

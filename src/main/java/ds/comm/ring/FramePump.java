@@ -81,6 +81,11 @@ final class FramePump {
     /** Longest failure explanation an abort frame carries. */
     static final int MAX_ABORT_DETAIL = 1024;
 
+    /** Whether stretches without progress are added to {@link #waitedNanos} (a JFR recording wants it). */
+    private boolean measureWaits;
+    /** Nanoseconds without socket progress while measured, cumulative: plain, one thread. */
+    private long waitedNanos;
+
     /** True while a frame is not yet completely written. */
     private boolean sendPending;
     /** Payload written straight from tensor memory after the header in sendBuffer, or null if staged. */
@@ -142,6 +147,7 @@ final class FramePump {
         idle.reset();
         checkNeighbours(pass);
         boolean waiting = false;
+        long waitStart = 0;
         while (sent < sendFrames || received < recvFrames) {
             boolean progress = false;
 
@@ -210,12 +216,15 @@ final class FramePump {
 
             if (progress) {
                 if (waiting) {
+                    // The start was read anyway; the end costs a clock read only while someone records.
+                    if (measureWaits) waitedNanos += System.nanoTime() - waitStart;
                     idle.waitEnded();
                     idle.reset();
                     waiting = false;
                 }
             } else {
                 long now = System.nanoTime();
+                if (!waiting) waitStart = now;
                 waiting = true;
                 checkNeighbours(pass);
                 if (now - deadline > 0) {
@@ -229,6 +238,16 @@ final class FramePump {
                 }
             }
         }
+    }
+
+    /** See {@link ds.comm.spi.Collective#measureWaits}. */
+    void measureWaits(boolean on) {
+        measureWaits = on;
+    }
+
+    /** Time without socket progress while measured, cumulative (see {@link ds.comm.spi.Collective#peerWaitNanos}). */
+    long waitedNanos() {
+        return waitedNanos;
     }
 
     /** Throws PEER_LOST naming the neighbour once the heartbeat declared one lost; allocates nothing otherwise. */

@@ -363,6 +363,16 @@ public final class RingCollective implements Collective {
      * call in progress returns); idempotent.
      */
     @Override
+    public void measureWaits(boolean on) {
+        if (pump != null) pump.measureWaits(on);
+    }
+
+    @Override
+    public long peerWaitNanos() {
+        return pump == null ? 0 : pump.waitedNanos();
+    }
+
+    @Override
     public void close() {
         if (closed) {
             return;

@@ -513,6 +513,16 @@ public final class ShmCollective implements Collective {
         }
     }
 
+    @Override
+    public void measureWaits(boolean on) {
+        steps.measureWaits(on);
+    }
+
+    @Override
+    public long peerWaitNanos() {
+        return steps.waitedNanos();
+    }
+
     /**
      * Unmaps every segment (peers keep their own mappings of this rank's pages, which live on
      * until the last mapping goes) and unlinks this rank's file if the unlink at open failed;

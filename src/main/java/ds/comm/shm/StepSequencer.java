@@ -135,6 +135,11 @@ final class StepSequencer {
     /** Asked, while waiting for a peer (by world rank), whether it is blocked in another group of ours. */
     private IntFunction<CommFailure> crossGroup;
 
+    /** Whether {@link #awaitPeer} adds its time to {@link #waitedNanos} (a JFR recording wants it). */
+    private boolean measureWaits;
+    /** Nanoseconds spent in {@link #awaitPeer} while measured, cumulative: plain, one thread. */
+    private long waitedNanos;
+
     /** The last step this rank published. */
     private long step;
     private long startNanos;
@@ -267,7 +272,8 @@ final class StepSequencer {
 
     private void awaitPeer(int p, MemorySegment peer, long s) {
         idle.reset();
-        long lastLivenessCheck = System.nanoTime();
+        long waitStart = System.nanoTime();
+        long lastLivenessCheck = waitStart;
         int crossedChecks = 0;
         while (stepAcquire(peer) < s) {
             if (stateAcquire(peer) != STATE_OPEN && stepAcquire(peer) < s) {
@@ -308,6 +314,18 @@ final class StepSequencer {
             }
         }
         idle.waitEnded();
+        // The start was read anyway; the end costs a clock read only while someone records.
+        if (measureWaits) waitedNanos += System.nanoTime() - waitStart;
+    }
+
+    /** See {@link ds.comm.spi.Collective#measureWaits}. */
+    void measureWaits(boolean on) {
+        measureWaits = on;
+    }
+
+    /** Time spent waiting for peers while measured, cumulative (see {@link ds.comm.spi.Collective#peerWaitNanos}). */
+    long waitedNanos() {
+        return waitedNanos;
     }
 
     /** The sleeper's half of the handshake (see the class comment); returns when woken or timed out. */

@@ -41,6 +41,25 @@ public interface Collective extends AutoCloseable {
     /** Returns once every rank of the group has entered. */
     void barrier();
 
+    /**
+     * Turns on or off the accounting behind {@link #peerWaitNanos()}. Off (the default), waits
+     * cost nothing extra; on, each wait that actually happens costs one clock read more. The
+     * public API turns it on while a JFR recording takes collective events.
+     */
+    default void measureWaits(boolean on) {
+    }
+
+    /**
+     * Nanoseconds this rank has spent waiting for peers in this group's calls while
+     * {@link #measureWaits} was on, cumulative since open (callers take differences). What counts
+     * as waiting is the backend's to say: SHM its step waits, the ring its stretches without
+     * socket progress, MPI the whole time inside the library (which cannot tell waiting from
+     * moving data), a composite the sum of its parts. A plain field: read by the calling thread.
+     */
+    default long peerWaitNanos() {
+        return 0;
+    }
+
     /** Releases every resource; idempotent; never throws for peers that are gone. */
     @Override
     void close();

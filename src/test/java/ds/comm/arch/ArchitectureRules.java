@@ -24,6 +24,8 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
  *          ds.comm.spi    ds.comm.topology
  *               |
  *          ds.comm.lanes   (only user of jdk.incubator.vector)
+ *
+ *   ds.comm.observe (JFR events; filled by the public API) -- depends on nothing
  * </pre>
  */
 final class ArchitectureRules {
@@ -46,6 +48,16 @@ final class ArchitectureRules {
     static final ArchRule TOPOLOGY_IS_A_LEAF = noClasses().that().resideInAPackage("ds.comm.topology..")
             .should().dependOnClassesThat(otherDsCommThan("ds.comm.topology"))
             .because("who-is-where must not depend on how data moves")
+            .allowEmptyShould(true);
+
+    static final ArchRule OBSERVE_IS_A_LEAF = noClasses().that().resideInAPackage("ds.comm.observe..")
+            .should().dependOnClassesThat(otherDsCommThan("ds.comm.observe"))
+            .because("events carry strings and numbers, so any layer could record them without a cycle")
+            .allowEmptyShould(true);
+
+    static final ArchRule ONLY_THE_API_RECORDS_EVENTS = noClasses().that().resideOutsideOfPackages("ds.comm", "ds.comm.observe..")
+            .should().dependOnClassesThat(resideInAPackage("ds.comm.observe.."))
+            .because("one place fills events, so every backend's calls are recorded alike; backends report waits through spi")
             .allowEmptyShould(true);
 
     static final ArchRule SPI_DEPENDS_ONLY_ON_LANES = noClasses().that().resideInAPackage("ds.comm.spi..")
@@ -78,7 +90,7 @@ final class ArchitectureRules {
             .allowEmptyShould(true);
 
     static final ArchRule NOTHING_BELOW_THE_API_USES_IT = noClasses()
-            .that().resideInAnyPackage("ds.comm.lanes..", "ds.comm.topology..", "ds.comm.spi..", "ds.comm.shm..",
+            .that().resideInAnyPackage("ds.comm.lanes..", "ds.comm.topology..", "ds.comm.observe..", "ds.comm.spi..", "ds.comm.shm..",
                     "ds.comm.ring..", "ds.comm.mpi..", "ds.comm.hier..")
             .should().dependOnClassesThat(resideInAPackage("ds.comm"))
             .because("the public API sits on top; a dependency back up would be a cycle")
@@ -109,7 +121,7 @@ final class ArchitectureRules {
             .allowEmptyShould(true);
 
     static final ArchRule[] ALL = {
-            LANES_ARE_A_LEAF, TOPOLOGY_IS_A_LEAF, SPI_DEPENDS_ONLY_ON_LANES, SHM_AND_RING_ARE_INDEPENDENT,
+            LANES_ARE_A_LEAF, TOPOLOGY_IS_A_LEAF, OBSERVE_IS_A_LEAF, ONLY_THE_API_RECORDS_EVENTS, SPI_DEPENDS_ONLY_ON_LANES, SHM_AND_RING_ARE_INDEPENDENT,
             RING_DOES_NOT_USE_SHM, MPI_IS_SELF_CONTAINED, ONLY_API_AND_COMPOSITES_USE_BACKENDS,
             NOTHING_BELOW_THE_API_USES_IT, VECTOR_API_ONLY_IN_LANES, FOREIGN_CALLS_ONLY_IN_MPI_AND_SHM,
             LIBRARY_NEVER_USES_THE_TOOL, NO_PACKAGE_CYCLES
