@@ -10,6 +10,7 @@ import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -41,7 +42,8 @@ final class Bench {
                                     [--dtype fp32,bf16,fp16,...] [--op sum,max,...]
                                     [--sizes 4K,64K,1M,16M] [--iters K] [--warmup W]
                                     [--pattern sweep|decode] [--compute-us N] [--cold]
-                                    [--check] [--format table|csv] [--timeout S]
+                                    [--check] [--format table|csv|json] [--jfr FILE]
+                                    [--timeout S]
               -n N          ranks to launch (default 2; ignored under an external launcher)
               --nodes M     simulate M nodes (default 1)
               --backend B   backend for the world communicator (default auto)
@@ -64,15 +66,37 @@ final class Bench {
               --cold        time from the first call after init(): no untimed warm-up calls at
                             all (the first point then shows what a fresh process pays)
               --check       verify every result against the exact reference and across ranks
-              --format F    table (with progress) or csv (header then one row per point)
+              --format F    table (with progress), csv (header then one row per point) or json (one
+                            object: the run, then "rows" with the csv's columns, "init_ms", "check")
+              --jfr FILE    record a JFR file on every rank: FILE with ".rank<R>" inserted before its
+                            extension (out.jfr -> out.rank0.jfr, out.rank1.jfr), holding a
+                            ds.comm.Collective event for every call the bench makes (warm-up calls,
+                            barriers and its own gathers included), group open/close, failures and a
+                            few low-rate JDK events (GC pauses, safepoints); see docs/observability.md
               --timeout S   launcher timeout in seconds (default 600)
             """;
 
     /** Parsed options. */
     record Options(int ranks, int nodes, Backend backend, List<DType> dtypes, List<ReduceOp> ops, List<Long> sizes,
-                   int iters, int warmup, boolean check, boolean csv, int timeoutSeconds, boolean decode, int computeMicros,
-                   boolean cold, int stallMicros) {
+                   int iters, int warmup, boolean check, Format format, int timeoutSeconds, boolean decode, int computeMicros,
+                   boolean cold, int stallMicros, Path jfr) {
+
+        /** Output for machines (csv or json): no progress, no table, nothing but the data on standard output. */
+        boolean machine() {
+            return format != Format.TABLE;
+        }
+
+        boolean csv() {
+            return format == Format.CSV;
+        }
+
+        boolean json() {
+            return format == Format.JSON;
+        }
     }
+
+    /** What rank 0 writes to standard output. */
+    enum Format { TABLE, CSV, JSON }
 
     private Bench() {
     }
@@ -109,7 +133,8 @@ final class Bench {
         int iters = 0;
         int warmup = -1;
         boolean check = false;
-        boolean csv = false;
+        Format format = Format.TABLE;
+        Path jfr = null;
         int timeout = 600;
         boolean decode = false;
         int computeMicros = 5;
@@ -155,8 +180,17 @@ final class Bench {
                 case "--stalls" -> stallMicros = Args.positiveInt("--stalls", a.value(t, name));
                 case "--format" -> {
                     String f = a.value(t, name);
-                    if (!f.equals("csv") && !f.equals("table")) throw new Main.UsageException("--format must be table or csv, got '" + f + "'");
-                    csv = f.equals("csv");
+                    format = switch (f) {
+                        case "table" -> Format.TABLE;
+                        case "csv" -> Format.CSV;
+                        case "json" -> Format.JSON;
+                        default -> throw new Main.UsageException("--format must be table, csv or json, got '" + f + "'");
+                    };
+                }
+                case "--jfr" -> {
+                    String f = a.value(t, name);
+                    if (f.isBlank()) throw new Main.UsageException("--jfr needs a file name");
+                    jfr = Path.of(f);
                 }
                 case "--timeout" -> timeout = Args.positiveInt("--timeout", a.value(t, name));
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm bench --help");
@@ -164,8 +198,8 @@ final class Bench {
         }
         if (nodes > ranks) throw new Main.UsageException("--nodes " + nodes + " exceeds -n " + ranks);
         if (stallMicros > 0 && !decode) throw new Main.UsageException("--stalls needs --pattern decode");
-        return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, csv, timeout, decode,
-                computeMicros, cold, stallMicros);
+        return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, format, timeout, decode,
+                computeMicros, cold, stallMicros, jfr);
     }
 
     private static <T> List<T> list(String v, java.util.function.Function<String, T> f, String name) {
@@ -207,12 +241,21 @@ final class Bench {
     }
 
     static int runAsRank(Options o, PrintStream out) {
+        if (o.jfr() == null) return measure(o, out, null);
+        // Started before init() so that the world's opening is in it; written after close().
+        try (BenchRecording recording = BenchRecording.start(o.jfr())) {
+            return measure(o, out, recording);
+        }
+    }
+
+    private static int measure(Options o, PrintStream out, BenchRecording recording) {
         CommConfig.Builder cfg = CommConfig.builder();
         if (o.backend() != Backend.AUTO) cfg.backend(o.backend());
         int failures = 0;
         long initStart = System.nanoTime();
         try (Communicator comm = Communicator.init(cfg.build()); Arena arena = Arena.ofConfined()) {
             long initNanos = System.nanoTime() - initStart;
+            if (recording != null) recording.rank(comm.worldRank());
             boolean lead = comm.rank() == 0;
             long max = o.sizes().stream().mapToLong(Long::longValue).max().orElse(0);
             int maxIters = o.sizes().stream().mapToInt(s -> iters(o, s)).max().orElse(1);
@@ -228,10 +271,12 @@ final class Bench {
             // init() of the slowest rank, in ms: what a user waits before the first call
             MemorySegment initMs = arena.allocate(ValueLayout.JAVA_DOUBLE);
             initMs.set(ValueLayout.JAVA_DOUBLE, 0, initNanos / 1e6);
-            Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums);
+            JsonWriter json = new JsonWriter();
+            Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json);
             if (!o.cold()) comm.allReduce(initMs, DType.FP64, ReduceOp.MAX);
             if (lead) {
                 if (o.csv()) out.println(CSV_HEADER);
+                else if (o.json()) startJson(json, o, comm);
                 else out.printf("# ds-comm bench: %d ranks, %d node(s), %s, pattern %s%s%n", comm.size(), comm.nodes(),
                         comm.backend(), o.decode() ? "decode (" + o.computeMicros() + " us compute between calls)" : "sweep",
                         o.cold() ? ", cold" : "");
@@ -251,7 +296,7 @@ final class Bench {
                         int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
                         work.point(false, type, op, small, 0, calls);
                     }
-                    if (lead && !o.csv()) {
+                    if (lead && !o.machine()) {
                         out.printf("%n# %s %s%n%10s %8s %10s %10s %10s %10s %10s %11s %10s %9s%n",
                                 type.name().toLowerCase(Locale.ROOT), op.name().toLowerCase(Locale.ROOT), "bytes", "iters",
                                 "mean_us", "p50_us", "p99_us", "p99.9_us", "max_us", "busbw_GB/s", "memcpy_us", "p50/copy");
@@ -260,7 +305,7 @@ final class Bench {
                         long bytes = requested - requested % type.byteSize();
                         int iters = iters(o, bytes);
                         int warm = o.cold() ? 0 : o.warmup() >= 0 ? o.warmup() : Math.max(5, iters / 5);
-                        if (lead && !o.csv()) {
+                        if (lead && !o.machine()) {
                             System.err.printf("\r[%d/%d] %s %s %s ...", ++done, points, type, op, Args.humanSize(bytes));
                         }
                         String bad = work.point(o.check(), type, op, bytes, iters, warm);
@@ -273,9 +318,9 @@ final class Bench {
                     }
                 }
             }
-            if (lead && !o.csv()) System.err.println();
+            if (lead && !o.machine()) System.err.println();
             if (o.cold()) comm.allReduce(initMs, DType.FP64, ReduceOp.MAX);
-            if (lead) {
+            if (lead && !o.json()) {
                 (o.csv() ? System.err : out).printf(Locale.ROOT, "# init: %.1f ms (slowest rank's Communicator.init())%n",
                         initMs.get(ValueLayout.JAVA_DOUBLE, 0));
             }
@@ -284,7 +329,13 @@ final class Bench {
             f.set(ValueLayout.JAVA_INT, 0, failures);
             comm.allReduce(f, DType.INT32, ReduceOp.SUM);
             int total = f.get(ValueLayout.JAVA_INT, 0);
-            if (lead && o.check()) {
+            if (lead && o.json()) {
+                json.endArray().name("init_ms").value(initMs.get(ValueLayout.JAVA_DOUBLE, 0), 1);
+                json.name("check");
+                if (o.check()) json.beginObject().field("ranks", comm.size()).field("failures", total).endObject();
+                else json.value((String) null);
+                out.println(json.endObject());
+            } else if (lead && o.check()) {
                 (total == 0 ? out : System.err).println(total == 0 ? "# check: every result exact and bit-identical on all "
                         + comm.size() + " ranks" : "# check: " + total + " failure(s)");
             }
@@ -294,7 +345,8 @@ final class Bench {
 
     /** Buffers of one rank's run and the two ways of timing a point. */
     private record Workload(Options o, Communicator comm, MemorySegment buf, MemorySegment pristine, MemorySegment expected,
-                            MemorySegment times, MemorySegment allTimes, MemorySegment mySum, MemorySegment sums) {
+                            MemorySegment times, MemorySegment allTimes, MemorySegment mySum, MemorySegment sums,
+                            JsonWriter json) {
 
         /** Runs one point (sweep or decode); returns a description of the first wrong result, or null. */
         String point(boolean check, DType type, ReduceOp op, long bytes, int iters, int warm) {
@@ -412,12 +464,29 @@ final class Bench {
                 out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f%n",
                         comm.backend().backend().label(), t1, o1, n, comm.nodes(), bytes, iters, p50, p99, busbw, memcpy,
                         mean, p999, tmax);
+            } else if (o.json()) {
+                // The csv's columns, names and rounding, so that either form reads the same.
+                json.beginObject().field("backend", comm.backend().backend().label()).field("dtype", t1).field("op", o1)
+                        .field("ranks", n).field("nodes", comm.nodes()).field("bytes", bytes).field("iters", iters)
+                        .name("p50_us").value(p50, 2).name("p99_us").value(p99, 2).name("busbw_gbps").value(busbw, 3)
+                        .name("memcpy_us").value(memcpy, 2).name("mean_us").value(mean, 2).name("p999_us").value(p999, 2)
+                        .name("max_us").value(tmax, 2).endObject();
+                return;
             } else {
                 out.printf(Locale.ROOT, "%10s %8d %10.2f %10.2f %10.2f %10.2f %10.2f %11.3f %10.2f %9.1f%n",
                         Args.humanSize(bytes), iters, mean, p50, p99, p999, tmax, busbw, memcpy, memcpy > 0 ? p50 / memcpy : 0);
             }
             out.flush();
         }
+    }
+
+    /** Opens rank 0's JSON object: the run's settings, then the "rows" array the points fill. */
+    private static void startJson(JsonWriter json, Options o, Communicator comm) {
+        json.beginObject().field("tool", "ds-comm bench").field("backend", comm.backend().backend().label())
+                .field("reason", comm.backend().reason()).field("ranks", comm.size()).field("nodes", comm.nodes())
+                .field("pattern", o.decode() ? "decode" : "sweep");
+        if (o.decode()) json.field("compute_us", o.computeMicros());
+        json.name("cold").value(o.cold()).name("rows").beginArray();
     }
 
     /** Nearest-rank percentile of sorted values. */

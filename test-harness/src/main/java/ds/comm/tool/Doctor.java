@@ -15,24 +15,53 @@ final class Doctor {
     private Doctor() {
     }
 
+    private static final String USAGE = """
+            usage: bin/dscomm doctor [--format text|json]
+              --format F    text (default): one finding per line; json: one object whose members
+                            are the same findings (plus the node and rank tables as arrays and the
+                            exit status), for scripts
+            """;
+
     static int run(String[] args) {
-        if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h"))) {
-            System.out.println("usage: bin/dscomm doctor");
-            return 0;
+        boolean json = false;
+        Args a = new Args(args);
+        for (String t = a.next(); t != null; t = a.next()) {
+            String name = Args.name(t);
+            switch (name) {
+                case "-h", "--help" -> {
+                    System.out.print(USAGE);
+                    return 0;
+                }
+                case "--format" -> {
+                    String f = a.value(t, name);
+                    if (!f.equals("text") && !f.equals("json")) {
+                        throw new Main.UsageException("--format must be text or json, got '" + f + "'");
+                    }
+                    json = f.equals("json");
+                }
+                default -> throw new Main.UsageException("unknown argument '" + t + "'; see bin/dscomm doctor --help");
+            }
         }
-        if (args.length > 0) {
-            throw new Main.UsageException("unknown argument '" + args[0] + "'; doctor takes none");
-        }
-        System.out.println("jdk:          " + System.getProperty("java.vm.name") + " " + Runtime.version()
+        DoctorReport report = new DoctorReport();
+        int status = collect(report, System.getenv());
+        if (json) System.out.println(report.json(status));
+        else report.printText(System.out);
+        return status;
+    }
+
+    /** Every finding of this JVM and node, in the order printed; returns the exit status. */
+    static int collect(DoctorReport report, java.util.Map<String, String> env) {
+        report.line("jdk", "jdk", System.getProperty("java.vm.name") + " " + Runtime.version()
                 + " (" + System.getProperty("java.home") + ")");
-        System.out.println("isa:          " + System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()
+        report.line("isa", "isa", System.getProperty("os.arch") + ", " + ByteOrder.nativeOrder()
                 + ", " + Runtime.getRuntime().availableProcessors() + " cpus");
-        System.out.println("byte order:   " + ByteOrder.nativeOrder());
-        String vectors = vectors(System.getenv(Reducers.VECTOR_BITS_VARIABLE));
-        System.out.println("vectors:      " + vectors);
+        report.line("byte order", "byte_order", ByteOrder.nativeOrder().toString());
+        String vectors = vectors(env.get(Reducers.VECTOR_BITS_VARIABLE));
+        report.line("vectors", "vectors", vectors);
         int status = vectors.startsWith("unusable:") ? 2 : 0;
-        System.out.println("shm:          " + shmSpace(Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm"))));
-        int topology = TopologyReport.print(System.out, System.getenv(), Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
+        Path shm = Path.of(env.getOrDefault("DSCOMM_SHM_DIR", "/dev/shm"));
+        report.line("shm", "shm", shmSpace(shm));
+        int topology = TopologyReport.collect(report, env, shm);
         return Math.max(status, topology);
     }
 

@@ -8,7 +8,10 @@ import ds.comm.topology.RendezvousException;
 import ds.comm.topology.Topology;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -28,25 +31,33 @@ final class TopologyReport {
      *         the rendezvous failed, 2 when the launcher variables are malformed
      */
     static int print(PrintStream out, Map<String, String> envVars, Path shmDir) {
+        DoctorReport report = new DoctorReport();
+        int status = collect(report, envVars, shmDir);
+        report.printText(out);
+        return status;
+    }
+
+    /** Adds the findings to {@code report}; returns the status as {@link #print} does. */
+    static int collect(DoctorReport report, Map<String, String> envVars, Path shmDir) {
         LaunchEnv env;
         String node;
         try {
             env = LaunchEnv.detect(envVars);
             node = NodeIdentity.detect(envVars, shmDir);
         } catch (LaunchEnvException e) {
-            out.println("launcher:     error: " + e.getMessage());
+            report.line("launcher", "launcher", "error: " + e.getMessage());
             return 2;
         }
         if (!env.launched()) {
-            out.println("launcher:     none (single process)");
-            out.println("node:         " + node);
+            report.line("launcher", "launcher", "none (single process)");
+            report.line("node", "node", node);
             return 0;
         }
-        out.println("launcher:     " + env.launcher() + " (rank " + env.rank() + " of " + env.worldSize()
+        report.line("launcher", "launcher", env.launcher() + " (rank " + env.rank() + " of " + env.worldSize()
                 + ", local rank " + hint(env.localRank()) + " of " + hint(env.localSize()) + ")");
-        out.println("node:         " + node + (env.nodeIdOverride() != null ? " (DSCOMM_NODE_ID)" : ""));
+        report.line("node", "node", node + (env.nodeIdOverride() != null ? " (DSCOMM_NODE_ID)" : ""));
         if (env.worldSize() == 1) {
-            out.println("topology:     1 rank, no rendezvous needed");
+            report.line("topology", "topology", "1 rank, no rendezvous needed");
             return 0;
         }
         long start = System.nanoTime();
@@ -54,21 +65,40 @@ final class TopologyReport {
         try {
             t = Rendezvous.join(env, node, 0);
         } catch (RendezvousException e) {
-            out.println("rendezvous:   FAILED at " + env.masterAddr() + ":" + env.masterPort() + ": " + e.getMessage());
+            report.line("rendezvous", "rendezvous", "FAILED at " + env.masterAddr() + ":" + env.masterPort() + ": " + e.getMessage());
             return 1;
         }
-        out.println("rendezvous:   " + env.masterAddr() + ":" + env.masterPort() + " ok in "
+        report.line("rendezvous", "rendezvous", env.masterAddr() + ":" + env.masterPort() + " ok in "
                 + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) + " ms, job token " + t.jobToken());
-        out.println("topology:     " + t.worldSize() + " ranks on " + t.nodes().size() + " node(s); this rank: local rank "
+        report.line("topology", "topology", t.worldSize() + " ranks on " + t.nodes().size() + " node(s); this rank: local rank "
                 + t.localRank(t.rank()) + " of " + t.localSize(t.rank()) + " (verified)");
+        List<Map<String, Object>> nodeRows = new ArrayList<>();
+        List<String> nodeLines = new ArrayList<>();
         for (String n : t.nodes()) {
-            out.println("  node " + n + ": ranks " + Arrays.toString(t.ranksOn(n)) + ", leader " + t.nodeLeader(n)
-                    + (n.equals(t.myNode()) ? "  <- this rank" : ""));
+            boolean mine = n.equals(t.myNode());
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("node", n);
+            row.put("ranks", t.ranksOn(n));
+            row.put("leader", t.nodeLeader(n));
+            row.put("this_rank", mine);
+            nodeRows.add(row);
+            nodeLines.add("  node " + n + ": ranks " + Arrays.toString(t.ranksOn(n)) + ", leader " + t.nodeLeader(n)
+                    + (mine ? "  <- this rank" : ""));
         }
+        report.table("nodes", nodeRows, nodeLines);
+        List<Map<String, Object>> rankRows = new ArrayList<>();
+        List<String> rankLines = new ArrayList<>();
         for (int r = 0; r < t.worldSize(); r++) {
-            out.println("  rank " + r + ": pid " + t.pidOf(r) + ", reached rank 0 from "
-                    + t.ringAddress(r).getAddress().getHostAddress() + ", " + t.byteOrderOf(r));
+            String address = t.ringAddress(r).getAddress().getHostAddress();
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("rank", r);
+            row.put("pid", t.pidOf(r));
+            row.put("address", address);
+            row.put("byte_order", t.byteOrderOf(r).toString());
+            rankRows.add(row);
+            rankLines.add("  rank " + r + ": pid " + t.pidOf(r) + ", reached rank 0 from " + address + ", " + t.byteOrderOf(r));
         }
+        report.table("ranks", rankRows, rankLines);
         if (t.localSizeHintDisagrees()) {
             String var = switch (env.launcher()) {
                 case DSCOMM -> envVars.containsKey("DSCOMM_LOCAL_SIZE") ? "DSCOMM_LOCAL_SIZE" : "LOCAL_WORLD_SIZE";
@@ -79,11 +109,11 @@ final class TopologyReport {
                 case SLURM -> envVars.containsKey("SLURM_NTASKS_PER_NODE") ? "SLURM_NTASKS_PER_NODE" : "SLURM_TASKS_PER_NODE";
                 case NONE -> "local size";
             };
-            out.println("local size:   " + var + "=" + t.localSizeHint(t.rank()) + " disagrees with the verified table ("
+            report.line("local size", "local_size", var + "=" + t.localSizeHint(t.rank()) + " disagrees with the verified table ("
                     + t.localSize(t.rank()) + " ranks on this node); the table wins");
         }
         if (!t.uniformByteOrder()) {
-            out.println("byte order:   ranks differ in native byte order; collectives convert on the wire");
+            report.line("byte order", "byte_orders", "ranks differ in native byte order; collectives convert on the wire");
         }
         return 0;
     }
