@@ -2,6 +2,7 @@ package ds.comm.mpi;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.lanes.HalfFloats;
 import ds.comm.lanes.Reducer;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
@@ -28,7 +29,11 @@ import java.util.Objects;
  * MPI and MPICH compile it to wrapping machine arithmetic, and the scenario checks full-range
  * values on every run. Floating-point MIN/MAX use a user op that runs the
  * {@link Reducer} ({@link MpiUserOp} explains why). BF16 and FP16 are widened to fp32, reduced by
- * MPI as MPI_FLOAT and rounded once ({@link Fp32Widening} explains why).
+ * MPI as MPI_FLOAT and rounded once ({@link HalfFloats#widen}, {@link HalfFloats#narrow}): with
+ * a 16-bit MPI type every application of the op would round to 16 bits, so the result would
+ * depend on MPI's reduction tree and accumulate rounding error with the rank count. Widened, MPI
+ * accumulates in fp32 and the result is rounded exactly once, as {@link Reducer} specifies; the
+ * price is twice the bytes on the wire.
  *
  * <p><b>Bit-identity across ranks.</b> MPI chooses the reduction order, so a floating-point sum
  * may differ in the last bit from the {@link Reducer}'s rank order. We rely on the MPI
@@ -270,9 +275,9 @@ public final class MpiCollective extends BackendCollective {
         MemorySegment stage = staging.ensure(Math.min(count, step) * Float.BYTES);
         for (long done = 0; done < count; done += step) {
             long n = Math.min(step, count - done);
-            Fp32Widening.widen(type, buf, done * 2, stage, 0, n);
+            HalfFloats.widen(type, buf, done * 2, stage, 0, n);
             allreduceInPlace(stage, n, datatype, mpiOp, user, type, op);
-            Fp32Widening.narrow(type, stage, 0, buf, done * 2, n);
+            HalfFloats.narrow(type, stage, 0, buf, done * 2, n);
         }
     }
 
@@ -357,7 +362,7 @@ public final class MpiCollective extends BackendCollective {
             long n = Math.min(step, count - done);
             for (int r = 0; r < size; r++) {
                 if (half) {
-                    Fp32Widening.widen(type, in, r * block + done * es, stage, r * n * ws, n);
+                    HalfFloats.widen(type, in, r * block + done * es, stage, r * n * ws, n);
                 } else {
                     MemorySegment.copy(in, r * block + done * es, stage, r * n * ws, n * es);
                 }
@@ -365,7 +370,7 @@ public final class MpiCollective extends BackendCollective {
             long result = size * n * ws;
             reduceScatterBlock(stage, stage.asSlice(result, n * ws), n, datatype, mpiOp, user, type, op);
             if (half) {
-                Fp32Widening.narrow(type, stage, result, out, done * es, n);
+                HalfFloats.narrow(type, stage, result, out, done * es, n);
             } else {
                 MemorySegment.copy(stage, result, out, done * es, n * es);
             }
