@@ -1,5 +1,6 @@
 package ds.comm;
 
+import ds.comm.spi.ConfigVariable;
 import ds.comm.topology.Quantities;
 
 import java.nio.file.Path;
@@ -40,16 +41,11 @@ import java.util.Optional;
  */
 public final class CommConfig {
 
-    /** Smallest per-rank segment: the header and two data areas of one cache line per rank. */
-    static final long MIN_SHM_BYTES = 64L << 10;
-    /** Largest per-rank segment: more is a typo (every local rank maps every peer's segment). */
-    static final long MAX_SHM_BYTES = 64L << 30;
-    /** Largest small-message threshold: beyond any segment, so it only ever means "always one-step". */
-    static final long MAX_SMALL_MESSAGE_BYTES = 64L << 30;
-    /** Smallest pipeline chunk: one page. */
-    static final long MIN_CHUNK_BYTES = 4096;
-    /** Largest pipeline chunk: a ring frame (header and chunk) must stay below 2 GiB. */
-    static final long MAX_CHUNK_BYTES = 1L << 30;
+    // Ranges and defaults live in ConfigVariable, the one source the table above is checked against.
+    // shmBytes: at least the header and two data areas of one cache line per rank, at most 64G
+    // (more is a typo: every local rank maps every peer's segment). smallMessageBytes: up to
+    // beyond any segment, where it only ever means "always one-step". chunkBytes: one page to
+    // 1G (a ring frame, header and chunk, must stay below 2 GiB).
 
     private final Backend backend;
     private final Boolean shmEnabled;
@@ -195,7 +191,8 @@ public final class CommConfig {
             if (Objects.requireNonNull(timeout, "timeout").isNegative() || timeout.isZero()) {
                 throw new IllegalArgumentException("timeout must be positive: " + timeout);
             }
-            this.timeout = Quantities.checkDuration("timeout", timeout, Quantities.MIN_DURATION, Quantities.MAX_DURATION);
+            this.timeout = Quantities.checkDuration("timeout", timeout, Duration.ofNanos(ConfigVariable.TIMEOUT.min()),
+                    Duration.ofNanos(ConfigVariable.TIMEOUT.max()));
             return this;
         }
 
@@ -209,8 +206,8 @@ public final class CommConfig {
             if (Objects.requireNonNull(silence, "silence").isNegative() || silence.isZero()) {
                 throw new IllegalArgumentException("peer-lost timeout must be positive: " + silence);
             }
-            this.peerLostTimeout = Quantities.checkDuration("peer-lost timeout", silence, Quantities.MIN_DURATION,
-                    Quantities.MAX_DURATION);
+            this.peerLostTimeout = Quantities.checkDuration("peer-lost timeout", silence,
+                    Duration.ofNanos(ConfigVariable.PEER_LOST_TIMEOUT.min()), Duration.ofNanos(ConfigVariable.PEER_LOST_TIMEOUT.max()));
             return this;
         }
 
@@ -222,19 +219,22 @@ public final class CommConfig {
 
         /** Bytes of each rank's shared-memory segment: 64 KiB to 64 GiB. */
         public Builder shmBytes(long bytes) {
-            this.shmBytes = Quantities.checkBytes("shmBytes", bytes, MIN_SHM_BYTES, MAX_SHM_BYTES);
+            this.shmBytes = Quantities.checkBytes("shmBytes", bytes, ConfigVariable.SHM_BYTES.min(),
+                    ConfigVariable.SHM_BYTES.max());
             return this;
         }
 
         /** Messages up to this size use the one-step SHM algorithm (every rank reduces everything). */
         public Builder smallMessageBytes(long bytes) {
-            this.smallMessageBytes = Quantities.checkBytes("smallMessageBytes", bytes, 0, MAX_SMALL_MESSAGE_BYTES);
+            this.smallMessageBytes = Quantities.checkBytes("smallMessageBytes", bytes, ConfigVariable.SMALL_BYTES.min(),
+                    ConfigVariable.SMALL_BYTES.max());
             return this;
         }
 
         /** Pipeline chunk for large messages: 4 KiB to 1 GiB. */
         public Builder chunkBytes(long bytes) {
-            this.chunkBytes = Quantities.checkBytes("chunkBytes", bytes, MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
+            this.chunkBytes = Quantities.checkBytes("chunkBytes", bytes, ConfigVariable.CHUNK_BYTES.min(),
+                    ConfigVariable.CHUNK_BYTES.max());
             return this;
         }
 

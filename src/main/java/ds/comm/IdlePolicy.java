@@ -1,5 +1,7 @@
 package ds.comm;
 
+import ds.comm.spi.AdaptiveIdleStrategy;
+
 import java.time.Duration;
 import java.util.Objects;
 
@@ -64,7 +66,9 @@ public sealed interface IdlePolicy permits IdlePolicy.Adaptive, IdlePolicy.Backo
      * few hundred microseconds late is still met spinning; contention shortens the spin.
      */
     static IdlePolicy adaptive() {
-        return new Adaptive(Duration.ofMillis(1), Duration.ofNanos(1_000), Duration.ofMillis(1));
+        return new Adaptive(Duration.ofNanos(AdaptiveIdleStrategy.DEFAULT_MAX_SPIN_NANOS),
+                Duration.ofNanos(AdaptiveIdleStrategy.DEFAULT_MIN_PARK_NANOS),
+                Duration.ofNanos(AdaptiveIdleStrategy.DEFAULT_MAX_PARK_NANOS));
     }
 
     /** The fixed back-off of earlier releases: 20 000 spins, 50 yields, then parks from 1 us to 1 ms. */

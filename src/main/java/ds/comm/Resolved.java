@@ -2,6 +2,7 @@ package ds.comm;
 
 import ds.comm.spi.AdaptiveIdleStrategy;
 import ds.comm.spi.BackoffIdleStrategy;
+import ds.comm.spi.ConfigVariable;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
 import ds.comm.topology.Quantities;
@@ -69,17 +70,13 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
                 }) : -1);
         String mpiLib = config.mpiLibrary().orElseGet(() -> present(env, "DSCOMM_MPI_LIB") ? env.get("DSCOMM_MPI_LIB").trim() : null);
 
-        Duration timeout = config.timeout().orElseGet(() -> present(env, "DSCOMM_TIMEOUT")
-                ? duration(env, "DSCOMM_TIMEOUT") : Duration.ofSeconds(30));
-        Duration silence = config.peerLostTimeout().orElseGet(() -> present(env, "DSCOMM_PEER_LOST_TIMEOUT")
-                ? duration(env, "DSCOMM_PEER_LOST_TIMEOUT") : Duration.ofSeconds(3));
-        Path dir = config.shmDir().orElseGet(() -> Path.of(env.getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
-        long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SHM_BYTES", 4L << 20,
-                CommConfig.MIN_SHM_BYTES, CommConfig.MAX_SHM_BYTES));
-        long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, "DSCOMM_SMALL_BYTES", 64L << 10,
-                0, CommConfig.MAX_SMALL_MESSAGE_BYTES));
-        long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, "DSCOMM_CHUNK_BYTES", 1L << 20,
-                CommConfig.MIN_CHUNK_BYTES, CommConfig.MAX_CHUNK_BYTES));
+        Duration timeout = config.timeout().orElseGet(() -> durationOr(env, ConfigVariable.TIMEOUT));
+        Duration silence = config.peerLostTimeout().orElseGet(() -> durationOr(env, ConfigVariable.PEER_LOST_TIMEOUT));
+        Path dir = config.shmDir().orElseGet(() -> Path.of(env.getOrDefault(ConfigVariable.SHM_DIR.variable(),
+                ConfigVariable.SHM_DIR.defaultText())));
+        long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, ConfigVariable.SHM_BYTES));
+        long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, ConfigVariable.SMALL_BYTES));
+        long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, ConfigVariable.CHUNK_BYTES));
         IdlePolicy idle = config.idle().orElseGet(() -> present(env, "DSCOMM_IDLE")
                 ? parse(env, "DSCOMM_IDLE", Resolved::parseIdle) : IdlePolicy.adaptive());
         WarmUpSet warmUp = config.warmUp().orElseGet(() -> present(env, "DSCOMM_WARMUP")
@@ -126,13 +123,17 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
     }
 
     /** Every DSCOMM_* size goes through {@link Quantities#bytes}: one syntax, bounded before conversion. */
-    private static long sizeOr(Map<String, String> env, String key, long dflt, long min, long max) {
-        return present(env, key) ? Quantities.bytes(key, env.get(key), min, max) : dflt;
+    private static long sizeOr(Map<String, String> env, ConfigVariable v) {
+        String key = v.variable();
+        return present(env, key) ? Quantities.bytes(key, env.get(key), v.min(), v.max()) : v.defaultValue();
     }
 
     /** Every DSCOMM_* duration goes through {@link Quantities#duration}, with the same range as CommConfig's. */
-    private static Duration duration(Map<String, String> env, String key) {
-        return Quantities.duration(key, env.get(key), Quantities.MIN_DURATION, Quantities.MAX_DURATION);
+    private static Duration durationOr(Map<String, String> env, ConfigVariable v) {
+        String key = v.variable();
+        return present(env, key)
+                ? Quantities.duration(key, env.get(key), Duration.ofNanos(v.min()), Duration.ofNanos(v.max()))
+                : Duration.ofNanos(v.defaultValue());
     }
 
     /** "adaptive", "backoff", "spin" or "park": the presets of {@link IdlePolicy}. */

@@ -2,7 +2,9 @@ package ds.comm.hier;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.spi.BackendCollective;
 import ds.comm.spi.Collective;
+import ds.comm.spi.CommFailure;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -18,9 +20,10 @@ import java.lang.foreign.MemorySegment;
  * function of the inputs and of the group's layout over nodes (node-local sums in local rank
  * order, then the leaders' backend order).
  *
- * <p>Not thread-safe, like every {@link Collective}.
+ * <p>A failure of either level fails the whole group (its levels can no longer line up).
+ * Not thread-safe, like every {@link Collective}.
  */
-public final class HierCollective implements Collective {
+public final class HierCollective extends BackendCollective {
 
     private final int rank;
     private final int size;
@@ -33,13 +36,16 @@ public final class HierCollective implements Collective {
     private MemorySegment scratch = MemorySegment.NULL;
 
     /**
+     * @param groupName        the group's name
      * @param rank             this rank's group index
      * @param nodeOfRank       for each group rank, the index of its node (0 = first node seen)
      * @param localIndexOfRank for each group rank, its index inside its node's local group
      * @param local            the collective over this node's members (leader at index 0)
      * @param leaders          the collective over node leaders, or null when this rank is not a leader
      */
-    public HierCollective(int rank, int[] nodeOfRank, int[] localIndexOfRank, Collective local, Collective leaders) {
+    public HierCollective(String groupName, int rank, int[] nodeOfRank, int[] localIndexOfRank, Collective local,
+                          Collective leaders) {
+        super("hier", groupName, rank, nodeOfRank.length);
         this.rank = rank;
         this.size = nodeOfRank.length;
         this.nodeOfRank = nodeOfRank.clone();
@@ -51,16 +57,6 @@ public final class HierCollective implements Collective {
             throw new IllegalArgumentException("rank " + rank + " is " + (leaders == null ? "a leader without" : "not a leader but has")
                     + " a leaders' collective");
         }
-    }
-
-    @Override
-    public int rank() {
-        return rank;
-    }
-
-    @Override
-    public int size() {
-        return size;
     }
 
     @Override
@@ -77,6 +73,15 @@ public final class HierCollective implements Collective {
 
     @Override
     public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
+        checkUsable("allReduce");
+        try {
+            allReduceTwoLevel(buf, type, op);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    private void allReduceTwoLevel(MemorySegment buf, ElementType type, Combiner op) {
         local.allReduce(buf, type, op);
         if (leaders != null) leaders.allReduce(buf, type, op);
         local.broadcast(buf, 0);
@@ -86,24 +91,43 @@ public final class HierCollective implements Collective {
     public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
         // Every rank's block reaches everyone by a hierarchical broadcast from its owner: correct
         // for uneven nodes and exact for any bytes (no arithmetic touches the payload).
+        checkUsable("allGather");
         long block = in.byteSize();
-        for (int r = 0; r < size; r++) {
-            MemorySegment slot = out.asSlice(r * block, block);
-            if (r == rank) MemorySegment.copy(in, 0, slot, 0, block);
-            broadcast(slot, r);
+        try {
+            for (int r = 0; r < size; r++) {
+                MemorySegment slot = out.asSlice(r * block, block);
+                if (r == rank) MemorySegment.copy(in, 0, slot, 0, block);
+                broadcastTwoLevel(slot, r);
+            }
+        } catch (CommFailure f) {
+            throw recordFailure(f);
         }
     }
 
     @Override
     public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
+        checkUsable("reduceScatter");
         MemorySegment all = scratch(in.byteSize());
         MemorySegment.copy(in, 0, all, 0, in.byteSize());
-        allReduce(all, type, op);
+        try {
+            allReduceTwoLevel(all, type, op);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
         MemorySegment.copy(all, rank * out.byteSize(), out, 0, out.byteSize());
     }
 
     @Override
     public void broadcast(MemorySegment buf, int root) {
+        checkUsable("broadcast");
+        try {
+            broadcastTwoLevel(buf, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    private void broadcastTwoLevel(MemorySegment buf, int root) {
         int rootNode = nodeOfRank[root];
         if (myNode == rootNode) {
             local.broadcast(buf, localIndexOfRank[root]);
@@ -116,9 +140,14 @@ public final class HierCollective implements Collective {
 
     @Override
     public void barrier() {
-        local.barrier();
-        if (leaders != null) leaders.barrier();
-        local.barrier();
+        checkUsable("barrier");
+        try {
+            local.barrier();
+            if (leaders != null) leaders.barrier();
+            local.barrier();
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
     }
 
     private MemorySegment scratch(long bytes) {
@@ -131,7 +160,7 @@ public final class HierCollective implements Collective {
     }
 
     @Override
-    public void close() {
+    protected void release() {
         try {
             if (leaders != null) leaders.close();
         } finally {

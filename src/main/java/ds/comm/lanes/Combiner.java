@@ -6,13 +6,42 @@ package ds.comm.lanes;
  */
 public enum Combiner {
     /** Sum; integer sums wrap. */
-    SUM,
+    SUM(1),
     /** Product; integer products wrap. */
-    PROD,
+    PROD(2),
     /** Minimum. */
-    MIN,
+    MIN(3),
     /** Maximum. */
-    MAX;
+    MAX(4);
+
+    private static final Combiner[] BY_CODE = byCode();
+
+    private final int code;
+
+    Combiner(int code) {
+        this.code = code;
+    }
+
+    /**
+     * The stable number of this op in shared memory and on the wire, 1..63; 0 means "none". Never
+     * the declaration order, so reordering constants cannot change a format (a test pins it).
+     */
+    public int code() {
+        return code;
+    }
+
+    /** The op of {@code code}, or null for 0 and for any unknown code. */
+    public static Combiner ofCode(int code) {
+        return code > 0 && code < BY_CODE.length ? BY_CODE[code] : null;
+    }
+
+    private static Combiner[] byCode() {
+        int max = 0;
+        for (Combiner c : values()) max = Math.max(max, c.code);
+        Combiner[] t = new Combiner[max + 1];
+        for (Combiner c : values()) t[c.code] = c;
+        return t;
+    }
 
     /*
      * The scalar definition of each op, the reference every kernel (scalar, every vector width,

@@ -1,5 +1,8 @@
 package ds.comm.lanes;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * Scalar conversions between fp32 and the two 16-bit float formats, exactly as the reduction
  * kernels define them. This is the reference the vector kernels are tested against.
@@ -13,6 +16,11 @@ package ds.comm.lanes;
  * Every NaN narrows to one canonical quiet NaN ({@link #BF16_CANONICAL_NAN},
  * {@link #FP16_CANONICAL_NAN}), sign cleared, so that results do not depend on which NaN
  * payload an ISA happened to propagate.
+ *
+ * <p>The bulk conversions ({@link #widen}, {@link #widenInPlace}, {@link #narrow}) serve the
+ * backends that carry 16-bit partial sums as fp32 (the socket ring between hops, MPI as
+ * MPI_FLOAT): widened, partial sums accumulate in fp32 and are rounded exactly once, by these
+ * same rules, so every backend rounds as the kernels do.
  */
 public final class HalfFloats {
 
@@ -27,6 +35,9 @@ public final class HalfFloats {
 
     /** The fp64 NaN every fp64 NaN result is written as ({@code Double.NaN}'s bits). */
     public static final long FP64_CANONICAL_NAN = 0x7FF8_0000_0000_0000L;
+
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     private HalfFloats() {
     }
@@ -72,5 +83,62 @@ public final class HalfFloats {
     /** fp64 bits as written by a reduction: NaN canonical, everything else raw. */
     public static long fp64Bits(double value) {
         return Double.isNaN(value) ? FP64_CANONICAL_NAN : Double.doubleToRawLongBits(value);
+    }
+
+    /** True for the two 16-bit float types, whose partial sums travel as fp32. */
+    public static boolean isHalf(ElementType type) {
+        return type == ElementType.BF16 || type == ElementType.FP16;
+    }
+
+    /** Exact value of one 16-bit float of {@code type} (BF16 or FP16). */
+    public static float toFloat(ElementType type, short bits) {
+        return type == ElementType.BF16 ? bf16ToFloat(bits) : fp16ToFloat(bits);
+    }
+
+    /** Nearest-even 16-bit float of {@code type} (BF16 or FP16); NaN becomes the canonical quiet NaN. */
+    public static short fromFloat(ElementType type, float value) {
+        return type == ElementType.BF16 ? floatToBf16(value) : floatToFp16(value);
+    }
+
+    /**
+     * Widens {@code count} 16-bit floats of {@code type} at {@code src[srcOffset]} to fp32 at
+     * {@code dst[dstOffset]}; exact.
+     *
+     * @throws IllegalArgumentException if {@code type} is not BF16 or FP16
+     */
+    public static void widen(ElementType type, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
+                             long count) {
+        requireHalf(type);
+        for (long i = 0; i < count; i++) {
+            dst.set(FLOAT, dstOffset + 4 * i, toFloat(type, src.get(HALF, srcOffset + 2 * i)));
+        }
+    }
+
+    /**
+     * Widens {@code count} 16-bit floats at the start of {@code seg} to fp32 at the start of the
+     * same segment. Walks backwards: element i is written to bytes [4i, 4i+4), which only
+     * overlaps the 16-bit elements 2i and 2i+1, both already converted.
+     */
+    public static void widenInPlace(ElementType type, MemorySegment seg, long count) {
+        requireHalf(type);
+        for (long i = count - 1; i >= 0; i--) {
+            seg.set(FLOAT, 4 * i, toFloat(type, seg.get(HALF, 2 * i)));
+        }
+    }
+
+    /**
+     * Rounds {@code count} fp32 values at {@code src[srcOffset]} to 16-bit floats of {@code type}
+     * at {@code dst[dstOffset]}: nearest even, NaN canonical.
+     */
+    public static void narrow(ElementType type, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
+                              long count) {
+        requireHalf(type);
+        for (long i = 0; i < count; i++) {
+            dst.set(HALF, dstOffset + 2 * i, fromFloat(type, src.get(FLOAT, srcOffset + 4 * i)));
+        }
+    }
+
+    private static void requireHalf(ElementType type) {
+        if (!isHalf(type)) throw new IllegalArgumentException("not a 16-bit float: " + type);
     }
 }

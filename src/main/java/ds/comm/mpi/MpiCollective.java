@@ -2,8 +2,9 @@ package ds.comm.mpi;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.lanes.HalfFloats;
 import ds.comm.lanes.Reducer;
-import ds.comm.spi.Collective;
+import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.Settings;
 
@@ -28,7 +29,11 @@ import java.util.Objects;
  * MPI and MPICH compile it to wrapping machine arithmetic, and the scenario checks full-range
  * values on every run. Floating-point MIN/MAX use a user op that runs the
  * {@link Reducer} ({@link MpiUserOp} explains why). BF16 and FP16 are widened to fp32, reduced by
- * MPI as MPI_FLOAT and rounded once ({@link Fp32Widening} explains why).
+ * MPI as MPI_FLOAT and rounded once ({@link HalfFloats#widen}, {@link HalfFloats#narrow}): with
+ * a 16-bit MPI type every application of the op would round to 16 bits, so the result would
+ * depend on MPI's reduction tree and accumulate rounding error with the rank count. Widened, MPI
+ * accumulates in fp32 and the result is rounded exactly once, as {@link Reducer} specifies; the
+ * price is twice the bytes on the wire.
  *
  * <p><b>Bit-identity across ranks.</b> MPI chooses the reduction order, so a floating-point sum
  * may differ in the last bit from the {@link Reducer}'s rank order. We rely on the MPI
@@ -60,7 +65,7 @@ import java.util.Objects;
  *
  * <p>Not thread-safe: one thread at a time per instance, as {@link Collective} specifies.
  */
-public final class MpiCollective implements Collective {
+public final class MpiCollective extends BackendCollective {
 
     /** MPI counts are C ints. */
     private static final long MAX_CALL_COUNT = Integer.MAX_VALUE;
@@ -85,8 +90,6 @@ public final class MpiCollective implements Collective {
     private final long chunkBytes;
     private final MpiUserOp[] userOps = new MpiUserOp[ElementType.values().length * Combiner.values().length];
     private int splits;
-    private boolean closed;
-    private CommFailure failed;
 
     /**
      * Opens the world group: initialises MPI if needed and duplicates MPI_COMM_WORLD, so that
@@ -121,44 +124,58 @@ public final class MpiCollective implements Collective {
                 lib.watchdog.unwatch(setup);
             }
             if (rc != MpiLibrary.MPI_SUCCESS) throw lib.failure(rc, "MPI_Comm_dup", lib.worldRank(), "w", "open(mpi)");
-            return new MpiCollective(lib, settings, reducer, "w", lib.abi().readHandle(slot));
+            return adopt(lib, settings, reducer, "w", lib.abi().readHandle(slot));
         } catch (Throwable t) {
             lib.release();
             throw rethrow(t, "w", "open(mpi)");
         }
     }
 
-    /** Takes ownership of {@code comm} (an acquired library reference): freed on failure. */
-    private MpiCollective(MpiLibrary lib, Settings settings, Reducer reducer, String name, long comm) {
+    /**
+     * Takes ownership of {@code comm} (an acquired library reference): sets its error handler,
+     * learns this rank's place in it, and frees it on failure.
+     */
+    private static MpiCollective adopt(MpiLibrary lib, Settings settings, Reducer reducer, String name, long comm) {
+        int r;
+        int s;
+        lib.enter(name);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment slot = a.allocate(ValueLayout.JAVA_INT);
+            checkOpen(lib, name, (int) lib.commSetErrhandler.invokeExact(comm, lib.abi().errorsReturn()),
+                    "MPI_Comm_set_errhandler");
+            checkOpen(lib, name, (int) lib.commRank.invokeExact(comm, slot), "MPI_Comm_rank");
+            r = slot.get(ValueLayout.JAVA_INT, 0);
+            checkOpen(lib, name, (int) lib.commSize.invokeExact(comm, slot), "MPI_Comm_size");
+            s = slot.get(ValueLayout.JAVA_INT, 0);
+        } catch (Throwable t) {
+            freeComm(lib, name, comm);
+            throw rethrow(t, name, "open(mpi)");
+        } finally {
+            lib.exit();
+        }
+        try {
+            return new MpiCollective(lib, settings, reducer, name, comm, r, s);
+        } catch (RuntimeException e) {
+            freeComm(lib, name, comm);
+            throw e;
+        }
+    }
+
+    private MpiCollective(MpiLibrary lib, Settings settings, Reducer reducer, String name, long comm, int rank, int size) {
+        super("mpi", name, rank, size);
         this.lib = lib;
         this.abi = lib.abi();
         this.settings = settings;
         this.reducer = reducer;
         this.name = name;
         this.comm = comm;
+        this.rank = rank;
+        this.size = size;
         this.chunkBytes = Math.min(settings.chunkBytes(), StagingBuffer.MAX_BYTES);
         this.intSlot = arena.allocate(ValueLayout.JAVA_INT);
         this.handleSlot = arena.allocate(ValueLayout.ADDRESS);
         this.inPlace = MemorySegment.ofAddress(abi.inPlace());
-        int r;
-        int s;
-        lib.enter(name);
-        try {
-            checkOpen((int) lib.commSetErrhandler.invokeExact(comm, abi.errorsReturn()), "MPI_Comm_set_errhandler");
-            checkOpen((int) lib.commRank.invokeExact(comm, intSlot), "MPI_Comm_rank");
-            r = intSlot.get(ValueLayout.JAVA_INT, 0);
-            checkOpen((int) lib.commSize.invokeExact(comm, intSlot), "MPI_Comm_size");
-            s = intSlot.get(ValueLayout.JAVA_INT, 0);
-        } catch (Throwable t) {
-            freeComm();
-            arena.close();
-            throw rethrow(t, name, "open(mpi)");
-        } finally {
-            lib.exit();
-        }
-        this.rank = r;
-        this.size = s;
-        this.clock = new MpiCallClock(name, r, settings.timeoutNanos());
+        this.clock = new MpiCallClock(name, rank, settings.timeoutNanos());
         lib.watchdog.watch(clock);
     }
 
@@ -189,21 +206,11 @@ public final class MpiCollective implements Collective {
         splits++;
         lib.acquire();
         try {
-            return new MpiCollective(lib, settings, reducer, name + ".s" + splits + "c" + color, child);
+            return adopt(lib, settings, reducer, name + ".s" + splits + "c" + color, child);
         } catch (RuntimeException e) {
             lib.release();
             throw e;
         }
-    }
-
-    @Override
-    public int rank() {
-        return rank;
-    }
-
-    @Override
-    public int size() {
-        return size;
     }
 
     /** This process's rank in MPI_COMM_WORLD, to cross-check with the launcher's environment. */
@@ -279,9 +286,9 @@ public final class MpiCollective implements Collective {
         MemorySegment stage = staging.ensure(Math.min(count, step) * Float.BYTES);
         for (long done = 0; done < count; done += step) {
             long n = Math.min(step, count - done);
-            Fp32Widening.widen(type, buf, done * 2, stage, 0, n);
+            HalfFloats.widen(type, buf, done * 2, stage, 0, n);
             allreduceInPlace(stage, n, datatype, mpiOp, user, type, op);
-            Fp32Widening.narrow(type, stage, 0, buf, done * 2, n);
+            HalfFloats.narrow(type, stage, 0, buf, done * 2, n);
         }
     }
 
@@ -366,7 +373,7 @@ public final class MpiCollective implements Collective {
             long n = Math.min(step, count - done);
             for (int r = 0; r < size; r++) {
                 if (half) {
-                    Fp32Widening.widen(type, in, r * block + done * es, stage, r * n * ws, n);
+                    HalfFloats.widen(type, in, r * block + done * es, stage, r * n * ws, n);
                 } else {
                     MemorySegment.copy(in, r * block + done * es, stage, r * n * ws, n * es);
                 }
@@ -374,7 +381,7 @@ public final class MpiCollective implements Collective {
             long result = size * n * ws;
             reduceScatterBlock(stage, stage.asSlice(result, n * ws), n, datatype, mpiOp, user, type, op);
             if (half) {
-                Fp32Widening.narrow(type, stage, result, out, done * es, n);
+                HalfFloats.narrow(type, stage, result, out, done * es, n);
             } else {
                 MemorySegment.copy(stage, result, out, done * es, n * es);
             }
@@ -462,16 +469,14 @@ public final class MpiCollective implements Collective {
      * after the last communicator if ds-comm initialised it). Never throws.
      */
     @Override
-    public void close() {
-        if (closed) return;
-        closed = true;
+    protected void release() {
         try {
             lib.enter(name);
             try {
                 for (MpiUserOp user : userOps) {
                     if (user != null) user.free(lib, handleSlot);
                 }
-                freeComm();
+                freeComm(lib, name, comm);
             } finally {
                 lib.exit();
             }
@@ -486,10 +491,11 @@ public final class MpiCollective implements Collective {
         }
     }
 
-    private void freeComm() {
-        try {
-            abi.writeHandle(handleSlot, comm);
-            int rc = (int) lib.commFree.invokeExact(handleSlot);
+    private static void freeComm(MpiLibrary lib, String name, long comm) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment slot = a.allocate(ValueLayout.ADDRESS);
+            lib.abi().writeHandle(slot, comm);
+            int rc = (int) lib.commFree.invokeExact(slot);
             if (rc != MpiLibrary.MPI_SUCCESS) {
                 System.getLogger(MpiCollective.class.getName()).log(System.Logger.Level.WARNING,
                         "MPI_Comm_free of group " + name + " returned " + rc + ": " + lib.errorText(rc));
@@ -502,7 +508,7 @@ public final class MpiCollective implements Collective {
 
     @Override
     public String toString() {
-        return "mpi group " + name + " rank " + rank + "/" + size + " (" + lib.describe() + ")";
+        return super.toString() + " on " + lib.describe();
     }
 
     /** The user op for floating-point MIN/MAX (created on first use), else null for a built-in op. */
@@ -537,7 +543,7 @@ public final class MpiCollective implements Collective {
     }
 
     /** During construction, before the group rank is known: the rank named is the world rank. */
-    private void checkOpen(int rc, String function) {
+    private static void checkOpen(MpiLibrary lib, String name, int rc, String function) {
         if (rc != MpiLibrary.MPI_SUCCESS) {
             throw lib.failure(rc, function, lib.worldRank(), name, "open(mpi)");
         }
@@ -547,19 +553,9 @@ public final class MpiCollective implements Collective {
         if (rc != MpiLibrary.MPI_SUCCESS) throw abort(lib.failure(rc, function, rank, name, operation));
     }
 
+    /** MPI leaves a communicator's state undefined after an error: no later call may use it. */
     private CommFailure abort(CommFailure f) {
-        if (failed == null) failed = f;
-        return f;
-    }
-
-    private void checkUsable(String operation) {
-        if (closed) {
-            throw new CommFailure(CommFailure.Kind.ABORTED, -1, name, operation, "rank " + rank + ": group is closed", null);
-        }
-        if (failed != null) {
-            throw new CommFailure(CommFailure.Kind.ABORTED, -1, name, operation,
-                    "rank " + rank + ": group was aborted by an earlier failure: " + failed.getMessage(), failed);
-        }
+        return recordFailure(f);
     }
 
     private static RuntimeException rethrow(Throwable t, String group, String operation) {

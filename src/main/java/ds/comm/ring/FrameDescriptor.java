@@ -86,50 +86,6 @@ final class FrameDescriptor {
     private FrameDescriptor() {
     }
 
-    /** Wire code of an element type; explicit so that reordering the enum cannot change the protocol. */
-    static int dtypeCode(ElementType type) {
-        return switch (type) {
-            case FP32 -> 1;
-            case FP64 -> 2;
-            case BF16 -> 3;
-            case FP16 -> 4;
-            case INT32 -> 5;
-            case INT64 -> 6;
-        };
-    }
-
-    /** Wire code of a combiner. */
-    static int opCode(Combiner op) {
-        return switch (op) {
-            case SUM -> 1;
-            case PROD -> 2;
-            case MIN -> 3;
-            case MAX -> 4;
-        };
-    }
-
-    /** Wire code of a failure kind carried by an abort frame. */
-    static int failureCode(CommFailure.Kind kind) {
-        return switch (kind) {
-            case PEER_LOST -> 1;
-            case TIMEOUT -> 2;
-            case MISMATCH -> 3;
-            case SETUP -> 4;
-            case ABORTED -> 5;
-        };
-    }
-
-    /** Failure kind of an abort frame's code; unknown codes count as {@link CommFailure.Kind#ABORTED}. */
-    static CommFailure.Kind failureKind(int code) {
-        return switch (code) {
-            case 1 -> CommFailure.Kind.PEER_LOST;
-            case 2 -> CommFailure.Kind.TIMEOUT;
-            case 3 -> CommFailure.Kind.MISMATCH;
-            case 4 -> CommFailure.Kind.SETUP;
-            default -> CommFailure.Kind.ABORTED;
-        };
-    }
-
     /** Human name of a kind code, for failure messages. */
     static String kindName(int kind) {
         return switch (kind) {

@@ -300,7 +300,7 @@ final class FramePump {
                 sendBuffer.put(FrameDescriptor.HEADER_LENGTH + i, (byte) (c >= 0x20 && c < 0x7F ? c : '?'));
             }
             FrameDescriptor.encode(sendBuffer, 0, FrameDescriptor.KIND_ABORT, FrameDescriptor.NONE,
-                    FrameDescriptor.NONE, FrameDescriptor.failureCode(failure.kind()), 0, 0, 0, length,
+                    FrameDescriptor.NONE, failure.kind().code(), 0, 0, 0, length,
                     failure.peerRank());
             sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH + length);
             while (sendBuffer.hasRemaining()) {
@@ -321,7 +321,7 @@ final class FramePump {
      * names this rank (a mismatch is between two ranks): then the neighbour that saw it is.
      */
     private CommFailure abortReceived(RingPass pass, int length) {
-        CommFailure.Kind failed = FrameDescriptor.failureKind(FrameDescriptor.flags(recvHeader));
+        CommFailure.Kind failed = CommFailure.Kind.ofCode(FrameDescriptor.flags(recvHeader));
         int culprit = FrameDescriptor.aux(recvHeader);
         byte[] why = new byte[length];
         recvBuffer.get(0, why);

@@ -18,7 +18,7 @@ import java.nio.ByteBuffer;
  * left rank r+1 only after that rank had received from every other one, so it proves that
  * every rank entered.
  */
-final class GatheringPass extends RingPass {
+final class GatheringPass extends BalancedPass {
 
     private final int n;
     private final int r;
@@ -30,7 +30,6 @@ final class GatheringPass extends RingPass {
     private MemorySegment blocks;
     private long blockBytes;
     private int chunksPerStep;
-    private int frames;
     private ElementType type;
     private Combiner combiner;
 
@@ -58,16 +57,6 @@ final class GatheringPass extends RingPass {
         long k = piecesAtLeastOne(blockBytes, chunkBytes);
         frames = frameCount(k * (n - 1), "block of ", blockBytes, " bytes", chunkBytes);
         chunksPerStep = (int) k;
-    }
-
-    @Override
-    int sendFrames() {
-        return frames;
-    }
-
-    @Override
-    int recvFrames() {
-        return frames;
     }
 
     @Override

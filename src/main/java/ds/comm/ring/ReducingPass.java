@@ -2,6 +2,7 @@ package ds.comm.ring;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.lanes.HalfFloats;
 import ds.comm.lanes.Reducer;
 
 import java.lang.foreign.MemorySegment;
@@ -62,7 +63,7 @@ import java.nio.ByteBuffer;
  *       these causal chains in {@code ReducingPassBankTest}.)</li>
  * </ul>
  */
-final class ReducingPass extends RingPass {
+final class ReducingPass extends BalancedPass {
 
     private final int n;
     private final int r;
@@ -98,7 +99,6 @@ final class ReducingPass extends RingPass {
     private long chunkElements;
     private int chunksPerRound;
     private int stepsPerRound;
-    private int frames;
 
     // ---- decoded frame, written by decode()
     private int round;
@@ -161,16 +161,6 @@ final class ReducingPass extends RingPass {
         stepsPerRound = gather ? 2 * (n - 1) : n - 1;
         frames = frameCount(rounds * stepsPerRound * k, "message of ", longest * n, " elements", chunkBytes);
         chunksPerRound = (int) k;
-    }
-
-    @Override
-    int sendFrames() {
-        return frames;
-    }
-
-    @Override
-    int recvFrames() {
-        return frames;
     }
 
     @Override
@@ -259,7 +249,7 @@ final class ReducingPass extends RingPass {
             HalfFloats.widen(type, local, localOffset, acc, accOffset, elements);
             reduce(ElementType.FP32, acc, accOffset, src, acc, accOffset, elements);
             if (last) {
-                HalfFloats.round(type, scratch, 0, result, resultOffset(segment), elements);
+                HalfFloats.narrow(type, scratch, 0, result, resultOffset(segment), elements);
             }
         } else if (last) {
             reduce(type, result, resultOffset(segment), src, local, localOffset, elements);

@@ -3,8 +3,8 @@ package ds.comm.ring;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
+import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
-import ds.comm.spi.Collective;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 
@@ -57,7 +57,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link Settings#peerLostNanos()} lost: a call waiting for it fails with
  * {@link CommFailure.Kind#PEER_LOST} naming it, and so does any call started afterwards.
  */
-public final class RingCollective implements Collective {
+public final class RingCollective extends BackendCollective {
 
     /** Chunk slots for partial sums in all; the N banks hold K = max(1, budget / N) slots each. */
     private static final int BANK_CHUNK_BUDGET = 8;
@@ -84,13 +84,12 @@ public final class RingCollective implements Collective {
     private final long[] rankOffsets;
 
     private int sequence;
-    private volatile CommFailure failed;
-    private volatile boolean closed;
     private volatile boolean busy;
     private final AtomicBoolean released = new AtomicBoolean();
 
     private RingCollective(GroupSpec group, Settings settings, Reducer reducer, SocketChannel toRight,
                            SocketChannel fromLeft, Heartbeat heartbeat) {
+        super("ring", group.name(), group.myIndex(), group.size());
         this.group = group;
         this.settings = settings;
         this.reducer = reducer;
@@ -106,18 +105,9 @@ public final class RingCollective implements Collective {
         }
         // The small algorithm is only worth it while it fits one buffer of N blocks; beyond
         // 64 MiB of blocks the ring algorithm wins anyway, so cap the memory it may take.
-        this.smallMessageBytes = size == 1 ? 0 : Math.min(settings.smallMessageBytes(), (64L << 20) / size);
+        this.smallMessageBytes = Math.min(settings.smallMessageBytes(), (64L << 20) / size);
         this.rankSources = new MemorySegment[size];
         this.rankOffsets = new long[size];
-        if (size == 1) {
-            this.arena = null;
-            this.pump = null;
-            this.reducing = null;
-            this.gathering = null;
-            this.broadcasting = null;
-            this.smallBlocks = null;
-            return;
-        }
         int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / size);
         this.arena = Arena.ofShared();
         MemorySegment send = arena.allocate(FrameDescriptor.HEADER_LENGTH + chunk, 64);
@@ -165,10 +155,10 @@ public final class RingCollective implements Collective {
         if (addressOfGroupRank.size() != n) {
             throw new IllegalArgumentException(addressOfGroupRank.size() + " addresses for group " + group);
         }
-        endpoint.adopt(group.jobToken(), group.myWorldRank());
         if (n == 1) {
-            return new RingCollective(group, settings, reducer, null, null, null);
+            throw new IllegalArgumentException("group " + group.name() + " has one member: it needs no ring");
         }
+        endpoint.adopt(group.jobToken(), group.myWorldRank());
         int r = group.myIndex();
         int right = (r + 1) % n;
         int left = (r - 1 + n) % n;
@@ -262,20 +252,10 @@ public final class RingCollective implements Collective {
     }
 
     @Override
-    public int rank() {
-        return rank;
-    }
-
-    @Override
-    public int size() {
-        return size;
-    }
-
-    @Override
     public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
         enter("allReduce");
         try {
-            if (size == 1 || buf.byteSize() == 0) {
+            if (buf.byteSize() == 0) {
                 return;
             }
             long bytes = buf.byteSize();
@@ -301,10 +281,6 @@ public final class RingCollective implements Collective {
     public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
         enter("allGather");
         try {
-            if (size == 1) {
-                MemorySegment.copy(in, 0, out, 0, in.byteSize());
-                return;
-            }
             gathering.arm(FrameDescriptor.KIND_ALL_GATHER, in, out, type, null, in.byteSize() / type.byteSize());
             run(gathering);
         } finally {
@@ -316,10 +292,6 @@ public final class RingCollective implements Collective {
     public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
         enter("reduceScatter");
         try {
-            if (size == 1) {
-                MemorySegment.copy(in, 0, out, 0, out.byteSize());
-                return;
-            }
             if (out.byteSize() == 0) {
                 return;
             }
@@ -334,9 +306,6 @@ public final class RingCollective implements Collective {
     public void broadcast(MemorySegment buf, int root) {
         enter("broadcast");
         try {
-            if (size == 1) {
-                return;
-            }
             broadcasting.arm(buf, root);
             run(broadcasting);
         } finally {
@@ -348,9 +317,6 @@ public final class RingCollective implements Collective {
     public void barrier() {
         enter("barrier");
         try {
-            if (size == 1) {
-                return;
-            }
             gathering.arm(FrameDescriptor.KIND_BARRIER, null, null, null, null, 0);
             run(gathering);
         } finally {
@@ -358,59 +324,48 @@ public final class RingCollective implements Collective {
         }
     }
 
-    /**
-     * Stops the heartbeat, closes all four connections and frees the buffers (at once, or when a
-     * call in progress returns); idempotent.
-     */
     @Override
     public void measureWaits(boolean on) {
-        if (pump != null) pump.measureWaits(on);
+        pump.measureWaits(on);
     }
 
     @Override
     public long peerWaitNanos() {
-        return pump == null ? 0 : pump.waitedNanos();
-    }
-
-    @Override
-    public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        RingEndpoint.closeQuietly(heartbeat);
-        RingEndpoint.closeQuietly(toRight);
-        RingEndpoint.closeQuietly(fromLeft);
-        if (pump != null) {
-            pump.close();
-        }
-        if (!busy) {
-            release();
-        }
-    }
-
-    @Override
-    public String toString() {
-        return "RingCollective[" + group + ", " + self + (closed ? ", closed]" : "]");
+        return pump.waitedNanos();
     }
 
     /**
-     * Marks a call in progress, then checks the group is usable. busy is written before closed
-     * is read, and close() writes closed before it reads busy, so whichever runs second sees the
-     * other: the buffers are freed exactly once, and never under a running call.
+     * Stops the heartbeat, closes all four connections and frees the buffers (at once, or when a
+     * call in progress returns).
+     */
+    @Override
+    protected void release() {
+        RingEndpoint.closeQuietly(heartbeat);
+        RingEndpoint.closeQuietly(toRight);
+        RingEndpoint.closeQuietly(fromLeft);
+        pump.close();
+        if (!busy) {
+            freeBuffers();
+        }
+    }
+
+    /**
+     * Marks a call in progress, then checks the group is usable. busy is written before the
+     * closed state is read, and close() writes that state before it reads busy, so whichever runs
+     * second sees the other: the buffers are freed exactly once, and never under a running call.
      */
     private void enter(String operation) {
         busy = true;
-        if (closed || failed != null) {
+        if (!usable()) {
             exit();
-            checkUsable(operation);
+            throw refusal(operation);
         }
     }
 
     private void exit() {
         busy = false;
-        if (closed) {
-            release();
+        if (isClosed()) {
+            freeBuffers();
         }
     }
 
@@ -419,28 +374,18 @@ public final class RingCollective implements Collective {
         try {
             pump.run(pass, sequence++, deadline);
         } catch (CommFailure f) {
-            failed = f;
-            if (!closed) {
-                pump.sendAbort(f, System.nanoTime() + ABORT_GRACE_NANOS);
-            }
-            throw f;
+            throw recordFailure(f);
         }
     }
 
-    private void checkUsable(String operation) {
-        if (closed) {
-            throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(), operation, self
-                    + ": the collective is closed", null);
-        }
-        CommFailure f = failed;
-        if (f != null) {
-            throw new CommFailure(CommFailure.Kind.ABORTED, f.peerRank(), group.name(), operation, self
-                    + ": the group failed earlier: " + f.getMessage(), f);
-        }
+    /** Tells the right neighbour (and so the whole ring) to stop waiting for this rank. */
+    @Override
+    protected void onFailure(CommFailure f) {
+        pump.sendAbort(f, System.nanoTime() + ABORT_GRACE_NANOS);
     }
 
-    private void release() {
-        if (arena != null && released.compareAndSet(false, true)) {
+    private void freeBuffers() {
+        if (released.compareAndSet(false, true)) {
             reducing.forget();
             gathering.forget();
             broadcasting.forget();

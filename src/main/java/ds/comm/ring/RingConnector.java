@@ -34,16 +34,9 @@ final class RingConnector {
 
     /**
      * Returns a connected, non-blocking, TCP_NODELAY channel whose HELLO was accepted, or throws
-     * {@link IOException} describing the last failure once {@code deadline} (nanoTime) passed.
-     */
-    static SocketChannel connect(InetSocketAddress address, ByteBuffer hello, long deadline)
-            throws IOException, InterruptedException {
-        return connect(address, hello, deadline, JobSecret.fromEnvironment(System.getenv()));
-    }
-
-    /**
-     * {@link #connect(InetSocketAddress, ByteBuffer, long)}, answering the listener's CHALLENGE
-     * with {@code secret} and accepting only an ACK whose tag proves the listener knows it too.
+     * {@link IOException} describing the last failure once {@code deadline} (nanoTime) passed;
+     * answers the listener's CHALLENGE with {@code secret} and accepts only an ACK whose tag
+     * proves the listener knows it too.
      */
     static SocketChannel connect(InetSocketAddress address, ByteBuffer hello, long deadline, JobSecret secret)
             throws IOException, InterruptedException {

@@ -113,18 +113,7 @@ public final class RingEndpoint implements AutoCloseable {
      * @return the listening endpoint
      */
     public static RingEndpoint bind(long handshakeTimeoutNanos) {
-        return bind(new InetSocketAddress(0), handshakeTimeoutNanos);
-    }
-
-    /**
-     * Binds a listener to {@code address}.
-     *
-     * @param address               where to listen; port 0 for an ephemeral port
-     * @param handshakeTimeoutNanos a connection that has not completed its HELLO within this is closed
-     * @return the listening endpoint
-     */
-    public static RingEndpoint bind(SocketAddress address, long handshakeTimeoutNanos) {
-        return bind(address, handshakeTimeoutNanos, JobSecret.fromEnvironment(System.getenv()));
+        return bind(new InetSocketAddress(0), handshakeTimeoutNanos, JobSecret.unauthenticated());
     }
 
     /**

@@ -33,8 +33,8 @@ abstract class RingPass {
      */
     final void identify(int frameKind, ElementType type, Combiner combiner, long headerCount, int auxiliary) {
         kind = frameKind;
-        dtype = type == null ? FrameDescriptor.NONE : FrameDescriptor.dtypeCode(type);
-        op = combiner == null ? FrameDescriptor.NONE : FrameDescriptor.opCode(combiner);
+        dtype = type == null ? FrameDescriptor.NONE : type.code();
+        op = combiner == null ? FrameDescriptor.NONE : combiner.code();
         count = headerCount;
         aux = auxiliary;
     }

@@ -17,19 +17,32 @@ import java.util.Locale;
  *
  * <p>Word 2 makes a difference in {@code smallMessageBytes} or {@code chunkBytes} between ranks
  * (which would give them different step counts) a detected mismatch rather than a silent
- * desynchronisation. Zero in a type, op or root field means "not applicable".
+ * desynchronisation. Zero in a type, op or root field means "not applicable". Kinds, types and
+ * ops are stored as their explicit stable codes ({@link ElementType#code()}, {@link Combiner#code()},
+ * {@link Kind#code}), so that reordering an enum cannot change the /dev/shm format.
  */
 final class CallDescriptor {
 
     /** What a step belongs to. */
     enum Kind {
-        OPEN("open"), BARRIER("barrier"), ALL_REDUCE("allReduce"), ALL_GATHER("allGather"),
-        REDUCE_SCATTER("reduceScatter"), BROADCAST("broadcast");
+        OPEN(0, "open"), BARRIER(1, "barrier"), ALL_REDUCE(2, "allReduce"), ALL_GATHER(3, "allGather"),
+        REDUCE_SCATTER(4, "reduceScatter"), BROADCAST(5, "broadcast");
 
+        /** The kind's number in word 0: stable, never the declaration order (a test pins it). */
+        final int code;
         final String label;
 
-        Kind(String label) {
+        Kind(int code, String label) {
+            this.code = code;
             this.label = label;
+        }
+
+        /** The kind of {@code code}, or null for an unknown code. */
+        static Kind ofCode(int code) {
+            for (Kind k : values()) {
+                if (k.code == code) return k;
+            }
+            return null;
         }
     }
 
@@ -40,17 +53,13 @@ final class CallDescriptor {
     /** Chunked, one or two steps per chunk. */
     static final int ALGORITHM_CHUNKED = 2;
 
-    private static final Kind[] KINDS = Kind.values();
-    private static final ElementType[] TYPES = ElementType.values();
-    private static final Combiner[] OPS = Combiner.values();
-
     private CallDescriptor() {
     }
 
     static long word0(Kind kind, ElementType type, Combiner op, int root) {
-        return ((long) kind.ordinal() << 56)
-                | ((long) (type == null ? 0 : type.ordinal() + 1) << 48)
-                | ((long) (op == null ? 0 : op.ordinal() + 1) << 40)
+        return ((long) kind.code << 56)
+                | ((long) (type == null ? 0 : type.code()) << 48)
+                | ((long) (op == null ? 0 : op.code()) << 40)
                 | ((root + 1L) & 0xFFFF_FFFFL);
     }
 
@@ -63,16 +72,19 @@ final class CallDescriptor {
      * so every field is range-checked and an impossible value is shown raw.
      */
     static String describe(long word0, long bytes, long plan) {
-        int kind = (int) (word0 >>> 56);
-        int type = (int) (word0 >>> 48) & 0xff;
-        int op = (int) (word0 >>> 40) & 0xff;
+        Kind kind = Kind.ofCode((int) (word0 >>> 56));
+        int typeCode = (int) (word0 >>> 48) & 0xff;
+        int opCode = (int) (word0 >>> 40) & 0xff;
+        ElementType type = ElementType.ofCode(typeCode);
+        Combiner op = Combiner.ofCode(opCode);
         long root = (word0 & 0xFFFF_FFFFL) - 1;
-        if (kind >= KINDS.length || type > TYPES.length || op > OPS.length || (word0 & 0xFF_0000_0000L) != 0) {
+        if (kind == null || (typeCode != 0 && type == null) || (opCode != 0 && op == null)
+                || (word0 & 0xFF_0000_0000L) != 0) {
             return "corrupt call descriptor 0x" + Long.toHexString(word0);
         }
-        StringBuilder b = new StringBuilder(KINDS[kind].label).append('(');
-        if (type > 0) b.append(TYPES[type - 1].name().toLowerCase(Locale.ROOT)).append(", ");
-        if (op > 0) b.append(OPS[op - 1].name().toLowerCase(Locale.ROOT)).append(", ");
+        StringBuilder b = new StringBuilder(kind.label).append('(');
+        if (type != null) b.append(type.name().toLowerCase(Locale.ROOT)).append(", ");
+        if (op != null) b.append(op.name().toLowerCase(Locale.ROOT)).append(", ");
         if (root >= 0) b.append("root ").append(root).append(", ");
         b.append(bytes).append(" bytes");
         int algorithm = (int) (plan & 0xff);

@@ -99,7 +99,7 @@ final class SegmentDescriptor {
     static final long CALLERS_OFFSET = HEARTBEAT_OFFSET + 8;
     static final long STATE_OFFSET = 3L * LINE;
     /**
-     * Why a FAILED rank failed: bits 63..32 the {@code CommFailure.Kind} ordinal + 1, bits 31..0
+     * Why a FAILED rank failed: bits 63..32 the stable {@code CommFailure.Kind} code, bits 31..0
      * the world rank it blamed + 1 (0: none). Read only after STATE=FAILED was acquired.
      */
     static final long BLAME_OFFSET = STATE_OFFSET + 8;

@@ -3,8 +3,8 @@ package ds.comm.shm;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
+import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
-import ds.comm.spi.Collective;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
@@ -44,7 +44,7 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
  * <p>The hot path allocates nothing: area views and the reducer's source arrays are built once
  * at open. Sizes and offsets are {@code long} throughout, so messages above 2 GiB work.
  */
-public final class ShmCollective implements Collective {
+public final class ShmCollective extends BackendCollective {
 
     private static final System.Logger LOG = System.getLogger("ds.comm");
 
@@ -70,56 +70,48 @@ public final class ShmCollective implements Collective {
     /** Chunk of the large allReduce: the chunk and one rank's slice of it fit one area. */
     private final long pipeChunk;
 
-    private boolean closed;
-    private CommFailure failure;
+    /** Set by {@link #abortFor}: the partner group is already being aborted, do not abort it back. */
+    private boolean abortedByPartner;
     /**
      * Whether this rank's file still has its name: only if the unlink after the open barrier
      * failed. close() must not unlink by name otherwise, since the name may by then belong to
      * a newer communicator of the same group.
      */
     private boolean ownFileLinked;
-    /** This rank's segment (null for a group of one). */
+    /** This rank's segment. */
     private final MemorySegment ownSegment;
     /** Whether {@link HeartbeatPacer} beats {@link #ownSegment}. */
     private boolean heartbeating;
 
     private ShmCollective(GroupSpec group, Settings settings, Reducer reducer, Arena arena, Path ownPath,
                           MemorySegment[] segments) {
+        super("shm", group.name(), group.myIndex(), group.size());
         this.group = group;
         this.reducer = reducer;
         this.rank = group.myIndex();
         this.size = group.size();
         this.arena = arena;
         this.ownPath = ownPath;
-        this.ownSegment = segments == null ? null : segments[group.myIndex()];
+        this.ownSegment = segments[group.myIndex()];
         this.smallBytes = settings.smallMessageBytes();
         this.srcOffsets = new long[size];
         this.scatterSources = new MemorySegment[size];
-        if (segments == null) {
-            this.steps = null;
-            this.areaBytes = 0;
-            this.areas = null;
-            this.bulkChunk = 0;
-            this.scatterChunk = 0;
-            this.pipeChunk = 0;
-        } else {
-            this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos(),
-                    settings.peerLostNanos());
-            this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
-            this.areas = new MemorySegment[2][size];
-            for (int parity = 0; parity < 2; parity++) {
-                for (int p = 0; p < size; p++) {
-                    areas[parity][p] = plainNative(segments[p].asSlice(SegmentDescriptor.areaOffset(areaBytes, parity),
-                            areaBytes), arena);
-                }
+        this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos(),
+                settings.peerLostNanos());
+        this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
+        this.areas = new MemorySegment[2][size];
+        for (int parity = 0; parity < 2; parity++) {
+            for (int p = 0; p < size; p++) {
+                areas[parity][p] = plainNative(segments[p].asSlice(SegmentDescriptor.areaOffset(areaBytes, parity),
+                        areaBytes), arena);
             }
-            // Multiples of 64 bytes: whole cache lines, and a multiple of every element size.
-            this.bulkChunk = Math.min(areaBytes, settings.chunkBytes()) & -64L;
-            this.scatterChunk = Math.min(areaBytes / size, settings.chunkBytes()) & -64L;
-            // A slice of a chunk of c bytes is at most c/N + one element (8 bytes) long, so
-            // c = (area - 64) * N / (N + 1) leaves room for it behind the chunk.
-            this.pipeChunk = Math.min((areaBytes - 64) / (size + 1) * size, settings.chunkBytes()) & -64L;
         }
+        // Multiples of 64 bytes: whole cache lines, and a multiple of every element size.
+        this.bulkChunk = Math.min(areaBytes, settings.chunkBytes()) & -64L;
+        this.scatterChunk = Math.min(areaBytes / size, settings.chunkBytes()) & -64L;
+        // A slice of a chunk of c bytes is at most c/N + one element (8 bytes) long, so
+        // c = (area - 64) * N / (N + 1) leaves room for it behind the chunk.
+        this.pipeChunk = Math.min((areaBytes - 64) / (size + 1) * size, settings.chunkBytes()) & -64L;
     }
 
     /**
@@ -152,7 +144,7 @@ public final class ShmCollective implements Collective {
         Objects.requireNonNull(reducer, "reducer");
         int size = group.size();
         if (size == 1) {
-            return new ShmCollective(group, settings, reducer, null, null, null);
+            throw new IllegalArgumentException("group " + group.name() + " has one member: it needs no shared memory");
         }
         long bytes = settings.shmBytes();
         long areaBytes = SegmentDescriptor.areaBytes(bytes);
@@ -305,22 +297,11 @@ public final class ShmCollective implements Collective {
     }
 
     @Override
-    public int rank() {
-        return rank;
-    }
-
-    @Override
-    public int size() {
-        return size;
-    }
-
-    @Override
     public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
         long bytes = buf.byteSize();
         boolean oneStep = bytes <= smallBytes && bytes <= areaBytes;
         enter(CallDescriptor.Kind.ALL_REDUCE, type, op, -1, bytes,
                 oneStep ? ALGORITHM_ONE_STEP : ALGORITHM_CHUNKED, oneStep ? 0 : pipeChunk);
-        if (size == 1) return;
         try {
             if (oneStep) {
                 allReduceOneStep(buf, bytes, type, op);
@@ -411,10 +392,6 @@ public final class ShmCollective implements Collective {
     public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
         long bytes = in.byteSize();
         enter(CallDescriptor.Kind.ALL_GATHER, type, null, -1, bytes, ALGORITHM_CHUNKED, bulkChunk);
-        if (size == 1) {
-            MemorySegment.copy(in, 0, out, 0, bytes);
-            return;
-        }
         try {
             long off = 0;
             do {
@@ -438,10 +415,6 @@ public final class ShmCollective implements Collective {
     public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
         long bytes = out.byteSize();
         enter(CallDescriptor.Kind.REDUCE_SCATTER, type, op, -1, bytes, ALGORITHM_CHUNKED, scatterChunk);
-        if (size == 1) {
-            MemorySegment.copy(in, 0, out, 0, bytes);
-            return;
-        }
         int es = type.byteSize();
         MemorySegment[] sources = scatterSources;
         try {
@@ -480,7 +453,6 @@ public final class ShmCollective implements Collective {
             throw new IllegalArgumentException("root " + root + " outside group " + group.name() + " of " + size);
         }
         enter(CallDescriptor.Kind.BROADCAST, null, null, root, bytes, ALGORITHM_CHUNKED, bulkChunk);
-        if (size == 1) return;
         try {
             long off = 0;
             do {
@@ -504,7 +476,6 @@ public final class ShmCollective implements Collective {
     @Override
     public void barrier() {
         enter(CallDescriptor.Kind.BARRIER, null, null, -1, 0, ALGORITHM_NONE, 0);
-        if (size == 1) return;
         try {
             steps.publishRelease();
             steps.awaitAllAcquire();
@@ -529,10 +500,7 @@ public final class ShmCollective implements Collective {
      * idempotent, never throws.
      */
     @Override
-    public void close() {
-        if (closed) return;
-        closed = true;
-        if (arena == null) return;
+    protected void release() {
         CrossGroupWatch.unregister(this); // before the arena closes: its segments are read there
         if (heartbeating) {
             // Before the arena closes: the pacer must never write into an unmapped segment.
@@ -541,7 +509,7 @@ public final class ShmCollective implements Collective {
         try {
             // Peers still waiting on this rank see CLOSED and fail fast instead of timing out;
             // a FAILED state stays, it says more.
-            if (failure == null) steps.markState(SegmentDescriptor.STATE_CLOSED);
+            if (failure() == null) steps.markState(SegmentDescriptor.STATE_CLOSED);
             LOG.log(System.Logger.Level.DEBUG, () -> "ds-comm group " + group.name() + " rank " + rank + " closed after step "
                     + steps.step() + "; waiting: " + steps.waitingSummary());
         } catch (RuntimeException ignored) {
@@ -564,16 +532,16 @@ public final class ShmCollective implements Collective {
      * {@code peerWorld}'s pending call here; its waiting members then fail with the mismatch.
      */
     void abortFor(CommFailure cause, int peerWorld) {
-        if (closed || failure != null) return;
-        failure = new CommFailure(CommFailure.Kind.MISMATCH, peerWorld, group.name(), steps.operation(),
+        if (!usable()) return;
+        abortedByPartner = true;
+        recordFailure(new CommFailure(CommFailure.Kind.MISMATCH, peerWorld, group.name(), steps.operation(),
                 "aborted: this rank's call on group " + cause.group() + " deadlocked with world rank " + peerWorld
-                        + "'s call here: " + cause.getMessage(), cause);
-        steps.markFailed(CommFailure.Kind.MISMATCH, peerWorld);
+                        + "'s call here: " + cause.getMessage(), cause));
     }
 
     /** Closed, or failed earlier: no call can run on it any more. */
     boolean broken() {
-        return closed || failure != null;
+        return !usable();
     }
 
     /** This rank's segment. */
@@ -608,42 +576,40 @@ public final class ShmCollective implements Collective {
 
     /** The number of steps this rank has published (for tests and diagnostics). */
     long stepsPublished() {
-        return steps == null ? 0 : steps.step();
+        return steps.step();
     }
 
     private void enter(CallDescriptor.Kind kind, ElementType type, Combiner op, int root, long bytes,
                        int algorithm, long chunk) {
-        if (closed || failure != null) {
-            throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(),
-                    CallDescriptor.describe(CallDescriptor.word0(kind, type, op, root), bytes, 0),
-                    closed ? "the communicator is closed" : "the communicator failed earlier: " + failure.getMessage(),
-                    failure);
+        if (!usable()) {
+            throw refusal(CallDescriptor.describe(CallDescriptor.word0(kind, type, op, root), bytes, 0));
         }
-        if (steps != null) {
-            CrossGroupWatch.noteCaller();
-            steps.begin(kind, type, op, root, bytes, CallDescriptor.plan(algorithm, chunk));
-        }
+        CrossGroupWatch.noteCaller();
+        steps.begin(kind, type, op, root, bytes, CallDescriptor.plan(algorithm, chunk));
     }
 
     /**
-     * After a failure the ranks' step sequences can no longer be trusted to line up: the
-     * communicator refuses further calls, and its STATE tells peers to stop waiting for it.
-     * Returns its argument, to be rethrown.
+     * Anything thrown mid-collective (a timeout, a mismatch, a reducer that rejects its
+     * arguments) leaves this rank at an unknown step: no later call may run on it. Returns its
+     * argument, to be rethrown.
      */
     private RuntimeException fail(RuntimeException e) {
-        // Anything thrown mid-collective (a timeout, a mismatch, a reducer that rejects its
-        // arguments) leaves this rank at an unknown step: no later call may run on it.
-        failure = e instanceof CommFailure f ? f : new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(),
-                steps.operation(), "failed with " + e, e);
+        recordFailure(e instanceof CommFailure f ? f : new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(),
+                steps.operation(), "failed with " + e, e));
+        return e;
+    }
+
+    /** Peers waiting on this rank must stop: its STATE says FAILED, and whom it blames. */
+    @Override
+    protected void onFailure(CommFailure f) {
         // Say whom this rank blames before it says FAILED: a peer that finds FAILED while it
         // waits names the rank that was really lost, not this messenger.
-        steps.markFailed(failure.kind(), failure.peerRank());
-        if (failure.kind() == CommFailure.Kind.MISMATCH && failure.peerRank() >= 0) {
+        steps.markFailed(f.kind(), f.peerRank());
+        if (!abortedByPartner && f.kind() == CommFailure.Kind.MISMATCH && f.peerRank() >= 0) {
             // If the mismatch is one of calls on different groups, this rank's other group is
             // stuck in the same deadlock: abort it too, so its members hear why (see CrossGroupWatch).
-            CrossGroupWatch.abortPartnerGroup(this, failure.peerRank(), failure);
+            CrossGroupWatch.abortPartnerGroup(this, f.peerRank(), f);
         }
-        return e;
     }
 
     private void setSourceOffsets(long offset) {
@@ -653,8 +619,4 @@ public final class ShmCollective implements Collective {
         }
     }
 
-    @Override
-    public String toString() {
-        return "shm " + group + (closed ? " (closed)" : "");
-    }
 }

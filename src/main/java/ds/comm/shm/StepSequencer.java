@@ -353,7 +353,7 @@ final class StepSequencer {
      * the same lost rank instead of this one.
      */
     void markFailed(CommFailure.Kind kind, int blamedWorldRank) {
-        long blame = ((long) (kind.ordinal() + 1) << 32) | ((blamedWorldRank + 1L) & 0xFFFF_FFFFL);
+        long blame = ((long) kind.code() << 32) | ((blamedWorldRank + 1L) & 0xFFFF_FFFFL);
         setWord(own, BLAME_OFFSET, blame);
         stateRelease(own, STATE_FAILED);
         if (futex) wakeSleepers();
@@ -414,15 +414,15 @@ final class StepSequencer {
             // Plain read: the acquire of STATE ordered it after the peer's write. Range-checked,
             // used only for the message and the blamed rank.
             long blame = getWord(segments[p], BLAME_OFFSET);
-            int kind = (int) (blame >>> 32) - 1;
+            int kind = (int) (blame >>> 32);
             long blamed = (blame & 0xFFFF_FFFFL) - 1;
-            if (kind == CommFailure.Kind.PEER_LOST.ordinal() && blamed >= 0 && blamed < 65_536
+            if (kind == CommFailure.Kind.PEER_LOST.code() && blamed >= 0 && blamed < 65_536
                     && blamed != group.myWorldRank()) {
                 return new CommFailure(CommFailure.Kind.PEER_LOST, (int) blamed, group.name(), operation(),
                         "world rank " + blamed + " was lost (reported by group rank " + p + ", world "
                                 + group.worldRank(p) + ", which failed before reaching step " + step + ")", null);
             }
-            if (kind == CommFailure.Kind.MISMATCH.ordinal() && blamed >= 0 && blamed < 65_536) {
+            if (kind == CommFailure.Kind.MISMATCH.code() && blamed >= 0 && blamed < 65_536) {
                 // The reporter names the other party of the mismatch; if that is this rank, the
                 // party to name here is the reporter.
                 boolean me = blamed == group.myWorldRank();

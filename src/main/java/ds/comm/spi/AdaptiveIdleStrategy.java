@@ -51,6 +51,13 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
 
     /** Shortest spin budget: about the cost of one cross-core cache-line transfer and a re-poll. */
     public static final long MIN_SPIN_NANOS = 1_000;
+
+    /** Default spin ceiling of the production policy ({@code IdlePolicy.adaptive()}, {@link Settings#defaults()}). */
+    public static final long DEFAULT_MAX_SPIN_NANOS = 1_000_000;
+    /** Default shortest park of the production policy. */
+    public static final long DEFAULT_MIN_PARK_NANOS = 1_000;
+    /** Default longest park of the production policy. */
+    public static final long DEFAULT_MAX_PARK_NANOS = 1_000_000;
     /**
      * Two polls this far apart while spinning: the thread was descheduled for a share of a time
      * slice (a contender's slice is a millisecond or more). Shorter gaps are interrupts and the

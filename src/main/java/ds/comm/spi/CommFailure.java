@@ -10,15 +10,37 @@ public final class CommFailure extends RuntimeException {
     /** What went wrong. */
     public enum Kind {
         /** A peer died, disconnected or stopped its heartbeat. */
-        PEER_LOST,
+        PEER_LOST(1),
         /** The operation did not complete within the deadline. */
-        TIMEOUT,
+        TIMEOUT(2),
         /** Ranks called different collectives, types, ops, counts or roots. */
-        MISMATCH,
+        MISMATCH(3),
         /** Setup or environment problem: no space, bad permissions, refused connection. */
-        SETUP,
+        SETUP(4),
         /** The communicator was aborted by an earlier failure or closed. */
-        ABORTED
+        ABORTED(5);
+
+        private final int code;
+
+        Kind(int code) {
+            this.code = code;
+        }
+
+        /**
+         * The stable number of this kind in shared memory (SHM BLAME word) and on the wire (ring
+         * abort frames), 1..255; never the declaration order (a test pins it).
+         */
+        public int code() {
+            return code;
+        }
+
+        /** The kind of {@code code}; unknown codes (a newer or corrupt peer) count as {@link #ABORTED}. */
+        public static Kind ofCode(int code) {
+            for (Kind k : values()) {
+                if (k.code == code) return k;
+            }
+            return ABORTED;
+        }
     }
 
     private final Kind kind;

@@ -37,14 +37,17 @@ public record Settings(long timeoutNanos,
     }
 
     /**
-     * The defaults production uses, for tests: 30 s timeout, adaptive waiting (as for a rank alone
-     * on its node), /dev/shm, 4 MiB per rank.
+     * The defaults production uses ({@link ConfigVariable}), for tests: adaptive waiting as for a
+     * rank alone on its node.
      */
     public static Settings defaults() {
         int cpus = Runtime.getRuntime().availableProcessors();
-        return new Settings(30_000_000_000L,
-                () -> new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 1, cpus),
-                Path.of("/dev/shm"), 4L << 20, 64L << 10, 1L << 20, 3_000_000_000L);
+        return new Settings(ConfigVariable.TIMEOUT.defaultValue(),
+                () -> new AdaptiveIdleStrategy(AdaptiveIdleStrategy.DEFAULT_MAX_SPIN_NANOS,
+                        AdaptiveIdleStrategy.DEFAULT_MIN_PARK_NANOS, AdaptiveIdleStrategy.DEFAULT_MAX_PARK_NANOS, 1, cpus),
+                Path.of(ConfigVariable.SHM_DIR.defaultText()), ConfigVariable.SHM_BYTES.defaultValue(),
+                ConfigVariable.SMALL_BYTES.defaultValue(), ConfigVariable.CHUNK_BYTES.defaultValue(),
+                ConfigVariable.PEER_LOST_TIMEOUT.defaultValue());
     }
 
     /** Returns a copy whose waits use strategies from {@code idle}. */

@@ -33,21 +33,6 @@ public final class Rendezvous {
     }
 
     /**
-     * Joins the job's rendezvous.
-     *
-     * @param env          this process's launch environment
-     * @param nodeId       this node's identity ({@link NodeIdentity#detect})
-     * @param ringPort     port of this rank's ring listener, announced to the others (0 for none)
-     * @param timeoutNanos bound on the whole rendezvous
-     * @return the topology, identical on every rank except for {@link Topology#rank()}
-     * @throws RendezvousException when the rendezvous fails; the message says which ranks and why
-     */
-    public static Topology join(LaunchEnv env, String nodeId, int ringPort, long timeoutNanos) {
-        return join(env, nodeId, ringPort, timeoutNanos, JobSecret.fromEnvironment(System.getenv()),
-                LaunchLedger.fromEnvironment(System.getenv()));
-    }
-
-    /**
      * Joins the job's rendezvous, every connection authenticated with {@code secret}.
      *
      * @param env          this process's launch environment
@@ -187,10 +172,6 @@ public final class Rendezvous {
                 listener.secret, LaunchLedger.none(), listener.server);
     }
 
-    /** {@link #join} with the timeout of {@code env} (DSCOMM_TIMEOUT). */
-    public static Topology join(LaunchEnv env, String nodeId, int ringPort) {
-        return join(env, nodeId, ringPort, env.timeoutNanos());
-    }
 
     private static Topology joinAsRankZero(LaunchEnv env, String nodeId, int ringPort, ShmView shmView,
                                            long timeoutNanos, long deadline, JobSecret secret, LaunchLedger ledger,

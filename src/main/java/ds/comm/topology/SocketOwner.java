@@ -181,7 +181,14 @@ public final class SocketOwner {
      * that address, or else to the wildcard address, on its port. {@link #NOT_LOCAL} if none.
      */
     public static long listenerOwner(InetSocketAddress address) {
-        byte[] wanted = normalized(address.getAddress());
+        return listenerOwner(address.getPort(), normalized(address.getAddress()));
+    }
+
+    /**
+     * The uid of the socket listening on {@code port} bound to {@code wanted}, else to the
+     * wildcard address; {@code wanted == null} takes the first listener on the port.
+     */
+    private static long listenerOwner(int port, byte[] wanted) {
         long wildcard = NOT_LOCAL;
         for (Path table : TABLES) {
             try (BufferedReader r = Files.newBufferedReader(table, StandardCharsets.US_ASCII)) {
@@ -189,9 +196,9 @@ public final class SocketOwner {
                 String line;
                 while ((line = r.readLine()) != null) {
                     String[] f = line.trim().split("\\s+");
-                    if (f.length < 8 || !f[3].equals(LISTEN) || port(f[1]) != address.getPort()) continue;
+                    if (f.length < 8 || !f[3].equals(LISTEN) || port(f[1]) != port) continue;
                     byte[] bound = address(f[1]);
-                    if (Arrays.equals(bound, wanted)) return Long.parseLong(f[7]);
+                    if (wanted == null || Arrays.equals(bound, wanted)) return Long.parseLong(f[7]);
                     if (isZero(bound)) wildcard = Long.parseLong(f[7]);
                 }
             } catch (IOException | RuntimeException e) {
@@ -220,21 +227,7 @@ public final class SocketOwner {
 
     /** The uid of the socket listening on TCP {@code port} in this namespace, or {@link #NOT_LOCAL}. */
     public static long listenerOwner(int port) {
-        for (Path table : TABLES) {
-            try (BufferedReader r = Files.newBufferedReader(table, StandardCharsets.US_ASCII)) {
-                r.readLine();
-                String line;
-                while ((line = r.readLine()) != null) {
-                    String[] f = line.trim().split("\\s+");
-                    if (f.length >= 8 && f[3].equals(LISTEN) && port(f[1]) == port) {
-                        return Long.parseLong(f[7]);
-                    }
-                }
-            } catch (IOException | RuntimeException e) {
-                // try the other table
-            }
-        }
-        return NOT_LOCAL;
+        return listenerOwner(port, null);
     }
 
     /** "uid 1001 (alice)" when the name is known, else "uid 1001". */

@@ -1,5 +1,6 @@
 package ds.comm.ring;
 
+import ds.comm.topology.JobSecret;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 
@@ -47,10 +48,10 @@ final class FakeNeighbour implements AutoCloseable {
                 addresses));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         SocketChannel toReal = RingConnector.connect(addresses.get(0),
-                HandshakeDescriptor.hello(RingCluster.JOB, "w", 1, 1, 0, 2), deadline);
+                HandshakeDescriptor.hello(RingCluster.JOB, "w", 1, 1, 0, 2), deadline, JobSecret.unauthenticated());
         SocketChannel beatsToReal = RingConnector.connect(addresses.get(0),
                 HandshakeDescriptor.hello(RingCluster.JOB, "w", 1, 1, 0, 2, HandshakeDescriptor.PURPOSE_HEARTBEAT),
-                deadline);
+                deadline, JobSecret.unauthenticated());
         RingEndpoint.Inbound fromReal = fakeEndpoint.claim(RingCluster.JOB, "w", 0, 1, deadline);
         RingEndpoint.Inbound beatsFromReal = fakeEndpoint.claim(RingCluster.JOB, "w", 0, 1,
                 HandshakeDescriptor.PURPOSE_HEARTBEAT, deadline);

@@ -2,6 +2,7 @@ package ds.comm.ring;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.lanes.HalfFloats;
 import ds.comm.spi.Settings;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

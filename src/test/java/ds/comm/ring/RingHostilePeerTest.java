@@ -42,8 +42,8 @@ class RingHostilePeerTest {
             try (peer) {
                 SocketChannel toReal = peer.toReal;
                 // The right header for an fp32 sum of 1000 elements, except for its length.
-                sendHeader(toReal, FrameDescriptor.KIND_ALL_REDUCE_RING, FrameDescriptor.dtypeCode(ElementType.FP32),
-                        FrameDescriptor.opCode(Combiner.SUM), 1000, Integer.MAX_VALUE);
+                sendHeader(toReal, FrameDescriptor.KIND_ALL_REDUCE_RING, ElementType.FP32.code(),
+                        Combiner.SUM.code(), 1000, Integer.MAX_VALUE);
                 CommFailure f = assertThrows(CommFailure.class, () -> collective.allReduce(
                         Elements.allocate(ElementType.FP32, 1000), ElementType.FP32, Combiner.SUM));
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());

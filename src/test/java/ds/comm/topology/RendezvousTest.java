@@ -50,7 +50,7 @@ class RendezvousTest {
         CompletableFuture<Topology> f = new CompletableFuture<>();
         Thread.ofPlatform().daemon().name("rank-" + env.rank()).start(() -> {
             try {
-                f.complete(Rendezvous.join(env, node, ringPort, env.timeoutNanos()));
+                f.complete(Rendezvous.join(env, node, ringPort, env.timeoutNanos(), JobSecret.unauthenticated()));
             } catch (Throwable t) {
                 f.completeExceptionally(t);
             }
@@ -281,7 +281,7 @@ class RendezvousTest {
 
     @Test
     void worldOfOneNeedsNoRendezvous() {
-        Topology t = Rendezvous.join(LaunchEnv.single(), "solo", 4242, SHORT);
+        Topology t = Rendezvous.join(LaunchEnv.single(), "solo", 4242, SHORT, JobSecret.unauthenticated());
         assertEquals(1, t.worldSize());
         assertEquals(0, t.rank());
         assertEquals(List.of("solo"), t.nodes());

@@ -1,5 +1,7 @@
 package ds.comm.tool;
 
+import ds.comm.topology.LaunchLedger;
+import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.LaunchEnvException;
 import ds.comm.topology.NodeIdentity;
@@ -63,7 +65,8 @@ final class TopologyReport {
         long start = System.nanoTime();
         Topology t;
         try {
-            t = Rendezvous.join(env, node, 0);
+            t = Rendezvous.join(env, node, 0, env.timeoutNanos(), JobSecret.fromEnvironment(System.getenv()),
+                LaunchLedger.fromEnvironment(System.getenv()));
         } catch (RendezvousException e) {
             report.line("rendezvous", "rendezvous", "FAILED at " + env.masterAddr() + ":" + env.masterPort() + ": " + e.getMessage());
             return 1;

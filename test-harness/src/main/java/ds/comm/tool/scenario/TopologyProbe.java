@@ -1,5 +1,7 @@
 package ds.comm.tool.scenario;
 
+import ds.comm.topology.LaunchLedger;
+import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.NodeIdentity;
 import ds.comm.topology.Rendezvous;
@@ -42,7 +44,8 @@ public final class TopologyProbe {
         }
         String node = NodeIdentity.detect(System.getenv(),
                 Path.of(System.getenv().getOrDefault("DSCOMM_SHM_DIR", "/dev/shm")));
-        Topology t = Rendezvous.join(env, node, 0);
+        Topology t = Rendezvous.join(env, node, 0, env.timeoutNanos(), JobSecret.fromEnvironment(System.getenv()),
+                LaunchLedger.fromEnvironment(System.getenv()));
         int me = t.rank();
         System.out.println("me rank=" + me + " localRank=" + t.localRank(me) + " localSize=" + t.localSize(me)
                 + " node=" + t.myNode() + " leader=" + t.nodeLeader(t.myNode()));
