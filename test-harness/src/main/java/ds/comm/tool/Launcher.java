@@ -98,7 +98,7 @@ public final class Launcher {
 
     /** The argument vector every rank runs (the same for all; only the environment differs). */
     public List<String> argv() {
-        return RankCommand.resolve(command, RankCommand.currentJava(System.getenv()), RankCommand.dscommLocation(),
+        return RankCommand.resolve(command, RankCommand.currentJava(System.getenv()), RankCommand.Modules.located(),
                 jvmOptions, classPath, System.getenv("PATH"));
     }
 

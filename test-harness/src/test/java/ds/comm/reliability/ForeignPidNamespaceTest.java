@@ -2,6 +2,7 @@ package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
+import ds.comm.tool.RankPrograms;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -55,7 +56,7 @@ class ForeignPidNamespaceTest {
         ds.comm.testkit.RequiredEnvironment.assumeAvailable(unshareWorks(), "unshare --pid is not allowed here");
         Path dir = Jobs.privateShmDir("pidns");
         try {
-            List<String> inner = Launcher.builder().ranks(2).jvmOptions(Jobs.FAST_JVM).command(Jobs.FAULT, "loop")
+            List<String> inner = Launcher.builder().ranks(2).jvmOptions(Jobs.FAST_JVM).command(RankPrograms.resolve(Jobs.FAULT, "loop"))
                     .build().argv();
             List<String> command = new ArrayList<>(List.of("bash", "-c",
                     "if [ \"$RANK\" = 1 ]; then exec unshare --pid --fork --mount-proc --kill-child -- \"$@\"; else exec \"$@\"; fi",

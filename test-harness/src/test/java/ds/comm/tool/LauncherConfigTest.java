@@ -13,6 +13,8 @@ import org.junit.jupiter.api.Test;
 class LauncherConfigTest {
 
     private static final Path JAVA = Path.of("/jdk/bin/java");
+    private static final RankCommand.Modules JARS = new RankCommand.Modules(Path.of("/x/ds-comm.jar"),
+            Path.of("/x/ds-comm-tool.jar"));
 
     @Test
     void unevenSplitGivesTheFirstNodesOneRankMore() {
@@ -54,35 +56,39 @@ class LauncherConfigTest {
     }
 
     @Test
-    void dsCommMainClassRunsOnTheModulePath() {
-        Path classes = RankCommand.dscommLocation();
-        List<String> argv = RankCommand.resolve(List.of("ds.comm.tool.scenario.TopologyProbe", "0,1"), JAVA, classes,
-                List.of("-Xmx64m"), null, "/usr/bin:/bin");
-        assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm", "-Xmx64m", "--module-path",
-                classes.toString(), "-m", "ds.comm/ds.comm.tool.scenario.TopologyProbe", "0,1"), argv);
+    void toolAndLibraryMainClassesRunFromTheirModulesWithBothOnTheModulePath() {
+        RankCommand.Modules modules = RankCommand.Modules.located();
+        String modulePath = modules.library() + java.io.File.pathSeparator + modules.tool();
+        assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm", "-Xmx64m", "--module-path", modulePath,
+                        "-m", "ds.comm.tool/ds.comm.tool.Main", "doctor"),
+                RankCommand.resolve(List.of("ds.comm.tool.Main", "doctor"), JAVA, modules, List.of("-Xmx64m"), null,
+                        "/usr/bin:/bin"));
+        assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm", "--module-path", modulePath,
+                        "-m", "ds.comm/ds.comm.Communicator"),
+                RankCommand.resolve(List.of("ds.comm.Communicator"), JAVA, modules, List.of(), null, "/usr/bin"));
     }
 
     @Test
     void javaArgumentsGetDsCommAsAModule() {
-        Path jar = Path.of("/x/ds-comm.jar");
-        List<String> argv = RankCommand.resolve(List.of("-jar", "app.jar", "--flag"), JAVA, jar, List.of(), null, null);
+        List<String> argv = RankCommand.resolve(List.of("-jar", "app.jar", "--flag"), JAVA, JARS, List.of(), null, null);
         assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm,ALL-UNNAMED", "--module-path",
-                "/x/ds-comm.jar", "--add-modules", "ds.comm", "-jar", "app.jar", "--flag"), argv);
+                "/x/ds-comm.jar:/x/ds-comm-tool.jar", "--add-modules", "ds.comm", "-jar", "app.jar", "--flag"), argv);
     }
 
     @Test
     void foreignMainClassRunsOnTheUserClassPath() {
-        List<String> argv = RankCommand.resolve(List.of("com.example.Infer", "a"), JAVA, Path.of("/x/ds-comm.jar"),
-                List.of(), "app.jar", "/usr/bin");
+        List<String> argv = RankCommand.resolve(List.of("com.example.Infer", "a"), JAVA, JARS, List.of(), "app.jar",
+                "/usr/bin");
         assertEquals(List.of("/jdk/bin/java", "--enable-native-access=ds.comm,ALL-UNNAMED", "--module-path",
-                "/x/ds-comm.jar", "--add-modules", "ds.comm", "-cp", "app.jar", "com.example.Infer", "a"), argv);
+                "/x/ds-comm.jar:/x/ds-comm-tool.jar", "--add-modules", "ds.comm", "-cp", "app.jar", "com.example.Infer",
+                "a"), argv);
     }
 
     @Test
     void programsOnPathAndPathsRunAsTheyAre() {
         assertEquals(List.of("sh", "-c", "echo"), RankCommand.resolve(List.of("sh", "-c", "echo"), JAVA,
-                Path.of("/x"), List.of("-Xmx1g"), null, "/usr/bin:/bin"));
-        assertEquals(List.of("./run.sh"), RankCommand.resolve(List.of("./run.sh"), JAVA, Path.of("/x"), List.of(),
+                JARS, List.of("-Xmx1g"), null, "/usr/bin:/bin"));
+        assertEquals(List.of("./run.sh"), RankCommand.resolve(List.of("./run.sh"), JAVA, JARS, List.of(),
                 null, "/usr/bin"));
     }
 

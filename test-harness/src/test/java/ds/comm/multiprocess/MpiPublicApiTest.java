@@ -1,4 +1,7 @@
-package ds.comm.mpi;
+package ds.comm.multiprocess;
+
+import ds.comm.mpi.MpiLaunch;
+import ds.comm.mpi.MpiLibrary;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -21,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class MpiPublicApiTest {
 
-    private static final String CLIENT = "ds.comm.tool.scenario.CollectiveScenario";
+    private static final String CLIENT = ds.comm.tool.scenario.CollectiveScenario.class.getName();
 
     private static MpiLaunch.Result run(MpiLaunch.Launcher launcher, int ranks, String... args) throws IOException {
         return run(launcher, ranks, Map.of("DSCOMM_BACKEND", "mpi"), false, args);
@@ -42,7 +45,10 @@ class MpiPublicApiTest {
         Path errors = Files.createTempDirectory("dscomm-mpi-api");
         try {
             List<String> command = new ArrayList<>(launcher.command(exe, ranks));
-            List<String> rank = MpiLaunch.rankCommand(errors, MpiLaunch.QUICK_START, MpiLaunch.mainClasses(), CLIENT, args);
+            List<String> rank = MpiLaunch.rankCommand(errors, MpiLaunch.QUICK_START,
+                    // The ranks run on this test's class path: the library, the tool (the scenario's
+                    // Pattern) and the tool's test classes (the scenario itself).
+                    System.getProperty("java.class.path"), CLIENT, args);
             if (simulateNodes) {
                 command.addAll(List.of("sh", "-c", "DSCOMM_NODE_ID=mpinode-$((OMPI_COMM_WORLD_RANK / 2)) exec \"$0\" \"$@\""));
             }

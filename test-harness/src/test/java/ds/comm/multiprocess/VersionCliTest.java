@@ -87,7 +87,7 @@ class VersionCliTest {
     @Test
     void binDscommVersionRunsTheSameBlock() throws Exception {
         List<String> cmd = List.of(Path.of("bin", "dscomm").toAbsolutePath().toString(), "--version");
-        Run r = run(cmd, Map.of("DSCOMM_MODULE_PATH", CliProcess.classes().toString(),
+        Run r = run(cmd, Map.of("DSCOMM_MODULE_PATH", CliProcess.modulePath(),
                 "JAVA_HOME", System.getProperty("java.home")));
         assertVersionBlock(r);
     }

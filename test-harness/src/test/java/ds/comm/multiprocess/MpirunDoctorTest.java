@@ -110,7 +110,7 @@ class MpirunDoctorTest {
         pb.environment().put("MASTER_PORT", Integer.toString(port));
         pb.environment().put("DSCOMM_TIMEOUT", "30s");
         // Run the classes this build just compiled, with the JDK running the tests (>= 25).
-        pb.environment().put("DSCOMM_MODULE_PATH", CliProcess.classes().toString());
+        pb.environment().put("DSCOMM_MODULE_PATH", CliProcess.modulePath());
         pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
         for (String v : List.of("RANK", "WORLD_SIZE", "DSCOMM_RANK", "DSCOMM_WORLD_SIZE", "DSCOMM_NODE_ID",
                 "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE")) {

@@ -15,7 +15,8 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
  * The layering of ds-comm, as executable rules (see docs/architecture.md for the picture).
  *
  * <pre>
- *                 ds.comm (public API)          ds.comm.tool (CLI, launcher)
+ *                 ds.comm (public API)  &lt;-  ds.comm.tool (CLI, launcher: module ds.comm.tool,
+ *                                               reads ds.comm, topology and lanes only)
  *                /      |      \      \
  *        ds.comm.hier   |       \    ds.comm.mpi
  *          /     \      |        \      |
@@ -68,11 +69,8 @@ final class ArchitectureRules {
             .because("the MPI backend composes with others only through the public API's policy")
             .allowEmptyShould(true);
 
-    // Scenario programs of the test harness may drive one backend directly (a backend-level
-    // multi-process test); everything else reaches backends through the public API.
     static final ArchRule ONLY_API_AND_COMPOSITES_USE_BACKENDS = noClasses()
-            .that().resideOutsideOfPackages("ds.comm", "ds.comm.hier..", "ds.comm.shm..", "ds.comm.ring..", "ds.comm.mpi..",
-                    "ds.comm.tool.scenario..")
+            .that().resideOutsideOfPackages("ds.comm", "ds.comm.hier..", "ds.comm.shm..", "ds.comm.ring..", "ds.comm.mpi..")
             .should().dependOnClassesThat(resideInAnyPackage("ds.comm.shm..", "ds.comm.ring..", "ds.comm.mpi..", "ds.comm.hier.."))
             .because("backends are reached only through the public API, which chooses among them")
             .allowEmptyShould(true);
@@ -105,6 +103,15 @@ final class ArchitectureRules {
             .because("the CLI and launcher are built on the library, never the reverse")
             .allowEmptyShould(true);
 
+    // The tool is a module of its own: it can read only what module ds.comm exports to it (the
+    // API, and topology and lanes qualified to ds.comm.tool). Checked here as well, so that a
+    // wish for more shows up as a failing rule next to the layering, not as a javac error.
+    static final ArchRule TOOL_USES_ONLY_WHAT_THE_LIBRARY_EXPORTS_TO_IT = noClasses().that().resideInAPackage("ds.comm.tool..")
+            .should().dependOnClassesThat(resideInAPackage("ds.comm..").and(resideOutsideOfPackages("ds.comm",
+                    "ds.comm.topology", "ds.comm.lanes", "ds.comm.tool..")).as("library packages not exported to the tool"))
+            .because("module ds.comm exports only ds.comm, and topology and lanes to ds.comm.tool")
+            .allowEmptyShould(true);
+
     static final ArchRule NO_PACKAGE_CYCLES = slices().matching("ds.comm.(*)..").should().beFreeOfCycles()
             .allowEmptyShould(true);
 
@@ -112,6 +119,6 @@ final class ArchitectureRules {
             LANES_ARE_A_LEAF, TOPOLOGY_IS_A_LEAF, SPI_DEPENDS_ONLY_ON_LANES, SHM_AND_RING_ARE_INDEPENDENT,
             RING_DOES_NOT_USE_SHM, MPI_IS_SELF_CONTAINED, ONLY_API_AND_COMPOSITES_USE_BACKENDS,
             NOTHING_BELOW_THE_API_USES_IT, VECTOR_API_ONLY_IN_LANES, FOREIGN_CALLS_ONLY_IN_MPI_AND_SHM,
-            LIBRARY_NEVER_USES_THE_TOOL, NO_PACKAGE_CYCLES
+            LIBRARY_NEVER_USES_THE_TOOL, TOOL_USES_ONLY_WHAT_THE_LIBRARY_EXPORTS_TO_IT, NO_PACKAGE_CYCLES
     };
 }

@@ -3,6 +3,7 @@ package ds.comm.portability;
 import ds.comm.lanes.Reducers;
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
+import ds.comm.tool.RankPrograms;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -72,7 +73,7 @@ class VectorWidthChecksumTest {
         LaunchResult r = Launcher.builder().ranks(3).nodes(1).timeout(Duration.ofSeconds(100)).jvmOptions(FAST_JVM)
                 .killGrace(Duration.ofSeconds(2)).captureOutput(true).output(lines::add).diagnostics(lines::add)
                 .env("DSCOMM_BACKEND", backend).env("DSCOMM_VECTOR_BITS", String.valueOf(vectorBits))
-                .command(SCENARIO, "--seed", "7", "--counts", COUNTS)
+                .command(RankPrograms.resolve(SCENARIO, "--seed", "7", "--counts", COUNTS))
                 .build().run();
         assertTrue(r.succeeded(), () -> backend + " at " + vectorBits + " bits failed: "
                 + r.firstFailure().map(f -> f.message()).orElse("?") + "\n" + String.join("\n", lines));

@@ -1,6 +1,8 @@
 package ds.comm.multiprocess;
 
 import ds.comm.testkit.TwoHostNetwork;
+import ds.comm.tool.RankPrograms;
+import ds.comm.tool.scenario.CollectiveScenario;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -55,17 +57,14 @@ class NetworkNamespaceTest {
 
     /** Starts 4 ranks, 0-1 in namespace A, 2-3 in namespace B; returns each rank's output. */
     private static List<String> run(Map<String, String> extra, String... scenarioArgs) throws Exception {
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        String classes = System.getProperty("dscomm.classes", "target/classes");
         int port = freePort();
         List<Process> ranks = new ArrayList<>();
         List<Path> logs = new ArrayList<>();
         try {
             for (int r = 0; r < 4; r++) {
-                List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", r < 2 ? net.a : net.b, java.toString(),
-                        "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "--enable-native-access=ds.comm",
-                        "--module-path", classes, "-m", "ds.comm/ds.comm.tool.scenario.CollectiveScenario"));
-                cmd.addAll(List.of(scenarioArgs));
+                List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", r < 2 ? net.a : net.b));
+                cmd.addAll(RankPrograms.java(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"),
+                        CollectiveScenario.class.getName(), scenarioArgs));
                 Path log = Files.createTempFile("dscomm-netns-" + r, ".log");
                 logs.add(log);
                 ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());

@@ -2,6 +2,7 @@ package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
+import ds.comm.tool.RankPrograms;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -59,7 +60,7 @@ class RankFreezeTest {
                     .stopOnFailure(false).env("DSCOMM_BACKEND", backend)
                     .env("DSCOMM_TIMEOUT", COMM_TIMEOUT.toSeconds() + "s")
                     .env("DSCOMM_PEER_LOST_TIMEOUT", SILENCE.toSeconds() + "s").env("DSCOMM_SHM_DIR", dir.toString())
-                    .command(Jobs.FAULT, "loop");
+                    .command(RankPrograms.resolve(Jobs.FAULT, "loop"));
             job.diagnostics(m -> log.add("[launcher] " + m)).output(line -> {
                 log.add(line);
                 if (line.startsWith(victimPrefix + "PID ")) {

@@ -1,6 +1,8 @@
 package ds.comm.reliability;
 
 import ds.comm.testkit.TwoHostNetwork;
+import ds.comm.tool.RankPrograms;
+import ds.comm.tool.scenario.FaultScenario;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -50,8 +52,6 @@ class CableCutTest {
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void cuttingTheLinkMidAllReduceMakesEveryRankNameTheOtherSideWithinTheSilenceBound() throws Exception {
         ds.comm.testkit.RequiredEnvironment.assumeAvailable(net != null, "the two-host network (ip netns) could not be built");
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        String classes = System.getProperty("dscomm.classes", "target/classes");
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();  // ports are per namespace: a free one here is a fair guess there
@@ -61,9 +61,9 @@ class CableCutTest {
         try {
             for (int r = 0; r < 3; r++) {
                 boolean onA = r < 2;
-                List<String> cmd = List.of("ip", "netns", "exec", onA ? net.a : net.b, java.toString(),
-                        "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx64m", "--enable-native-access=ds.comm",
-                        "--module-path", classes, "-m", "ds.comm/ds.comm.tool.scenario.FaultScenario", "loop");
+                List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", onA ? net.a : net.b));
+                cmd.addAll(RankPrograms.java(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx64m"),
+                        FaultScenario.class.getName(), "loop"));
                 Path log = Files.createTempFile("dscomm-cut-" + r, ".log");
                 logs.add(log);
                 ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());

@@ -1,10 +1,8 @@
-package ds.comm.tool.scenario;
+package ds.comm.mpi;
 
 import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
-import ds.comm.mpi.MpiCollective;
-import ds.comm.mpi.MpiLibrary;
 import ds.comm.spi.Settings;
 
 import java.lang.foreign.Arena;
@@ -18,7 +16,7 @@ import java.util.Arrays;
  *
  * <pre>
  *   mpirun --allow-run-as-root -np 2 java --add-modules jdk.incubator.vector \
- *       --enable-native-access=ALL-UNNAMED -cp target/classes ds.comm.tool.scenario.MpiBench
+ *       --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes ds.comm.mpi.MpiBench
  * </pre>
  *
  * After a warm-up, each iteration is a barrier, then one timed allReduce; rank 0 prints median and p90 of its

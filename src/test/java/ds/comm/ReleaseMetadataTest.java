@@ -1,4 +1,4 @@
-package ds.comm.tool;
+package ds.comm;
 
 import org.junit.jupiter.api.Test;
 import java.nio.file.Files;

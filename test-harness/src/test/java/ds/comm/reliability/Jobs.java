@@ -2,6 +2,7 @@ package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
+import ds.comm.tool.RankPrograms;
 import ds.comm.tool.Processes;
 
 import java.io.IOException;
@@ -36,7 +37,7 @@ final class Jobs {
         Launcher.Builder b = Launcher.builder().ranks(ranks).timeout(timeout).jvmOptions(FAST_JVM)
                 .killGrace(Duration.ofSeconds(1)).captureOutput(true).stopOnFailure(false)
                 .output(lines).diagnostics(m -> lines.accept("[launcher] " + m))
-                .command(command);
+                .command(RankPrograms.resolve(List.of(command)));
         env.forEach(b::env);
         return b.build().run();
     }

@@ -1,10 +1,11 @@
 package ds.comm.multiprocess;
 
+import ds.comm.tool.RankPrograms;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,17 +37,14 @@ final class CliProcess implements AutoCloseable {
         });
     }
 
-    /** The JDK running this test, with ds.comm's compiled module on the module path. */
+    /** {@code bin/dscomm ARGS} as the JDK running this test runs it: the built library and tool modules. */
     static List<String> dscommCli(String... args) {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ds.comm", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-                "--module-path", classes().toString(), "-m", "ds.comm/ds.comm.tool.Main"));
-        cmd.addAll(List.of(args));
-        return cmd;
+        return RankPrograms.cli(args);
     }
 
-    static Path classes() {
-        return Path.of(System.getProperty("dscomm.classes", "target/classes")).toAbsolutePath();
+    /** The library and the tool as this JVM loaded them, for bin/dscomm's DSCOMM_MODULE_PATH. */
+    static String modulePath() {
+        return RankPrograms.modulePath();
     }
 
     /** Next line containing {@code fragment}, or an AssertionError after {@code millis}. */

@@ -26,7 +26,7 @@ final class OtherUser {
     /** The attacker's uid and gid. */
     static final long UID = 65534;
 
-    private static Path classes;
+    private static String classes;
 
     private OtherUser() {
     }
@@ -73,20 +73,21 @@ final class OtherUser {
     static Attacker start(String mainClass, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + UID, "--regid=" + UID, "--clear-groups", "--",
                 ProcessHandle.current().info().command().orElseThrow(), "-XX:+UseSerialGC", "-XX:-UsePerfData",
-                "-XX:TieredStopAtLevel=1", "-Xmx64m", "-cp", classes().toString(), mainClass));
+                "-XX:TieredStopAtLevel=1", "-Xmx64m", "-cp", classes(), mainClass));
         cmd.addAll(List.of(args));
         // A file, not a pipe: Process.destroy closes the pipe, and with it what the attacker said.
         Path out = Files.createTempFile("dscomm-attacker-", ".out");
         return new Attacker(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start(), out);
     }
 
-    /** A world-readable copy of target/classes and target/test-classes, made once per JVM. */
-    private static synchronized Path classes() throws IOException {
+    /** A world-readable copy of the library (its jar or classes) and of these tests' classes, made once per JVM. */
+    private static synchronized String classes() throws IOException {
         if (classes != null) return classes;
         Path dir = Files.createTempDirectory("dscomm-attacker-",
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
-        // The class path may be a manifest-only jar (surefire): copy the directories the
-        // library's and the tests' classes come from.
+        // The class path may be a manifest-only jar (surefire): copy the locations the
+        // library's and the tests' classes come from (a jar, or a directory of classes).
+        List<String> classPath = new ArrayList<>();
         for (Class<?> c : List.of(SocketOwner.class, Impostor.class)) {
             Path src;
             try {
@@ -94,10 +95,11 @@ final class OtherUser {
             } catch (java.net.URISyntaxException e) {
                 throw new IOException(e);
             }
-            if (!Files.isDirectory(src)) throw new IOException(c + " does not come from a directory: " + src);
+            Path copy = dir.resolve("cp" + classPath.size() + (Files.isDirectory(src) ? "" : ".jar"));
+            classPath.add(copy.toString());
             try (Stream<Path> all = Files.walk(src)) {
                 all.forEach(p -> {
-                    Path to = dir.resolve(src.relativize(p).toString());
+                    Path to = p.equals(src) ? copy : copy.resolve(src.relativize(p).toString());
                     try {
                         if (Files.isDirectory(p)) Files.createDirectories(to);
                         else Files.copy(p, to, StandardCopyOption.REPLACE_EXISTING);
@@ -109,7 +111,7 @@ final class OtherUser {
                 });
             }
         }
-        classes = dir;
+        classes = String.join(java.io.File.pathSeparator, classPath);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 Jobs.deleteTree(dir);
@@ -117,6 +119,6 @@ final class OtherUser {
                 // a temporary directory: the system cleans it up eventually
             }
         }));
-        return dir;
+        return classes;
     }
 }

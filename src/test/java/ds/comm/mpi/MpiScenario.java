@@ -1,12 +1,10 @@
-package ds.comm.tool.scenario;
+package ds.comm.mpi;
 
 import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Reducer;
 import ds.comm.lanes.HalfFloats;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
-import ds.comm.mpi.MpiCollective;
-import ds.comm.mpi.MpiLibrary;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.Settings;
 

@@ -2,6 +2,7 @@ package ds.comm.multiprocess;
 
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
+import ds.comm.tool.RankPrograms;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,7 +22,7 @@ final class Ranks {
         Launcher.Builder b = Launcher.builder().ranks(ranks).nodes(nodes).timeout(timeout).jvmOptions(FAST_JVM)
                 .killGrace(Duration.ofSeconds(2)).captureOutput(true)
                 .output(System.out::println).diagnostics(m -> System.out.println("[launcher] " + m))
-                .command(command);
+                .command(RankPrograms.resolve(List.of(command)));
         env.forEach(b::env);
         return b.build().run();
     }
