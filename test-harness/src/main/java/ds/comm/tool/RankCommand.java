@@ -40,24 +40,35 @@ final class RankCommand {
      * Where the two modules live: jars from bin/dscomm, the build's folders or jars in tests. The
      * ranks get both on their module path; the tool's module is resolved only when asked for.
      *
-     * @param library the ds.comm module (a jar or a folder)
-     * @param tool    the ds.comm.tool module (a jar or a folder)
+     * @param library     the ds.comm module (a jar or a folder)
+     * @param tool        the ds.comm.tool module (a jar or a folder)
+     * @param application the application's module path ({@code launch -p}), after ds-comm's, or null
      */
-    record Modules(Path library, Path tool) {
+    record Modules(Path library, Path tool, String application) {
 
         Modules {
             Objects.requireNonNull(library, "library");
             Objects.requireNonNull(tool, "tool");
         }
 
-        /** Where this JVM loaded the library and the tool from. */
-        static Modules located() {
-            return new Modules(codeSource(ds.comm.Communicator.class), codeSource(RankCommand.class));
+        Modules(Path library, Path tool) {
+            this(library, tool, null);
         }
 
-        /** The module path: library, then tool (once, should both be one location). */
+        /** These modules with the application's module path {@code path} (null or empty: none). */
+        Modules with(String path) {
+            return new Modules(library, tool, path == null || path.isEmpty() ? null : path);
+        }
+
+        /** Where this JVM loaded the library and the tool from. */
+        static Modules located() {
+            return new Modules(codeSource(ds.comm.Communicator.class), codeSource(RankCommand.class), null);
+        }
+
+        /** The module path: library, then tool (once, should both be one location), then the application's. */
         String path() {
-            return library.equals(tool) ? library.toString() : library + File.pathSeparator + tool;
+            String own = library.equals(tool) ? library.toString() : library + File.pathSeparator + tool;
+            return application == null ? own : own + File.pathSeparator + application;
         }
 
         /** The module whose location holds {@code className} as a module, or null. */

@@ -76,6 +76,17 @@ class LauncherConfigTest {
     }
 
     @Test
+    void applicationModulesFollowDsCommsOnTheModulePath() {
+        Launcher l = LaunchCommand.parse(new String[] {"-n", "2", "-p", "/app/app.jar", "--", "-m", "app/app.Main"}).build();
+        List<String> argv = l.argv();
+        String path = argv.get(argv.indexOf("--module-path") + 1);
+        assertTrue(path.endsWith(java.io.File.pathSeparator + "/app/app.jar"), path);
+        assertTrue(path.startsWith(RankCommand.Modules.located().path()), path);
+        assertEquals(List.of("--add-modules", "ds.comm", "-m", "app/app.Main"),
+                argv.subList(argv.indexOf("--module-path") + 2, argv.size()));
+    }
+
+    @Test
     void foreignMainClassRunsOnTheUserClassPath() {
         List<String> argv = RankCommand.resolve(List.of("com.example.Infer", "a"), JAVA, JARS, List.of(), "app.jar",
                 "/usr/bin");
