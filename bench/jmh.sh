@@ -27,7 +27,8 @@ fi
 [ -x "$java_home/bin/java" ] || { echo "bench/jmh.sh: no JDK >= 25 found" >&2; exit 2; }
 
 cp_file=target/bench.classpath
-JAVA_HOME=$java_home mvn -B -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$cp_file" >&2
+JAVA_HOME=$java_home mvn -B -q -pl ds-comm dependency:build-classpath -Dmdep.includeScope=test \
+  -Dmdep.outputFile="$(pwd)/$cp_file" >&2
 
 if [ $# -eq 0 ]; then
   # 5 s warm-up iterations: until C2 has compiled a kernel it runs interpreted, thousands of

@@ -1,6 +1,6 @@
 /*
  * Baseline for ds-comm's mpi backend: p50 latency of MPI_Allreduce(MPI_IN_PLACE, fp32, MPI_SUM)
- * called from C, at the sizes the Java benchmark (ds.comm.tool.scenario.MpiBench) uses.
+ * called from C, at the sizes the Java benchmark (ds.comm.mpi.MpiBench) uses.
  *
  *   mpicc -O2 -o /tmp/mpi_allreduce bench/mpi_allreduce.c
  *   mpirun --allow-run-as-root -np 2 /tmp/mpi_allreduce

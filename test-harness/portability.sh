@@ -42,7 +42,10 @@ seed=${DSCOMM_PORTABILITY_SEED:-20261126}
 repeat=${DSCOMM_PORTABILITY_REPEAT:-2}
 counts=${DSCOMM_PORTABILITY_COUNTS:-1,15,33,65,4099,16411}
 ranks=3              # three, so that the order of floating-point additions could matter
-scenario=ds.comm.tool.scenario.ChecksumScenario
+# The rank program is a test class, in neither shipped jar: the ranks get the tool's test classes
+# patched into module ds.comm.tool (bin/dscomm build compiles them).
+test_classes=$here/test-harness/target/test-classes
+scenario=(--jvm-opt "--patch-module=ds.comm.tool=$test_classes" -- -m ds.comm.tool/ds.comm.tool.scenario.ChecksumScenario)
 fallback=$here/test-harness/emulated-jdk-sid.sh
 
 legs=("$@")
@@ -129,6 +132,9 @@ x86_doctor=$out/x86-doctor.log
 if ! run "$x86_doctor" 900 bin/dscomm doctor; then
   say "x86: bin/dscomm doctor failed (building the jar?)"; tail_of "$x86_doctor"; exit 1
 fi
+if [ ! -f "$test_classes/ds/comm/tool/scenario/ChecksumScenario.class" ]; then
+  run "$out/x86-build.log" 900 bin/dscomm build -q || { say "x86: bin/dscomm build failed"; tail_of "$out/x86-build.log"; exit 1; }
+fi
 x86_bits=$(sed -n 's/^vectors: *\([0-9]*\)-bit in use.*/\1/p' "$x86_doctor")
 declare -A reference
 for backend in shm ring; do
@@ -144,7 +150,7 @@ for backend in shm ring; do
     started=$SECONDS
     envs=(--env DSCOMM_BACKEND=$backend)
     [ "$bits" = preferred ] || envs+=(--env DSCOMM_VECTOR_BITS=$bits)
-    if run "$log" 600 bin/dscomm launch -n $ranks --timeout 500 "${envs[@]}" -- $scenario --seed "$seed" --repeat "$repeat" --counts "$counts"; then
+    if run "$log" 600 bin/dscomm launch -n $ranks --timeout 500 "${envs[@]}" "${scenario[@]}" --seed "$seed" --repeat "$repeat" --counts "$counts"; then
       checksums_of "$log" >"$log.sums"
       total=$(sed -n 's/^checksum all all [0-9]* //p' "$log.sums")
       if [ -z "${reference[$backend]:-}" ]; then
@@ -203,8 +209,8 @@ for leg in "${legs[@]}"; do
 
   # checksum: equal, case by case, to x86's for the same backend.
   total="-"; note=""
-  if run "$dir/checksum.log" 1200 bin/dscomm launch -n $ranks --timeout 1100 --env DSCOMM_BACKEND="$backend" -- \
-      $scenario --seed "$seed" --repeat "$repeat" --counts "$counts"; then
+  if run "$dir/checksum.log" 1200 bin/dscomm launch -n $ranks --timeout 1100 --env DSCOMM_BACKEND="$backend" \
+      "${scenario[@]}" --seed "$seed" --repeat "$repeat" --counts "$counts"; then
     checksums_of "$dir/checksum.log" >"$dir/checksum.sums"
     total=$(sed -n 's/^checksum all all [0-9]* //p' "$dir/checksum.sums")
     if cmp -s "$dir/checksum.sums" "${reference[$backend]}"; then

@@ -2,8 +2,14 @@
  * ds-comm: CPU collective communication for tensor-parallel inference.
  *
  * <p>Only {@code ds.comm} is exported. Everything else (kernels, topology, shared memory,
- * socket ring, launcher and CLI) is internal and may change between releases.
+ * socket ring, MPI) is internal and may change between releases. The command-line tool, a module
+ * of its own ({@code ds.comm.tool}, artifact ds-comm-tool), reads two internal packages through
+ * exports qualified to it alone: {@code topology} (the launcher detection, rendezvous and job
+ * secret that {@code launch} and {@code doctor} share with the library, so that both read a
+ * launcher's environment the same way) and {@code lanes} (the kernel width {@code doctor} and
+ * {@code --version} report). No application module can read them.
  */
+@SuppressWarnings("module") // ds.comm.tool, the target of the qualified exports, is built after this module
 module ds.comm {
     requires jdk.incubator.vector;
     requires java.logging;
@@ -14,4 +20,6 @@ module ds.comm {
     requires jdk.jfr;
 
     exports ds.comm;
+    exports ds.comm.topology to ds.comm.tool;
+    exports ds.comm.lanes to ds.comm.tool;
 }

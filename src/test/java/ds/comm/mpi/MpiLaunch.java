@@ -10,35 +10,37 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs {@code ds.comm.tool.scenario.MpiScenario} under an MPI launcher as separate processes,
+ * Runs {@link MpiScenario} (or another rank program) under an MPI launcher as separate processes,
  * with a hard deadline after which the launcher and every descendant are killed and reaped.
+ *
+ * <p>Public for the tool module's tests, which reach it through this module's test jar.
  */
-final class MpiLaunch {
+public final class MpiLaunch {
 
     /** What a launch produced. */
-    record Result(int exitCode, String output) {
-        List<String> lines(String prefix) {
+    public record Result(int exitCode, String output) {
+        public List<String> lines(String prefix) {
             return output.lines().filter(l -> l.startsWith(prefix)).toList();
         }
     }
 
     /** Launcher family, how to start n ranks, and which library to point the ranks at. */
-    enum Launcher {
+    public enum Launcher {
         OPEN_MPI("Open MPI", null, "mpirun.openmpi", "orterun", "mpirun") {
             @Override
-            List<String> command(String exe, int ranks) {
+            public List<String> command(String exe, int ranks) {
                 return List.of(exe, "--allow-run-as-root", "--oversubscribe", "-np", Integer.toString(ranks));
             }
         },
         MPICH("MPICH", "libmpich.so.12", "mpiexec.mpich", "mpiexec.hydra") {
             @Override
-            List<String> command(String exe, int ranks) {
+            public List<String> command(String exe, int ranks) {
                 return List.of(exe, "-n", Integer.toString(ranks));
             }
         };
 
-        final String family;
-        final String library;
+        public final String family;
+        public final String library;
         final String[] executables;
 
         Launcher(String family, String library, String... executables) {
@@ -47,10 +49,10 @@ final class MpiLaunch {
             this.executables = executables;
         }
 
-        abstract List<String> command(String exe, int ranks);
+        public abstract List<String> command(String exe, int ranks);
 
         /** The first executable on PATH that reports this family in --version, or null. */
-        String find() {
+        public String find() {
             for (String name : executables) {
                 for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
                     Path exe = Path.of(dir, name);
@@ -76,11 +78,11 @@ final class MpiLaunch {
     }
 
     /** The scenario's rank program under C1 (ranks start quickly, even oversubscribed on 2 cores). */
-    static final String SCENARIO = "ds.comm.tool.scenario.MpiScenario";
-    static final List<String> QUICK_START = List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
+    static final String SCENARIO = MpiScenario.class.getName();
+    public static final List<String> QUICK_START = List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
 
     /** Java command of one rank: this JVM's java, the given class path, the flags ds-comm needs. */
-    static List<String> rankCommand(Path errorDir, List<String> jvmFlags, String classPath, String mainClass,
+    public static List<String> rankCommand(Path errorDir, List<String> jvmFlags, String classPath, String mainClass,
                                     String... args) {
         List<String> c = new ArrayList<>();
         c.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -92,15 +94,20 @@ final class MpiLaunch {
         return c;
     }
 
-    /** target/classes, where surefire says it is. */
+    /** The library's compiled module (target/classes), where surefire says it is. */
     static String mainClasses() {
         return System.getProperty("dscomm.classes", "target/classes");
+    }
+
+    /** The library's classes and this module's test classes, where the rank programs live. */
+    static String rankClassPath() {
+        return mainClasses() + java.io.File.pathSeparator + System.getProperty("dscomm.testClasses", "target/test-classes");
     }
 
     /** Starts the scenario ({@code args}: mode, chunk) with {@code ranks} ranks, waiting at most {@code deadlineSeconds}. */
     static Result scenario(Launcher launcher, String exe, int ranks, long deadlineSeconds, String... args)
             throws IOException {
-        return ranks(launcher, exe, ranks, QUICK_START, mainClasses(), SCENARIO, deadlineSeconds, args);
+        return ranks(launcher, exe, ranks, QUICK_START, rankClassPath(), SCENARIO, deadlineSeconds, args);
     }
 
     /** Starts {@code mainClass} with {@code ranks} ranks; crash logs of the JVMs are appended to the output. */
@@ -129,7 +136,7 @@ final class MpiLaunch {
         }
     }
 
-    static Result run(List<String> command, Map<String, String> extraEnv, long deadlineSeconds) throws IOException {
+    public static Result run(List<String> command, Map<String, String> extraEnv, long deadlineSeconds) throws IOException {
         Path log = Files.createTempFile("dscomm-mpi", ".log");
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         // The ranks must not inherit a library choice or UCX signal setting from the test's

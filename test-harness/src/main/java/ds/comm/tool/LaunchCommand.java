@@ -12,7 +12,7 @@ final class LaunchCommand {
 
     static final String USAGE = """
             usage: bin/dscomm launch -n N [--nodes M] [--timeout S] [--env K=V ...] [--cp CLASSPATH]
-                                     [--jvm-opt OPTION ...] -- COMMAND ARGS...
+                                     [-p MODULEPATH] [--jvm-opt OPTION ...] -- COMMAND ARGS...
 
             Starts N ranks on this machine, torchrun-style (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
             LOCAL_SIZE, MASTER_ADDR=127.0.0.1, a free MASTER_PORT), prefixes every output line with
@@ -24,6 +24,9 @@ final class LaunchCommand {
               --timeout S       stop everything after S (30, 30s, 500ms, 2m); default: no limit
               --env K=V         extra environment variable for every rank (repeatable)
               --cp CLASSPATH    class path for a main class outside ds-comm
+              -p, --module-path MODULEPATH
+                                the application's modules, after ds-comm's on every rank's module path:
+                                launch -n 2 -p app.jar -- -m app/app.Main
               --jvm-opt OPTION  option for every rank's JVM, e.g. --jvm-opt -Xmx2g (repeatable)
 
             COMMAND is a main class (run with this JDK, ds-comm on the module path), java arguments
@@ -74,6 +77,7 @@ final class LaunchCommand {
                     b.env(kv.substring(0, eq), kv.substring(eq + 1));
                 }
                 case "--cp", "-cp", "--class-path" -> b.classPath(value(args, ++i, a));
+                case "-p", "--module-path" -> b.modulePath(value(args, ++i, a));
                 case "--jvm-opt" -> jvmOptions.add(value(args, ++i, a));
                 default -> throw new Main.UsageException("unknown option '" + a + "' (the command goes after --)");
             }

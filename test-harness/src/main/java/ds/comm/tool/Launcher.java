@@ -57,6 +57,7 @@ public final class Launcher {
     private final List<String> command;
     private final List<String> jvmOptions;
     private final String classPath;
+    private final String modulePath;
     private final Path workingDirectory;
     private final Consumer<String> sink;
     private final Consumer<String> errorSink;
@@ -80,6 +81,7 @@ public final class Launcher {
         this.command = List.copyOf(Objects.requireNonNull(b.command, "command"));
         this.jvmOptions = List.copyOf(b.jvmOptions);
         this.classPath = b.classPath;
+        this.modulePath = b.modulePath;
         this.workingDirectory = b.workingDirectory;
         this.sink = b.sink;
         this.errorSink = b.errorSink;
@@ -98,7 +100,7 @@ public final class Launcher {
 
     /** The argument vector every rank runs (the same for all; only the environment differs). */
     public List<String> argv() {
-        return RankCommand.resolve(command, RankCommand.currentJava(System.getenv()), RankCommand.dscommLocation(),
+        return RankCommand.resolve(command, RankCommand.currentJava(System.getenv()), RankCommand.Modules.located().with(modulePath),
                 jvmOptions, classPath, System.getenv("PATH"));
     }
 
@@ -397,6 +399,7 @@ public final class Launcher {
         private List<String> command;
         private List<String> jvmOptions = List.of();
         private String classPath;
+        private String modulePath;
         private Path workingDirectory;
         private Consumer<String> sink = System.out::println;
         private Consumer<String> errorSink;
@@ -460,6 +463,15 @@ public final class Launcher {
         /** Options for every rank's JVM, e.g. -Xmx1g. */
         public Builder jvmOptions(List<String> o) {
             this.jvmOptions = List.copyOf(o);
+            return this;
+        }
+
+        /**
+         * Modules of the application (jars or folders, separated by ':'), put on every Java
+         * rank's module path after ds-comm's own, e.g. for {@code -m app/app.Main}.
+         */
+        public Builder modulePath(String path) {
+            this.modulePath = path;
             return this;
         }
 

@@ -91,7 +91,7 @@ public final class Pattern {
         };
     }
 
-    /** The bits of the exact integer {@code v} in {@code type} (exact for |v| <= 2048). */
+    /** The bits of the exact integer {@code v} in {@code type} (exact for |v| {@literal <=} 2048). */
     public static long encode(DType type, long v) {
         return switch (type) {
             case FP32 -> Float.floatToRawIntBits((float) v) & 0xFFFF_FFFFL;

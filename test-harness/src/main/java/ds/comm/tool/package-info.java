@@ -1,6 +1,7 @@
 /**
- * The command-line tool ({@code bin/dscomm}): doctor, launch, bench, demo, and the multi-process
- * launcher used by the tests. Lives in test-harness/ and ships in the same module as the
- * library, as torchrun ships with torch. Library packages never depend on it.
+ * The command-line tool ({@code bin/dscomm}): doctor, launch, bench, demo, soak, and the
+ * multi-process launcher the tests use. Its own artifact and module ({@code ds-comm-tool},
+ * {@code ds.comm.tool}), built on the library, as torchrun is built on torch; library packages
+ * never depend on it, and a user who {@code requires ds.comm} does not get it.
  */
 package ds.comm.tool;
