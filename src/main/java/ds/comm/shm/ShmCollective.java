@@ -511,7 +511,11 @@ public final class ShmCollective implements Collective {
             try {
                 attachPeers(settings.shmDir(), fileBytes, fileGroup, settings, mapped, files, processes.clone(), deadline);
             } catch (RuntimeException e) {
-                throw fail(e); // peers wait in the barrier below: FAILED tells them at once
+                // Peers wait in the barrier below: FAILED tells them at once. A refused peer file
+                // (SETUP) is reported as ABORTED: only the agreed SETUP above leaves the group usable.
+                throw fail(e instanceof CommFailure f && f.kind() == CommFailure.Kind.SETUP
+                        ? new CommFailure(CommFailure.Kind.ABORTED, f.peerRank(), group.name(), "allocateSymmetric("
+                        + bytes + " bytes)", f.getMessage(), f) : e);
             }
             barrier();
             linked = !SegmentFile.deleteQuietly(own);
