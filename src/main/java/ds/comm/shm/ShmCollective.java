@@ -432,10 +432,17 @@ public final class ShmCollective implements Collective {
             long from = offset + lo * es;
             long len = (sliceStart(count, rank + 1) - lo) * es;
             MemorySegment[] tensors = sym.tensors;
-            setSourceOffsets(from);
-            reducer.reduce(type, op, tensors[rank], from, tensors, srcOffsets, size, len / es);
-            for (int p = 0; p < size; p++) {
-                if (p != rank) MemorySegment.copy(tensors[rank], from, tensors[p], from, len);
+            // In blocks that stay in the core's cache between the reduction that writes them and
+            // the copies into the peers' tensors that read them: the slice is read from memory
+            // once per source and written once per tensor, like a memcpy, not read back again.
+            for (long done = 0; done < len; done += SYMMETRIC_BLOCK) {
+                long at = from + done;
+                long blockLen = Math.min(SYMMETRIC_BLOCK, len - done);
+                setSourceOffsets(at);
+                reducer.reduce(type, op, tensors[rank], at, tensors, srcOffsets, size, blockLen / es);
+                for (int p = 0; p < size; p++) {
+                    if (p != rank) MemorySegment.copy(tensors[rank], at, tensors[p], at, blockLen);
+                }
             }
             steps.publishRelease();
             steps.awaitAllAcquire();
@@ -443,6 +450,13 @@ public final class ShmCollective implements Collective {
             throw fail(e);
         }
     }
+
+    /**
+     * Bytes reduced and then copied to the peers at a time in the zero-copy all-reduce: small
+     * enough to stay in a core's L1/L2 between the two, a multiple of 64 (every element size and
+     * a cache line), large enough that the per-call overhead of the kernel is negligible.
+     */
+    static final long SYMMETRIC_BLOCK = 32 << 10;
 
     /** The symmetric allocation whose tensor holds {@code buf}, or null; allocates nothing. */
     private SymmetricBuffer symmetricHolding(MemorySegment buf) {

@@ -52,13 +52,15 @@ class ShmSymmetricTest {
     /** Element counts across the copy path's algorithms (one step, chunked, beyond an area) and odd tails. */
     private static long[] counts(ElementType type, int n) {
         long area = SegmentDescriptor.areaBytes(ShmRanks.SMALL_SHM_BYTES) / type.byteSize();
-        return new long[] {1, 2, n + 1, 63, ShmRanks.SMALL_MESSAGE_BYTES / type.byteSize() + 1, 1000, area + 3};
+        // the last: several of the zero-copy path's reduce-then-copy blocks per rank's slice
+        long blocks = 3 * n * ShmCollective.SYMMETRIC_BLOCK / type.byteSize() + 5;
+        return new long[] {1, 2, n + 1, 63, ShmRanks.SMALL_MESSAGE_BYTES / type.byteSize() + 1, 1000, area + 3, blocks};
     }
 
     @ParameterizedTest(name = "{0} ranks")
     @ValueSource(ints = {2, 3})
     void zeroCopyAllReduceIsBitIdenticalToTheCopyPathForEveryTypeAndOp(int n) throws Exception {
-        long tensorBytes = 64 << 10;
+        long tensorBytes = 4 * n * ShmCollective.SYMMETRIC_BLOCK;
         ShmRanks.onThreads(n, 80_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer())) {
                 MemorySegment t = c.allocateSymmetric(tensorBytes);
