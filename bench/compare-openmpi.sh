@@ -13,13 +13,18 @@
 #   oversub  more ranks than cores: the sweep's p50 at 3 and 4 ranks (SHM vs Open MPI shared
 #              memory), and 4 ranks over sockets (ring, and HIER on 2 simulated nodes, vs Open MPI TCP)
 #   all      all three
+#   symmetric  the sweep with symmetric tensors (bench --buffers symmetric, the zero-copy SHM
+#              all-reduce) against the copy path and Open MPI shared memory, at RANKS ranks
+#              (default 2), ROUNDS times in a row (default 3) so the spread shows; memcpy is the
+#              symmetric run's own single-process copy of the same bytes
 #
-#   bench/compare-openmpi.sh [MODE] [SIZES]      SIZES default: 4K,64K,1M,16M (sweep), 4K,64K,1M (oversub)
+#   bench/compare-openmpi.sh [MODE] [SIZES]      SIZES default: 4K,64K,1M,16M (sweep), 4K,64K,1M (oversub),
+#                                                64K,1M,16M (symmetric)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 mode=${1:-sweep}
-case $mode in sweep|decode|oversub|all) ;; *) echo "usage: bench/compare-openmpi.sh [sweep|decode|oversub|all] [SIZES]" >&2; exit 2;; esac
+case $mode in sweep|decode|oversub|all|symmetric) ;; *) echo "usage: bench/compare-openmpi.sh [sweep|decode|oversub|all|symmetric] [SIZES]" >&2; exit 2;; esac
 compute=${COMPUTE_US:-5}
 command -v mpicc >/dev/null || { echo "compare-openmpi: needs mpicc (apt-get install openmpi-bin libopenmpi-dev)" >&2; exit 2; }
 mpirun=$(command -v mpirun.openmpi || command -v mpirun)
@@ -123,7 +128,28 @@ run_oversub() {
   table "HIER (2 simulated nodes) vs Open MPI TCP loopback, 4 ranks on $(nproc) cores" "$work/hier4o.csv" "$work/ompi-tcp4.csv" hier "Open MPI tcp"
 }
 
+run_symmetric() {
+  local sizes=$1 a n=${RANKS:-2} round; a=$(args_for "$sizes")
+  for round in $(seq 1 "${ROUNDS:-3}"); do
+    bin/dscomm bench -n "$n" --backend shm --buffers symmetric --sizes "$sizes" --format csv 2>/dev/null > "$work/sym.csv"
+    bin/dscomm bench -n "$n" --backend shm --buffers copy --sizes "$sizes" --format csv 2>/dev/null > "$work/copy.csv"
+    ompi -np "$n" "$work/baseline" $a > "$work/ompi-sym.csv"
+    echo
+    echo "### Symmetric tensors vs the copy path vs Open MPI shared memory, $n ranks, round $round ($(date -u +%TZ), load $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    echo "| bytes | symmetric p50 us | copy p50 us | Open MPI p50 us | memcpy us | symmetric / Open MPI | symmetric / memcpy | copy / Open MPI | symmetric p99 us |"
+    echo "|------:|---------:|---------:|---------:|---------:|---------:|---------:|---------:|---------:|"
+    awk -F, 'FILENAME == ARGV[1] { if (FNR > 1) o[$1] = $3; next }
+             FILENAME == ARGV[2] { if (FNR > 1 && $1 !~ /^#/) c[$6] = $8; next }
+             FNR > 1 && $1 !~ /^#/ { b = $6;
+               printf "| %d | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.2f |\n", b, $8, c[b], o[b], $11,
+                      (o[b] > 0 ? $8 / o[b] : 0), ($11 > 0 ? $8 / $11 : 0), (o[b] > 0 ? c[b] / o[b] : 0), $9 }' \
+        "$work/ompi-sym.csv" "$work/copy.csv" "$work/sym.csv"
+  done
+}
+
 case $mode in
+  symmetric) run_symmetric "${2:-64K,1M,16M}" ;;
   sweep) run_sweep "${2:-4K,64K,1M,16M}" ;;
   decode) run_decode ;;
   oversub) run_oversub "${2:-4K,64K,1M}" ;;

@@ -17,7 +17,9 @@
 # width, and again at DSCOMM_VECTOR_BITS=256 and 0 (scalar); all must agree.
 # Every leg runs, with the emulated JDK as JAVA_HOME: bin/dscomm doctor (ISA, byte order and
 # vector width must be the leg's), bench -n 2 --check (fp32, bf16, fp16; sum, max; 4K and 256K),
-# demo -n 2, and ChecksumScenario on 3 ranks whose per-case checksums must equal x86's.
+# demo -n 2 (partial sums in the symmetric tensor), and ChecksumScenario on 3 ranks whose per-case
+# checksums must equal x86's; with --symmetric, every case also runs on a slice of the symmetric
+# tensor (the zero-copy SHM all-reduce) and must give the bits of the copy path.
 # Prints one line per leg and exits 1 if any leg fails (2 on bad usage).
 #
 # Environment:
@@ -150,7 +152,7 @@ for backend in shm ring; do
     started=$SECONDS
     envs=(--env DSCOMM_BACKEND=$backend)
     [ "$bits" = preferred ] || envs+=(--env DSCOMM_VECTOR_BITS=$bits)
-    if run "$log" 600 bin/dscomm launch -n $ranks --timeout 500 "${envs[@]}" "${scenario[@]}" --seed "$seed" --repeat "$repeat" --counts "$counts"; then
+    if run "$log" 600 bin/dscomm launch -n $ranks --timeout 500 "${envs[@]}" "${scenario[@]}" --seed "$seed" --repeat "$repeat" --counts "$counts" --symmetric; then
       checksums_of "$log" >"$log.sums"
       total=$(sed -n 's/^checksum all all [0-9]* //p' "$log.sums")
       if [ -z "${reference[$backend]:-}" ]; then
@@ -210,8 +212,10 @@ for leg in "${legs[@]}"; do
   # checksum: equal, case by case, to x86's for the same backend.
   total="-"; note=""
   if run "$dir/checksum.log" 1200 bin/dscomm launch -n $ranks --timeout 1100 --env DSCOMM_BACKEND="$backend" \
-      "${scenario[@]}" --seed "$seed" --repeat "$repeat" --counts "$counts"; then
+      "${scenario[@]}" --seed "$seed" --repeat "$repeat" --counts "$counts" --symmetric; then
     checksums_of "$dir/checksum.log" >"$dir/checksum.sums"
+    grep -q 'symmetric [0-9]* cases bit-identical to the copy path' "$dir/checksum.log" \
+      || problems+=("the symmetric tensor's results differ from the copy path's (see $dir/checksum.log)")
     total=$(sed -n 's/^checksum all all [0-9]* //p' "$dir/checksum.sums")
     if cmp -s "$dir/checksum.sums" "${reference[$backend]}"; then
       note="= x86"

@@ -8,6 +8,8 @@ import ds.comm.observe.CollectiveEvent;
 import ds.comm.observe.FailureEvent;
 import ds.comm.observe.GroupCloseEvent;
 import ds.comm.observe.GroupOpenEvent;
+
+import ds.comm.shm.ShmCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
@@ -75,6 +77,8 @@ public final class Communicator implements AutoCloseable {
     private static final int SPLIT_INTS = 6;
     private volatile boolean closed;
     private volatile CommException abortedBy;
+    /** Symmetric buffers of a group without shared memory (ring, MPI, HIER, one rank); closed with it. */
+    private Arena plainSymmetric;
 
     private Communicator(Job job, GroupSpec group, Collective engine, BackendChoice choice, MpiCollective mpi) {
         this.job = job;
@@ -248,6 +252,86 @@ public final class Communicator implements AutoCloseable {
             throw abort(f);
         }
         if (event.shouldCommit()) commit(event, "allReduce", type, op, buf.byteSize(), -1, waited);
+    }
+
+    /**
+     * Collective: allocates a symmetric tensor of {@code byteSize} bytes on every rank of the
+     * group, all of which must call it with the same size. An {@link #allReduce} of it, or of a
+     * slice of it ({@code t.asSlice(off, len)}, the same offset and length on every rank), runs
+     * without copying the tensor in or out: on a shared-memory group every rank has mapped every
+     * rank's tensor, reduces its 1/N slice of all of them in place (in the same rank order as
+     * for any other buffer, so the result has the same bits) and writes it into every rank's
+     * tensor. Every other collective accepts it as it accepts any segment.
+     *
+     * <p>The segment is native, 64-byte aligned, zero-filled and writable; it stays valid until
+     * this communicator is closed, after which any access throws {@link IllegalStateException},
+     * as for a closed {@link Arena}'s segment. On a shared-memory group it lives in an
+     * owner-only file of the shared-memory directory that is unlinked as soon as every rank has
+     * mapped it (a crash leaves no file behind); on ring, MPI, hierarchical groups or a group
+     * of one it is ordinary native memory and the all-reduce is the backend's usual one.
+     *
+     * <p>Failures: different sizes on different ranks throw {@link CollectiveMismatchException}
+     * naming the ranks and sizes, on every rank; a shared-memory directory too small for the
+     * group's tensors throws {@link CommException} naming the ranks that could not allocate, on
+     * every rank. In both cases the communicator stays usable. A rank passing a slice at an
+     * offset its peers do not pass fails that all-reduce with a mismatch on every rank.
+     *
+     * @param byteSize bytes of this rank's tensor, at least 1
+     * @return this rank's tensor
+     * @throws IllegalArgumentException when {@code byteSize} (the same on every rank) is not positive
+     * @throws IllegalStateException    when the communicator is closed
+     */
+    public MemorySegment allocateSymmetric(long byteSize) {
+        ready();
+        agreeOnSymmetricSize(byteSize);
+        if (byteSize <= 0) {
+            throw new IllegalArgumentException("allocateSymmetric on group " + name() + ": size must be positive, got "
+                    + byteSize);
+        }
+        if (engine instanceof ShmCollective shm) {
+            try {
+                return shm.allocateSymmetric(byteSize);
+            } catch (CommFailure f) {
+                // SETUP is the agreed "some rank could not create its file": every rank throws
+                // it and the group is still in step. Anything else broke the group.
+                throw f.kind() == CommFailure.Kind.SETUP ? translate(f) : abort(f);
+            }
+        }
+        if (plainSymmetric == null) plainSymmetric = Arena.ofShared();
+        return plainSymmetric.allocate(byteSize, 64);
+    }
+
+    /**
+     * Every rank learns every rank's requested size (one allGather, whatever the backend), so a
+     * mismatch is the same exception on every rank instead of a timeout on some.
+     */
+    private void agreeOnSymmetricSize(long byteSize) {
+        int n = size();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mine = arena.allocate(ValueLayout.JAVA_LONG);
+            mine.set(ValueLayout.JAVA_LONG, 0, byteSize);
+            MemorySegment all = arena.allocate(ValueLayout.JAVA_LONG, n);
+            try {
+                engine.allGather(mine, all, DType.INT64.element());
+            } catch (CommFailure f) {
+                throw abort(f);
+            }
+            long first = all.getAtIndex(ValueLayout.JAVA_LONG, 0);
+            StringBuilder sizes = new StringBuilder();
+            int blamed = -1;
+            int listed = 0;
+            for (int r = 1; r < n; r++) {
+                long theirs = all.getAtIndex(ValueLayout.JAVA_LONG, r);
+                if (theirs == first) continue;
+                if (blamed < 0) blamed = r == rank() ? group.worldRank(0) : group.worldRank(r);
+                if (listed++ < 8) sizes.append(", rank ").append(r).append(": ").append(theirs);
+            }
+            if (blamed >= 0) {
+                throw new CollectiveMismatchException("allocateSymmetric on group " + name() + " (rank " + rank()
+                        + "): the ranks asked for different sizes (bytes): rank 0: " + first + sizes
+                        + (listed > 8 ? " and " + (listed - 8) + " more" : ""), blamed, null);
+            }
+        }
     }
 
     /**
@@ -443,6 +527,7 @@ public final class Communicator implements AutoCloseable {
             engine.close();
             if (mpi != null && mpi != engine && mpi != job.mpiWorld()) mpi.close();
         } finally {
+            closePlainSymmetric();
             job.release();
             if (event.shouldCommit()) {
                 event.set(name(), rank(), worldRank(), choice.backend().label(), abortedBy != null);
@@ -490,6 +575,16 @@ public final class Communicator implements AutoCloseable {
         String[] out = new String[values.length];
         for (Enum<?> v : values) out[v.ordinal()] = v.name().toLowerCase(java.util.Locale.ROOT);
         return out;
+    }
+
+    private void closePlainSymmetric() {
+        if (plainSymmetric == null) return;
+        try {
+            plainSymmetric.close();
+        } catch (RuntimeException ignored) {
+            // Another thread inside an access of a symmetric buffer (a broken contract): the
+            // memory then stays until the process exits.
+        }
     }
 
     private void ready() {

@@ -13,6 +13,7 @@ import java.util.Locale;
  *  word 0:  63..56 kind   55..48 type+1   47..40 op+1   39..32 zero   31..0 root+1
  *  word 1:  payload bytes (buffer of allReduce/broadcast, input of allGather, output of reduceScatter)
  *  word 2:  63..8 chunk bytes of the plan   7..0 algorithm
+ *           (symmetric all-reduce: 63..24 offset in the tensor, 23..8 symmetric buffer index)
  * </pre>
  *
  * <p>Word 2 makes a difference in {@code smallMessageBytes} or {@code chunkBytes} between ranks
@@ -52,6 +53,8 @@ final class CallDescriptor {
     static final int ALGORITHM_ONE_STEP = 1;
     /** Chunked, one or two steps per chunk. */
     static final int ALGORITHM_CHUNKED = 2;
+    /** In place in every rank's symmetric tensor; the plan's chunk field is {@code SymmetricBuffer.plan}. */
+    static final int ALGORITHM_SYMMETRIC = 3;
 
     private CallDescriptor() {
     }
@@ -90,6 +93,9 @@ final class CallDescriptor {
         int algorithm = (int) (plan & 0xff);
         if (algorithm == ALGORITHM_ONE_STEP) b.append(", one step");
         if (algorithm == ALGORITHM_CHUNKED) b.append(", chunks of ").append(plan >>> 8);
+        if (algorithm == ALGORITHM_SYMMETRIC) {
+            b.append(", symmetric buffer ").append((plan >>> 8) & 0xFFFF).append(" at offset ").append(plan >>> 24);
+        }
         return b.append(')').toString();
     }
 
@@ -100,6 +106,11 @@ final class CallDescriptor {
         if (((a0 >>> 40) & 0xff) != ((b0 >>> 40) & 0xff)) return "reduction op";
         if (a0 != b0) return "root";
         if (a1 != b1) return "byte count";
+        boolean symA = (a2 & 0xff) == ALGORITHM_SYMMETRIC;
+        boolean symB = (b2 & 0xff) == ALGORITHM_SYMMETRIC;
+        if (symA != symB) return "buffer kind (a symmetric tensor on one rank, an ordinary buffer on the other)";
+        if (symA && ((a2 >>> 8) & 0xFFFF) != ((b2 >>> 8) & 0xFFFF)) return "symmetric buffer";
+        if (symA && a2 != b2) return "offset in the symmetric tensor";
         if (a2 != b2) return "plan (smallMessageBytes/chunkBytes settings differ)";
         return "nothing";
     }

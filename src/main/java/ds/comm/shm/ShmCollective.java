@@ -18,6 +18,7 @@ import java.util.Objects;
 import static ds.comm.shm.CallDescriptor.ALGORITHM_CHUNKED;
 import static ds.comm.shm.CallDescriptor.ALGORITHM_NONE;
 import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
+import static ds.comm.shm.CallDescriptor.ALGORITHM_SYMMETRIC;
 
 /**
  * Collectives of the ranks of one group on one node, through memory-mapped files.
@@ -34,6 +35,11 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_ONE_STEP;
  *       still combined as
  *       {@code ((src0 op src1) op src2) …}, so the result is bit-identical to the small
  *       algorithm's, on every rank.</li>
+ *   <li><b>allReduce of a symmetric tensor</b> (a buffer of {@link #allocateSymmetric}, or a
+ *       slice of it): no copy in or out. A step says every rank's input is written; rank r
+ *       reduces slice r of every rank's tensor, sources in rank order as above, into its own
+ *       tensor and copies that slice into every peer's; a second step says every slice is
+ *       written. Each byte is read about once and written about once per rank.</li>
  *   <li><b>allGather, broadcast</b>: one step per chunk; <b>reduceScatter</b>: one step per
  *       chunk of the output block, each rank staging its peers' N-1 block-chunks side by side
  *       (its own block is read from its input directly; {@code out} may be that very block).</li>
@@ -82,11 +88,18 @@ public final class ShmCollective extends BackendCollective {
     private final MemorySegment ownSegment;
     /** Whether {@link HeartbeatPacer} beats {@link #ownSegment}. */
     private boolean heartbeating;
+    /** What open was given, for the symmetric allocations' files. */
+    private final Settings settings;
+    private final ProcessIdentity[] processes;
+    /** This group's symmetric allocations, in allocation order (index = position). */
+    private SymmetricBuffer[] symmetric = new SymmetricBuffer[0];
 
     private ShmCollective(GroupSpec group, Settings settings, Reducer reducer, Arena arena, Path ownPath,
-                          MemorySegment[] segments) {
+                          MemorySegment[] segments, ProcessIdentity[] processes) {
         super("shm", group.name(), group.myIndex(), group.size());
         this.group = group;
+        this.settings = settings;
+        this.processes = processes;
         this.reducer = reducer;
         this.rank = group.myIndex();
         this.size = group.size();
@@ -168,7 +181,8 @@ public final class ShmCollective extends BackendCollective {
             created = true;
             reclaimStale(dir, SegmentFile.uidOf(segments[rank]), deadline);
             attachPeers(dir, bytes, group, settings, arena, segments, processes.clone(), deadline);
-            ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments);
+            ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments,
+                    processes.clone());
             collective.startHeartbeatIfNeeded(settings.peerLostNanos());
             collective.openBarrier();
             CrossGroupWatch.register(collective);
@@ -298,6 +312,11 @@ public final class ShmCollective extends BackendCollective {
 
     @Override
     public void allReduce(MemorySegment buf, ElementType type, Combiner op) {
+        SymmetricBuffer sym = symmetricHolding(buf);
+        if (sym != null) {
+            allReduceSymmetric(sym, buf, type, op);
+            return;
+        }
         long bytes = buf.byteSize();
         boolean oneStep = bytes <= smallBytes && bytes <= areaBytes;
         enter(CallDescriptor.Kind.ALL_REDUCE, type, op, -1, bytes,
@@ -367,6 +386,170 @@ public final class ShmCollective extends BackendCollective {
                     MemorySegment.copy(reduced[p], pipeChunk, buf, off + from, to - from);
                 }
             }
+        }
+    }
+
+    /**
+     * The zero-copy all-reduce of {@code buf}, which lies in this rank's tensor of {@code sym}
+     * (every rank passes the same offset and length: the plan word carries the offset, so peers
+     * check it). Step 1: every rank's input is written (each rank publishes only after its last
+     * store to its tensor). Then rank r reduces its slice of every rank's tensor, in rank order
+     * (the order of the copy path, so the bits are the same), into its own tensor, and copies
+     * the result into the same slice of every peer's. Nobody else reads or writes slice r of
+     * any tensor meanwhile. Step 2: every slice is written everywhere; before it, a rank may
+     * neither read its whole result nor reuse its tensor, since peers still read and write it.
+     */
+    private void allReduceSymmetric(SymmetricBuffer sym, MemorySegment buf, ElementType type, Combiner op) {
+        long bytes = buf.byteSize();
+        long offset = buf.address() - sym.base;
+        enter(CallDescriptor.Kind.ALL_REDUCE, type, op, -1, bytes, ALGORITHM_SYMMETRIC, sym.plan(offset));
+        try {
+            steps.publishRelease();
+            steps.awaitAllAcquire();
+            int es = type.byteSize();
+            long count = bytes / es;
+            long lo = sliceStart(count, rank);
+            long from = offset + lo * es;
+            long len = (sliceStart(count, rank + 1) - lo) * es;
+            MemorySegment[] tensors = sym.tensors;
+            // In blocks that stay in the core's cache between the reduction that writes them and
+            // the copies into the peers' tensors that read them: the slice is read from memory
+            // once per source and written once per tensor, like a memcpy, not read back again.
+            for (long done = 0; done < len; done += SYMMETRIC_BLOCK) {
+                long at = from + done;
+                long blockLen = Math.min(SYMMETRIC_BLOCK, len - done);
+                setSourceOffsets(at);
+                reducer.reduce(type, op, tensors[rank], at, tensors, srcOffsets, size, blockLen / es);
+                for (int p = 0; p < size; p++) {
+                    if (p != rank) MemorySegment.copy(tensors[rank], at, tensors[p], at, blockLen);
+                }
+            }
+            steps.publishRelease();
+            steps.awaitAllAcquire();
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * Bytes reduced and then copied to the peers at a time in the zero-copy all-reduce: small
+     * enough to stay in a core's L1/L2 between the two, a multiple of 64 (every element size and
+     * a cache line), large enough that the per-call overhead of the kernel is negligible.
+     */
+    static final long SYMMETRIC_BLOCK = 32 << 10;
+
+    /** The symmetric allocation whose tensor holds {@code buf}, or null; allocates nothing. */
+    private SymmetricBuffer symmetricHolding(MemorySegment buf) {
+        SymmetricBuffer[] all = symmetric;
+        for (SymmetricBuffer b : all) {
+            if (b.holds(buf)) return b;
+        }
+        return null;
+    }
+
+    /**
+     * Collective: allocates a tensor of {@code bytes} on every member (all pass the same size,
+     * which the caller has verified), zero-filled, in a file of its owner that every member maps.
+     * <ol>
+     *   <li>each rank creates its file (owner-only, named like its segment but for the group
+     *       {@code <name>.y<index>}, every page committed: a full {@code /dev/shm} is ENOSPC
+     *       here, never SIGBUS later);</li>
+     *   <li>the ranks tell each other (an allGather) whether that worked: if any failed, every
+     *       rank removes its file and throws the same SETUP failure naming the ranks, and the
+     *       group stays usable;</li>
+     *   <li>each rank maps every peer's file (header verified, as for segments);</li>
+     *   <li>a barrier: everyone has mapped everything, so each rank unlinks its file: a crash
+     *       from here on leaves no name behind; one before is reclaimed like a segment's.</li>
+     * </ol>
+     *
+     * @return this rank's tensor, a plain native segment valid until {@link #close()}
+     * @throws CommFailure SETUP (group usable) when some rank could not create its file; any
+     *                     other kind (group failed) when a peer is lost, late or refused
+     */
+    public MemorySegment allocateSymmetric(long bytes) {
+        if (bytes <= 0 || bytes > SymmetricBuffer.MAX_BYTES) {
+            throw new IllegalArgumentException("allocateSymmetric on group " + group.name() + ": " + bytes
+                    + " bytes outside 1.." + SymmetricBuffer.MAX_BYTES);
+        }
+        int index = symmetric.length;
+        if (index >= SymmetricBuffer.MAX_BUFFERS) {
+            throw new IllegalStateException("group " + group.name() + " already holds " + index + " symmetric buffers");
+        }
+        checkUsable("allocateSymmetric");
+        Arena mapped = Arena.ofShared();
+        GroupSpec fileGroup = SymmetricBuffer.fileGroup(group, index);
+        long fileBytes = SymmetricBuffer.fileBytes(bytes);
+        long deadline = System.nanoTime() + settings.timeoutNanos();
+        MemorySegment[] files = new MemorySegment[size];
+        Path own = null;
+        String refused = null;
+        try {
+            SegmentFile.Placed placed = SegmentFile.createOwn(settings.shmDir(), fileBytes, fileGroup, mapped);
+            own = placed.path();
+            files[rank] = placed.segment();
+        } catch (CommFailure f) {
+            refused = f.getMessage();
+        }
+        boolean linked = own != null;
+        try {
+            CommFailure agreed = agreeAllCreated(bytes, refused);
+            if (agreed != null) throw agreed; // every rank throws it: the group stays in step
+            try {
+                attachPeers(settings.shmDir(), fileBytes, fileGroup, settings, mapped, files, processes.clone(), deadline);
+            } catch (RuntimeException e) {
+                // Peers wait in the barrier below: FAILED tells them at once. A refused peer file
+                // (SETUP) is reported as ABORTED: only the agreed SETUP above leaves the group usable.
+                throw fail(e instanceof CommFailure f && f.kind() == CommFailure.Kind.SETUP
+                        ? new CommFailure(CommFailure.Kind.ABORTED, f.peerRank(), group.name(), "allocateSymmetric("
+                        + bytes + " bytes)", f.getMessage(), f) : e);
+            }
+            barrier();
+            linked = !SegmentFile.deleteQuietly(own);
+        } catch (RuntimeException | Error e) {
+            if (linked) SegmentFile.deleteQuietly(own);
+            mapped.close();
+            throw e;
+        }
+        MemorySegment[] tensors = new MemorySegment[size];
+        for (int p = 0; p < size; p++) {
+            tensors[p] = plainNative(files[p].asSlice(SymmetricBuffer.TENSOR_OFFSET, bytes), mapped);
+        }
+        return register(new SymmetricBuffer(index, bytes, tensors, rank, mapped, own, linked), tensors);
+    }
+
+    private MemorySegment register(SymmetricBuffer b, MemorySegment[] tensors) {
+        SymmetricBuffer[] grown = java.util.Arrays.copyOf(symmetric, symmetric.length + 1);
+        grown[b.index] = b;
+        symmetric = grown;
+        return tensors[rank];
+    }
+
+    /**
+     * One allGather of each rank's verdict on its own file (0 = created, 1 = refused): every
+     * rank learns the same, so a rank that could not create its file fails everyone with one
+     * agreed SETUP failure instead of leaving them to time out waiting for its file.
+     */
+    private CommFailure agreeAllCreated(long bytes, String refused) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment mine = a.allocate(8, 8);
+            mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, refused == null ? 0 : 1);
+            MemorySegment all = a.allocate(8L * size, 8);
+            allGather(mine, all, ElementType.INT64);
+            StringBuilder who = new StringBuilder();
+            int first = -1;
+            for (int p = 0; p < size; p++) {
+                if (all.getAtIndex(java.lang.foreign.ValueLayout.JAVA_LONG, p) == 0) continue;
+                if (first < 0) first = group.worldRank(p);
+                who.append(who.isEmpty() ? "" : ", ").append(p).append(" (world ").append(group.worldRank(p)).append(')');
+            }
+            if (first >= 0) {
+                return new CommFailure(CommFailure.Kind.SETUP, first, group.name(), "allocateSymmetric(" + bytes + " bytes)",
+                        "group ranks " + who + " could not create their symmetric tensor file of "
+                                + SymmetricBuffer.fileBytes(bytes) + " bytes in " + settings.shmDir()
+                                + " (every rank of the group on this node needs one)"
+                                + (refused == null ? "" : "; this rank: " + refused), null);
+            }
+            return null;
         }
     }
 
@@ -501,6 +684,9 @@ public final class ShmCollective extends BackendCollective {
      */
     @Override
     protected void release() {
+        for (SymmetricBuffer b : symmetric) {
+            b.release();
+        }
         CrossGroupWatch.unregister(this); // before the arena closes: its segments are read there
         if (heartbeating) {
             // Before the arena closes: the pacer must never write into an unmapped segment.

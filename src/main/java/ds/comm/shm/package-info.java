@@ -8,7 +8,9 @@
  * {@code CallDescriptor} lets ranks detect mismatched calls, and {@code HeartbeatPacer} beats a
  * segment's heartbeat counter for peers in another pid namespace, who cannot judge our pid.
  * {@code CrossGroupWatch} turns calls on different groups in different orders (a deadlock no
- * call descriptor can show) into a mismatch on every rank.
+ * call descriptor can show) into a mismatch on every rank. {@code SymmetricBuffer} is one
+ * symmetric allocation: every member's tensor file, mapped by every member, which the zero-copy
+ * all-reduce reads and writes in place.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */

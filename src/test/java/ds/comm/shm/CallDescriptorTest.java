@@ -40,4 +40,22 @@ class CallDescriptorTest {
         assertEquals("root", CallDescriptor.difference(bcast, 8, 0, bcast1, 8, 0));
         assertEquals("byte count", CallDescriptor.difference(sum, 8, 0, sum, 16, 0));
     }
+
+    @Test
+    void aSymmetricAllReduceCarriesItsBufferAndOffsetAndNamesWhichDiffers() {
+        long sum = CallDescriptor.word0(CallDescriptor.Kind.ALL_REDUCE, ElementType.FP32, Combiner.SUM, -1);
+        // SymmetricBuffer.plan: offset << 16 | index
+        long buf2at64 = CallDescriptor.plan(CallDescriptor.ALGORITHM_SYMMETRIC, (64L << 16) | 2);
+        long buf2at128 = CallDescriptor.plan(CallDescriptor.ALGORITHM_SYMMETRIC, (128L << 16) | 2);
+        long buf3at64 = CallDescriptor.plan(CallDescriptor.ALGORITHM_SYMMETRIC, (64L << 16) | 3);
+        long big = CallDescriptor.plan(CallDescriptor.ALGORITHM_SYMMETRIC, (((1L << 40) - 8) << 16) | 65_535);
+        long chunked = CallDescriptor.plan(CallDescriptor.ALGORITHM_CHUNKED, 1024);
+        assertEquals("allReduce(fp32, sum, 256 bytes, symmetric buffer 2 at offset 64)", CallDescriptor.describe(sum, 256, buf2at64));
+        assertEquals("allReduce(fp32, sum, 8 bytes, symmetric buffer 65535 at offset " + ((1L << 40) - 8) + ")",
+                CallDescriptor.describe(sum, 8, big));
+        assertEquals("offset in the symmetric tensor", CallDescriptor.difference(sum, 256, buf2at64, sum, 256, buf2at128));
+        assertEquals("symmetric buffer", CallDescriptor.difference(sum, 256, buf2at64, sum, 256, buf3at64));
+        assertEquals("buffer kind (a symmetric tensor on one rank, an ordinary buffer on the other)",
+                CallDescriptor.difference(sum, 256, buf2at64, sum, 256, chunked));
+    }
 }

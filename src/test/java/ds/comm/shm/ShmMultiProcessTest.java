@@ -46,6 +46,15 @@ class ShmMultiProcessTest {
         assertTrue(millis < 5_000, "took " + millis + " ms; the timeout is 20 s");
     }
 
+    @Test
+    void aRankThatDiesHoldingASymmetricTensorIsReportedLostAndLeavesNoFileBehind() throws Exception {
+        List<String> logs = runRanks(3, "1", "crash-symmetric");
+        for (int rank = 0; rank < 2; rank++) {
+            assertTrue(logs.get(rank).contains("rank " + rank + " detected lost peer"), logs.get(rank));
+        }
+        assertEquals(List.of(), ranks.files(), "tensor files are unlinked once mapped: a crash leaves none");
+    }
+
     /** Starts n rank processes, reaps them within 60 s; the last rank may exit 3 (a crash on purpose). */
     private List<String> runRanks(int n, String... extra) throws Exception {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");

@@ -16,9 +16,10 @@ import java.nio.file.Path;
  * reference it computes for all ranks' deterministic inputs, and exits 0 on success, 1 on a
  * wrong result or failure.
  *
- * <p>Usage: {@code ShmRankMain <dir> <jobToken> <rank> <size> <rounds> [crash]}. With
+ * <p>Usage: {@code ShmRankMain <dir> <jobToken> <rank> <size> <rounds> [crash|crash-symmetric]}. With
  * {@code crash}, the last rank halts right after open (no close, like kill -9) and the others
- * expect their next barrier to report it lost, well before the 20 s timeout.
+ * expect their next barrier to report it lost, well before the 20 s timeout; with
+ * {@code crash-symmetric} it does so holding a symmetric tensor every rank has mapped.
  */
 public final class ShmRankMain {
 
@@ -38,6 +39,19 @@ public final class ShmRankMain {
         try (ShmCollective c = ShmCollective.open(new GroupSpec("w", job, members, rank), settings,
                 Reducers.scalar())) {
             if (args.length > 5 && args[5].equals("crash")) {
+                expectCrash(c, rank, size);
+                return;
+            }
+            if (args.length > 5 && args[5].equals("crash-symmetric")) {
+                // Every rank holds a symmetric tensor, mapped by every peer, and has reduced it
+                // once; then the last rank dies without closing anything.
+                MemorySegment t = c.allocateSymmetric(1 << 20);
+                t.fill((byte) 1);
+                c.allReduce(t, ElementType.INT32, Combiner.SUM);
+                if (t.get(java.lang.foreign.ValueLayout.JAVA_INT, 0) != size * 0x01010101) {
+                    System.err.println("rank " + rank + ": zero-copy all-reduce wrong");
+                    System.exit(1);
+                }
                 expectCrash(c, rank, size);
                 return;
             }

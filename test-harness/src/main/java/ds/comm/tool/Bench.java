@@ -24,7 +24,10 @@ import java.util.Locale;
  * rank 0 prints. Each iteration: refill the buffer from a pristine copy, barrier, time one
  * all-reduce. An iteration's time is the slowest rank's (a MAX all-reduce of the per-iteration
  * times after the sweep point). {@code memcpy_us} is rank 0's median copy of the same bytes in
- * the same run, so rows can be read as ratios on a noisy machine.
+ * the same run, so rows can be read as ratios on a noisy machine. With {@code --buffers
+ * symmetric} the buffer is the communicator's symmetric tensor ({@code allocateSymmetric}): the
+ * SHM backend then reduces in place in every rank's tensor instead of copying through its
+ * segments.
  */
 final class Bench {
 
@@ -42,7 +45,7 @@ final class Bench {
                                     [--dtype fp32,bf16,fp16,...] [--op sum,max,...]
                                     [--sizes 4K,64K,1M,16M] [--iters K] [--warmup W]
                                     [--pattern sweep|decode] [--compute-us N] [--cold]
-                                    [--check] [--format table|csv|json] [--jfr FILE]
+                                    [--buffers copy|symmetric] [--check] [--format table|csv|json] [--jfr FILE]
                                     [--timeout S]
               -n N          ranks to launch (default 2; ignored under an external launcher)
               --nodes M     simulate M nodes (default 1)
@@ -65,6 +68,9 @@ final class Bench {
                             that iteration; reads /proc/thread-self/schedstat twice per call
               --cold        time from the first call after init(): no untimed warm-up calls at
                             all (the first point then shows what a fresh process pays)
+              --buffers B   copy: an ordinary native buffer (the all-reduce copies it through
+                            shared memory; default). symmetric: the communicator's symmetric
+                            tensor (Communicator.allocateSymmetric), reduced in place on SHM
               --check       verify every result against the exact reference and across ranks
               --format F    table (with progress), csv (header then one row per point) or json (one
                             object: the run, then "rows" with the csv's columns, "init_ms", "check")
@@ -79,7 +85,7 @@ final class Bench {
     /** Parsed options. */
     record Options(int ranks, int nodes, Backend backend, List<DType> dtypes, List<ReduceOp> ops, List<Long> sizes,
                    int iters, int warmup, boolean check, Format format, int timeoutSeconds, boolean decode, int computeMicros,
-                   boolean cold, int stallMicros, Path jfr) {
+                   boolean cold, int stallMicros, Path jfr, boolean symmetric) {
 
         /** Output for machines (csv or json): no progress, no table, nothing but the data on standard output. */
         boolean machine() {
@@ -140,6 +146,7 @@ final class Bench {
         int computeMicros = 5;
         boolean cold = false;
         int stallMicros = 0;
+        boolean symmetric = false;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
             String name = Args.name(t);
@@ -192,6 +199,13 @@ final class Bench {
                     if (f.isBlank()) throw new Main.UsageException("--jfr needs a file name");
                     jfr = Path.of(f);
                 }
+                case "--buffers" -> {
+                    String v = a.value(t, name);
+                    if (!v.equals("copy") && !v.equals("symmetric")) {
+                        throw new Main.UsageException("--buffers must be copy or symmetric, got '" + v + "'");
+                    }
+                    symmetric = v.equals("symmetric");
+                }
                 case "--timeout" -> timeout = Args.positiveInt("--timeout", a.value(t, name));
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm bench --help");
             }
@@ -199,7 +213,7 @@ final class Bench {
         if (nodes > ranks) throw new Main.UsageException("--nodes " + nodes + " exceeds -n " + ranks);
         if (stallMicros > 0 && !decode) throw new Main.UsageException("--stalls needs --pattern decode");
         return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, format, timeout, decode,
-                computeMicros, cold, stallMicros, jfr);
+                computeMicros, cold, stallMicros, jfr, symmetric);
     }
 
     private static <T> List<T> list(String v, java.util.function.Function<String, T> f, String name) {
@@ -259,7 +273,7 @@ final class Bench {
             boolean lead = comm.rank() == 0;
             long max = o.sizes().stream().mapToLong(Long::longValue).max().orElse(0);
             int maxIters = o.sizes().stream().mapToInt(s -> iters(o, s)).max().orElse(1);
-            MemorySegment buf = arena.allocate(Math.max(max, 8), 64);
+            MemorySegment buf = o.symmetric() ? comm.allocateSymmetric(Math.max(max, 8)) : arena.allocate(Math.max(max, 8), 64);
             MemorySegment pristine = arena.allocate(Math.max(max, 8), 64);
             MemorySegment expected = arena.allocate(Math.max(max, 8), 64);
             MemorySegment times = arena.allocate(ValueLayout.JAVA_DOUBLE, maxIters);
@@ -277,9 +291,9 @@ final class Bench {
             if (lead) {
                 if (o.csv()) out.println(CSV_HEADER);
                 else if (o.json()) startJson(json, o, comm);
-                else out.printf("# ds-comm bench: %d ranks, %d node(s), %s, pattern %s%s%n", comm.size(), comm.nodes(),
-                        comm.backend(), o.decode() ? "decode (" + o.computeMicros() + " us compute between calls)" : "sweep",
-                        o.cold() ? ", cold" : "");
+                else out.printf("# ds-comm bench: %d ranks, %d node(s), %s, pattern %s%s, %s buffers%n", comm.size(),
+                        comm.nodes(), comm.backend(), o.decode() ? "decode (" + o.computeMicros() + " us compute between calls)"
+                                : "sweep", o.cold() ? ", cold" : "", o.symmetric() ? "symmetric" : "copy");
             }
             int points = o.dtypes().size() * o.ops().size() * o.sizes().size();
             int done = 0;
@@ -447,7 +461,8 @@ final class Bench {
             double tmax = samples == 0 ? 0 : t[samples - 1];
             double[] copy = new double[iters];
             MemorySegment src = pristine.asSlice(0, bytes);
-            MemorySegment dst = buf.asSlice(0, bytes);
+            // Private to private in both --buffers modes: the reference is the same whatever is measured.
+            MemorySegment dst = expected.asSlice(0, bytes);
             for (int i = 0; i < iters; i++) {
                 long t0 = System.nanoTime();
                 MemorySegment.copy(src, 0, dst, 0, bytes);

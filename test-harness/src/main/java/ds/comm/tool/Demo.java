@@ -21,6 +21,11 @@ import java.util.SplittableRandom;
  * all-reduce (bf16, SUM) adds the partials; the result is added to the residual stream. Every
  * rank must end with the same bits, and those must match the same block computed unsharded in
  * one process within bf16 rounding.
+ *
+ * <p>The partial sums live in the communicator's symmetric tensor
+ * ({@code Communicator.allocateSymmetric}): the down-projection writes each token's output row,
+ * rounded to bf16, straight into it, and the all-reduce then adds the ranks' rows in place (on
+ * SHM without copying the tensor in or out). {@code --buffers copy} uses an ordinary buffer.
  */
 final class Demo {
 
@@ -34,6 +39,8 @@ final class Demo {
               --seed S    weight and input seed (default 42)
               --warmup W  untimed all-reduces before the timed layers (default 2000; the
                           kernels are slow until the JIT has compiled them)
+              --buffers B symmetric: partial sums in the symmetric tensor (default); copy: in
+                          an ordinary buffer
             """;
 
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -41,12 +48,13 @@ final class Demo {
     private Demo() {
     }
 
-    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup) {
+    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup, boolean symmetric) {
     }
 
     static int run(String[] argv) throws Exception {
         int ranks = 2, nodes = 1, layers = 4, tokens = 16, hidden = 512, warmup = 2000;
         long seed = 42;
+        boolean symmetric = true;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
             String name = Args.name(t);
@@ -65,13 +73,20 @@ final class Demo {
                     String v = a.value(t, name);
                     warmup = v.equals("0") ? 0 : Args.positiveInt("--warmup", v);
                 }
+                case "--buffers" -> {
+                    String v = a.value(t, name);
+                    if (!v.equals("copy") && !v.equals("symmetric")) {
+                        throw new Main.UsageException("--buffers must be copy or symmetric, got '" + v + "'");
+                    }
+                    symmetric = v.equals("symmetric");
+                }
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm demo --help");
             }
         }
         if (!RankEnvironment.present()) {
             return SelfLaunch.launch(ranks, nodes, 600, List.of(), "ds.comm.tool.Main", prepend(argv));
         }
-        return runAsRank(new Options(ranks, nodes, layers, tokens, hidden, seed, warmup));
+        return runAsRank(new Options(ranks, nodes, layers, tokens, hidden, seed, warmup, symmetric));
     }
 
     private static String[] prepend(String[] argv) {
@@ -91,7 +106,8 @@ final class Demo {
             int slice = f / n;
             float[] x = input(o.seed(), t, d);
             float[] reference = x.clone();
-            MemorySegment partial = arena.allocate((long) t * d * 2, 64);
+            long partialBytes = (long) t * d * 2;
+            MemorySegment partial = o.symmetric() ? comm.allocateSymmetric(partialBytes) : arena.allocate(partialBytes, 64);
             // Untimed warm-up of the all-reduce path: the Vector API kernels are very slow until
             // the JIT has compiled them, and a 4-layer demo would otherwise time mostly that.
             for (int i = 0; i < o.warmup(); i++) comm.allReduce(partial, DType.BF16, ReduceOp.SUM);
@@ -100,8 +116,7 @@ final class Demo {
                 float[] w1 = weights(o.seed() * 31 + layer * 2L, d, f);
                 float[] w2 = weights(o.seed() * 31 + layer * 2L + 1, f, d);
                 long t0 = System.nanoTime();
-                float[] y = mlp(x, w1, w2, t, d, f, r * slice, (r + 1) * slice);
-                for (int i = 0; i < y.length; i++) partial.setAtIndex(BF16, i, toBf16(y[i]));
+                mlpInto(x, w1, w2, t, d, f, r * slice, (r + 1) * slice, partial);
                 long t1 = System.nanoTime();
                 // Ranks finish their shard at different times; the barrier keeps that load
                 // imbalance out of the all-reduce figure (it is reported as compute).
@@ -141,7 +156,8 @@ final class Demo {
             if (r == 0) {
                 System.out.printf(Locale.ROOT, "demo: tensor-parallel MLP, %d ranks on %d node(s), %d layers, %d tokens, d=%d, f=%d, bf16%n",
                         n, comm.nodes(), o.layers(), t, d, f);
-                System.out.println("backend: " + comm.backend());
+                System.out.println("backend: " + comm.backend() + "; partial sums in " + (o.symmetric()
+                        ? "the symmetric tensor (written by the matmul, reduced in place)" : "an ordinary buffer"));
                 System.out.printf(Locale.ROOT, "time: all-reduce %.2f ms, compute %.2f ms (all-reduce is %.1f%% of the block)%n",
                         reduceNanos / 1e6, computeNanos / 1e6, 100.0 * reduceNanos / Math.max(1, reduceNanos + computeNanos));
                 System.out.printf(Locale.ROOT, "check: bit-identical on all ranks: %s; max |tp - single| = %.3g (tolerance %.3g, max |y| %.3g)%n",
@@ -171,6 +187,32 @@ final class Demo {
             }
         }
         return y;
+    }
+
+    /**
+     * {@link #mlp}, writing each token's output row, rounded to bf16, straight into {@code out}
+     * (t x d bf16): the same bits {@code mlp} followed by a rounding copy would give.
+     */
+    static void mlpInto(float[] x, float[] w1, float[] w2, int t, int d, int f, int lo, int hi, MemorySegment out) {
+        float[] y = new float[d];
+        float[] h = new float[hi - lo];
+        for (int tok = 0; tok < t; tok++) {
+            java.util.Arrays.fill(h, 0f);
+            java.util.Arrays.fill(y, 0f);
+            for (int k = 0; k < d; k++) {
+                float xv = x[tok * d + k];
+                int row = k * f;
+                for (int j = lo; j < hi; j++) h[j - lo] += xv * w1[row + j];
+            }
+            for (int j = 0; j < h.length; j++) h[j] = fromBf16(toBf16(gelu(h[j])));
+            for (int j = 0; j < h.length; j++) {
+                float hv = h[j];
+                int row = (lo + j) * d;
+                for (int k = 0; k < d; k++) y[k] += hv * w2[row + k];
+            }
+            long base = (long) tok * d;
+            for (int k = 0; k < d; k++) out.setAtIndex(BF16, base + k, toBf16(y[k]));
+        }
     }
 
     static float gelu(float v) {

@@ -149,11 +149,29 @@ class BenchCliTest {
 
     @Test
     @Timeout(240)
+    void symmetricBuffersPassTheChecksOnShmInPlaceAndOnTheRingAsPlainMemory() throws Exception {
+        for (String backend : List.of("shm", "ring")) {
+            Run r = tool(Map.of(), "bench", "-n", "2", "--backend", backend, "--buffers", "symmetric",
+                    "--dtype", "fp32,bf16", "--op", "sum,max", "--check", "--format", "csv", "--sizes", "4K,1M",
+                    "--iters", "5", "--warmup", "1");
+            List<String[]> rows = rows(r);
+            assertChecked(r, 2);
+            assertEquals(8, rows.size(), String.join("\n", r.out()));
+            for (String[] row : rows) assertEquals(backend, row[0]);
+        }
+        Run bad = tool(Map.of(), "bench", "--buffers", "pinned");
+        assertEquals(2, bad.exit());
+        assertTrue(bad.err().contains("--buffers must be copy or symmetric"), bad.err());
+    }
+
+    @Test
+    @Timeout(240)
     void demoPassesOnTwoRanks() throws Exception {
         Run r = tool(Map.of(), "demo", "-n", "2", "--layers", "2", "--hidden", "256");
         assertEquals(0, r.exit(), String.join("\n", r.out()) + "\n" + r.err());
         assertTrue(r.out().contains("PASS"), String.join("\n", r.out()));
-        assertTrue(r.out().stream().anyMatch(l -> l.startsWith("backend: shm")), String.join("\n", r.out()));
+        assertTrue(r.out().stream().anyMatch(l -> l.startsWith("backend: shm") && l.contains("in the symmetric tensor")),
+                String.join("\n", r.out()));
         assertTrue(r.out().stream().anyMatch(l -> l.contains("bit-identical on all ranks: yes")), String.join("\n", r.out()));
     }
 }

@@ -21,7 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * inputs gives the same bits whatever vector width the kernels use, so the checksums that
  * test-harness/portability.sh compares against NEON, SVE and s390x runs are not an accident of
  * this machine's width. Each width runs {@code ChecksumScenario} in three real rank processes
- * (three, so that floating-point reduction order could matter) through the launcher.
+ * (three, so that floating-point reduction order could matter) through the launcher, with
+ * {@code --symmetric}: at every width the zero-copy all-reduce of a symmetric tensor must give
+ * the copy path's bits too.
  */
 class VectorWidthChecksumTest {
 
@@ -73,10 +75,14 @@ class VectorWidthChecksumTest {
         LaunchResult r = Launcher.builder().ranks(3).nodes(1).timeout(Duration.ofSeconds(100)).jvmOptions(FAST_JVM)
                 .killGrace(Duration.ofSeconds(2)).captureOutput(true).output(lines::add).diagnostics(lines::add)
                 .env("DSCOMM_BACKEND", backend).env("DSCOMM_VECTOR_BITS", String.valueOf(vectorBits))
-                .command(RankPrograms.resolve(SCENARIO, "--seed", "7", "--counts", COUNTS))
+                .command(RankPrograms.resolve(SCENARIO, "--seed", "7", "--counts", COUNTS, "--symmetric"))
                 .build().run();
         assertTrue(r.succeeded(), () -> backend + " at " + vectorBits + " bits failed: "
                 + r.firstFailure().map(f -> f.message()).orElse("?") + "\n" + String.join("\n", lines));
+        // --symmetric: every case also ran on a slice of the symmetric tensor (zero-copy on SHM)
+        // and gave the copy path's bits, or the scenario would have failed.
+        assertTrue(r.outputOf(0).stream().anyMatch(l -> l.matches("symmetric \\d+ cases bit-identical to the copy path")),
+                () -> backend + " at " + vectorBits + " bits: no symmetric verdict\n" + String.join("\n", lines));
         Map<String, String> sums = new LinkedHashMap<>();
         for (String line : r.outputOf(0)) {
             String[] f = line.split(" ");

@@ -42,13 +42,19 @@ import java.util.SplittableRandom;
  * Java fallback), later ones, once hot, C2's intrinsics, i.e. the ISA's real vector
  * instructions; this catches an intrinsic that disagrees with the fallback on one machine.
  *
+ * <p>With {@code --symmetric} every case also runs once on a slice of the communicator's
+ * symmetric tensor ({@code Communicator.allocateSymmetric}; on SHM the zero-copy all-reduce),
+ * at offset 0 or one element in (by position, as above), and its result must have the checksum
+ * of the ordinary run; rank 0 then prints {@code symmetric <cases> cases bit-identical to the
+ * copy path}.
+ *
  * <p>Output, on rank 0 only: a {@code platform} line, then {@code checksum <dtype> <op> <count>
  * <hex>} per case and {@code checksum all all <cases> <hex>} combining them in order. Every rank
  * checks that all ranks hold the same bits; any difference prints a {@code FAIL} line and exits 1.
  *
  * <pre>
  * usage: ChecksumScenario [--seed S] [--counts 1,31,...] [--dtypes fp32,...] [--ops sum,...]
- *                         [--repeat K]
+ *                         [--repeat K] [--symmetric]
  * </pre>
  */
 public final class ChecksumScenario {
@@ -62,10 +68,13 @@ public final class ChecksumScenario {
     private final Communicator comm;
     private final Arena arena;
     private final List<String> failures = new ArrayList<>();
+    /** The symmetric tensor every case is also reduced in, or null without --symmetric. */
+    private final MemorySegment symmetric;
 
-    private ChecksumScenario(Communicator comm, Arena arena) {
+    private ChecksumScenario(Communicator comm, Arena arena, MemorySegment symmetric) {
         this.comm = comm;
         this.arena = arena;
+        this.symmetric = symmetric;
     }
 
     /**
@@ -77,6 +86,7 @@ public final class ChecksumScenario {
         List<DType> dtypes = List.of(DType.values());
         List<ReduceOp> ops = List.of(ReduceOp.values());
         int repeat = 1;
+        boolean symmetric = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--seed" -> seed = Long.parseLong(args[++i]);
@@ -84,13 +94,16 @@ public final class ChecksumScenario {
                 case "--dtypes" -> dtypes = parse(args[++i], s -> DType.valueOf(s.toUpperCase(Locale.ROOT)));
                 case "--ops" -> ops = parse(args[++i], s -> ReduceOp.valueOf(s.toUpperCase(Locale.ROOT)));
                 case "--repeat" -> repeat = Integer.parseInt(args[++i]);
+                case "--symmetric" -> symmetric = true;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + " (usage: ChecksumScenario [--seed S] [--counts N,...] [--dtypes T,...] [--ops OP,...] [--repeat K])");
+                        + " (usage: ChecksumScenario [--seed S] [--counts N,...] [--dtypes T,...] [--ops OP,...] [--repeat K]"
+                        + " [--symmetric])");
             }
         }
         int code;
         try (Communicator comm = Communicator.init(); Arena arena = Arena.ofShared()) {
-            ChecksumScenario s = new ChecksumScenario(comm, arena);
+            long maxBytes = 8 * (counts.stream().mapToLong(Long::longValue).max().orElse(1) + 1);
+            ChecksumScenario s = new ChecksumScenario(comm, arena, symmetric ? comm.allocateSymmetric(maxBytes) : null);
             if (comm.rank() == 0) {
                 System.out.println("platform " + System.getProperty("os.arch") + " " + ByteOrder.nativeOrder()
                         + " ranks " + comm.size() + " backend " + comm.backend().backend().label() + " seed " + seed);
@@ -108,6 +121,9 @@ public final class ChecksumScenario {
             }
             comm.barrier();
             if (comm.rank() == 0) System.out.println("checksum all all " + cases + " " + hex(combined));
+            if (symmetric && comm.rank() == 0 && s.failures.isEmpty()) {
+                System.out.println("symmetric " + cases + " cases bit-identical to the copy path");
+            }
             for (String f : s.failures) System.out.println("FAIL rank " + comm.rank() + ": " + f);
             code = s.failures.isEmpty() ? 0 : 1;
         }
@@ -138,6 +154,16 @@ public final class ChecksumScenario {
                 failures.add(what + where + ": repetition " + k + " gave " + hex(sum) + ", the first " + hex(first)
                         + " (the warmed-up, compiled kernel disagrees with the first calls)");
                 break;
+            }
+        }
+        if (symmetric != null) {
+            MemorySegment sym = symmetric.asSlice(placement == 1 ? t.byteSize() : 0, bytes);
+            sym.copyFrom(input);
+            comm.allReduce(sym, t, op);
+            long sum = Pattern.checksum(sym, t);
+            if (sum != first) {
+                failures.add(what + where + ": the symmetric tensor's result " + hex(sum) + " differs from the copy path's "
+                        + hex(first));
             }
         }
         if (comm.rank() == 0) System.out.println("checksum " + what + " " + hex(first));
