@@ -8,6 +8,7 @@ import ds.comm.mpi.MpiLibrary;
 import ds.comm.lanes.Reducers;
 import ds.comm.ring.RingCollective;
 import ds.comm.ring.RingEndpoint;
+import ds.comm.shm.CrossGroupWatch;
 import ds.comm.shm.ShmCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
@@ -52,6 +53,8 @@ final class Job {
     /** The resolved settings with idle strategies that know how many ranks share this node. */
     private final Settings settings;
     private final AtomicInteger users = new AtomicInteger();
+    /** Finds calls on this job's SHM groups made in different orders by different ranks. */
+    private final CrossGroupWatch crossGroupWatch = new CrossGroupWatch();
 
     private Job(Resolved config, LaunchEnv launch, Topology topology, RingEndpoint endpoint, Reducer reducer,
                 MpiCollective mpiWorld) {
@@ -471,7 +474,7 @@ final class Job {
     Collective open(GroupSpec group, BackendChoice choice, MpiCollective mpi) {
         return switch (choice.backend()) {
             case LOCAL -> new SoloCollective();
-            case SHM -> ShmCollective.open(group, settings(), reducer, processes(group.members()));
+            case SHM -> ShmCollective.open(group, settings(), reducer, processes(group.members()), crossGroupWatch);
             case RING -> RingCollective.open(group, settings(), reducer, endpoint, ringAddresses(group.members()));
             case HIER -> openHierarchical(group, mpi);
             case MPI -> {
@@ -521,7 +524,7 @@ final class Job {
         try {
             local = localMembers.length == 1 ? new SoloCollective()
                     : ShmCollective.open(new GroupSpec(group.name() + ".n" + myNode, group.jobToken(), localMembers, localIndex[me]),
-                    settings(), reducer, processes(localMembers));
+                    settings(), reducer, processes(localMembers), crossGroupWatch);
             boolean leader = localIndex[me] == 0;
             if (mpi != null) {
                 MpiCollective half = mpi.split(leader ? 0 : 1, me);
