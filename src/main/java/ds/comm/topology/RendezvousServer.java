@@ -93,6 +93,23 @@ final class RendezvousServer implements AutoCloseable {
 
     /** One accepted connection and its protocol state. */
     private static final class Peer {
+
+        /**
+         * Where a connection is in the handshake; only forward, one step at a time:
+         * {@code AWAITING_HELLO → AWAITING_PROOF → AUTHENTICATED → ARRIVED}.
+         */
+        enum State {
+            /** Accepted; its HELLO frame has not fully arrived. */
+            AWAITING_HELLO,
+            /** HELLO kept (not yet trusted); waiting for the PROOF over it. */
+            AWAITING_PROOF,
+            /** PROOF verified: a rank of this job, told why the rendezvous fails if it does. */
+            AUTHENTICATED,
+            /** HELLO decoded and accepted: counted as arrived; any more data is a protocol error. */
+            ARRIVED
+        }
+
+        State state = State.AWAITING_HELLO;
         final SocketChannel channel;
         final String remote;
         /** The address of this host that the peer reached: routable from the peer's node. */
@@ -105,12 +122,10 @@ final class RendezvousServer implements AutoCloseable {
         final byte[] serverNonce = JobSecret.nonce();
         final ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
         ByteBuffer body;
-        /** The complete HELLO frame (header and body), kept until its PROOF arrives. */
+        /** The complete HELLO frame (header and body), kept from AWAITING_PROOF on. */
         byte[] helloFrame;
         byte[] clientNonce;
-        /** Set once the PROOF verified: only such peers are told why the rendezvous failed. */
-        boolean authenticated;
-        /** Set once the PROOF verified and the HELLO decoded. */
+        /** The rank's record, from ARRIVED on. */
         RankRecord hello;
         ByteBuffer out;
         boolean foreign;
@@ -122,8 +137,13 @@ final class RendezvousServer implements AutoCloseable {
             this.source = source;
         }
 
+        /** Whether its PROOF verified: only such peers are told why the rendezvous failed. */
+        boolean authenticated() {
+            return state.compareTo(State.AUTHENTICATED) >= 0;
+        }
+
         String describe() {
-            return hello == null ? "connection from " + remote
+            return state != State.ARRIVED ? "connection from " + remote
                     : "rank " + hello.rank() + " (pid " + hello.pid() + " on node " + hello.nodeId() + " from " + remote + ")";
         }
     }
@@ -262,7 +282,7 @@ final class RendezvousServer implements AutoCloseable {
     private void dropUnauthenticatedAfterWindow() {
         long now = System.nanoTime();
         for (Peer p : new ArrayList<>(peers)) {
-            if (!p.authenticated && now - p.acceptedAt > AUTH_WINDOW_NANOS) {
+            if (!p.authenticated() && now - p.acceptedAt > AUTH_WINDOW_NANOS) {
                 SelectionKey key = p.channel.keyFor(selector);
                 drop(p, key, "no authenticated HELLO within " + TimeUnit.NANOSECONDS.toMillis(AUTH_WINDOW_NANOS) + " ms");
             }
@@ -320,7 +340,7 @@ final class RendezvousServer implements AutoCloseable {
     private int unprovenFrom(InetAddress source) {
         int n = 0;
         for (Peer p : peers) {
-            if (!p.authenticated && p.verdict != PeerCheck.Verdict.SAME_USER && p.source.equals(source)) n++;
+            if (!p.authenticated() && p.verdict != PeerCheck.Verdict.SAME_USER && p.source.equals(source)) n++;
         }
         return n;
     }
@@ -333,7 +353,7 @@ final class RendezvousServer implements AutoCloseable {
     private boolean evictOldestUnauthenticated(InetAddress source, boolean proven, String why) {
         Peer oldest = null;
         for (Peer p : peers) {
-            if (!p.authenticated && (p.verdict == PeerCheck.Verdict.SAME_USER) == proven
+            if (!p.authenticated() && (p.verdict == PeerCheck.Verdict.SAME_USER) == proven
                     && (source == null || p.source.equals(source))
                     && (oldest == null || p.acceptedAt - oldest.acceptedAt < 0)) {
                 oldest = p;
@@ -346,7 +366,7 @@ final class RendezvousServer implements AutoCloseable {
 
     private void read(Peer p, SelectionKey key) throws Failure {
         try {
-            if (p.hello != null) {
+            if (p.state == Peer.State.ARRIVED) {
                 // A rank that has said HELLO sends nothing more; readable means it hung up.
                 int n = p.channel.read(ByteBuffer.allocate(1));
                 if (n < 0) {
@@ -369,7 +389,7 @@ final class RendezvousServer implements AutoCloseable {
                 }
                 // Bounded before anything is allocated: a HELLO is at most ~1 KiB, a PROOF 64 bytes.
                 RendezvousCodec.Header h = RendezvousCodec.header(p.header.flip(), MAX_HELLO_BYTES);
-                short expected = p.helloFrame == null ? TYPE_HELLO : TYPE_PROOF;
+                short expected = p.state == Peer.State.AWAITING_HELLO ? TYPE_HELLO : TYPE_PROOF;
                 if (h.type() != expected) {
                     drop(p, key, "sent frame type " + h.type() + " where type " + expected + " belongs");
                     return;
@@ -385,11 +405,12 @@ final class RendezvousServer implements AutoCloseable {
             }
             ByteBuffer body = p.body.flip();
             p.body = null;
-            if (p.helloFrame == null) {
+            if (p.state == Peer.State.AWAITING_HELLO) {
                 byte[] frame = new byte[HEADER_BYTES + body.remaining()];
                 p.header.get(0, frame, 0, HEADER_BYTES);
                 body.get(frame, HEADER_BYTES, frame.length - HEADER_BYTES);
                 p.helloFrame = frame;
+                p.state = Peer.State.AWAITING_PROOF;
                 p.header.clear();
                 return;
             }
@@ -400,7 +421,7 @@ final class RendezvousServer implements AutoCloseable {
                 return;
             }
             p.clientNonce = proof.nonce();
-            p.authenticated = true;
+            p.state = Peer.State.AUTHENTICATED;
             PeerCheck.noteUnproven(p.verdict, "rendezvous peer " + p.remote, secret);
             RendezvousCodec.Hello hello;
             try {
@@ -417,7 +438,7 @@ final class RendezvousServer implements AutoCloseable {
             p.foreign = e.foreign;
             drop(p, key, e.getMessage());
         } catch (IOException e) {
-            if (p.hello != null) {
+            if (p.state == Peer.State.ARRIVED) {
                 noteLost(p, key, new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
                         + " lost its connection before all " + worldSize + " ranks arrived (" + e.getMessage() + "); "
                         + missingRanks()));
@@ -457,6 +478,7 @@ final class RendezvousServer implements AutoCloseable {
                     + " or two jobs share MASTER_ADDR:MASTER_PORT)");
         }
         p.hello = rec;
+        p.state = Peer.State.ARRIVED;
         byRank[rec.rank()] = p;
         arrived++;
     }
@@ -467,7 +489,7 @@ final class RendezvousServer implements AutoCloseable {
         List<RankRecord> records = routableRecords();
         byte[] frame = bytesOf(RendezvousCodec.table(token, records));
         for (Peer p : peers) {
-            p.out = p.hello == null ? null : signed(p, frame);
+            p.out = p.state == Peer.State.ARRIVED ? signed(p, frame) : null;
         }
         if (!flush(deadline)) {
             List<Integer> late = new ArrayList<>();
@@ -572,7 +594,7 @@ final class RendezvousServer implements AutoCloseable {
         closeQuietly(listener);
         byte[] frame = bytesOf(RendezvousCodec.error(cause, rank, reason));
         for (Peer p : peers) {
-            p.out = p.authenticated ? signed(p, frame) : null;
+            p.out = p.authenticated() ? signed(p, frame) : null;
         }
         try {
             flush(System.nanoTime() + ERROR_FLUSH_NANOS);
