@@ -431,7 +431,7 @@ final class Job {
                     throw new IllegalStateException("group " + group.name() + ": backend mpi must be chosen for the whole job at"
                             + " init (DSCOMM_BACKEND=mpi, CommConfig.backend(MPI), or AUTO under mpirun), not for one split");
                 }
-                yield mpi;
+                yield mpi.hold();
             }
             case AUTO -> throw new IllegalStateException("AUTO is resolved by the policy, never opened");
         };
