@@ -21,7 +21,6 @@ import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
-import ds.comm.topology.RankRecord;
 import ds.comm.topology.Rendezvous;
 import ds.comm.topology.LaunchLedger;
 import ds.comm.topology.MeetingRecord;

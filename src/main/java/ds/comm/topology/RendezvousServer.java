@@ -2,7 +2,6 @@ package ds.comm.topology;
 
 import static ds.comm.topology.RendezvousDescriptor.HEADER_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.MAX_HELLO_BYTES;
-import static ds.comm.topology.RendezvousDescriptor.PROOF_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.TOKEN_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_HELLO;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_PROOF;

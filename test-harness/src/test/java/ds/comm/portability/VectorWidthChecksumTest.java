@@ -4,6 +4,7 @@ import ds.comm.lanes.Reducers;
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
 import ds.comm.tool.RankPrograms;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -23,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * this machine's width. Each width runs {@code ChecksumScenario} in three real rank processes
  * (three, so that floating-point reduction order could matter) through the launcher.
  */
+@Tag("multiprocess")
 class VectorWidthChecksumTest {
 
     private static final String SCENARIO = "ds.comm.tool.scenario.ChecksumScenario";
