@@ -18,7 +18,6 @@ import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.security.SecureRandom;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -64,8 +63,6 @@ final class RendezvousServer implements AutoCloseable {
      * once). At least the world size: all ranks of a remote node share its address.
      */
     static final int MIN_UNAUTHENTICATED_PER_SOURCE = 16;
-    static final byte[] CLIENT_LABEL = "ds-comm rendezvous client".getBytes(StandardCharsets.US_ASCII);
-    static final byte[] SERVER_LABEL = "ds-comm rendezvous server".getBytes(StandardCharsets.US_ASCII);
 
     private final ServerSocketChannel listener;
     private final Selector selector;
@@ -415,7 +412,7 @@ final class RendezvousServer implements AutoCloseable {
             }
             p.header.clear();
             RendezvousCodec.Proof proof = RendezvousCodec.decodeProof(body);
-            if (!secret.verify(proof.tag(), CLIENT_LABEL, p.serverNonce, proof.nonce(), p.helloFrame)) {
+            if (!MutualProof.RENDEZVOUS.verifyConnector(secret, proof.tag(), proof.nonce(), p.serverNonce, p.helloFrame)) {
                 drop(p, key, "failed authentication (wrong or missing DSCOMM_JOB_SECRET, or not a rank of this job)");
                 return;
             }
@@ -572,7 +569,7 @@ final class RendezvousServer implements AutoCloseable {
 
     /** The frame followed by rank 0's PROOF for this peer's nonce. */
     private ByteBuffer signed(Peer p, byte[] frame) {
-        byte[] tag = secret.tag(SERVER_LABEL, p.clientNonce, p.serverNonce, frame);
+        byte[] tag = MutualProof.RENDEZVOUS.listenerTag(secret, p.clientNonce, p.serverNonce, frame);
         ByteBuffer proof = RendezvousCodec.proof(p.serverNonce, tag);
         ByteBuffer both = ByteBuffer.allocate(frame.length + proof.remaining());
         return both.put(frame).put(proof).flip();
