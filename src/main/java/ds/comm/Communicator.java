@@ -63,7 +63,10 @@ public final class Communicator implements AutoCloseable {
     private final GroupSpec group;
     private final Collective engine;
     private final BackendChoice choice;
-    /** This group's own MPI communicator in a job that met through MPI (for splits), else null. */
+    /**
+     * This group's own hold on its MPI communicator in a job that met through MPI (the parent of
+     * its splits), else null; closed with the group (the engine, if MPI, holds it too).
+     */
     private final MpiCollective mpi;
     private int splits;
     /** Whether the engine accounts its waits for peers: while a JFR recording takes collective events. */
@@ -123,7 +126,8 @@ public final class Communicator implements AutoCloseable {
         int[] everyone = new int[topo.worldSize()];
         for (int i = 0; i < everyone.length; i++) everyone[i] = i;
         GroupSpec world = new GroupSpec("w", topo.jobToken(), everyone, topo.rank());
-        Communicator comm = open(job, world, true, job.mpiWorld(), job.worldViews(everyone));
+        Communicator comm = open(job, world, true, job.mpiWorld() == null ? null : job.mpiWorld().hold(),
+                job.worldViews(everyone));
         try {
             job.warmUp().finish(comm);
         } catch (RuntimeException | Error e) {
@@ -159,7 +163,7 @@ public final class Communicator implements AutoCloseable {
 
     private static void release(Job job, Collective engine, MpiCollective mpi, boolean firstUser) {
         if (engine != null) engine.close();
-        if (mpi != null && mpi != job.mpiWorld()) mpi.close();
+        if (mpi != null) mpi.close();
         if (firstUser) job.acquireAndRelease();
     }
 
@@ -525,7 +529,7 @@ public final class Communicator implements AutoCloseable {
         event.begin();
         try {
             engine.close();
-            if (mpi != null && mpi != engine && mpi != job.mpiWorld()) mpi.close();
+            if (mpi != null) mpi.close();
         } finally {
             closePlainSymmetric();
             job.release();

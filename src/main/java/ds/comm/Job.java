@@ -1,6 +1,8 @@
 package ds.comm;
 
 import ds.comm.hier.HierCollective;
+import ds.comm.hier.HierLayout;
+import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
 import ds.comm.mpi.MpiCollective;
 import ds.comm.mpi.MpiImplementation;
@@ -8,22 +10,26 @@ import ds.comm.mpi.MpiLibrary;
 import ds.comm.lanes.Reducers;
 import ds.comm.ring.RingCollective;
 import ds.comm.ring.RingEndpoint;
+import ds.comm.shm.CrossGroupWatch;
 import ds.comm.shm.ShmCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
+import ds.comm.topology.FixedRankRecord;
 import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
-import ds.comm.topology.RankRecord;
 import ds.comm.topology.Rendezvous;
 import ds.comm.topology.LaunchLedger;
+import ds.comm.topology.MeetingRecord;
 import ds.comm.topology.ProcessIdentity;
 import ds.comm.topology.ShmView;
 import ds.comm.topology.Topology;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -52,6 +58,8 @@ final class Job {
     /** The resolved settings with idle strategies that know how many ranks share this node. */
     private final Settings settings;
     private final AtomicInteger users = new AtomicInteger();
+    /** Finds calls on this job's SHM groups made in different orders by different ranks. */
+    private final CrossGroupWatch crossGroupWatch = new CrossGroupWatch();
 
     private Job(Resolved config, LaunchEnv launch, Topology topology, RingEndpoint endpoint, Reducer reducer,
                 MpiCollective mpiWorld) {
@@ -155,9 +163,6 @@ final class Job {
                 && launch.masterPort() == 0;
     }
 
-    /** Bytes of the record rank 0 broadcasts: secret, port, address length and address. */
-    private static final int MPI_MEETING_BYTES = 128 + 4 + 4 + 256;
-
     /**
      * The socket rendezvous with MASTER_ADDR, MASTER_PORT and the job secret supplied by rank 0
      * over MPI. Rank 0 opens its listener on an ephemeral port first (no window in which another
@@ -173,47 +178,30 @@ final class Job {
         LaunchEnv launch;
         JobSecret secret;
         try (MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
-             var arena = java.lang.foreign.Arena.ofConfined()) {
+             Arena arena = Arena.ofConfined()) {
             if (world.size() != lenient.worldSize()) {
                 throw new IllegalStateException("the launcher (" + lenient.launcher() + ") started " + lenient.worldSize()
                         + " ranks but " + lib.describe() + " sees a world of " + world.size()
                         + "; set DSCOMM_MPI_LIB to the launcher's own library");
             }
             Topology nodes = exchangeOverMpi(world, nodeId, shmView(config));
-            var be = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
-            var record = arena.allocate(MPI_MEETING_BYTES);
+            MemorySegment record;
             if (world.rank() == 0) {
                 String given = config.environment().get(JobSecret.ENV);
                 String secretText = given == null || given.isEmpty() ? JobSecret.generate() : given;
-                byte[] secretBytes = secretText.getBytes(java.nio.charset.StandardCharsets.UTF_8);
                 String addr = config.environment().containsKey("MASTER_ADDR") ? lenient.masterAddr()
                         : nodes.nodes().size() == 1 ? LaunchEnv.DEFAULT_MASTER_ADDR : localHostName();
-                byte[] addrBytes = addr.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-                if (secretBytes.length > 128 || addrBytes.length > 256) {
-                    throw new IllegalStateException("DSCOMM_JOB_SECRET (at most 128 bytes) or rank 0's address (at most"
-                            + " 256 bytes) is too long to share over MPI: " + secretBytes.length + ", " + addrBytes.length);
-                }
+                MeetingRecord.requireFits(secretText, addr);
                 listener = Rendezvous.listen(world.size(), JobSecret.of(secretText));
-                java.lang.foreign.MemorySegment.copy(secretBytes, 0, record, java.lang.foreign.ValueLayout.JAVA_BYTE, 0,
-                        secretBytes.length);
-                record.set(be, 128, listener.port());
-                record.set(be, 132, addrBytes.length);
-                java.lang.foreign.MemorySegment.copy(addrBytes, 0, record, java.lang.foreign.ValueLayout.JAVA_BYTE, 136,
-                        addrBytes.length);
+                record = new MeetingRecord(secretText, addr, listener.port()).encode(arena);
+            } else {
+                record = arena.allocate(MeetingRecord.BYTES);
             }
             world.broadcast(record, 0);
-            int port = record.get(be, 128);
-            int addrLen = record.get(be, 132);
-            if (port < 1 || port > 65_535 || addrLen < 1 || addrLen > 256) {
-                throw new IllegalStateException("rank 0's rendezvous record over MPI is malformed: port " + port
-                        + ", address length " + addrLen);
-            }
-            byte[] secretBytes = record.asSlice(0, 128).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
-            int secretLen = 0;
-            while (secretLen < 128 && secretBytes[secretLen] != 0) secretLen++;
-            secret = JobSecret.of(new String(secretBytes, 0, secretLen, java.nio.charset.StandardCharsets.UTF_8));
-            String addr = new String(record.asSlice(136, addrLen).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
-                    java.nio.charset.StandardCharsets.UTF_8);
+            MeetingRecord meeting = MeetingRecord.decode(record);
+            secret = JobSecret.of(meeting.secret());
+            String addr = meeting.address();
+            int port = meeting.port();
             launch = new LaunchEnv(lenient.launcher(), lenient.rank(), lenient.worldSize(), lenient.localRank(),
                     lenient.localSize(), addr, port, lenient.timeout(), lenient.nodeIdOverride());
             // Every rank leaves MPI here, together: the job from now on is the socket ring's.
@@ -279,53 +267,16 @@ final class Job {
         }
     }
 
-    /** Fixed-size record per rank: pid, byte order, node id length and bytes, shared-memory view. */
-    private static final int MPI_RECORD_BYTES = 8 + 4 + 4 + 1024 + 8 + 8;
-
-    /** Offset of the shared-memory view (free bytes, segment bytes) in an MPI record. */
-    private static final int MPI_SHM_VIEW_OFFSET = 8 + 4 + 4 + 1024;
-
+    /** One all-gather of every rank's {@link FixedRankRecord} and a broadcast token: the topology. */
     private static Topology exchangeOverMpi(MpiCollective world, String nodeId, ShmView shmView) {
-        byte[] id = nodeId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        if (id.length > 1024) throw new IllegalArgumentException("node id longer than 1024 bytes: " + nodeId);
-        var be = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
-        var beLong = java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
-        try (var arena = java.lang.foreign.Arena.ofConfined()) {
-            var mine = arena.allocate(MPI_RECORD_BYTES);
-            mine.set(beLong, 0, ProcessHandle.current().pid());
-            mine.set(be, 8, java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.BIG_ENDIAN ? 1 : 0);
-            mine.set(be, 12, id.length);
-            java.lang.foreign.MemorySegment.copy(id, 0, mine, java.lang.foreign.ValueLayout.JAVA_BYTE, 16, id.length);
-            mine.set(beLong, MPI_SHM_VIEW_OFFSET, shmView.freeBytes());
-            mine.set(beLong, MPI_SHM_VIEW_OFFSET + 8, shmView.segmentBytes());
-            var all = arena.allocate((long) MPI_RECORD_BYTES * world.size());
-            world.allGather(mine, all, ds.comm.lanes.ElementType.INT32);
-            var token = arena.allocate(16);
-            if (world.rank() == 0) {
-                byte[] t = new byte[16];
-                new java.security.SecureRandom().nextBytes(t);
-                java.lang.foreign.MemorySegment.copy(t, 0, token, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, 16);
-            }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mine = FixedRankRecord.of(nodeId, shmView, arena);
+            MemorySegment all = arena.allocate((long) FixedRankRecord.BYTES * world.size());
+            world.allGather(mine, all, ElementType.INT32);
+            MemorySegment token = world.rank() == 0 ? FixedRankRecord.newToken(arena)
+                    : arena.allocate(FixedRankRecord.TOKEN_BYTES);
             world.broadcast(token, 0);
-            List<RankRecord> records = new ArrayList<>();
-            var unused = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
-            for (int r = 0; r < world.size(); r++) {
-                long base = (long) r * MPI_RECORD_BYTES;
-                int len = all.get(be, base + 12);
-                if (len < 1 || len > 1024) throw new IllegalStateException("rank " + r + " sent a node id of " + len + " bytes");
-                byte[] b = new byte[len];
-                java.lang.foreign.MemorySegment.copy(all, java.lang.foreign.ValueLayout.JAVA_BYTE, base + 16, b, 0, len);
-                ShmView view;
-                try {
-                    view = new ShmView(all.get(beLong, base + MPI_SHM_VIEW_OFFSET), all.get(beLong, base + MPI_SHM_VIEW_OFFSET + 8));
-                } catch (IllegalArgumentException e) {
-                    throw new IllegalStateException("rank " + r + " sent a bad shared-memory view: " + e.getMessage(), e);
-                }
-                records.add(new RankRecord(r, new String(b, java.nio.charset.StandardCharsets.UTF_8), unused,
-                        ProcessIdentity.ofPid(all.get(beLong, base)), all.get(be, base + 8) == 1 ? java.nio.ByteOrder.BIG_ENDIAN
-                        : java.nio.ByteOrder.LITTLE_ENDIAN, -1, view));
-            }
-            return new Topology(world.rank(), java.util.HexFormat.of().formatHex(token.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)), records);
+            return FixedRankRecord.topology(world.rank(), all, world.size(), token);
         }
     }
 
@@ -471,7 +422,7 @@ final class Job {
     Collective open(GroupSpec group, BackendChoice choice, MpiCollective mpi) {
         return switch (choice.backend()) {
             case LOCAL -> new SoloCollective();
-            case SHM -> ShmCollective.open(group, settings(), reducer, processes(group.members()));
+            case SHM -> ShmCollective.open(group, settings(), reducer, processes(group.members()), crossGroupWatch);
             case RING -> RingCollective.open(group, settings(), reducer, endpoint, ringAddresses(group.members()));
             case HIER -> openHierarchical(group, mpi);
             case MPI -> {
@@ -479,7 +430,7 @@ final class Job {
                     throw new IllegalStateException("group " + group.name() + ": backend mpi must be chosen for the whole job at"
                             + " init (DSCOMM_BACKEND=mpi, CommConfig.backend(MPI), or AUTO under mpirun), not for one split");
                 }
-                yield mpi;
+                yield mpi.hold();
             }
             case AUTO -> throw new IllegalStateException("AUTO is resolved by the policy, never opened");
         };
@@ -492,47 +443,23 @@ final class Job {
      * node K's local group, "NAME.x" for the leaders.
      */
     private Collective openHierarchical(GroupSpec group, MpiCollective mpi) {
-        int[] members = group.members();
-        int n = members.length;
-        List<String> nodeOrder = new ArrayList<>();
-        int[] nodeOfRank = new int[n];
-        int[] localIndex = new int[n];
-        int[] perNode = new int[n];
-        for (int i = 0; i < n; i++) {
-            String node = topology.nodeOf(members[i]);
-            int k = nodeOrder.indexOf(node);
-            if (k < 0) {
-                k = nodeOrder.size();
-                nodeOrder.add(node);
-            }
-            nodeOfRank[i] = k;
-            localIndex[i] = perNode[k]++;
-        }
-        int me = group.myIndex();
-        int myNode = nodeOfRank[me];
-        int[] localMembers = new int[perNode[myNode]];
-        int[] leaderMembers = new int[nodeOrder.size()];
-        for (int i = 0; i < n; i++) {
-            if (nodeOfRank[i] == myNode) localMembers[localIndex[i]] = members[i];
-            if (localIndex[i] == 0) leaderMembers[nodeOfRank[i]] = members[i];
-        }
+        HierLayout layout = HierLayout.of(group, topology::nodeOf);
+        GroupSpec localGroup = layout.localGroup();
         Collective local = null;
         Collective leaders = null;
         try {
-            local = localMembers.length == 1 ? new SoloCollective()
-                    : ShmCollective.open(new GroupSpec(group.name() + ".n" + myNode, group.jobToken(), localMembers, localIndex[me]),
-                    settings(), reducer, processes(localMembers));
-            boolean leader = localIndex[me] == 0;
+            local = localGroup.size() == 1 ? new SoloCollective()
+                    : ShmCollective.open(localGroup, settings(), reducer, processes(localGroup.members()), crossGroupWatch);
             if (mpi != null) {
-                MpiCollective half = mpi.split(leader ? 0 : 1, me);
-                if (leader) leaders = half;
+                MpiCollective half = mpi.split(layout.leader() ? 0 : 1, group.myIndex());
+                if (layout.leader()) leaders = half;
                 else half.close();
-            } else if (leader) {
-                leaders = leaderMembers.length == 1 ? new SoloCollective()
-                        : RingCollective.open(new GroupSpec(group.name() + ".x", group.jobToken(), leaderMembers, myNode),
-                        settings(), reducer, endpoint, ringAddresses(leaderMembers));
+            } else if (layout.leader()) {
+                GroupSpec leadersGroup = layout.leadersGroup();
+                leaders = leadersGroup.size() == 1 ? new SoloCollective()
+                        : RingCollective.open(leadersGroup, settings(), reducer, endpoint, ringAddresses(leadersGroup.members()));
             }
-            return new HierCollective(group.name(), me, nodeOfRank, localIndex, local, leaders);
+            return new HierCollective(layout, local, leaders);
         } catch (RuntimeException e) {
             if (leaders != null) leaders.close();
             if (local != null) local.close();

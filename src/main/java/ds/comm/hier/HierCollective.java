@@ -36,24 +36,21 @@ public final class HierCollective extends BackendCollective {
     private MemorySegment scratch = MemorySegment.NULL;
 
     /**
-     * @param groupName        the group's name
-     * @param rank             this rank's group index
-     * @param nodeOfRank       for each group rank, the index of its node (0 = first node seen)
-     * @param localIndexOfRank for each group rank, its index inside its node's local group
-     * @param local            the collective over this node's members (leader at index 0)
-     * @param leaders          the collective over node leaders, or null when this rank is not a leader
+     * @param layout  how the group spans nodes, as this process sees it
+     * @param local   the collective over this node's members ({@link HierLayout#localGroup()})
+     * @param leaders the collective over node leaders ({@link HierLayout#leadersGroup()}), or
+     *                null when this rank is not a leader
      */
-    public HierCollective(String groupName, int rank, int[] nodeOfRank, int[] localIndexOfRank, Collective local,
-                          Collective leaders) {
-        super("hier", groupName, rank, nodeOfRank.length);
-        this.rank = rank;
-        this.size = nodeOfRank.length;
-        this.nodeOfRank = nodeOfRank.clone();
-        this.localIndexOfRank = localIndexOfRank.clone();
-        this.myNode = nodeOfRank[rank];
+    public HierCollective(HierLayout layout, Collective local, Collective leaders) {
+        super("hier", layout.group().name(), layout.group().myIndex(), layout.group().size());
+        this.rank = layout.group().myIndex();
+        this.size = layout.group().size();
+        this.nodeOfRank = layout.nodeOfRank();
+        this.localIndexOfRank = layout.localIndexOfRank();
+        this.myNode = layout.myNode();
         this.local = local;
         this.leaders = leaders;
-        if ((localIndexOfRank[rank] == 0) != (leaders != null)) {
+        if (layout.leader() != (leaders != null)) {
             throw new IllegalArgumentException("rank " + rank + " is " + (leaders == null ? "a leader without" : "not a leader but has")
                     + " a leaders' collective");
         }

@@ -213,6 +213,16 @@ public final class MpiCollective extends BackendCollective {
         }
     }
 
+    /**
+     * One more owner of this communicator ({@link #retain()}, typed): a group's MPI communicator
+     * serves both as its backend and as the parent of its splits, and each owner closes its own
+     * hold; MPI_Comm_free runs when the last one does.
+     */
+    public MpiCollective hold() {
+        retain();
+        return this;
+    }
+
     /** This process's rank in MPI_COMM_WORLD, to cross-check with the launcher's environment. */
     public int worldRank() {
         return lib.worldRank();

@@ -1,7 +1,5 @@
 package ds.comm.ring;
 
-import ds.comm.lanes.Combiner;
-import ds.comm.lanes.ElementType;
 import ds.comm.spi.CommFailure;
 
 import java.nio.ByteBuffer;

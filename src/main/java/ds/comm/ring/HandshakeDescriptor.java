@@ -104,8 +104,6 @@ final class HandshakeDescriptor {
     static final int CHALLENGE_LENGTH = 4 + JobSecret.NONCE_BYTES;
     static final int RESPONSE_LENGTH = 4 + JobSecret.NONCE_BYTES + JobSecret.TAG_BYTES;
 
-    static final byte[] CONNECTOR_LABEL = "ds-comm ring connector".getBytes(StandardCharsets.US_ASCII);
-    static final byte[] LISTENER_LABEL = "ds-comm ring listener".getBytes(StandardCharsets.US_ASCII);
 
     private HandshakeDescriptor() {
     }

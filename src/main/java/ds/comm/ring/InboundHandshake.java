@@ -7,6 +7,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 
 import ds.comm.topology.JobSecret;
+import ds.comm.topology.MutualProof;
 import ds.comm.topology.PeerCheck;
 
 import static ds.comm.ring.HandshakeDescriptor.*;
@@ -124,10 +125,10 @@ final class InboundHandshake {
             byte[] theirNonce = new byte[JobSecret.NONCE_BYTES];
             byte[] tag = new byte[JobSecret.TAG_BYTES];
             response.get(4, theirNonce).get(4 + JobSecret.NONCE_BYTES, tag);
-            if (!secret.verify(tag, CONNECTOR_LABEL, nonce, theirNonce, hello)) {
+            if (!MutualProof.RING.verifyConnector(secret, tag, theirNonce, nonce, hello)) {
                 return fail("failed authentication (wrong or missing DSCOMM_JOB_SECRET, or not a rank of this job)");
             }
-            out = ack(STATUS_ACCEPTED, secret.tag(LISTENER_LABEL, theirNonce, nonce, hello));
+            out = ack(STATUS_ACCEPTED, MutualProof.RING.listenerTag(secret, theirNonce, nonce, hello));
             state = State.WRITE_ACK;
         }
         if (state == State.WRITE_ACK) {

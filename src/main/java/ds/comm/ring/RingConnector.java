@@ -1,6 +1,7 @@
 package ds.comm.ring;
 
 import ds.comm.topology.JobSecret;
+import ds.comm.topology.MutualProof;
 import ds.comm.topology.PeerCheck;
 import ds.comm.topology.SocketOwner;
 
@@ -82,7 +83,7 @@ final class RingConnector {
                     byte[] theirNonce = new byte[JobSecret.NONCE_BYTES];
                     challenge.get(4, theirNonce);
                     byte[] myNonce = JobSecret.nonce();
-                    ByteBuffer response = response(myNonce, secret.tag(CONNECTOR_LABEL, theirNonce, myNonce, helloBytes));
+                    ByteBuffer response = response(myNonce, MutualProof.RING.connectorTag(secret, myNonce, theirNonce, helloBytes));
                     while (response.hasRemaining()) {
                         if (ch.write(response) == 0) {
                             await(selector, key, SelectionKey.OP_WRITE, deadline);
@@ -96,7 +97,7 @@ final class RingConnector {
                     }
                     byte[] tag = new byte[JobSecret.TAG_BYTES];
                     ack.get(8, tag);
-                    if (!secret.verify(tag, LISTENER_LABEL, myNonce, theirNonce, helloBytes)) {
+                    if (!MutualProof.RING.verifyListener(secret, tag, myNonce, theirNonce, helloBytes)) {
                         throw new IOException(address + " failed authentication: it does not know this job's "
                                 + JobSecret.ENV + " (another process on the port?)");
                     }

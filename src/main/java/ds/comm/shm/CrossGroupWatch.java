@@ -27,52 +27,57 @@ import static ds.comm.shm.SegmentDescriptor.stepAcquire;
  * ever called from two threads (it might legitimately run G and H concurrently) publishes
  * {@code CALLERS_MULTI} in all its segments and the rule is never applied to or by it: its
  * peers fall back to the timeout. The finding must hold on two consecutive checks.
+ *
+ * <p>One watch per job (per {@code Communicator.init()}), not per JVM: several in-process jobs
+ * (tests that run many ranks in one JVM, or an application with two independent jobs) each keep
+ * their own single-caller finding, and one job's threads never switch the rule off for another.
  */
-final class CrossGroupWatch {
+public final class CrossGroupWatch {
 
-    private static final Object LOCK = new Object();
-    /** Every open multi-rank SHM collective of this process. */
-    private static final List<ShmCollective> OPEN = new ArrayList<>();
+    private final Object lock = new Object();
+    /** Every open multi-rank SHM collective of this job in this process. */
+    private final List<ShmCollective> open = new ArrayList<>();
 
-    /** The first thread that ever ran an SHM collective here; any other makes the process MULTI. */
-    private static volatile Thread firstCaller;
-    private static volatile boolean multipleCallers;
+    /** The first thread that ever ran an SHM collective of this job; any other makes it MULTI. */
+    private volatile Thread firstCaller;
+    private volatile boolean multipleCallers;
 
-    private CrossGroupWatch() {
+    /** A watch for one job's groups in this process (the job owns it; nothing is JVM-global). */
+    public CrossGroupWatch() {
     }
 
     /**
      * Called on entry to every collective: one volatile read once the answer is known, a
      * thread comparison before. Allocates nothing.
      */
-    static void noteCaller() {
+    void noteCaller() {
         if (multipleCallers) return;
         Thread me = Thread.currentThread();
         Thread first = firstCaller;
         if (first == me) return;
-        synchronized (LOCK) {
+        synchronized (lock) {
             if (firstCaller == null) {
                 firstCaller = me;
                 return;
             }
             if (firstCaller == me) return;
             multipleCallers = true;
-            for (ShmCollective c : OPEN) {
+            for (ShmCollective c : open) {
                 callersRelease(c.ownSegment(), CALLERS_MULTI);
             }
         }
     }
 
-    static void register(ShmCollective c) {
-        synchronized (LOCK) {
+    void register(ShmCollective c) {
+        synchronized (lock) {
             callersRelease(c.ownSegment(), multipleCallers ? CALLERS_MULTI : CALLERS_SINGLE);
-            OPEN.add(c);
+            open.add(c);
         }
     }
 
-    static void unregister(ShmCollective c) {
-        synchronized (LOCK) {
-            OPEN.remove(c);
+    void unregister(ShmCollective c) {
+        synchronized (lock) {
+            open.remove(c);
         }
     }
 
@@ -80,7 +85,7 @@ final class CrossGroupWatch {
      * The deadlock finding for {@code waiting} (group G) blocked on its member {@code peerWorld},
      * or null.
      */
-    static CommFailure deadlockWith(ShmCollective waiting, int peerWorld) {
+    CommFailure deadlockWith(ShmCollective waiting, int peerWorld) {
         ShmCollective h = partnerGroup(waiting, peerWorld);
         if (h == null) return null;
         MemorySegment peerInH = h.segmentOfWorldRank(peerWorld);
@@ -99,18 +104,18 @@ final class CrossGroupWatch {
      * rank hear of the mismatch at once instead of later finding this rank closed. Safe without
      * further locking: the rule holds only while this process calls from this one thread.
      */
-    static void abortPartnerGroup(ShmCollective waiting, int peerWorld, CommFailure cause) {
+    void abortPartnerGroup(ShmCollective waiting, int peerWorld, CommFailure cause) {
         ShmCollective h = partnerGroup(waiting, peerWorld);
         if (h != null) h.abortFor(cause, peerWorld);
     }
 
-    private static ShmCollective partnerGroup(ShmCollective waiting, int peerWorld) {
+    private ShmCollective partnerGroup(ShmCollective waiting, int peerWorld) {
         if (multipleCallers) return null;
-        synchronized (LOCK) {
+        synchronized (lock) {
             int me = waiting.group().myWorldRank();
             MemorySegment peerInG = waiting.segmentOfWorldRank(peerWorld);
             if (peerInG == null || callersAcquire(peerInG) != CALLERS_SINGLE) return null;
-            for (ShmCollective h : OPEN) {
+            for (ShmCollective h : open) {
                 // A group of ours that failed or closed: its members learn that from its STATE
                 // and leave it, so a peer ahead there is not stuck waiting for us.
                 if (h == waiting || h.broken()) continue;

@@ -56,6 +56,8 @@ public final class ShmCollective extends BackendCollective {
 
     private final GroupSpec group;
     private final Reducer reducer;
+    /** The job's cross-group deadlock finder this group is registered with. */
+    private final CrossGroupWatch watch;
     private final int rank;
     private final int size;
     private final Arena arena;
@@ -95,12 +97,13 @@ public final class ShmCollective extends BackendCollective {
     private SymmetricBuffer[] symmetric = new SymmetricBuffer[0];
 
     private ShmCollective(GroupSpec group, Settings settings, Reducer reducer, Arena arena, Path ownPath,
-                          MemorySegment[] segments, ProcessIdentity[] processes) {
+                          MemorySegment[] segments, ProcessIdentity[] processes, CrossGroupWatch watch) {
         super("shm", group.name(), group.myIndex(), group.size());
         this.group = group;
         this.settings = settings;
         this.processes = processes;
         this.reducer = reducer;
+        this.watch = watch;
         this.rank = group.myIndex();
         this.size = group.size();
         this.arena = arena;
@@ -149,7 +152,18 @@ public final class ShmCollective extends BackendCollective {
      *                  not ours, is waited for until the timeout
      */
     public static ShmCollective open(GroupSpec group, Settings settings, Reducer reducer, ProcessIdentity[] processes) {
+        return open(group, settings, reducer, processes, new CrossGroupWatch());
+    }
+
+    /**
+     * As {@link #open(GroupSpec, Settings, Reducer, ProcessIdentity[])}, with the job's
+     * {@code watch}: every SHM group of one job in this process registers with the same watch, so
+     * that calls on different groups in different orders are found as the deadlock they are.
+     */
+    public static ShmCollective open(GroupSpec group, Settings settings, Reducer reducer, ProcessIdentity[] processes,
+                                     CrossGroupWatch watch) {
         Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(watch, "watch");
         if (processes.length != group.size()) {
             throw new IllegalArgumentException(processes.length + " processes for a group of " + group.size());
         }
@@ -182,11 +196,11 @@ public final class ShmCollective extends BackendCollective {
             reclaimStale(dir, SegmentFile.uidOf(segments[rank]), deadline);
             attachPeers(dir, bytes, group, settings, arena, segments, processes.clone(), deadline);
             ShmCollective collective = new ShmCollective(group, settings, reducer, arena, ownPath, segments,
-                    processes.clone());
+                    processes.clone(), watch);
             collective.startHeartbeatIfNeeded(settings.peerLostNanos());
             collective.openBarrier();
-            CrossGroupWatch.register(collective);
-            collective.steps.watchCrossGroups(peerWorld -> CrossGroupWatch.deadlockWith(collective, peerWorld));
+            watch.register(collective);
+            collective.steps.watchCrossGroups(peerWorld -> watch.deadlockWith(collective, peerWorld));
             collective.ownFileLinked = !SegmentFile.deleteQuietly(ownPath);
             return collective;
         } catch (RuntimeException | Error e) {
@@ -687,7 +701,7 @@ public final class ShmCollective extends BackendCollective {
         for (SymmetricBuffer b : symmetric) {
             b.release();
         }
-        CrossGroupWatch.unregister(this); // before the arena closes: its segments are read there
+        watch.unregister(this); // before the arena closes: its segments are read there
         if (heartbeating) {
             // Before the arena closes: the pacer must never write into an unmapped segment.
             HeartbeatPacer.instance().unregister(ownSegment);
@@ -770,7 +784,7 @@ public final class ShmCollective extends BackendCollective {
         if (!usable()) {
             throw refusal(CallDescriptor.describe(CallDescriptor.word0(kind, type, op, root), bytes, 0));
         }
-        CrossGroupWatch.noteCaller();
+        watch.noteCaller();
         steps.begin(kind, type, op, root, bytes, CallDescriptor.plan(algorithm, chunk));
     }
 
@@ -794,7 +808,7 @@ public final class ShmCollective extends BackendCollective {
         if (!abortedByPartner && f.kind() == CommFailure.Kind.MISMATCH && f.peerRank() >= 0) {
             // If the mismatch is one of calls on different groups, this rank's other group is
             // stuck in the same deadlock: abort it too, so its members hear why (see CrossGroupWatch).
-            CrossGroupWatch.abortPartnerGroup(this, f.peerRank(), f);
+            watch.abortPartnerGroup(this, f.peerRank(), f);
         }
     }
 

@@ -42,6 +42,8 @@ public abstract class BackendCollective implements Collective {
     private final int size;
     private volatile CommFailure failure;
     private volatile boolean closed;
+    /** Owners that must each close it before it is released; guarded by this. */
+    private int holds = 1;
 
     /**
      * @param backend   the backend's short name, as the selection policy reports it ("shm", "ring", "mpi")
@@ -139,13 +141,31 @@ public abstract class BackendCollective implements Collective {
     }
 
     /**
-     * Closes: idempotent; never throws for peers that are gone. The first call runs
-     * {@link #release()}.
+     * Adds an owner: the collective is released only when every owner has closed it. For an
+     * engine that serves twice (an MPI communicator that is both a group's backend and the
+     * parent of its splits), so no owner needs to know who else holds it.
+     *
+     * @return this
+     * @throws IllegalStateException if it is already closed
+     */
+    public final BackendCollective retain() {
+        synchronized (this) {
+            if (closed) throw new IllegalStateException(this + ": retained after close");
+            holds++;
+        }
+        return this;
+    }
+
+    /**
+     * Gives up one owner's hold; the last one closes: later calls are refused, and
+     * {@link #release()} runs once. Each owner closes at most once; closing a closed collective
+     * does nothing. Never throws for peers that are gone.
      */
     @Override
     public final void close() {
         synchronized (this) {
             if (closed) return;
+            if (--holds > 0) return;
             closed = true;
         }
         release();

@@ -105,7 +105,7 @@ final class RendezvousClient {
                 byte[] hello = bytesOf(RendezvousCodec.hello(env.worldSize(), self));
                 byte[] clientNonce = JobSecret.nonce();
                 ByteBuffer proof = RendezvousCodec.proof(clientNonce,
-                        secret.tag(RendezvousServer.CLIENT_LABEL, serverNonce, clientNonce, hello));
+                        MutualProof.RENDEZVOUS.connectorTag(secret, clientNonce, serverNonce, hello));
                 OutputStream out = socket.getOutputStream();
                 out.write(hello);
                 out.write(proof.array(), proof.arrayOffset() + proof.position(), proof.remaining());
@@ -283,7 +283,7 @@ final class RendezvousClient {
             RendezvousCodec.Proof proof = RendezvousCodec.decodeProof(
                     ByteBuffer.wrap(proofFrame, HEADER_BYTES, RendezvousDescriptor.PROOF_BYTES).slice());
             if (!Arrays.equals(proof.nonce(), serverNonce)
-                    || !secret.verify(proof.tag(), RendezvousServer.SERVER_LABEL, clientNonce, serverNonce, frame)) {
+                    || !MutualProof.RENDEZVOUS.verifyListener(secret, proof.tag(), clientNonce, serverNonce, frame)) {
                 throw new RendezvousException("rank " + env.rank() + ": the answer from " + where
                         + " failed authentication: rank 0 has another " + JobSecret.ENV
                         + ", or something else listens on MASTER_PORT; the answer is ignored");

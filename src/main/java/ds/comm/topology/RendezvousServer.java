@@ -2,7 +2,6 @@ package ds.comm.topology;
 
 import static ds.comm.topology.RendezvousDescriptor.HEADER_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.MAX_HELLO_BYTES;
-import static ds.comm.topology.RendezvousDescriptor.PROOF_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.TOKEN_BYTES;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_HELLO;
 import static ds.comm.topology.RendezvousDescriptor.TYPE_PROOF;
@@ -19,7 +18,6 @@ import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.security.SecureRandom;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -65,8 +63,6 @@ final class RendezvousServer implements AutoCloseable {
      * once). At least the world size: all ranks of a remote node share its address.
      */
     static final int MIN_UNAUTHENTICATED_PER_SOURCE = 16;
-    static final byte[] CLIENT_LABEL = "ds-comm rendezvous client".getBytes(StandardCharsets.US_ASCII);
-    static final byte[] SERVER_LABEL = "ds-comm rendezvous server".getBytes(StandardCharsets.US_ASCII);
 
     private final ServerSocketChannel listener;
     private final Selector selector;
@@ -93,6 +89,23 @@ final class RendezvousServer implements AutoCloseable {
 
     /** One accepted connection and its protocol state. */
     private static final class Peer {
+
+        /**
+         * Where a connection is in the handshake; only forward, one step at a time:
+         * {@code AWAITING_HELLO → AWAITING_PROOF → AUTHENTICATED → ARRIVED}.
+         */
+        enum State {
+            /** Accepted; its HELLO frame has not fully arrived. */
+            AWAITING_HELLO,
+            /** HELLO kept (not yet trusted); waiting for the PROOF over it. */
+            AWAITING_PROOF,
+            /** PROOF verified: a rank of this job, told why the rendezvous fails if it does. */
+            AUTHENTICATED,
+            /** HELLO decoded and accepted: counted as arrived; any more data is a protocol error. */
+            ARRIVED
+        }
+
+        State state = State.AWAITING_HELLO;
         final SocketChannel channel;
         final String remote;
         /** The address of this host that the peer reached: routable from the peer's node. */
@@ -105,12 +118,10 @@ final class RendezvousServer implements AutoCloseable {
         final byte[] serverNonce = JobSecret.nonce();
         final ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
         ByteBuffer body;
-        /** The complete HELLO frame (header and body), kept until its PROOF arrives. */
+        /** The complete HELLO frame (header and body), kept from AWAITING_PROOF on. */
         byte[] helloFrame;
         byte[] clientNonce;
-        /** Set once the PROOF verified: only such peers are told why the rendezvous failed. */
-        boolean authenticated;
-        /** Set once the PROOF verified and the HELLO decoded. */
+        /** The rank's record, from ARRIVED on. */
         RankRecord hello;
         ByteBuffer out;
         boolean foreign;
@@ -122,8 +133,13 @@ final class RendezvousServer implements AutoCloseable {
             this.source = source;
         }
 
+        /** Whether its PROOF verified: only such peers are told why the rendezvous failed. */
+        boolean authenticated() {
+            return state.compareTo(State.AUTHENTICATED) >= 0;
+        }
+
         String describe() {
-            return hello == null ? "connection from " + remote
+            return state != State.ARRIVED ? "connection from " + remote
                     : "rank " + hello.rank() + " (pid " + hello.pid() + " on node " + hello.nodeId() + " from " + remote + ")";
         }
     }
@@ -262,7 +278,7 @@ final class RendezvousServer implements AutoCloseable {
     private void dropUnauthenticatedAfterWindow() {
         long now = System.nanoTime();
         for (Peer p : new ArrayList<>(peers)) {
-            if (!p.authenticated && now - p.acceptedAt > AUTH_WINDOW_NANOS) {
+            if (!p.authenticated() && now - p.acceptedAt > AUTH_WINDOW_NANOS) {
                 SelectionKey key = p.channel.keyFor(selector);
                 drop(p, key, "no authenticated HELLO within " + TimeUnit.NANOSECONDS.toMillis(AUTH_WINDOW_NANOS) + " ms");
             }
@@ -320,7 +336,7 @@ final class RendezvousServer implements AutoCloseable {
     private int unprovenFrom(InetAddress source) {
         int n = 0;
         for (Peer p : peers) {
-            if (!p.authenticated && p.verdict != PeerCheck.Verdict.SAME_USER && p.source.equals(source)) n++;
+            if (!p.authenticated() && p.verdict != PeerCheck.Verdict.SAME_USER && p.source.equals(source)) n++;
         }
         return n;
     }
@@ -333,7 +349,7 @@ final class RendezvousServer implements AutoCloseable {
     private boolean evictOldestUnauthenticated(InetAddress source, boolean proven, String why) {
         Peer oldest = null;
         for (Peer p : peers) {
-            if (!p.authenticated && (p.verdict == PeerCheck.Verdict.SAME_USER) == proven
+            if (!p.authenticated() && (p.verdict == PeerCheck.Verdict.SAME_USER) == proven
                     && (source == null || p.source.equals(source))
                     && (oldest == null || p.acceptedAt - oldest.acceptedAt < 0)) {
                 oldest = p;
@@ -346,7 +362,7 @@ final class RendezvousServer implements AutoCloseable {
 
     private void read(Peer p, SelectionKey key) throws Failure {
         try {
-            if (p.hello != null) {
+            if (p.state == Peer.State.ARRIVED) {
                 // A rank that has said HELLO sends nothing more; readable means it hung up.
                 int n = p.channel.read(ByteBuffer.allocate(1));
                 if (n < 0) {
@@ -369,7 +385,7 @@ final class RendezvousServer implements AutoCloseable {
                 }
                 // Bounded before anything is allocated: a HELLO is at most ~1 KiB, a PROOF 64 bytes.
                 RendezvousCodec.Header h = RendezvousCodec.header(p.header.flip(), MAX_HELLO_BYTES);
-                short expected = p.helloFrame == null ? TYPE_HELLO : TYPE_PROOF;
+                short expected = p.state == Peer.State.AWAITING_HELLO ? TYPE_HELLO : TYPE_PROOF;
                 if (h.type() != expected) {
                     drop(p, key, "sent frame type " + h.type() + " where type " + expected + " belongs");
                     return;
@@ -385,22 +401,23 @@ final class RendezvousServer implements AutoCloseable {
             }
             ByteBuffer body = p.body.flip();
             p.body = null;
-            if (p.helloFrame == null) {
+            if (p.state == Peer.State.AWAITING_HELLO) {
                 byte[] frame = new byte[HEADER_BYTES + body.remaining()];
                 p.header.get(0, frame, 0, HEADER_BYTES);
                 body.get(frame, HEADER_BYTES, frame.length - HEADER_BYTES);
                 p.helloFrame = frame;
+                p.state = Peer.State.AWAITING_PROOF;
                 p.header.clear();
                 return;
             }
             p.header.clear();
             RendezvousCodec.Proof proof = RendezvousCodec.decodeProof(body);
-            if (!secret.verify(proof.tag(), CLIENT_LABEL, p.serverNonce, proof.nonce(), p.helloFrame)) {
+            if (!MutualProof.RENDEZVOUS.verifyConnector(secret, proof.tag(), proof.nonce(), p.serverNonce, p.helloFrame)) {
                 drop(p, key, "failed authentication (wrong or missing DSCOMM_JOB_SECRET, or not a rank of this job)");
                 return;
             }
             p.clientNonce = proof.nonce();
-            p.authenticated = true;
+            p.state = Peer.State.AUTHENTICATED;
             PeerCheck.noteUnproven(p.verdict, "rendezvous peer " + p.remote, secret);
             RendezvousCodec.Hello hello;
             try {
@@ -417,7 +434,7 @@ final class RendezvousServer implements AutoCloseable {
             p.foreign = e.foreign;
             drop(p, key, e.getMessage());
         } catch (IOException e) {
-            if (p.hello != null) {
+            if (p.state == Peer.State.ARRIVED) {
                 noteLost(p, key, new Failure(RendezvousDescriptor.CAUSE_LOST, p.hello.rank(), p.describe()
                         + " lost its connection before all " + worldSize + " ranks arrived (" + e.getMessage() + "); "
                         + missingRanks()));
@@ -457,6 +474,7 @@ final class RendezvousServer implements AutoCloseable {
                     + " or two jobs share MASTER_ADDR:MASTER_PORT)");
         }
         p.hello = rec;
+        p.state = Peer.State.ARRIVED;
         byRank[rec.rank()] = p;
         arrived++;
     }
@@ -467,7 +485,7 @@ final class RendezvousServer implements AutoCloseable {
         List<RankRecord> records = routableRecords();
         byte[] frame = bytesOf(RendezvousCodec.table(token, records));
         for (Peer p : peers) {
-            p.out = p.hello == null ? null : signed(p, frame);
+            p.out = p.state == Peer.State.ARRIVED ? signed(p, frame) : null;
         }
         if (!flush(deadline)) {
             List<Integer> late = new ArrayList<>();
@@ -551,7 +569,7 @@ final class RendezvousServer implements AutoCloseable {
 
     /** The frame followed by rank 0's PROOF for this peer's nonce. */
     private ByteBuffer signed(Peer p, byte[] frame) {
-        byte[] tag = secret.tag(SERVER_LABEL, p.clientNonce, p.serverNonce, frame);
+        byte[] tag = MutualProof.RENDEZVOUS.listenerTag(secret, p.clientNonce, p.serverNonce, frame);
         ByteBuffer proof = RendezvousCodec.proof(p.serverNonce, tag);
         ByteBuffer both = ByteBuffer.allocate(frame.length + proof.remaining());
         return both.put(frame).put(proof).flip();
@@ -572,7 +590,7 @@ final class RendezvousServer implements AutoCloseable {
         closeQuietly(listener);
         byte[] frame = bytesOf(RendezvousCodec.error(cause, rank, reason));
         for (Peer p : peers) {
-            p.out = p.authenticated ? signed(p, frame) : null;
+            p.out = p.authenticated() ? signed(p, frame) : null;
         }
         try {
             flush(System.nanoTime() + ERROR_FLUSH_NANOS);

@@ -1,5 +1,6 @@
 package ds.comm.mpi;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,6 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * HIER backend must meet through MPI instead of demanding MASTER_PORT, and a forced RING must learn
  * rank 0's rendezvous address (and a job secret) through MPI.
  */
+@Tag("multiprocess")
+@Tag("mpi")
 class ModularClientUnderMpiTest {
 
     private static final String APP_INFO = """

@@ -1,5 +1,6 @@
 package ds.comm.mpi;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -29,6 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Skipped, loudly, only when the launcher is not installed.
  */
 @Timeout(value = 150)
+@Tag("multiprocess")
+@Tag("mpi")
 class MpiBackendTest {
 
     private static final long DEADLINE_SECONDS = 120;

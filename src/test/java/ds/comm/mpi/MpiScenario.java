@@ -496,7 +496,7 @@ public final class MpiScenario {
         switch (type) {
             case FP32 -> seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, 4 * i, (float) v);
             case FP64 -> seg.set(ValueLayout.JAVA_DOUBLE_UNALIGNED, 8 * i, v);
-            case BF16, FP16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, (type == ElementType.BF16 ? HalfFloats.floatToBf16((float) v) : HalfFloats.floatToFp16((float) v)));
+            case BF16, FP16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, HalfFloats.fromFloat(type, (float) v));
             default -> throw new IllegalArgumentException(type.toString());
         }
     }
@@ -537,7 +537,7 @@ public final class MpiScenario {
             case FP64 -> Double.toString(seg.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, off));
             case BF16, FP16 -> {
                 short bits = seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off);
-                yield (type == ElementType.BF16 ? HalfFloats.bf16ToFloat((short) bits) : HalfFloats.fp16ToFloat((short) bits)) + " (0x" + Integer.toHexString(bits & 0xFFFF) + ")";
+                yield HalfFloats.toFloat(type, (short) bits) + " (0x" + Integer.toHexString(bits & 0xFFFF) + ")";
             }
             case INT32 -> Integer.toString(seg.get(ValueLayout.JAVA_INT_UNALIGNED, off));
             case INT64 -> Long.toString(seg.get(ValueLayout.JAVA_LONG_UNALIGNED, off));

@@ -69,7 +69,9 @@ final class RankOrderReference {
                 }
                 case BF16, FP16 -> {
                     float acc = ReferenceArithmetic.widen(type, inputs[0].get(I16, i * 2));
-                    for (int r = 1; r < inputs.length; r++) acc = ReferenceArithmetic.apply(op, acc, ReferenceArithmetic.widen(type, inputs[r].get(I16, i * 2)));
+                    for (int r = 1; r < inputs.length; r++) {
+                        acc = ReferenceArithmetic.apply(op, acc, ReferenceArithmetic.widen(type, inputs[r].get(I16, i * 2)));
+                    }
                     out.set(I16, i * 2, ReferenceArithmetic.narrow(type, acc));
                 }
                 case INT32 -> {

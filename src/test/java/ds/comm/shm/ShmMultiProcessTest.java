@@ -1,5 +1,6 @@
 package ds.comm.shm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -16,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Ranks as real processes: separate address spaces mapping the same tmpfs files. */
 @Timeout(90)
+@Tag("multiprocess")
 class ShmMultiProcessTest {
 
     private ShmRanks ranks;

@@ -102,6 +102,19 @@ class BackendCollectiveTest {
     }
 
     @Test
+    void aRetainedCollectiveIsReleasedOnlyWhenEveryOwnerClosedIt() {
+        Probe p = new Probe();
+        assertSame(p, p.retain());
+        p.close();
+        assertEquals(BackendCollective.State.OPEN, p.state(), "one owner still holds it");
+        p.barrier();
+        p.close();
+        assertEquals(List.of("released"), p.events);
+        assertEquals(BackendCollective.State.CLOSED, p.state());
+        assertThrows(IllegalStateException.class, p::retain);
+    }
+
+    @Test
     void aFailureAfterCloseIsNotRecordedAndTellsNobody() {
         Probe p = new Probe();
         p.close();

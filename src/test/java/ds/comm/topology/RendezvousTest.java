@@ -368,7 +368,7 @@ class RendezvousTest {
                     Thread.sleep(60);
                 }
                 ByteBuffer proof = RendezvousCodec.proof(clientNonce,
-                        secret.tag(RendezvousServer.CLIENT_LABEL, serverNonce, clientNonce, hello));
+                        MutualProof.RENDEZVOUS.connectorTag(secret, clientNonce, serverNonce, hello));
                 out.write(proof.array(), 0, proof.limit());
                 out.flush();
                 byte[] header = s.getInputStream().readNBytes(RendezvousDescriptor.HEADER_BYTES);

@@ -1,5 +1,6 @@
 package ds.comm.multiprocess;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -19,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code bin/dscomm bench} and {@code demo} as a user runs them (the tool launching its own
  * ranks), with standard output and standard error kept apart: the CSV must be clean.
  */
+@Tag("multiprocess")
 class BenchCliTest {
 
     private record Run(int exit, List<String> out, String err) {

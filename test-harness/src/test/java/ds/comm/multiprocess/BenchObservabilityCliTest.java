@@ -3,6 +3,7 @@ package ds.comm.multiprocess;
 import ds.comm.testkit.JsonParser;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordingFile;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * recording holds exactly one collective event per call the bench makes, and the JSON holds the
  * rows the CSV would.
  */
+@Tag("multiprocess")
 class BenchObservabilityCliTest {
 
     private record Run(int exit, List<String> out, String err) {

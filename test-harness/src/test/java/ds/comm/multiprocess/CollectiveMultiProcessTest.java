@@ -1,6 +1,7 @@
 package ds.comm.multiprocess;
 
 import ds.comm.tool.LaunchResult;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -23,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <p>Small SHM thresholds ({@link #SMALL_SHM}) make modest counts cross the one-step/chunked
  * boundary and the chunk size, so every algorithm runs without large buffers.
  */
+@Tag("multiprocess")
 class CollectiveMultiProcessTest {
 
     private static final String SCENARIO = "ds.comm.tool.scenario.CollectiveScenario";

@@ -12,11 +12,13 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** {@code bin/dscomm launch} and {@code doctor} as separate processes. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Tag("multiprocess")
 class LauncherCliTest {
 
     @Test

@@ -1,5 +1,6 @@
 package ds.comm.multiprocess;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -18,6 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * mpirun would give others) writes each log record as one line beginning with its rank, so
  * records of several ranks sharing a terminal cannot interleave half by half.
  */
+@Tag("multiprocess")
+@Tag("mpi")
 class LogFormatCliTest {
 
     @Test

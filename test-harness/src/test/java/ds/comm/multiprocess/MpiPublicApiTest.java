@@ -3,6 +3,7 @@ package ds.comm.multiprocess;
 import ds.comm.mpi.MpiLaunch;
 import ds.comm.mpi.MpiLibrary;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -22,6 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * launcher with DSCOMM_BACKEND=mpi: every collective exact and bit-identical, splits mapped to
  * MPI_Comm_split, and {@code backend()} naming the MPI library.
  */
+@Tag("multiprocess")
+@Tag("mpi")
 class MpiPublicApiTest {
 
     private static final String CLIENT = ds.comm.tool.scenario.CollectiveScenario.class.getName();

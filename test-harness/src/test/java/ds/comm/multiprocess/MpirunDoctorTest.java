@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -23,6 +24,8 @@ import org.junit.jupiter.api.Timeout;
  * detect the launcher and the right ranks and complete a rendezvous.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Tag("multiprocess")
+@Tag("mpi")
 class MpirunDoctorTest {
 
     /**

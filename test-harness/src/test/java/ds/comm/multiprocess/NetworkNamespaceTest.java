@@ -3,6 +3,7 @@ package ds.comm.multiprocess;
 import ds.comm.testkit.TwoHostNetwork;
 import ds.comm.tool.RankPrograms;
 import ds.comm.tool.scenario.CollectiveScenario;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,6 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <p>Needs root and iproute2 (CI installs it and runs as root). The namespaces and the link are
  * removed afterwards, also when a test fails.
  */
+@Tag("multiprocess")
+@Tag("netns")
 class NetworkNamespaceTest {
 
     /** Addresses of the project's own two test hosts, inside namespaces this test creates. */

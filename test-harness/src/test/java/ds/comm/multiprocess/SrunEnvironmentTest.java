@@ -1,6 +1,7 @@
 package ds.comm.multiprocess;
 
 import ds.comm.topology.LaunchEnv;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -20,6 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * step ids. (.ci/slurm-check does the same under a real slurmctld/slurmd; this keeps the path
  * covered in every test run, where no Slurm is installed.)
  */
+@Tag("multiprocess")
+@Tag("mpi")
 class SrunEnvironmentTest {
 
     @Test

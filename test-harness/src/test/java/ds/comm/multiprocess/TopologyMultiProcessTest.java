@@ -4,7 +4,6 @@ import static ds.comm.multiprocess.Ranks.gone;
 import static ds.comm.multiprocess.Ranks.launch;
 import static ds.comm.multiprocess.Ranks.linesOf;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,6 +18,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,6 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** Real rank processes started through {@link ds.comm.tool.Launcher}, rendezvousing over TCP. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Tag("multiprocess")
 class TopologyMultiProcessTest {
 
     private static final String PROBE = "ds.comm.tool.scenario.TopologyProbe";

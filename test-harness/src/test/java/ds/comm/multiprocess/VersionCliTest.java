@@ -1,5 +1,6 @@
 package ds.comm.multiprocess;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -8,7 +9,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -21,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * stderr kept apart: results on stdout, usage errors on stderr with exit code 2.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Tag("multiprocess")
 class VersionCliTest {
 
     private record Run(int exit, String out, String err) {

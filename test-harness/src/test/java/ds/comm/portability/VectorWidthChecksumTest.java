@@ -4,6 +4,7 @@ import ds.comm.lanes.Reducers;
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
 import ds.comm.tool.RankPrograms;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -25,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code --symmetric}: at every width the zero-copy all-reduce of a symmetric tensor must give
  * the copy path's bits too.
  */
+@Tag("multiprocess")
 class VectorWidthChecksumTest {
 
     private static final String SCENARIO = "ds.comm.tool.scenario.ChecksumScenario";

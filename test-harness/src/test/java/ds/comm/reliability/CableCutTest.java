@@ -3,6 +3,7 @@ package ds.comm.reliability;
 import ds.comm.testkit.TwoHostNetwork;
 import ds.comm.tool.RankPrograms;
 import ds.comm.tool.scenario.FaultScenario;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -31,6 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <p>Needs root and iproute2 (CI has both); skipped otherwise. The namespaces and the link are
  * removed afterwards, also when the test fails.
  */
+@Tag("multiprocess")
+@Tag("netns")
 class CableCutTest {
 
     private static final long BOUND_MILLIS = 8_000;

@@ -3,6 +3,7 @@ package ds.comm.reliability;
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
 import ds.comm.tool.RankPrograms;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -25,6 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * before the 30 s timeout. Needs {@code unshare --pid} (root or user namespaces); skipped where the
  * kernel or the container refuses it.
  */
+@Tag("multiprocess")
+@Tag("netns")
 class ForeignPidNamespaceTest {
 
     private static final Duration PEER_LOST = Duration.ofSeconds(2);

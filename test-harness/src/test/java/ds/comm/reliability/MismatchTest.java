@@ -1,6 +1,7 @@
 package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * what differed, instead of hanging or producing garbage. Real processes, public API, SHM.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@Tag("multiprocess")
 class MismatchTest {
 
     private static List<String> failures(LaunchResult r, int ranks) {

@@ -3,6 +3,7 @@ package ds.comm.reliability;
 import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
 import ds.comm.tool.RankPrograms;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -32,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * process reaped. Run with the ring forced, and with HIER forced on three simulated nodes (one
  * rank each), whose node leaders form a ring of their own ("w.x") that must beat too.
  */
+@Tag("multiprocess")
 class RankFreezeTest {
 
     private static final Duration COMM_TIMEOUT = Duration.ofSeconds(30);

@@ -1,6 +1,7 @@
 package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -28,6 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *
  * <p>The number of runs is {@code -Ddscomm.killRuns} (50 by default, the CI value).
  */
+@Tag("multiprocess")
 class RankKillTest {
 
     private static final int RUNS = Integer.getInteger("dscomm.killRuns", 50);

@@ -3,6 +3,7 @@ package ds.comm.reliability;
 import ds.comm.testkit.TwoHostNetwork;
 import ds.comm.topology.JobSecret;
 import ds.comm.topology.SocketOwner;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -27,6 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * and rank 0's log must stay under 1 MB per minute of flood.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@Tag("multiprocess")
+@Tag("netns")
 class RemoteFloodTest {
 
     private TwoHostNetwork net;

@@ -7,6 +7,7 @@ import ds.comm.topology.Rendezvous;
 import ds.comm.topology.RendezvousDescriptor;
 import ds.comm.topology.RendezvousException;
 import ds.comm.topology.Topology;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -41,6 +42,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * staged precisely; the protocol code is the one the processes run.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
+@Tag("multiprocess")
 class RendezvousAuthTest {
 
     private static final JobSecret SECRET = JobSecret.of(JobSecret.generate());

@@ -9,6 +9,7 @@ import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 import ds.comm.topology.JobSecret;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -43,6 +44,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * job still forms and computes the right sums.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
+@Tag("multiprocess")
 class RingAuthTest {
 
     private static final JobSecret SECRET = JobSecret.of(JobSecret.generate());

@@ -15,6 +15,7 @@ import ds.comm.topology.Rendezvous;
 import ds.comm.topology.RendezvousException;
 import ds.comm.topology.SocketOwner;
 import ds.comm.topology.Topology;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -52,6 +53,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * small. Every attacker process is killed and reaped.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@Tag("multiprocess")
 class SharedNodeAttackTest {
 
     /** What the issue allows: under 1 MB of log per minute of attack. */

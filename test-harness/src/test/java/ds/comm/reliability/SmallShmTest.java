@@ -1,6 +1,7 @@
 package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -22,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * available; AUTO warns and uses the ring, and the collectives still work. No SIGBUS either way.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@Tag("multiprocess")
 class SmallShmTest {
 
     private static Path mount;

@@ -1,13 +1,13 @@
 package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -15,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A short {@code bin/dscomm soak}: random verified collectives on sub-groups, over SHM and over HIER/ring. */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@Tag("multiprocess")
 class SoakTest {
 
     @ParameterizedTest(name = "{0} ranks on {1} node(s)")

@@ -4,6 +4,7 @@ import ds.comm.lanes.Reducers;
 import ds.comm.shm.ShmCollective;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * first (magic, layout, pid, start time, uid, pid namespace, all big-endian).
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
+@Tag("multiprocess")
 class StaleSegmentTest {
 
     private static final long MAGIC = 0x4453434F4D53484DL;

@@ -1,6 +1,7 @@
 package ds.comm.reliability;
 
 import ds.comm.tool.LaunchResult;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -21,6 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * sees the other's segments, and both verify every result.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@Tag("multiprocess")
 class TwoJobsTest {
 
     @Test
