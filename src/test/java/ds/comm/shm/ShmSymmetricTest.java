@@ -206,6 +206,9 @@ class ShmSymmetricTest {
                 assertEquals(-1, t.mismatch(MemorySegment.ofArray(new byte[10_000])), "zero-filled");
                 t.set(ValueLayout.JAVA_INT, 9_996, 42);
                 slice = t.asSlice(9_000, 1000);
+                // Each rank unlinks its own file before its allocation returns: once every rank is
+                // past both, no file may be left.
+                c.barrier();
                 assertEquals(List.of(), ranks.files(), "every tensor file is unlinked once all ranks mapped it");
             }
             assertThrows(IllegalStateException.class, () -> t.get(ValueLayout.JAVA_INT, 9_996));
