@@ -46,4 +46,9 @@ public record LaunchResult(int[] exitCodes, long[] pids, List<List<String>> outp
     public List<String> outputOf(int rank) {
         return output.get(rank);
     }
+
+    /** The captured lines of {@code rank} that start with {@code prefix}, prefix removed. */
+    public List<String> linesOf(int rank, String prefix) {
+        return output.get(rank).stream().filter(l -> l.startsWith(prefix)).map(l -> l.substring(prefix.length())).toList();
+    }
 }

@@ -40,7 +40,7 @@ class CollectiveMultiProcessTest {
         assertTrue(r.succeeded(), () -> "ranks failed: " + r.firstFailure().map(f -> f.message()).orElse("?")
                 + "\n" + String.join("\n", r.outputOf(0)));
         for (int rank = 0; rank < ranks; rank++) {
-            List<String> pass = Ranks.linesOf(r, rank, "PASS ");
+            List<String> pass = r.linesOf(rank, "PASS ");
             assertEquals(1, pass.size(), "rank " + rank + " did not report PASS: " + r.outputOf(rank));
         }
     }

@@ -4,7 +4,6 @@ import ds.comm.tool.LaunchResult;
 import ds.comm.tool.Launcher;
 import ds.comm.tool.RankPrograms;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -25,17 +24,6 @@ final class Ranks {
                 .command(RankPrograms.resolve(List.of(command)));
         env.forEach(b::env);
         return b.build().run();
-    }
-
-    /** The lines of {@code rank} that start with {@code prefix}, prefix removed. */
-    static List<String> linesOf(LaunchResult r, int rank, String prefix) {
-        List<String> out = new ArrayList<>();
-        for (String line : r.outputOf(rank)) {
-            if (line.startsWith(prefix)) {
-                out.add(line.substring(prefix.length()));
-            }
-        }
-        return out;
     }
 
     /** True when no process with this pid runs (a zombie waiting for init to reap it has exited). */

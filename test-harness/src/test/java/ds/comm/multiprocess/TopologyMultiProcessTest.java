@@ -2,7 +2,6 @@ package ds.comm.multiprocess;
 
 import static ds.comm.multiprocess.Ranks.gone;
 import static ds.comm.multiprocess.Ranks.launch;
-import static ds.comm.multiprocess.Ranks.linesOf;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,14 +37,14 @@ class TopologyMultiProcessTest {
         assertTrue(r.succeeded(), () -> "launch failed: " + r.firstFailure());
         String digest = null;
         for (int rank = 0; rank < n; rank++) {
-            List<String> d = linesOf(r, rank, "digest=");
+            List<String> d = r.linesOf(rank, "digest=");
             assertEquals(1, d.size(), "rank " + rank + " digest lines: " + r.outputOf(rank));
             if (digest == null) {
                 digest = d.getFirst();
             }
             assertEquals(digest, d.getFirst(), "rank " + rank + " holds another table than rank 0");
             assertEquals(List.of("launcher=dscomm rank=" + rank + " size=" + n),
-                    linesOf(r, rank, "env ").stream().map(s -> s.substring(0, s.indexOf(" localRank"))).toList());
+                    r.linesOf(rank, "env ").stream().map(s -> s.substring(0, s.indexOf(" localRank"))).toList());
         }
         assertTrue(digest.startsWith("size=" + n + " token="), digest);
         Matcher m = Pattern.compile("(\\d+) pid=(\\d+)").matcher(digest);
@@ -68,12 +67,12 @@ class TopologyMultiProcessTest {
         String digest = agreedDigest(r, n);
         assertEquals(1, digest.split("nodes=\\[")[1].split("] ranks=")[0].split("; ").length, "one node: " + digest);
         for (int rank = 0; rank < n; rank++) {
-            List<String> me = linesOf(r, rank, "me ");
+            List<String> me = r.linesOf(rank, "me ");
             assertEquals(1, me.size());
             assertTrue(me.getFirst().startsWith("rank=" + rank + " localRank=" + rank + " localSize=" + n + " node="),
                     me.getFirst());
             assertEquals(List.of("group=" + world + " local=true nodes=1", "group=" + ends + " local=true nodes=1"),
-                    linesOf(r, rank, "").stream().filter(s -> s.startsWith("group=")).toList());
+                    r.linesOf(rank, "").stream().filter(s -> s.startsWith("group=")).toList());
         }
     }
 
@@ -84,9 +83,9 @@ class TopologyMultiProcessTest {
         assertTrue(digest.contains("nodes=[simnode0:[0, 1]; simnode1:[2, 3]]"), digest);
         for (int rank = 0; rank < 4; rank++) {
             assertEquals(List.of("rank=" + rank + " localRank=" + rank % 2 + " localSize=2 node=simnode" + rank / 2
-                    + " leader=" + (rank / 2) * 2), linesOf(r, rank, "me "));
+                    + " leader=" + (rank / 2) * 2), r.linesOf(rank, "me "));
             assertEquals(List.of("0,1 local=true nodes=1", "1,2 local=false nodes=2", "2,3 local=true nodes=1",
-                    "0,1,2,3 local=false nodes=2", "0,2 local=false nodes=2"), linesOf(r, rank, "group="));
+                    "0,1,2,3 local=false nodes=2", "0,2 local=false nodes=2"), r.linesOf(rank, "group="));
         }
     }
 
@@ -117,8 +116,8 @@ class TopologyMultiProcessTest {
         assertEquals(RankFailure.Kind.TIMEOUT, f.kind());
         assertEquals(0, f.rank(), "lowest rank still running");
         for (int rank = 0; rank < 2; rank++) {
-            assertEquals(List.of(rank + " of 2 local " + rank), linesOf(r, rank, "rank "));
-            long child = Long.parseLong(linesOf(r, rank, "child ").getFirst());
+            assertEquals(List.of(rank + " of 2 local " + rank), r.linesOf(rank, "rank "));
+            long child = Long.parseLong(r.linesOf(rank, "child ").getFirst());
             assertTrue(gone(child), "the sleep started by rank " + rank + " survived the launcher");
             assertTrue(gone(r.pids()[rank]));
         }

@@ -88,7 +88,7 @@ class ForeignPidNamespaceTest {
             String context = String.join("\n", log);
             assertTrue(frozenAt.get() > 0, "rank 1 was never frozen: " + context);
             assertEquals(3, r.exitCodes()[0], "rank 0 must name the loss and exit 3: " + context);
-            List<String> lost = Jobs.linesOf(r, 0, "LOST ");
+            List<String> lost = r.linesOf(0, "LOST ");
             assertEquals(1, lost.size(), context);
             String[] f = lost.getFirst().split(" ", 4);
             assertEquals("1", f[0], "rank 0 named another rank: " + context);

@@ -58,18 +58,9 @@ final class Jobs {
         return f;
     }
 
-    /** The lines of {@code rank} that start with {@code prefix}, prefix removed. */
-    static List<String> linesOf(LaunchResult r, int rank, String prefix) {
-        List<String> out = new ArrayList<>();
-        for (String line : r.outputOf(rank)) {
-            if (line.startsWith(prefix)) out.add(line.substring(prefix.length()));
-        }
-        return out;
-    }
-
     /** The pid a rank printed itself ("PID n"): the JVM, whatever wrapper started it. */
     static long printedPid(LaunchResult r, int rank) {
-        List<String> p = linesOf(r, rank, "PID ");
+        List<String> p = r.linesOf(rank, "PID ");
         return p.isEmpty() ? -1 : Long.parseLong(p.getFirst().trim());
     }
 

@@ -27,7 +27,7 @@ class MismatchTest {
     private static List<String> failures(LaunchResult r, int ranks) {
         List<String> out = new ArrayList<>();
         for (int rank = 0; rank < ranks; rank++) {
-            List<String> f = Jobs.linesOf(r, rank, "FAILED ");
+            List<String> f = r.linesOf(rank, "FAILED ");
             assertEquals(1, f.size(), "rank " + rank + " reported no failure: " + r.outputOf(rank));
             out.add(f.getFirst());
         }

@@ -91,7 +91,7 @@ class RankFreezeTest {
                 if (rank == victim) continue;
                 assertEquals(3, r.exitCodes()[rank], "survivor " + rank + " must exit with 3 after naming the loss: "
                         + context);
-                List<String> lost = Jobs.linesOf(r, rank, "LOST ");
+                List<String> lost = r.linesOf(rank, "LOST ");
                 assertEquals(1, lost.size(), "survivor " + rank + ": " + context);
                 String[] f = lost.getFirst().split(" ", 4);
                 assertEquals(victim, Integer.parseInt(f[0]), "survivor " + rank + " named another rank: " + context);

@@ -104,10 +104,10 @@ class RankKillTest {
      * in the rendezvous leaves no communicator to call, so only NOT-ABORTED is checked there.
      */
     static void assertRefusedAfterTheLoss(LaunchResult r, int rank, boolean collectives, String context) {
-        assertEquals(List.of(), Jobs.linesOf(r, rank, "NOT-ABORTED"),
+        assertEquals(List.of(), r.linesOf(rank, "NOT-ABORTED"),
                 "survivor " + rank + ": the call after the failure was not refused: " + context);
         if (!collectives) return;
-        List<String> fast = Jobs.linesOf(r, rank, "ABORTED-FAST ");
+        List<String> fast = r.linesOf(rank, "ABORTED-FAST ");
         assertEquals(1, fast.size(), "survivor " + rank + " must report how fast the next call was refused: " + context);
         long micros = Long.parseLong(fast.getFirst().trim());
         assertTrue(micros < 100_000, "the call after the failure took " + micros + " us: " + context);
@@ -167,13 +167,13 @@ class RankKillTest {
         for (int rank = 0; rank < ranks; rank++) {
             if (rank == victim) continue;
             assertEquals(3, r.exitCodes()[rank], "survivor " + rank + " must exit with 3 after naming the loss: " + context);
-            List<String> lost = Jobs.linesOf(r, rank, "LOST ");
+            List<String> lost = r.linesOf(rank, "LOST ");
             assertEquals(1, lost.size(), "survivor " + rank + ": " + context);
             String[] f = lost.getFirst().split(" ", 4);
             assertEquals(victim, Integer.parseInt(f[0]), "survivor " + rank + " named another rank: " + context);
             // From the kill, or from the survivor's own init if it started later (on the loaded
             // VM a survivor's JVM may start after the victim died; its deadline runs from init).
-            List<String> init = Jobs.linesOf(r, rank, "PHASE init ");
+            List<String> init = r.linesOf(rank, "PHASE init ");
             long from = Math.max(killedAt.get(), init.isEmpty() ? 0 : Long.parseLong(init.getFirst().trim()));
             long after = Long.parseLong(f[2]) - from;
             assertTrue(after <= BOUND_MILLIS, "survivor " + rank + " took " + after + " ms: " + context);

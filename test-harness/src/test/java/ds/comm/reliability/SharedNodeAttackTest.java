@@ -127,7 +127,7 @@ class SharedNodeAttackTest {
                     JobSecret.ENV, "", "DSCOMM_TIMEOUT", "20s", "DSCOMM_SHM_BYTES", "256K"), System.out::println,
                     Jobs.FAULT, "clean", "200");
             assertTrue(r.succeeded(), "the job failed: " + r.firstFailure());
-            for (int rank = 0; rank < 2; rank++) assertEquals(List.of("200"), Jobs.linesOf(r, rank, "DONE "));
+            for (int rank = 0; rank < 2; rank++) assertEquals(List.of("200"), r.linesOf(rank, "DONE "));
             String out = attacker.awaitOutput(30);
             assertFalse(out.contains("JOINED"), "the attacker must not get the table: " + out);
             assertTrue(out.contains("FAILED"), out);

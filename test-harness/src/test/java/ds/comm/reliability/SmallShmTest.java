@@ -59,7 +59,7 @@ class SmallShmTest {
                 "DSCOMM_BACKEND", "shm", "DSCOMM_TIMEOUT", "10s"), System.out::println, Jobs.FAULT, "clean", "10");
         for (int rank = 0; rank < 2; rank++) {
             assertEquals(2, r.exitCodes()[rank], "rank " + rank + " must refuse at init: " + r.outputOf(rank));
-            List<String> err = Jobs.linesOf(r, rank, "ERROR ");
+            List<String> err = r.linesOf(rank, "ERROR ");
             assertEquals(1, err.size(), r.outputOf(rank).toString());
             String m = err.getFirst();
             assertTrue(m.contains("bytes free") && m.contains("needed") && m.contains(mount.toString()), m);
@@ -72,8 +72,8 @@ class SmallShmTest {
                 "DSCOMM_TIMEOUT", "10s"), System.out::println, Jobs.FAULT, "clean", "200");
         assertTrue(r.succeeded(), "collectives must work over the ring: " + r.firstFailure());
         for (int rank = 0; rank < 2; rank++) {
-            assertEquals(List.of("RING"), Jobs.linesOf(r, rank, "PHASE collectives "), r.outputOf(rank).toString());
-            assertEquals(List.of("200"), Jobs.linesOf(r, rank, "DONE "));
+            assertEquals(List.of("RING"), r.linesOf(rank, "PHASE collectives "), r.outputOf(rank).toString());
+            assertEquals(List.of("200"), r.linesOf(rank, "DONE "));
             assertTrue(r.outputOf(rank).stream().anyMatch(l -> l.contains("shared memory is unusable")
                     && l.contains("using the socket ring instead")), "no warning: " + r.outputOf(rank));
         }

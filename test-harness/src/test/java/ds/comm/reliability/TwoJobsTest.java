@@ -39,8 +39,8 @@ class TwoJobsTest {
             for (LaunchResult r : List.of(a.join(), b.join())) {
                 assertTrue(r.succeeded(), "a job failed: " + r.firstFailure());
                 for (int rank = 0; rank < 3; rank++) {
-                    assertEquals(List.of("SHM"), Jobs.linesOf(r, rank, "PHASE collectives "));
-                    assertEquals(List.of("300"), Jobs.linesOf(r, rank, "DONE "));
+                    assertEquals(List.of("SHM"), r.linesOf(rank, "PHASE collectives "));
+                    assertEquals(List.of("300"), r.linesOf(rank, "DONE "));
                 }
             }
             assertEquals(List.of(), Jobs.segmentFiles(dir));

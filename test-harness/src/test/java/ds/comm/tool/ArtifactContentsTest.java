@@ -99,6 +99,11 @@ class ArtifactContentsTest {
         assertTrue(Files.isRegularFile(javadoc), "javadoc jar " + javadoc);
         assertEquals(List.of(), strays(entries(sources), sourcePackages(), ".java"), "entries of " + sources);
         assertTrue(entries(javadoc).contains("ds.comm/ds/comm/Communicator.html"), "Communicator documented");
+        List<String> internals = entries(javadoc).stream()
+                .filter(e -> e.matches("(ds\\.comm/)?ds/comm/[a-z]+/.*\\.html") && !e.contains("/class-use/")
+                        && !e.matches("(ds\\.comm/)?ds/comm/class-use/.*"))
+                .toList();
+        assertEquals(List.of(), internals, "the javadoc jar documents the public API (package ds.comm) only");
     }
 
     @Test
