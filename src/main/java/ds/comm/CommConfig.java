@@ -191,8 +191,8 @@ public final class CommConfig {
             if (Objects.requireNonNull(timeout, "timeout").isNegative() || timeout.isZero()) {
                 throw new IllegalArgumentException("timeout must be positive: " + timeout);
             }
-            this.timeout = Quantities.checkDuration("timeout", timeout, Duration.ofNanos(ConfigVariable.TIMEOUT.min()),
-                    Duration.ofNanos(ConfigVariable.TIMEOUT.max()));
+            this.timeout = Quantities.checkDuration("timeout", timeout, Duration.ofNanos(ConfigVariable.TIMEOUT.min),
+                    Duration.ofNanos(ConfigVariable.TIMEOUT.max));
             return this;
         }
 
@@ -207,7 +207,7 @@ public final class CommConfig {
                 throw new IllegalArgumentException("peer-lost timeout must be positive: " + silence);
             }
             this.peerLostTimeout = Quantities.checkDuration("peer-lost timeout", silence,
-                    Duration.ofNanos(ConfigVariable.PEER_LOST_TIMEOUT.min()), Duration.ofNanos(ConfigVariable.PEER_LOST_TIMEOUT.max()));
+                    Duration.ofNanos(ConfigVariable.PEER_LOST_TIMEOUT.min), Duration.ofNanos(ConfigVariable.PEER_LOST_TIMEOUT.max));
             return this;
         }
 
@@ -219,22 +219,22 @@ public final class CommConfig {
 
         /** Bytes of each rank's shared-memory segment: 64 KiB to 64 GiB. */
         public Builder shmBytes(long bytes) {
-            this.shmBytes = Quantities.checkBytes("shmBytes", bytes, ConfigVariable.SHM_BYTES.min(),
-                    ConfigVariable.SHM_BYTES.max());
+            this.shmBytes = Quantities.checkBytes("shmBytes", bytes, ConfigVariable.SHM_BYTES.min,
+                    ConfigVariable.SHM_BYTES.max);
             return this;
         }
 
         /** Messages up to this size use the one-step SHM algorithm (every rank reduces everything). */
         public Builder smallMessageBytes(long bytes) {
-            this.smallMessageBytes = Quantities.checkBytes("smallMessageBytes", bytes, ConfigVariable.SMALL_BYTES.min(),
-                    ConfigVariable.SMALL_BYTES.max());
+            this.smallMessageBytes = Quantities.checkBytes("smallMessageBytes", bytes, ConfigVariable.SMALL_BYTES.min,
+                    ConfigVariable.SMALL_BYTES.max);
             return this;
         }
 
         /** Pipeline chunk for large messages: 4 KiB to 1 GiB. */
         public Builder chunkBytes(long bytes) {
-            this.chunkBytes = Quantities.checkBytes("chunkBytes", bytes, ConfigVariable.CHUNK_BYTES.min(),
-                    ConfigVariable.CHUNK_BYTES.max());
+            this.chunkBytes = Quantities.checkBytes("chunkBytes", bytes, ConfigVariable.CHUNK_BYTES.min,
+                    ConfigVariable.CHUNK_BYTES.max);
             return this;
         }
 

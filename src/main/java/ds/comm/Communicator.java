@@ -534,7 +534,7 @@ public final class Communicator implements AutoCloseable {
             closePlainSymmetric();
             job.release();
             if (event.shouldCommit()) {
-                event.set(name(), rank(), worldRank(), choice.backend().label(), abortedBy != null);
+                event.set(name(), size(), rank(), worldRank(), choice.backend().label(), abortedBy != null);
                 event.commit();
             }
         }

@@ -72,8 +72,8 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
 
         Duration timeout = config.timeout().orElseGet(() -> durationOr(env, ConfigVariable.TIMEOUT));
         Duration silence = config.peerLostTimeout().orElseGet(() -> durationOr(env, ConfigVariable.PEER_LOST_TIMEOUT));
-        Path dir = config.shmDir().orElseGet(() -> Path.of(env.getOrDefault(ConfigVariable.SHM_DIR.variable(),
-                ConfigVariable.SHM_DIR.defaultText())));
+        Path dir = config.shmDir().orElseGet(() -> Path.of(env.getOrDefault(ConfigVariable.SHM_DIR.variable,
+                ConfigVariable.SHM_DIR.defaultText)));
         long shmBytes = config.shmBytes().orElseGet(() -> sizeOr(env, ConfigVariable.SHM_BYTES));
         long small = config.smallMessageBytes().orElseGet(() -> sizeOr(env, ConfigVariable.SMALL_BYTES));
         long chunk = config.chunkBytes().orElseGet(() -> sizeOr(env, ConfigVariable.CHUNK_BYTES));
@@ -124,16 +124,16 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
 
     /** Every DSCOMM_* size goes through {@link Quantities#bytes}: one syntax, bounded before conversion. */
     private static long sizeOr(Map<String, String> env, ConfigVariable v) {
-        String key = v.variable();
-        return present(env, key) ? Quantities.bytes(key, env.get(key), v.min(), v.max()) : v.defaultValue();
+        String key = v.variable;
+        return present(env, key) ? Quantities.bytes(key, env.get(key), v.min, v.max) : v.defaultValue;
     }
 
     /** Every DSCOMM_* duration goes through {@link Quantities#duration}, with the same range as CommConfig's. */
     private static Duration durationOr(Map<String, String> env, ConfigVariable v) {
-        String key = v.variable();
+        String key = v.variable;
         return present(env, key)
-                ? Quantities.duration(key, env.get(key), Duration.ofNanos(v.min()), Duration.ofNanos(v.max()))
-                : Duration.ofNanos(v.defaultValue());
+                ? Quantities.duration(key, env.get(key), Duration.ofNanos(v.min), Duration.ofNanos(v.max))
+                : Duration.ofNanos(v.defaultValue);
     }
 
     /** "adaptive", "backoff", "spin" or "park": the presets of {@link IdlePolicy}. */

@@ -49,13 +49,13 @@ class ConfigVariableTest {
     @Test
     void everyNumericDefaultLiesInItsRangeAndTheRangesAreEnforced() {
         for (ConfigVariable v : ConfigVariable.values()) {
-            if (v.unit() == ConfigVariable.Unit.NONE) continue;
-            assertTrue(v.min() <= v.defaultValue() && v.defaultValue() <= v.max(), v.variable());
-            if (v.unit() == ConfigVariable.Unit.BYTES && v.min() > 0) {
-                String below = Long.toString(v.min() - 1);
+            if (v.unit == ConfigVariable.Unit.NONE) continue;
+            assertTrue(v.min <= v.defaultValue && v.defaultValue <= v.max, v.variable);
+            if (v.unit == ConfigVariable.Unit.BYTES && v.min > 0) {
+                String below = Long.toString(v.min - 1);
                 IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                        () -> Resolved.of(CommConfig.builder().environment(Map.of(v.variable(), below)).build()));
-                assertTrue(e.getMessage().contains(v.variable()), e.getMessage());
+                        () -> Resolved.of(CommConfig.builder().environment(Map.of(v.variable, below)).build()));
+                assertTrue(e.getMessage().contains(v.variable), e.getMessage());
             }
         }
     }

@@ -14,7 +14,7 @@ public enum Combiner {
     /** Maximum. */
     MAX(4);
 
-    private static final Combiner[] BY_CODE = byCode();
+    private static final StableCodes<Combiner> CODES = new StableCodes<>(values(), Combiner::code);
 
     private final int code;
 
@@ -32,15 +32,7 @@ public enum Combiner {
 
     /** The op of {@code code}, or null for 0 and for any unknown code. */
     public static Combiner ofCode(int code) {
-        return code > 0 && code < BY_CODE.length ? BY_CODE[code] : null;
-    }
-
-    private static Combiner[] byCode() {
-        int max = 0;
-        for (Combiner c : values()) max = Math.max(max, c.code);
-        Combiner[] t = new Combiner[max + 1];
-        for (Combiner c : values()) t[c.code] = c;
-        return t;
+        return CODES.of(code);
     }
 
     /*

@@ -22,7 +22,7 @@ public enum ElementType {
     /** 64-bit two's complement; SUM and PROD wrap. */
     INT64(8, 6);
 
-    private static final ElementType[] BY_CODE = byCode();
+    private static final StableCodes<ElementType> CODES = new StableCodes<>(values(), ElementType::code);
 
     private final int byteSize;
     private final int code;
@@ -39,15 +39,7 @@ public enum ElementType {
 
     /** The type of {@code code}, or null for 0 and for any unknown code (callers range-check peers' words). */
     public static ElementType ofCode(int code) {
-        return code > 0 && code < BY_CODE.length ? BY_CODE[code] : null;
-    }
-
-    private static ElementType[] byCode() {
-        int max = 0;
-        for (ElementType e : values()) max = Math.max(max, e.code);
-        ElementType[] t = new ElementType[max + 1];
-        for (ElementType e : values()) t[e.code] = e;
-        return t;
+        return CODES.of(code);
     }
 
     /** Bytes per element. */

@@ -53,11 +53,18 @@ sealed interface MpiAbi permits OpenMpiAbi, MpichAbi {
     /** Address value of {@code MPI_IN_PLACE}. */
     long inPlace();
 
-    /** {@code MPI_THREAD_SERIALIZED}. */
-    int threadSerialized();
+    /**
+     * MPI_THREAD_SERIALIZED: the thread levels are fixed by the MPI standard's ordering
+     * (SINGLE &lt; FUNNELED &lt; SERIALIZED &lt; MULTIPLE = 0..3) and the same in every ABI.
+     */
+    default int threadSerialized() {
+        return 2;
+    }
 
-    /** {@code MPI_THREAD_MULTIPLE}. */
-    int threadMultiple();
+    /** MPI_THREAD_MULTIPLE (see {@link #threadSerialized()}). */
+    default int threadMultiple() {
+        return 3;
+    }
 
     /** {@code MPI_MAX_ERROR_STRING}. */
     int maxErrorString();

@@ -105,16 +105,6 @@ final class MpichAbi implements MpiAbi {
     }
 
     @Override
-    public int threadSerialized() {
-        return 2;
-    }
-
-    @Override
-    public int threadMultiple() {
-        return 3;
-    }
-
-    @Override
     public int maxErrorString() {
         return 512;
     }

@@ -137,16 +137,6 @@ final class OpenMpiAbi implements MpiAbi {
     }
 
     @Override
-    public int threadSerialized() {
-        return 2;
-    }
-
-    @Override
-    public int threadMultiple() {
-        return 3;
-    }
-
-    @Override
     public int maxErrorString() {
         return 256;
     }

@@ -3,7 +3,6 @@ package ds.comm.observe;
 import jdk.jfr.Category;
 import jdk.jfr.DataAmount;
 import jdk.jfr.Description;
-import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
@@ -26,7 +25,7 @@ import jdk.jfr.Timespan;
 @Description("One collective call (allReduce, allGather, reduceScatter, broadcast, barrier) of one rank")
 @StackTrace(false)
 @Threshold("1 ms")
-public final class CollectiveEvent extends Event {
+public final class CollectiveEvent extends GroupMemberEvent {
 
     /** The event type's name in recordings. */
     public static final String NAME = "ds.comm.Collective";
@@ -53,23 +52,10 @@ public final class CollectiveEvent extends Event {
     @Description("Group rank of the broadcast's root; -1 for other collectives")
     int root;
 
-    @Label("Group")
-    @Description("The communicator's name, unique within the job: w for the world, w.s1c0 for a split")
-    String group;
 
-    @Label("Group Size")
-    int groupSize;
 
-    @Label("Rank")
-    @Description("This process's rank in the group")
-    int rank;
 
-    @Label("World Rank")
-    int worldRank;
 
-    @Label("Backend")
-    @Description("shm, ring, hier, mpi or local")
-    String backend;
 
     @Label("Peer Wait")
     @Description("Part of the duration this rank spent waiting for peers: shm its step waits; ring its stretches "
@@ -86,11 +72,7 @@ public final class CollectiveEvent extends Event {
         this.reduceOp = reduceOp;
         this.bytes = bytes;
         this.root = root;
-        this.group = group;
-        this.groupSize = groupSize;
-        this.rank = rank;
-        this.worldRank = worldRank;
-        this.backend = backend;
         this.peerWait = peerWaitNanos;
+        member(group, groupSize, rank, worldRank, backend);
     }
 }

@@ -2,7 +2,6 @@ package ds.comm.observe;
 
 import jdk.jfr.Category;
 import jdk.jfr.Description;
-import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
@@ -13,34 +12,22 @@ import jdk.jfr.StackTrace;
 @Category("ds-comm")
 @Description("A communicator was closed on this rank")
 @StackTrace(false)
-public final class GroupCloseEvent extends Event {
+public final class GroupCloseEvent extends GroupMemberEvent {
 
     /** The event type's name in recordings. */
     public static final String NAME = "ds.comm.GroupClose";
 
-    @Label("Group")
-    String group;
 
-    @Label("Rank")
-    @Description("This process's rank in the group")
-    int rank;
 
-    @Label("World Rank")
-    int worldRank;
 
-    @Label("Backend")
-    String backend;
 
     @Label("Aborted")
     @Description("Whether a failure had aborted the communicator before it was closed")
     boolean aborted;
 
     /** Fills every field; call only when {@link #shouldCommit()} said yes. */
-    public void set(String group, int rank, int worldRank, String backend, boolean aborted) {
-        this.group = group;
-        this.rank = rank;
-        this.worldRank = worldRank;
-        this.backend = backend;
+    public void set(String group, int groupSize, int rank, int worldRank, String backend, boolean aborted) {
         this.aborted = aborted;
+        member(group, groupSize, rank, worldRank, backend);
     }
 }

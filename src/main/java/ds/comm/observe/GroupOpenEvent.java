@@ -2,7 +2,6 @@ package ds.comm.observe;
 
 import jdk.jfr.Category;
 import jdk.jfr.Description;
-import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
@@ -16,26 +15,15 @@ import jdk.jfr.StackTrace;
 @Category("ds-comm")
 @Description("A communicator (the world or a split) was opened on this rank")
 @StackTrace(false)
-public final class GroupOpenEvent extends Event {
+public final class GroupOpenEvent extends GroupMemberEvent {
 
     /** The event type's name in recordings. */
     public static final String NAME = "ds.comm.GroupOpen";
 
-    @Label("Group")
-    String group;
 
-    @Label("Group Size")
-    int groupSize;
 
-    @Label("Rank")
-    @Description("This process's rank in the group")
-    int rank;
 
-    @Label("World Rank")
-    int worldRank;
 
-    @Label("Backend")
-    String backend;
 
     @Label("Reason")
     @Description("Why this backend, as Communicator.backend() says it")
@@ -43,11 +31,7 @@ public final class GroupOpenEvent extends Event {
 
     /** Fills every field; call only when {@link #shouldCommit()} said yes. */
     public void set(String group, int groupSize, int rank, int worldRank, String backend, String reason) {
-        this.group = group;
-        this.groupSize = groupSize;
-        this.rank = rank;
-        this.worldRank = worldRank;
-        this.backend = backend;
         this.reason = reason;
+        member(group, groupSize, rank, worldRank, backend);
     }
 }

@@ -1,5 +1,7 @@
 package ds.comm.spi;
 
+import ds.comm.lanes.StableCodes;
+
 /**
  * Internal failure of a collective. The public API turns it into the matching public exception;
  * backends throw only this type (or an {@link IllegalArgumentException} for bad arguments).
@@ -20,6 +22,8 @@ public final class CommFailure extends RuntimeException {
         /** The communicator was aborted by an earlier failure or closed. */
         ABORTED(5);
 
+        private static final StableCodes<Kind> CODES = new StableCodes<>(values(), Kind::code);
+
         private final int code;
 
         Kind(int code) {
@@ -36,10 +40,8 @@ public final class CommFailure extends RuntimeException {
 
         /** The kind of {@code code}; unknown codes (a newer or corrupt peer) count as {@link #ABORTED}. */
         public static Kind ofCode(int code) {
-            for (Kind k : values()) {
-                if (k.code == code) return k;
-            }
-            return ABORTED;
+            Kind k = CODES.of(code);
+            return k == null ? ABORTED : k;
         }
     }
 

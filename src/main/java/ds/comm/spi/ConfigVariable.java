@@ -43,14 +43,22 @@ public enum ConfigVariable {
         NANOS
     }
 
-    private final String variable;
-    private final String setter;
-    private final Unit unit;
-    private final long defaultValue;
-    private final long min;
-    private final long max;
-    private final String values;
-    private final String defaultText;
+    /** The environment variable, e.g. {@code DSCOMM_SHM_BYTES}. */
+    public final String variable;
+    /** The {@code CommConfig.Builder} method that sets it. */
+    public final String setter;
+    /** What a numeric value counts; {@link Unit#NONE} for the others. */
+    public final Unit unit;
+    /** The default of a numeric setting (bytes or nanoseconds); -1 for the others. */
+    public final long defaultValue;
+    /** The smallest value a numeric setting accepts; -1 for the others. */
+    public final long min;
+    /** The largest value a numeric setting accepts; -1 for the others. */
+    public final long max;
+    /** The allowed values as the documentation states them, after the variable's name. */
+    public final String values;
+    /** The default as the documentation states it. */
+    public final String defaultText;
 
     /** A numeric setting: the values column is derived from the range (and an optional note). */
     ConfigVariable(String variable, String setter, Unit unit, long defaultValue, long min, long max, String defaultText,
@@ -75,53 +83,6 @@ public enum ConfigVariable {
         this.max = -1;
         this.defaultText = defaultText;
         this.values = values;
-    }
-
-    /** The environment variable, e.g. {@code DSCOMM_SHM_BYTES}. */
-    public String variable() {
-        return variable;
-    }
-
-    /** The {@code CommConfig.Builder} method that sets it. */
-    public String setter() {
-        return setter;
-    }
-
-    /** What a numeric value counts; {@link Unit#NONE} for the others. */
-    public Unit unit() {
-        return unit;
-    }
-
-    /** The default of a numeric setting (bytes or nanoseconds). */
-    public long defaultValue() {
-        requireNumeric();
-        return defaultValue;
-    }
-
-    /** The smallest value a numeric setting accepts. */
-    public long min() {
-        requireNumeric();
-        return min;
-    }
-
-    /** The largest value a numeric setting accepts. */
-    public long max() {
-        requireNumeric();
-        return max;
-    }
-
-    /** The default as the documentation states it. */
-    public String defaultText() {
-        return defaultText;
-    }
-
-    /** The allowed values as the documentation states them, after the variable's name. */
-    public String valuesText() {
-        return values;
-    }
-
-    private void requireNumeric() {
-        if (unit == Unit.NONE) throw new IllegalStateException(variable + " is not numeric");
     }
 
     /** The rows of {@code CommConfig}'s javadoc table, one line each, as the class comment holds them. */

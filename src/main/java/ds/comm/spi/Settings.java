@@ -42,12 +42,12 @@ public record Settings(long timeoutNanos,
      */
     public static Settings defaults() {
         int cpus = Runtime.getRuntime().availableProcessors();
-        return new Settings(ConfigVariable.TIMEOUT.defaultValue(),
+        return new Settings(ConfigVariable.TIMEOUT.defaultValue,
                 () -> new AdaptiveIdleStrategy(AdaptiveIdleStrategy.DEFAULT_MAX_SPIN_NANOS,
                         AdaptiveIdleStrategy.DEFAULT_MIN_PARK_NANOS, AdaptiveIdleStrategy.DEFAULT_MAX_PARK_NANOS, 1, cpus),
-                Path.of(ConfigVariable.SHM_DIR.defaultText()), ConfigVariable.SHM_BYTES.defaultValue(),
-                ConfigVariable.SMALL_BYTES.defaultValue(), ConfigVariable.CHUNK_BYTES.defaultValue(),
-                ConfigVariable.PEER_LOST_TIMEOUT.defaultValue());
+                Path.of(ConfigVariable.SHM_DIR.defaultText), ConfigVariable.SHM_BYTES.defaultValue,
+                ConfigVariable.SMALL_BYTES.defaultValue, ConfigVariable.CHUNK_BYTES.defaultValue,
+                ConfigVariable.PEER_LOST_TIMEOUT.defaultValue);
     }
 
     /** Returns a copy whose waits use strategies from {@code idle}. */
