@@ -532,7 +532,13 @@ final class Job {
                         : RingCollective.open(new GroupSpec(group.name() + ".x", group.jobToken(), leaderMembers, myNode),
                         settings(), reducer, endpoint, ringAddresses(leaderMembers));
             }
-            return new HierCollective(group.name(), me, nodeOfRank, localIndex, local, leaders);
+            // Point-to-point between nodes goes straight from rank to rank: over the group's MPI
+            // communicator in a job over MPI, else over on-demand connections of the ring endpoints.
+            ds.comm.ring.PeerLinks links = mpi != null ? null : new ds.comm.ring.PeerLinks(group, endpoint,
+                    ringAddresses(members), settings().timeoutNanos(), settings().idle().get(),
+                    (int) Math.min(settings().chunkBytes(), 1 << 20));
+            return new HierCollective(group.name(), me, nodeOfRank, localIndex, local, leaders,
+                    mpi != null ? mpi : links, links);
         } catch (RuntimeException e) {
             if (leaders != null) leaders.close();
             if (local != null) local.close();
