@@ -62,6 +62,8 @@ public final class PeerLinks implements AutoCloseable, ds.comm.spi.PointToPoint 
     private MemorySegment stagingSegment;
     private final SegmentView view = new SegmentView();
     private volatile boolean closed;
+    /** Asked while waiting for a peer that has not connected: why that world rank is known lost, or null. */
+    private java.util.function.IntFunction<String> lossOf = worldRank -> null;
 
     /** One connection and its own selector (so a wait watches exactly its channel). */
     private static final class Link {
@@ -105,6 +107,18 @@ public final class PeerLinks implements AutoCloseable, ds.comm.spi.PointToPoint 
         this.stagingBytes = stagingBytes;
         endpoint.adopt(group.jobToken(), group.myWorldRank());
     }
+
+    /**
+     * Installs what a receiver asks, every {@link #LIVENESS_SLICE_NANOS} while the sender has not
+     * connected, about the sender's liveness (the ring's heartbeat knows its neighbours): a
+     * sender that died before connecting is then reported lost instead of timing out.
+     */
+    void watchLiveness(java.util.function.IntFunction<String> lossOfWorldRank) {
+        this.lossOf = lossOfWorldRank;
+    }
+
+    /** How often a receiver waiting for a connection asks about the sender's liveness. */
+    static final long LIVENESS_SLICE_NANOS = 100_000_000L;
 
     /** Sends {@code buf} to group rank {@code q}; see the class comment. */
     @Override
@@ -290,8 +304,19 @@ public final class PeerLinks implements AutoCloseable, ds.comm.spi.PointToPoint 
     private Link claim(int q, String op, long deadline) {
         RingEndpoint.Inbound inbound;
         try {
-            inbound = endpoint.claim(group.jobToken(), group.name(), group.worldRank(q), group.myWorldRank(),
-                    HandshakeDescriptor.PURPOSE_PEER, deadline);
+            while (true) {
+                long slice = Math.min(deadline - System.nanoTime(), LIVENESS_SLICE_NANOS);
+                inbound = endpoint.claim(group.jobToken(), group.name(), group.worldRank(q), group.myWorldRank(),
+                        HandshakeDescriptor.PURPOSE_PEER, System.nanoTime() + Math.max(0, slice));
+                if (inbound != null || System.nanoTime() - deadline >= 0) break;
+                if (closed) throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(), op, "the communicator was closed", null);
+                String loss = lossOf.apply(group.worldRank(q));
+                if (loss != null) {
+                    throw new CommFailure(CommFailure.Kind.PEER_LOST, group.worldRank(q), group.name(), op, "group rank " + q
+                            + " (world " + group.worldRank(q) + ") was lost before it connected to group rank " + rank
+                            + " (world " + group.myWorldRank() + "): " + loss, null);
+                }
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CommFailure(CommFailure.Kind.ABORTED, group.worldRank(q), group.name(), op, "interrupted", e);

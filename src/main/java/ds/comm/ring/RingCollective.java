@@ -132,6 +132,10 @@ public final class RingCollective extends BackendCollective {
         this.broadcasting = new BroadcastPass(size, rank, chunk);
         this.peers = new PeerLinks(group, endpoint, addressOfGroupRank, settings.timeoutNanos(), settings.idle().get(),
                 (int) Math.min(chunk, 1 << 20));
+        this.peers.watchLiveness(worldRank -> {
+            Heartbeat.Loss loss = heartbeat.lossAcquire();
+            return loss != null && loss.worldRank() == worldRank ? loss.detail() : null;
+        });
     }
 
     /**
