@@ -398,6 +398,10 @@ public final class Communicator implements AutoCloseable {
      * so operations queued behind it fail too. {@link #close()} waits up to the timeout for
      * outstanding operations, then fails the rest.
      *
+     * <p>Segments must be usable from the progress thread: heap segments, or native ones of a
+     * shared, global or automatic arena (a confined arena's segment is refused with an
+     * {@link IllegalArgumentException}).
+     *
      * @param buf  input and output; untouchable until the future completes
      * @param type element type
      * @param op   how elements combine
@@ -407,7 +411,7 @@ public final class Communicator implements AutoCloseable {
         Objects.requireNonNull(type, "type");
         Objects.requireNonNull(op, "op");
         checkWritable(buf, type, "allReduce");
-        return submit(() -> runAllReduce(buf, type, op));
+        return submit(() -> runAllReduce(buf, type, op), buf);
     }
 
     /**
@@ -421,7 +425,7 @@ public final class Communicator implements AutoCloseable {
      */
     public CompletableFuture<Void> allGatherAsync(MemorySegment in, MemorySegment out, DType type) {
         checkAllGather(in, out, type);
-        return submit(() -> runAllGather(in, out, type));
+        return submit(() -> runAllGather(in, out, type), in, out);
     }
 
     /**
@@ -436,7 +440,7 @@ public final class Communicator implements AutoCloseable {
      */
     public CompletableFuture<Void> reduceScatterAsync(MemorySegment in, MemorySegment out, DType type, ReduceOp op) {
         checkReduceScatter(in, out, type, op);
-        return submit(() -> runReduceScatter(in, out, type, op));
+        return submit(() -> runReduceScatter(in, out, type, op), in, out);
     }
 
     /**
@@ -449,7 +453,7 @@ public final class Communicator implements AutoCloseable {
      */
     public CompletableFuture<Void> broadcastAsync(MemorySegment buf, int root) {
         checkBroadcast(buf, root);
-        return submit(() -> runBroadcast(buf, root));
+        return submit(() -> runBroadcast(buf, root), buf);
     }
 
     /** Number of non-blocking calls issued and not yet finished (0 when none was ever issued). */
@@ -458,10 +462,16 @@ public final class Communicator implements AutoCloseable {
         return q == null ? 0 : q.outstanding();
     }
 
-    private CompletableFuture<Void> submit(Runnable collective) {
+    private CompletableFuture<Void> submit(Runnable collective, MemorySegment... segments) {
         check();
         ProgressQueue q = async;
         if (q == null) async = q = new ProgressQueue(name());
+        for (MemorySegment s : segments) {
+            if (!s.isAccessibleBy(q.thread())) {
+                throw new IllegalArgumentException("non-blocking call on group " + name() + ": the segment is confined to "
+                        + "another thread; the progress thread needs a heap segment or one of a shared, global or automatic arena");
+            }
+        }
         return q.submit(() -> {
             check();
             collective.run();

@@ -56,14 +56,24 @@ final class ProgressQueue {
     private long completed;
     /** Set by {@link #shutdown} when operations are abandoned: those not yet started fail. */
     private volatile boolean cancelled;
+    /** The progress thread, started with the queue. */
+    private volatile Thread thread;
 
     ProgressQueue(String group) {
         this.group = group;
         this.executor = new ThreadPoolExecutor(1, 1, 0, TimeUnit.NANOSECONDS, new LinkedBlockingQueue<>(), r -> {
             Thread t = new Thread(r, "ds-comm-progress-" + group);
             t.setDaemon(true);
+            thread = t;
             return t;
         });
+        // Started now, so that callers can check their segments are accessible from it.
+        executor.prestartCoreThread();
+    }
+
+    /** The progress thread. */
+    Thread thread() {
+        return thread;
     }
 
     /** Queues {@code body} behind every operation issued before; returns its future. */
