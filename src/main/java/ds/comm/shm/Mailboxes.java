@@ -29,10 +29,14 @@ import static ds.comm.shm.SegmentDescriptor.*;
  * stores {@code NACK := its size + 1} before failing, so the sender fails with the same
  * mismatch, naming both sizes, instead of waiting for an ACK that will not come.
  *
- * <p>Waits poll and idle with the group's {@link IdleStrategy} (no futex: a pipeline stage's
- * partner usually answers within microseconds), watch the peer's STATE, ask the OS whether the
- * peer's process still exists every {@link StepSequencer#LIVENESS_CHECK_NANOS}, and end at the
- * group's timeout. Counters are monotone; the per-pair mirrors and slot views are built at open,
+ * <p>Waits spin, yield and then sleep as the group's {@link IdleStrategy} says; a sleeper sleeps
+ * on a futex on the low half of the peer's SEQ or ACK word after storing SLEEP := 1 in its block
+ * (volatile), and a publisher, after its SEQ or ACK store, fences and reads the peer's SLEEP: the
+ * same Dekker handshake as the step protocol's ({@link StepSequencer}), so a publish wakes a
+ * sleeping peer at once and costs one fence and one read otherwise. Waits watch the peer's
+ * STATE, ask the OS whether the peer's process still exists every
+ * {@link StepSequencer#LIVENESS_CHECK_NANOS} (no sleep outlasts that), and end at the group's
+ * timeout. Counters are monotone; the per-pair mirrors and slot views are built at open,
  * so a transfer allocates nothing.
  */
 final class Mailboxes {
@@ -58,6 +62,10 @@ final class Mailboxes {
     private final long[] sent;
     /** Chunks taken from q (mirror of our ACK in block q). */
     private final long[] taken;
+    /** Whether waits sleep on futexes (else the idle strategy parks). */
+    private final boolean futex = Futex.AVAILABLE;
+    /** The relative timeout of a futex wait, filled per sleep. */
+    private final MemorySegment sleepTimeout;
 
     Mailboxes(GroupSpec group, MemorySegment[] segments, long segmentBytes, Arena arena, IdleStrategy idle,
               long timeoutNanos, StepSequencer liveness) {
@@ -77,6 +85,7 @@ final class Mailboxes {
         this.inSlots = new MemorySegment[size][];
         this.sent = new long[size];
         this.taken = new long[size];
+        this.sleepTimeout = Arena.ofAuto().allocate(16, 8);
         for (int q = 0; q < size; q++) {
             ownBlock[q] = pairOffset(segmentBytes, size, q);
             peerBlock[q] = pairOffset(segmentBytes, size, rank);
@@ -116,6 +125,7 @@ final class Mailboxes {
             setWord(own, block + MAIL_SLOT_HEADER + 16L * k + 8, off);
             sent[q] = c + 1;
             setWordRelease(own, block + MAIL_SEQ, c + 1);
+            wakePeer(q);
             off += len;
         } while (off < bytes);
         if (ackAcquire(q) < sent[q]) awaitAck(q, sent[q], bytes, start);
@@ -152,6 +162,7 @@ final class Mailboxes {
             MemorySegment.copy(slots[k], 0, buf, off, len);
             taken[q] = c + 1;
             setWordRelease(own, ownBlock[q] + MAIL_ACK, c + 1);
+            wakePeer(q);
             off += len;
         } while (off < bytes);
     }
@@ -174,7 +185,7 @@ final class Mailboxes {
             if (refused != null) throw refused;
             lastCheck = checkWaiting(q, peer, true, bytes, start, lastCheck);
             if (getWordAcquire(peer, block + MAIL_ACK) >= target) break;
-            idle.idle();
+            pause(q, peer, block + MAIL_ACK, target, start, lastCheck);
         }
         idle.waitEnded();
     }
@@ -197,9 +208,46 @@ final class Mailboxes {
         while (getWordAcquire(peer, block + MAIL_SEQ) < target) {
             lastCheck = checkWaiting(q, peer, false, bytes, start, lastCheck);
             if (getWordAcquire(peer, block + MAIL_SEQ) >= target) break;
-            idle.idle();
+            pause(q, peer, block + MAIL_SEQ, target, start, lastCheck);
         }
         idle.waitEnded();
+    }
+
+    /**
+     * After an unsuccessful poll of the peer's word at {@code offset} (SEQ or ACK, waiting for
+     * {@code target}): spin or yield, or sleep on its futex half until the peer publishes, never
+     * past the next liveness check or the deadline.
+     */
+    private void pause(int q, MemorySegment peer, long offset, long target, long start, long lastCheck) {
+        if (!futex) {
+            idle.idle();
+            return;
+        }
+        long block = idle.idleOrBlock();
+        if (block <= 0) return;
+        long now = System.nanoTime();
+        long nanos = Math.max(1_000, Math.min(block, Math.min(lastCheck + StepSequencer.LIVENESS_CHECK_NANOS - now,
+                start + timeoutNanos - now)));
+        int word = futexHalfAcquire(peer, offset);
+        setWordVolatile(own, ownBlock[q] + MAIL_SLEEP, 1);
+        if (getWordAcquire(peer, offset) < target && stateAcquire(peer) == STATE_OPEN) {
+            Futex.await(peer.address() + offset + FUTEX_HALF, word, sleepTimeout, nanos);
+        }
+        setWordRelease(own, ownBlock[q] + MAIL_SLEEP, 0);
+    }
+
+    /**
+     * The publisher's half of the sleep handshake, after a SEQ or ACK store toward q: a full
+     * fence (StoreLoad), then q's SLEEP; a sleeping q is woken on both words it may sleep on.
+     */
+    private void wakePeer(int q) {
+        if (!futex) return;
+        java.lang.invoke.VarHandle.fullFence();
+        if (getWordAcquire(segments[q], peerBlock[q] + MAIL_SLEEP) != 0) {
+            long base = own.address() + ownBlock[q];
+            Futex.wakeAll(base + MAIL_SEQ + FUTEX_HALF);
+            Futex.wakeAll(base + MAIL_ACK + FUTEX_HALF);
+        }
     }
 
     /** One round of a wait's checks: the peer's STATE, the deadline, and (rarely) its process. */

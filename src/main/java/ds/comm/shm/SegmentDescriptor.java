@@ -53,6 +53,7 @@ import java.nio.charset.StandardCharsets;
  *  +24              SLOT1_TOTAL, +32 SLOT1_OFFSET       "
  *  +128   IN line   ACK       chunks r took from q      r, release store, after copying the chunk out
  *  +136             NACK      0, or r's recv bytes + 1  r, release store, when q's send mismatched r's recv
+ *  +144             SLEEP     1 while r sleeps on a futex for q's SEQ or ACK (0: awake); volatile store
  *  +256   SLOT[0]   S bytes   payload of odd chunks     r, plain, only while ACK of q shows it free
  *  +256+S SLOT[1]   S bytes   payload of even chunks
  * </pre>
@@ -195,6 +196,21 @@ final class SegmentDescriptor {
     static final long MAIL_ACK = LINE;
     /** Within a mailbox block: the IN line's NACK word. */
     static final long MAIL_NACK = LINE + 8;
+    /** Within a mailbox block: the IN line's SLEEP word (the owner sleeps waiting for the block's peer). */
+    static final long MAIL_SLEEP = LINE + 16;
+    /** The low half of a big-endian word (its last four bytes): the futex word of SEQ and ACK. */
+    static final long FUTEX_HALF = 4;
+
+    /** Acquire read of the raw 32-bit futex half of the word at {@code offset}; only ever compared for change. */
+    static int futexHalfAcquire(MemorySegment s, long offset) {
+        return (int) FUTEX_WORD_HANDLE.getAcquire(s, offset + FUTEX_HALF);
+    }
+
+    /** Volatile write of a control word (the StoreLoad half of a sleep handshake). */
+    static void setWordVolatile(MemorySegment s, long offset, long value) {
+        WORD_HANDLE.setVolatile(s, offset, value);
+    }
+
     /** Within a mailbox block: the first payload slot. */
     static final long MAIL_SLOTS = 2L * LINE;
 
