@@ -8,7 +8,8 @@
  * {@code CallDescriptor} lets ranks detect mismatched calls, and {@code HeartbeatPacer} beats a
  * segment's heartbeat counter for peers in another pid namespace, who cannot judge our pid.
  * {@code CrossGroupWatch} turns calls on different groups in different orders (a deadlock no
- * call descriptor can show) into a mismatch on every rank.
+ * call descriptor can show) into a mismatch on every rank. {@code Mailboxes} carries
+ * point-to-point send/recv through a mailbox per ordered pair at the end of each segment.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */
