@@ -135,8 +135,13 @@ final class ProgressQueue {
 
     /** Waits, at most {@code nanos}, for the progress thread to end. */
     boolean awaitTermination(long nanos) {
+        long deadline = System.nanoTime() + nanos;
         try {
-            return executor.awaitTermination(nanos, TimeUnit.NANOSECONDS);
+            if (!executor.awaitTermination(nanos, TimeUnit.NANOSECONDS)) return false;
+            // The pool terminates while its worker is still on its way out: wait for the thread too.
+            Thread t = thread;
+            if (t != null) t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            return t == null || !t.isAlive();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
