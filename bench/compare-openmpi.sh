@@ -12,11 +12,13 @@
 #              process; 2 ranks, SHM vs Open MPI shared memory
 #   oversub  more ranks than cores: the sweep's p50 at 3 and 4 ranks (SHM vs Open MPI shared
 #              memory), and 4 ranks over sockets (ring, and HIER on 2 simulated nodes, vs Open MPI TCP)
-#   all      all three
+#   sendrecv osu_latency-style ping-pong, one-way latency = round trip / 2: SHM send/recv vs Open
+#              MPI's MPI_Send/MPI_Recv over shared memory, ring vs Open MPI TCP loopback (2 ranks)
 #   symmetric  the sweep with symmetric tensors (bench --buffers symmetric, the zero-copy SHM
 #              all-reduce) against the copy path and Open MPI shared memory, at RANKS ranks
 #              (default 2), ROUNDS times in a row (default 3) so the spread shows; memcpy is the
 #              symmetric run's own single-process copy of the same bytes
+#   all      sweep, decode, oversub and sendrecv
 #
 #   bench/compare-openmpi.sh [MODE] [SIZES]      SIZES default: 4K,64K,1M,16M (sweep), 4K,64K,1M (oversub),
 #                                                64K,1M,16M (symmetric)
@@ -24,7 +26,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 mode=${1:-sweep}
-case $mode in sweep|decode|oversub|all|symmetric) ;; *) echo "usage: bench/compare-openmpi.sh [sweep|decode|oversub|all|symmetric] [SIZES]" >&2; exit 2;; esac
+case $mode in sweep|decode|oversub|sendrecv|all|symmetric) ;; *) echo "usage: bench/compare-openmpi.sh [sweep|decode|oversub|sendrecv|all|symmetric] [SIZES]" >&2; exit 2;; esac
 compute=${COMPUTE_US:-5}
 command -v mpicc >/dev/null || { echo "compare-openmpi: needs mpicc (apt-get install openmpi-bin libopenmpi-dev)" >&2; exit 2; }
 mpirun=$(command -v mpirun.openmpi || command -v mpirun)
@@ -34,6 +36,7 @@ cleanup() { [ -n "$busy_pid" ] && kill "$busy_pid" 2>/dev/null; rm -rf "$work"; 
 trap cleanup EXIT
 mpicc -O2 -o "$work/baseline" bench/allreduce_baseline.c
 mpicc -O2 -o "$work/decode" bench/decode_baseline.c
+mpicc -O2 -o "$work/pingpong" bench/pingpong_baseline.c
 
 bytes() { case $1 in *K) echo $(( ${1%K} << 10 ));; *M) echo $(( ${1%M} << 20 ));; *G) echo $(( ${1%G} << 30 ));; *) echo "$1";; esac; }
 iters() { local b=$1; if [ "$b" -le 65536 ]; then echo 1000; elif [ "$b" -le 1048576 ]; then echo 200; elif [ "$b" -le 16777216 ]; then echo 40; else echo 20; fi; }
@@ -148,10 +151,26 @@ run_symmetric() {
   done
 }
 
+pp_iters() { local b=$1; if [ "$b" -le 65536 ]; then echo 10000; elif [ "$b" -le 1048576 ]; then echo 1000; else echo 100; fi; }
+
+run_sendrecv() {
+  local sizes=$1 a=() s b
+  for s in ${sizes//,/ }; do b=$(bytes "$s"); a+=("$b:$(pp_iters "$b")"); done
+  bin/dscomm bench -n 2 --backend shm --collective sendrecv --sizes "$sizes" --format csv 2>/dev/null > "$work/pp-shm.csv"
+  ompi -np 2 "$work/pingpong" "${a[@]}" > "$work/pp-ompi-shm.csv"
+  bin/dscomm bench -n 2 --backend ring --collective sendrecv --sizes "$sizes" --format csv 2>/dev/null > "$work/pp-ring.csv"
+  ompi --mca btl tcp,self -np 2 "$work/pingpong" "${a[@]}" > "$work/pp-ompi-tcp.csv"
+  table "send/recv one-way latency (ping-pong / 2): SHM vs Open MPI MPI_Send/MPI_Recv, shared memory (2 ranks)" \
+      "$work/pp-shm.csv" "$work/pp-ompi-shm.csv" shm "Open MPI"
+  table "send/recv one-way latency (ping-pong / 2): ring vs Open MPI TCP loopback (2 ranks)" \
+      "$work/pp-ring.csv" "$work/pp-ompi-tcp.csv" ring "Open MPI tcp"
+}
+
 case $mode in
   symmetric) run_symmetric "${2:-64K,1M,16M}" ;;
+  sendrecv) run_sendrecv "${2:-0,8,4K,64K,1M}" ;;
   sweep) run_sweep "${2:-4K,64K,1M,16M}" ;;
   decode) run_decode ;;
   oversub) run_oversub "${2:-4K,64K,1M}" ;;
-  all) run_sweep "${2:-4K,64K,1M,16M}"; run_decode; run_oversub "4K,64K,1M" ;;
+  all) run_sweep "${2:-4K,64K,1M,16M}"; run_decode; run_oversub "4K,64K,1M"; run_sendrecv "0,8,4K,64K,1M" ;;
 esac

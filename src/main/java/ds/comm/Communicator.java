@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * A group of ranks and its collectives.
@@ -82,6 +83,11 @@ public final class Communicator implements AutoCloseable {
     private volatile CommException abortedBy;
     /** Symmetric buffers of a group without shared memory (ring, MPI, HIER, one rank); closed with it. */
     private Arena plainSymmetric;
+    /**
+     * The non-blocking calls' queue and progress thread, created by the first one. Plain: only
+     * the thread using the communicator reads and writes it.
+     */
+    private ProgressQueue async;
 
     private Communicator(Job job, GroupSpec group, Collective engine, BackendChoice choice, MpiCollective mpi) {
         this.job = job;
@@ -246,6 +252,10 @@ public final class Communicator implements AutoCloseable {
         Objects.requireNonNull(op, "op");
         checkWritable(buf, type, "allReduce");
         ready();
+        runAllReduce(buf, type, op);
+    }
+
+    private void runAllReduce(MemorySegment buf, DType type, ReduceOp op) {
         // Not committed, the event is scalar-replaced by the JIT: no allocation, a few loads.
         CollectiveEvent event = new CollectiveEvent();
         long waited = waitMark(event);
@@ -356,6 +366,12 @@ public final class Communicator implements AutoCloseable {
      * @param type element type (checked for consistent sizes)
      */
     public void allGather(MemorySegment in, MemorySegment out, DType type) {
+        checkAllGather(in, out, type);
+        ready();
+        runAllGather(in, out, type);
+    }
+
+    private void checkAllGather(MemorySegment in, MemorySegment out, DType type) {
         Objects.requireNonNull(in, "in");
         Objects.requireNonNull(type, "type");
         checkWritable(out, type, "allGather");
@@ -364,7 +380,9 @@ public final class Communicator implements AutoCloseable {
             throw new IllegalArgumentException("allGather on group " + name() + ": out has " + out.byteSize()
                     + " bytes, expected " + size() + " x " + in.byteSize());
         }
-        ready();
+    }
+
+    private void runAllGather(MemorySegment in, MemorySegment out, DType type) {
         CollectiveEvent event = new CollectiveEvent();
         long waited = waitMark(event);
         event.begin();
@@ -386,6 +404,12 @@ public final class Communicator implements AutoCloseable {
      * @param op   how elements combine
      */
     public void reduceScatter(MemorySegment in, MemorySegment out, DType type, ReduceOp op) {
+        checkReduceScatter(in, out, type, op);
+        ready();
+        runReduceScatter(in, out, type, op);
+    }
+
+    private void checkReduceScatter(MemorySegment in, MemorySegment out, DType type, ReduceOp op) {
         Objects.requireNonNull(in, "in");
         Objects.requireNonNull(type, "type");
         Objects.requireNonNull(op, "op");
@@ -395,7 +419,9 @@ public final class Communicator implements AutoCloseable {
             throw new IllegalArgumentException("reduceScatter on group " + name() + ": in has " + in.byteSize()
                     + " bytes, expected " + size() + " x " + out.byteSize());
         }
-        ready();
+    }
+
+    private void runReduceScatter(MemorySegment in, MemorySegment out, DType type, ReduceOp op) {
         CollectiveEvent event = new CollectiveEvent();
         long waited = waitMark(event);
         event.begin();
@@ -414,6 +440,12 @@ public final class Communicator implements AutoCloseable {
      * @param root group rank whose bytes are sent
      */
     public void broadcast(MemorySegment buf, int root) {
+        checkBroadcast(buf, root);
+        ready();
+        runBroadcast(buf, root);
+    }
+
+    private void checkBroadcast(MemorySegment buf, int root) {
         Objects.requireNonNull(buf, "buf");
         if (root < 0 || root >= size()) {
             throw new IllegalArgumentException("broadcast on group " + name() + ": root " + root + " outside 0.." + (size() - 1));
@@ -421,7 +453,9 @@ public final class Communicator implements AutoCloseable {
         if (buf.isReadOnly() && root != rank()) {
             throw new IllegalArgumentException("broadcast on group " + name() + ": buffer is read-only");
         }
-        ready();
+    }
+
+    private void runBroadcast(MemorySegment buf, int root) {
         CollectiveEvent event = new CollectiveEvent();
         long waited = waitMark(event);
         event.begin();
@@ -431,6 +465,187 @@ public final class Communicator implements AutoCloseable {
             throw abort(f);
         }
         if (event.shouldCommit()) commit(event, "broadcast", null, null, buf.byteSize(), root, waited);
+    }
+
+    // ---------------------------------------------------------------- non-blocking collectives
+
+    /**
+     * Non-blocking {@link #allReduce(MemorySegment, DType, ReduceOp)}: queues the all-reduce and
+     * returns at once. Arguments are checked here, on the caller's thread (bad ones throw at
+     * once, as for the blocking call); the collective runs on the communicator's progress
+     * thread, {@code ds-comm-progress-<group>}, started by the first non-blocking call.
+     *
+     * <p><b>Rules.</b> Non-blocking calls of one communicator run and complete in the order they
+     * were issued; every member must issue the same sequence of collectives, blocking and
+     * non-blocking together, as for blocking calls. {@code buf} must not be read or written
+     * until the future completes. A blocking call (or {@link #split}) issued afterwards first
+     * waits until every earlier non-blocking call finished, then runs on the caller's thread.
+     * A failure (lost peer, timeout, mismatch) completes the future exceptionally with the
+     * exception the blocking call would throw ({@link PeerLostException}, ...; {@code join()}
+     * wraps it in a {@link java.util.concurrent.CompletionException}) and aborts the communicator,
+     * so operations queued behind it fail too. {@link #close()} waits up to the timeout for
+     * outstanding operations, then fails the rest.
+     *
+     * <p>Segments must be usable from the progress thread: heap segments, or native ones of a
+     * shared, global or automatic arena (a confined arena's segment is refused with an
+     * {@link IllegalArgumentException}).
+     *
+     * @param buf  input and output; untouchable until the future completes
+     * @param type element type
+     * @param op   how elements combine
+     * @return completes when {@code buf} holds the result
+     */
+    public CompletableFuture<Void> allReduceAsync(MemorySegment buf, DType type, ReduceOp op) {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(op, "op");
+        checkWritable(buf, type, "allReduce");
+        return submit(() -> runAllReduce(buf, type, op), buf);
+    }
+
+    /**
+     * Non-blocking {@link #allGather}: arguments checked now, the collective queued behind
+     * earlier non-blocking calls (rules at {@link #allReduceAsync}).
+     *
+     * @param in   this rank's contribution; not to be written until the future completes
+     * @param out  {@code size() * in.byteSize()} bytes; untouchable until the future completes
+     * @param type element type
+     * @return completes when {@code out} holds every rank's block
+     */
+    public CompletableFuture<Void> allGatherAsync(MemorySegment in, MemorySegment out, DType type) {
+        checkAllGather(in, out, type);
+        return submit(() -> runAllGather(in, out, type), in, out);
+    }
+
+    /**
+     * Non-blocking {@link #reduceScatter}: arguments checked now, the collective queued behind
+     * earlier non-blocking calls (rules at {@link #allReduceAsync}).
+     *
+     * @param in   {@code size() * out.byteSize()} bytes; not to be written until the future completes
+     * @param out  this rank's block of the result; untouchable until the future completes
+     * @param type element type
+     * @param op   how elements combine
+     * @return completes when {@code out} holds this rank's block
+     */
+    public CompletableFuture<Void> reduceScatterAsync(MemorySegment in, MemorySegment out, DType type, ReduceOp op) {
+        checkReduceScatter(in, out, type, op);
+        return submit(() -> runReduceScatter(in, out, type, op), in, out);
+    }
+
+    /**
+     * Non-blocking {@link #broadcast}: arguments checked now, the collective queued behind
+     * earlier non-blocking calls (rules at {@link #allReduceAsync}).
+     *
+     * @param buf  the bytes; untouchable until the future completes
+     * @param root group rank whose bytes are sent
+     * @return completes when {@code buf} holds the root's bytes
+     */
+    public CompletableFuture<Void> broadcastAsync(MemorySegment buf, int root) {
+        checkBroadcast(buf, root);
+        return submit(() -> runBroadcast(buf, root), buf);
+    }
+
+    /** Number of non-blocking calls issued and not yet finished (0 when none was ever issued). */
+    public long outstandingAsync() {
+        ProgressQueue q = async;
+        return q == null ? 0 : q.outstanding();
+    }
+
+    private CompletableFuture<Void> submit(Runnable collective, MemorySegment... segments) {
+        check();
+        ProgressQueue q = async;
+        if (q == null) async = q = new ProgressQueue(name());
+        for (MemorySegment s : segments) {
+            if (!s.isAccessibleBy(q.thread())) {
+                throw new IllegalArgumentException("non-blocking call on group " + name() + ": the segment is confined to "
+                        + "another thread; the progress thread needs a heap segment or one of a shared, global or automatic arena");
+            }
+        }
+        return q.submit(() -> {
+            check();
+            collective.run();
+        });
+    }
+
+    /**
+     * Before a blocking call: waits for the non-blocking calls issued before it (bounded by the
+     * timeout per outstanding call, each of which is itself bounded by it).
+     */
+    private void drainAsync(ProgressQueue q) {
+        long pending = q.outstanding();
+        if (pending == 0) return;
+        long bound = (pending + 1) * job.settings().timeoutNanos();
+        if (!q.awaitIdle(bound)) {
+            throw new CollectiveTimeoutException("communicator " + name() + " (rank " + rank() + "): " + q.outstanding()
+                    + " non-blocking calls still running after " + bound / 1_000_000 + " ms", -1, null);
+        }
+    }
+
+    // ---------------------------------------------------------------- point-to-point
+
+    /**
+     * Sends {@code buf}'s bytes to group rank {@code peer}, which must receive them with
+     * {@link #recv} into a buffer of the same size. Messages from one sender to one receiver are
+     * matched in the order they were sent; transfers between other pairs, and collectives, are
+     * independent of them. Synchronous: returns once {@code peer} has received the whole message
+     * (afterwards {@code buf} may be reused), so two ranks that both send to each other first
+     * deadlock until the timeout; order them (even ranks send first) or alternate.
+     *
+     * <p>Backends: SHM moves the bytes through a mailbox per ordered pair in the shared segments;
+     * ring a connection per ordered pair, opened on the first send and authenticated like the
+     * ring's; HIER either of them, by whether {@code peer} is on this node; MPI
+     * {@code MPI_Send}/{@code MPI_Recv}.
+     *
+     * @param buf  the bytes (any length, zero included; heap or native)
+     * @param peer the receiving group rank, not this one
+     * @throws CollectiveMismatchException when the receiver's buffer has another size (both sides fail, naming both ranks)
+     * @throws CollectiveTimeoutException  when {@code peer} does not receive within the timeout
+     * @throws PeerLostException           when {@code peer} died or closed its communicator
+     */
+    public void send(MemorySegment buf, int peer) {
+        Objects.requireNonNull(buf, "buf");
+        checkPeer(peer, "send");
+        ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
+        try {
+            engine.send(buf, peer);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        if (event.shouldCommit()) commit(event, "send", null, null, buf.byteSize(), peer, waited);
+    }
+
+    /**
+     * Receives the next message group rank {@code peer} sent to this rank (see {@link #send}).
+     *
+     * @param buf  receives the bytes; its size must equal the sent size
+     * @param peer the sending group rank, not this one
+     * @throws CollectiveMismatchException when the sender sent another number of bytes (both sides fail, naming both ranks)
+     * @throws CollectiveTimeoutException  when {@code peer} sends nothing within the timeout
+     * @throws PeerLostException           when {@code peer} died or closed its communicator
+     */
+    public void recv(MemorySegment buf, int peer) {
+        Objects.requireNonNull(buf, "buf");
+        checkPeer(peer, "recv");
+        if (buf.isReadOnly()) throw new IllegalArgumentException("recv on group " + name() + ": buffer is read-only");
+        ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
+        try {
+            engine.recv(buf, peer);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        if (event.shouldCommit()) commit(event, "recv", null, null, buf.byteSize(), peer, waited);
+    }
+
+    private void checkPeer(int peer, String op) {
+        if (peer < 0 || peer >= size() || peer == rank()) {
+            throw new IllegalArgumentException(op + " on group " + name() + " (rank " + rank() + "): peer " + peer
+                    + " is not another rank of 0.." + (size() - 1));
+        }
     }
 
     /** Returns once every rank of the group has called it. */
@@ -524,6 +739,13 @@ public final class Communicator implements AutoCloseable {
     @Override
     public void close() {
         if (closed) return;
+        ProgressQueue q = async;
+        if (q != null) {
+            // Outstanding non-blocking calls get the timeout to finish; those still queued after
+            // it fail, and the one running fails when the backend closes under it.
+            boolean drained = q.awaitIdle(job.settings().timeoutNanos());
+            q.shutdown(!drained);
+        }
         closed = true;
         GroupCloseEvent event = new GroupCloseEvent();
         event.begin();
@@ -531,6 +753,7 @@ public final class Communicator implements AutoCloseable {
             engine.close();
             if (mpi != null) mpi.close();
         } finally {
+            if (q != null) q.awaitTermination(job.settings().timeoutNanos());
             closePlainSymmetric();
             job.release();
             if (event.shouldCommit()) {
@@ -591,7 +814,18 @@ public final class Communicator implements AutoCloseable {
         }
     }
 
+    /**
+     * Before a blocking call: drains earlier non-blocking calls (a plain field read when none was
+     * ever issued), then {@link #check()}.
+     */
     private void ready() {
+        ProgressQueue q = async;
+        if (q != null) drainAsync(q);
+        check();
+    }
+
+    /** Refuses a call on a closed or aborted communicator. */
+    private void check() {
         if (closed) throw new IllegalStateException("communicator " + name() + " is closed");
         CommException cause = abortedBy;
         if (cause != null) {

@@ -8,6 +8,7 @@ import ds.comm.mpi.MpiCollective;
 import ds.comm.mpi.MpiImplementation;
 import ds.comm.mpi.MpiLibrary;
 import ds.comm.lanes.Reducers;
+import ds.comm.ring.PeerLinks;
 import ds.comm.ring.RingCollective;
 import ds.comm.ring.RingEndpoint;
 import ds.comm.shm.CrossGroupWatch;
@@ -459,7 +460,12 @@ final class Job {
                 leaders = leadersGroup.size() == 1 ? new SoloCollective()
                         : RingCollective.open(leadersGroup, settings(), reducer, endpoint, ringAddresses(leadersGroup.members()));
             }
-            return new HierCollective(layout, local, leaders);
+            // Point-to-point between nodes goes straight from rank to rank: over the group's MPI
+            // communicator in a job over MPI, else over on-demand connections of the ring endpoints.
+            PeerLinks links = mpi != null ? null : new PeerLinks(group, endpoint,
+                    ringAddresses(group.members()), settings().timeoutNanos(), settings().idle().get(),
+                    (int) Math.min(settings().chunkBytes(), 1 << 20));
+            return new HierCollective(layout, local, leaders, mpi != null ? mpi : links, links);
         } catch (RuntimeException e) {
             if (leaders != null) leaders.close();
             if (local != null) local.close();

@@ -46,6 +46,18 @@ final class SoloCollective implements Collective {
         // Nobody to wait for.
     }
 
+    /** A group of one has no peer; the public API refuses {@code peer == rank()} before it gets here. */
+    @Override
+    public void send(MemorySegment buf, int peer) {
+        throw new IllegalArgumentException("a group of one has no peer to send to (peer " + peer + ")");
+    }
+
+    /** A group of one has no peer; the public API refuses {@code peer == rank()} before it gets here. */
+    @Override
+    public void recv(MemorySegment buf, int peer) {
+        throw new IllegalArgumentException("a group of one has no peer to receive from (peer " + peer + ")");
+    }
+
     @Override
     public void close() {
         // Nothing held.

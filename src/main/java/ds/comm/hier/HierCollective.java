@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.PointToPoint;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -20,6 +21,11 @@ import java.lang.foreign.MemorySegment;
  * function of the inputs and of the group's layout over nodes (node-local sums in local rank
  * order, then the leaders' backend order).
  *
+ * <p>Point-to-point: between two ranks of one node through the node's shared memory
+ * ({@code local}'s mailboxes); between nodes through {@code remote}, a point-to-point transport
+ * over the whole group (the ring endpoints' on-demand connections, or the group's MPI
+ * communicator in a job over MPI), without passing through the leaders.
+ *
  * <p>A failure of either level fails the whole group (its levels can no longer line up).
  * Not thread-safe, like every {@link Collective}.
  */
@@ -32,6 +38,8 @@ public final class HierCollective extends BackendCollective {
     private final int myNode;
     private final Collective local;
     private final Collective leaders;
+    private final PointToPoint remote;
+    private final AutoCloseable remoteResource;
     private Arena scratchArena;
     private MemorySegment scratch = MemorySegment.NULL;
 
@@ -42,6 +50,19 @@ public final class HierCollective extends BackendCollective {
      *                null when this rank is not a leader
      */
     public HierCollective(HierLayout layout, Collective local, Collective leaders) {
+        this(layout, local, leaders, null, null);
+    }
+
+    /**
+     * As the three-argument constructor, with a transport for point-to-point transfers between
+     * nodes.
+     *
+     * @param remote         point-to-point over every rank of the group, by group rank; null: transfers
+     *                       between nodes are refused with an {@link IllegalStateException}
+     * @param remoteResource closed with this collective (null when someone else owns {@code remote})
+     */
+    public HierCollective(HierLayout layout, Collective local, Collective leaders, PointToPoint remote,
+                          AutoCloseable remoteResource) {
         super("hier", layout.group().name(), layout.group().myIndex(), layout.group().size());
         this.rank = layout.group().myIndex();
         this.size = layout.group().size();
@@ -50,6 +71,8 @@ public final class HierCollective extends BackendCollective {
         this.myNode = layout.myNode();
         this.local = local;
         this.leaders = leaders;
+        this.remote = remote;
+        this.remoteResource = remoteResource;
         if (layout.leader() != (leaders != null)) {
             throw new IllegalArgumentException("rank " + rank + " is " + (leaders == null ? "a leader without" : "not a leader but has")
                     + " a leaders' collective");
@@ -147,6 +170,48 @@ public final class HierCollective extends BackendCollective {
         }
     }
 
+    @Override
+    public void send(MemorySegment buf, int peer) {
+        PointToPoint via = route(peer, true, buf.byteSize());
+        try {
+            if (via == local) {
+                local.send(buf, localIndexOfRank[peer]);
+            } else {
+                via.send(buf, peer);
+            }
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    @Override
+    public void recv(MemorySegment buf, int peer) {
+        PointToPoint via = route(peer, false, buf.byteSize());
+        try {
+            if (via == local) {
+                local.recv(buf, localIndexOfRank[peer]);
+            } else {
+                via.recv(buf, peer);
+            }
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    /** The node's shared memory for a peer on this node, else the remote transport. */
+    private PointToPoint route(int peer, boolean send, long bytes) {
+        if (peer < 0 || peer >= size || peer == rank) {
+            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + groupName() + " of " + size);
+        }
+        String op = send ? PointToPoint.describe(true, bytes, rank, peer) : PointToPoint.describe(false, bytes, peer, rank);
+        checkUsable(op);
+        if (nodeOfRank[peer] == myNode) return local;
+        if (remote == null) {
+            throw new IllegalStateException(op + " on group " + groupName() + ": no transport between nodes was opened");
+        }
+        return remote;
+    }
+
     private MemorySegment scratch(long bytes) {
         if (scratch.byteSize() < bytes) {
             if (scratchArena != null) scratchArena.close();
@@ -158,6 +223,11 @@ public final class HierCollective extends BackendCollective {
 
     @Override
     protected void release() {
+        try {
+            if (remoteResource != null) remoteResource.close();
+        } catch (Exception ignored) {
+            // Closing connections never fails in a way a caller could act on.
+        }
         try {
             if (leaders != null) leaders.close();
         } finally {

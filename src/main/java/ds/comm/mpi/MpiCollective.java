@@ -22,7 +22,18 @@ import java.util.Objects;
  *   allReduce      MPI_Allreduce(MPI_IN_PLACE, buf)       reduceScatter  MPI_Reduce_scatter_block
  *   allGather      MPI_Allgather (as MPI_BYTE)            broadcast      MPI_Bcast (as MPI_BYTE)
  *   barrier        MPI_Barrier                            split          MPI_Comm_split
+ *   send / recv    MPI_Send / MPI_Recv: a size header, the receiver's answer, then the payload
  * </pre>
+ *
+ * <p><b>Point-to-point.</b> A send is three messages on the private communicator (tags
+ * {@link #TAG_HEADER}, {@link #TAG_ANSWER}, {@link #TAG_PAYLOAD}): the sender's size (one
+ * {@code long}), the receiver's size back, and, only when they agree, the payload as MPI_BYTE in
+ * pieces of {@link #P2P_PIECE_BYTES} (a function of the size alone, so both sides cut alike
+ * whatever their memory). A size mismatch thus fails on both sides, naming both ranks and sizes,
+ * without MPI ever truncating; and the sender returns only after the receiver has answered, so a
+ * send nobody receives is caught by the watchdog like a stuck collective. The status of
+ * {@code MPI_Recv} is written into a private 64-byte slot (larger than either family's
+ * {@code MPI_Status}) and not read.
  *
  * <p><b>Types and ops.</b> FP32, FP64, INT32 and INT64 SUM/PROD, and integer MIN/MAX, use MPI's
  * built-in datatypes and ops. Integer SUM/PROD wrap: signed overflow is undefined in C, but Open
@@ -67,6 +78,15 @@ import java.util.Objects;
  */
 public final class MpiCollective extends BackendCollective {
 
+    /** Tag of a send's size header. */
+    static final int TAG_HEADER = 0x5031;
+    /** Tag of a receiver's answer: its own size. */
+    static final int TAG_ANSWER = 0x5032;
+    /** Tag of a payload piece. */
+    static final int TAG_PAYLOAD = 0x5033;
+    /** Bytes per payload message (the last may be shorter). */
+    static final long P2P_PIECE_BYTES = 4L << 20;
+
     /** MPI counts are C ints. */
     private static final long MAX_CALL_COUNT = Integer.MAX_VALUE;
     /** Largest broadcast per MPI_Bcast; a power of two below MAX_CALL_COUNT. */
@@ -84,6 +104,11 @@ public final class MpiCollective extends BackendCollective {
     private final MemorySegment intSlot;
     private final MemorySegment handleSlot;
     private final MemorySegment inPlace;
+    /** MPI_Recv's status (never read; 64 bytes cover Open MPI's 24 and MPICH's 20). */
+    private final MemorySegment statusSlot;
+    /** The size header sent, and the answer received (one long each). */
+    private final MemorySegment p2pOut;
+    private final MemorySegment p2pIn;
     private final StagingBuffer staging = new StagingBuffer();
     private final MpiCallClock clock;
     /** Bytes per rank block staged per MPI call. */
@@ -175,6 +200,9 @@ public final class MpiCollective extends BackendCollective {
         this.intSlot = arena.allocate(ValueLayout.JAVA_INT);
         this.handleSlot = arena.allocate(ValueLayout.ADDRESS);
         this.inPlace = MemorySegment.ofAddress(abi.inPlace());
+        this.statusSlot = arena.allocate(64, 8);
+        this.p2pOut = arena.allocate(ValueLayout.JAVA_LONG);
+        this.p2pIn = arena.allocate(ValueLayout.JAVA_LONG);
         this.clock = new MpiCallClock(name, rank, settings.timeoutNanos());
         lib.watchdog.watch(clock);
     }
@@ -455,6 +483,96 @@ public final class MpiCollective extends BackendCollective {
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Bcast", "broadcast(" + n + " B,root " + root + ")");
+    }
+
+    /** See the class comment: header, answer, payload. */
+    @Override
+    public void send(MemorySegment buf, int peer) {
+        checkPeer(peer);
+        long bytes = buf.byteSize();
+        String op = ds.comm.spi.PointToPoint.describe(true, bytes, rank, peer);
+        checkUsable(op);
+        p2pOut.set(ValueLayout.JAVA_LONG, 0, bytes);
+        p2pSend(p2pOut, 8, peer, TAG_HEADER, op);
+        p2pRecv(p2pIn, 8, peer, TAG_ANSWER, op);
+        long theirs = p2pIn.get(ValueLayout.JAVA_LONG, 0);
+        if (theirs != bytes) {
+            throw abort(new CommFailure(CommFailure.Kind.MISMATCH, peer, name, op, "group rank " + rank + " sent " + bytes
+                    + " bytes but group rank " + peer + " posted a recv of " + theirs + " bytes", null));
+        }
+        for (long off = 0; off < bytes; off += P2P_PIECE_BYTES) {
+            long n = Math.min(P2P_PIECE_BYTES, bytes - off);
+            if (buf.isNative()) {
+                p2pSend(buf.asSlice(off, n), n, peer, TAG_PAYLOAD, op);
+            } else {
+                MemorySegment stage = staging.ensure(n);
+                MemorySegment.copy(buf, off, stage, 0, n);
+                p2pSend(stage, n, peer, TAG_PAYLOAD, op);
+            }
+        }
+    }
+
+    /** See the class comment: header, answer, payload. */
+    @Override
+    public void recv(MemorySegment buf, int peer) {
+        checkPeer(peer);
+        long bytes = buf.byteSize();
+        String op = ds.comm.spi.PointToPoint.describe(false, bytes, peer, rank);
+        checkUsable(op);
+        p2pRecv(p2pIn, 8, peer, TAG_HEADER, op);
+        long theirs = p2pIn.get(ValueLayout.JAVA_LONG, 0);
+        p2pOut.set(ValueLayout.JAVA_LONG, 0, bytes);
+        p2pSend(p2pOut, 8, peer, TAG_ANSWER, op);
+        if (theirs != bytes) {
+            throw abort(new CommFailure(CommFailure.Kind.MISMATCH, peer, name, op, "group rank " + peer + " sent " + theirs
+                    + " bytes but group rank " + rank + " posted a recv of " + bytes + " bytes", null));
+        }
+        for (long off = 0; off < bytes; off += P2P_PIECE_BYTES) {
+            long n = Math.min(P2P_PIECE_BYTES, bytes - off);
+            if (buf.isNative()) {
+                p2pRecv(buf.asSlice(off, n), n, peer, TAG_PAYLOAD, op);
+            } else {
+                MemorySegment stage = staging.ensure(n);
+                p2pRecv(stage, n, peer, TAG_PAYLOAD, op);
+                MemorySegment.copy(stage, 0, buf, off, n);
+            }
+        }
+    }
+
+    private void p2pSend(MemorySegment from, long n, int peer, int tag, String op) {
+        int rc;
+        lib.enter(name);
+        try {
+            clock.start(op, null, null, n);
+            rc = (int) lib.send.invokeExact(from, (int) n, abi.byteType(), peer, tag, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, op);
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Send", op);
+    }
+
+    private void p2pRecv(MemorySegment into, long n, int peer, int tag, String op) {
+        int rc;
+        lib.enter(name);
+        try {
+            clock.start(op, null, null, n);
+            rc = (int) lib.recv.invokeExact(into, (int) n, abi.byteType(), peer, tag, comm, statusSlot);
+        } catch (Throwable t) {
+            throw rethrow(t, name, op);
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Recv", op);
+    }
+
+    private void checkPeer(int peer) {
+        if (peer < 0 || peer >= size || peer == rank) {
+            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + name + " of " + size);
+        }
     }
 
     @Override

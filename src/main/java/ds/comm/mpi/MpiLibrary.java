@@ -75,6 +75,8 @@ public final class MpiLibrary {
     final MethodHandle reduceScatterBlock;
     final MethodHandle bcast;
     final MethodHandle barrier;
+    final MethodHandle send;
+    final MethodHandle recv;
     final MpiWatchdog watchdog = new MpiWatchdog(this);
 
     // Lifecycle, guarded by this.
@@ -116,6 +118,8 @@ public final class MpiLibrary {
         reduceScatterBlock = d.fn("MPI_Reduce_scatter_block", "PPIHHH");
         bcast = d.fn("MPI_Bcast", "PIHIH");
         barrier = d.fn("MPI_Barrier", "H");
+        send = d.fn("MPI_Send", "PIHIIH");
+        recv = d.fn("MPI_Recv", "PIHIIHP");
         MethodHandle libraryVersion = d.fn("MPI_Get_library_version", "PP");
         // MPI-3 allows MPI_Get_library_version before MPI_Init, so describe() works unopened.
         this.version = readLibraryVersion(libraryVersion, abi.maxLibraryVersionString());

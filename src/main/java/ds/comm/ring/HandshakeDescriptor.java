@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
  * world group and every split sub-group of a process. Each pair of ring neighbours has two
  * connections: {@link #PURPOSE_DATA} carries the frames of the collectives, and
  * {@link #PURPOSE_HEARTBEAT} carries only the one-byte beats of {@link Heartbeat}, both ways.
+ * A third purpose, {@link #PURPOSE_PEER}, is a point-to-point connection between any two ranks.
  * The purpose is part of the HELLO, hence of both HMAC tags: a heartbeat connection is
  * authenticated exactly like a data connection and cannot be passed off as one.
  *
@@ -24,7 +25,7 @@ import java.nio.charset.StandardCharsets;
  *  +---------------------------------------------------------------+
  *  |                     magic 0x44535248 "DSRH"                   |  0
  *  +-------------------------------+-------------------------------+
- *  |     protocol version (3)      | purpose (0 data, 1 heartbeat) |  4
+ *  | protocol version (3)  | purpose (0 data, 1 heartbeat, 2 peer) |  4
  *  +-------------------------------+-------------------------------+
  *  |   job token length (1..128)   |   group name length (1..256)  |  8
  *  +-------------------------------+-------------------------------+
@@ -80,6 +81,11 @@ final class HandshakeDescriptor {
     static final short PURPOSE_DATA = 0;
     /** Purpose of a connection that carries only heartbeats ({@link Heartbeat}). */
     static final short PURPOSE_HEARTBEAT = 1;
+    /**
+     * Purpose of a point-to-point connection ({@link PeerLinks}), opened on demand between any two
+     * ranks of a group by the sender; carries messages to the listener and acknowledgements back.
+     */
+    static final short PURPOSE_PEER = 2;
     static final short STATUS_ACCEPTED = 0;
 
     static final int MAGIC_OFFSET = 0;
@@ -117,7 +123,7 @@ final class HandshakeDescriptor {
     /** Encodes a HELLO for a connection of {@code purpose}, ready to write (position 0, limit its length). */
     static ByteBuffer hello(String jobToken, String group, int senderGroupRank, int senderWorldRank,
                             int receiverWorldRank, int groupSize, short purpose) {
-        if (purpose != PURPOSE_DATA && purpose != PURPOSE_HEARTBEAT) {
+        if (purpose != PURPOSE_DATA && purpose != PURPOSE_HEARTBEAT && purpose != PURPOSE_PEER) {
             throw new IllegalArgumentException("unknown connection purpose " + purpose);
         }
         byte[] token = jobToken.getBytes(StandardCharsets.US_ASCII);

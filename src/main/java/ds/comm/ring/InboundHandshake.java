@@ -180,7 +180,7 @@ final class InboundHandshake {
             return false;
         }
         purpose = in.getShort(PURPOSE_OFFSET);
-        if (purpose != PURPOSE_DATA && purpose != PURPOSE_HEARTBEAT) {
+        if (purpose != PURPOSE_DATA && purpose != PURPOSE_HEARTBEAT && purpose != PURPOSE_PEER) {
             fail("unknown connection purpose " + purpose);
             return false;
         }

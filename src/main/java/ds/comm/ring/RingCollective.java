@@ -83,12 +83,14 @@ public final class RingCollective extends BackendCollective {
     private final MemorySegment[] rankSources;
     private final long[] rankOffsets;
 
+    private final PeerLinks peers;
     private int sequence;
     private volatile boolean busy;
     private final AtomicBoolean released = new AtomicBoolean();
 
     private RingCollective(GroupSpec group, Settings settings, Reducer reducer, SocketChannel toRight,
-                           SocketChannel fromLeft, Heartbeat heartbeat) {
+                           SocketChannel fromLeft, Heartbeat heartbeat, RingEndpoint endpoint,
+                           List<InetSocketAddress> addressOfGroupRank) {
         super("ring", group.name(), group.myIndex(), group.size());
         this.group = group;
         this.settings = settings;
@@ -128,6 +130,12 @@ public final class RingCollective extends BackendCollective {
         this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
         this.gathering = new GatheringPass(size, rank, chunk);
         this.broadcasting = new BroadcastPass(size, rank, chunk);
+        this.peers = new PeerLinks(group, endpoint, addressOfGroupRank, settings.timeoutNanos(), settings.idle().get(),
+                (int) Math.min(chunk, 1 << 20));
+        this.peers.watchLiveness(worldRank -> {
+            Heartbeat.Loss loss = heartbeat.lossAcquire();
+            return loss != null && loss.worldRank() == worldRank ? loss.detail() : null;
+        });
     }
 
     /**
@@ -186,7 +194,7 @@ public final class RingCollective extends BackendCollective {
                 throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), operation, self
                         + ": cannot start the heartbeat: " + e.getMessage(), e);
             }
-            return new RingCollective(group, settings, reducer, toRight, fromLeft, heartbeat);
+            return new RingCollective(group, settings, reducer, toRight, fromLeft, heartbeat, endpoint, addressOfGroupRank);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             closeAll(heartbeat, toRight, fromLeft, beatsToRight, beatsFromLeft);
@@ -324,6 +332,40 @@ public final class RingCollective extends BackendCollective {
         }
     }
 
+    /** Over the pair's own connection, opened on the first send to {@code peer} (see {@link PeerLinks}). */
+    @Override
+    public void send(MemorySegment buf, int peer) {
+        checkPeer(peer);
+        enter("send");
+        try {
+            peers.send(buf, peer);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        } finally {
+            exit();
+        }
+    }
+
+    /** Over the pair's own connection, claimed on the first recv from {@code peer} (see {@link PeerLinks}). */
+    @Override
+    public void recv(MemorySegment buf, int peer) {
+        checkPeer(peer);
+        enter("recv");
+        try {
+            peers.recv(buf, peer);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        } finally {
+            exit();
+        }
+    }
+
+    private void checkPeer(int peer) {
+        if (peer < 0 || peer >= size || peer == rank) {
+            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
+        }
+    }
+
     @Override
     public void measureWaits(boolean on) {
         pump.measureWaits(on);
@@ -343,6 +385,7 @@ public final class RingCollective extends BackendCollective {
         RingEndpoint.closeQuietly(heartbeat);
         RingEndpoint.closeQuietly(toRight);
         RingEndpoint.closeQuietly(fromLeft);
+        peers.close();
         pump.close();
         if (!busy) {
             freeBuffers();

@@ -17,6 +17,9 @@
  *   <li>{@code FramePump}: the single non-blocking loop that writes what it can and reads what it
  *       can, so sending and receiving overlap and the ring cannot deadlock on full socket buffers;
  *       {@code RingPass} subclasses describe each collective as two frame streams.</li>
+ *   <li>{@link ds.comm.ring.PeerLinks}: point-to-point send/recv, one connection per ordered pair
+ *       opened on the first send (handshake purpose PEER), for the ring's groups and for HIER's
+ *       transfers between nodes.</li>
  *   <li>{@code FrameDescriptor}: the 32-byte big-endian frame header; payloads in native order.</li>
  *   <li>{@code HandshakeDescriptor}: the authenticated HELLO/CHALLENGE/RESPONSE/ACK that opens
  *       every data and heartbeat connection.</li>

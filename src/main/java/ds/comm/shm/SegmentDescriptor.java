@@ -40,8 +40,25 @@ import java.nio.charset.StandardCharsets;
  *                                             every publisher after its STEP store
  *     640        AREA[0]        AREA_BYTES    owner, plain, payload of even steps
  *  640+A         AREA[1]        AREA_BYTES    owner, plain, payload of odd steps
- *  640+2A        (unused tail, &lt; 256 bytes)
+ *  640+2A        MAILBOX[q]     M/N bytes     one block per group rank q (own index unused), see below
+ *  640+2A+M      (unused tail, &lt; 256 bytes)
  * </pre>
+ *
+ * <p><b>Mailboxes</b> (point-to-point). The mailbox region is {@code M = mailboxBytes(size)}
+ * bytes, split into one block of {@code P = pairBytes(size, N)} bytes per group rank. In rank
+ * r's segment, block q belongs to the ordered pairs (r, q) and (q, r):
+ * <pre>
+ *  +0     OUT line  SEQ       chunks r published to q   r, release store, after the slot and its header
+ *  +8               SLOT0_TOTAL, +16 SLOT0_OFFSET       r, plain, before SEQ (message bytes, chunk offset)
+ *  +24              SLOT1_TOTAL, +32 SLOT1_OFFSET       "
+ *  +128   IN line   ACK       chunks r took from q      r, release store, after copying the chunk out
+ *  +136             NACK      0, or r's recv bytes + 1  r, release store, when q's send mismatched r's recv
+ *  +144             SLEEP     1 while r sleeps on a futex for q's SEQ or ACK (0: awake); volatile store
+ *  +256   SLOT[0]   S bytes   payload of odd chunks     r, plain, only while ACK of q shows it free
+ *  +256+S SLOT[1]   S bytes   payload of even chunks
+ * </pre>
+ * The sender reads the receiver's IN line of its block; the receiver reads the sender's OUT line
+ * and slots. SEQ and ACK are monotone counters on their own lines, like STEP.
  *
  * <p>Every header and control word is a 64-bit <b>big-endian</b> long at an 8-byte aligned
  * offset (so acquire/release access is single-copy atomic), whatever the platform: the header
@@ -66,7 +83,7 @@ final class SegmentDescriptor {
     /** "DSCOMSHM" read as a big-endian long. */
     static final long MAGIC = 0x4453434F4D53484DL;
     /** Bumped whenever an offset or meaning below changes. */
-    static final long LAYOUT_VERSION = 3;
+    static final long LAYOUT_VERSION = 4;
     /** READY holds this once the header is complete; a zero-filled or foreign file never does. */
     static final long READY_VALUE = 0x5245414459214F4BL; // "READY!OK"
     /** The byte-order mark as written (native order) and expected. */
@@ -138,8 +155,64 @@ final class SegmentDescriptor {
     /** Bytes of each of the two data areas of a segment of {@code segmentBytes}. */
     static long areaBytes(long segmentBytes) {
         // 128-byte aligned so that the second area starts on a fresh line pair, like the first.
-        return ((segmentBytes - DATA_OFFSET) / 2) & -(long) LINE;
+        return ((segmentBytes - DATA_OFFSET - mailboxBytes(segmentBytes)) / 2) & -(long) LINE;
     }
+
+    /**
+     * Bytes of the mailbox region: a sixteenth of what the segment has beyond the smallest one
+     * (which keeps exactly its two minimal areas and no mailbox), at most 4 MiB, whole lines. A
+     * function of the segment size alone (which every member's header carries and checks), so
+     * every member computes the same layout.
+     */
+    static long mailboxBytes(long segmentBytes) {
+        return Math.min(Math.max(0, segmentBytes - MIN_SEGMENT_BYTES) / 16, 4L << 20) & -(long) LINE;
+    }
+
+    /** Offset of the mailbox region. */
+    static long mailboxOffset(long segmentBytes) {
+        return DATA_OFFSET + 2 * areaBytes(segmentBytes);
+    }
+
+    /** Bytes of one rank's mailbox block in a group of {@code groupSize}. */
+    static long pairBytes(long segmentBytes, int groupSize) {
+        return (mailboxBytes(segmentBytes) / groupSize) & -(long) LINE;
+    }
+
+    /** Bytes of one of the two payload slots of a mailbox block (0 or negative: too small for any). */
+    static long slotBytes(long segmentBytes, int groupSize) {
+        return ((pairBytes(segmentBytes, groupSize) - 2L * LINE) / 2) & -64L;
+    }
+
+    /** Offset of the mailbox block for group rank {@code q} in a segment. */
+    static long pairOffset(long segmentBytes, int groupSize, int q) {
+        return mailboxOffset(segmentBytes) + q * pairBytes(segmentBytes, groupSize);
+    }
+
+    /** Within a mailbox block: the OUT line's SEQ word. */
+    static final long MAIL_SEQ = 0;
+    /** Within a mailbox block: the header words of slot k start at MAIL_SLOT_HEADER + 16 k. */
+    static final long MAIL_SLOT_HEADER = 8;
+    /** Within a mailbox block: the IN line's ACK word. */
+    static final long MAIL_ACK = LINE;
+    /** Within a mailbox block: the IN line's NACK word. */
+    static final long MAIL_NACK = LINE + 8;
+    /** Within a mailbox block: the IN line's SLEEP word (the owner sleeps waiting for the block's peer). */
+    static final long MAIL_SLEEP = LINE + 16;
+    /** The low half of a big-endian word (its last four bytes): the futex word of SEQ and ACK. */
+    static final long FUTEX_HALF = 4;
+
+    /** Acquire read of the raw 32-bit futex half of the word at {@code offset}; only ever compared for change. */
+    static int futexHalfAcquire(MemorySegment s, long offset) {
+        return (int) FUTEX_WORD_HANDLE.getAcquire(s, offset + FUTEX_HALF);
+    }
+
+    /** Volatile write of a control word (the StoreLoad half of a sleep handshake). */
+    static void setWordVolatile(MemorySegment s, long offset, long value) {
+        WORD_HANDLE.setVolatile(s, offset, value);
+    }
+
+    /** Within a mailbox block: the first payload slot. */
+    static final long MAIL_SLOTS = 2L * LINE;
 
     /** Offset of data area {@code parity} (0 or 1). */
     static long areaOffset(long areaBytes, int parity) {

@@ -63,6 +63,7 @@ public final class ShmCollective extends BackendCollective {
     private final Arena arena;
     private final Path ownPath;
     private final StepSequencer steps;
+    private final Mailboxes mail;
     private final long areaBytes;
     /** {@code areas[parity][rank]}: the data areas of every rank, this one's included. */
     private final MemorySegment[][] areas;
@@ -115,6 +116,8 @@ public final class ShmCollective extends BackendCollective {
         this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos(),
                 settings.peerLostNanos());
         this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
+        this.mail = new Mailboxes(group, segments, settings.shmBytes(), arena, settings.idle().get(),
+                settings.timeoutNanos(), steps);
         this.areas = new MemorySegment[2][size];
         for (int parity = 0; parity < 2; parity++) {
             for (int p = 0; p < size; p++) {
@@ -678,6 +681,38 @@ public final class ShmCollective extends BackendCollective {
             steps.awaitAllAcquire();
         } catch (RuntimeException e) {
             throw fail(e);
+        }
+    }
+
+    /** Through the mailbox of the pair (this rank, peer); see {@link Mailboxes}. */
+    @Override
+    public void send(MemorySegment buf, int peer) {
+        checkPeer(peer);
+        if (!usable()) throw refusal(ds.comm.spi.PointToPoint.describe(true, buf.byteSize(), rank, peer));
+        mail.checkCapacity();
+        try {
+            mail.send(buf, peer);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /** Through the mailbox of the pair (peer, this rank); see {@link Mailboxes}. */
+    @Override
+    public void recv(MemorySegment buf, int peer) {
+        checkPeer(peer);
+        if (!usable()) throw refusal(ds.comm.spi.PointToPoint.describe(false, buf.byteSize(), peer, rank));
+        mail.checkCapacity();
+        try {
+            mail.recv(buf, peer);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    private void checkPeer(int peer) {
+        if (peer < 0 || peer >= size || peer == rank) {
+            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
         }
     }
 

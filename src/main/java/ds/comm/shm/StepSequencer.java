@@ -439,6 +439,20 @@ final class StepSequencer {
     }
 
     /**
+     * For waits outside the step protocol (the mailboxes): why peer {@code p} is known to be
+     * lost, or null while it may be alive. Asks the OS (and the heartbeat), so callers ask at
+     * most every {@link #LIVENESS_CHECK_NANOS}.
+     */
+    String lossOf(int p, long now) {
+        if (!processAlive(p)) return "its process " + processes[p].pid() + " died";
+        if (!pidVisible[p] && heartbeatStopped(p, now)) {
+            return "its process " + processes[p].pid() + " of another pid namespace stopped its heartbeat "
+                    + (now - lastBeatChangeNanos[p]) / 1_000_000 + " ms ago";
+        }
+        return null;
+    }
+
+    /**
      * Whether peer {@code p}'s HEARTBEAT counter has not moved for {@link #peerLostNanos}. Only
      * sampled every {@link #LIVENESS_CHECK_NANOS} of waiting, so a counter that moved while
      * nobody looked counts as alive at the first look.

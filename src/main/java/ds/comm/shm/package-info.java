@@ -10,7 +10,8 @@
  * {@code CrossGroupWatch} turns calls on different groups in different orders (a deadlock no
  * call descriptor can show) into a mismatch on every rank. {@code SymmetricBuffer} is one
  * symmetric allocation: every member's tensor file, mapped by every member, which the zero-copy
- * all-reduce reads and writes in place.
+ * all-reduce reads and writes in place. {@code Mailboxes} carries point-to-point send/recv
+ * through a mailbox per ordered pair at the end of each segment.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */

@@ -13,9 +13,9 @@ import java.lang.foreign.MemorySegment;
  * agree with the group size), so implementations only check what peers send them. Calls on one
  * instance are made by one thread at a time, in the same order on every rank. Every wait is
  * bounded by the group's {@link Settings#timeoutNanos()}; failures surface as
- * {@link CommFailure}.
+ * {@link CommFailure}. Point-to-point transfers ({@link PointToPoint}) are part of the contract.
  */
-public interface Collective extends AutoCloseable {
+public interface Collective extends AutoCloseable, PointToPoint {
 
     /** This rank's index in the group. */
     int rank();

@@ -51,6 +51,16 @@ class BackendCollectiveTest {
         }
 
         @Override
+        public void send(MemorySegment buf, int peer) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void recv(MemorySegment buf, int peer) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
         protected void onFailure(CommFailure f) {
             events.add("failed:" + f.kind());
         }
@@ -139,6 +149,8 @@ class BackendCollectiveTest {
             @Override public void reduceScatter(MemorySegment i, MemorySegment o, ElementType t, Combiner c) { }
             @Override public void broadcast(MemorySegment b, int r) { }
             @Override public void barrier() { }
+            @Override public void send(MemorySegment b, int p) { }
+            @Override public void recv(MemorySegment b, int p) { }
             @Override protected void release() { }
         });
     }

@@ -46,7 +46,7 @@ final class Bench {
                                     [--sizes 4K,64K,1M,16M] [--iters K] [--warmup W]
                                     [--pattern sweep|decode] [--compute-us N] [--cold]
                                     [--buffers copy|symmetric] [--check] [--format table|csv|json] [--jfr FILE]
-                                    [--timeout S]
+                                    [--timeout S] [--collective allreduce|sendrecv] [--async]
               -n N          ranks to launch (default 2; ignored under an external launcher)
               --nodes M     simulate M nodes (default 1)
               --backend B   backend for the world communicator (default auto)
@@ -80,12 +80,20 @@ final class Bench {
                             barriers and its own gathers included), group open/close, failures and a
                             few low-rate JDK events (GC pauses, safepoints); see docs/observability.md
               --timeout S   launcher timeout in seconds (default 600)
+              --collective C  allreduce (default: the sweep above) or sendrecv: osu_latency's
+                            ping-pong between ranks 0 and 1, one-way latency = round trip / 2
+                            (same CSV columns; op "sendrecv", busbw = one-way bandwidth)
+              --async       overlap of allReduceAsync with compute: per size, the blocking
+                            all-reduce, compute of --compute-us (default: as long as the
+                            all-reduce), both in sequence, and overlapped; ratio = overlapped /
+                            max(compute, all-reduce), 1.0 = perfect overlap
             """;
 
     /** Parsed options. */
     record Options(int ranks, int nodes, Backend backend, List<DType> dtypes, List<ReduceOp> ops, List<Long> sizes,
                    int iters, int warmup, boolean check, Format format, int timeoutSeconds, boolean decode, int computeMicros,
-                   boolean cold, int stallMicros, Path jfr, boolean symmetric) {
+                   boolean cold, int stallMicros, Path jfr, boolean symmetric, String collective, boolean async,
+                   int asyncComputeMicros) {
 
         /** Output for machines (csv or json): no progress, no table, nothing but the data on standard output. */
         boolean machine() {
@@ -147,6 +155,9 @@ final class Bench {
         boolean cold = false;
         int stallMicros = 0;
         boolean symmetric = false;
+        String collective = "allreduce";
+        boolean async = false;
+        boolean computeGiven = false;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
             String name = Args.name(t);
@@ -182,7 +193,15 @@ final class Bench {
                 case "--compute-us" -> {
                     String v = a.value(t, name);
                     computeMicros = v.equals("0") ? 0 : Args.positiveInt("--compute-us", v);
+                    computeGiven = true;
                 }
+                case "--collective" -> {
+                    collective = a.value(t, name);
+                    if (!collective.equals("allreduce") && !collective.equals("sendrecv")) {
+                        throw new Main.UsageException("--collective must be allreduce or sendrecv, got '" + collective + "'");
+                    }
+                }
+                case "--async" -> async = true;
                 case "--cold" -> cold = true;
                 case "--stalls" -> stallMicros = Args.positiveInt("--stalls", a.value(t, name));
                 case "--format" -> {
@@ -212,8 +231,11 @@ final class Bench {
         }
         if (nodes > ranks) throw new Main.UsageException("--nodes " + nodes + " exceeds -n " + ranks);
         if (stallMicros > 0 && !decode) throw new Main.UsageException("--stalls needs --pattern decode");
+        if (async && (decode || !collective.equals("allreduce"))) {
+            throw new Main.UsageException("--async measures allReduceAsync: no --pattern decode, no --collective " + collective);
+        }
         return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, format, timeout, decode,
-                computeMicros, cold, stallMicros, jfr, symmetric);
+                computeMicros, cold, stallMicros, jfr, symmetric, collective, async, computeGiven ? computeMicros : -1);
     }
 
     private static <T> List<T> list(String v, java.util.function.Function<String, T> f, String name) {
@@ -270,6 +292,8 @@ final class Bench {
         try (Communicator comm = Communicator.init(cfg.build()); Arena arena = Arena.ofConfined()) {
             long initNanos = System.nanoTime() - initStart;
             if (recording != null) recording.rank(comm.worldRank());
+            if (o.collective().equals("sendrecv")) return PingPong.run(o, comm, arena, out);
+            if (o.async()) return Overlap.run(o, comm, arena, out);
             boolean lead = comm.rank() == 0;
             long max = o.sizes().stream().mapToLong(Long::longValue).max().orElse(0);
             int maxIters = o.sizes().stream().mapToInt(s -> iters(o, s)).max().orElse(1);

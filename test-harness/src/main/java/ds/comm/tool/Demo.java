@@ -31,6 +31,7 @@ final class Demo {
 
     private static final String USAGE = """
             usage: bin/dscomm demo [-n N] [--nodes M] [--layers L] [--tokens T] [--hidden D] [--seed S]
+                                   [--parallel tensor|pipeline] [--microbatches K]
               -n N        ranks (default 2; ignored under an external launcher)
               --nodes M   simulate M nodes (default 1)
               --layers L  MLP blocks (default 4)
@@ -41,6 +42,12 @@ final class Demo {
                           kernels are slow until the JIT has compiled them)
               --buffers B symmetric: partial sums in the symmetric tensor (default); copy: in
                           an ordinary buffer
+              --parallel P  tensor (default): every layer sharded over the ranks, partial sums
+                          all-reduced; pipeline: rank s runs layers [s L/N, (s+1) L/N) in full and
+                          hands each micro-batch's bf16 activations to rank s+1 with send/recv;
+                          the last stage checks the result bit for bit against all L layers run
+                          in one process (-n 2 gives the 2-stage pipeline)
+              --microbatches K  pipeline: micro-batches the tokens are cut into (default 4)
             """;
 
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -48,13 +55,16 @@ final class Demo {
     private Demo() {
     }
 
-    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup, boolean symmetric) {
+    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup, boolean symmetric,
+                   boolean pipeline, int microbatches) {
     }
 
     static int run(String[] argv) throws Exception {
         int ranks = 2, nodes = 1, layers = 4, tokens = 16, hidden = 512, warmup = 2000;
         long seed = 42;
         boolean symmetric = true;
+        boolean pipeline = false;
+        int microbatches = 4;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
             String name = Args.name(t);
@@ -80,13 +90,22 @@ final class Demo {
                     }
                     symmetric = v.equals("symmetric");
                 }
+                case "--parallel" -> {
+                    String v = a.value(t, name);
+                    if (!v.equals("tensor") && !v.equals("pipeline")) {
+                        throw new Main.UsageException("--parallel must be tensor or pipeline, got '" + v + "'");
+                    }
+                    pipeline = v.equals("pipeline");
+                }
+                case "--microbatches" -> microbatches = Args.positiveInt("--microbatches", a.value(t, name));
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm demo --help");
             }
         }
         if (!RankEnvironment.present()) {
             return SelfLaunch.launch(ranks, nodes, 600, List.of(), "ds.comm.tool.Main", prepend(argv));
         }
-        return runAsRank(new Options(ranks, nodes, layers, tokens, hidden, seed, warmup, symmetric));
+        Options o = new Options(ranks, nodes, layers, tokens, hidden, seed, warmup, symmetric, pipeline, microbatches);
+        return pipeline ? PipelineDemo.runAsRank(o) : runAsRank(o);
     }
 
     private static String[] prepend(String[] argv) {

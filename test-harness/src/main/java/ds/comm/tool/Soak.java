@@ -38,7 +38,8 @@ final class Soak {
 
     private static final DType[] DTYPES = DType.values();
     private static final ReduceOp[] OPS = ReduceOp.values();
-    private static final String[] KINDS = {"allReduce", "allGather", "reduceScatter", "broadcast", "barrier"};
+    private static final String[] KINDS = {"allReduce", "allGather", "reduceScatter", "broadcast", "barrier", "sendRecv",
+        "allReduceAsync"};
     private static final String[] GROUPS = {"world", "pairs", "parity"};
 
     private Soak() {
@@ -173,11 +174,56 @@ final class Soak {
                 c.broadcast(buf, root);
                 return checkOne(buf, type, iteration, root, 0, count, "broadcast from " + root + " on " + c.name());
             }
+            case "sendRecv" -> {
+                // Every rank sends to rank + k and receives from rank - k (k drawn, group order). Sends are
+                // synchronous, so in each cycle of that shift its smallest rank sends first, the others
+                // receive first: the message runs once around the cycle.
+                if (n == 1) return null;
+                int k = 1 + rootDraw % (n - 1);
+                int cycles = gcd(n, k);
+                int to = (me + k) % n;
+                int from = (me - k + n) % n;
+                MemorySegment mine = in.asSlice(0, count * es);
+                fill(mine, type, ReduceOp.MAX, iteration, me, 0, count);
+                MemorySegment theirs = out.asSlice(0, count * es);
+                theirs.fill((byte) 0x5A);
+                if (me < cycles) {
+                    c.send(mine, to);
+                    c.recv(theirs, from);
+                } else {
+                    c.recv(theirs, from);
+                    c.send(mine, to);
+                }
+                return checkOne(theirs, type, iteration, from, 0, count, "send/recv " + from + " -> " + me + " on " + c.name());
+            }
+            case "allReduceAsync" -> {
+                // Two non-blocking all-reduces in flight at once, then a check of both (heap memory:
+                // the progress thread cannot use the soak's confined arena).
+                MemorySegment first = MemorySegment.ofArray(new long[(int) count]).asSlice(0, count * es);
+                MemorySegment second = MemorySegment.ofArray(new long[(int) count + 1]).asSlice(0, count * es);
+                fill(first, type, op, iteration, me, 0, count);
+                fill(second, type, op, iteration + 1, me, 0, count);
+                var f1 = c.allReduceAsync(first, type, op);
+                var f2 = c.allReduceAsync(second, type, op);
+                try {
+                    f1.join();
+                    f2.join();
+                } catch (java.util.concurrent.CompletionException e) {
+                    if (e.getCause() instanceof CommException ce) throw ce;
+                    throw e;
+                }
+                String w = check(first, type, op, iteration, n, 0, count, "allReduceAsync on " + c.name());
+                return w != null ? w : check(second, type, op, iteration + 1, n, 0, count, "second allReduceAsync on " + c.name());
+            }
             default -> {
                 c.barrier();
                 return null;
             }
         }
+    }
+
+    private static int gcd(int a, int b) {
+        return b == 0 ? a : gcd(b, a % b);
     }
 
     /** Input value of element {@code i} of rank {@code r}: exact in every type under every op. */

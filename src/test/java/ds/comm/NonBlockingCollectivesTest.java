@@ -1,0 +1,126 @@
+package ds.comm;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The non-blocking calls' contract on a world of one (no peers needed for the queueing rules;
+ * the multi-process tests cover them over real backends, with failures).
+ */
+@Timeout(60)
+class NonBlockingCollectivesTest {
+
+    private static Communicator solo() {
+        return Communicator.init(CommConfig.builder().environment(Map.of("DSCOMM_WARMUP", "0")).build());
+    }
+
+    private static long progressThreads(String group) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().equals("ds-comm-progress-" + group) && t.isAlive()).count();
+    }
+
+    @Test
+    void nonBlockingCallsCompleteInIssueOrderAndABlockingCallRunsAfterThem() {
+        try (Communicator comm = solo()) {
+            ConcurrentLinkedQueue<Integer> order = new ConcurrentLinkedQueue<>();
+            List<CompletableFuture<Void>> futures = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                int index = i;
+                MemorySegment b = MemorySegment.ofArray(new float[1 + i % 7]);
+                CompletableFuture<Void> f = switch (i % 4) {
+                    case 0 -> comm.allReduceAsync(b, DType.FP32, ReduceOp.SUM);
+                    case 1 -> comm.broadcastAsync(b, 0);
+                    case 2 -> comm.allGatherAsync(b, MemorySegment.ofArray(new float[1 + i % 7]), DType.FP32);
+                    default -> comm.reduceScatterAsync(b, MemorySegment.ofArray(new float[1 + i % 7]), DType.FP32, ReduceOp.MAX);
+                };
+                futures.add(f.thenRun(() -> order.add(index)));
+            }
+            comm.barrier(); // blocking: returns only after every earlier non-blocking call finished
+            assertEquals(0, comm.outstandingAsync());
+            CompletableFuture.allOf(futures.toArray(new CompletableFuture[0])).join();
+            List<Integer> expected = new ArrayList<>();
+            for (int i = 0; i < 200; i++) expected.add(i);
+            assertEquals(expected, new ArrayList<>(order));
+        }
+    }
+
+    @Test
+    void badArgumentsThrowAtOnceOnTheCallersThreadAndStartNoThread() {
+        try (Communicator comm = solo()) {
+            String group = comm.name();
+            long before = progressThreads(group);
+            assertThrows(IllegalArgumentException.class,
+                    () -> comm.allReduceAsync(MemorySegment.ofArray(new byte[6]), DType.FP32, ReduceOp.SUM));
+            assertThrows(IllegalArgumentException.class,
+                    () -> comm.allGatherAsync(MemorySegment.ofArray(new float[2]), MemorySegment.ofArray(new float[3]), DType.FP32));
+            assertThrows(IllegalArgumentException.class, () -> comm.broadcastAsync(MemorySegment.ofArray(new byte[4]), 1));
+            assertThrows(NullPointerException.class, () -> comm.reduceScatterAsync(null, MemorySegment.ofArray(new float[1]),
+                    DType.FP32, ReduceOp.SUM));
+            assertEquals(before, progressThreads(group), "no progress thread before the first valid non-blocking call");
+            comm.allReduce(MemorySegment.ofArray(new float[4]), DType.FP32, ReduceOp.SUM); // still usable
+        }
+    }
+
+    @Test
+    void oneDaemonProgressThreadIsStartedLazilyAndEndsWithClose() {
+        Communicator comm = solo();
+        String group = comm.name();
+        long before = progressThreads(group);
+        for (int i = 0; i < 50; i++) comm.allReduceAsync(MemorySegment.ofArray(new float[8]), DType.FP32, ReduceOp.SUM).join();
+        assertEquals(before + 1, progressThreads(group));
+        assertTrue(Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().equals("ds-comm-progress-" + group)).allMatch(Thread::isDaemon));
+        comm.close();
+        assertEquals(before, progressThreads(group), "close() ends the progress thread");
+    }
+
+    @Test
+    void aSegmentConfinedToTheCallerIsRefusedBecauseTheProgressThreadCannotUseIt() {
+        try (Communicator comm = solo(); Arena confined = Arena.ofConfined()) {
+            MemorySegment b = confined.allocate(64);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> comm.allReduceAsync(b, DType.FP32, ReduceOp.SUM));
+            assertTrue(e.getMessage().contains("confined"), e.getMessage());
+            try (Arena shared = Arena.ofShared()) {
+                MemorySegment s = shared.allocate(64);
+                s.setAtIndex(ValueLayout.JAVA_FLOAT, 3, 2.5f);
+                comm.allReduceAsync(s, DType.FP32, ReduceOp.SUM).join();
+                assertEquals(2.5f, s.getAtIndex(ValueLayout.JAVA_FLOAT, 3));
+            }
+        }
+    }
+
+    @Test
+    void nonBlockingCallsOnAClosedCommunicatorAreRefused() {
+        Communicator comm = solo();
+        comm.allReduceAsync(MemorySegment.ofArray(new float[1]), DType.FP32, ReduceOp.SUM);
+        comm.close();
+        assertThrows(IllegalStateException.class,
+                () -> comm.allReduceAsync(MemorySegment.ofArray(new float[1]), DType.FP32, ReduceOp.SUM));
+        assertFalse(comm.toString().isEmpty());
+    }
+
+    @Test
+    void pointToPointArgumentsAreCheckedBeforeAnyBackendIsUsed() {
+        try (Communicator comm = solo()) {
+            assertThrows(IllegalArgumentException.class, () -> comm.send(MemorySegment.ofArray(new byte[1]), 0));
+            assertThrows(IllegalArgumentException.class, () -> comm.recv(MemorySegment.ofArray(new byte[1]), 1));
+            assertThrows(IllegalArgumentException.class, () -> comm.recv(MemorySegment.ofArray(new byte[1]).asReadOnly(), 0));
+            comm.barrier();
+        }
+    }
+}

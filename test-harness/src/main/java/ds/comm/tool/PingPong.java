@@ -1,0 +1,140 @@
+package ds.comm.tool;
+
+import ds.comm.Communicator;
+import ds.comm.DType;
+import ds.comm.ReduceOp;
+
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * {@code bin/dscomm bench --collective sendrecv}: osu_latency's ping-pong between group ranks 0
+ * and 1 (other ranks only join the barriers). Rank 0 times each round trip (send, then receive
+ * the echo) and reports half of it as the one-way latency; rows use the all-reduce sweep's CSV
+ * columns (op {@code sendrecv}, dtype the size unit, busbw the one-way bandwidth).
+ */
+final class PingPong {
+
+    /** Untimed round trips before the sweep, so C2 has compiled the path. */
+    static final int WARMUP_ROUND_TRIPS = 20_000;
+
+    private PingPong() {
+    }
+
+    static int run(Bench.Options o, Communicator comm, Arena arena, PrintStream out) {
+        if (comm.size() < 2) throw new Main.UsageException("--collective sendrecv needs at least 2 ranks");
+        boolean lead = comm.rank() == 0;
+        long max = o.sizes().stream().mapToLong(Long::longValue).max().orElse(0);
+        MemorySegment buf = arena.allocate(Math.max(max, 8), 64);
+        int maxIters = o.sizes().stream().mapToInt(s -> iters(o, s)).max().orElse(1);
+        double[] times = new double[maxIters];
+        DType type = o.dtypes().getFirst();
+        if (lead) {
+            if (o.csv()) out.println(Bench.CSV_HEADER);
+            else if (!o.json()) {
+                out.printf("# ds-comm bench: send/recv ping-pong (osu_latency style), group ranks 0 <-> 1 of %d, %s%n",
+                        comm.size(), comm.backend());
+                out.printf("%10s %8s %10s %10s %10s %10s %10s %11s%n", "bytes", "iters", "mean_us", "p50_us", "p99_us",
+                        "p99.9_us", "max_us", "MB/s(p50)");
+            }
+        }
+        if (!o.cold()) {
+            MemorySegment small = buf.asSlice(0, Math.min(max, 4096));
+            int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_ROUND_TRIPS;
+            for (int i = 0; i < calls; i++) roundTrip(comm, small);
+        }
+        JsonWriter json = new JsonWriter();
+        if (lead && o.json()) {
+            json.beginObject().field("tool", "ds-comm bench").field("collective", "sendrecv")
+                    .field("backend", comm.backend().backend().label()).field("ranks", comm.size()).name("rows").beginArray();
+        }
+        int failures = 0;
+        for (long requested : o.sizes()) {
+            long bytes = requested - requested % type.byteSize();
+            MemorySegment b = buf.asSlice(0, bytes);
+            int iters = iters(o, bytes);
+            int warm = o.cold() ? 0 : o.warmup() >= 0 ? o.warmup() : Math.max(10, iters / 5);
+            if (o.check()) failures += check(comm, b, type) ? 0 : 1;
+            comm.barrier();
+            for (int it = -warm; it < iters; it++) {
+                long t0 = System.nanoTime();
+                roundTrip(comm, b);
+                long t1 = System.nanoTime();
+                if (it >= 0) times[it] = (t1 - t0) / 2e3;
+            }
+            comm.barrier();
+            if (lead) report(o, comm, out, json, type, bytes, Arrays.copyOf(times, iters));
+        }
+        MemorySegment f = arena.allocate(ValueLayout.JAVA_INT);
+        f.set(ValueLayout.JAVA_INT, 0, failures);
+        comm.allReduce(f, DType.INT32, ReduceOp.SUM);
+        int total = f.get(ValueLayout.JAVA_INT, 0);
+        if (lead && o.json()) out.println(json.endArray().endObject());
+        else if (lead && o.check()) {
+            (total == 0 ? out : System.err).println(total == 0 ? "# check: every message arrived intact"
+                    : "# check: " + total + " failure(s)");
+        }
+        return total == 0 ? 0 : 1;
+    }
+
+    private static int iters(Bench.Options o, long bytes) {
+        if (o.iters() > 0) return o.iters();
+        if (bytes <= (64 << 10)) return 10_000;
+        if (bytes <= (1 << 20)) return 1000;
+        return 100;
+    }
+
+    private static void roundTrip(Communicator comm, MemorySegment b) {
+        if (comm.rank() == 0) {
+            comm.send(b, 1);
+            comm.recv(b, 1);
+        } else if (comm.rank() == 1) {
+            comm.recv(b, 0);
+            comm.send(b, 0);
+        }
+    }
+
+    /** Rank 0 sends the exact pattern, rank 1 checks it and echoes it back, rank 0 checks the echo. */
+    private static boolean check(Communicator comm, MemorySegment b, DType type) {
+        MemorySegment expected = MemorySegment.ofArray(new byte[(int) b.byteSize()]);
+        Pattern.fill(expected, type, ReduceOp.MAX, 0, 3);
+        if (comm.rank() == 0) b.copyFrom(expected);
+        else b.fill((byte) 0);
+        roundTrip(comm, b);
+        boolean ok = comm.rank() > 1 || b.mismatch(expected) < 0;
+        if (!ok) System.err.println("bench: rank " + comm.rank() + ": CHECK FAILED sendrecv " + b.byteSize() + " bytes");
+        return ok;
+    }
+
+    private static void report(Bench.Options o, Communicator comm, PrintStream out, JsonWriter json, DType type,
+                               long bytes, double[] t) {
+        double sum = 0;
+        for (double v : t) sum += v;
+        Arrays.sort(t);
+        double mean = t.length == 0 ? 0 : sum / t.length;
+        double p50 = Bench.percentile(t, 50);
+        double p99 = Bench.percentile(t, 99);
+        double p999 = Bench.percentile(t, 99.9);
+        double tmax = t.length == 0 ? 0 : t[t.length - 1];
+        double bw = p50 > 0 ? bytes / (p50 * 1e3) : 0;
+        String backend = comm.backend().backend().label();
+        String t1 = type.name().toLowerCase(Locale.ROOT);
+        if (o.csv()) {
+            out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f%n", backend, t1, "sendrecv",
+                    comm.size(), comm.nodes(), bytes, t.length, p50, p99, bw, 0.0, mean, p999, tmax);
+        } else if (o.json()) {
+            json.beginObject().field("backend", backend).field("dtype", t1).field("op", "sendrecv").field("ranks", comm.size())
+                    .field("nodes", comm.nodes()).field("bytes", bytes).field("iters", t.length).name("p50_us").value(p50, 2)
+                    .name("p99_us").value(p99, 2).name("busbw_gbps").value(bw, 3).name("mean_us").value(mean, 2)
+                    .name("p999_us").value(p999, 2).name("max_us").value(tmax, 2).endObject();
+        } else {
+            out.printf(Locale.ROOT, "%10s %8d %10.2f %10.2f %10.2f %10.2f %10.2f %11.1f%n", Args.humanSize(bytes), t.length,
+                    mean, p50, p99, p999, tmax, bw * 1000);
+        }
+        out.flush();
+    }
+}
