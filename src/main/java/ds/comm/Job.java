@@ -532,7 +532,7 @@ final class Job {
                         : RingCollective.open(new GroupSpec(group.name() + ".x", group.jobToken(), leaderMembers, myNode),
                         settings(), reducer, endpoint, ringAddresses(leaderMembers));
             }
-            return new HierCollective(group.name(), me, nodeOfRank, localIndex, local, leaders);
+            return new HierCollective(group.name(), me, nodeOfRank, localIndex, local, leaders, members);
         } catch (RuntimeException e) {
             if (leaders != null) leaders.close();
             if (local != null) local.close();

@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.Compositions;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -34,6 +35,8 @@ public final class HierCollective extends BackendCollective {
     private final Collective leaders;
     private Arena scratchArena;
     private MemorySegment scratch = MemorySegment.NULL;
+    /** All-to-all(v), gather, scatter and reduce, composed from this collective's two-level calls. */
+    private final Compositions composed;
 
     /**
      * @param groupName        the group's name
@@ -45,6 +48,17 @@ public final class HierCollective extends BackendCollective {
      */
     public HierCollective(String groupName, int rank, int[] nodeOfRank, int[] localIndexOfRank, Collective local,
                           Collective leaders) {
+        this(groupName, rank, nodeOfRank, localIndexOfRank, local, leaders, null);
+    }
+
+    /**
+     * As above, knowing every group rank's world rank, so that failures of the composed
+     * collectives name world ranks like the levels' own failures do.
+     *
+     * @param worldRanks for each group rank its world rank, or null to name group ranks
+     */
+    public HierCollective(String groupName, int rank, int[] nodeOfRank, int[] localIndexOfRank, Collective local,
+                          Collective leaders, int[] worldRanks) {
         super("hier", groupName, rank, nodeOfRank.length);
         this.rank = rank;
         this.size = nodeOfRank.length;
@@ -53,6 +67,8 @@ public final class HierCollective extends BackendCollective {
         this.myNode = nodeOfRank[rank];
         this.local = local;
         this.leaders = leaders;
+        int[] world = worldRanks == null ? null : worldRanks.clone();
+        this.composed = new Compositions(this, groupName, world == null ? r -> r : r -> world[r]);
         if ((localIndexOfRank[rank] == 0) != (leaders != null)) {
             throw new IllegalArgumentException("rank " + rank + " is " + (leaders == null ? "a leader without" : "not a leader but has")
                     + " a leaders' collective");
@@ -150,6 +166,60 @@ public final class HierCollective extends BackendCollective {
         }
     }
 
+    // All-to-all(v), gather, scatter and reduce: compositions of the two-level allGather,
+    // broadcast and allReduce above (Compositions), in bounded scratch. Correct for any layout
+    // of ranks over nodes; not tuned (an allGather here is N two-level broadcasts).
+
+    @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        checkUsable("allToAll");
+        try {
+            composed.allToAll(in, out, type);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    @Override
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        checkUsable("allToAllV");
+        try {
+            composed.allToAllV(in, sendCounts, out, recvCounts, type);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    @Override
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        checkUsable("gather");
+        try {
+            composed.gather(in, out, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    @Override
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        checkUsable("scatter");
+        try {
+            composed.scatter(in, out, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    @Override
+    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+        checkUsable("reduce");
+        try {
+            composed.reduce(buf, type, op, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
     private MemorySegment scratch(long bytes) {
         if (scratch.byteSize() < bytes) {
             if (scratchArena != null) scratchArena.close();
@@ -165,6 +235,7 @@ public final class HierCollective extends BackendCollective {
             if (leaders != null) leaders.close();
         } finally {
             local.close();
+            composed.close();
             if (scratchArena != null) {
                 scratchArena.close();
                 scratchArena = null;

@@ -75,6 +75,11 @@ public final class MpiLibrary {
     final MethodHandle reduceScatterBlock;
     final MethodHandle bcast;
     final MethodHandle barrier;
+    final MethodHandle alltoall;
+    final MethodHandle alltoallv;
+    final MethodHandle gather;
+    final MethodHandle scatter;
+    final MethodHandle reduce;
     final MpiWatchdog watchdog = new MpiWatchdog(this);
 
     // Lifecycle, guarded by this.
@@ -116,6 +121,11 @@ public final class MpiLibrary {
         reduceScatterBlock = d.fn("MPI_Reduce_scatter_block", "PPIHHH");
         bcast = d.fn("MPI_Bcast", "PIHIH");
         barrier = d.fn("MPI_Barrier", "H");
+        alltoall = d.fn("MPI_Alltoall", "PIHPIHH");
+        alltoallv = d.fn("MPI_Alltoallv", "PPPHPPPHH");
+        gather = d.fn("MPI_Gather", "PIHPIHIH");
+        scatter = d.fn("MPI_Scatter", "PIHPIHIH");
+        reduce = d.fn("MPI_Reduce", "PPIHHIH");
         MethodHandle libraryVersion = d.fn("MPI_Get_library_version", "PP");
         // MPI-3 allows MPI_Get_library_version before MPI_Init, so describe() works unopened.
         this.version = readLibraryVersion(libraryVersion, abi.maxLibraryVersionString());

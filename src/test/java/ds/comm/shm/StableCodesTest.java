@@ -57,7 +57,9 @@ class StableCodesTest {
         Map<CallDescriptor.Kind, Integer> codes = new LinkedHashMap<>();
         for (CallDescriptor.Kind k : CallDescriptor.Kind.values()) codes.put(k, k.code);
         assertEquals(Map.of(CallDescriptor.Kind.OPEN, 0, CallDescriptor.Kind.BARRIER, 1, CallDescriptor.Kind.ALL_REDUCE, 2,
-                CallDescriptor.Kind.ALL_GATHER, 3, CallDescriptor.Kind.REDUCE_SCATTER, 4, CallDescriptor.Kind.BROADCAST, 5), codes);
+                CallDescriptor.Kind.ALL_GATHER, 3, CallDescriptor.Kind.REDUCE_SCATTER, 4, CallDescriptor.Kind.BROADCAST, 5,
+                CallDescriptor.Kind.ALL_TO_ALL, 6, CallDescriptor.Kind.ALL_TO_ALL_V, 7, CallDescriptor.Kind.GATHER, 8,
+                CallDescriptor.Kind.SCATTER, 9, CallDescriptor.Kind.REDUCE, 10), codes);
     }
 
     @Test
