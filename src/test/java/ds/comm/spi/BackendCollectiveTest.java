@@ -51,6 +51,31 @@ class BackendCollectiveTest {
         }
 
         @Override
+        public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void gather(MemorySegment in, MemorySegment out, int root) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void scatter(MemorySegment in, MemorySegment out, int root) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
         protected void onFailure(CommFailure f) {
             events.add("failed:" + f.kind());
         }
@@ -126,6 +151,11 @@ class BackendCollectiveTest {
             @Override public void reduceScatter(MemorySegment i, MemorySegment o, ElementType t, Combiner c) { }
             @Override public void broadcast(MemorySegment b, int r) { }
             @Override public void barrier() { }
+            @Override public void allToAll(MemorySegment i, MemorySegment o, ElementType t) { }
+            @Override public void allToAllV(MemorySegment i, long[] s, MemorySegment o, long[] r, ElementType t) { }
+            @Override public void gather(MemorySegment i, MemorySegment o, int r) { }
+            @Override public void scatter(MemorySegment i, MemorySegment o, int r) { }
+            @Override public void reduce(MemorySegment b, ElementType t, Combiner c, int r) { }
             @Override protected void release() { }
         });
     }
