@@ -220,6 +220,17 @@ public final class HierCollective extends BackendCollective {
         }
     }
 
+    /**
+     * A failure of one level fails the other: members of this node waiting in the node level for
+     * a leader that failed between nodes (or leaders waiting for a node that failed) then learn
+     * at once whom the failure blames, instead of timing out.
+     */
+    @Override
+    protected void onFailure(CommFailure f) {
+        if (local instanceof BackendCollective b) b.abortWith(f);
+        if (leaders instanceof BackendCollective b) b.abortWith(f);
+    }
+
     private MemorySegment scratch(long bytes) {
         if (scratch.byteSize() < bytes) {
             if (scratchArena != null) scratchArena.close();

@@ -54,7 +54,7 @@ class HierExchangeTest extends ExchangeContract {
         }
         Settings settings = new Settings(timeoutMillis * 1_000_000L, () -> new BackoffIdleStrategy(50, 20, 1_000, 200_000),
                 dir, 64L << 10, 256, 1024, 5_000_000_000L);
-        String job = "hier" + System.nanoTime();
+        String job = Long.toHexString(System.nanoTime());
         int[] leaders = {0, firstNode};
         List<Outcome> opened = runAll(n, rank -> {
             int node = nodeOfRank[rank];

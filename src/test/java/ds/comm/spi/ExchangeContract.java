@@ -334,7 +334,7 @@ public abstract class ExchangeContract {
                 CommFailure f = failure(outcomes, rank);
                 assertTrue(f.kind() == CommFailure.Kind.PEER_LOST || f.kind() == CommFailure.Kind.ABORTED,
                         "rank " + rank + ": " + f.kind() + " " + f.getMessage());
-                assertTrue(f.getMessage().contains("a2alost"), f.getMessage());
+                assertEquals(victim, f.peerRank(), "rank " + rank + " must name the lost rank: " + f.getMessage());
             }
             assertTrue(ms < timeout / 2, "survivors took " + ms + " ms");
         } finally {
