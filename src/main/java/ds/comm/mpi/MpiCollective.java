@@ -787,12 +787,13 @@ public final class MpiCollective extends BackendCollective {
     private void reduceInPlace(MemorySegment buf, long n, long datatype, long mpiOp, MpiUserOp user,
                                ElementType type, Combiner op, int root) {
         int rc;
-        boolean isRoot = rank == root;
+        // Plain locals: a conditional expression passed to invokeExact would be typed Object.
+        MemorySegment send = rank == root ? inPlace : buf;
+        MemorySegment recv = rank == root ? buf : MemorySegment.NULL;
         lib.enter(name);
         try {
             clock.start("reduce", type, op, n);
-            rc = (int) lib.reduce.invokeExact(isRoot ? inPlace : buf, isRoot ? buf : MemorySegment.NULL, (int) n,
-                    datatype, mpiOp, root, comm);
+            rc = (int) lib.reduce.invokeExact(send, recv, (int) n, datatype, mpiOp, root, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("reduce", type, op, n));
         } finally {
