@@ -46,7 +46,7 @@ class BenchCliTest {
 
     private static List<String[]> rows(Run r) {
         assertEquals(0, r.exit(), () -> "exit " + r.exit() + "\n" + String.join("\n", r.out()) + "\n" + r.err());
-        assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us",
+        assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective",
                 r.out().get(0),
                 "the first line of --format csv is exactly the header:\n" + r.out());
         List<String[]> rows = new ArrayList<>();
