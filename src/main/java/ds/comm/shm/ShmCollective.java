@@ -501,7 +501,6 @@ public final class ShmCollective extends BackendCollective {
         long block = in.byteSize() / size;
         enter(CallDescriptor.Kind.ALL_TO_ALL, type, null, -1, in.byteSize(), ALGORITHM_CHUNKED, scatterChunk);
         try {
-            MemorySegment.copy(in, rank * block, out, rank * block, block);
             long off = 0;
             do {
                 long len = Math.min(scatterChunk, block - off);
@@ -511,6 +510,8 @@ public final class ShmCollective extends BackendCollective {
                     if (j != rank) MemorySegment.copy(in, j * block + off, mine, j * scatterChunk, len);
                 }
                 steps.publishRelease();
+                // This rank's own block is a local copy: done while the peers stage theirs.
+                if (off == 0) MemorySegment.copy(in, rank * block, out, rank * block, block);
                 steps.awaitAllAcquire();
                 MemorySegment[] staged = areas[q];
                 long slot = rank * scatterChunk;
@@ -554,8 +555,9 @@ public final class ShmCollective extends BackendCollective {
                 sendSelf += sendCounts[j] * es;
                 recvSelf += recvCounts[j] * es;
             }
-            MemorySegment.copy(in, sendSelf, out, recvSelf, sendCounts[rank] * es);
+            long selfBytes = sendCounts[rank] * es; // equal to recvCounts[rank] * es: checked above
             long rounds = (maxPair * es + scatterChunk - 1) / scatterChunk;
+            if (rounds == 0) MemorySegment.copy(in, sendSelf, out, recvSelf, selfBytes);
             for (long k = 0; k < rounds; k++) {
                 long off = k * scatterChunk;
                 q = steps.nextParity();
@@ -568,6 +570,7 @@ public final class ShmCollective extends BackendCollective {
                     at += bytes;
                 }
                 steps.publishRelease();
+                if (k == 0) MemorySegment.copy(in, sendSelf, out, recvSelf, selfBytes); // while peers stage
                 steps.awaitAllAcquire();
                 MemorySegment[] staged = areas[q];
                 long slot = rank * scatterChunk;
@@ -591,13 +594,13 @@ public final class ShmCollective extends BackendCollective {
         checkRoot(root);
         enter(CallDescriptor.Kind.GATHER, null, null, root, bytes, ALGORITHM_CHUNKED, bulkChunk);
         try {
-            if (rank == root) MemorySegment.copy(in, 0, out, rank * bytes, bytes);
             long off = 0;
             do {
                 long len = Math.min(bulkChunk, bytes - off);
                 int q = steps.nextParity();
                 if (rank != root) MemorySegment.copy(in, off, areas[q][rank], 0, len);
                 steps.publishRelease();
+                if (rank == root && off == 0) MemorySegment.copy(in, 0, out, rank * bytes, bytes); // while peers stage
                 steps.awaitAllAcquire();
                 if (rank == root) {
                     MemorySegment[] staged = areas[q];
@@ -619,7 +622,6 @@ public final class ShmCollective extends BackendCollective {
         checkRoot(root);
         enter(CallDescriptor.Kind.SCATTER, null, null, root, bytes, ALGORITHM_CHUNKED, scatterChunk);
         try {
-            if (rank == root) MemorySegment.copy(in, rank * bytes, out, 0, bytes);
             long off = 0;
             do {
                 long len = Math.min(scatterChunk, bytes - off);
@@ -631,6 +633,7 @@ public final class ShmCollective extends BackendCollective {
                     }
                 }
                 steps.publishRelease();
+                if (rank == root && off == 0) MemorySegment.copy(in, rank * bytes, out, 0, bytes);
                 steps.awaitAllAcquire();
                 if (rank != root) MemorySegment.copy(areas[q][root], rank * scatterChunk, out, off, len);
                 off += len;

@@ -315,6 +315,7 @@ final class Bench {
                     : Math.max(max * comm.size(), 8);
             MemorySegment wideIn = arena.allocate(wide, 64);
             MemorySegment wideOut = arena.allocate(wide, 64);
+            MemorySegment widePristine = arena.allocate(wide, 64);
             MemorySegment times = arena.allocate(ValueLayout.JAVA_DOUBLE, maxIters);
             // decode: every rank's call times, gathered for the statistics over all calls
             MemorySegment allTimes = o.decode() ? arena.allocate(ValueLayout.JAVA_DOUBLE, (long) maxIters * comm.size())
@@ -325,7 +326,8 @@ final class Bench {
             MemorySegment initMs = arena.allocate(ValueLayout.JAVA_DOUBLE);
             initMs.set(ValueLayout.JAVA_DOUBLE, 0, initNanos / 1e6);
             JsonWriter json = new JsonWriter();
-            Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json, wideIn, wideOut);
+            Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json, wideIn, wideOut,
+                    widePristine);
             if (!o.cold()) comm.allReduce(initMs, DType.FP64, ReduceOp.MAX);
             if (lead) {
                 if (o.csv()) out.println(CSV_HEADER);
@@ -399,7 +401,22 @@ final class Bench {
     /** Buffers of one rank's run and the two ways of timing a point. */
     private record Workload(Options o, Communicator comm, MemorySegment buf, MemorySegment pristine, MemorySegment expected,
                             MemorySegment times, MemorySegment allTimes, MemorySegment mySum, MemorySegment sums,
-                            JsonWriter json, MemorySegment wideIn, MemorySegment wideOut) {
+                            JsonWriter json, MemorySegment wideIn, MemorySegment wideOut, MemorySegment widePristine) {
+
+        /**
+         * Before every call, outside the timed region, like the all-reduce's refill: the send side
+         * of an exchange is rewritten from a pristine copy, as a model writes fresh activations
+         * before each exchange (and as bench/alltoall_baseline.c does), so no rank can read a
+         * peer's input from its own cache, as it could from a buffer nobody writes.
+         */
+        private void refill(MemorySegment b, MemorySegment p) {
+            long bytes = b.byteSize();
+            MemorySegment.copy(p, 0, b, 0, bytes);
+            if (o.collective() == Timed.ALLTOALL || o.collective() == Timed.SCATTER) {
+                long span = bytes * comm.size();
+                MemorySegment.copy(widePristine, 0, wideIn, 0, span);
+            }
+        }
 
         /** The timed call of {@code --collective} on a buffer of {@code b.byteSize()} bytes (roots: rank 0). */
         private void call(DType type, ReduceOp op, MemorySegment b) {
@@ -457,10 +474,12 @@ final class Bench {
             int me = comm.rank();
             switch (o.collective()) {
                 case ALLTOALL -> {
-                    for (int j = 0; j < n; j++) Pattern.fill(wideIn.asSlice(j * bytes, bytes), type, ReduceOp.MAX, me * n + j, 1);
+                    for (int j = 0; j < n; j++) {
+                        Pattern.fill(widePristine.asSlice(j * bytes, bytes), type, ReduceOp.MAX, me * n + j, 1);
+                    }
                 }
                 case SCATTER -> {
-                    for (int j = 0; j < n; j++) Pattern.fill(wideIn.asSlice(j * bytes, bytes), type, ReduceOp.MAX, j, 1);
+                    for (int j = 0; j < n; j++) Pattern.fill(widePristine.asSlice(j * bytes, bytes), type, ReduceOp.MAX, j, 1);
                 }
                 default -> {
                 }
@@ -510,7 +529,7 @@ final class Bench {
             String bad = null;
             long bytes = b.byteSize();
             for (int it = -warm; it < iters; it++) {
-                MemorySegment.copy(p, 0, b, 0, bytes);
+                refill(b, p);
                 comm.barrier();
                 long t0 = System.nanoTime();
                 call(type, op, b);
@@ -537,7 +556,7 @@ final class Bench {
             for (int it = -warm; it < iters; it++) {
                 long computeStart = System.nanoTime();
                 if (stalls != null) stalls.iterationStarts();
-                MemorySegment.copy(p, 0, b, 0, bytes);
+                refill(b, p);
                 Compute.until(computeStart + computeNanos);
                 long t0 = System.nanoTime();
                 call(type, op, b);

@@ -26,6 +26,7 @@ final class Demo {
 
     private static final String USAGE = """
             usage: bin/dscomm demo [-n N] [--nodes M] [--layers L] [--tokens T] [--hidden D] [--seed S]
+                                   [--parallel tensor|expert]
               -n N        ranks (default 2; ignored under an external launcher)
               --nodes M   simulate M nodes (default 1)
               --layers L  MLP blocks (default 4)
@@ -34,6 +35,10 @@ final class Demo {
               --seed S    weight and input seed (default 42)
               --warmup W  untimed all-reduces before the timed layers (default 2000; the
                           kernels are slow until the JIT has compiled them)
+              --parallel P  tensor (default): the MLP block above, all-reduce; expert: a
+                          mixture-of-experts layer, 2 experts per rank, top-1 routing, tokens
+                          (T per rank, width D) dispatched to their expert's rank and back with
+                          allToAllV, checked bit for bit against one process
             """;
 
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -41,12 +46,13 @@ final class Demo {
     private Demo() {
     }
 
-    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup) {
+    record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup, String parallel) {
     }
 
     static int run(String[] argv) throws Exception {
         int ranks = 2, nodes = 1, layers = 4, tokens = 16, hidden = 512, warmup = 2000;
         long seed = 42;
+        String parallel = "tensor";
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
             String name = Args.name(t);
@@ -65,13 +71,20 @@ final class Demo {
                     String v = a.value(t, name);
                     warmup = v.equals("0") ? 0 : Args.positiveInt("--warmup", v);
                 }
+                case "--parallel" -> {
+                    parallel = a.value(t, name);
+                    if (!parallel.equals("tensor") && !parallel.equals("expert")) {
+                        throw new Main.UsageException("--parallel must be tensor or expert, got '" + parallel + "'");
+                    }
+                }
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm demo --help");
             }
         }
         if (!RankEnvironment.present()) {
             return SelfLaunch.launch(ranks, nodes, 600, List.of(), "ds.comm.tool.Main", prepend(argv));
         }
-        return runAsRank(new Options(ranks, nodes, layers, tokens, hidden, seed, warmup));
+        Options o = new Options(ranks, nodes, layers, tokens, hidden, seed, warmup, parallel);
+        return parallel.equals("expert") ? ExpertDemo.runAsRank(o) : runAsRank(o);
     }
 
     private static String[] prepend(String[] argv) {
