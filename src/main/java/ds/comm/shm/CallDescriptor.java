@@ -90,7 +90,8 @@ final class CallDescriptor {
         if (type != null) b.append(type.name().toLowerCase(Locale.ROOT)).append(", ");
         if (op != null) b.append(op.name().toLowerCase(Locale.ROOT)).append(", ");
         if (root >= 0) b.append("root ").append(root).append(", ");
-        b.append(bytes).append(" bytes");
+        // allToAllV's word 1 is the group size: its byte counts differ per rank and are checked pair by pair.
+        b.append(bytes).append(kind == Kind.ALL_TO_ALL_V ? " ranks" : " bytes");
         int algorithm = (int) (plan & 0xff);
         if (algorithm == ALGORITHM_ONE_STEP) b.append(", one step");
         if (algorithm == ALGORITHM_CHUNKED) b.append(", chunks of ").append(plan >>> 8);
