@@ -91,7 +91,9 @@ public final class Compositions implements AutoCloseable {
     /** Equal-block all-to-all; see the class comment. */
     public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
         long block = in.byteSize() / size;
-        long rounds = Math.max(1, (block + piece - 1) / piece);
+        // Pieces no larger than the block (in whole words): a small exchange sends small frames.
+        long piece = Math.min(this.piece, (block + 7) & -8L);
+        long rounds = piece == 0 ? 1 : (block + piece - 1) / piece;
         long contribution = HEADER + size * piece;
         MemorySegment mine = scratch(contribution * (size + 1));
         MemorySegment all = mine.asSlice(contribution);
@@ -136,7 +138,9 @@ public final class Compositions implements AutoCloseable {
         checkHeaders(allCounts, countBytes, header, "allToAllV");
         long maxPair = checkCountMatrix(allCounts, HEADER, countBytes, n, rank, worldRank, group, "allToAllV", type);
         long maxBytes = maxPair * es;
-        long rounds = (maxBytes + piece - 1) / piece;
+        // Pieces no larger than the largest pair (the same on every rank: the matrix is shared).
+        long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
+        long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
         long contribution = (long) n * piece;
         MemorySegment mine = scratch(contribution * (n + 1));
         MemorySegment all = mine.asSlice(contribution);
