@@ -14,19 +14,22 @@
 #              memory), and 4 ranks over sockets (ring, and HIER on 2 simulated nodes, vs Open MPI TCP)
 #   sendrecv osu_latency-style ping-pong, one-way latency = round trip / 2: SHM send/recv vs Open
 #              MPI's MPI_Send/MPI_Recv over shared memory, ring vs Open MPI TCP loopback (2 ranks)
+#   alltoall osu_alltoall-style (SIZES = the block each rank sends each peer): SHM vs Open MPI
+#              shared memory, ring vs Open MPI TCP loopback, the MPI backend vs C MPI_Alltoall under
+#              the same mpirun, 2 ranks (3 ranks too for SHM)
 #   symmetric  the sweep with symmetric tensors (bench --buffers symmetric, the zero-copy SHM
 #              all-reduce) against the copy path and Open MPI shared memory, at RANKS ranks
 #              (default 2), ROUNDS times in a row (default 3) so the spread shows; memcpy is the
 #              symmetric run's own single-process copy of the same bytes
-#   all      sweep, decode, oversub and sendrecv
+#   all      sweep, decode, oversub, sendrecv and alltoall
 #
-#   bench/compare-openmpi.sh [MODE] [SIZES]      SIZES default: 4K,64K,1M,16M (sweep), 4K,64K,1M (oversub),
+#   bench/compare-openmpi.sh [MODE] [SIZES]      SIZES default: 4K,64K,1M,16M (sweep), 4K,64K,1M (oversub, alltoall),
 #                                                64K,1M,16M (symmetric)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 mode=${1:-sweep}
-case $mode in sweep|decode|oversub|sendrecv|all|symmetric) ;; *) echo "usage: bench/compare-openmpi.sh [sweep|decode|oversub|sendrecv|all|symmetric] [SIZES]" >&2; exit 2;; esac
+case $mode in sweep|decode|oversub|sendrecv|alltoall|all|symmetric) ;; *) echo "usage: bench/compare-openmpi.sh [sweep|decode|oversub|sendrecv|alltoall|all|symmetric] [SIZES]" >&2; exit 2;; esac
 compute=${COMPUTE_US:-5}
 command -v mpicc >/dev/null || { echo "compare-openmpi: needs mpicc (apt-get install openmpi-bin libopenmpi-dev)" >&2; exit 2; }
 mpirun=$(command -v mpirun.openmpi || command -v mpirun)
@@ -37,6 +40,7 @@ trap cleanup EXIT
 mpicc -O2 -o "$work/baseline" bench/allreduce_baseline.c
 mpicc -O2 -o "$work/decode" bench/decode_baseline.c
 mpicc -O2 -o "$work/pingpong" bench/pingpong_baseline.c
+mpicc -O2 -o "$work/alltoall" bench/alltoall_baseline.c
 
 bytes() { case $1 in *K) echo $(( ${1%K} << 10 ));; *M) echo $(( ${1%M} << 20 ));; *G) echo $(( ${1%G} << 30 ));; *) echo "$1";; esac; }
 iters() { local b=$1; if [ "$b" -le 65536 ]; then echo 1000; elif [ "$b" -le 1048576 ]; then echo 200; elif [ "$b" -le 16777216 ]; then echo 40; else echo 20; fi; }
@@ -166,11 +170,32 @@ run_sendrecv() {
       "$work/pp-ring.csv" "$work/pp-ompi-tcp.csv" ring "Open MPI tcp"
 }
 
+run_alltoall() {
+  local sizes=$1 a; a=$(args_for "$sizes")
+  bin/dscomm bench -n 2 --backend shm --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-shm.csv"
+  ompi -np 2 "$work/alltoall" $a > "$work/a2a-ompi-shm.csv"
+  bin/dscomm bench -n 3 --backend shm --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-shm3.csv"
+  ompi -np 3 "$work/alltoall" $a > "$work/a2a-ompi-shm3.csv"
+  bin/dscomm bench -n 2 --backend ring --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-ring.csv"
+  ompi --mca btl tcp,self -np 2 "$work/alltoall" $a > "$work/a2a-ompi-tcp.csv"
+  ompi -np 2 bin/dscomm bench --backend mpi --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-mpi.csv"
+  ompi -np 2 "$work/alltoall" $a > "$work/a2a-ompi-c.csv"
+  table "All-to-all: SHM backend vs Open MPI shared memory MPI_Alltoall (2 ranks; bytes = block per peer)" \
+      "$work/a2a-shm.csv" "$work/a2a-ompi-shm.csv" shm "Open MPI"
+  table "All-to-all: SHM backend vs Open MPI shared memory MPI_Alltoall (3 ranks on $(nproc) cores)" \
+      "$work/a2a-shm3.csv" "$work/a2a-ompi-shm3.csv" shm "Open MPI"
+  table "All-to-all: ring backend vs Open MPI TCP loopback (2 ranks)" "$work/a2a-ring.csv" "$work/a2a-ompi-tcp.csv" ring "Open MPI tcp"
+  table "All-to-all: MPI backend (Java, FFM) vs C MPI_Alltoall, both Open MPI (2 ranks)" "$work/a2a-mpi.csv" \
+      "$work/a2a-ompi-c.csv" mpi "C"
+}
+
 case $mode in
   symmetric) run_symmetric "${2:-64K,1M,16M}" ;;
   sendrecv) run_sendrecv "${2:-0,8,4K,64K,1M}" ;;
+  alltoall) run_alltoall "${2:-4K,64K,1M}" ;;
   sweep) run_sweep "${2:-4K,64K,1M,16M}" ;;
   decode) run_decode ;;
   oversub) run_oversub "${2:-4K,64K,1M}" ;;
-  all) run_sweep "${2:-4K,64K,1M,16M}"; run_decode; run_oversub "4K,64K,1M"; run_sendrecv "0,8,4K,64K,1M" ;;
+  all) run_sweep "${2:-4K,64K,1M,16M}"; run_decode; run_oversub "4K,64K,1M"; run_sendrecv "0,8,4K,64K,1M"
+       run_alltoall "4K,64K,1M" ;;
 esac

@@ -648,6 +648,184 @@ public final class Communicator implements AutoCloseable {
         }
     }
 
+    /**
+     * All-to-all with equal blocks: {@code in} and {@code out} each hold {@code size()} blocks of
+     * {@code in.byteSize() / size()} bytes; block j of this rank's {@code in} goes to rank j, and
+     * block i of this rank's {@code out} comes from rank i (torch {@code all_to_all_single},
+     * {@code MPI_Alltoall}). Every rank passes the same sizes and type. Bytes are moved, never
+     * combined, so results are exact for any type.
+     *
+     * @param in   {@code size()} outgoing blocks; its size a multiple of {@code size() * type.byteSize()}
+     * @param out  {@code size()} incoming blocks, as many bytes as {@code in}; must not overlap {@code in}
+     * @param type element type (checked for whole elements per block)
+     */
+    public void allToAll(MemorySegment in, MemorySegment out, DType type) {
+        Objects.requireNonNull(in, "in");
+        Objects.requireNonNull(type, "type");
+        checkWritable(out, type, "allToAll");
+        checkMultiple(in, type, "allToAll");
+        long unit = (long) size() * type.byteSize();
+        if (in.byteSize() % unit != 0) {
+            throw new IllegalArgumentException("allToAll on group " + name() + ": in has " + in.byteSize()
+                    + " bytes, not " + size() + " blocks of whole " + type + " elements");
+        }
+        if (out.byteSize() != in.byteSize()) {
+            throw new IllegalArgumentException("allToAll on group " + name() + ": out has " + out.byteSize()
+                    + " bytes, expected " + in.byteSize() + " (as many as in)");
+        }
+        checkDisjoint(in, out, "allToAll");
+        ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
+        try {
+            engine.allToAll(in, out, type.element());
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        if (event.shouldCommit()) commit(event, "allToAll", type, null, in.byteSize(), -1, waited);
+    }
+
+    /**
+     * All-to-all with variable blocks ({@code MPI_Alltoallv}, oneCCL {@code alltoallv}).
+     * Counts are in elements of {@code type}. Blocks are packed without gaps: block j of
+     * {@code in} (sent to rank j, {@code sendCounts[j]} elements) starts at the element offset
+     * {@code sendCounts[0] + … + sendCounts[j-1]}, and block i of {@code out} (received from
+     * rank i, {@code recvCounts[i]} elements) at {@code recvCounts[0] + … + recvCounts[i-1]}:
+     * the displacements are the prefix sums. Bytes beyond the last block are not touched.
+     *
+     * <p>Every pair must agree: this rank's {@code sendCounts[j]} must equal rank j's
+     * {@code recvCounts[rank()]}. The counts are exchanged and checked before any payload
+     * moves; a disagreement throws {@link CollectiveMismatchException} on every rank (naming
+     * the first pair that disagrees) and aborts the communicator, like any mismatch.
+     *
+     * @param in         outgoing blocks; at least {@code sum(sendCounts)} elements
+     * @param sendCounts elements for each rank; length {@code size()}, non-negative
+     * @param out        incoming blocks; at least {@code sum(recvCounts)} elements; must not overlap {@code in}
+     * @param recvCounts elements from each rank; length {@code size()}, non-negative
+     * @param type       element type
+     */
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, DType type) {
+        Objects.requireNonNull(in, "in");
+        Objects.requireNonNull(type, "type");
+        checkWritable(out, type, "allToAllV");
+        checkMultiple(in, type, "allToAllV");
+        long[] send = checkCounts(sendCounts, "sendCounts", in, type);
+        long[] recv = checkCounts(recvCounts, "recvCounts", out, type);
+        checkDisjoint(in, out, "allToAllV");
+        ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
+        try {
+            engine.allToAllV(in, send, out, recv, type.element());
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        if (event.shouldCommit()) commit(event, "allToAllV", type, null, in.byteSize(), -1, waited);
+    }
+
+    /**
+     * Gathers every rank's {@code in} into {@code root}'s {@code out}, in rank order. Every rank
+     * passes an {@code in} of the same size; {@code out} is used on the root only (other ranks
+     * may pass any segment, e.g. {@link MemorySegment#NULL}, and it is never touched).
+     *
+     * @param in   this rank's contribution
+     * @param out  on the root: {@code size() * in.byteSize()} bytes
+     * @param root group rank that receives
+     */
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        Objects.requireNonNull(in, "in");
+        Objects.requireNonNull(out, "out");
+        checkRoot(root, "gather");
+        if (root == rank()) {
+            if (out.isReadOnly()) throw new IllegalArgumentException("gather on group " + name() + ": out is read-only");
+            if (out.byteSize() != in.byteSize() * size()) {
+                throw new IllegalArgumentException("gather on group " + name() + ": out has " + out.byteSize()
+                        + " bytes, expected " + size() + " x " + in.byteSize());
+            }
+            checkDisjoint(in, out, "gather");
+        }
+        ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
+        try {
+            engine.gather(in, out, root);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        if (event.shouldCommit()) commit(event, "gather", null, null, in.byteSize(), root, waited);
+    }
+
+    /**
+     * Scatters {@code root}'s {@code in} ({@code size()} blocks of {@code out.byteSize()}
+     * bytes): block r goes to rank r's {@code out}. Every rank passes an {@code out} of the same
+     * size; {@code in} is used on the root only (other ranks may pass any segment, e.g.
+     * {@link MemorySegment#NULL}, and it is never read).
+     *
+     * @param in   on the root: {@code size() * out.byteSize()} bytes
+     * @param out  this rank's block
+     * @param root group rank that sends
+     */
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        Objects.requireNonNull(in, "in");
+        Objects.requireNonNull(out, "out");
+        checkRoot(root, "scatter");
+        if (out.isReadOnly()) throw new IllegalArgumentException("scatter on group " + name() + ": out is read-only");
+        if (root == rank()) {
+            if (in.byteSize() != out.byteSize() * size()) {
+                throw new IllegalArgumentException("scatter on group " + name() + ": in has " + in.byteSize()
+                        + " bytes, expected " + size() + " x " + out.byteSize());
+            }
+            checkDisjoint(in, out, "scatter");
+        }
+        ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
+        try {
+            engine.scatter(in, out, root);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        if (event.shouldCommit()) commit(event, "scatter", null, null, out.byteSize(), root, waited);
+    }
+
+    /**
+     * Element-wise reduction over all ranks into {@code root}'s {@code buf}, in place. The other
+     * ranks' {@code buf} is only read: it holds their input unchanged afterwards (it may be
+     * read-only there). On shared memory the root's result is bit-identical to what
+     * {@link #allReduce} gives for the same inputs (the same schedule runs); on the other
+     * backends it follows their reduction order (see docs/architecture.md), with the same
+     * reproducibility guarantees.
+     *
+     * @param buf  input everywhere, output on the root; a multiple of {@code type.byteSize()}
+     * @param type element type
+     * @param op   how elements combine
+     * @param root group rank that receives the result
+     */
+    public void reduce(MemorySegment buf, DType type, ReduceOp op, int root) {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(op, "op");
+        checkRoot(root, "reduce");
+        if (root == rank()) {
+            checkWritable(buf, type, "reduce");
+        } else {
+            checkMultiple(buf, type, "reduce");
+        }
+        ready();
+        CollectiveEvent event = new CollectiveEvent();
+        long waited = waitMark(event);
+        event.begin();
+        try {
+            engine.reduce(buf, type.element(), op.combiner(), root);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        if (event.shouldCommit()) commit(event, "reduce", type, op, buf.byteSize(), root, waited);
+    }
+
     /** Returns once every rank of the group has called it. */
     public void barrier() {
         ready();
@@ -860,6 +1038,48 @@ public final class Communicator implements AutoCloseable {
             case TIMEOUT -> new CollectiveTimeoutException(m, e.rank(), e);
             case SETUP -> new CommException(m, e.rank(), e);
         };
+    }
+
+    private void checkRoot(int root, String op) {
+        if (root < 0 || root >= size()) {
+            throw new IllegalArgumentException(op + " on group " + name() + ": root " + root + " outside 0.." + (size() - 1));
+        }
+    }
+
+    /**
+     * Checks a count array of allToAllV against its segment and returns a private copy (the
+     * caller could change its array while the call runs on another backend thread one day).
+     */
+    private long[] checkCounts(long[] counts, String what, MemorySegment seg, DType type) {
+        Objects.requireNonNull(counts, what);
+        if (counts.length != size()) {
+            throw new IllegalArgumentException("allToAllV on group " + name() + ": " + what + " has " + counts.length
+                    + " entries, expected one per rank (" + size() + ")");
+        }
+        long[] copy = counts.clone();
+        long capacity = seg.byteSize() / type.byteSize();
+        long sum = 0;
+        for (int i = 0; i < copy.length; i++) {
+            long c = copy[i];
+            if (c < 0) {
+                throw new IllegalArgumentException("allToAllV on group " + name() + ": " + what + "[" + i + "] = " + c
+                        + " is negative");
+            }
+            if (c > capacity - sum) {
+                throw new IllegalArgumentException("allToAllV on group " + name() + ": " + what + " sum to more than the "
+                        + capacity + " " + type + " elements of the segment (at entry " + i + ")");
+            }
+            sum += c;
+        }
+        return copy;
+    }
+
+    /** In and out must not share bytes: blocks are moved in an order callers cannot see. */
+    private void checkDisjoint(MemorySegment in, MemorySegment out, String op) {
+        if (in.byteSize() == 0 || out.byteSize() == 0) return;
+        if (in.asOverlappingSlice(out).isPresent()) {
+            throw new IllegalArgumentException(op + " on group " + name() + ": in and out overlap");
+        }
     }
 
     private void checkWritable(MemorySegment buf, DType type, String op) {

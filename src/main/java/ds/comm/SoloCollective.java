@@ -59,6 +59,36 @@ final class SoloCollective implements Collective {
     }
 
     @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        MemorySegment.copy(in, 0, out, 0, in.byteSize());
+    }
+
+    @Override
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        if (sendCounts[0] != recvCounts[0]) {
+            // The public API reports this as a mismatch, like any group would.
+            throw new ds.comm.spi.CommFailure(ds.comm.spi.CommFailure.Kind.MISMATCH, 0, "solo", "allToAllV",
+                    "rank 0 sends itself " + sendCounts[0] + " elements but receives " + recvCounts[0], null);
+        }
+        MemorySegment.copy(in, 0, out, 0, sendCounts[0] * type.byteSize());
+    }
+
+    @Override
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        MemorySegment.copy(in, 0, out, 0, in.byteSize());
+    }
+
+    @Override
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        MemorySegment.copy(in, 0, out, 0, out.byteSize());
+    }
+
+    @Override
+    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+        // The reduction over one rank is its own input.
+    }
+
+    @Override
     public void close() {
         // Nothing held.
     }

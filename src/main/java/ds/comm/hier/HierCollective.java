@@ -5,7 +5,9 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.GroupSpec;
 import ds.comm.spi.PointToPoint;
+import ds.comm.spi.Compositions;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -42,6 +44,8 @@ public final class HierCollective extends BackendCollective {
     private final AutoCloseable remoteResource;
     private Arena scratchArena;
     private MemorySegment scratch = MemorySegment.NULL;
+    /** All-to-all(v), gather, scatter and reduce, composed from this collective's two-level calls. */
+    private final Compositions composed;
 
     /**
      * @param layout  how the group spans nodes, as this process sees it
@@ -73,6 +77,9 @@ public final class HierCollective extends BackendCollective {
         this.leaders = leaders;
         this.remote = remote;
         this.remoteResource = remoteResource;
+        // Failures of the composed collectives name world ranks, like the levels' own failures.
+        GroupSpec group = layout.group();
+        this.composed = new Compositions(this, group.name(), group::worldRank);
         if (layout.leader() != (leaders != null)) {
             throw new IllegalArgumentException("rank " + rank + " is " + (leaders == null ? "a leader without" : "not a leader but has")
                     + " a leaders' collective");
@@ -184,6 +191,20 @@ public final class HierCollective extends BackendCollective {
         }
     }
 
+    // All-to-all(v), gather, scatter and reduce: compositions of the two-level allGather,
+    // broadcast and allReduce above (Compositions), in bounded scratch. Correct for any layout
+    // of ranks over nodes; not tuned (an allGather here is N two-level broadcasts).
+
+    @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        checkUsable("allToAll");
+        try {
+            composed.allToAll(in, out, type);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
     @Override
     public void recv(MemorySegment buf, int peer) {
         PointToPoint via = route(peer, false, buf.byteSize());
@@ -193,6 +214,15 @@ public final class HierCollective extends BackendCollective {
             } else {
                 via.recv(buf, peer);
             }
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        checkUsable("allToAllV");
+        try {
+            composed.allToAllV(in, sendCounts, out, recvCounts, type);
         } catch (CommFailure f) {
             throw recordFailure(f);
         }
@@ -210,6 +240,47 @@ public final class HierCollective extends BackendCollective {
             throw new IllegalStateException(op + " on group " + groupName() + ": no transport between nodes was opened");
         }
         return remote;
+    }
+
+    @Override
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        checkUsable("gather");
+        try {
+            composed.gather(in, out, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    @Override
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        checkUsable("scatter");
+        try {
+            composed.scatter(in, out, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    @Override
+    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+        checkUsable("reduce");
+        try {
+            composed.reduce(buf, type, op, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    /**
+     * A failure of one level fails the other: members of this node waiting in the node level for
+     * a leader that failed between nodes (or leaders waiting for a node that failed) then learn
+     * at once whom the failure blames, instead of timing out.
+     */
+    @Override
+    protected void onFailure(CommFailure f) {
+        if (local instanceof BackendCollective b) b.abortWith(f);
+        if (leaders instanceof BackendCollective b) b.abortWith(f);
     }
 
     private MemorySegment scratch(long bytes) {
@@ -232,6 +303,7 @@ public final class HierCollective extends BackendCollective {
             if (leaders != null) leaders.close();
         } finally {
             local.close();
+            composed.close();
             if (scratchArena != null) {
                 scratchArena.close();
                 scratchArena = null;

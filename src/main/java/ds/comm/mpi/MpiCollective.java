@@ -6,6 +6,7 @@ import ds.comm.lanes.HalfFloats;
 import ds.comm.lanes.Reducer;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.Compositions;
 import ds.comm.spi.Settings;
 
 import java.lang.foreign.Arena;
@@ -34,6 +35,19 @@ import java.util.Objects;
  * send nobody receives is caught by the watchdog like a stuck collective. The status of
  * {@code MPI_Recv} is written into a private 64-byte slot (larger than either family's
  * {@code MPI_Status}) and not read.
+ *   allToAll       MPI_Alltoall (as MPI_BYTE)             allToAllV      MPI_Allgather of the counts, MPI_Alltoallv
+ *   gather         MPI_Gather (as MPI_BYTE)               scatter        MPI_Scatter (as MPI_BYTE)
+ *   reduce         MPI_Reduce(MPI_IN_PLACE on the root)
+ * </pre>
+ *
+ * <p><b>Same calls on every rank.</b> The new collectives (all-to-all, gather, scatter, reduce)
+ * choose between one MPI call and a chunked sequence from quantities every rank shares (sizes,
+ * element type, chunk setting), never from whether this rank's segment is native or heap: a
+ * heap segment is staged but makes the same MPI calls, so ranks with different memory can never
+ * issue different call sequences. allToAllV's counts travel first in an MPI_Allgather (MPI
+ * itself does not compare them) so that every rank checks every pair and a disagreement fails
+ * every rank alike; its byte counts and displacements are C ints, so a call whose bytes exceed
+ * 2^31-1 runs in rounds of per-pair pieces instead.
  *
  * <p><b>Types and ops.</b> FP32, FP64, INT32 and INT64 SUM/PROD, and integer MIN/MAX, use MPI's
  * built-in datatypes and ops. Integer SUM/PROD wrap: signed overflow is undefined in C, but Open
@@ -115,6 +129,10 @@ public final class MpiCollective extends BackendCollective {
     private final long chunkBytes;
     private final MpiUserOp[] userOps = new MpiUserOp[ElementType.values().length * Combiner.values().length];
     private int splits;
+    /** allToAllV's int counts and displacements (bytes): send counts, send displs, recv counts, recv displs. */
+    private final MemorySegment vectorInts;
+    /** allToAllV's count exchange: this rank's 2N counts, then every rank's; allocated on first use. */
+    private MemorySegment countMatrix;
 
     /**
      * Opens the world group: initialises MPI if needed and duplicates MPI_COMM_WORLD, so that
@@ -203,6 +221,7 @@ public final class MpiCollective extends BackendCollective {
         this.statusSlot = arena.allocate(64, 8);
         this.p2pOut = arena.allocate(ValueLayout.JAVA_LONG);
         this.p2pIn = arena.allocate(ValueLayout.JAVA_LONG);
+        this.vectorInts = arena.allocate(ValueLayout.JAVA_INT, 4L * size);
         this.clock = new MpiCallClock(name, rank, settings.timeoutNanos());
         lib.watchdog.watch(clock);
     }
@@ -590,6 +609,328 @@ public final class MpiCollective extends BackendCollective {
             lib.exit();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Barrier", "barrier");
+    }
+
+    // ---- all-to-all, gather, scatter, reduce (issue 18)
+
+    /** Bytes per rank block that one all-to-all, gather or scatter call moves at most; the same on every rank. */
+    private long blockStep() {
+        return Math.max(64, Math.min(chunkBytes, MAX_CALL_COUNT) / size & -8L);
+    }
+
+    @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        long block = in.byteSize() / size;
+        checkUsable("allToAll");
+        if (block == 0) return;
+        long step = blockStep();
+        if (block <= step) {
+            // One call on every rank (the decision depends on sizes only); native segments go
+            // to MPI directly, heap ones through the staging buffer.
+            if (in.isNative() && out.isNative()) {
+                alltoallBytes(in, out, block, type);
+            } else {
+                MemorySegment stage = staging.ensure(2 * block * size);
+                MemorySegment send = stage.asSlice(0, block * size);
+                MemorySegment recv = stage.asSlice(block * size, block * size);
+                MemorySegment.copy(in, 0, send, 0, block * size);
+                alltoallBytes(send, recv, block, type);
+                MemorySegment.copy(recv, 0, out, 0, block * size);
+            }
+            return;
+        }
+        MemorySegment stage = staging.ensure(2 * step * size);
+        MemorySegment send = stage.asSlice(0, step * size);
+        MemorySegment recv = stage.asSlice(step * size, step * size);
+        for (long off = 0; off < block; off += step) {
+            long n = Math.min(step, block - off);
+            for (int j = 0; j < size; j++) MemorySegment.copy(in, j * block + off, send, j * n, n);
+            alltoallBytes(send, recv, n, type);
+            for (int i = 0; i < size; i++) MemorySegment.copy(recv, i * n, out, i * block + off, n);
+        }
+    }
+
+    private void alltoallBytes(MemorySegment in, MemorySegment out, long n, ElementType type) {
+        int rc;
+        long byteType = abi.byteType();
+        String operation = operation("allToAll", type, null, n / type.byteSize());
+        lib.enter(name);
+        try {
+            clock.start("allToAll", type, null, n / type.byteSize());
+            rc = (int) lib.alltoall.invokeExact(in, (int) n, byteType, out, (int) n, byteType, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation);
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoall", operation);
+    }
+
+    @Override
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        checkUsable("allToAllV");
+        int es = type.byteSize();
+        long rowBytes = 16L * size;
+        if (countMatrix == null) countMatrix = arena.allocate(rowBytes * (size + 1), 8);
+        MemorySegment mine = countMatrix.asSlice(0, rowBytes);
+        MemorySegment all = countMatrix.asSlice(rowBytes);
+        for (int j = 0; j < size; j++) {
+            mine.setAtIndex(ValueLayout.JAVA_LONG, j, sendCounts[j]);
+            mine.setAtIndex(ValueLayout.JAVA_LONG, size + j, recvCounts[j]);
+        }
+        allgatherBytes(mine, all, rowBytes, ElementType.INT64);
+        long maxPair;
+        try {
+            maxPair = Compositions.checkCountMatrix(all, 0, rowBytes, size, rank, r -> r, name, "allToAllV", type);
+        } catch (CommFailure f) {
+            throw abort(f);
+        }
+        long sendTotal = 0;
+        long recvTotal = 0;
+        for (int j = 0; j < size; j++) {
+            sendTotal += sendCounts[j] * es;
+            recvTotal += recvCounts[j] * es;
+        }
+        // Whether one MPI_Alltoallv can carry it must be the same answer on every rank: the
+        // largest pair is shared, the totals are not, so test the worst case of any rank.
+        boolean oneCall = maxPair * es * size <= MAX_CALL_COUNT;
+        if (oneCall && in.isNative() && out.isNative()) {
+            fillVector(sendCounts, es, 0);
+            fillVector(recvCounts, es, 2);
+            alltoallvBytes(in, out, type);
+            return;
+        }
+        if (oneCall) {
+            MemorySegment stage = staging.ensure(Math.max(1, sendTotal + recvTotal));
+            MemorySegment send = stage.asSlice(0, sendTotal);
+            MemorySegment recv = stage.asSlice(sendTotal, recvTotal);
+            MemorySegment.copy(in, 0, send, 0, sendTotal);
+            fillVector(sendCounts, es, 0);
+            fillVector(recvCounts, es, 2);
+            alltoallvBytes(send, recv, type);
+            MemorySegment.copy(recv, 0, out, 0, recvTotal);
+            return;
+        }
+        // Rounds of at most one piece per pair: int counts whatever the sizes.
+        long piece = blockStep();
+        long rounds = (maxPair * es + piece - 1) / piece;
+        MemorySegment stage = staging.ensure(2 * piece * size);
+        MemorySegment send = stage.asSlice(0, piece * size);
+        MemorySegment recv = stage.asSlice(piece * size, piece * size);
+        for (long k = 0; k < rounds; k++) {
+            long off = k * piece;
+            long at = 0;
+            for (int j = 0; j < size; j++) {
+                long bytes = sendCounts[j] * es;
+                long len = Math.max(0, Math.min(piece, bytes - off));
+                if (len > 0) MemorySegment.copy(in, at + off, send, j * piece, len);
+                vectorInts.setAtIndex(ValueLayout.JAVA_INT, j, (int) len);
+                vectorInts.setAtIndex(ValueLayout.JAVA_INT, size + j, (int) (j * piece));
+                at += bytes;
+            }
+            for (int i = 0; i < size; i++) {
+                long len = Math.max(0, Math.min(piece, recvCounts[i] * es - off));
+                vectorInts.setAtIndex(ValueLayout.JAVA_INT, 2 * size + i, (int) len);
+                vectorInts.setAtIndex(ValueLayout.JAVA_INT, 3 * size + i, (int) (i * piece));
+            }
+            alltoallvBytes(send, recv, type);
+            at = 0;
+            for (int i = 0; i < size; i++) {
+                long bytes = recvCounts[i] * es;
+                long len = Math.max(0, Math.min(piece, bytes - off));
+                if (len > 0) MemorySegment.copy(recv, i * piece, out, at + off, len);
+                at += bytes;
+            }
+        }
+    }
+
+    /** Byte counts and prefix-sum displacements into quarter {@code quarter} and the next of {@link #vectorInts}. */
+    private void fillVector(long[] counts, int es, int quarter) {
+        long at = 0;
+        for (int j = 0; j < size; j++) {
+            long bytes = counts[j] * es;
+            vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) quarter * size + j, (int) bytes);
+            vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) (quarter + 1) * size + j, (int) at);
+            at += bytes;
+        }
+    }
+
+    private void alltoallvBytes(MemorySegment in, MemorySegment out, ElementType type) {
+        int rc;
+        long byteType = abi.byteType();
+        long quarter = 4L * size;
+        String operation = "allToAllV(" + lower(type) + ")";
+        lib.enter(name);
+        try {
+            clock.start("allToAllV", type, null, -1);
+            rc = (int) lib.alltoallv.invokeExact(in, vectorInts, vectorInts.asSlice(quarter), byteType,
+                    out, vectorInts.asSlice(2 * quarter), vectorInts.asSlice(3 * quarter), byteType, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation);
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoallv", operation);
+    }
+
+    @Override
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        long bytes = in.byteSize();
+        checkUsable("gather");
+        if (bytes == 0) return;
+        boolean isRoot = rank == root;
+        long step = blockStep();
+        if (bytes <= step) {
+            boolean direct = in.isNative() && (!isRoot || out.isNative());
+            if (direct) {
+                gatherBytes(in, isRoot ? out : MemorySegment.NULL, bytes, root);
+            } else {
+                MemorySegment stage = staging.ensure(bytes * (size + 1));
+                MemorySegment.copy(in, 0, stage, 0, bytes);
+                gatherBytes(stage.asSlice(0, bytes), isRoot ? stage.asSlice(bytes) : MemorySegment.NULL, bytes, root);
+                if (isRoot) MemorySegment.copy(stage, bytes, out, 0, bytes * size);
+            }
+            return;
+        }
+        MemorySegment stage = staging.ensure(step * (size + 1));
+        MemorySegment gathered = stage.asSlice(step);
+        for (long off = 0; off < bytes; off += step) {
+            long n = Math.min(step, bytes - off);
+            MemorySegment.copy(in, off, stage, 0, n);
+            gatherBytes(stage, isRoot ? gathered : MemorySegment.NULL, n, root);
+            if (isRoot) {
+                for (int r = 0; r < size; r++) MemorySegment.copy(gathered, r * n, out, r * bytes + off, n);
+            }
+        }
+    }
+
+    private void gatherBytes(MemorySegment in, MemorySegment out, long n, int root) {
+        int rc;
+        long byteType = abi.byteType();
+        String operation = "gather(" + n + " B,root " + root + ")";
+        lib.enter(name);
+        try {
+            clock.start("gather", null, null, n);
+            rc = (int) lib.gather.invokeExact(in, (int) n, byteType, out, (int) n, byteType, root, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation);
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Gather", operation);
+    }
+
+    @Override
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        long bytes = out.byteSize();
+        checkUsable("scatter");
+        if (bytes == 0) return;
+        boolean isRoot = rank == root;
+        long step = blockStep();
+        if (bytes <= step) {
+            boolean direct = out.isNative() && (!isRoot || in.isNative());
+            if (direct) {
+                scatterBytes(isRoot ? in : MemorySegment.NULL, out, bytes, root);
+            } else {
+                MemorySegment stage = staging.ensure(bytes * (size + 1));
+                if (isRoot) MemorySegment.copy(in, 0, stage, bytes, bytes * size);
+                scatterBytes(isRoot ? stage.asSlice(bytes) : MemorySegment.NULL, stage.asSlice(0, bytes), bytes, root);
+                MemorySegment.copy(stage, 0, out, 0, bytes);
+            }
+            return;
+        }
+        MemorySegment stage = staging.ensure(step * (size + 1));
+        MemorySegment packed = stage.asSlice(step);
+        for (long off = 0; off < bytes; off += step) {
+            long n = Math.min(step, bytes - off);
+            if (isRoot) {
+                for (int r = 0; r < size; r++) MemorySegment.copy(in, r * bytes + off, packed, r * n, n);
+            }
+            scatterBytes(isRoot ? packed : MemorySegment.NULL, stage, n, root);
+            MemorySegment.copy(stage, 0, out, off, n);
+        }
+    }
+
+    private void scatterBytes(MemorySegment in, MemorySegment out, long n, int root) {
+        int rc;
+        long byteType = abi.byteType();
+        String operation = "scatter(" + n + " B,root " + root + ")";
+        lib.enter(name);
+        try {
+            clock.start("scatter", null, null, n);
+            rc = (int) lib.scatter.invokeExact(in, (int) n, byteType, out, (int) n, byteType, root, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation);
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Scatter", operation);
+    }
+
+    /**
+     * MPI_Reduce, in place on the root. BF16/FP16 widen to fp32 like allReduce (rounded once on
+     * the root). Pieces are the same on every rank: elements of {@code chunkBytes} for staged
+     * (heap or 16-bit) buffers, whole native buffers up to 2^31-1 elements.
+     */
+    @Override
+    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+        long count = buf.byteSize() / type.byteSize();
+        checkUsable("reduce");
+        if (count == 0) return;
+        boolean isRoot = rank == root;
+        boolean half = type == ElementType.BF16 || type == ElementType.FP16;
+        ElementType wire = half ? ElementType.FP32 : type;
+        long datatype = abi.datatype(wire);
+        MpiUserOp user = userOp(wire, op);
+        long mpiOp = user != null ? user.handle() : abi.op(op);
+        int es = type.byteSize();
+        int ws = wire.byteSize();
+        // The piece size depends on the type and settings only: the same calls on every rank.
+        long step = Math.max(1, chunkBytes / ws);
+        for (long done = 0; done < count; done += step) {
+            long n = Math.min(step, count - done);
+            if (!half && buf.isNative()) {
+                reduceInPlace(buf.asSlice(done * es, n * es), n, datatype, mpiOp, user, type, op, root);
+                continue;
+            }
+            MemorySegment stage = staging.ensure(n * ws);
+            if (half) {
+                HalfFloats.widen(type, buf, done * es, stage, 0, n);
+            } else {
+                MemorySegment.copy(buf, done * es, stage, 0, n * es);
+            }
+            reduceInPlace(stage, n, datatype, mpiOp, user, type, op, root);
+            if (!isRoot) continue;
+            if (half) {
+                HalfFloats.narrow(type, stage, 0, buf, done * es, n);
+            } else {
+                MemorySegment.copy(stage, 0, buf, done * es, n * es);
+            }
+        }
+    }
+
+    private void reduceInPlace(MemorySegment buf, long n, long datatype, long mpiOp, MpiUserOp user,
+                               ElementType type, Combiner op, int root) {
+        int rc;
+        // Plain locals: a conditional expression passed to invokeExact would be typed Object.
+        MemorySegment send = rank == root ? inPlace : buf;
+        MemorySegment recv = rank == root ? buf : MemorySegment.NULL;
+        lib.enter(name);
+        try {
+            clock.start("reduce", type, op, n);
+            rc = (int) lib.reduce.invokeExact(send, recv, (int) n, datatype, mpiOp, root, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, operation("reduce", type, op, n));
+        } finally {
+            clock.stop();
+            lib.exit();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce", operation("reduce", type, op, n));
+        if (user != null) checkKernel(user, "reduce", type, op, n);
     }
 
     /**

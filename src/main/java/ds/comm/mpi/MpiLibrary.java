@@ -77,6 +77,11 @@ public final class MpiLibrary {
     final MethodHandle barrier;
     final MethodHandle send;
     final MethodHandle recv;
+    final MethodHandle alltoall;
+    final MethodHandle alltoallv;
+    final MethodHandle gather;
+    final MethodHandle scatter;
+    final MethodHandle reduce;
     final MpiWatchdog watchdog = new MpiWatchdog(this);
 
     // Lifecycle, guarded by this.
@@ -120,6 +125,11 @@ public final class MpiLibrary {
         barrier = d.fn("MPI_Barrier", "H");
         send = d.fn("MPI_Send", "PIHIIH");
         recv = d.fn("MPI_Recv", "PIHIIHP");
+        alltoall = d.fn("MPI_Alltoall", "PIHPIHH");
+        alltoallv = d.fn("MPI_Alltoallv", "PPPHPPPHH");
+        gather = d.fn("MPI_Gather", "PIHPIHIH");
+        scatter = d.fn("MPI_Scatter", "PIHPIHIH");
+        reduce = d.fn("MPI_Reduce", "PPIHHIH");
         MethodHandle libraryVersion = d.fn("MPI_Get_library_version", "PP");
         // MPI-3 allows MPI_Get_library_version before MPI_Init, so describe() works unopened.
         this.version = readLibraryVersion(libraryVersion, abi.maxLibraryVersionString());

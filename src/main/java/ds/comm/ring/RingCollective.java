@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.Compositions;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 
@@ -35,6 +36,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       same bits, as the shared-memory backend's small algorithm);</li>
  *   <li>allGather: ring all-gather; reduceScatter: ring reduce-scatter; broadcast: pipelined
  *       chain from the root; barrier: all-gather of empty blocks ({@link GatheringPass}).</li>
+ *   <li>allToAll(V), gather, scatter, reduce: compositions of the above in bounded scratch
+ *       ({@link Compositions}: rounds of allGather, broadcast or allReduce).</li>
  * </ul>
  * Every rank of a call gets bit-identical results: the choice of algorithm and the accumulation
  * order depend only on N, sizes and settings, never on timing.
@@ -82,10 +85,14 @@ public final class RingCollective extends BackendCollective {
     private final long smallMessageBytes;
     private final MemorySegment[] rankSources;
     private final long[] rankOffsets;
+    /** All-to-all(v), gather, scatter and reduce, composed from this ring's own passes. */
+    private final Compositions composed;
 
     private final PeerLinks peers;
     private int sequence;
     private volatile boolean busy;
+    /** Nesting of enter() on the calling thread: composed calls run passes inside their own call. */
+    private int depth;
     private final AtomicBoolean released = new AtomicBoolean();
 
     private RingCollective(GroupSpec group, Settings settings, Reducer reducer, SocketChannel toRight,
@@ -136,6 +143,7 @@ public final class RingCollective extends BackendCollective {
             Heartbeat.Loss loss = heartbeat.lossAcquire();
             return loss != null && loss.worldRank() == worldRank ? loss.detail() : null;
         });
+        this.composed = new Compositions(this, group.name(), group::worldRank);
     }
 
     /**
@@ -346,6 +354,23 @@ public final class RingCollective extends BackendCollective {
         }
     }
 
+    // All-to-all, gather, scatter and reduce are compositions of this ring's allGather,
+    // broadcast and allReduce (see Compositions): correct, bounded in memory and covered by the
+    // passes' framing, deadlines and failure reporting. The public methods above re-enter
+    // through enter()/exit(), which count their nesting.
+
+    @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        enter("allToAll");
+        try {
+            composed.allToAll(in, out, type);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        } finally {
+            exit();
+        }
+    }
+
     /** Over the pair's own connection, claimed on the first recv from {@code peer} (see {@link PeerLinks}). */
     @Override
     public void recv(MemorySegment buf, int peer) {
@@ -360,9 +385,57 @@ public final class RingCollective extends BackendCollective {
         }
     }
 
+    @Override
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        enter("allToAllV");
+        try {
+            composed.allToAllV(in, sendCounts, out, recvCounts, type);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        } finally {
+            exit();
+        }
+    }
+
     private void checkPeer(int peer) {
         if (peer < 0 || peer >= size || peer == rank) {
             throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
+        }
+    }
+
+    @Override
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        enter("gather");
+        try {
+            composed.gather(in, out, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        enter("scatter");
+        try {
+            composed.scatter(in, out, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+        enter("reduce");
+        try {
+            composed.reduce(buf, type, op, root);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        } finally {
+            exit();
         }
     }
 
@@ -398,6 +471,7 @@ public final class RingCollective extends BackendCollective {
      * second sees the other: the buffers are freed exactly once, and never under a running call.
      */
     private void enter(String operation) {
+        depth++;
         busy = true;
         if (!usable()) {
             exit();
@@ -406,6 +480,9 @@ public final class RingCollective extends BackendCollective {
     }
 
     private void exit() {
+        // A composed call (allToAll, ...) enters once more per pass it runs: only the outermost
+        // exit ends the call.
+        if (--depth > 0) return;
         busy = false;
         if (isClosed()) {
             freeBuffers();
@@ -432,6 +509,7 @@ public final class RingCollective extends BackendCollective {
             reducing.forget();
             gathering.forget();
             broadcasting.forget();
+            composed.close();
             arena.close();
         }
     }

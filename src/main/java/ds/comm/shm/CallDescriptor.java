@@ -11,7 +11,9 @@ import java.util.Locale;
  *
  * <pre>
  *  word 0:  63..56 kind   55..48 type+1   47..40 op+1   39..32 zero   31..0 root+1
- *  word 1:  payload bytes (buffer of allReduce/broadcast, input of allGather, output of reduceScatter)
+ *  word 1:  payload bytes (buffer of allReduce/reduce/broadcast, input of allGather/gather/allToAll,
+ *           output of reduceScatter/scatter; the group size for allToAllV, whose per-pair counts
+ *           are exchanged and checked in the call's first step instead)
  *  word 2:  63..8 chunk bytes of the plan   7..0 algorithm
  *           (symmetric all-reduce: 63..24 offset in the tensor, 23..8 symmetric buffer index)
  * </pre>
@@ -27,7 +29,9 @@ final class CallDescriptor {
     /** What a step belongs to. */
     enum Kind {
         OPEN(0, "open"), BARRIER(1, "barrier"), ALL_REDUCE(2, "allReduce"), ALL_GATHER(3, "allGather"),
-        REDUCE_SCATTER(4, "reduceScatter"), BROADCAST(5, "broadcast");
+        REDUCE_SCATTER(4, "reduceScatter"), BROADCAST(5, "broadcast"),
+        ALL_TO_ALL(6, "allToAll"), ALL_TO_ALL_V(7, "allToAllV"), GATHER(8, "gather"), SCATTER(9, "scatter"),
+        REDUCE(10, "reduce");
 
         /** The kind's number in word 0: stable, never the declaration order (a test pins it). */
         final int code;
@@ -89,7 +93,8 @@ final class CallDescriptor {
         if (type != null) b.append(type.name().toLowerCase(Locale.ROOT)).append(", ");
         if (op != null) b.append(op.name().toLowerCase(Locale.ROOT)).append(", ");
         if (root >= 0) b.append("root ").append(root).append(", ");
-        b.append(bytes).append(" bytes");
+        // allToAllV's word 1 is the group size: its byte counts differ per rank and are checked pair by pair.
+        b.append(bytes).append(kind == Kind.ALL_TO_ALL_V ? " ranks" : " bytes");
         int algorithm = (int) (plan & 0xff);
         if (algorithm == ALGORITHM_ONE_STEP) b.append(", one step");
         if (algorithm == ALGORITHM_CHUNKED) b.append(", chunks of ").append(plan >>> 8);

@@ -43,6 +43,13 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_SYMMETRIC;
  *   <li><b>allGather, broadcast</b>: one step per chunk; <b>reduceScatter</b>: one step per
  *       chunk of the output block, each rank staging its peers' N-1 block-chunks side by side
  *       (its own block is read from its input directly; {@code out} may be that very block).</li>
+ *   <li><b>reduce</b>: the all-reduce's steps, the result written back on the root only, so
+ *       it is bit-identical to the all-reduce's there; <b>gather</b>: one step per chunk, the
+ *       root copies; <b>scatter</b>: one step per chunk of a block, the root stages one chunk
+ *       per rank; <b>allToAll</b>: one step per chunk of a block, each rank staging its N-1
+ *       outgoing block-chunks side by side (the reduceScatter layout); <b>allToAllV</b>: a
+ *       count step (every rank checks the whole count matrix), then one step per chunk of the
+ *       largest pair.</li>
  *   <li><b>barrier</b>: one step without payload.</li>
  * </ul>
  * A group of one needs no segment: every collective is a local copy or nothing.
@@ -334,26 +341,38 @@ public final class ShmCollective extends BackendCollective {
             allReduceSymmetric(sym, buf, type, op);
             return;
         }
+
+        reduceTo(CallDescriptor.Kind.ALL_REDUCE, buf, type, op, -1);
+    }
+
+    /**
+     * The all-reduce's steps, with the result written back on every rank ({@code root < 0}) or
+     * on the root only: a reduce runs exactly the all-reduce's schedule, so its result on the
+     * root is bit-identical to the all-reduce's, and the other ranks never write their buffer.
+     */
+    private void reduceTo(CallDescriptor.Kind kind, MemorySegment buf, ElementType type, Combiner op, int root) {
         long bytes = buf.byteSize();
         boolean oneStep = bytes <= smallBytes && bytes <= areaBytes;
-        enter(CallDescriptor.Kind.ALL_REDUCE, type, op, -1, bytes,
+        enter(kind, type, op, root, bytes,
                 oneStep ? ALGORITHM_ONE_STEP : ALGORITHM_CHUNKED, oneStep ? 0 : pipeChunk);
+        boolean writeBack = root < 0 || root == rank;
         try {
             if (oneStep) {
-                allReduceOneStep(buf, bytes, type, op);
+                allReduceOneStep(buf, bytes, type, op, writeBack);
             } else {
-                allReduceChunked(buf, bytes, type, op);
+                allReduceChunked(buf, bytes, type, op, writeBack);
             }
         } catch (RuntimeException e) {
             throw fail(e);
         }
     }
 
-    private void allReduceOneStep(MemorySegment buf, long bytes, ElementType type, Combiner op) {
+    private void allReduceOneStep(MemorySegment buf, long bytes, ElementType type, Combiner op, boolean writeBack) {
         int q = steps.nextParity();
         MemorySegment.copy(buf, 0, areas[q][rank], 0, bytes);
         steps.publishRelease();
         steps.awaitAllAcquire();
+        if (!writeBack) return;
         setSourceOffsets(0);
         reducer.reduce(type, op, buf, 0, areas[q], srcOffsets, size, bytes / type.byteSize());
     }
@@ -374,7 +393,7 @@ public final class ShmCollective extends BackendCollective {
      * before k is published. Writing this rank's step-k area in (1) and (2) is fine: it was last
      * read in step k-2, and every peer has published k-1.
      */
-    private void allReduceChunked(MemorySegment buf, long bytes, ElementType type, Combiner op) {
+    private void allReduceChunked(MemorySegment buf, long bytes, ElementType type, Combiner op, boolean writeBack) {
         int es = type.byteSize();
         long chunks = (bytes + pipeChunk - 1) / pipeChunk;
         for (long k = 0; k <= chunks; k++) {
@@ -394,7 +413,7 @@ public final class ShmCollective extends BackendCollective {
             }
             steps.publishRelease();
             steps.awaitAllAcquire();
-            if (k > 0) {
+            if (k > 0 && writeBack) {
                 long off = (k - 1) * pipeChunk;
                 MemorySegment[] reduced = areas[q];
                 for (int p = 0; p < size; p++) {
@@ -670,6 +689,192 @@ public final class ShmCollective extends BackendCollective {
             } while (off < bytes);
         } catch (RuntimeException e) {
             throw fail(e);
+        }
+    }
+
+    /**
+     * One step per chunk of a block: each rank stages its N-1 outgoing block-chunks side by side
+     * (the reduceScatter layout, chunks of {@code scatterChunk}), and every rank copies the chunk
+     * in slot r of every peer's area. Its own block is copied from {@code in} directly.
+     */
+    @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        long block = in.byteSize() / size;
+        enter(CallDescriptor.Kind.ALL_TO_ALL, type, null, -1, in.byteSize(), ALGORITHM_CHUNKED, scatterChunk);
+        try {
+            long off = 0;
+            do {
+                long len = Math.min(scatterChunk, block - off);
+                int q = steps.nextParity();
+                MemorySegment mine = areas[q][rank];
+                for (int j = 0; j < size; j++) {
+                    if (j != rank) MemorySegment.copy(in, j * block + off, mine, j * scatterChunk, len);
+                }
+                steps.publishRelease();
+                // This rank's own block is a local copy: done while the peers stage theirs.
+                if (off == 0) MemorySegment.copy(in, rank * block, out, rank * block, block);
+                steps.awaitAllAcquire();
+                MemorySegment[] staged = areas[q];
+                long slot = rank * scatterChunk;
+                for (int p = 0; p < size; p++) {
+                    if (p != rank) MemorySegment.copy(staged[p], slot, out, p * block + off, len);
+                }
+                off += len;
+            } while (off < block);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * A count step, then one step per chunk of the largest pair. In the count step every rank
+     * stages its sendCounts and recvCounts; every rank then checks the whole matrix (rank i's
+     * sendCounts[j] against rank j's recvCounts[i]), so a disagreement fails every rank with
+     * the same MISMATCH, and every rank derives the same number of data steps from it. Counts
+     * read from peers are only compared and used for that step count: the bytes a rank copies
+     * are bounded by its own, validated, recvCounts.
+     */
+    @Override
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        enter(CallDescriptor.Kind.ALL_TO_ALL_V, type, null, -1, size, ALGORITHM_CHUNKED, scatterChunk);
+        int es = type.byteSize();
+        try {
+            int q = steps.nextParity();
+            MemorySegment mine = areas[q][rank];
+            for (int j = 0; j < size; j++) {
+                mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * j, sendCounts[j]);
+                mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * (size + j), recvCounts[j]);
+            }
+            steps.publishRelease();
+            steps.awaitAllAcquire();
+            // The matrix is spread over N areas: row i is in rank i's area. Checked pair by pair
+            // through a view of each area, in the same order as the composed backends.
+            long maxPair = checkCountMatrix(areas[q], type);
+            long sendSelf = 0;
+            long recvSelf = 0;
+            for (int j = 0; j < rank; j++) {
+                sendSelf += sendCounts[j] * es;
+                recvSelf += recvCounts[j] * es;
+            }
+            long selfBytes = sendCounts[rank] * es; // equal to recvCounts[rank] * es: checked above
+            long rounds = (maxPair * es + scatterChunk - 1) / scatterChunk;
+            if (rounds == 0) MemorySegment.copy(in, sendSelf, out, recvSelf, selfBytes);
+            for (long k = 0; k < rounds; k++) {
+                long off = k * scatterChunk;
+                q = steps.nextParity();
+                mine = areas[q][rank];
+                long at = 0;
+                for (int j = 0; j < size; j++) {
+                    long bytes = sendCounts[j] * es;
+                    long len = Math.min(scatterChunk, bytes - off);
+                    if (j != rank && len > 0) MemorySegment.copy(in, at + off, mine, j * scatterChunk, len);
+                    at += bytes;
+                }
+                steps.publishRelease();
+                if (k == 0) MemorySegment.copy(in, sendSelf, out, recvSelf, selfBytes); // while peers stage
+                steps.awaitAllAcquire();
+                MemorySegment[] staged = areas[q];
+                long slot = rank * scatterChunk;
+                at = 0;
+                for (int p = 0; p < size; p++) {
+                    long bytes = recvCounts[p] * es;
+                    long len = Math.min(scatterChunk, bytes - off);
+                    if (p != rank && len > 0) MemorySegment.copy(staged[p], slot, out, at + off, len);
+                    at += bytes;
+                }
+            }
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /** One step per chunk: every rank stages its chunk, the root copies them all. */
+    @Override
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        long bytes = in.byteSize();
+        checkRoot(root);
+        enter(CallDescriptor.Kind.GATHER, null, null, root, bytes, ALGORITHM_CHUNKED, bulkChunk);
+        try {
+            long off = 0;
+            do {
+                long len = Math.min(bulkChunk, bytes - off);
+                int q = steps.nextParity();
+                if (rank != root) MemorySegment.copy(in, off, areas[q][rank], 0, len);
+                steps.publishRelease();
+                if (rank == root && off == 0) MemorySegment.copy(in, 0, out, rank * bytes, bytes); // while peers stage
+                steps.awaitAllAcquire();
+                if (rank == root) {
+                    MemorySegment[] staged = areas[q];
+                    for (int p = 0; p < size; p++) {
+                        if (p != root) MemorySegment.copy(staged[p], 0, out, p * bytes + off, len);
+                    }
+                }
+                off += len;
+            } while (off < bytes);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /** One step per chunk of a block: the root stages one chunk per rank, each rank copies its own. */
+    @Override
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        long bytes = out.byteSize();
+        checkRoot(root);
+        enter(CallDescriptor.Kind.SCATTER, null, null, root, bytes, ALGORITHM_CHUNKED, scatterChunk);
+        try {
+            long off = 0;
+            do {
+                long len = Math.min(scatterChunk, bytes - off);
+                int q = steps.nextParity();
+                if (rank == root) {
+                    MemorySegment mine = areas[q][rank];
+                    for (int j = 0; j < size; j++) {
+                        if (j != root) MemorySegment.copy(in, j * bytes + off, mine, j * scatterChunk, len);
+                    }
+                }
+                steps.publishRelease();
+                if (rank == root && off == 0) MemorySegment.copy(in, rank * bytes, out, 0, bytes);
+                steps.awaitAllAcquire();
+                if (rank != root) MemorySegment.copy(areas[q][root], rank * scatterChunk, out, off, len);
+                off += len;
+            } while (off < bytes);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /** The all-reduce's schedule, written back on the root only (see {@link #reduceTo}). */
+    @Override
+    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+        checkRoot(root);
+        reduceTo(CallDescriptor.Kind.REDUCE, buf, type, op, root);
+    }
+
+    /** Returns the largest count of any pair, after checking that every pair agrees (see Compositions). */
+    private long checkCountMatrix(MemorySegment[] staged, ElementType type) {
+        long max = 0;
+        for (int i = 0; i < size; i++) {
+            for (int j = 0; j < size; j++) {
+                long sent = staged[i].get(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * j);
+                long received = staged[j].get(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * (size + i));
+                if (sent != received || sent < 0 || sent > Long.MAX_VALUE / 16) {
+                    int blamed = i == rank ? j : i;
+                    throw new CommFailure(CommFailure.Kind.MISMATCH, group.worldRank(blamed), group.name(), steps.operation(),
+                            "rank " + rank + ": allToAllV counts disagree for the pair group rank " + i + " -> " + j
+                                    + ": rank " + i + " has sendCounts[" + j + "] = " + sent + " but rank " + j
+                                    + " has recvCounts[" + i + "] = " + received + " "
+                                    + type.name().toLowerCase(java.util.Locale.ROOT) + " elements", null);
+                }
+                max = Math.max(max, sent);
+            }
+        }
+        return max;
+    }
+
+    private void checkRoot(int root) {
+        if (root < 0 || root >= size) {
+            throw new IllegalArgumentException("root " + root + " outside group " + group.name() + " of " + size);
         }
     }
 

@@ -133,6 +133,16 @@ public abstract class BackendCollective implements Collective {
     }
 
     /**
+     * Fails this collective from outside, as if one of its own calls had failed with
+     * {@code cause}: the first failure is kept and peers are told (see {@link #onFailure}). For
+     * composites: when one level of a hierarchical group fails, its other levels must stop their
+     * peers' waits too, naming the rank really lost, instead of leaving them to time out.
+     */
+    public final void abortWith(CommFailure cause) {
+        recordFailure(cause);
+    }
+
+    /**
      * Called once, by the thread that recorded the first failure: tell peers (a FAILED state in
      * shared memory, an abort frame on a socket) so they stop waiting for this rank. Must not
      * throw. The default does nothing.

@@ -60,6 +60,32 @@ public interface Collective extends AutoCloseable, PointToPoint {
         return 0;
     }
 
+    // ---- issue 18: all-to-all, gather, scatter, reduce (appended; see Communicator for the contracts)
+
+    /**
+     * {@code in} and {@code out} hold size() equal blocks of {@code in.byteSize() / size()} bytes:
+     * block j of {@code in} goes to rank j, block i of {@code out} comes from rank i.
+     */
+    void allToAll(MemorySegment in, MemorySegment out, ElementType type);
+
+    /**
+     * Variable all-to-all. Counts are in elements of {@code type}; block j of {@code in} starts at
+     * the prefix sum of {@code sendCounts[0..j)}, block i of {@code out} at the prefix sum of
+     * {@code recvCounts[0..i)}. The public API checked lengths against the segments; the backend
+     * checks that every rank's sendCounts[j] equals rank j's recvCounts[i] and fails with
+     * {@link CommFailure.Kind#MISMATCH} on every rank that can see a difference.
+     */
+    void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type);
+
+    /** {@code root}'s {@code out} (size() x in.byteSize()) receives every rank's {@code in}; other ranks' out is not touched. */
+    void gather(MemorySegment in, MemorySegment out, int root);
+
+    /** Rank r's {@code out} receives block r of {@code root}'s {@code in} (size() x out.byteSize()). */
+    void scatter(MemorySegment in, MemorySegment out, int root);
+
+    /** {@code root}'s {@code buf} becomes the reduction over all ranks; other ranks' buf is unchanged. */
+    void reduce(MemorySegment buf, ElementType type, Combiner op, int root);
+
     /** Releases every resource; idempotent; never throws for peers that are gone. */
     @Override
     void close();

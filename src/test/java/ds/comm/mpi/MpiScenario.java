@@ -173,7 +173,152 @@ public final class MpiScenario {
             world.barrier();
             return null;
         });
+        exchanges(all);
         splitIntoTwoGroups(all);
+    }
+
+    // ---------------------------------------------------------------- exchanges (issue 18)
+
+    /** allToAll(V), gather, scatter and reduce on heap and native memory, odd and zero sizes, every root. */
+    private void exchanges(int[] all) {
+        for (ElementType type : new ElementType[] {ElementType.FP32, ElementType.BF16, ElementType.INT64}) {
+            for (Memory mem : Memory.values()) {
+                for (int count : new int[] {0, 3, 257, 1001}) {
+                    check("allToAll " + lower(type) + " x " + count + " " + lower(mem), a -> allToAll(a, type, mem, count));
+                }
+                for (int caseNo = 1; caseNo <= 3; caseNo++) {
+                    int c = caseNo;
+                    check("allToAllV " + lower(type) + " case " + c + " " + lower(mem), a -> allToAllV(a, type, mem, c));
+                }
+            }
+        }
+        for (int root = 0; root < world.size(); root++) {
+            int r = root;
+            for (Memory mem : Memory.values()) {
+                for (int bytes : new int[] {0, 1, 1001, 2500}) {
+                    check("gather root " + r + " " + bytes + " B " + lower(mem), a -> gather(a, r, mem, bytes));
+                    check("scatter root " + r + " " + bytes + " B " + lower(mem), a -> scatter(a, r, mem, bytes));
+                }
+                for (ElementType type : new ElementType[] {ElementType.FP32, ElementType.BF16, ElementType.INT64}) {
+                    for (Combiner op : new Combiner[] {Combiner.SUM, Combiner.MAX}) {
+                        check(name("reduce root " + r, type, op, mem), a -> reduce(a, all, r, type, op, mem));
+                    }
+                }
+            }
+        }
+    }
+
+    private static byte exchangeByte(int from, int to, long i) {
+        return (byte) (from * 31 + to * 7 + i * 13 + (i >>> 8));
+    }
+
+    private String allToAll(Arena arena, ElementType type, Memory mem, int count) {
+        int n = world.size();
+        long block = (long) count * type.byteSize();
+        MemorySegment in = allocate(arena, mem, type, count * n);
+        MemorySegment out = allocate(arena, mem, type, count * n);
+        for (int j = 0; j < n; j++) {
+            for (long i = 0; i < block; i++) in.set(ValueLayout.JAVA_BYTE, j * block + i, exchangeByte(world.rank(), j, i));
+        }
+        world.allToAll(in, out, type);
+        for (int i = 0; i < n; i++) {
+            for (long b = 0; b < block; b++) {
+                if (out.get(ValueLayout.JAVA_BYTE, i * block + b) != exchangeByte(i, world.rank(), b)) {
+                    return "byte " + b + " of the block from rank " + i + " is wrong";
+                }
+            }
+        }
+        return null;
+    }
+
+    /** counts[i][j]: elements rank i sends rank j; zeros included, the same matrix on every rank. */
+    private static long[][] countMatrix(int n, int caseNo) {
+        long[][] m = new long[n][n];
+        SplittableRandom rnd = new SplittableRandom(caseNo);
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) m[i][j] = rnd.nextInt(3) == 0 ? 0 : rnd.nextInt(700);
+        }
+        return m;
+    }
+
+    private String allToAllV(Arena arena, ElementType type, Memory mem, int caseNo) {
+        int n = world.size();
+        int me = world.rank();
+        int es = type.byteSize();
+        long[][] m = countMatrix(n, caseNo);
+        long[] send = m[me].clone();
+        long[] recv = new long[n];
+        for (int i = 0; i < n; i++) recv[i] = m[i][me];
+        long sendTotal = java.util.Arrays.stream(send).sum();
+        long recvTotal = java.util.Arrays.stream(recv).sum();
+        MemorySegment in = allocate(arena, mem, type, (int) sendTotal);
+        MemorySegment out = allocate(arena, mem, type, (int) recvTotal + 4);
+        out.fill((byte) 0x5A);
+        long at = 0;
+        for (int j = 0; j < n; j++) {
+            for (long b = 0; b < send[j] * es; b++) in.set(ValueLayout.JAVA_BYTE, at + b, exchangeByte(me, j, b));
+            at += send[j] * es;
+        }
+        world.allToAllV(in, send, out, recv, type);
+        at = 0;
+        for (int i = 0; i < n; i++) {
+            for (long b = 0; b < recv[i] * es; b++) {
+                if (out.get(ValueLayout.JAVA_BYTE, at + b) != exchangeByte(i, me, b)) {
+                    return "byte " + b + " of the block from rank " + i + " is wrong";
+                }
+            }
+            at += recv[i] * es;
+        }
+        for (long b = at; b < out.byteSize(); b++) {
+            if (out.get(ValueLayout.JAVA_BYTE, b) != 0x5A) return "byte " + b + " after the last block was written";
+        }
+        return null;
+    }
+
+    private String gather(Arena arena, int root, Memory mem, int bytes) {
+        int n = world.size();
+        MemorySegment in = allocate(arena, mem, null, bytes);
+        for (int i = 0; i < bytes; i++) in.set(ValueLayout.JAVA_BYTE, i, exchangeByte(world.rank(), root, i));
+        MemorySegment out = allocate(arena, mem, null, bytes * n);
+        out.fill((byte) 0x5A);
+        world.gather(in, out, root);
+        for (int r = 0; r < n; r++) {
+            for (int i = 0; i < bytes; i++) {
+                byte expected = world.rank() == root ? exchangeByte(r, root, i) : 0x5A;
+                if (out.get(ValueLayout.JAVA_BYTE, (long) r * bytes + i) != expected) {
+                    return "byte " + i + " of slot " + r + (world.rank() == root ? " is wrong" : " was written on a non-root");
+                }
+            }
+        }
+        return null;
+    }
+
+    private String scatter(Arena arena, int root, Memory mem, int bytes) {
+        int n = world.size();
+        MemorySegment in = allocate(arena, mem, null, bytes * n);
+        for (int r = 0; r < n; r++) {
+            for (int i = 0; i < bytes; i++) in.set(ValueLayout.JAVA_BYTE, (long) r * bytes + i, exchangeByte(world.rank(), r, i));
+        }
+        MemorySegment out = allocate(arena, mem, null, bytes);
+        world.scatter(in, out, root);
+        for (int i = 0; i < bytes; i++) {
+            if (out.get(ValueLayout.JAVA_BYTE, i) != exchangeByte(root, world.rank(), i)) return "byte " + i + " is wrong";
+        }
+        return null;
+    }
+
+    /** The root gets the reference reduction (exact inputs), the other ranks keep their input. */
+    private String reduce(Arena arena, int[] members, int root, ElementType type, Combiner op, Memory mem) {
+        int count = COUNT;
+        MemorySegment buf = allocate(arena, mem, type, count);
+        fill(buf, type, op, members[world.rank()], members.length, 0, count);
+        MemorySegment input = arena.allocate((long) count * type.byteSize(), 8);
+        input.copyFrom(buf);
+        world.reduce(buf, type, op, root);
+        if (world.rank() != root) return compare(type, buf, 0, input, 0, count);
+        MemorySegment expected = arena.allocate((long) count * type.byteSize(), 8);
+        referenceReduce(arena, expected, members, type, op, 0, count);
+        return compare(type, buf, 0, expected, 0, count);
     }
 
     private String identity() {
@@ -395,6 +540,30 @@ public final class MpiScenario {
                     return "barrier after the failure succeeded";
                 } catch (CommFailure f) {
                     return f.kind() == CommFailure.Kind.ABORTED ? null : "kind " + f.kind() + ": " + f.getMessage();
+                }
+            });
+        }
+        MpiCollective counted;
+        try {
+            counted = world.split(0, world.rank());
+        } catch (RuntimeException e) {
+            fail("split for the allToAllV count check", e.toString());
+            return;
+        }
+        try (counted) {
+            check("allToAllV counts that disagree fail every rank with a mismatch naming the pair", a -> {
+                long[] send = new long[counted.size()];
+                long[] recv = new long[counted.size()];
+                java.util.Arrays.fill(send, 2);
+                java.util.Arrays.fill(recv, 2);
+                if (counted.rank() == 0) send[1] = 3;
+                try {
+                    counted.allToAllV(a.allocate(4L * 3 * counted.size() + 4), send, a.allocate(4L * 2 * counted.size()),
+                            recv, ElementType.FP32);
+                    return "no exception";
+                } catch (CommFailure f) {
+                    if (f.kind() != CommFailure.Kind.MISMATCH) return "kind " + f.kind() + ": " + f.getMessage();
+                    return f.getMessage().contains("0 -> 1") ? null : "message lacks the pair: " + f.getMessage();
                 }
             });
         }

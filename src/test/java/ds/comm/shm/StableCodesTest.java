@@ -56,8 +56,19 @@ class StableCodesTest {
     void shmCallKindCodesArePinned() {
         Map<CallDescriptor.Kind, Integer> codes = new LinkedHashMap<>();
         for (CallDescriptor.Kind k : CallDescriptor.Kind.values()) codes.put(k, k.code);
-        assertEquals(Map.of(CallDescriptor.Kind.OPEN, 0, CallDescriptor.Kind.BARRIER, 1, CallDescriptor.Kind.ALL_REDUCE, 2,
-                CallDescriptor.Kind.ALL_GATHER, 3, CallDescriptor.Kind.REDUCE_SCATTER, 4, CallDescriptor.Kind.BROADCAST, 5), codes);
+        Map<CallDescriptor.Kind, Integer> pinned = new LinkedHashMap<>();
+        pinned.put(CallDescriptor.Kind.OPEN, 0);
+        pinned.put(CallDescriptor.Kind.BARRIER, 1);
+        pinned.put(CallDescriptor.Kind.ALL_REDUCE, 2);
+        pinned.put(CallDescriptor.Kind.ALL_GATHER, 3);
+        pinned.put(CallDescriptor.Kind.REDUCE_SCATTER, 4);
+        pinned.put(CallDescriptor.Kind.BROADCAST, 5);
+        pinned.put(CallDescriptor.Kind.ALL_TO_ALL, 6);
+        pinned.put(CallDescriptor.Kind.ALL_TO_ALL_V, 7);
+        pinned.put(CallDescriptor.Kind.GATHER, 8);
+        pinned.put(CallDescriptor.Kind.SCATTER, 9);
+        pinned.put(CallDescriptor.Kind.REDUCE, 10);
+        assertEquals(pinned, codes);
     }
 
     @Test

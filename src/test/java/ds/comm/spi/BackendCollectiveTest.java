@@ -55,8 +55,31 @@ class BackendCollectiveTest {
             throw new UnsupportedOperationException();
         }
 
+        public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+            throw new UnsupportedOperationException();
+        }
+
         @Override
         public void recv(MemorySegment buf, int peer) {
+            throw new UnsupportedOperationException();
+        }
+
+        public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void gather(MemorySegment in, MemorySegment out, int root) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void scatter(MemorySegment in, MemorySegment out, int root) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
             throw new UnsupportedOperationException();
         }
 
@@ -151,6 +174,11 @@ class BackendCollectiveTest {
             @Override public void barrier() { }
             @Override public void send(MemorySegment b, int p) { }
             @Override public void recv(MemorySegment b, int p) { }
+            @Override public void allToAll(MemorySegment i, MemorySegment o, ElementType t) { }
+            @Override public void allToAllV(MemorySegment i, long[] s, MemorySegment o, long[] r, ElementType t) { }
+            @Override public void gather(MemorySegment i, MemorySegment o, int r) { }
+            @Override public void scatter(MemorySegment i, MemorySegment o, int r) { }
+            @Override public void reduce(MemorySegment b, ElementType t, Combiner c, int r) { }
             @Override protected void release() { }
         });
     }

@@ -38,7 +38,44 @@ final class Bench {
     static final int WARMUP_CALLS = 3000;
 
     static final String CSV_HEADER =
-            "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us";
+            "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective";
+
+    /**
+     * What {@code --collective} times. {@code bytes} is osu's message size: the buffer of
+     * allreduce and reduce, and for the others what one rank sends to or receives from one peer
+     * (allToAll: each block; gather: each rank's input; scatter: each rank's output). Roots are
+     * rank 0.
+     */
+    enum Timed {
+        ALLREDUCE("allreduce"), ALLTOALL("alltoall"), GATHER("gather"), SCATTER("scatter"), REDUCE("reduce"),
+        /** Point-to-point ping-pong between ranks 0 and 1, timed by {@link PingPong}. */
+        SENDRECV("sendrecv");
+
+        final String label;
+
+        Timed(String label) {
+            this.label = label;
+        }
+
+        /** Whether every rank ends with the same bits (checked across ranks under --check). */
+        boolean sameOnAllRanks() {
+            return this == ALLREDUCE;
+        }
+
+        /** Bytes a rank's buffers span: N blocks for the exchanges. */
+        long span(long bytes, int ranks) {
+            return this == ALLREDUCE || this == REDUCE ? bytes : bytes * ranks;
+        }
+
+        /** nccl-tests' bus bandwidth factor: bytes moved per rank per byte of message. */
+        double busFactor(int n) {
+            return switch (this) {
+                case ALLREDUCE -> 2.0 * (n - 1) / n;
+                case ALLTOALL, GATHER, SCATTER -> n - 1;
+                case REDUCE, SENDRECV -> 1;
+            };
+        }
+    }
 
     private static final String USAGE = """
             usage: bin/dscomm bench [-n N] [--nodes M] [--backend auto|shm|ring|hier|mpi]
@@ -46,7 +83,7 @@ final class Bench {
                                     [--sizes 4K,64K,1M,16M] [--iters K] [--warmup W]
                                     [--pattern sweep|decode] [--compute-us N] [--cold]
                                     [--buffers copy|symmetric] [--check] [--format table|csv|json] [--jfr FILE]
-                                    [--timeout S] [--collective allreduce|sendrecv] [--async]
+                                    [--timeout S] [--collective C] [--async]
               -n N          ranks to launch (default 2; ignored under an external launcher)
               --nodes M     simulate M nodes (default 1)
               --backend B   backend for the world communicator (default auto)
@@ -80,9 +117,11 @@ final class Bench {
                             barriers and its own gathers included), group open/close, failures and a
                             few low-rate JDK events (GC pauses, safepoints); see docs/observability.md
               --timeout S   launcher timeout in seconds (default 600)
-              --collective C  allreduce (default: the sweep above) or sendrecv: osu_latency's
-                            ping-pong between ranks 0 and 1, one-way latency = round trip / 2
-                            (same CSV columns; op "sendrecv", busbw = one-way bandwidth)
+              --collective C  allreduce (default), alltoall, gather, scatter or reduce (root 0),
+                            osu-style (osu_alltoall, osu_gather, ...): the size is each block's
+                            (alltoall: what one rank sends each peer). The csv's last column names it.
+                            sendrecv: osu_latency's ping-pong between ranks 0 and 1, one-way latency =
+                            round trip / 2 (same CSV columns; op "sendrecv", busbw = one-way bandwidth)
               --async       overlap of allReduceAsync with compute: per size, the blocking
                             all-reduce, compute of --compute-us (default: as long as the
                             all-reduce), both in sequence, and overlapped; ratio = overlapped /
@@ -92,7 +131,7 @@ final class Bench {
     /** Parsed options. */
     record Options(int ranks, int nodes, Backend backend, List<DType> dtypes, List<ReduceOp> ops, List<Long> sizes,
                    int iters, int warmup, boolean check, Format format, int timeoutSeconds, boolean decode, int computeMicros,
-                   boolean cold, int stallMicros, Path jfr, boolean symmetric, String collective, boolean async,
+                   boolean cold, int stallMicros, Path jfr, boolean symmetric, Timed collective, boolean async,
                    int asyncComputeMicros) {
 
         /** Output for machines (csv or json): no progress, no table, nothing but the data on standard output. */
@@ -155,7 +194,7 @@ final class Bench {
         boolean cold = false;
         int stallMicros = 0;
         boolean symmetric = false;
-        String collective = "allreduce";
+        Timed collective = Timed.ALLREDUCE;
         boolean async = false;
         boolean computeGiven = false;
         Args a = new Args(argv);
@@ -195,12 +234,6 @@ final class Bench {
                     computeMicros = v.equals("0") ? 0 : Args.positiveInt("--compute-us", v);
                     computeGiven = true;
                 }
-                case "--collective" -> {
-                    collective = a.value(t, name);
-                    if (!collective.equals("allreduce") && !collective.equals("sendrecv")) {
-                        throw new Main.UsageException("--collective must be allreduce or sendrecv, got '" + collective + "'");
-                    }
-                }
                 case "--async" -> async = true;
                 case "--cold" -> cold = true;
                 case "--stalls" -> stallMicros = Args.positiveInt("--stalls", a.value(t, name));
@@ -226,13 +259,23 @@ final class Bench {
                     symmetric = v.equals("symmetric");
                 }
                 case "--timeout" -> timeout = Args.positiveInt("--timeout", a.value(t, name));
+                case "--collective" -> {
+                    String c = a.value(t, name);
+                    collective = null;
+                    for (Timed k : Timed.values()) if (k.label.equals(c.toLowerCase(Locale.ROOT))) collective = k;
+                    if (collective == null) {
+                        throw new Main.UsageException("--collective must be allreduce, alltoall, gather, scatter, reduce or"
+                                + " sendrecv, got '" + c + "'");
+                    }
+                }
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm bench --help");
             }
         }
         if (nodes > ranks) throw new Main.UsageException("--nodes " + nodes + " exceeds -n " + ranks);
         if (stallMicros > 0 && !decode) throw new Main.UsageException("--stalls needs --pattern decode");
-        if (async && (decode || !collective.equals("allreduce"))) {
-            throw new Main.UsageException("--async measures allReduceAsync: no --pattern decode, no --collective " + collective);
+        if (async && (decode || collective != Timed.ALLREDUCE)) {
+            throw new Main.UsageException("--async measures allReduceAsync: no --pattern decode, no --collective "
+                    + collective.label);
         }
         return new Options(ranks, nodes, backend, dtypes, ops, sizes, iters, warmup, check, format, timeout, decode,
                 computeMicros, cold, stallMicros, jfr, symmetric, collective, async, computeGiven ? computeMicros : -1);
@@ -292,7 +335,7 @@ final class Bench {
         try (Communicator comm = Communicator.init(cfg.build()); Arena arena = Arena.ofConfined()) {
             long initNanos = System.nanoTime() - initStart;
             if (recording != null) recording.rank(comm.worldRank());
-            if (o.collective().equals("sendrecv")) return PingPong.run(o, comm, arena, out);
+            if (o.collective() == Timed.SENDRECV) return PingPong.run(o, comm, arena, out);
             if (o.async()) return Overlap.run(o, comm, arena, out);
             boolean lead = comm.rank() == 0;
             long max = o.sizes().stream().mapToLong(Long::longValue).max().orElse(0);
@@ -300,6 +343,12 @@ final class Bench {
             MemorySegment buf = o.symmetric() ? comm.allocateSymmetric(Math.max(max, 8)) : arena.allocate(Math.max(max, 8), 64);
             MemorySegment pristine = arena.allocate(Math.max(max, 8), 64);
             MemorySegment expected = arena.allocate(Math.max(max, 8), 64);
+            // allToAll, gather, scatter: N blocks per rank (the send side, and the receive side)
+            long wide = o.collective() == Timed.ALLREDUCE || o.collective() == Timed.REDUCE ? 8
+                    : Math.max(max * comm.size(), 8);
+            MemorySegment wideIn = arena.allocate(wide, 64);
+            MemorySegment wideOut = arena.allocate(wide, 64);
+            MemorySegment widePristine = arena.allocate(wide, 64);
             MemorySegment times = arena.allocate(ValueLayout.JAVA_DOUBLE, maxIters);
             // decode: every rank's call times, gathered for the statistics over all calls
             MemorySegment allTimes = o.decode() ? arena.allocate(ValueLayout.JAVA_DOUBLE, (long) maxIters * comm.size())
@@ -310,14 +359,16 @@ final class Bench {
             MemorySegment initMs = arena.allocate(ValueLayout.JAVA_DOUBLE);
             initMs.set(ValueLayout.JAVA_DOUBLE, 0, initNanos / 1e6);
             JsonWriter json = new JsonWriter();
-            Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json);
+            Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json, wideIn, wideOut,
+                    widePristine);
             if (!o.cold()) comm.allReduce(initMs, DType.FP64, ReduceOp.MAX);
             if (lead) {
                 if (o.csv()) out.println(CSV_HEADER);
                 else if (o.json()) startJson(json, o, comm);
-                else out.printf("# ds-comm bench: %d ranks, %d node(s), %s, pattern %s%s, %s buffers%n", comm.size(),
-                        comm.nodes(), comm.backend(), o.decode() ? "decode (" + o.computeMicros() + " us compute between calls)"
-                                : "sweep", o.cold() ? ", cold" : "", o.symmetric() ? "symmetric" : "copy");
+                else out.printf("# ds-comm bench: %s, %d ranks, %d node(s), %s, pattern %s%s, %s buffers%n",
+                        o.collective().label, comm.size(), comm.nodes(), comm.backend(),
+                        o.decode() ? "decode (" + o.computeMicros() + " us compute between calls)" : "sweep",
+                        o.cold() ? ", cold" : "", o.symmetric() ? "symmetric" : "copy");
             }
             int points = o.dtypes().size() * o.ops().size() * o.sizes().size();
             int done = 0;
@@ -384,20 +435,109 @@ final class Bench {
     /** Buffers of one rank's run and the two ways of timing a point. */
     private record Workload(Options o, Communicator comm, MemorySegment buf, MemorySegment pristine, MemorySegment expected,
                             MemorySegment times, MemorySegment allTimes, MemorySegment mySum, MemorySegment sums,
-                            JsonWriter json) {
+                            JsonWriter json, MemorySegment wideIn, MemorySegment wideOut, MemorySegment widePristine) {
+
+        /**
+         * Before every call, outside the timed region, like the all-reduce's refill: the send side
+         * of an exchange is rewritten from a pristine copy, as a model writes fresh activations
+         * before each exchange (and as bench/alltoall_baseline.c does), so no rank can read a
+         * peer's input from its own cache, as it could from a buffer nobody writes.
+         */
+        private void refill(MemorySegment b, MemorySegment p) {
+            long bytes = b.byteSize();
+            MemorySegment.copy(p, 0, b, 0, bytes);
+            if (o.collective() == Timed.ALLTOALL || o.collective() == Timed.SCATTER) {
+                long span = bytes * comm.size();
+                MemorySegment.copy(widePristine, 0, wideIn, 0, span);
+            }
+        }
+
+        /** The timed call of {@code --collective} on a buffer of {@code b.byteSize()} bytes (roots: rank 0). */
+        private void call(DType type, ReduceOp op, MemorySegment b) {
+            long bytes = b.byteSize();
+            long span = bytes * comm.size();
+            switch (o.collective()) {
+                case ALLREDUCE -> comm.allReduce(b, type, op);
+                case REDUCE -> comm.reduce(b, type, op, 0);
+                case ALLTOALL -> comm.allToAll(wideIn.asSlice(0, span), wideOut.asSlice(0, span), type);
+                case GATHER -> comm.gather(b, wideOut.asSlice(0, span), 0);
+                case SCATTER -> comm.scatter(wideIn.asSlice(0, span), b, 0);
+            }
+        }
+
+        /**
+         * Fills the send side of the exchanges (block j of rank r: the pattern of "rank" r * N + j)
+         * and returns what this rank must hold afterwards, or null when it checks nothing.
+         */
+        private String checkExchange(DType type, MemorySegment b, MemorySegment p) {
+            int n = comm.size();
+            int me = comm.rank();
+            long bytes = b.byteSize();
+            MemorySegment want = expected.asSlice(0, bytes);
+            switch (o.collective()) {
+                case ALLTOALL -> {
+                    for (int i = 0; i < n; i++) {
+                        Pattern.fill(want, type, ReduceOp.MAX, i * n + me, 1);
+                        if (wideOut.asSlice(i * bytes, bytes).mismatch(want) >= 0) return "allToAll block from rank " + i + " is wrong";
+                    }
+                }
+                case GATHER -> {
+                    if (me != 0) return null;
+                    for (int i = 0; i < n; i++) {
+                        Pattern.fill(want, type, ReduceOp.MAX, i, 1);
+                        if (wideOut.asSlice(i * bytes, bytes).mismatch(want) >= 0) return "gather slot " + i + " is wrong";
+                    }
+                }
+                case SCATTER -> {
+                    Pattern.fill(want, type, ReduceOp.MAX, me, 1);
+                    if (b.mismatch(want) >= 0) return "scatter block is wrong";
+                }
+                case REDUCE -> {
+                    if (me != 0 && b.mismatch(p) >= 0) return "reduce changed a non-root's buffer";
+                }
+                default -> {
+                    return null;
+                }
+            }
+            return null;
+        }
+
+        /** Fills the exchanges' send sides with patterns {@link #checkExchange} knows. */
+        private void fillExchange(DType type, long bytes) {
+            int n = comm.size();
+            int me = comm.rank();
+            switch (o.collective()) {
+                case ALLTOALL -> {
+                    for (int j = 0; j < n; j++) {
+                        Pattern.fill(widePristine.asSlice(j * bytes, bytes), type, ReduceOp.MAX, me * n + j, 1);
+                    }
+                }
+                case SCATTER -> {
+                    for (int j = 0; j < n; j++) Pattern.fill(widePristine.asSlice(j * bytes, bytes), type, ReduceOp.MAX, j, 1);
+                }
+                default -> {
+                }
+            }
+        }
 
         /** Runs one point (sweep or decode); returns a description of the first wrong result, or null. */
         String point(boolean check, DType type, ReduceOp op, long bytes, int iters, int warm) {
             MemorySegment b = buf.asSlice(0, bytes);
             MemorySegment p = pristine.asSlice(0, bytes);
             MemorySegment e = expected.asSlice(0, bytes);
-            Pattern.fill(p, type, op, comm.rank(), 0);
-            if (check) {
+            Timed what = o.collective();
+            if (what == Timed.GATHER) Pattern.fill(p, type, ReduceOp.MAX, comm.rank(), 1);
+            else Pattern.fill(p, type, op, comm.rank(), 0);
+            fillExchange(type, bytes);
+            boolean exact = what == Timed.ALLREDUCE || (what == Timed.REDUCE && comm.rank() == 0);
+            if (check && exact) {
                 long n = bytes / type.byteSize();
                 for (long i = 0; i < n; i++) Pattern.put(e, type, i, Pattern.expected(op, comm.size(), 0, i));
             }
-            String bad = o.decode() ? decode(check, type, op, b, p, e, iters, warm) : sweep(check, type, op, b, p, e, iters, warm);
-            if (check) {
+            String bad = o.decode() ? decode(check && exact, type, op, b, p, e, iters, warm)
+                    : sweep(check && exact, type, op, b, p, e, iters, warm);
+            if (check && !exact && bad == null) bad = checkExchange(type, b, p);
+            if (check && what.sameOnAllRanks()) {
                 mySum.set(ValueLayout.JAVA_LONG, 0, Pattern.checksum(b, type));
                 comm.allGather(mySum, sums, DType.INT64);
                 for (int r = 1; r < comm.size() && bad == null; r++) {
@@ -423,10 +563,10 @@ final class Bench {
             String bad = null;
             long bytes = b.byteSize();
             for (int it = -warm; it < iters; it++) {
-                MemorySegment.copy(p, 0, b, 0, bytes);
+                refill(b, p);
                 comm.barrier();
                 long t0 = System.nanoTime();
-                comm.allReduce(b, type, op);
+                call(type, op, b);
                 long t1 = System.nanoTime();
                 if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
                 if (check && bad == null && b.mismatch(e) >= 0) bad = wrong(type, op, b, e, it);
@@ -450,10 +590,10 @@ final class Bench {
             for (int it = -warm; it < iters; it++) {
                 long computeStart = System.nanoTime();
                 if (stalls != null) stalls.iterationStarts();
-                MemorySegment.copy(p, 0, b, 0, bytes);
+                refill(b, p);
                 Compute.until(computeStart + computeNanos);
                 long t0 = System.nanoTime();
-                comm.allReduce(b, type, op);
+                call(type, op, b);
                 long t1 = System.nanoTime();
                 if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
                 if (stalls != null) stalls.iterationEnds(it, computeStart, t0, t1);
@@ -495,21 +635,22 @@ final class Bench {
             Arrays.sort(copy);
             double memcpy = percentile(copy, 50);
             int n = comm.size();
-            // Bus bandwidth as in nccl-tests: an all-reduce moves 2(n-1)/n of the buffer per rank.
-            double busbw = p50 > 0 && n > 1 ? bytes * 2.0 * (n - 1) / n / (p50 * 1e3) : 0;
+            // Bus bandwidth as in nccl-tests: an all-reduce moves 2(n-1)/n of the buffer per rank,
+            // an all-to-all, gather or scatter n-1 blocks, a reduce the buffer once.
+            double busbw = p50 > 0 && n > 1 ? bytes * o.collective().busFactor(n) / (p50 * 1e3) : 0;
             String t1 = type.name().toLowerCase(Locale.ROOT);
             String o1 = op.name().toLowerCase(Locale.ROOT);
             if (o.csv()) {
-                out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f%n",
+                out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f,%s%n",
                         comm.backend().backend().label(), t1, o1, n, comm.nodes(), bytes, iters, p50, p99, busbw, memcpy,
-                        mean, p999, tmax);
+                        mean, p999, tmax, o.collective().label);
             } else if (o.json()) {
                 // The csv's columns, names and rounding, so that either form reads the same.
                 json.beginObject().field("backend", comm.backend().backend().label()).field("dtype", t1).field("op", o1)
                         .field("ranks", n).field("nodes", comm.nodes()).field("bytes", bytes).field("iters", iters)
                         .name("p50_us").value(p50, 2).name("p99_us").value(p99, 2).name("busbw_gbps").value(busbw, 3)
                         .name("memcpy_us").value(memcpy, 2).name("mean_us").value(mean, 2).name("p999_us").value(p999, 2)
-                        .name("max_us").value(tmax, 2).endObject();
+                        .name("max_us").value(tmax, 2).field("collective", o.collective().label).endObject();
                 return;
             } else {
                 out.printf(Locale.ROOT, "%10s %8d %10.2f %10.2f %10.2f %10.2f %10.2f %11.3f %10.2f %9.1f%n",

@@ -31,7 +31,7 @@ final class Demo {
 
     private static final String USAGE = """
             usage: bin/dscomm demo [-n N] [--nodes M] [--layers L] [--tokens T] [--hidden D] [--seed S]
-                                   [--parallel tensor|pipeline] [--microbatches K]
+                                   [--parallel tensor|pipeline|expert] [--microbatches K]
               -n N        ranks (default 2; ignored under an external launcher)
               --nodes M   simulate M nodes (default 1)
               --layers L  MLP blocks (default 4)
@@ -46,7 +46,10 @@ final class Demo {
                           all-reduced; pipeline: rank s runs layers [s L/N, (s+1) L/N) in full and
                           hands each micro-batch's bf16 activations to rank s+1 with send/recv;
                           the last stage checks the result bit for bit against all L layers run
-                          in one process (-n 2 gives the 2-stage pipeline)
+                          in one process (-n 2 gives the 2-stage pipeline); expert: a
+                          mixture-of-experts layer, 2 experts per rank, top-1 routing, tokens
+                          (T per rank, width D) dispatched to their expert's rank and back with
+                          allToAllV, checked bit for bit against one process
               --microbatches K  pipeline: micro-batches the tokens are cut into (default 4)
             """;
 
@@ -56,14 +59,14 @@ final class Demo {
     }
 
     record Options(int ranks, int nodes, int layers, int tokens, int hidden, long seed, int warmup, boolean symmetric,
-                   boolean pipeline, int microbatches) {
+                   String parallel, int microbatches) {
     }
 
     static int run(String[] argv) throws Exception {
         int ranks = 2, nodes = 1, layers = 4, tokens = 16, hidden = 512, warmup = 2000;
         long seed = 42;
         boolean symmetric = true;
-        boolean pipeline = false;
+        String parallel = "tensor";
         int microbatches = 4;
         Args a = new Args(argv);
         for (String t = a.next(); t != null; t = a.next()) {
@@ -91,11 +94,10 @@ final class Demo {
                     symmetric = v.equals("symmetric");
                 }
                 case "--parallel" -> {
-                    String v = a.value(t, name);
-                    if (!v.equals("tensor") && !v.equals("pipeline")) {
-                        throw new Main.UsageException("--parallel must be tensor or pipeline, got '" + v + "'");
+                    parallel = a.value(t, name);
+                    if (!parallel.equals("tensor") && !parallel.equals("pipeline") && !parallel.equals("expert")) {
+                        throw new Main.UsageException("--parallel must be tensor, pipeline or expert, got '" + parallel + "'");
                     }
-                    pipeline = v.equals("pipeline");
                 }
                 case "--microbatches" -> microbatches = Args.positiveInt("--microbatches", a.value(t, name));
                 default -> throw new Main.UsageException("unknown option '" + t + "'; see bin/dscomm demo --help");
@@ -104,8 +106,12 @@ final class Demo {
         if (!RankEnvironment.present()) {
             return SelfLaunch.launch(ranks, nodes, 600, List.of(), "ds.comm.tool.Main", prepend(argv));
         }
-        Options o = new Options(ranks, nodes, layers, tokens, hidden, seed, warmup, symmetric, pipeline, microbatches);
-        return pipeline ? PipelineDemo.runAsRank(o) : runAsRank(o);
+        Options o = new Options(ranks, nodes, layers, tokens, hidden, seed, warmup, symmetric, parallel, microbatches);
+        return switch (parallel) {
+            case "pipeline" -> PipelineDemo.runAsRank(o);
+            case "expert" -> ExpertDemo.runAsRank(o);
+            default -> runAsRank(o);
+        };
     }
 
     private static String[] prepend(String[] argv) {

@@ -39,7 +39,7 @@ final class Soak {
     private static final DType[] DTYPES = DType.values();
     private static final ReduceOp[] OPS = ReduceOp.values();
     private static final String[] KINDS = {"allReduce", "allGather", "reduceScatter", "broadcast", "barrier", "sendRecv",
-        "allReduceAsync"};
+        "allReduceAsync", "allToAll", "allToAllV", "gather", "scatter", "reduce"};
     private static final String[] GROUPS = {"world", "pairs", "parity"};
 
     private Soak() {
@@ -215,6 +215,79 @@ final class Soak {
                 String w = check(first, type, op, iteration, n, 0, count, "allReduceAsync on " + c.name());
                 return w != null ? w : check(second, type, op, iteration + 1, n, 0, count, "second allReduceAsync on " + c.name());
             }
+
+            case "allToAll" -> {
+                long block = count * es;
+                MemorySegment send = in.asSlice(0, block * n);
+                for (int j = 0; j < n; j++) fill(send.asSlice(j * block, block), type, ReduceOp.MAX, iteration, me * n + j, 0, count);
+                MemorySegment recv = out.asSlice(0, block * n);
+                c.allToAll(send, recv, type);
+                for (int i = 0; i < n; i++) {
+                    String w = checkOne(recv.asSlice(i * block, block), type, iteration, i * n + me, 0, count,
+                            "allToAll block from " + i + " on " + c.name());
+                    if (w != null) return w;
+                }
+                return null;
+            }
+            case "allToAllV" -> {
+                long[] sendCounts = new long[n];
+                long[] recvCounts = new long[n];
+                long sendAt = 0;
+                for (int j = 0; j < n; j++) {
+                    sendCounts[j] = pairCount(count, me, j, iteration);
+                    recvCounts[j] = pairCount(count, j, me, iteration);
+                    fill(in.asSlice(sendAt * es, sendCounts[j] * es), type, ReduceOp.MAX, iteration, me * n + j, 0, sendCounts[j]);
+                    sendAt += sendCounts[j];
+                }
+                long recvTotal = java.util.Arrays.stream(recvCounts).sum();
+                MemorySegment recv = out.asSlice(0, recvTotal * es);
+                c.allToAllV(in.asSlice(0, sendAt * es), sendCounts, recv, recvCounts, type);
+                long at = 0;
+                for (int i = 0; i < n; i++) {
+                    String w = checkOne(recv.asSlice(at * es, recvCounts[i] * es), type, iteration, i * n + me, 0, recvCounts[i],
+                            "allToAllV block from " + i + " on " + c.name());
+                    if (w != null) return w;
+                    at += recvCounts[i];
+                }
+                return null;
+            }
+            case "gather" -> {
+                int root = rootDraw % n;
+                MemorySegment mine = in.asSlice(0, count * es);
+                fill(mine, type, ReduceOp.MAX, iteration, me, 0, count);
+                MemorySegment all = me == root ? out.asSlice(0, count * es * n) : MemorySegment.NULL;
+                c.gather(mine, all, root);
+                if (me != root) return null;
+                for (int r = 0; r < n; r++) {
+                    String w = checkOne(all.asSlice(r * count * es, count * es), type, iteration, r, 0, count,
+                            "gather slot " + r + " at root " + root + " on " + c.name());
+                    if (w != null) return w;
+                }
+                return null;
+            }
+            case "scatter" -> {
+                int root = rootDraw % n;
+                MemorySegment all = me == root ? in.asSlice(0, count * es * n) : MemorySegment.NULL;
+                if (me == root) {
+                    for (int j = 0; j < n; j++) fill(all.asSlice(j * count * es, count * es), type, ReduceOp.MAX, iteration, j, 0, count);
+                }
+                MemorySegment mine = out.asSlice(0, count * es);
+                mine.fill((byte) 0x5A);
+                c.scatter(all, mine, root);
+                return checkOne(mine, type, iteration, me, 0, count, "scatter from " + root + " on " + c.name());
+            }
+            case "reduce" -> {
+                int root = rootDraw % n;
+                MemorySegment buf = out.asSlice(0, count * es);
+                fill(buf, type, op, iteration, me, 0, count);
+                c.reduce(buf, type, op, root);
+                if (me == root) return check(buf, type, op, iteration, n, 0, count, "reduce to " + root + " on " + c.name());
+                for (long i = 0; i < count; i++) {
+                    String w = compare(buf, type, i, value(op, iteration, me, i), "reduce input of a non-root on " + c.name());
+                    if (w != null) return w;
+                }
+                return null;
+            }
             default -> {
                 c.barrier();
                 return null;
@@ -224,6 +297,11 @@ final class Soak {
 
     private static int gcd(int a, int b) {
         return b == 0 ? a : gcd(b, a % b);
+    }
+
+    /** Elements rank {@code from} sends rank {@code to} in an allToAllV: zero for a third of the pairs, at most count. */
+    private static long pairCount(long count, int from, int to, long iteration) {
+        return (from + 2L * to + iteration) % 3 == 0 ? 0 : count * ((from + to) % 2 + 1) / 2;
     }
 
     /** Input value of element {@code i} of rank {@code r}: exact in every type under every op. */

@@ -48,7 +48,7 @@ class BenchCliTest {
 
     private static List<String[]> rows(Run r) {
         assertEquals(0, r.exit(), () -> "exit " + r.exit() + "\n" + String.join("\n", r.out()) + "\n" + r.err());
-        assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us",
+        assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective",
                 r.out().get(0),
                 "the first line of --format csv is exactly the header:\n" + r.out());
         List<String[]> rows = new ArrayList<>();
@@ -74,6 +74,23 @@ class BenchCliTest {
     }
 
     @Test
+    @Timeout(300)
+    void everyExchangeCollectiveBenchesWithCheckedResultsAndNamesItselfInTheLastColumn() throws Exception {
+        for (String collective : List.of("alltoall", "gather", "scatter", "reduce")) {
+            Run r = tool(Map.of(), "bench", "-n", "3", "--backend", "shm", "--collective", collective, "--dtype", "fp32,bf16",
+                    "--sizes", "4K,13000", "--check", "--format", "csv", "--iters", "5", "--warmup", "1");
+            List<String[]> rows = rows(r);
+            assertChecked(r, 3);
+            assertEquals(4, rows.size(), collective + ":\n" + String.join("\n", r.out()));
+            for (String[] row : rows) {
+                assertEquals(15, row.length);
+                assertEquals(collective, row[14]);
+                assertTrue(Double.parseDouble(row[7]) > 0, String.join(",", row));
+            }
+        }
+    }
+
+    @Test
     @Timeout(240)
     void shmBenchWithCheckPrintsOneCleanCsvRowPerCombination() throws Exception {
         Run r = tool(Map.of(), "bench", "-n", "2", "--backend", "shm", "--dtype", "fp32,bf16,fp16", "--op", "sum,max",
@@ -83,7 +100,8 @@ class BenchCliTest {
         // 3 dtypes x 2 ops x 2 sizes (the issue text says 8 rows; the combinations it names make 12)
         assertEquals(12, rows.size(), String.join("\n", r.out()));
         for (String[] row : rows) {
-            assertEquals(14, row.length);
+            assertEquals(15, row.length);
+            assertEquals("allreduce", row[14]);
             assertEquals("shm", row[0]);
             assertEquals("2", row[3]);
             assertTrue(Double.parseDouble(row[7]) > 0 && Double.parseDouble(row[10]) > 0);
@@ -131,7 +149,8 @@ class BenchCliTest {
         List<String[]> rows = rows(r);
         assertEquals(2, rows.size(), String.join("\n", r.out()));
         for (String[] row : rows) {
-            assertEquals(14, row.length);
+            assertEquals(15, row.length);
+            assertEquals("allreduce", row[14]);
             assertEquals("16384", row[5]);
             assertEquals("300", row[6]);
             double p50 = Double.parseDouble(row[7]);

@@ -47,7 +47,8 @@ class VectorWidthChecksumTest {
         }
         assertTrue(widths.size() >= 2, "this JVM offers no vector width to compare with the scalar reference");
         Map<String, String> scalar = checksums("shm", 0);
-        assertEquals(6 * 4 * COUNTS.split(",").length + 1, scalar.size(), "one checksum per case plus the combined one");
+        assertEquals(6 * 4 * COUNTS.split(",").length + 6 * COUNTS.split(",").length + 1, scalar.size(),
+                "one checksum per all-reduce case, one per allToAll case, plus the combined one");
         for (int bits : widths.subList(1, widths.size())) {
             assertSameChecksums(scalar, checksums("shm", bits), "shm at " + bits + " bits");
         }

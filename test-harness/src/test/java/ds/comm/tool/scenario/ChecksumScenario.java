@@ -49,7 +49,8 @@ import java.util.SplittableRandom;
  * copy path}.
  *
  * <p>Output, on rank 0 only: a {@code platform} line, then {@code checksum <dtype> <op> <count>
- * <hex>} per case and {@code checksum all all <cases> <hex>} combining them in order. Every rank
+ * <hex>} per case (and {@code checksum <dtype> alltoall <count> <hex>} per allToAll case) and
+ * {@code checksum all all <cases> <hex>} combining them in order. Every rank
  * checks that all ranks hold the same bits; any difference prints a {@code FAIL} line and exits 1.
  *
  * <pre>
@@ -119,6 +120,15 @@ public final class ChecksumScenario {
                     }
                 }
             }
+            // All-to-all moves bytes only: its checksums prove the blocks land where they must on
+            // every platform (the per-rank results, hashed in rank order).
+            for (DType t : dtypes) {
+                for (int k = 0; k < counts.size(); k++) {
+                    long sum = s.allToAll(t, counts.get(k), seed);
+                    combined = (combined ^ sum) * FNV_PRIME;
+                    cases++;
+                }
+            }
             comm.barrier();
             if (comm.rank() == 0) System.out.println("checksum all all " + cases + " " + hex(combined));
             if (symmetric && comm.rank() == 0 && s.failures.isEmpty()) {
@@ -168,6 +178,28 @@ public final class ChecksumScenario {
         }
         if (comm.rank() == 0) System.out.println("checksum " + what + " " + hex(first));
         return first;
+    }
+
+    /**
+     * An allToAll of {@code count} seeded random elements per block; returns the hash, in rank
+     * order, of every rank's received blocks' checksums (the same on every rank).
+     */
+    private long allToAll(DType t, long count, long seed) {
+        int n = comm.size();
+        long bytes = count * t.byteSize() * n;
+        MemorySegment in = arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
+        MemorySegment out = arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
+        fill(in, t, ReduceOp.MAX, new SplittableRandom(caseSeed(seed ^ 0xA11A, t, ReduceOp.MAX, count, comm.rank())));
+        comm.allToAll(in, out, t);
+        MemorySegment mine = arena.allocate(8);
+        mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, Pattern.checksum(out, t));
+        MemorySegment all = arena.allocate(8L * n);
+        comm.allGather(mine, all, DType.INT64);
+        long h = FNV_OFFSET;
+        for (int r = 0; r < n; r++) h = (h ^ all.getAtIndex(java.lang.foreign.ValueLayout.JAVA_LONG, r)) * FNV_PRIME;
+        String what = t.name().toLowerCase(Locale.ROOT) + " alltoall " + count;
+        if (comm.rank() == 0) System.out.println("checksum " + what + " " + hex(h));
+        return h;
     }
 
     /**

@@ -113,6 +113,7 @@ public final class CollectiveScenario {
                 }
             }
             for (long n : counts) gatherAndScatter(c, t, n);
+            for (long n : counts) exchanges(c, t, Math.min(n, 5000));
         }
         broadcasts(c, 1001);
         c.barrier();
@@ -177,6 +178,94 @@ public final class CollectiveScenario {
                 break;
             }
         }
+    }
+
+    /**
+     * allToAll, allToAllV (uneven blocks, zeros included), gather and scatter at a root that
+     * varies, and reduce there: byte-exact (a distinct pattern per sender and receiver) and, for
+     * reduce, exact against the reference on the root with every other rank's input unchanged.
+     */
+    private void exchanges(Communicator c, DType t, long count) {
+        int it = ++iteration;
+        int n = c.size();
+        int me = c.rank();
+        int es = t.byteSize();
+        long block = count * es;
+        MemorySegment in = arena.allocate(Math.max(block * n, 1)).asSlice(0, block * n);
+        MemorySegment out = arena.allocate(Math.max(block * n, 1)).asSlice(0, block * n);
+        for (int j = 0; j < n; j++) Pattern.fill(in.asSlice(j * block, block), t, ReduceOp.MAX, me * n + j, it);
+        c.allToAll(in, out, t);
+        checks++;
+        for (int i = 0; i < n; i++) {
+            if (!holds(out.asSlice(i * block, block), t, i * n + me, it)) {
+                fail(c, "allToAll " + t + " n=" + count + ": block from rank " + i + " is wrong");
+                break;
+            }
+        }
+        // allToAllV: rank i sends rank j (count * (i + 2 * j + 1)) % 7 / 3 ... elements; zero for some pairs.
+        long[] send = new long[n];
+        long[] recv = new long[n];
+        for (int j = 0; j < n; j++) {
+            send[j] = vCount(count, me, j);
+            recv[j] = vCount(count, j, me);
+        }
+        long sendTotal = java.util.Arrays.stream(send).sum() * es;
+        long recvTotal = java.util.Arrays.stream(recv).sum() * es;
+        MemorySegment vin = arena.allocate(Math.max(sendTotal, 1)).asSlice(0, sendTotal);
+        MemorySegment vout = arena.allocate(Math.max(recvTotal, 1)).asSlice(0, recvTotal);
+        long at = 0;
+        for (int j = 0; j < n; j++) {
+            Pattern.fill(vin.asSlice(at, send[j] * es), t, ReduceOp.MAX, me * n + j, it + 1);
+            at += send[j] * es;
+        }
+        c.allToAllV(vin, send, vout, recv, t);
+        checks++;
+        at = 0;
+        for (int i = 0; i < n; i++) {
+            if (!holds(vout.asSlice(at, recv[i] * es), t, i * n + me, it + 1)) {
+                fail(c, "allToAllV " + t + " n=" + count + ": block from rank " + i + " is wrong");
+                break;
+            }
+            at += recv[i] * es;
+        }
+        int root = (int) (count % n);
+        MemorySegment mine = arena.allocate(Math.max(block, 1)).asSlice(0, block);
+        Pattern.fill(mine, t, ReduceOp.MAX, me, it + 2);
+        MemorySegment gathered = arena.allocate(Math.max(block * n, 1)).asSlice(0, block * n);
+        c.gather(mine, me == root ? gathered : MemorySegment.NULL, root);
+        checks++;
+        if (me == root) {
+            for (int i = 0; i < n; i++) {
+                if (!holds(gathered.asSlice(i * block, block), t, i, it + 2)) {
+                    fail(c, "gather " + t + " n=" + count + " root " + root + ": slot " + i + " is wrong");
+                    break;
+                }
+            }
+        }
+        MemorySegment part = arena.allocate(Math.max(block, 1)).asSlice(0, block);
+        c.scatter(me == root ? in : MemorySegment.NULL, part, root);
+        checks++;
+        if (!holds(part, t, root * n + me, it)) fail(c, "scatter " + t + " n=" + count + " root " + root + ": block is wrong");
+        MemorySegment buf = arena.allocate(Math.max(block, 1)).asSlice(0, block);
+        Pattern.fill(buf, t, ReduceOp.SUM, me, it + 3);
+        c.reduce(buf, t, ReduceOp.SUM, root);
+        checks++;
+        boolean ok = me == root ? Pattern.firstWrong(buf, t, ReduceOp.SUM, n, it + 3) < 0 : holds(buf, t, me, it + 3, ReduceOp.SUM);
+        if (!ok) fail(c, "reduce " + t + " n=" + count + " root " + root + (me == root ? ": result" : ": input changed"));
+    }
+
+    private static long vCount(long count, int from, int to) {
+        return (from + 2 * to) % 3 == 0 ? 0 : count * (from + 2 * to + 1) % 7 + count / 2;
+    }
+
+    private boolean holds(MemorySegment seg, DType t, int seed, int it) {
+        return holds(seg, t, seed, it, ReduceOp.MAX);
+    }
+
+    private boolean holds(MemorySegment seg, DType t, int seed, int it, ReduceOp op) {
+        MemorySegment want = arena.allocate(Math.max(seg.byteSize(), 1)).asSlice(0, seg.byteSize());
+        Pattern.fill(want, t, op, seed, it);
+        return seg.mismatch(want) < 0;
     }
 
     private void broadcasts(Communicator c, long bytes) {

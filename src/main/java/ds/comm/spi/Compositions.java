@@ -1,0 +1,310 @@
+package ds.comm.spi;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Locale;
+import java.util.function.IntUnaryOperator;
+
+/**
+ * All-to-all(v), gather, scatter and reduce composed from a backend's own allGather, broadcast
+ * and allReduce, in bounded scratch memory: the algorithms of the backends that have no native
+ * schedule for them (the socket ring, the hierarchical composite).
+ *
+ * <h2>Algorithms</h2>
+ * <ul>
+ *   <li><b>allToAll / allToAllV</b>: rounds of one allGather each. In round k every rank
+ *       contributes, for every destination j, piece k (at most {@link #piece} bytes) of its
+ *       block for j; after the allGather rank r keeps, from every origin i, the piece i put in
+ *       slot r. Each rank receives N times what it needs (an allGather moves everything to
+ *       everyone), so this costs about 2x a forwarding ring all-to-all on the wire, in exchange
+ *       for reusing the allGather's framing, deadlines, mismatch and peer-loss detection
+ *       unchanged, and for scratch memory bounded by {@link #GATHERED_BUDGET} whatever the
+ *       message size.</li>
+ *   <li><b>allToAllV counts</b>: a first allGather of every rank's sendCounts and recvCounts
+ *       gives every rank the whole count matrix; each rank checks that rank i's sendCounts[j]
+ *       equals rank j's recvCounts[i] for every pair, so every rank (not only the two of a bad
+ *       pair) fails with the same {@link CommFailure.Kind#MISMATCH} naming the first bad pair.
+ *       The number of rounds is the largest pair's bytes over the piece: the same on every rank.</li>
+ *   <li><b>gather</b>: rounds of one allGather of a piece of every rank's input; the root keeps
+ *       them. Traffic to non-roots is wasted, latency is one allGather per round.</li>
+ *   <li><b>scatter</b>: rounds of one broadcast, from the root, of a piece of every block.</li>
+ *   <li><b>reduce</b>: rounds of one allReduce of a piece copied into scratch; the root copies
+ *       the result back, the other ranks' buffers are never written. The result is the backend's
+ *       allReduce of each piece, so it equals the backend's allReduce of the whole buffer for
+ *       buffers up to {@link #REDUCE_PIECE_BYTES} (and for any size where the backend's
+ *       accumulation order does not depend on the message size).</li>
+ * </ul>
+ *
+ * <p>Every allGather contribution of allToAll and gather carries an 8-byte header (operation,
+ * element type, byte count), which every rank compares across all ranks: an allGather pads its
+ * pieces to whole 8-byte words, so its own size check alone could not tell 9 bytes from 10.
+ *
+ * <p>Only one call at a time (like every {@link Collective}); scratch is allocated on first
+ * use and kept until {@link #close()}.
+ */
+public final class Compositions implements AutoCloseable {
+
+    /** Bytes of the gathered buffer of one round (N contributions); bounds the scratch memory. */
+    static final long GATHERED_BUDGET = 1L << 20;
+    /** Bytes per allReduce piece of {@link #reduce}. */
+    public static final long REDUCE_PIECE_BYTES = 1L << 16;
+    private static final long HEADER = 8;
+
+    private static final int TAG_ALL_TO_ALL = 1;
+    private static final int TAG_ALL_TO_ALL_V = 2;
+    private static final int TAG_GATHER = 3;
+
+    private final Collective c;
+    private final String group;
+    private final IntUnaryOperator worldRank;
+    private final int rank;
+    private final int size;
+    /** Bytes each rank contributes per destination per round (a multiple of 8). */
+    private final long piece;
+    private Arena arena;
+    private MemorySegment scratch;
+
+    /**
+     * @param collective the backend whose allGather, broadcast and allReduce the compositions run on
+     * @param group      the group's name, for failure messages
+     * @param worldRank  maps a group rank to the world rank a failure names
+     */
+    public Compositions(Collective collective, String group, IntUnaryOperator worldRank) {
+        this.c = collective;
+        this.group = group;
+        this.worldRank = worldRank;
+        this.rank = collective.rank();
+        this.size = collective.size();
+        long n = size;
+        this.piece = Math.max(64, (GATHERED_BUDGET / n - HEADER) / n & -64L);
+    }
+
+    /** Bytes of one piece per destination and round (for tests). */
+    public long piece() {
+        return piece;
+    }
+
+    /** Equal-block all-to-all; see the class comment. */
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        long block = in.byteSize() / size;
+        // Pieces no larger than the block (in whole words): a small exchange sends small frames.
+        long piece = Math.min(this.piece, (block + 7) & -8L);
+        long rounds = piece == 0 ? 1 : (block + piece - 1) / piece;
+        long contribution = HEADER + size * piece;
+        MemorySegment mine = scratch(contribution * (size + 1));
+        MemorySegment all = mine.asSlice(contribution);
+        long header = header(TAG_ALL_TO_ALL, type, in.byteSize());
+        for (long k = 0; k < rounds; k++) {
+            long off = k * piece;
+            long len = Math.max(0, Math.min(piece, block - off));
+            mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
+            for (int j = 0; j < size; j++) {
+                if (j != rank) MemorySegment.copy(in, j * block + off, mine, HEADER + j * piece, len);
+            }
+            c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * size), ElementType.INT64);
+            checkHeaders(all, contribution, header, "allToAll");
+            for (int i = 0; i < size; i++) {
+                if (i == rank) {
+                    MemorySegment.copy(in, rank * block + off, out, rank * block + off, len);
+                } else {
+                    MemorySegment.copy(all, i * contribution + HEADER + rank * piece, out, i * block + off, len);
+                }
+            }
+        }
+    }
+
+    /**
+     * Variable all-to-all with counts in elements; displacements are the prefix sums. See the
+     * class comment for the count check.
+     */
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        int n = size;
+        int es = type.byteSize();
+        // Round 0: the count matrix, with a header so that different types or operations fail here.
+        long countBytes = HEADER + 16L * n;
+        MemorySegment counts = scratch(countBytes * (n + 1));
+        MemorySegment allCounts = counts.asSlice(countBytes);
+        long header = header(TAG_ALL_TO_ALL_V, type, n);
+        counts.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
+        for (int j = 0; j < n; j++) {
+            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * j, sendCounts[j]);
+            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * (n + j), recvCounts[j]);
+        }
+        c.allGather(counts.asSlice(0, countBytes), allCounts.asSlice(0, countBytes * n), ElementType.INT64);
+        checkHeaders(allCounts, countBytes, header, "allToAllV");
+        long maxPair = checkCountMatrix(allCounts, HEADER, countBytes, n, rank, worldRank, group, "allToAllV", type);
+        long maxBytes = maxPair * es;
+        // Pieces no larger than the largest pair (the same on every rank: the matrix is shared).
+        long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
+        long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
+        long contribution = (long) n * piece;
+        MemorySegment mine = scratch(contribution * (n + 1));
+        MemorySegment all = mine.asSlice(contribution);
+        for (long k = 0; k < rounds; k++) {
+            long off = k * piece;
+            long sendAt = 0;
+            for (int j = 0; j < n; j++) {
+                long bytes = sendCounts[j] * es;
+                long len = Math.max(0, Math.min(piece, bytes - off));
+                if (j != rank && len > 0) MemorySegment.copy(in, sendAt + off, mine, j * piece, len);
+                sendAt += bytes;
+            }
+            c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * n), ElementType.INT64);
+            long recvAt = 0;
+            long selfSendAt = 0;
+            for (int j = 0; j < rank; j++) selfSendAt += sendCounts[j] * es;
+            for (int i = 0; i < n; i++) {
+                long bytes = recvCounts[i] * es;
+                long len = Math.max(0, Math.min(piece, bytes - off));
+                if (len > 0) {
+                    if (i == rank) {
+                        MemorySegment.copy(in, selfSendAt + off, out, recvAt + off, len);
+                    } else {
+                        MemorySegment.copy(all, i * contribution + rank * piece, out, recvAt + off, len);
+                    }
+                }
+                recvAt += bytes;
+            }
+        }
+    }
+
+    /** Gather to {@code root}; {@code out} is only touched on the root. */
+    public void gather(MemorySegment in, MemorySegment out, int root) {
+        long bytes = in.byteSize();
+        long chunk = Math.max(64, (GATHERED_BUDGET / size - HEADER) & -64L);
+        long rounds = Math.max(1, (bytes + chunk - 1) / chunk);
+        long contribution = HEADER + chunk;
+        MemorySegment mine = scratch(contribution * (size + 1));
+        MemorySegment all = mine.asSlice(contribution);
+        long header = header(TAG_GATHER, null, bytes) | ((long) (root & 0xff) << 40);
+        for (long k = 0; k < rounds; k++) {
+            long off = k * chunk;
+            long len = Math.max(0, Math.min(chunk, bytes - off));
+            mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
+            MemorySegment.copy(in, off, mine, HEADER, len);
+            // Whole words only: the allGather counts INT64 elements; the header carries the bytes.
+            long words = HEADER + ((len + 7) & -8L);
+            c.allGather(mine.asSlice(0, words), all.asSlice(0, words * size), ElementType.INT64);
+            checkHeaders(all, words, header, "gather");
+            if (rank == root) {
+                for (int i = 0; i < size; i++) {
+                    MemorySegment.copy(all, i * words + HEADER, out, i * bytes + off, len);
+                }
+            }
+        }
+    }
+
+    /** Scatter from {@code root}; {@code in} is only read on the root. */
+    public void scatter(MemorySegment in, MemorySegment out, int root) {
+        long bytes = out.byteSize();
+        long chunk = Math.max(64, (GATHERED_BUDGET / size) & -64L);
+        long rounds = Math.max(1, (bytes + chunk - 1) / chunk);
+        MemorySegment packed = scratch(chunk * size);
+        for (long k = 0; k < rounds; k++) {
+            long off = k * chunk;
+            long len = Math.max(0, Math.min(chunk, bytes - off));
+            if (rank == root) {
+                for (int j = 0; j < size; j++) MemorySegment.copy(in, j * bytes + off, packed, j * len, len);
+            }
+            // Exact bytes: the broadcast's own size check catches ranks that disagree on out's size.
+            c.broadcast(packed.asSlice(0, len * size), root);
+            MemorySegment.copy(packed, rank * len, out, off, len);
+        }
+    }
+
+    /** Reduce to {@code root} by allReduce of pieces in scratch; other ranks' {@code buf} is not written. */
+    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
+        long bytes = buf.byteSize();
+        MemorySegment work = scratch(Math.min(Math.max(bytes, 8), REDUCE_PIECE_BYTES));
+        long off = 0;
+        do {
+            long len = Math.min(REDUCE_PIECE_BYTES, bytes - off);
+            MemorySegment.copy(buf, off, work, 0, len);
+            c.allReduce(work.asSlice(0, len), type, op);
+            if (rank == root) MemorySegment.copy(work, 0, buf, off, len);
+            off += len;
+        } while (off < bytes);
+    }
+
+    /**
+     * Checks a count matrix gathered from every rank (row i, at {@code i * rowBytes + rowOffset}:
+     * rank i's N sendCounts, then its N recvCounts, native longs) and returns the largest pair
+     * count. Every rank that holds the whole matrix throws the same failure, naming the first
+     * pair (in row-major order) whose counts disagree; the failure blames the other rank of that
+     * pair (or its sender), as a world rank through {@code worldRank}.
+     */
+    public static long checkCountMatrix(MemorySegment all, long rowOffset, long rowBytes, int n, int rank,
+                                        IntUnaryOperator worldRank, String group, String operation, ElementType type) {
+        long max = 0;
+        long limit = Long.MAX_VALUE / 16;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                long sent = all.get(ValueLayout.JAVA_LONG_UNALIGNED, i * rowBytes + rowOffset + 8L * j);
+                long received = all.get(ValueLayout.JAVA_LONG_UNALIGNED, j * rowBytes + rowOffset + 8L * (n + i));
+                if (sent != received || sent < 0 || sent > limit) {
+                    int blamed = i == rank ? j : i;
+                    throw new CommFailure(CommFailure.Kind.MISMATCH, worldRank.applyAsInt(blamed), group,
+                            operation + "(" + type.name().toLowerCase(Locale.ROOT) + ")",
+                            "rank " + rank + ": allToAllV counts disagree for the pair group rank " + i + " -> " + j
+                                    + ": rank " + i + " has sendCounts[" + j + "] = " + sent + " but rank " + j
+                                    + " has recvCounts[" + i + "] = " + received + " elements", null);
+                }
+                max = Math.max(max, sent);
+            }
+        }
+        return max;
+    }
+
+    private void checkHeaders(MemorySegment all, long stride, long mine, String operation) {
+        for (int i = 0; i < size; i++) {
+            long theirs = all.get(ValueLayout.JAVA_LONG_UNALIGNED, i * stride);
+            if (theirs != mine) {
+                throw new CommFailure(CommFailure.Kind.MISMATCH, worldRank.applyAsInt(i), group, operation + "(" + describeHeader(mine) + ")",
+                        "rank " + rank + " called " + operation + "(" + describeHeader(mine) + ") but rank " + i
+                                + " called " + describeHeader(theirs), null);
+            }
+        }
+    }
+
+    private static long header(int tag, ElementType type, long bytes) {
+        return ((long) tag << 56) | ((long) (type == null ? 0 : type.code()) << 48) | (bytes & 0xFF_FFFF_FFFFL);
+    }
+
+    private static String describeHeader(long h) {
+        int tag = (int) (h >>> 56);
+        String kind = switch (tag) {
+            case TAG_ALL_TO_ALL -> "allToAll";
+            case TAG_ALL_TO_ALL_V -> "allToAllV";
+            case TAG_GATHER -> "gather";
+            default -> "another collective";
+        };
+        ElementType type = ElementType.ofCode((int) (h >>> 48) & 0xff);
+        String what = tag == TAG_GATHER ? "root " + ((h >>> 40) & 0xff) + ", " : "";
+        long amount = h & 0xFF_FFFF_FFFFL;
+        String unit = tag == TAG_ALL_TO_ALL_V ? " ranks" : " bytes";
+        return kind + "(" + (type == null ? "" : type.name().toLowerCase(Locale.ROOT) + ", ") + what + amount + unit + ")";
+    }
+
+    private MemorySegment scratch(long bytes) {
+        if (scratch == null || scratch.byteSize() < bytes) {
+            if (arena != null) arena.close();
+            arena = Arena.ofShared();
+            scratch = arena.allocate(Math.max(bytes, 4096), 64);
+        }
+        return scratch;
+    }
+
+    /** Frees the scratch memory; idempotent. */
+    @Override
+    public void close() {
+        if (arena != null) {
+            arena.close();
+            arena = null;
+            scratch = null;
+        }
+    }
+}
