@@ -124,8 +124,9 @@ final class PingPong {
         String backend = comm.backend().backend().label();
         String t1 = type.name().toLowerCase(Locale.ROOT);
         if (o.csv()) {
-            out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f%n", backend, t1, "sendrecv",
-                    comm.size(), comm.nodes(), bytes, t.length, p50, p99, bw, 0.0, mean, p999, tmax);
+            out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f,%s%n", backend, t1, "sendrecv",
+                    comm.size(), comm.nodes(), bytes, t.length, p50, p99, bw, 0.0, mean, p999, tmax,
+                    Bench.Timed.SENDRECV.label);
         } else if (o.json()) {
             json.beginObject().field("backend", backend).field("dtype", t1).field("op", "sendrecv").field("ranks", comm.size())
                     .field("nodes", comm.nodes()).field("bytes", bytes).field("iters", t.length).name("p50_us").value(p50, 2)

@@ -53,8 +53,8 @@ class PointToPointCliTest {
             Run r = tool("bench", "-n", "2", "--backend", backend, "--collective", "sendrecv", "--sizes", "0,13,4K,100000",
                     "--iters", "200", "--warmup", "20", "--check", "--format", "csv");
             assertEquals(0, r.exit(), context(r));
-            assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us",
-                    r.out().getFirst(), context(r));
+            assertEquals("backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,"
+                    + "collective", r.out().getFirst(), context(r));
             List<String[]> rows = r.out().stream().skip(1).filter(l -> !l.startsWith("#")).map(l -> l.split(",")).toList();
             assertEquals(4, rows.size(), context(r));
             // fp32 is the default dtype: sizes are cut to whole elements, as in the all-reduce sweep.
@@ -62,6 +62,7 @@ class PointToPointCliTest {
             for (String[] c : rows) {
                 assertEquals(backend, c[0]);
                 assertEquals("sendrecv", c[2]);
+                assertEquals("sendrecv", c[14], "the trailing collective column");
                 assertTrue(Double.parseDouble(c[7]) > 0, context(r));
             }
             assertTrue(r.out().contains("# check: every message arrived intact"), context(r));
