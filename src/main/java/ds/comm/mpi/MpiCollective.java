@@ -37,7 +37,7 @@ import java.util.Objects;
  * {@code MPI_Status}) and not read.
  *   allToAll       MPI_Alltoall (as MPI_BYTE)             allToAllV      MPI_Allgather of the counts, MPI_Alltoallv
  *   gather         MPI_Gather (as MPI_BYTE)               scatter        MPI_Scatter (as MPI_BYTE)
- *   reduce         MPI_Reduce(MPI_IN_PLACE on the root)
+ *   reduce         MPI_Reduce (the root sends a copy of its buffer: MPICH reads MPI_IN_PLACE as an address here)
  * </pre>
  *
  * <p><b>Same calls on every rank.</b> The new collectives (all-to-all, gather, scatter, reduce)
@@ -124,6 +124,12 @@ public final class MpiCollective extends BackendCollective {
     private final MemorySegment p2pOut;
     private final MemorySegment p2pIn;
     private final StagingBuffer staging = new StagingBuffer();
+    /**
+     * The root's own contribution to MPI_Reduce, copied out of its buffer: MPICH 4.0 reads
+     * MPI_IN_PLACE ((void *) -1) as a source address in MPI_Reduce on the root and crashes, so
+     * the root passes a real send buffer, like every other rank.
+     */
+    private final StagingBuffer reduceSend = new StagingBuffer();
     private final MpiCallClock clock;
     /** Bytes per rank block staged per MPI call. */
     private final long chunkBytes;
@@ -917,8 +923,13 @@ public final class MpiCollective extends BackendCollective {
                                ElementType type, Combiner op, int root) {
         int rc;
         // Plain locals: a conditional expression passed to invokeExact would be typed Object.
-        MemorySegment send = rank == root ? inPlace : buf;
-        MemorySegment recv = rank == root ? buf : MemorySegment.NULL;
+        MemorySegment send = buf;
+        MemorySegment recv = MemorySegment.NULL;
+        if (rank == root) {
+            send = reduceSend.ensure(buf.byteSize());
+            MemorySegment.copy(buf, 0, send, 0, buf.byteSize());
+            recv = buf;
+        }
         lib.enter(name);
         try {
             clock.start("reduce", type, op, n);
@@ -955,6 +966,7 @@ public final class MpiCollective extends BackendCollective {
         } finally {
             lib.watchdog.unwatch(clock);
             staging.close();
+            reduceSend.close();
             arena.close();
             lib.release();
         }
