@@ -1,21 +1,15 @@
 package ds.comm;
 
+import ds.comm.testkit.TwoShmRanks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.MemorySegment;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -131,48 +125,12 @@ class ExchangeApiTest {
         assertArrayEquals(new float[] {11, 12, 0, 0, 3, 30}, results.get(1));
     }
 
-    private static Map<String, String> env(int rank, int port, Path shmDir) {
-        Map<String, String> env = new HashMap<>();
-        env.put("RANK", Integer.toString(rank));
-        env.put("WORLD_SIZE", "2");
-        env.put("MASTER_ADDR", "127.0.0.1");
-        env.put("MASTER_PORT", Integer.toString(port));
-        env.put("DSCOMM_TIMEOUT", "20s");
-        env.put("DSCOMM_JOB_SECRET", "exchange-api-test");
-        env.put("DSCOMM_SHM_DIR", shmDir.toString());
-        env.put("DSCOMM_NODE_ID", "one-node");
-        env.put("DSCOMM_BACKEND", "shm");
-        return env;
-    }
-
+    /** Two SHM ranks in this JVM (testkit.TwoShmRanks); no segment may be left behind. */
     private static <T> List<T> twoRanks(Path shmDir, BiFunction<Communicator, Integer, T> body) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
+        List<T> out = TwoShmRanks.run(shmDir, "exchange-api-test", body);
+        try (var left = Files.list(shmDir)) {
+            assertEquals(List.of(), left.toList(), "segments left behind");
         }
-        List<CompletableFuture<T>> ranks = new ArrayList<>();
-        for (int r = 0; r < 2; r++) {
-            Map<String, String> env = env(r, port, shmDir);
-            int rank = r;
-            CompletableFuture<T> f = new CompletableFuture<>();
-            Thread.ofPlatform().daemon().name("rank-" + r).start(() -> {
-                try (Communicator world = Communicator.init(CommConfig.builder().environment(env).build())) {
-                    f.complete(body.apply(world, rank));
-                } catch (Throwable t) {
-                    f.completeExceptionally(t);
-                }
-            });
-            ranks.add(f);
-        }
-        List<T> out = new ArrayList<>();
-        for (CompletableFuture<T> f : ranks) {
-            try {
-                out.add(f.get(90, TimeUnit.SECONDS));
-            } catch (ExecutionException e) {
-                throw new AssertionError("a rank failed", e.getCause());
-            }
-        }
-        assertEquals(List.of(), Files.list(shmDir).toList(), "segments left behind");
         return out;
     }
 }

@@ -1,6 +1,7 @@
 package ds.comm;
 
 import ds.comm.testkit.ThreadAllocation;
+import ds.comm.testkit.TwoShmRanks;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordingFile;
@@ -11,15 +12,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
 
@@ -36,48 +31,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class FlightRecorderEventsTest {
 
-    private static Map<String, String> env(int rank, int port, Path shmDir) {
-        Map<String, String> env = new HashMap<>();
-        env.put("RANK", Integer.toString(rank));
-        env.put("WORLD_SIZE", "2");
-        env.put("MASTER_ADDR", "127.0.0.1");
-        env.put("MASTER_PORT", Integer.toString(port));
-        env.put("DSCOMM_TIMEOUT", "20s");
-        env.put("DSCOMM_JOB_SECRET", "flight-recorder-events-test");
-        env.put("DSCOMM_SHM_DIR", shmDir.toString());
-        env.put("DSCOMM_NODE_ID", "one-node");
-        env.put("DSCOMM_BACKEND", "shm");
-        return env;
-    }
-
     /** Runs {@code body} as rank 0 and rank 1 of a two-rank SHM world, each on its own thread. */
     private static <T> List<T> twoRanks(Path shmDir, BiFunction<Communicator, Integer, T> body) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
-        List<CompletableFuture<T>> ranks = new ArrayList<>();
-        for (int r = 0; r < 2; r++) {
-            Map<String, String> env = env(r, port, shmDir);
-            int rank = r;
-            CompletableFuture<T> f = new CompletableFuture<>();
-            Thread.ofPlatform().daemon().name("rank-" + r).start(() -> {
-                try {
-                    T result;
-                    // Completed after close(), so that the close is part of what the caller sees.
-                    try (Communicator world = Communicator.init(CommConfig.builder().environment(env).build())) {
-                        result = body.apply(world, rank);
-                    }
-                    f.complete(result);
-                } catch (Throwable t) {
-                    f.completeExceptionally(t);
-                }
-            });
-            ranks.add(f);
-        }
-        List<T> out = new ArrayList<>();
-        for (CompletableFuture<T> f : ranks) out.add(f.get(90, TimeUnit.SECONDS));
-        return out;
+        return TwoShmRanks.run(shmDir, "flight-recorder-events-test", body);
     }
 
     private static List<RecordedEvent> events(Path file, String name) throws Exception {
