@@ -44,6 +44,16 @@ import java.util.Map;
  * deoptimise at the first group of three. On native segments, the class every collective passes. The scalar reference is driven as well when it is
  * the reducer in use; it needs no allocation signal, being cheap in C1 already.
  *
+ * <h2>Which segments</h2>
+ * Native ones of both session kinds in every call: sources alternate between a shared arena (no
+ * owner thread, like the SHM areas a collective reduces from) and a confined one (owner thread,
+ * like many callers' tensors); the destination is shared. C2 compiles the segment checks that
+ * the Vector API inlines from what it profiled, and the owner test there is a branch: a warm-up
+ * on confined segments only left kernels that deoptimised at the first call on a shared segment
+ * and then ran interpreted, boxing, until C2 compiled them again (measured: a 64 KiB fp32
+ * reduction took ~800 us per call for the first 20 000 calls after such a warm-up, 2.5 us after
+ * one on both kinds; {@code KernelWarmUpTest} checks every kind allocates nothing).
+ *
  * <p>What was warmed is remembered per reducer for the life of the JVM: communicators created
  * later (splits, a second {@code init()}) find their kernels compiled.
  */
@@ -182,10 +192,11 @@ public final class KernelWarmUp {
         // Four steps of the widest kernel loop (4 vectors per source per step) and a tail.
         int vectorBytes = Math.max(8, reducer.vectorBits() / 8);
         long bytes = 4L * 4 * vectorBytes + 64;
-        try (Arena arena = Arena.ofConfined()) {
+        // Segments of both session kinds in every call: see "Which segments" above.
+        try (Arena confined = Arena.ofConfined(); Arena shared = Arena.ofShared()) {
             MemorySegment[] src = new MemorySegment[sources];
-            for (int j = 0; j < src.length; j++) src[j] = arena.allocate(LARGE_BYTES + 64, 64);
-            MemorySegment dst = arena.allocate(LARGE_BYTES + 64, 64);
+            for (int j = 0; j < src.length; j++) src[j] = (j % 2 == 0 ? shared : confined).allocate(LARGE_BYTES + 64, 64);
+            MemorySegment dst = shared.allocate(LARGE_BYTES + 64, 64);
             long[] offsets = new long[src.length];
             int left = n;
             while (left > 0 && System.nanoTime() - deadline < 0) {

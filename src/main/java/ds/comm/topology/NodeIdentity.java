@@ -49,6 +49,14 @@ public final class NodeIdentity {
         return sanitize(hostName(env)) + "/" + bootId() + "/" + shmDevice(shmDir);
     }
 
+    /**
+     * Whether {@code DSCOMM_NODE_ID} sets the identity (validated as {@link #detect} does): then
+     * node identities need not follow machines, e.g. several simulated nodes on one.
+     */
+    public static boolean overridden(Map<String, String> env) {
+        return LaunchEnv.parseNodeId(Objects.requireNonNull(env, "env")) != null;
+    }
+
     private static String hostName(Map<String, String> env) {
         String h = firstLine(HOSTNAME);
         if (h == null || h.isEmpty()) {

@@ -18,6 +18,8 @@ public record ProcessIdentity(long pid, long startMillis, long pidNamespace) {
 
     /** Start times at least this much later than the recorded one mean another process owns the pid. */
     private static final long REUSE_MILLIS = 1_000;
+    /** How much later than the host's view a process may see its own start (qemu user emulation: ~0.3-1.2 s). */
+    private static final long VIEW_SKEW_MILLIS = 5_000;
 
     private static final long OWN_NAMESPACE = readOwnPidNamespace();
 
@@ -59,6 +61,22 @@ public record ProcessIdentity(long pid, long startMillis, long pidNamespace) {
         ProcessHandle h = ProcessHandle.of(pid).orElse(null);
         if (h == null || !h.isAlive()) return true;
         return pidReused(startMillis, startMillisOf(h));
+    }
+
+    /**
+     * True only when this process is certainly running on this machine: its pid is in our pid
+     * namespace and names a live process whose start time matches the recorded one (not later by
+     * a second or more: then the pid was reused; not earlier by more than {@link #VIEW_SKEW_MILLIS},
+     * the most a process's own view of its start time was seen to run late). Unknown namespace or
+     * start time: false. Costs a {@code /proc} lookup.
+     */
+    public boolean runsHere() {
+        if (pidNamespace == 0 || pidNamespace != OWN_NAMESPACE || pid <= 0 || startMillis == 0) return false;
+        if (pid == ProcessHandle.current().pid()) return true;
+        ProcessHandle h = ProcessHandle.of(pid).orElse(null);
+        if (h == null || !h.isAlive()) return false;
+        long actual = startMillisOf(h);
+        return actual != 0 && !pidReused(startMillis, actual) && startMillis - actual <= VIEW_SKEW_MILLIS;
     }
 
     /**

@@ -186,6 +186,20 @@ public final class Topology {
         return records[check(rank)];
     }
 
+    /**
+     * Ranks of the job whose processes certainly run on this machine ({@link ProcessIdentity#runsHere}),
+     * at least this rank's node's. Differs from {@link #localSize} only when node identities do not
+     * follow machines: {@code DSCOMM_NODE_ID} simulating several nodes on one machine, whose
+     * ranks still share its processors. One {@code /proc} lookup per rank: call it once.
+     */
+    public int ranksRunningHere() {
+        int here = 0;
+        for (RankRecord r : records) {
+            if (r.process().runsHere()) here++;
+        }
+        return Math.max(here, localSize(rank));
+    }
+
     /** True when all of {@code ranks} (at least one) run on one node. */
     public boolean isNodeLocal(int[] ranks) {
         return nodeCount(ranks) == 1;

@@ -26,6 +26,40 @@ class TopologyTest {
         return new Topology(me, "00ff", recs);
     }
 
+    /**
+     * Four ranks on two simulated nodes ("x", "y") of one machine: this JVM (rank 0), a live child
+     * process (rank 1), the child's pid with another start time (a reused pid, rank 2) and a pid
+     * known without namespace and start time (rank 3). Two of them certainly share this machine's
+     * processors, although the node table puts only rank 0 and rank 2 on rank 0's node.
+     */
+    @Test
+    void ranksRunningHereCountsLiveProcessesOfThisMachineWhateverTheirNodeIds() throws Exception {
+        Process child = new ProcessBuilder("sleep", "30").start();
+        try {
+            ProcessIdentity me = ProcessIdentity.current();
+            ProcessHandle h = child.toHandle();
+            long start = ProcessIdentity.startMillisOf(h);
+            ProcessIdentity live = new ProcessIdentity(h.pid(), start, ProcessIdentity.ownPidNamespace());
+            ProcessIdentity reused = new ProcessIdentity(h.pid(), start - 60_000, ProcessIdentity.ownPidNamespace());
+            assertTrue(me.runsHere());
+            assertTrue(live.runsHere());
+            assertFalse(reused.runsHere(), "a pid that started a minute after its record is another process");
+            assertFalse(ProcessIdentity.ofPid(h.pid()).runsHere(), "unknown namespace and start time prove nothing");
+            InetSocketAddress a = new InetSocketAddress(InetAddress.getLoopbackAddress(), 9000);
+            List<RankRecord> recs = List.of(new RankRecord(0, "x", a, me, ByteOrder.LITTLE_ENDIAN, -1),
+                    new RankRecord(1, "y", a, live, ByteOrder.LITTLE_ENDIAN, -1),
+                    new RankRecord(2, "x", a, reused, ByteOrder.LITTLE_ENDIAN, -1),
+                    new RankRecord(3, "y", a, ProcessIdentity.ofPid(1), ByteOrder.LITTLE_ENDIAN, -1));
+            Topology t = new Topology(0, "00ff", recs);
+            assertEquals(2, t.localSize(0));
+            assertEquals(2, t.ranksRunningHere());
+            assertEquals(2, new Topology(3, "00ff", recs).ranksRunningHere(), "at least the node's own ranks");
+        } finally {
+            child.destroyForcibly();
+            child.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void nodesAreOrderedByTheirLowestRankAndRanksAreSorted() {
         Topology t = interleaved(3, -1);

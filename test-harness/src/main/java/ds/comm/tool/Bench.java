@@ -36,6 +36,8 @@ final class Bench {
      * (an explicit --warmup W makes it 100 W, for quick functional runs).
      */
     static final int WARMUP_CALLS = 3000;
+    /** Least time those untimed calls take (unless --warmup is given): see where it is used. */
+    static final long WARMUP_MIN_NANOS = 1_500_000_000L;
 
     static final String CSV_HEADER =
             "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective";
@@ -92,7 +94,8 @@ final class Bench {
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
               --warmup W    untimed iterations per point (default: iters / 5, at least 5), after
-                            3000 (or 100 W) untimed small calls per dtype and op
+                            3000 small calls per dtype and op, continued until 1.5 s have
+                            passed (with W: 100 W calls)
               --pattern P   sweep: refill, barrier, one timed call; an iteration's time is the
                             slowest rank's (default). decode: what a token pays: calls back to
                             back, no barrier, --compute-us of compute (refilling the buffer, then
@@ -383,7 +386,22 @@ final class Bench {
                         long small = Math.min(o.sizes().get(0), 64L << 10);
                         small -= small % type.byteSize();
                         int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
+                        long warmStart = System.nanoTime();
                         work.point(false, type, op, small, 0, calls);
+                        if (o.warmup() < 0) {
+                            // Then until every rank has spent WARMUP_MIN_NANOS here: C2 keeps
+                            // compiling for a second or more after the call counts are reached,
+                            // and its threads take the cores the ranks spin on (the first point
+                            // of a sweep measured 2x its own repetition a moment later). The
+                            // ranks agree each round, so they make the same calls.
+                            MemorySegment more = arena.allocate(ValueLayout.JAVA_INT);
+                            do {
+                                more.set(ValueLayout.JAVA_INT, 0, System.nanoTime() - warmStart < WARMUP_MIN_NANOS ? 1 : 0);
+                                comm.allReduce(more, DType.INT32, ReduceOp.MAX);
+                                if (more.get(ValueLayout.JAVA_INT, 0) == 0) break;
+                                work.point(false, type, op, small, 0, WARMUP_CALLS / 3);
+                            } while (true);
+                        }
                     }
                     if (lead && !o.machine()) {
                         out.printf("%n# %s %s%n%10s %8s %10s %10s %10s %10s %10s %11s %10s %9s%n",
