@@ -181,14 +181,7 @@ final class Heartbeat implements AutoCloseable {
             return;
         }
         closed = true;
-        selector.wakeup();
-        if (Thread.currentThread() != thread) {
-            try {
-                thread.join(JOIN_MILLIS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        RingEndpoint.stopSelectorThread(selector, thread, JOIN_MILLIS);
         // Closing the selector also ends a thread that did not stop in time (ClosedSelectorException).
         RingEndpoint.closeQuietly(selector);
         RingEndpoint.closeQuietly(right.channel);
