@@ -387,11 +387,8 @@ final class FramePump {
                         "world rank " + leftWorld + " closed its connection to this rank", null);
             }
             return n;
-        } catch (ClosedChannelException e) {
-            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
         } catch (IOException e) {
-            throw failure(CommFailure.Kind.PEER_LOST, leftWorld, pass,
-                    "reading from world rank " + leftWorld + " failed: " + e.getMessage(), e);
+            throw ioFailure(e, pass, leftWorld, "reading from");
         }
     }
 
@@ -406,17 +403,25 @@ final class FramePump {
                 written += toRight.write(sendPayload);
             }
             return written;
-        } catch (ClosedChannelException e) {
-            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
         } catch (IOException e) {
-            throw failure(CommFailure.Kind.PEER_LOST, rightWorld, pass,
-                    "writing to world rank " + rightWorld + " failed: " + e.getMessage(), e);
+            throw ioFailure(e, pass, rightWorld, "writing to");
         }
     }
 
     private CommFailure mismatch(RingPass pass, String detail) {
         return failure(CommFailure.Kind.MISMATCH, leftWorld, pass, "frame from world rank " + leftWorld + ": " + detail,
                 null);
+    }
+
+    /**
+     * A failed read or write: our own channel closed under the call (the collective was closed)
+     * aborts; anything else on the socket means the neighbour {@code world} is lost.
+     */
+    private CommFailure ioFailure(IOException e, RingPass pass, int world, String direction) {
+        if (e instanceof ClosedChannelException) {
+            return failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
+        }
+        return failure(CommFailure.Kind.PEER_LOST, world, pass, direction + " world rank " + world + " failed: " + e.getMessage(), e);
     }
 
     private CommFailure failure(CommFailure.Kind kind, int peer, RingPass pass, String detail, Throwable cause) {
