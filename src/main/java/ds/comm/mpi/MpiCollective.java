@@ -8,6 +8,7 @@ import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.Compositions;
 import ds.comm.spi.Settings;
+import ds.comm.spi.WaitMeter;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -158,7 +159,7 @@ public final class MpiCollective extends BackendCollective {
             MemorySegment slot = a.allocate(ValueLayout.ADDRESS);
             int rc;
             // Duplicating the world is collective: a rank that never opens would hang the others.
-            MpiCallClock setup = new MpiCallClock("w", lib.worldRank(), settings.timeoutNanos());
+            MpiCallClock setup = new MpiCallClock("w", lib.worldRank(), settings.timeoutNanos(), new WaitMeter());
             lib.watchdog.watch(setup);
             try {
                 lib.enter("w");
@@ -228,7 +229,8 @@ public final class MpiCollective extends BackendCollective {
         this.p2pOut = arena.allocate(ValueLayout.JAVA_LONG);
         this.p2pIn = arena.allocate(ValueLayout.JAVA_LONG);
         this.vectorInts = arena.allocate(ValueLayout.JAVA_INT, 4L * size);
-        this.clock = new MpiCallClock(name, rank, settings.timeoutNanos());
+        // Peer waits are the whole time inside the MPI library: it does not say how much of a call was waiting.
+        this.clock = new MpiCallClock(name, rank, settings.timeoutNanos(), waits);
         lib.watchdog.watch(clock);
     }
 
@@ -294,17 +296,6 @@ public final class MpiCollective extends BackendCollective {
     /** E.g. "mpi: Open MPI v4.1.4 (libmpi.so.40)". */
     public String describe() {
         return lib.describe();
-    }
-
-    @Override
-    public void measureWaits(boolean on) {
-        clock.measure(on);
-    }
-
-    /** The whole time inside the MPI library: it does not say how much of a call was waiting. */
-    @Override
-    public long peerWaitNanos() {
-        return clock.inCallNanos();
     }
 
     @Override

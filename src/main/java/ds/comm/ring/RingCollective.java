@@ -128,7 +128,7 @@ public final class RingCollective extends BackendCollective {
         try {
             this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
                     group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self,
-                    settings.idle().get(), heartbeat, send, recvHeader.asByteBuffer(), recv);
+                    settings.idle().get(), heartbeat, send, recvHeader.asByteBuffer(), recv, waits);
         } catch (IOException e) {
             arena.close();
             throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), "open(ring)", self
@@ -437,16 +437,6 @@ public final class RingCollective extends BackendCollective {
         } finally {
             exit();
         }
-    }
-
-    @Override
-    public void measureWaits(boolean on) {
-        pump.measureWaits(on);
-    }
-
-    @Override
-    public long peerWaitNanos() {
-        return pump.waitedNanos();
     }
 
     /**

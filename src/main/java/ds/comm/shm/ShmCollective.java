@@ -121,7 +121,7 @@ public final class ShmCollective extends BackendCollective {
         this.srcOffsets = new long[size];
         this.scatterSources = new MemorySegment[size];
         this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos(),
-                settings.peerLostNanos());
+                settings.peerLostNanos(), waits);
         this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
         this.mail = new Mailboxes(group, segments, settings.shmBytes(), arena, settings.idle().get(),
                 settings.timeoutNanos(), steps);
@@ -919,16 +919,6 @@ public final class ShmCollective extends BackendCollective {
         if (peer < 0 || peer >= size || peer == rank) {
             throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
         }
-    }
-
-    @Override
-    public void measureWaits(boolean on) {
-        steps.measureWaits(on);
-    }
-
-    @Override
-    public long peerWaitNanos() {
-        return steps.waitedNanos();
     }
 
     /**

@@ -40,6 +40,8 @@ public abstract class BackendCollective implements Collective {
     private final String groupName;
     private final int rank;
     private final int size;
+    /** The waits for peers the backend's calls measure (see {@link #peerWaitNanos()}). */
+    protected final WaitMeter waits = new WaitMeter();
     private volatile CommFailure failure;
     private volatile boolean closed;
     /** Owners that must each close it before it is released; guarded by this. */
@@ -69,6 +71,17 @@ public abstract class BackendCollective implements Collective {
     @Override
     public final int size() {
         return size;
+    }
+
+    @Override
+    public void measureWaits(boolean on) {
+        waits.measure(on);
+    }
+
+    /** What the backend added to {@link #waits}; a composite sums its parts instead. */
+    @Override
+    public long peerWaitNanos() {
+        return waits.nanos();
     }
 
     /** The group's name. */
