@@ -717,28 +717,19 @@ public final class MpiCollective extends BackendCollective {
         MemorySegment recv = stage.asSlice(piece * size, piece * size);
         for (long k = 0; k < rounds; k++) {
             long off = k * piece;
-            long at = 0;
-            for (int j = 0; j < size; j++) {
-                long bytes = sendCounts[j] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (len > 0) MemorySegment.copy(in, at + off, send, j * piece, len);
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, j, (int) len);
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, size + j, (int) (j * piece));
-                at += bytes;
-            }
-            for (int i = 0; i < size; i++) {
-                long len = Math.max(0, Math.min(piece, recvCounts[i] * es - off));
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, 2 * size + i, (int) len);
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, 3 * size + i, (int) (i * piece));
-            }
+            Compositions.packPieces(in, sendCounts, es, off, piece, send, -1);
+            fillPieceVector(sendCounts, es, off, piece, 0);
+            fillPieceVector(recvCounts, es, off, piece, 2);
             alltoallvBytes(send, recv, type);
-            at = 0;
-            for (int i = 0; i < size; i++) {
-                long bytes = recvCounts[i] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (len > 0) MemorySegment.copy(recv, i * piece, out, at + off, len);
-                at += bytes;
-            }
+            Compositions.unpackPieces(recv, 0, piece, recvCounts, es, off, piece, out, -1);
+        }
+    }
+
+    /** Piece lengths of a round and slot displacements ({@code j * piece}) into quarter {@code quarter} and the next. */
+    private void fillPieceVector(long[] counts, int es, long off, long piece, int quarter) {
+        for (int j = 0; j < size; j++) {
+            vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) quarter * size + j, (int) Compositions.pieceLength(counts[j], es, off, piece));
+            vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) (quarter + 1) * size + j, (int) (j * piece));
         }
     }
 

@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.Compositions;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
@@ -762,25 +763,17 @@ public final class ShmCollective extends BackendCollective {
             for (long k = 0; k < rounds; k++) {
                 long off = k * scatterChunk;
                 q = steps.nextParity();
-                mine = areas[q][rank];
-                long at = 0;
-                for (int j = 0; j < size; j++) {
-                    long bytes = sendCounts[j] * es;
-                    long len = Math.min(scatterChunk, bytes - off);
-                    if (j != rank && len > 0) MemorySegment.copy(in, at + off, mine, j * scatterChunk, len);
-                    at += bytes;
-                }
+                Compositions.packPieces(in, sendCounts, es, off, scatterChunk, areas[q][rank], rank);
                 steps.publishRelease();
                 if (k == 0) MemorySegment.copy(in, sendSelf, out, recvSelf, selfBytes); // while peers stage
                 steps.awaitAllAcquire();
                 MemorySegment[] staged = areas[q];
                 long slot = rank * scatterChunk;
-                at = 0;
+                long at = 0;
                 for (int p = 0; p < size; p++) {
-                    long bytes = recvCounts[p] * es;
-                    long len = Math.min(scatterChunk, bytes - off);
+                    long len = Compositions.pieceLength(recvCounts[p], es, off, scatterChunk);
                     if (p != rank && len > 0) MemorySegment.copy(staged[p], slot, out, at + off, len);
-                    at += bytes;
+                    at += recvCounts[p] * es;
                 }
             }
         } catch (RuntimeException e) {

@@ -144,31 +144,59 @@ public final class Compositions implements AutoCloseable {
         long contribution = (long) n * piece;
         MemorySegment mine = scratch(contribution * (n + 1));
         MemorySegment all = mine.asSlice(contribution);
+        long selfSendAt = 0;
+        long selfRecvAt = 0;
+        for (int j = 0; j < rank; j++) {
+            selfSendAt += sendCounts[j] * es;
+            selfRecvAt += recvCounts[j] * es;
+        }
         for (long k = 0; k < rounds; k++) {
             long off = k * piece;
-            long sendAt = 0;
-            for (int j = 0; j < n; j++) {
-                long bytes = sendCounts[j] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (j != rank && len > 0) MemorySegment.copy(in, sendAt + off, mine, j * piece, len);
-                sendAt += bytes;
-            }
+            packPieces(in, sendCounts, es, off, piece, mine, rank);
             c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * n), ElementType.INT64);
-            long recvAt = 0;
-            long selfSendAt = 0;
-            for (int j = 0; j < rank; j++) selfSendAt += sendCounts[j] * es;
-            for (int i = 0; i < n; i++) {
-                long bytes = recvCounts[i] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (len > 0) {
-                    if (i == rank) {
-                        MemorySegment.copy(in, selfSendAt + off, out, recvAt + off, len);
-                    } else {
-                        MemorySegment.copy(all, i * contribution + rank * piece, out, recvAt + off, len);
-                    }
-                }
-                recvAt += bytes;
-            }
+            // Origin i put the piece for this rank in its slot for this rank; its own piece never left.
+            unpackPieces(all, rank * piece, contribution, recvCounts, es, off, piece, out, rank);
+            long self = pieceLength(recvCounts[rank], es, off, piece);
+            if (self > 0) MemorySegment.copy(in, selfSendAt + off, out, selfRecvAt + off, self);
+        }
+    }
+
+    /*
+     * Variable blocks cut into pieces: block j of a packed buffer starts at the sum of the blocks
+     * before it (counts in elements of es bytes), and round k moves bytes [off, off + piece) of
+     * every block, off = k * piece. Shared by every backend's all-to-all-v that runs in rounds.
+     */
+
+    /** Bytes of the piece at {@code off} of a block of {@code count} elements: 0 past the block's end. */
+    public static long pieceLength(long count, int es, long off, long piece) {
+        return Math.max(0, Math.min(piece, count * es - off));
+    }
+
+    /**
+     * Copies the piece at {@code off} of every block of {@code in} (block j: {@code counts[j]}
+     * elements) to {@code slots} at {@code j * piece}, except block {@code skip} (-1: none).
+     */
+    public static void packPieces(MemorySegment in, long[] counts, int es, long off, long piece, MemorySegment slots, int skip) {
+        long at = 0;
+        for (int j = 0; j < counts.length; j++) {
+            long len = pieceLength(counts[j], es, off, piece);
+            if (j != skip && len > 0) MemorySegment.copy(in, at + off, slots, j * piece, len);
+            at += counts[j] * es;
+        }
+    }
+
+    /**
+     * The inverse: copies the piece at {@code off} of every block of {@code out} (block i:
+     * {@code counts[i]} elements) from {@code from} at {@code base + i * stride}, except block
+     * {@code skip} (-1: none).
+     */
+    public static void unpackPieces(MemorySegment from, long base, long stride, long[] counts, int es, long off, long piece,
+                                    MemorySegment out, int skip) {
+        long at = 0;
+        for (int i = 0; i < counts.length; i++) {
+            long len = pieceLength(counts[i], es, off, piece);
+            if (i != skip && len > 0) MemorySegment.copy(from, base + i * stride, out, at + off, len);
+            at += counts[i] * es;
         }
     }
 
