@@ -230,9 +230,7 @@ public final class HierCollective extends BackendCollective {
 
     /** The node's shared memory for a peer on this node, else the remote transport. */
     private PointToPoint route(int peer, boolean send, long bytes) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + groupName() + " of " + size);
-        }
+        checkPeer(peer);
         String op = send ? PointToPoint.describe(true, bytes, rank, peer) : PointToPoint.describe(false, bytes, peer, rank);
         checkUsable(op);
         if (nodeOfRank[peer] == myNode) return local;

@@ -585,12 +585,6 @@ public final class MpiCollective extends BackendCollective {
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Recv", op);
     }
 
-    private void checkPeer(int peer) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + name + " of " + size);
-        }
-    }
-
     @Override
     public void barrier() {
         checkUsable("barrier");

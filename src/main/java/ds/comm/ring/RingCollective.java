@@ -397,12 +397,6 @@ public final class RingCollective extends BackendCollective {
         }
     }
 
-    private void checkPeer(int peer) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
-        }
-    }
-
     @Override
     public void gather(MemorySegment in, MemorySegment out, int root) {
         enter("gather");

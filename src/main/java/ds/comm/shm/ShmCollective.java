@@ -669,9 +669,7 @@ public final class ShmCollective extends BackendCollective {
     @Override
     public void broadcast(MemorySegment buf, int root) {
         long bytes = buf.byteSize();
-        if (root < 0 || root >= size) {
-            throw new IllegalArgumentException("root " + root + " outside group " + group.name() + " of " + size);
-        }
+        checkRoot(root);
         enter(CallDescriptor.Kind.BROADCAST, null, null, root, bytes, ALGORITHM_CHUNKED, bulkChunk);
         try {
             long off = 0;
@@ -905,12 +903,6 @@ public final class ShmCollective extends BackendCollective {
             mail.recv(buf, peer);
         } catch (RuntimeException e) {
             throw fail(e);
-        }
-    }
-
-    private void checkPeer(int peer) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
         }
     }
 

@@ -120,6 +120,13 @@ public abstract class BackendCollective implements Collective {
         if (closed || failure != null) throw refusal(operation);
     }
 
+    /** Throws unless {@code peer} is another rank of this group: the argument check of send and recv. */
+    protected final void checkPeer(int peer) {
+        if (peer < 0 || peer >= size || peer == rank) {
+            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + groupName + " of " + size);
+        }
+    }
+
     /** The failure a call on a closed or failed collective throws (one wording for every backend). */
     protected final CommFailure refusal(String operation) {
         if (closed) {
