@@ -25,6 +25,9 @@ import java.util.Objects;
  *   allGather      MPI_Allgather (as MPI_BYTE)            broadcast      MPI_Bcast (as MPI_BYTE)
  *   barrier        MPI_Barrier                            split          MPI_Comm_split
  *   send / recv    MPI_Send / MPI_Recv: a size header, the receiver's answer, then the payload
+ *   allToAll       MPI_Alltoall (as MPI_BYTE)             allToAllV      MPI_Allgather of the counts, MPI_Alltoallv
+ *   gather         MPI_Gather (as MPI_BYTE)               scatter        MPI_Scatter (as MPI_BYTE)
+ *   reduce         MPI_Reduce (the root sends a copy of its buffer: MPICH reads MPI_IN_PLACE as an address here)
  * </pre>
  *
  * <p><b>Point-to-point.</b> A send is three messages on the private communicator (tags
@@ -36,10 +39,6 @@ import java.util.Objects;
  * send nobody receives is caught by the watchdog like a stuck collective. The status of
  * {@code MPI_Recv} is written into a private 64-byte slot (larger than either family's
  * {@code MPI_Status}) and not read.
- *   allToAll       MPI_Alltoall (as MPI_BYTE)             allToAllV      MPI_Allgather of the counts, MPI_Alltoallv
- *   gather         MPI_Gather (as MPI_BYTE)               scatter        MPI_Scatter (as MPI_BYTE)
- *   reduce         MPI_Reduce (the root sends a copy of its buffer: MPICH reads MPI_IN_PLACE as an address here)
- * </pre>
  *
  * <p><b>Same calls on every rank.</b> The new collectives (all-to-all, gather, scatter, reduce)
  * choose between one MPI call and a chunked sequence from quantities every rank shares (sizes,
@@ -246,15 +245,13 @@ public final class MpiCollective extends BackendCollective {
         String operation = "split(" + color + "," + key + ")";
         checkUsable(operation);
         int rc;
-        lib.enter(name);
+        enterCall("split", null, null, color);
         try {
-            clock.start("split", null, null, color);
             rc = (int) lib.commSplit.invokeExact(comm, color, key, handleSlot);
         } catch (Throwable t) {
             throw rethrow(t, name, operation);
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         check(rc, "MPI_Comm_split", operation);
         long child = abi.readHandle(handleSlot);
@@ -349,15 +346,13 @@ public final class MpiCollective extends BackendCollective {
     private void allreduceInPlace(MemorySegment buf, long n, long datatype, long mpiOp, MpiUserOp user,
                                   ElementType type, Combiner op) {
         int rc;
-        lib.enter(name);
+        enterCall("allReduce", type, op, n);
         try {
-            clock.start("allReduce", type, op, n);
             rc = (int) lib.allreduce.invokeExact(inPlace, buf, (int) n, datatype, mpiOp, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("allReduce", type, op, n));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allreduce", operation("allReduce", type, op, n));
         if (user != null) checkKernel(user, "allReduce", type, op, n);
@@ -390,15 +385,13 @@ public final class MpiCollective extends BackendCollective {
     private void allgatherBytes(MemorySegment in, MemorySegment out, long n, ElementType type) {
         int rc;
         long byteType = abi.byteType();
-        lib.enter(name);
+        enterCall("allGather", type, null, n / type.byteSize());
         try {
-            clock.start("allGather", type, null, n / type.byteSize());
             rc = (int) lib.allgather.invokeExact(in, (int) n, byteType, out, (int) n, byteType, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("allGather", type, null, n / type.byteSize()));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allgather", operation("allGather", type, null, n / type.byteSize()));
     }
@@ -445,15 +438,13 @@ public final class MpiCollective extends BackendCollective {
     private void reduceScatterBlock(MemorySegment in, MemorySegment out, long n, long datatype, long mpiOp,
                                     MpiUserOp user, ElementType type, Combiner op) {
         int rc;
-        lib.enter(name);
+        enterCall("reduceScatter", type, op, n);
         try {
-            clock.start("reduceScatter", type, op, n);
             rc = (int) lib.reduceScatterBlock.invokeExact(in, out, (int) n, datatype, mpiOp, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("reduceScatter", type, op, n));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce_scatter_block", operation("reduceScatter", type, op, n));
         if (user != null) checkKernel(user, "reduceScatter", type, op, n);
@@ -488,17 +479,15 @@ public final class MpiCollective extends BackendCollective {
     private void bcastBytes(MemorySegment buf, long n, int root) {
         int rc;
         long byteType = abi.byteType();
-        lib.enter(name);
+        enterCall("broadcast", null, null, n);
         try {
-            clock.start("broadcast", null, null, n);
             rc = (int) lib.bcast.invokeExact(buf, (int) n, byteType, root, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, "broadcast(" + n + " B,root " + root + ")");
+            throw rethrow(t, name, rooted("broadcast", n, root));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Bcast", "broadcast(" + n + " B,root " + root + ")");
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Bcast", rooted("broadcast", n, root));
     }
 
     /** See the class comment: header, answer, payload. */
@@ -557,30 +546,26 @@ public final class MpiCollective extends BackendCollective {
 
     private void p2pSend(MemorySegment from, long n, int peer, int tag, String op) {
         int rc;
-        lib.enter(name);
+        enterCall(op, null, null, n);
         try {
-            clock.start(op, null, null, n);
             rc = (int) lib.send.invokeExact(from, (int) n, abi.byteType(), peer, tag, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, op);
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Send", op);
     }
 
     private void p2pRecv(MemorySegment into, long n, int peer, int tag, String op) {
         int rc;
-        lib.enter(name);
+        enterCall(op, null, null, n);
         try {
-            clock.start(op, null, null, n);
             rc = (int) lib.recv.invokeExact(into, (int) n, abi.byteType(), peer, tag, comm, statusSlot);
         } catch (Throwable t) {
             throw rethrow(t, name, op);
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Recv", op);
     }
@@ -589,15 +574,13 @@ public final class MpiCollective extends BackendCollective {
     public void barrier() {
         checkUsable("barrier");
         int rc;
-        lib.enter(name);
+        enterCall("barrier", null, null, -1);
         try {
-            clock.start("barrier", null, null, -1);
             rc = (int) lib.barrier.invokeExact(comm);
         } catch (Throwable t) {
             throw rethrow(t, name, "barrier");
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Barrier", "barrier");
     }
@@ -644,18 +627,15 @@ public final class MpiCollective extends BackendCollective {
     private void alltoallBytes(MemorySegment in, MemorySegment out, long n, ElementType type) {
         int rc;
         long byteType = abi.byteType();
-        String operation = operation("allToAll", type, null, n / type.byteSize());
-        lib.enter(name);
+        enterCall("allToAll", type, null, n / type.byteSize());
         try {
-            clock.start("allToAll", type, null, n / type.byteSize());
             rc = (int) lib.alltoall.invokeExact(in, (int) n, byteType, out, (int) n, byteType, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, operation("allToAll", type, null, n / type.byteSize()));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoall", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoall", operation("allToAll", type, null, n / type.byteSize()));
     }
 
     @Override
@@ -742,19 +722,16 @@ public final class MpiCollective extends BackendCollective {
         int rc;
         long byteType = abi.byteType();
         long quarter = 4L * size;
-        String operation = "allToAllV(" + lower(type) + ")";
-        lib.enter(name);
+        enterCall("allToAllV", type, null, -1);
         try {
-            clock.start("allToAllV", type, null, -1);
             rc = (int) lib.alltoallv.invokeExact(in, vectorInts, vectorInts.asSlice(quarter), byteType,
                     out, vectorInts.asSlice(2 * quarter), vectorInts.asSlice(3 * quarter), byteType, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, "allToAllV(" + lower(type) + ")");
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoallv", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoallv", "allToAllV(" + lower(type) + ")");
     }
 
     @Override
@@ -791,18 +768,15 @@ public final class MpiCollective extends BackendCollective {
     private void gatherBytes(MemorySegment in, MemorySegment out, long n, int root) {
         int rc;
         long byteType = abi.byteType();
-        String operation = "gather(" + n + " B,root " + root + ")";
-        lib.enter(name);
+        enterCall("gather", null, null, n);
         try {
-            clock.start("gather", null, null, n);
             rc = (int) lib.gather.invokeExact(in, (int) n, byteType, out, (int) n, byteType, root, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, rooted("gather", n, root));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Gather", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Gather", rooted("gather", n, root));
     }
 
     @Override
@@ -839,18 +813,15 @@ public final class MpiCollective extends BackendCollective {
     private void scatterBytes(MemorySegment in, MemorySegment out, long n, int root) {
         int rc;
         long byteType = abi.byteType();
-        String operation = "scatter(" + n + " B,root " + root + ")";
-        lib.enter(name);
+        enterCall("scatter", null, null, n);
         try {
-            clock.start("scatter", null, null, n);
             rc = (int) lib.scatter.invokeExact(in, (int) n, byteType, out, (int) n, byteType, root, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, rooted("scatter", n, root));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Scatter", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Scatter", rooted("scatter", n, root));
     }
 
     /**
@@ -906,15 +877,13 @@ public final class MpiCollective extends BackendCollective {
             MemorySegment.copy(buf, 0, send, 0, buf.byteSize());
             recv = buf;
         }
-        lib.enter(name);
+        enterCall("reduce", type, op, n);
         try {
-            clock.start("reduce", type, op, n);
             rc = (int) lib.reduce.invokeExact(send, recv, (int) n, datatype, mpiOp, root, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("reduce", type, op, n));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce", operation("reduce", type, op, n));
         if (user != null) checkKernel(user, "reduce", type, op, n);
@@ -999,6 +968,21 @@ public final class MpiCollective extends BackendCollective {
         }
     }
 
+    /**
+     * Before a downcall: holds the library for this thread ({@link MpiLibrary#enter}) and starts the
+     * watchdog's clock with the call's description. Pair with {@link #exitCall()} in a finally.
+     */
+    private void enterCall(String collective, ElementType type, Combiner op, long count) {
+        lib.enter(name);
+        clock.start(collective, type, op, count);
+    }
+
+    /** After the downcall, however it ended. */
+    private void exitCall() {
+        clock.stop();
+        lib.exit();
+    }
+
     /** During construction, before the group rank is known: the rank named is the world rank. */
     private static void checkOpen(MpiLibrary lib, String name, int rc, String function) {
         if (rc != MpiLibrary.MPI_SUCCESS) {
@@ -1019,6 +1003,11 @@ public final class MpiCollective extends BackendCollective {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;
         return new CommFailure(CommFailure.Kind.SETUP, -1, group, operation, "unexpected " + t, t);
+    }
+
+    /** E.g. "gather(4096 B,root 0)": built only when the call failed, like every operation text of a call. */
+    private static String rooted(String collective, long bytes, int root) {
+        return collective + "(" + bytes + " B,root " + root + ")";
     }
 
     private static String operation(String collective, ElementType type, Combiner op, long count) {
