@@ -5,9 +5,8 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
-import ds.comm.spi.GroupSpec;
+import ds.comm.spi.ComposingCollective;
 import ds.comm.spi.PointToPoint;
-import ds.comm.spi.Compositions;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -28,10 +27,14 @@ import java.lang.foreign.MemorySegment;
  * over the whole group (the ring endpoints' on-demand connections, or the group's MPI
  * communicator in a job over MPI), without passing through the leaders.
  *
+ * <p>All-to-all(v), gather, scatter and reduce are composed from the two-level allGather,
+ * broadcast and allReduce ({@link ComposingCollective}), in bounded scratch: correct for any
+ * layout of ranks over nodes; not tuned (an allGather here is N two-level broadcasts).
+ *
  * <p>A failure of either level fails the whole group (its levels can no longer line up).
  * Not thread-safe, like every {@link Collective}.
  */
-public final class HierCollective extends BackendCollective {
+public final class HierCollective extends ComposingCollective {
 
     private final int rank;
     private final int size;
@@ -44,8 +47,6 @@ public final class HierCollective extends BackendCollective {
     private final AutoCloseable remoteResource;
     private Arena scratchArena;
     private MemorySegment scratch = MemorySegment.NULL;
-    /** All-to-all(v), gather, scatter and reduce, composed from this collective's two-level calls. */
-    private final Compositions composed;
 
     /**
      * @param layout  how the group spans nodes, as this process sees it
@@ -67,7 +68,8 @@ public final class HierCollective extends BackendCollective {
      */
     public HierCollective(HierLayout layout, Collective local, Collective leaders, PointToPoint remote,
                           AutoCloseable remoteResource) {
-        super("hier", layout.group().name(), layout.group().myIndex(), layout.group().size());
+        // Failures of the composed collectives name world ranks, like the levels' own failures.
+        super("hier", layout.group());
         this.rank = layout.group().myIndex();
         this.size = layout.group().size();
         this.nodeOfRank = layout.nodeOfRank();
@@ -77,9 +79,6 @@ public final class HierCollective extends BackendCollective {
         this.leaders = leaders;
         this.remote = remote;
         this.remoteResource = remoteResource;
-        // Failures of the composed collectives name world ranks, like the levels' own failures.
-        GroupSpec group = layout.group();
-        this.composed = new Compositions(this, group.name(), group::worldRank);
         if (layout.leader() != (leaders != null)) {
             throw new IllegalArgumentException("rank " + rank + " is " + (leaders == null ? "a leader without" : "not a leader but has")
                     + " a leaders' collective");
@@ -191,20 +190,6 @@ public final class HierCollective extends BackendCollective {
         }
     }
 
-    // All-to-all(v), gather, scatter and reduce: compositions of the two-level allGather,
-    // broadcast and allReduce above (Compositions), in bounded scratch. Correct for any layout
-    // of ranks over nodes; not tuned (an allGather here is N two-level broadcasts).
-
-    @Override
-    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
-        checkUsable("allToAll");
-        try {
-            composed.allToAll(in, out, type);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        }
-    }
-
     @Override
     public void recv(MemorySegment buf, int peer) {
         PointToPoint via = route(peer, false, buf.byteSize());
@@ -219,20 +204,9 @@ public final class HierCollective extends BackendCollective {
         }
     }
 
-    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
-        checkUsable("allToAllV");
-        try {
-            composed.allToAllV(in, sendCounts, out, recvCounts, type);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        }
-    }
-
     /** The node's shared memory for a peer on this node, else the remote transport. */
     private PointToPoint route(int peer, boolean send, long bytes) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + groupName() + " of " + size);
-        }
+        checkPeer(peer);
         String op = send ? PointToPoint.describe(true, bytes, rank, peer) : PointToPoint.describe(false, bytes, peer, rank);
         checkUsable(op);
         if (nodeOfRank[peer] == myNode) return local;
@@ -240,36 +214,6 @@ public final class HierCollective extends BackendCollective {
             throw new IllegalStateException(op + " on group " + groupName() + ": no transport between nodes was opened");
         }
         return remote;
-    }
-
-    @Override
-    public void gather(MemorySegment in, MemorySegment out, int root) {
-        checkUsable("gather");
-        try {
-            composed.gather(in, out, root);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        }
-    }
-
-    @Override
-    public void scatter(MemorySegment in, MemorySegment out, int root) {
-        checkUsable("scatter");
-        try {
-            composed.scatter(in, out, root);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        }
-    }
-
-    @Override
-    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
-        checkUsable("reduce");
-        try {
-            composed.reduce(buf, type, op, root);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        }
     }
 
     /**
@@ -303,7 +247,7 @@ public final class HierCollective extends BackendCollective {
             if (leaders != null) leaders.close();
         } finally {
             local.close();
-            composed.close();
+            closeCompositions();
             if (scratchArena != null) {
                 scratchArena.close();
                 scratchArena = null;

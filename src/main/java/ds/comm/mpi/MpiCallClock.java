@@ -2,6 +2,7 @@ package ds.comm.mpi;
 
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
+import ds.comm.spi.WaitMeter;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -38,17 +39,16 @@ final class MpiCallClock {
     private ElementType type;
     private Combiner op;
     private long count;
-    /** Whether {@link #stop} adds the call's time to {@link #inCallNanos} (a JFR recording wants it). */
-    private boolean measure;
-    /** Start of the current call, plain, for {@link #inCallNanos}; read by the calling thread only. */
+    /** Where {@link #stop} adds the call's time: MPI cannot tell waiting from moving data. */
+    private final WaitMeter inCall;
+    /** Start of the current call, plain, for {@link #inCall}; read by the calling thread only. */
     private long callStart;
-    /** Nanoseconds inside MPI calls while measured, cumulative. */
-    private long inCallNanos;
 
-    MpiCallClock(String group, int rank, long timeoutNanos) {
+    MpiCallClock(String group, int rank, long timeoutNanos, WaitMeter inCall) {
         this.group = group;
         this.rank = rank;
         this.timeoutNanos = timeoutNanos;
+        this.inCall = inCall;
     }
 
     /** Before a blocking MPI call. {@code type}/{@code op} may be null; {@code count} -1 for none. */
@@ -67,17 +67,7 @@ final class MpiCallClock {
     void stop() {
         STARTED.setRelease(this, 0L);
         // The start was read anyway; the end costs a clock read only while someone records.
-        if (measure) inCallNanos += System.nanoTime() - callStart;
-    }
-
-    /** See {@link ds.comm.spi.Collective#measureWaits}. */
-    void measure(boolean on) {
-        measure = on;
-    }
-
-    /** Time inside MPI calls while measured, cumulative: MPI cannot tell waiting from moving data. */
-    long inCallNanos() {
-        return inCallNanos;
+        inCall.addSince(callStart);
     }
 
     /** Start time of the call in progress, or 0. */

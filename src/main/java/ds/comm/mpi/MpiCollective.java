@@ -8,6 +8,7 @@ import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.Compositions;
 import ds.comm.spi.Settings;
+import ds.comm.spi.WaitMeter;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -24,6 +25,9 @@ import java.util.Objects;
  *   allGather      MPI_Allgather (as MPI_BYTE)            broadcast      MPI_Bcast (as MPI_BYTE)
  *   barrier        MPI_Barrier                            split          MPI_Comm_split
  *   send / recv    MPI_Send / MPI_Recv: a size header, the receiver's answer, then the payload
+ *   allToAll       MPI_Alltoall (as MPI_BYTE)             allToAllV      MPI_Allgather of the counts, MPI_Alltoallv
+ *   gather         MPI_Gather (as MPI_BYTE)               scatter        MPI_Scatter (as MPI_BYTE)
+ *   reduce         MPI_Reduce (the root sends a copy of its buffer: MPICH reads MPI_IN_PLACE as an address here)
  * </pre>
  *
  * <p><b>Point-to-point.</b> A send is three messages on the private communicator (tags
@@ -35,10 +39,6 @@ import java.util.Objects;
  * send nobody receives is caught by the watchdog like a stuck collective. The status of
  * {@code MPI_Recv} is written into a private 64-byte slot (larger than either family's
  * {@code MPI_Status}) and not read.
- *   allToAll       MPI_Alltoall (as MPI_BYTE)             allToAllV      MPI_Allgather of the counts, MPI_Alltoallv
- *   gather         MPI_Gather (as MPI_BYTE)               scatter        MPI_Scatter (as MPI_BYTE)
- *   reduce         MPI_Reduce (the root sends a copy of its buffer: MPICH reads MPI_IN_PLACE as an address here)
- * </pre>
  *
  * <p><b>Same calls on every rank.</b> The new collectives (all-to-all, gather, scatter, reduce)
  * choose between one MPI call and a chunked sequence from quantities every rank shares (sizes,
@@ -158,7 +158,7 @@ public final class MpiCollective extends BackendCollective {
             MemorySegment slot = a.allocate(ValueLayout.ADDRESS);
             int rc;
             // Duplicating the world is collective: a rank that never opens would hang the others.
-            MpiCallClock setup = new MpiCallClock("w", lib.worldRank(), settings.timeoutNanos());
+            MpiCallClock setup = new MpiCallClock("w", lib.worldRank(), settings.timeoutNanos(), new WaitMeter());
             lib.watchdog.watch(setup);
             try {
                 lib.enter("w");
@@ -228,7 +228,8 @@ public final class MpiCollective extends BackendCollective {
         this.p2pOut = arena.allocate(ValueLayout.JAVA_LONG);
         this.p2pIn = arena.allocate(ValueLayout.JAVA_LONG);
         this.vectorInts = arena.allocate(ValueLayout.JAVA_INT, 4L * size);
-        this.clock = new MpiCallClock(name, rank, settings.timeoutNanos());
+        // Peer waits are the whole time inside the MPI library: it does not say how much of a call was waiting.
+        this.clock = new MpiCallClock(name, rank, settings.timeoutNanos(), waits);
         lib.watchdog.watch(clock);
     }
 
@@ -244,15 +245,13 @@ public final class MpiCollective extends BackendCollective {
         String operation = "split(" + color + "," + key + ")";
         checkUsable(operation);
         int rc;
-        lib.enter(name);
+        enterCall("split", null, null, color);
         try {
-            clock.start("split", null, null, color);
             rc = (int) lib.commSplit.invokeExact(comm, color, key, handleSlot);
         } catch (Throwable t) {
             throw rethrow(t, name, operation);
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         check(rc, "MPI_Comm_split", operation);
         long child = abi.readHandle(handleSlot);
@@ -294,17 +293,6 @@ public final class MpiCollective extends BackendCollective {
     /** E.g. "mpi: Open MPI v4.1.4 (libmpi.so.40)". */
     public String describe() {
         return lib.describe();
-    }
-
-    @Override
-    public void measureWaits(boolean on) {
-        clock.measure(on);
-    }
-
-    /** The whole time inside the MPI library: it does not say how much of a call was waiting. */
-    @Override
-    public long peerWaitNanos() {
-        return clock.inCallNanos();
     }
 
     @Override
@@ -358,15 +346,13 @@ public final class MpiCollective extends BackendCollective {
     private void allreduceInPlace(MemorySegment buf, long n, long datatype, long mpiOp, MpiUserOp user,
                                   ElementType type, Combiner op) {
         int rc;
-        lib.enter(name);
+        enterCall("allReduce", type, op, n);
         try {
-            clock.start("allReduce", type, op, n);
             rc = (int) lib.allreduce.invokeExact(inPlace, buf, (int) n, datatype, mpiOp, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("allReduce", type, op, n));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allreduce", operation("allReduce", type, op, n));
         if (user != null) checkKernel(user, "allReduce", type, op, n);
@@ -399,15 +385,13 @@ public final class MpiCollective extends BackendCollective {
     private void allgatherBytes(MemorySegment in, MemorySegment out, long n, ElementType type) {
         int rc;
         long byteType = abi.byteType();
-        lib.enter(name);
+        enterCall("allGather", type, null, n / type.byteSize());
         try {
-            clock.start("allGather", type, null, n / type.byteSize());
             rc = (int) lib.allgather.invokeExact(in, (int) n, byteType, out, (int) n, byteType, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("allGather", type, null, n / type.byteSize()));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Allgather", operation("allGather", type, null, n / type.byteSize()));
     }
@@ -454,15 +438,13 @@ public final class MpiCollective extends BackendCollective {
     private void reduceScatterBlock(MemorySegment in, MemorySegment out, long n, long datatype, long mpiOp,
                                     MpiUserOp user, ElementType type, Combiner op) {
         int rc;
-        lib.enter(name);
+        enterCall("reduceScatter", type, op, n);
         try {
-            clock.start("reduceScatter", type, op, n);
             rc = (int) lib.reduceScatterBlock.invokeExact(in, out, (int) n, datatype, mpiOp, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("reduceScatter", type, op, n));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce_scatter_block", operation("reduceScatter", type, op, n));
         if (user != null) checkKernel(user, "reduceScatter", type, op, n);
@@ -497,17 +479,15 @@ public final class MpiCollective extends BackendCollective {
     private void bcastBytes(MemorySegment buf, long n, int root) {
         int rc;
         long byteType = abi.byteType();
-        lib.enter(name);
+        enterCall("broadcast", null, null, n);
         try {
-            clock.start("broadcast", null, null, n);
             rc = (int) lib.bcast.invokeExact(buf, (int) n, byteType, root, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, "broadcast(" + n + " B,root " + root + ")");
+            throw rethrow(t, name, rooted("broadcast", n, root));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Bcast", "broadcast(" + n + " B,root " + root + ")");
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Bcast", rooted("broadcast", n, root));
     }
 
     /** See the class comment: header, answer, payload. */
@@ -566,53 +546,41 @@ public final class MpiCollective extends BackendCollective {
 
     private void p2pSend(MemorySegment from, long n, int peer, int tag, String op) {
         int rc;
-        lib.enter(name);
+        enterCall(op, null, null, n);
         try {
-            clock.start(op, null, null, n);
             rc = (int) lib.send.invokeExact(from, (int) n, abi.byteType(), peer, tag, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, op);
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Send", op);
     }
 
     private void p2pRecv(MemorySegment into, long n, int peer, int tag, String op) {
         int rc;
-        lib.enter(name);
+        enterCall(op, null, null, n);
         try {
-            clock.start(op, null, null, n);
             rc = (int) lib.recv.invokeExact(into, (int) n, abi.byteType(), peer, tag, comm, statusSlot);
         } catch (Throwable t) {
             throw rethrow(t, name, op);
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Recv", op);
-    }
-
-    private void checkPeer(int peer) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + name + " of " + size);
-        }
     }
 
     @Override
     public void barrier() {
         checkUsable("barrier");
         int rc;
-        lib.enter(name);
+        enterCall("barrier", null, null, -1);
         try {
-            clock.start("barrier", null, null, -1);
             rc = (int) lib.barrier.invokeExact(comm);
         } catch (Throwable t) {
             throw rethrow(t, name, "barrier");
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Barrier", "barrier");
     }
@@ -659,18 +627,15 @@ public final class MpiCollective extends BackendCollective {
     private void alltoallBytes(MemorySegment in, MemorySegment out, long n, ElementType type) {
         int rc;
         long byteType = abi.byteType();
-        String operation = operation("allToAll", type, null, n / type.byteSize());
-        lib.enter(name);
+        enterCall("allToAll", type, null, n / type.byteSize());
         try {
-            clock.start("allToAll", type, null, n / type.byteSize());
             rc = (int) lib.alltoall.invokeExact(in, (int) n, byteType, out, (int) n, byteType, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, operation("allToAll", type, null, n / type.byteSize()));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoall", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoall", operation("allToAll", type, null, n / type.byteSize()));
     }
 
     @Override
@@ -726,28 +691,19 @@ public final class MpiCollective extends BackendCollective {
         MemorySegment recv = stage.asSlice(piece * size, piece * size);
         for (long k = 0; k < rounds; k++) {
             long off = k * piece;
-            long at = 0;
-            for (int j = 0; j < size; j++) {
-                long bytes = sendCounts[j] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (len > 0) MemorySegment.copy(in, at + off, send, j * piece, len);
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, j, (int) len);
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, size + j, (int) (j * piece));
-                at += bytes;
-            }
-            for (int i = 0; i < size; i++) {
-                long len = Math.max(0, Math.min(piece, recvCounts[i] * es - off));
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, 2 * size + i, (int) len);
-                vectorInts.setAtIndex(ValueLayout.JAVA_INT, 3 * size + i, (int) (i * piece));
-            }
+            Compositions.packPieces(in, sendCounts, es, off, piece, send, -1);
+            fillPieceVector(sendCounts, es, off, piece, 0);
+            fillPieceVector(recvCounts, es, off, piece, 2);
             alltoallvBytes(send, recv, type);
-            at = 0;
-            for (int i = 0; i < size; i++) {
-                long bytes = recvCounts[i] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (len > 0) MemorySegment.copy(recv, i * piece, out, at + off, len);
-                at += bytes;
-            }
+            Compositions.unpackPieces(recv, 0, piece, recvCounts, es, off, piece, out, -1);
+        }
+    }
+
+    /** Piece lengths of a round and slot displacements ({@code j * piece}) into quarter {@code quarter} and the next. */
+    private void fillPieceVector(long[] counts, int es, long off, long piece, int quarter) {
+        for (int j = 0; j < size; j++) {
+            vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) quarter * size + j, (int) Compositions.pieceLength(counts[j], es, off, piece));
+            vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) (quarter + 1) * size + j, (int) (j * piece));
         }
     }
 
@@ -766,19 +722,16 @@ public final class MpiCollective extends BackendCollective {
         int rc;
         long byteType = abi.byteType();
         long quarter = 4L * size;
-        String operation = "allToAllV(" + lower(type) + ")";
-        lib.enter(name);
+        enterCall("allToAllV", type, null, -1);
         try {
-            clock.start("allToAllV", type, null, -1);
             rc = (int) lib.alltoallv.invokeExact(in, vectorInts, vectorInts.asSlice(quarter), byteType,
                     out, vectorInts.asSlice(2 * quarter), vectorInts.asSlice(3 * quarter), byteType, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, "allToAllV(" + lower(type) + ")");
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoallv", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoallv", "allToAllV(" + lower(type) + ")");
     }
 
     @Override
@@ -815,18 +768,15 @@ public final class MpiCollective extends BackendCollective {
     private void gatherBytes(MemorySegment in, MemorySegment out, long n, int root) {
         int rc;
         long byteType = abi.byteType();
-        String operation = "gather(" + n + " B,root " + root + ")";
-        lib.enter(name);
+        enterCall("gather", null, null, n);
         try {
-            clock.start("gather", null, null, n);
             rc = (int) lib.gather.invokeExact(in, (int) n, byteType, out, (int) n, byteType, root, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, rooted("gather", n, root));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Gather", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Gather", rooted("gather", n, root));
     }
 
     @Override
@@ -863,18 +813,15 @@ public final class MpiCollective extends BackendCollective {
     private void scatterBytes(MemorySegment in, MemorySegment out, long n, int root) {
         int rc;
         long byteType = abi.byteType();
-        String operation = "scatter(" + n + " B,root " + root + ")";
-        lib.enter(name);
+        enterCall("scatter", null, null, n);
         try {
-            clock.start("scatter", null, null, n);
             rc = (int) lib.scatter.invokeExact(in, (int) n, byteType, out, (int) n, byteType, root, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, operation);
+            throw rethrow(t, name, rooted("scatter", n, root));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Scatter", operation);
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Scatter", rooted("scatter", n, root));
     }
 
     /**
@@ -930,15 +877,13 @@ public final class MpiCollective extends BackendCollective {
             MemorySegment.copy(buf, 0, send, 0, buf.byteSize());
             recv = buf;
         }
-        lib.enter(name);
+        enterCall("reduce", type, op, n);
         try {
-            clock.start("reduce", type, op, n);
             rc = (int) lib.reduce.invokeExact(send, recv, (int) n, datatype, mpiOp, root, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation("reduce", type, op, n));
         } finally {
-            clock.stop();
-            lib.exit();
+            exitCall();
         }
         if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Reduce", operation("reduce", type, op, n));
         if (user != null) checkKernel(user, "reduce", type, op, n);
@@ -1023,6 +968,21 @@ public final class MpiCollective extends BackendCollective {
         }
     }
 
+    /**
+     * Before a downcall: holds the library for this thread ({@link MpiLibrary#enter}) and starts the
+     * watchdog's clock with the call's description. Pair with {@link #exitCall()} in a finally.
+     */
+    private void enterCall(String collective, ElementType type, Combiner op, long count) {
+        lib.enter(name);
+        clock.start(collective, type, op, count);
+    }
+
+    /** After the downcall, however it ended. */
+    private void exitCall() {
+        clock.stop();
+        lib.exit();
+    }
+
     /** During construction, before the group rank is known: the rank named is the world rank. */
     private static void checkOpen(MpiLibrary lib, String name, int rc, String function) {
         if (rc != MpiLibrary.MPI_SUCCESS) {
@@ -1043,6 +1003,11 @@ public final class MpiCollective extends BackendCollective {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;
         return new CommFailure(CommFailure.Kind.SETUP, -1, group, operation, "unexpected " + t, t);
+    }
+
+    /** E.g. "gather(4096 B,root 0)": built only when the call failed, like every operation text of a call. */
+    private static String rooted(String collective, long bytes, int root) {
+        return collective + "(" + bytes + " B,root " + root + ")";
     }
 
     private static String operation(String collective, ElementType type, Combiner op, long count) {

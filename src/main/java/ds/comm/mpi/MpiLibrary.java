@@ -188,9 +188,9 @@ public final class MpiLibrary {
                 }
                 MpiAbi abi;
                 if (lookup.find(OpenMpiAbi.MARKER).isPresent()) {
-                    abi = new OpenMpiAbi(lookup, candidate);
+                    abi = OpenMpiAbi.abi(lookup, candidate);
                 } else if (lookup.find(MpichAbi.MARKER).isPresent()) {
-                    abi = new MpichAbi();
+                    abi = MpichAbi.abi();
                 } else {
                     // Do not close: dlclose of an MPI library can be unsafe; it is merely unused.
                     tried.add(candidate + " (loaded, but exports neither " + OpenMpiAbi.MARKER + " (Open MPI) nor "

@@ -1,14 +1,6 @@
 package ds.comm.mpi;
 
-import ds.comm.lanes.Combiner;
-import ds.comm.lanes.ElementType;
-import ds.comm.spi.CommFailure;
-
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
+import java.util.Map;
 
 /**
  * The MPICH ABI ({@code libmpich.so.12}, also Intel MPI's and MVAPICH's {@code libmpi.so.12}):
@@ -27,99 +19,26 @@ import java.lang.invoke.MethodType;
  * Error classes: BUFFER 1, COUNT 2, TYPE 3, RANK 6, ROOT 7, OP 9, ARG 12, TRUNCATE 14,
  * MPIX_ERR_PROC_FAILED 101, MPIX_ERR_REVOKED 103.
  */
-final class MpichAbi implements MpiAbi {
+final class MpichAbi {
 
     /** Symbol whose presence (with no Open MPI marker) identifies an MPICH-derived library. */
     static final String MARKER = "MPIR_Err_create_code";
 
-    private static final MethodHandle TO_INT =
-            MethodHandles.explicitCastArguments(MethodHandles.identity(int.class),
-                    MethodType.methodType(int.class, long.class));
+    /** The predefined handles of the table above, by their names in mpi.h. */
+    private static final Map<String, Long> HANDLES = Map.ofEntries(
+            Map.entry("MPI_COMM_WORLD", 0x44000000L), Map.entry("MPI_BYTE", 0x4c00010dL),
+            Map.entry("MPI_ERRORS_RETURN", 0x54000001L),
+            Map.entry("MPI_FLOAT", 0x4c00040aL), Map.entry("MPI_DOUBLE", 0x4c00080bL),
+            Map.entry("MPI_INT", 0x4c000405L), Map.entry("MPI_INT64_T", 0x4c00083aL),
+            Map.entry("MPI_SUM", 0x58000003L), Map.entry("MPI_PROD", 0x58000004L),
+            Map.entry("MPI_MIN", 0x58000002L), Map.entry("MPI_MAX", 0x58000001L));
 
-    @Override
-    public String family() {
-        return "MPICH";
+    private MpichAbi() {
     }
 
-    @Override
-    public ValueLayout handleLayout() {
-        return ValueLayout.JAVA_INT;
-    }
-
-    @Override
-    public MethodHandle handleToCarrier() {
-        // Narrowing keeps the low 32 bits: user handles such as 0x8c000000 are negative ints,
-        // stored sign-extended in the long and restored exactly here.
-        return TO_INT;
-    }
-
-    @Override
-    public long readHandle(MemorySegment slot) {
-        return slot.get(ValueLayout.JAVA_INT, 0);
-    }
-
-    @Override
-    public void writeHandle(MemorySegment slot, long handle) {
-        slot.set(ValueLayout.JAVA_INT, 0, (int) handle);
-    }
-
-    @Override
-    public long commWorld() {
-        return 0x44000000;
-    }
-
-    @Override
-    public long datatype(ElementType type) {
-        return switch (type) {
-            case FP32 -> 0x4c00040a;
-            case FP64 -> 0x4c00080b;
-            case INT32 -> 0x4c000405;
-            case INT64 -> 0x4c00083a;
-            case BF16, FP16 -> 0L;
-        };
-    }
-
-    @Override
-    public long byteType() {
-        return 0x4c00010d;
-    }
-
-    @Override
-    public long op(Combiner op) {
-        return switch (op) {
-            case MAX -> 0x58000001;
-            case MIN -> 0x58000002;
-            case SUM -> 0x58000003;
-            case PROD -> 0x58000004;
-        };
-    }
-
-    @Override
-    public long errorsReturn() {
-        return 0x54000001;
-    }
-
-    @Override
-    public long inPlace() {
-        return -1L;
-    }
-
-    @Override
-    public int maxErrorString() {
-        return 512;
-    }
-
-    @Override
-    public int maxLibraryVersionString() {
-        return 8192;
-    }
-
-    @Override
-    public CommFailure.Kind kindOf(int errorClass) {
-        return switch (errorClass) {
-            case 1, 2, 3, 6, 7, 9, 12, 14 -> CommFailure.Kind.MISMATCH;
-            case 101, 103 -> CommFailure.Kind.PEER_LOST;
-            default -> CommFailure.Kind.SETUP;
-        };
+    /** The MPICH ABI. */
+    static MpiAbi abi() {
+        return MpiAbi.of("MPICH", true, HANDLES::get, -1L, 512, 8192,
+                new int[] {1, 2, 3, 6, 7, 9, 12, 14}, new int[] {101, 103});
     }
 }

@@ -8,7 +8,7 @@
  *       backend is opened), the launcher's own implementation's first
  *       ({@link ds.comm.mpi.MpiImplementation}) and the MPI lifecycle (init with MPI_THREAD_MULTIPLE unless the host
  *       already initialised MPI, finalize after the last communicator if we initialised);</li>
- *   <li>the two binary interfaces in the wild, each in one class behind {@code MpiAbi}: Open MPI
+ *   <li>the two binary interfaces in the wild, each a table of values in {@code MpiAbi}: Open MPI
  *       (handles are addresses of exported objects) and the MPICH ABI (handles are int
  *       constants), with every constant verified against the installed headers;</li>
  *   <li>{@link ds.comm.mpi.MpiCollective}: the {@link ds.comm.spi.Collective} of one MPI

@@ -10,6 +10,10 @@ abstract class BalancedPass extends RingPass {
     /** Frames sent, and frames received, by this rank in the current call; set when armed. */
     int frames;
 
+    BalancedPass(int size, int rank, long chunkBytes) {
+        super(size, rank, chunkBytes);
+    }
+
     @Override
     final int sendFrames() {
         return frames;

@@ -11,13 +11,6 @@ import java.nio.ByteBuffer;
  */
 final class BroadcastPass extends RingPass {
 
-    private final int n;
-    private final int r;
-    private final long chunkBytes;
-
-    /** Separate views for sending and receiving: an in-flight send keeps its view's position. */
-    private final SegmentView sendView = new SegmentView();
-    private final SegmentView recvView = new SegmentView();
     private MemorySegment buffer;
     private long bytes;
     private int chunks;
@@ -25,23 +18,15 @@ final class BroadcastPass extends RingPass {
     private int position;
 
     BroadcastPass(int size, int rank, long chunkBytes) {
-        this.n = size;
-        this.r = rank;
-        this.chunkBytes = chunkBytes;
+        super(size, rank, chunkBytes);
     }
 
     void arm(MemorySegment buf, int root) {
         identify(FrameDescriptor.KIND_BROADCAST, null, null, buf.byteSize(), root);
         buffer = buf;
-        sendView.bind(buf);
-        recvView.bind(buf);
+        bindOutput(buf);
         bytes = buf.byteSize();
-        long k = piecesAtLeastOne(bytes, chunkBytes);
-        if (k > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("broadcast of " + bytes + " bytes needs " + k + " frames of "
-                    + chunkBytes + " bytes; raise the chunk size");
-        }
-        chunks = (int) k;
+        chunks = frameCount(piecesAtLeastOne(bytes, chunkBytes), "broadcast of ", bytes, " bytes", chunkBytes);
         position = mod(r - root, n);
     }
 
@@ -72,12 +57,12 @@ final class BroadcastPass extends RingPass {
 
     @Override
     ByteBuffer sendView(int frame) {
-        return sendView.available() ? sendView.slice(frame * chunkBytes, chunkLength(frame * chunkBytes)) : null;
+        return outputSendView.available() ? outputSendView.slice(frame * chunkBytes, chunkLength(frame * chunkBytes)) : null;
     }
 
     @Override
     ByteBuffer recvView(int frame) {
-        return recvView.available() ? recvView.slice(frame * chunkBytes, chunkLength(frame * chunkBytes)) : null;
+        return outputRecvView.available() ? outputRecvView.slice(frame * chunkBytes, chunkLength(frame * chunkBytes)) : null;
     }
 
     @Override
@@ -95,8 +80,7 @@ final class BroadcastPass extends RingPass {
     @Override
     void forget() {
         buffer = null;
-        sendView.forget();
-        recvView.forget();
+        super.forget();
     }
 
     @Override

@@ -2,6 +2,7 @@ package ds.comm.ring;
 
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.IdleStrategy;
+import ds.comm.spi.WaitMeter;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -81,10 +82,8 @@ final class FramePump {
     /** Longest failure explanation an abort frame carries. */
     static final int MAX_ABORT_DETAIL = 1024;
 
-    /** Whether stretches without progress are added to {@link #waitedNanos} (a JFR recording wants it). */
-    private boolean measureWaits;
-    /** Nanoseconds without socket progress while measured, cumulative: plain, one thread. */
-    private long waitedNanos;
+    /** Where stretches without socket progress are added: the collective's peer waits. */
+    private final WaitMeter waits;
 
     /** True while a frame is not yet completely written. */
     private boolean sendPending;
@@ -100,7 +99,7 @@ final class FramePump {
      */
     FramePump(SocketChannel toRight, SocketChannel fromLeft, int rightWorld, int leftWorld, int myWorld, String group,
               String self, IdleStrategy idle, Heartbeat heartbeat, MemorySegment sendSegment, ByteBuffer recvHeader,
-              MemorySegment recvSegment) throws IOException {
+              MemorySegment recvSegment, WaitMeter waits) throws IOException {
         this.toRight = toRight;
         this.fromLeft = fromLeft;
         this.rightWorld = rightWorld;
@@ -115,6 +114,7 @@ final class FramePump {
         this.recvHeader = recvHeader;
         this.recvSegment = recvSegment;
         this.recvBuffer = recvSegment.asByteBuffer();
+        this.waits = waits;
         this.selector = Selector.open();
         try {
             this.readKey = fromLeft.register(selector, 0);
@@ -217,7 +217,7 @@ final class FramePump {
             if (progress) {
                 if (waiting) {
                     // The start was read anyway; the end costs a clock read only while someone records.
-                    if (measureWaits) waitedNanos += System.nanoTime() - waitStart;
+                    waits.addSince(waitStart);
                     idle.waitEnded();
                     idle.reset();
                     waiting = false;
@@ -238,16 +238,6 @@ final class FramePump {
                 }
             }
         }
-    }
-
-    /** See {@link ds.comm.spi.Collective#measureWaits}. */
-    void measureWaits(boolean on) {
-        measureWaits = on;
-    }
-
-    /** Time without socket progress while measured, cumulative (see {@link ds.comm.spi.Collective#peerWaitNanos}). */
-    long waitedNanos() {
-        return waitedNanos;
     }
 
     /** Throws PEER_LOST naming the neighbour once the heartbeat declared one lost; allocates nothing otherwise. */
@@ -387,11 +377,8 @@ final class FramePump {
                         "world rank " + leftWorld + " closed its connection to this rank", null);
             }
             return n;
-        } catch (ClosedChannelException e) {
-            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
         } catch (IOException e) {
-            throw failure(CommFailure.Kind.PEER_LOST, leftWorld, pass,
-                    "reading from world rank " + leftWorld + " failed: " + e.getMessage(), e);
+            throw ioFailure(e, pass, leftWorld, "reading from");
         }
     }
 
@@ -406,17 +393,25 @@ final class FramePump {
                 written += toRight.write(sendPayload);
             }
             return written;
-        } catch (ClosedChannelException e) {
-            throw failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
         } catch (IOException e) {
-            throw failure(CommFailure.Kind.PEER_LOST, rightWorld, pass,
-                    "writing to world rank " + rightWorld + " failed: " + e.getMessage(), e);
+            throw ioFailure(e, pass, rightWorld, "writing to");
         }
     }
 
     private CommFailure mismatch(RingPass pass, String detail) {
         return failure(CommFailure.Kind.MISMATCH, leftWorld, pass, "frame from world rank " + leftWorld + ": " + detail,
                 null);
+    }
+
+    /**
+     * A failed read or write: our own channel closed under the call (the collective was closed)
+     * aborts; anything else on the socket means the neighbour {@code world} is lost.
+     */
+    private CommFailure ioFailure(IOException e, RingPass pass, int world, String direction) {
+        if (e instanceof ClosedChannelException) {
+            return failure(CommFailure.Kind.ABORTED, -1, pass, "the collective was closed during the call", e);
+        }
+        return failure(CommFailure.Kind.PEER_LOST, world, pass, direction + " world rank " + world + " failed: " + e.getMessage(), e);
     }
 
     private CommFailure failure(CommFailure.Kind kind, int peer, RingPass pass, String detail, Throwable cause) {

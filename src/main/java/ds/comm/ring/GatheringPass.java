@@ -20,23 +20,12 @@ import java.nio.ByteBuffer;
  */
 final class GatheringPass extends BalancedPass {
 
-    private final int n;
-    private final int r;
-    private final long chunkBytes;
-
-    /** Separate views for sending and receiving: an in-flight send keeps its view's position. */
-    private final SegmentView sendView = new SegmentView();
-    private final SegmentView recvView = new SegmentView();
     private MemorySegment blocks;
     private long blockBytes;
     private int chunksPerStep;
-    private ElementType type;
-    private Combiner combiner;
 
     GatheringPass(int size, int rank, long chunkBytes) {
-        this.n = size;
-        this.r = rank;
-        this.chunkBytes = chunkBytes;
+        super(size, rank, chunkBytes);
     }
 
     /**
@@ -45,11 +34,8 @@ final class GatheringPass extends BalancedPass {
      */
     void arm(int frameKind, MemorySegment in, MemorySegment out, ElementType type, Combiner op, long elements) {
         identify(frameKind, type, op, elements, 0);
-        this.type = type;
-        combiner = op;
         blocks = out;
-        sendView.bind(out);
-        recvView.bind(out);
+        bindOutput(out);
         blockBytes = in == null ? 0 : in.byteSize();
         if (blockBytes > 0) {
             MemorySegment.copy(in, 0, out, r * blockBytes, blockBytes);
@@ -66,64 +52,62 @@ final class GatheringPass extends BalancedPass {
 
     @Override
     int stage(int frame, MemorySegment dst, long dstOffset) {
-        int t = frame / chunksPerStep;
-        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
-        long bytes = chunkLength(offset);
+        long bytes = chunkLength(chunkOffset(frame));
         if (bytes > 0) {
-            MemorySegment.copy(blocks, mod(r - t, n) * blockBytes + offset, dst, dstOffset, bytes);
+            MemorySegment.copy(blocks, blockOffset(frame, 0), dst, dstOffset, bytes);
         }
         return (int) bytes;
     }
 
     @Override
     ByteBuffer sendView(int frame) {
-        if (!sendView.available()) {
-            return null;
-        }
-        int t = frame / chunksPerStep;
-        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
-        return sendView.slice(mod(r - t, n) * blockBytes + offset, chunkLength(offset));
+        return outputSendView.available() ? outputSendView.slice(blockOffset(frame, 0), chunkLength(chunkOffset(frame))) : null;
     }
 
     @Override
     ByteBuffer recvView(int frame) {
-        if (!recvView.available()) {
-            return null;
-        }
-        int t = frame / chunksPerStep;
-        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
-        return recvView.slice(mod(r - t - 1, n) * blockBytes + offset, chunkLength(offset));
+        return outputRecvView.available() ? outputRecvView.slice(blockOffset(frame, 1), chunkLength(chunkOffset(frame))) : null;
     }
 
     @Override
     int expectedPayload(int frame) {
-        int t = frame / chunksPerStep;
-        return (int) chunkLength((long) (frame - t * chunksPerStep) * chunkBytes);
+        return (int) chunkLength(chunkOffset(frame));
     }
 
     @Override
     void consume(int frame, MemorySegment src, int length) {
-        int t = frame / chunksPerStep;
-        long offset = (long) (frame - t * chunksPerStep) * chunkBytes;
         if (length > 0) {
-            MemorySegment.copy(src, 0, blocks, mod(r - t - 1, n) * blockBytes + offset, length);
+            MemorySegment.copy(src, 0, blocks, blockOffset(frame, 1), length);
         }
     }
 
     @Override
     void forget() {
         blocks = null;
-        sendView.forget();
-        recvView.forget();
+        super.forget();
     }
 
+    /** The header identity names type and op (it is what peers compare), so it serves here too. */
     @Override
     String describe() {
         return switch (kind) {
             case FrameDescriptor.KIND_BARRIER -> "barrier";
-            case FrameDescriptor.KIND_ALL_GATHER -> "allGather(" + type + "," + count + ")";
-            default -> "allReduce(" + type + "," + combiner + "," + count + ")";
+            case FrameDescriptor.KIND_ALL_GATHER -> "allGather(" + ElementType.ofCode(dtype) + "," + count + ")";
+            default -> "allReduce(" + ElementType.ofCode(dtype) + "," + Combiner.ofCode(op) + "," + count + ")";
         };
+    }
+
+    /** Offset of frame {@code frame}'s chunk within its block: frames go step by step, chunk by chunk. */
+    private long chunkOffset(int frame) {
+        return (long) (frame % chunksPerStep) * chunkBytes;
+    }
+
+    /**
+     * Offset in {@code blocks} of frame {@code frame}'s chunk: in step t a rank sends block
+     * {@code r-t} ({@code behind} 0) and receives block {@code r-t-1} ({@code behind} 1).
+     */
+    private long blockOffset(int frame, int behind) {
+        return mod(r - frame / chunksPerStep - behind, n) * blockBytes + chunkOffset(frame);
     }
 
     private long chunkLength(long offset) {

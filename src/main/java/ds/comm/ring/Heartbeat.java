@@ -1,8 +1,6 @@
 package ds.comm.ring;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
@@ -71,16 +69,6 @@ final class Heartbeat implements AutoCloseable {
     record Loss(int worldRank, String detail) {
     }
 
-    private static final VarHandle LOSS;
-
-    static {
-        try {
-            LOSS = MethodHandles.lookup().findVarHandle(Heartbeat.class, "loss", Loss.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
     /** One neighbour's heartbeat connection; touched by the heartbeat thread only. */
     private static final class Side {
         final SocketChannel channel;
@@ -119,9 +107,8 @@ final class Heartbeat implements AutoCloseable {
     /** Readiness needs no handling (every wake-up drains both sides); a field, so select allocates nothing. */
     private final Consumer<SelectionKey> ignoreReadyKey = key -> { };
     private volatile boolean closed;
-    /** The first loss seen; written with release by the heartbeat thread, read with acquire. */
-    @SuppressWarnings("unused")
-    private Loss loss;
+    /** The first loss seen; written once by the heartbeat thread, polled by the calling thread. */
+    private volatile Loss loss;
 
     private Heartbeat(SocketChannel toRight, int rightWorld, SocketChannel fromLeft, int leftWorld,
                       long silenceNanos, String threadName) throws IOException {
@@ -171,7 +158,7 @@ final class Heartbeat implements AutoCloseable {
 
     /** The first neighbour loss seen, or null while both neighbours are alive. Allocates nothing. */
     Loss lossAcquire() {
-        return (Loss) LOSS.getAcquire(this);
+        return loss;
     }
 
     /** Stops the thread (waiting at most {@link #JOIN_MILLIS}) and closes both connections; idempotent. */
@@ -181,14 +168,7 @@ final class Heartbeat implements AutoCloseable {
             return;
         }
         closed = true;
-        selector.wakeup();
-        if (Thread.currentThread() != thread) {
-            try {
-                thread.join(JOIN_MILLIS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        RingEndpoint.stopSelectorThread(selector, thread, JOIN_MILLIS);
         // Closing the selector also ends a thread that did not stop in time (ClosedSelectorException).
         RingEndpoint.closeQuietly(selector);
         RingEndpoint.closeQuietly(right.channel);
@@ -226,7 +206,7 @@ final class Heartbeat implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             if (!closed) {
                 if (lossAcquire() == null) {
-                    LOSS.setRelease(this, new Loss(-1, "the heartbeat thread failed: " + e));
+                    loss = new Loss(-1, "the heartbeat thread failed: " + e);
                 }
             }
         }
@@ -318,7 +298,7 @@ final class Heartbeat implements AutoCloseable {
 
     private void declare(Side side, String detail) {
         if (lossAcquire() == null) {
-            LOSS.setRelease(this, new Loss(side.worldRank, detail));
+            loss = new Loss(side.worldRank, detail);
         }
     }
 }

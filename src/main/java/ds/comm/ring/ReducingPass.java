@@ -65,10 +65,7 @@ import java.nio.ByteBuffer;
  */
 final class ReducingPass extends BalancedPass {
 
-    private final int n;
-    private final int r;
     private final Reducer reducer;
-    private final long chunkBytes;
     /** Chunks per segment per round when N >= 3 (bounded by the banks' size). */
     private final int bankChunks;
     /** N banks of bankChunks slots of chunkBytes each (unused for N = 2). */
@@ -77,9 +74,6 @@ final class ReducingPass extends BalancedPass {
     private final MemorySegment scratch;
     private final SegmentView banksView = new SegmentView();
     private final SegmentView localView = new SegmentView();
-    /** Separate views for sending and receiving: an in-flight send keeps its view's position. */
-    private final SegmentView resultSendView = new SegmentView();
-    private final SegmentView resultRecvView = new SegmentView();
     private final MemorySegment[] sources = new MemorySegment[2];
     private final long[] sourceOffsets = new long[2];
 
@@ -108,10 +102,8 @@ final class ReducingPass extends BalancedPass {
 
     ReducingPass(int size, int rank, Reducer reducer, long chunkBytes, int bankChunks, MemorySegment banks,
                  MemorySegment scratch) {
-        this.n = size;
-        this.r = rank;
+        super(size, rank, chunkBytes);
         this.reducer = reducer;
-        this.chunkBytes = chunkBytes;
         this.bankChunks = bankChunks;
         this.banks = banks;
         this.scratch = scratch;
@@ -147,8 +139,7 @@ final class ReducingPass extends BalancedPass {
         local = localData;
         result = resultData;
         localView.bind(localData);
-        resultSendView.bind(resultData);
-        resultRecvView.bind(resultData);
+        bindOutput(resultData);
         allReduce = gather;
         shift = segmentShift;
         segmentBase = base;
@@ -204,18 +195,18 @@ final class ReducingPass extends BalancedPass {
             return banksView.available() ? banksView.slice(bankSlot(step - 1), length * wireSize) : null;
         }
         int segment = mod(r + 1 - (step - (n - 1)), n);
-        return resultSendView.available()
-                ? resultSendView.slice(elementOffset(segment) * elementSize, chunkLength(segment) * elementSize) : null;
+        return outputSendView.available()
+                ? outputSendView.slice(elementOffset(segment) * elementSize, chunkLength(segment) * elementSize) : null;
     }
 
     @Override
     ByteBuffer recvView(int frame) {
         decode(frame);
-        if (step < n - 1 || !resultRecvView.available()) {
+        if (step < n - 1 || !outputRecvView.available()) {
             return null;
         }
         int segment = mod(r - (step - (n - 1)), n);
-        return resultRecvView.slice(elementOffset(segment) * elementSize, chunkLength(segment) * elementSize);
+        return outputRecvView.slice(elementOffset(segment) * elementSize, chunkLength(segment) * elementSize);
     }
 
     @Override
@@ -263,8 +254,7 @@ final class ReducingPass extends BalancedPass {
         local = null;
         result = null;
         localView.forget();
-        resultSendView.forget();
-        resultRecvView.forget();
+        super.forget();
     }
 
     @Override

@@ -3,8 +3,8 @@ package ds.comm.ring;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
-import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.ComposingCollective;
 import ds.comm.spi.Compositions;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
@@ -60,7 +60,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link Settings#peerLostNanos()} lost: a call waiting for it fails with
  * {@link CommFailure.Kind#PEER_LOST} naming it, and so does any call started afterwards.
  */
-public final class RingCollective extends BackendCollective {
+public final class RingCollective extends ComposingCollective {
 
     /** Chunk slots for partial sums in all; the N banks hold K = max(1, budget / N) slots each. */
     private static final int BANK_CHUNK_BUDGET = 8;
@@ -85,9 +85,6 @@ public final class RingCollective extends BackendCollective {
     private final long smallMessageBytes;
     private final MemorySegment[] rankSources;
     private final long[] rankOffsets;
-    /** All-to-all(v), gather, scatter and reduce, composed from this ring's own passes. */
-    private final Compositions composed;
-
     private final PeerLinks peers;
     private int sequence;
     private volatile boolean busy;
@@ -98,7 +95,7 @@ public final class RingCollective extends BackendCollective {
     private RingCollective(GroupSpec group, Settings settings, Reducer reducer, SocketChannel toRight,
                            SocketChannel fromLeft, Heartbeat heartbeat, RingEndpoint endpoint,
                            List<InetSocketAddress> addressOfGroupRank) {
-        super("ring", group.name(), group.myIndex(), group.size());
+        super("ring", group);
         this.group = group;
         this.settings = settings;
         this.reducer = reducer;
@@ -128,7 +125,7 @@ public final class RingCollective extends BackendCollective {
         try {
             this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
                     group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self,
-                    settings.idle().get(), heartbeat, send, recvHeader.asByteBuffer(), recv);
+                    settings.idle().get(), heartbeat, send, recvHeader.asByteBuffer(), recv, waits);
         } catch (IOException e) {
             arena.close();
             throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), "open(ring)", self
@@ -143,7 +140,6 @@ public final class RingCollective extends BackendCollective {
             Heartbeat.Loss loss = heartbeat.lossAcquire();
             return loss != null && loss.worldRank() == worldRank ? loss.detail() : null;
         });
-        this.composed = new Compositions(this, group.name(), group::worldRank);
     }
 
     /**
@@ -354,23 +350,6 @@ public final class RingCollective extends BackendCollective {
         }
     }
 
-    // All-to-all, gather, scatter and reduce are compositions of this ring's allGather,
-    // broadcast and allReduce (see Compositions): correct, bounded in memory and covered by the
-    // passes' framing, deadlines and failure reporting. The public methods above re-enter
-    // through enter()/exit(), which count their nesting.
-
-    @Override
-    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
-        enter("allToAll");
-        try {
-            composed.allToAll(in, out, type);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        } finally {
-            exit();
-        }
-    }
-
     /** Over the pair's own connection, claimed on the first recv from {@code peer} (see {@link PeerLinks}). */
     @Override
     public void recv(MemorySegment buf, int peer) {
@@ -383,70 +362,6 @@ public final class RingCollective extends BackendCollective {
         } finally {
             exit();
         }
-    }
-
-    @Override
-    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
-        enter("allToAllV");
-        try {
-            composed.allToAllV(in, sendCounts, out, recvCounts, type);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        } finally {
-            exit();
-        }
-    }
-
-    private void checkPeer(int peer) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
-        }
-    }
-
-    @Override
-    public void gather(MemorySegment in, MemorySegment out, int root) {
-        enter("gather");
-        try {
-            composed.gather(in, out, root);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        } finally {
-            exit();
-        }
-    }
-
-    @Override
-    public void scatter(MemorySegment in, MemorySegment out, int root) {
-        enter("scatter");
-        try {
-            composed.scatter(in, out, root);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        } finally {
-            exit();
-        }
-    }
-
-    @Override
-    public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
-        enter("reduce");
-        try {
-            composed.reduce(buf, type, op, root);
-        } catch (CommFailure f) {
-            throw recordFailure(f);
-        } finally {
-            exit();
-        }
-    }
-
-    @Override
-    public void measureWaits(boolean on) {
-        pump.measureWaits(on);
-    }
-
-    @Override
-    public long peerWaitNanos() {
-        return pump.waitedNanos();
     }
 
     /**
@@ -479,6 +394,23 @@ public final class RingCollective extends BackendCollective {
         }
     }
 
+    /*
+     * All-to-all, gather, scatter and reduce are compositions of this ring's allGather,
+     * broadcast and allReduce (ComposingCollective): correct, bounded in memory and covered by the
+     * passes' framing, deadlines and failure reporting. A composed call is one call of the ring
+     * (its buffers stay until it returns), and the passes it runs enter again as nested calls.
+     */
+
+    @Override
+    protected void beginCall(String operation) {
+        enter(operation);
+    }
+
+    @Override
+    protected void endCall() {
+        exit();
+    }
+
     private void exit() {
         // A composed call (allToAll, ...) enters once more per pass it runs: only the outermost
         // exit ends the call.
@@ -509,7 +441,7 @@ public final class RingCollective extends BackendCollective {
             reducing.forget();
             gathering.forget();
             broadcasting.forget();
-            composed.close();
+            closeCompositions();
             arena.close();
         }
     }

@@ -239,12 +239,7 @@ public final class RingEndpoint implements AutoCloseable {
             return;
         }
         closed = true;
-        selector.wakeup();
-        try {
-            acceptor.join(TimeUnit.SECONDS.toMillis(5));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        stopSelectorThread(selector, acceptor, TimeUnit.SECONDS.toMillis(5));
         synchronized (lock) {
             for (Inbound in : parked.values()) {
                 closeQuietly(in.channel());
@@ -471,6 +466,23 @@ public final class RingEndpoint implements AutoCloseable {
             return String.valueOf(ch.getRemoteAddress());
         } catch (IOException e) {
             return "?";
+        }
+    }
+
+    /**
+     * Wakes {@code thread}, which blocks in {@code selector} and checks its owner's closed flag
+     * after each select, and waits at most {@code millis} for it to end (not when called from
+     * that thread itself). An interrupt of the caller is kept for it.
+     */
+    static void stopSelectorThread(Selector selector, Thread thread, long millis) {
+        selector.wakeup();
+        if (Thread.currentThread() == thread) {
+            return;
+        }
+        try {
+            thread.join(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -20,12 +20,31 @@ import java.nio.ByteBuffer;
  */
 abstract class RingPass {
 
+    /** Ranks in the ring. */
+    final int n;
+    /** This rank's place in the ring. */
+    final int r;
+    /** Most payload bytes per frame. */
+    final long chunkBytes;
+    /**
+     * Views of the call's output memory, which frames are both received into and forwarded from:
+     * separate for sending and receiving, since an in-flight send keeps its view's position.
+     */
+    final SegmentView outputSendView = new SegmentView();
+    final SegmentView outputRecvView = new SegmentView();
+
     /** Header identity of the current call; compared field by field with every received header. */
     int kind;
     int dtype;
     int op;
     long count;
     int aux;
+
+    RingPass(int size, int rank, long chunkBytes) {
+        this.n = size;
+        this.r = rank;
+        this.chunkBytes = chunkBytes;
+    }
 
     /**
      * Sets the header identity of the call being armed; {@code type} and {@code combiner} may be
@@ -76,8 +95,20 @@ abstract class RingPass {
     /** Consumes the {@code length} payload bytes of receive frame {@code frame} at the start of {@code src}. */
     abstract void consume(int frame, MemorySegment src, int length);
 
-    /** Drops every reference to caller memory (segments, views); called when the collective closes. */
-    abstract void forget();
+    /** Points both output views at {@code out}, the call's output memory. */
+    final void bindOutput(MemorySegment out) {
+        outputSendView.bind(out);
+        outputRecvView.bind(out);
+    }
+
+    /**
+     * Drops every reference to caller memory (segments, views); called when the collective closes.
+     * Passes that hold more drop it and call this.
+     */
+    void forget() {
+        outputSendView.forget();
+        outputRecvView.forget();
+    }
 
     /** The call for failure messages, e.g. "allReduce(FP32,SUM,4096)". Only called on failure. */
     abstract String describe();

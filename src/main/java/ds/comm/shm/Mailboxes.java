@@ -175,17 +175,33 @@ final class Mailboxes {
         return getWordAcquire(segments[q], peerBlock[q] + MAIL_ACK);
     }
 
+    /** Waits until the receiver q acknowledged {@code target} chunks (or reported a mismatch). */
     private void awaitAck(int q, long target, long bytes, long start) {
+        await(q, MAIL_ACK, target, true, bytes, start);
+    }
+
+    /** Waits until the sender q published {@code target} chunks. */
+    private void awaitSeq(int q, long target, long bytes, long start) {
+        await(q, MAIL_SEQ, target, false, bytes, start);
+    }
+
+    /**
+     * Waits until word {@code word} of peer q's block for this rank reaches {@code target}: the
+     * one wait loop of both directions. A sender also watches the receiver's NACK.
+     */
+    private void await(int q, long word, long target, boolean sending, long bytes, long start) {
         MemorySegment peer = segments[q];
-        long block = peerBlock[q];
+        long at = peerBlock[q] + word;
         idle.reset();
         long lastCheck = System.nanoTime();
-        while (getWordAcquire(peer, block + MAIL_ACK) < target) {
-            CommFailure refused = refusedBy(q, bytes);
-            if (refused != null) throw refused;
-            lastCheck = checkWaiting(q, peer, true, bytes, start, lastCheck);
-            if (getWordAcquire(peer, block + MAIL_ACK) >= target) break;
-            pause(q, peer, block + MAIL_ACK, target, start, lastCheck);
+        while (getWordAcquire(peer, at) < target) {
+            if (sending) {
+                CommFailure refused = refusedBy(q, bytes);
+                if (refused != null) throw refused;
+            }
+            lastCheck = checkWaiting(q, peer, sending, bytes, start, lastCheck);
+            if (getWordAcquire(peer, at) >= target) break;
+            pause(q, peer, at, target, start, lastCheck);
         }
         idle.waitEnded();
     }
@@ -198,19 +214,6 @@ final class Mailboxes {
                 PointToPoint.describe(true, bytes, rank, q), "group rank " + rank + " (world " + group.myWorldRank()
                 + ") sent " + bytes + " bytes but group rank " + q + " (world " + group.worldRank(q)
                 + ") posted a recv of " + describeSize(nack - 1), null);
-    }
-
-    private void awaitSeq(int q, long target, long bytes, long start) {
-        MemorySegment peer = segments[q];
-        long block = peerBlock[q];
-        idle.reset();
-        long lastCheck = System.nanoTime();
-        while (getWordAcquire(peer, block + MAIL_SEQ) < target) {
-            lastCheck = checkWaiting(q, peer, false, bytes, start, lastCheck);
-            if (getWordAcquire(peer, block + MAIL_SEQ) >= target) break;
-            pause(q, peer, block + MAIL_SEQ, target, start, lastCheck);
-        }
-        idle.waitEnded();
     }
 
     /**

@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.Compositions;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.IdleStrategy;
 import ds.comm.spi.Settings;
@@ -121,7 +122,7 @@ public final class ShmCollective extends BackendCollective {
         this.srcOffsets = new long[size];
         this.scatterSources = new MemorySegment[size];
         this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos(),
-                settings.peerLostNanos());
+                settings.peerLostNanos(), waits);
         this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
         this.mail = new Mailboxes(group, segments, settings.shmBytes(), arena, settings.idle().get(),
                 settings.timeoutNanos(), steps);
@@ -668,9 +669,7 @@ public final class ShmCollective extends BackendCollective {
     @Override
     public void broadcast(MemorySegment buf, int root) {
         long bytes = buf.byteSize();
-        if (root < 0 || root >= size) {
-            throw new IllegalArgumentException("root " + root + " outside group " + group.name() + " of " + size);
-        }
+        checkRoot(root);
         enter(CallDescriptor.Kind.BROADCAST, null, null, root, bytes, ALGORITHM_CHUNKED, bulkChunk);
         try {
             long off = 0;
@@ -762,25 +761,17 @@ public final class ShmCollective extends BackendCollective {
             for (long k = 0; k < rounds; k++) {
                 long off = k * scatterChunk;
                 q = steps.nextParity();
-                mine = areas[q][rank];
-                long at = 0;
-                for (int j = 0; j < size; j++) {
-                    long bytes = sendCounts[j] * es;
-                    long len = Math.min(scatterChunk, bytes - off);
-                    if (j != rank && len > 0) MemorySegment.copy(in, at + off, mine, j * scatterChunk, len);
-                    at += bytes;
-                }
+                Compositions.packPieces(in, sendCounts, es, off, scatterChunk, areas[q][rank], rank);
                 steps.publishRelease();
                 if (k == 0) MemorySegment.copy(in, sendSelf, out, recvSelf, selfBytes); // while peers stage
                 steps.awaitAllAcquire();
                 MemorySegment[] staged = areas[q];
                 long slot = rank * scatterChunk;
-                at = 0;
+                long at = 0;
                 for (int p = 0; p < size; p++) {
-                    long bytes = recvCounts[p] * es;
-                    long len = Math.min(scatterChunk, bytes - off);
+                    long len = Compositions.pieceLength(recvCounts[p], es, off, scatterChunk);
                     if (p != rank && len > 0) MemorySegment.copy(staged[p], slot, out, at + off, len);
-                    at += bytes;
+                    at += recvCounts[p] * es;
                 }
             }
         } catch (RuntimeException e) {
@@ -913,22 +904,6 @@ public final class ShmCollective extends BackendCollective {
         } catch (RuntimeException e) {
             throw fail(e);
         }
-    }
-
-    private void checkPeer(int peer) {
-        if (peer < 0 || peer >= size || peer == rank) {
-            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + group.name() + " of " + size);
-        }
-    }
-
-    @Override
-    public void measureWaits(boolean on) {
-        steps.measureWaits(on);
-    }
-
-    @Override
-    public long peerWaitNanos() {
-        return steps.waitedNanos();
     }
 
     /**

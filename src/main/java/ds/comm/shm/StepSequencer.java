@@ -5,6 +5,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.IdleStrategy;
+import ds.comm.spi.WaitMeter;
 import ds.comm.topology.ProcessIdentity;
 
 import java.lang.foreign.Arena;
@@ -135,10 +136,8 @@ final class StepSequencer {
     /** Asked, while waiting for a peer (by world rank), whether it is blocked in another group of ours. */
     private IntFunction<CommFailure> crossGroup;
 
-    /** Whether {@link #awaitPeer} adds its time to {@link #waitedNanos} (a JFR recording wants it). */
-    private boolean measureWaits;
-    /** Nanoseconds spent in {@link #awaitPeer} while measured, cumulative: plain, one thread. */
-    private long waitedNanos;
+    /** Where {@link #awaitPeer} adds its time: the collective's peer waits. */
+    private final WaitMeter waits;
 
     /** The last step this rank published. */
     private long step;
@@ -150,8 +149,10 @@ final class StepSequencer {
     /**
      * @param segments every rank's segment, indexed by group rank, this rank's included
      */
-    StepSequencer(GroupSpec group, MemorySegment[] segments, IdleStrategy idle, long timeoutNanos, long peerLostNanos) {
+    StepSequencer(GroupSpec group, MemorySegment[] segments, IdleStrategy idle, long timeoutNanos, long peerLostNanos,
+                  WaitMeter waits) {
         this.group = group;
+        this.waits = waits;
         this.segments = segments;
         this.rank = group.myIndex();
         this.size = group.size();
@@ -315,17 +316,7 @@ final class StepSequencer {
         }
         idle.waitEnded();
         // The start was read anyway; the end costs a clock read only while someone records.
-        if (measureWaits) waitedNanos += System.nanoTime() - waitStart;
-    }
-
-    /** See {@link ds.comm.spi.Collective#measureWaits}. */
-    void measureWaits(boolean on) {
-        measureWaits = on;
-    }
-
-    /** Time spent waiting for peers while measured, cumulative (see {@link ds.comm.spi.Collective#peerWaitNanos}). */
-    long waitedNanos() {
-        return waitedNanos;
+        waits.addSince(waitStart);
     }
 
     /** The sleeper's half of the handshake (see the class comment); returns when woken or timed out. */

@@ -40,6 +40,8 @@ public abstract class BackendCollective implements Collective {
     private final String groupName;
     private final int rank;
     private final int size;
+    /** The waits for peers the backend's calls measure (see {@link #peerWaitNanos()}). */
+    protected final WaitMeter waits = new WaitMeter();
     private volatile CommFailure failure;
     private volatile boolean closed;
     /** Owners that must each close it before it is released; guarded by this. */
@@ -69,6 +71,17 @@ public abstract class BackendCollective implements Collective {
     @Override
     public final int size() {
         return size;
+    }
+
+    @Override
+    public void measureWaits(boolean on) {
+        waits.measure(on);
+    }
+
+    /** What the backend added to {@link #waits}; a composite sums its parts instead. */
+    @Override
+    public long peerWaitNanos() {
+        return waits.nanos();
     }
 
     /** The group's name. */
@@ -105,6 +118,13 @@ public abstract class BackendCollective implements Collective {
      */
     protected final void checkUsable(String operation) {
         if (closed || failure != null) throw refusal(operation);
+    }
+
+    /** Throws unless {@code peer} is another rank of this group: the argument check of send and recv. */
+    protected final void checkPeer(int peer) {
+        if (peer < 0 || peer >= size || peer == rank) {
+            throw new IllegalArgumentException("peer " + peer + " is not another rank of group " + groupName + " of " + size);
+        }
     }
 
     /** The failure a call on a closed or failed collective throws (one wording for every backend). */

@@ -58,7 +58,7 @@ public final class Compositions implements AutoCloseable {
     private static final int TAG_ALL_TO_ALL_V = 2;
     private static final int TAG_GATHER = 3;
 
-    private final Collective c;
+    private final ComposingCollective c;
     private final String group;
     private final IntUnaryOperator worldRank;
     private final int rank;
@@ -73,7 +73,7 @@ public final class Compositions implements AutoCloseable {
      * @param group      the group's name, for failure messages
      * @param worldRank  maps a group rank to the world rank a failure names
      */
-    public Compositions(Collective collective, String group, IntUnaryOperator worldRank) {
+    Compositions(ComposingCollective collective, String group, IntUnaryOperator worldRank) {
         this.c = collective;
         this.group = group;
         this.worldRank = worldRank;
@@ -90,30 +90,35 @@ public final class Compositions implements AutoCloseable {
 
     /** Equal-block all-to-all; see the class comment. */
     public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
-        long block = in.byteSize() / size;
-        // Pieces no larger than the block (in whole words): a small exchange sends small frames.
-        long piece = Math.min(this.piece, (block + 7) & -8L);
-        long rounds = piece == 0 ? 1 : (block + piece - 1) / piece;
-        long contribution = HEADER + size * piece;
-        MemorySegment mine = scratch(contribution * (size + 1));
-        MemorySegment all = mine.asSlice(contribution);
-        long header = header(TAG_ALL_TO_ALL, type, in.byteSize());
-        for (long k = 0; k < rounds; k++) {
-            long off = k * piece;
-            long len = Math.max(0, Math.min(piece, block - off));
-            mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
-            for (int j = 0; j < size; j++) {
-                if (j != rank) MemorySegment.copy(in, j * block + off, mine, HEADER + j * piece, len);
-            }
-            c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * size), ElementType.INT64);
-            checkHeaders(all, contribution, header, "allToAll");
-            for (int i = 0; i < size; i++) {
-                if (i == rank) {
-                    MemorySegment.copy(in, rank * block + off, out, rank * block + off, len);
-                } else {
-                    MemorySegment.copy(all, i * contribution + HEADER + rank * piece, out, i * block + off, len);
+        c.beginCall("allToAll");
+        try {
+            long block = in.byteSize() / size;
+            // Pieces no larger than the block (in whole words): a small exchange sends small frames.
+            long piece = Math.min(this.piece, (block + 7) & -8L);
+            long rounds = piece == 0 ? 1 : (block + piece - 1) / piece;
+            long contribution = HEADER + size * piece;
+            MemorySegment mine = scratch(contribution * (size + 1));
+            MemorySegment all = mine.asSlice(contribution);
+            long header = header(TAG_ALL_TO_ALL, type, in.byteSize());
+            for (long k = 0; k < rounds; k++) {
+                long off = k * piece;
+                long len = Math.max(0, Math.min(piece, block - off));
+                mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
+                for (int j = 0; j < size; j++) {
+                    if (j != rank) MemorySegment.copy(in, j * block + off, mine, HEADER + j * piece, len);
+                }
+                c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * size), ElementType.INT64);
+                checkHeaders(all, contribution, header, "allToAll");
+                for (int i = 0; i < size; i++) {
+                    if (i == rank) {
+                        MemorySegment.copy(in, rank * block + off, out, rank * block + off, len);
+                    } else {
+                        MemorySegment.copy(all, i * contribution + HEADER + rank * piece, out, i * block + off, len);
+                    }
                 }
             }
+        } finally {
+            c.endCall();
         }
     }
 
@@ -122,112 +127,165 @@ public final class Compositions implements AutoCloseable {
      * class comment for the count check.
      */
     public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
-        int n = size;
-        int es = type.byteSize();
-        // Round 0: the count matrix, with a header so that different types or operations fail here.
-        long countBytes = HEADER + 16L * n;
-        MemorySegment counts = scratch(countBytes * (n + 1));
-        MemorySegment allCounts = counts.asSlice(countBytes);
-        long header = header(TAG_ALL_TO_ALL_V, type, n);
-        counts.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
-        for (int j = 0; j < n; j++) {
-            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * j, sendCounts[j]);
-            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * (n + j), recvCounts[j]);
-        }
-        c.allGather(counts.asSlice(0, countBytes), allCounts.asSlice(0, countBytes * n), ElementType.INT64);
-        checkHeaders(allCounts, countBytes, header, "allToAllV");
-        long maxPair = checkCountMatrix(allCounts, HEADER, countBytes, n, rank, worldRank, group, "allToAllV", type);
-        long maxBytes = maxPair * es;
-        // Pieces no larger than the largest pair (the same on every rank: the matrix is shared).
-        long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
-        long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
-        long contribution = (long) n * piece;
-        MemorySegment mine = scratch(contribution * (n + 1));
-        MemorySegment all = mine.asSlice(contribution);
-        for (long k = 0; k < rounds; k++) {
-            long off = k * piece;
-            long sendAt = 0;
+        c.beginCall("allToAllV");
+        try {
+            int n = size;
+            int es = type.byteSize();
+            // Round 0: the count matrix, with a header so that different types or operations fail here.
+            long countBytes = HEADER + 16L * n;
+            MemorySegment counts = scratch(countBytes * (n + 1));
+            MemorySegment allCounts = counts.asSlice(countBytes);
+            long header = header(TAG_ALL_TO_ALL_V, type, n);
+            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
             for (int j = 0; j < n; j++) {
-                long bytes = sendCounts[j] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (j != rank && len > 0) MemorySegment.copy(in, sendAt + off, mine, j * piece, len);
-                sendAt += bytes;
+                counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * j, sendCounts[j]);
+                counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * (n + j), recvCounts[j]);
             }
-            c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * n), ElementType.INT64);
-            long recvAt = 0;
+            c.allGather(counts.asSlice(0, countBytes), allCounts.asSlice(0, countBytes * n), ElementType.INT64);
+            checkHeaders(allCounts, countBytes, header, "allToAllV");
+            long maxPair;
+            try {
+                maxPair = checkCountMatrix(allCounts, HEADER, countBytes, n, rank, worldRank, group, "allToAllV", type);
+            } catch (CommFailure f) {
+                throw c.recordFailure(f);
+            }
+            long maxBytes = maxPair * es;
+            // Pieces no larger than the largest pair (the same on every rank: the matrix is shared).
+            long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
+            long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
+            long contribution = (long) n * piece;
+            MemorySegment mine = scratch(contribution * (n + 1));
+            MemorySegment all = mine.asSlice(contribution);
             long selfSendAt = 0;
-            for (int j = 0; j < rank; j++) selfSendAt += sendCounts[j] * es;
-            for (int i = 0; i < n; i++) {
-                long bytes = recvCounts[i] * es;
-                long len = Math.max(0, Math.min(piece, bytes - off));
-                if (len > 0) {
-                    if (i == rank) {
-                        MemorySegment.copy(in, selfSendAt + off, out, recvAt + off, len);
-                    } else {
-                        MemorySegment.copy(all, i * contribution + rank * piece, out, recvAt + off, len);
-                    }
-                }
-                recvAt += bytes;
+            long selfRecvAt = 0;
+            for (int j = 0; j < rank; j++) {
+                selfSendAt += sendCounts[j] * es;
+                selfRecvAt += recvCounts[j] * es;
             }
+            for (long k = 0; k < rounds; k++) {
+                long off = k * piece;
+                packPieces(in, sendCounts, es, off, piece, mine, rank);
+                c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * n), ElementType.INT64);
+                // Origin i put the piece for this rank in its slot for this rank; its own piece never left.
+                unpackPieces(all, rank * piece, contribution, recvCounts, es, off, piece, out, rank);
+                long self = pieceLength(recvCounts[rank], es, off, piece);
+                if (self > 0) MemorySegment.copy(in, selfSendAt + off, out, selfRecvAt + off, self);
+            }
+        } finally {
+            c.endCall();
+        }
+    }
+
+    /*
+     * Variable blocks cut into pieces: block j of a packed buffer starts at the sum of the blocks
+     * before it (counts in elements of es bytes), and round k moves bytes [off, off + piece) of
+     * every block, off = k * piece. Shared by every backend's all-to-all-v that runs in rounds.
+     */
+
+    /** Bytes of the piece at {@code off} of a block of {@code count} elements: 0 past the block's end. */
+    public static long pieceLength(long count, int es, long off, long piece) {
+        return Math.max(0, Math.min(piece, count * es - off));
+    }
+
+    /**
+     * Copies the piece at {@code off} of every block of {@code in} (block j: {@code counts[j]}
+     * elements) to {@code slots} at {@code j * piece}, except block {@code skip} (-1: none).
+     */
+    public static void packPieces(MemorySegment in, long[] counts, int es, long off, long piece, MemorySegment slots, int skip) {
+        long at = 0;
+        for (int j = 0; j < counts.length; j++) {
+            long len = pieceLength(counts[j], es, off, piece);
+            if (j != skip && len > 0) MemorySegment.copy(in, at + off, slots, j * piece, len);
+            at += counts[j] * es;
+        }
+    }
+
+    /**
+     * The inverse: copies the piece at {@code off} of every block of {@code out} (block i:
+     * {@code counts[i]} elements) from {@code from} at {@code base + i * stride}, except block
+     * {@code skip} (-1: none).
+     */
+    public static void unpackPieces(MemorySegment from, long base, long stride, long[] counts, int es, long off, long piece,
+                                    MemorySegment out, int skip) {
+        long at = 0;
+        for (int i = 0; i < counts.length; i++) {
+            long len = pieceLength(counts[i], es, off, piece);
+            if (i != skip && len > 0) MemorySegment.copy(from, base + i * stride, out, at + off, len);
+            at += counts[i] * es;
         }
     }
 
     /** Gather to {@code root}; {@code out} is only touched on the root. */
     public void gather(MemorySegment in, MemorySegment out, int root) {
-        long bytes = in.byteSize();
-        long chunk = Math.max(64, (GATHERED_BUDGET / size - HEADER) & -64L);
-        long rounds = Math.max(1, (bytes + chunk - 1) / chunk);
-        long contribution = HEADER + chunk;
-        MemorySegment mine = scratch(contribution * (size + 1));
-        MemorySegment all = mine.asSlice(contribution);
-        long header = header(TAG_GATHER, null, bytes) | ((long) (root & 0xff) << 40);
-        for (long k = 0; k < rounds; k++) {
-            long off = k * chunk;
-            long len = Math.max(0, Math.min(chunk, bytes - off));
-            mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
-            MemorySegment.copy(in, off, mine, HEADER, len);
-            // Whole words only: the allGather counts INT64 elements; the header carries the bytes.
-            long words = HEADER + ((len + 7) & -8L);
-            c.allGather(mine.asSlice(0, words), all.asSlice(0, words * size), ElementType.INT64);
-            checkHeaders(all, words, header, "gather");
-            if (rank == root) {
-                for (int i = 0; i < size; i++) {
-                    MemorySegment.copy(all, i * words + HEADER, out, i * bytes + off, len);
+        c.beginCall("gather");
+        try {
+            long bytes = in.byteSize();
+            long chunk = Math.max(64, (GATHERED_BUDGET / size - HEADER) & -64L);
+            long rounds = Math.max(1, (bytes + chunk - 1) / chunk);
+            long contribution = HEADER + chunk;
+            MemorySegment mine = scratch(contribution * (size + 1));
+            MemorySegment all = mine.asSlice(contribution);
+            long header = header(TAG_GATHER, null, bytes) | ((long) (root & 0xff) << 40);
+            for (long k = 0; k < rounds; k++) {
+                long off = k * chunk;
+                long len = Math.max(0, Math.min(chunk, bytes - off));
+                mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
+                MemorySegment.copy(in, off, mine, HEADER, len);
+                // Whole words only: the allGather counts INT64 elements; the header carries the bytes.
+                long words = HEADER + ((len + 7) & -8L);
+                c.allGather(mine.asSlice(0, words), all.asSlice(0, words * size), ElementType.INT64);
+                checkHeaders(all, words, header, "gather");
+                if (rank == root) {
+                    for (int i = 0; i < size; i++) {
+                        MemorySegment.copy(all, i * words + HEADER, out, i * bytes + off, len);
+                    }
                 }
             }
+        } finally {
+            c.endCall();
         }
     }
 
     /** Scatter from {@code root}; {@code in} is only read on the root. */
     public void scatter(MemorySegment in, MemorySegment out, int root) {
-        long bytes = out.byteSize();
-        long chunk = Math.max(64, (GATHERED_BUDGET / size) & -64L);
-        long rounds = Math.max(1, (bytes + chunk - 1) / chunk);
-        MemorySegment packed = scratch(chunk * size);
-        for (long k = 0; k < rounds; k++) {
-            long off = k * chunk;
-            long len = Math.max(0, Math.min(chunk, bytes - off));
-            if (rank == root) {
-                for (int j = 0; j < size; j++) MemorySegment.copy(in, j * bytes + off, packed, j * len, len);
+        c.beginCall("scatter");
+        try {
+            long bytes = out.byteSize();
+            long chunk = Math.max(64, (GATHERED_BUDGET / size) & -64L);
+            long rounds = Math.max(1, (bytes + chunk - 1) / chunk);
+            MemorySegment packed = scratch(chunk * size);
+            for (long k = 0; k < rounds; k++) {
+                long off = k * chunk;
+                long len = Math.max(0, Math.min(chunk, bytes - off));
+                if (rank == root) {
+                    for (int j = 0; j < size; j++) MemorySegment.copy(in, j * bytes + off, packed, j * len, len);
+                }
+                // Exact bytes: the broadcast's own size check catches ranks that disagree on out's size.
+                c.broadcast(packed.asSlice(0, len * size), root);
+                MemorySegment.copy(packed, rank * len, out, off, len);
             }
-            // Exact bytes: the broadcast's own size check catches ranks that disagree on out's size.
-            c.broadcast(packed.asSlice(0, len * size), root);
-            MemorySegment.copy(packed, rank * len, out, off, len);
+        } finally {
+            c.endCall();
         }
     }
 
     /** Reduce to {@code root} by allReduce of pieces in scratch; other ranks' {@code buf} is not written. */
     public void reduce(MemorySegment buf, ElementType type, Combiner op, int root) {
-        long bytes = buf.byteSize();
-        MemorySegment work = scratch(Math.min(Math.max(bytes, 8), REDUCE_PIECE_BYTES));
-        long off = 0;
-        do {
-            long len = Math.min(REDUCE_PIECE_BYTES, bytes - off);
-            MemorySegment.copy(buf, off, work, 0, len);
-            c.allReduce(work.asSlice(0, len), type, op);
-            if (rank == root) MemorySegment.copy(work, 0, buf, off, len);
-            off += len;
-        } while (off < bytes);
+        c.beginCall("reduce");
+        try {
+            long bytes = buf.byteSize();
+            MemorySegment work = scratch(Math.min(Math.max(bytes, 8), REDUCE_PIECE_BYTES));
+            long off = 0;
+            do {
+                long len = Math.min(REDUCE_PIECE_BYTES, bytes - off);
+                MemorySegment.copy(buf, off, work, 0, len);
+                c.allReduce(work.asSlice(0, len), type, op);
+                if (rank == root) MemorySegment.copy(work, 0, buf, off, len);
+                off += len;
+            } while (off < bytes);
+        } finally {
+            c.endCall();
+        }
     }
 
     /**
@@ -263,9 +321,9 @@ public final class Compositions implements AutoCloseable {
         for (int i = 0; i < size; i++) {
             long theirs = all.get(ValueLayout.JAVA_LONG_UNALIGNED, i * stride);
             if (theirs != mine) {
-                throw new CommFailure(CommFailure.Kind.MISMATCH, worldRank.applyAsInt(i), group, operation + "(" + describeHeader(mine) + ")",
-                        "rank " + rank + " called " + operation + "(" + describeHeader(mine) + ") but rank " + i
-                                + " called " + describeHeader(theirs), null);
+                throw c.recordFailure(new CommFailure(CommFailure.Kind.MISMATCH, worldRank.applyAsInt(i), group,
+                        operation + "(" + describeHeader(mine) + ")", "rank " + rank + " called " + operation + "("
+                        + describeHeader(mine) + ") but rank " + i + " called " + describeHeader(theirs), null));
             }
         }
     }

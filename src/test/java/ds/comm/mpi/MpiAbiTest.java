@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The MPICH ABI's integer handles survive ds-comm's long representation; constants are distinct. */
 class MpiAbiTest {
 
-    private final MpichAbi mpich = new MpichAbi();
+    private final MpiAbi mpich = MpichAbi.abi();
 
     @Test
     void mpichUserHandlesWithTheHighBitSetRoundTripThroughLong() throws Throwable {

@@ -23,6 +23,7 @@ import java.util.concurrent.TimeoutException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -223,6 +224,7 @@ public abstract class ExchangeContract {
                 CommFailure f = failure(outcomes, rank);
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
                 assertTrue(f.getMessage().contains("0 -> 1"), f.getMessage());
+                assertRefusesTheNextCall(group[rank]);
             }
             // Whatever rank 2 saw, it did not hang: it failed or completed.
             assertNotNull(outcomes.get(2));
@@ -246,6 +248,7 @@ public abstract class ExchangeContract {
             for (int rank = 0; rank < n; rank++) {
                 CommFailure f = failure(outcomes, rank);
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), "rank " + rank + ": " + f.getMessage());
+                assertRefusesTheNextCall(group[rank]);
             }
         } finally {
             closeAll(group);
@@ -393,6 +396,12 @@ public abstract class ExchangeContract {
             }
         }
         return m;
+    }
+
+    /** A mismatch fails the group: the rank's next call is refused at once, naming the closed or failed group. */
+    private static void assertRefusesTheNextCall(Collective c) {
+        CommFailure refused = assertThrows(CommFailure.class, c::barrier);
+        assertEquals(CommFailure.Kind.ABORTED, refused.kind(), refused.getMessage());
     }
 
     private static CommFailure failure(List<Outcome> outcomes, int rank) {
