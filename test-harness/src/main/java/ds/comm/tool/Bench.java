@@ -33,9 +33,22 @@ final class Bench {
 
     /**
      * Untimed calls per (dtype, op) before its sweep, enough for C2 to compile the call path
-     * (an explicit --warmup W makes it 100 W, for quick functional runs).
+     * (an explicit --warmup W makes it 100 W, for quick functional runs). HotSpot compiles a
+     * method without loops with C2 after 5 000 invocations (Tier4InvocationThreshold), and a
+     * sweep iteration invokes each method of the path once or twice: with the 3 000 calls used
+     * before, a 4 KiB MPI-backend sweep ran its whole path (Communicator.runAllReduce,
+     * MpiCollective.allReduce, barrier) in C1 code and measured 2.2 us where the compiled path
+     * takes 1.5 us (docs/performance.md). The first {@link #WARMUP_FLOOR_CALLS} always run; the
+     * rest only while the warm-up is under {@link #WARMUP_NANOS}, so that slow (oversubscribed)
+     * runs do not grow.
      */
-    static final int WARMUP_CALLS = 3000;
+    static final int WARMUP_CALLS = 15_000;
+    /** Warm-up calls made whatever they cost (the whole warm-up before {@link #WARMUP_CALLS} was raised). */
+    static final int WARMUP_FLOOR_CALLS = 3000;
+    /** Warm-up calls between two checks of the time budget. */
+    static final int WARMUP_ROUND_CALLS = 1000;
+    /** Wall-time budget of the warm-up beyond its floor, per (dtype, op). */
+    static final long WARMUP_NANOS = 2_000_000_000L;
 
     static final String CSV_HEADER =
             "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective";
@@ -92,7 +105,7 @@ final class Bench {
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
               --warmup W    untimed iterations per point (default: iters / 5, at least 5), after
-                            3000 (or 100 W) untimed small calls per dtype and op
+                            3000-15000 (up to 2 s; or 100 W) untimed small calls per dtype and op
               --pattern P   sweep: refill, barrier, one timed call; an iteration's time is the
                             slowest rank's (default). decode: what a token pays: calls back to
                             back, no barrier, --compute-us of compute (refilling the buffer, then
@@ -358,6 +371,8 @@ final class Bench {
             // init() of the slowest rank, in ms: what a user waits before the first call
             MemorySegment initMs = arena.allocate(ValueLayout.JAVA_DOUBLE);
             initMs.set(ValueLayout.JAVA_DOUBLE, 0, initNanos / 1e6);
+            // The JIT warm-up's "stop now" vote (a MAX over ranks, in fp64 like the other MAX calls).
+            MemorySegment warmStop = arena.allocate(ValueLayout.JAVA_DOUBLE);
             JsonWriter json = new JsonWriter();
             Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json, wideIn, wideOut,
                     widePristine);
@@ -382,8 +397,8 @@ final class Bench {
                         // point of a ring sweep 3-10x slower than the same size measured later.
                         long small = Math.min(o.sizes().get(0), 64L << 10);
                         small -= small % type.byteSize();
-                        int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
-                        work.point(false, type, op, small, 0, calls);
+                        if (o.warmup() >= 0) work.point(false, type, op, small, 0, o.warmup() * 100);
+                        else jitWarmUp(work, comm, warmStop, type, op, small);
                     }
                     if (lead && !o.machine()) {
                         out.printf("%n# %s %s%n%10s %8s %10s %10s %10s %10s %10s %11s %10s %9s%n",
@@ -429,6 +444,24 @@ final class Bench {
                         + comm.size() + " ranks" : "# check: " + total + " failure(s)");
             }
             return total == 0 ? 0 : 1;
+        }
+    }
+
+    /**
+     * The default JIT warm-up of one (dtype, op): {@link #WARMUP_FLOOR_CALLS} untimed sweep
+     * iterations, then rounds of {@link #WARMUP_ROUND_CALLS} up to {@link #WARMUP_CALLS} while
+     * no rank has spent {@link #WARMUP_NANOS} on it. The ranks vote after every round (a MAX of
+     * their "stop" flags, an fp64 all-reduce like the sweep's own MAX of the times, so no new
+     * kernel enters the profile), so all make the same calls.
+     */
+    private static void jitWarmUp(Workload work, Communicator comm, MemorySegment stop, DType type, ReduceOp op, long bytes) {
+        long start = System.nanoTime();
+        work.point(false, type, op, bytes, 0, WARMUP_FLOOR_CALLS);
+        for (int done = WARMUP_FLOOR_CALLS; done < WARMUP_CALLS; done += WARMUP_ROUND_CALLS) {
+            stop.set(ValueLayout.JAVA_DOUBLE, 0, System.nanoTime() - start >= WARMUP_NANOS ? 1.0 : 0.0);
+            comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
+            if (stop.get(ValueLayout.JAVA_DOUBLE, 0) != 0.0) return;
+            work.point(false, type, op, bytes, 0, WARMUP_ROUND_CALLS);
         }
     }
 
