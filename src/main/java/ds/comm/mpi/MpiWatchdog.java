@@ -16,8 +16,8 @@ import java.util.concurrent.locks.LockSupport;
  * the shortest timeout (between 5 ms and 500 ms) and times the calls itself, from the first poll
  * that sees one in progress ({@link MpiCallClock#overrunNanos}): a call is aborted after more
  * than its timeout and at most two periods, i.e. an eighth of the timeout (at most 1 s), later.
- * The communicators' cost is two release stores per MPI call and no clock read (a clock read is
- * a fifth of the Java side of a small all-reduce). {@code MPI_Abort} is called without the
+ * The communicators' cost is two release stores per MPI call and no clock read (a clock read was
+ * about half of the Java side of a small all-reduce). {@code MPI_Abort} is called without the
  * serialising lock (the stuck thread holds it); MPI guarantees nothing more at that point, and
  * if it returns, the process halts.
  */

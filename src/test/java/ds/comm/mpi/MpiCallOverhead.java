@@ -22,7 +22,9 @@ import java.util.Arrays;
  *
  * Loops, each the median of rounds of {@link #CALLS} calls after a warm-up:
  * {@code downcall} the bare FFM downcall of MPI_Allreduce (the library's handle, MPI_COMM_WORLD);
- * {@code comm_rank} the bare downcall of MPI_Comm_rank (for scale); {@code allReduce} the
+ * {@code comm_rank} the bare downcall of MPI_Comm_rank (for scale); {@code enter+exit} the
+ * downcall inside {@link MpiLibrary#enter}/{@link MpiLibrary#exit}; {@code +clock} that inside the
+ * watchdog's {@link MpiCallClock} start/stop as well; {@code allReduce} the
  * backend's whole allReduce of one fp32 on a native segment (checks, lock, watchdog clock, rc);
  * {@code allReduce_min} the same with the upcall user op (floating-point MIN). Compare with the
  * C loop (bench/mpi_percall.c at -np 1).
