@@ -7,6 +7,10 @@
  *
  *   mpicc -O2 -o /tmp/allreduce_baseline bench/allreduce_baseline.c
  *   mpirun --allow-run-as-root -np 2 /tmp/allreduce_baseline 4096:1000 65536:1000 1048576:200 16777216:40
+ *
+ * A first argument --thread-multiple initialises MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE),
+ * the level ds-comm's MPI backend asks for: Open MPI then takes its internal locks on every call,
+ * which costs a small all-reduce more than the whole Java side does (docs/performance.md).
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -19,12 +23,18 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    int rank, size;
-    MPI_Init(&argc, &argv);
+    int rank, size, first = 1;
+    if (argc > 1 && strcmp(argv[1], "--thread-multiple") == 0) {
+        int provided;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+        first = 2;
+    } else {
+        MPI_Init(&argc, &argv);
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     if (rank == 0) printf("bytes,iters,p50_us,p99_us\n");
-    for (int a = 1; a < argc; a++) {
+    for (int a = first; a < argc; a++) {
         long bytes = 0;
         int iters = 0;
         if (sscanf(argv[a], "%ld:%d", &bytes, &iters) != 2 || bytes < 4 || iters < 1) {

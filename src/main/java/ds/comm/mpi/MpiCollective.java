@@ -300,6 +300,20 @@ public final class MpiCollective extends BackendCollective {
         long count = buf.byteSize() / type.byteSize();
         checkUsable("allReduce");
         if (count == 0) return;
+        // The common case, one MPI call on the caller's native memory, stays a small method so
+        // that the JIT inlines it into the caller's compilation: at 328 bytecodes with the rare
+        // cases below inline, it was over C2's FreqInlineSize (325) and waited for a compilation
+        // of its own, so a 4 KiB all-reduce ran C1 code for thousands of calls (docs/performance.md).
+        if (buf.isNative() && count <= MAX_CALL_COUNT && type != ElementType.BF16 && type != ElementType.FP16) {
+            MpiUserOp user = userOp(type, op);
+            allreduceInPlace(buf, count, abi.datatype(type), user != null ? user.handle() : abi.op(op), user, type, op);
+            return;
+        }
+        allReduceRare(buf, type, op, count);
+    }
+
+    /** 16-bit floats (widened), heap segments (staged), and native segments of more than 2^31-1 elements. */
+    private void allReduceRare(MemorySegment buf, ElementType type, Combiner op, long count) {
         if (type == ElementType.BF16 || type == ElementType.FP16) {
             allReduceWidened(buf, type, op, count);
             return;
@@ -308,11 +322,7 @@ public final class MpiCollective extends BackendCollective {
         long datatype = abi.datatype(type);
         MpiUserOp user = userOp(type, op);
         long mpiOp = user != null ? user.handle() : abi.op(op);
-        if (buf.isNative()) {
-            if (count <= MAX_CALL_COUNT) {
-                allreduceInPlace(buf, count, datatype, mpiOp, user, type, op);
-                return;
-            }
+        if (buf.isNative()) { // more than MAX_CALL_COUNT elements: the single call is allReduce's
             for (long done = 0; done < count; done += MAX_CALL_COUNT) {
                 long n = Math.min(MAX_CALL_COUNT, count - done);
                 allreduceInPlace(buf.asSlice(done * es, n * es), n, datatype, mpiOp, user, type, op);

@@ -12,9 +12,12 @@ import java.util.concurrent.locks.LockSupport;
  * calls {@code MPI_Abort(MPI_COMM_WORLD, 124)}, which ends every rank of the job; launchers
  * (mpirun, hydra, srun) report the abort. A hang becomes a prompt, explained job failure.
  *
- * <p>One daemon thread per process while any communicator is open. It polls every eighth of the
- * shortest timeout (between 10 ms and 1 s); the communicators' cost is a clock read and two
- * release stores per MPI call ({@link MpiCallClock}). {@code MPI_Abort} is called without the
+ * <p>One daemon thread per process while any communicator is open. It polls every sixteenth of
+ * the shortest timeout (between 5 ms and 500 ms) and times the calls itself, from the first poll
+ * that sees one in progress ({@link MpiCallClock#overrunNanos}): a call is aborted after more
+ * than its timeout and at most two periods, i.e. an eighth of the timeout (at most 1 s), later.
+ * The communicators' cost is two release stores per MPI call and no clock read (a clock read was
+ * about half of the Java side of a small all-reduce). {@code MPI_Abort} is called without the
  * serialising lock (the stuck thread holds it); MPI guarantees nothing more at that point, and
  * if it returns, the process halts.
  */
@@ -65,21 +68,25 @@ final class MpiWatchdog {
             long now = System.nanoTime();
             for (MpiCallClock c : clocks) {
                 shortest = Math.min(shortest, c.timeoutNanos);
-                long started = c.startedNanosAcquire();
-                if (started != 0 && now - started > c.timeoutNanos) {
-                    abortJob(c, now - started);
+                long overrun = c.overrunNanos(now);
+                if (overrun >= 0) {
+                    abortJob(c, overrun);
                     return;
                 }
             }
-            long period = shortest == Long.MAX_VALUE ? TimeUnit.SECONDS.toNanos(1)
-                    : Math.clamp(shortest / 8, TimeUnit.MILLISECONDS.toNanos(10), TimeUnit.SECONDS.toNanos(1));
-            LockSupport.parkNanos(this, period);
+            LockSupport.parkNanos(this, period(shortest));
         }
+    }
+
+    /** Poll period for the shortest watched timeout: a sixteenth of it, within 5 ms to 500 ms. */
+    static long period(long shortestTimeoutNanos) {
+        return shortestTimeoutNanos == Long.MAX_VALUE ? TimeUnit.MILLISECONDS.toNanos(500)
+                : Math.clamp(shortestTimeoutNanos / 16, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.MILLISECONDS.toNanos(500));
     }
 
     private void abortJob(MpiCallClock c, long elapsedNanos) {
         System.err.println("ds-comm mpi: rank " + c.rank + ": " + c.describeCall() + " on group " + c.group
-                + " has not completed after " + TimeUnit.NANOSECONDS.toMillis(elapsedNanos) + " ms (timeout "
+                + " has not completed after at least " + TimeUnit.NANOSECONDS.toMillis(elapsedNanos) + " ms (timeout "
                 + TimeUnit.NANOSECONDS.toMillis(c.timeoutNanos) + " ms); a peer is stuck or never called it. "
                 + "MPI collectives cannot be cancelled, so the MPI job is aborted (MPI_Abort " + ABORT_CODE + ").");
         System.err.flush();

@@ -19,6 +19,11 @@ public final class WaitMeter {
         on = measure;
     }
 
+    /** Whether the accounting is on (a caller may then read the clock at a wait's start). */
+    public boolean measuring() {
+        return on;
+    }
+
     /** Adds the time since {@code startNanos} (a {@link System#nanoTime()} reading) while measuring. */
     public void addSince(long startNanos) {
         if (on) nanos += System.nanoTime() - startNanos;

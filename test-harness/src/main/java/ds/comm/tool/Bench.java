@@ -33,11 +33,29 @@ final class Bench {
 
     /**
      * Untimed calls per (dtype, op) before its sweep, enough for C2 to compile the call path
-     * (an explicit --warmup W makes it 100 W, for quick functional runs).
+     * (an explicit --warmup W makes it 100 W, for quick functional runs). HotSpot compiles a
+     * method without loops with C2 after 5 000 invocations (Tier4InvocationThreshold), and a
+     * sweep iteration invokes each method of the path once or twice: with the 3 000 calls used
+     * before, a 4 KiB MPI-backend sweep ran its whole path (Communicator.runAllReduce,
+     * MpiCollective.allReduce, barrier) in C1 code and measured 2.2 us where the compiled path
+     * takes 1.5 us (docs/performance.md). The first {@link #WARMUP_FLOOR_CALLS} always run; the
+     * rest only while the warm-up is under {@link #WARMUP_NANOS}, so that slow (oversubscribed)
+     * runs do not grow.
      */
-    static final int WARMUP_CALLS = 3000;
-    /** Least time those untimed calls take (unless --warmup is given): see where it is used. */
+    static final int WARMUP_CALLS = 15_000;
+    /** Warm-up calls made whatever they cost (the whole warm-up before {@link #WARMUP_CALLS} was raised). */
+    static final int WARMUP_FLOOR_CALLS = 3000;
+    /** Warm-up calls between two checks of the time budget. */
+    static final int WARMUP_ROUND_CALLS = 1000;
+    /**
+     * Least wall time of the warm-up, per (dtype, op), even once {@link #WARMUP_CALLS} are made:
+     * C2 keeps compiling for a second or more after the call counts are reached, and its threads
+     * take the cores the ranks spin on (the first point of a sweep measured its own repetition's
+     * 1.3-2x p50 and 5-10x mean a moment later).
+     */
     static final long WARMUP_MIN_NANOS = 1_500_000_000L;
+    /** No warm-up round starts after this much wall time, per (dtype, op): slow (oversubscribed) runs do not grow. */
+    static final long WARMUP_NANOS = 2_000_000_000L;
 
     static final String CSV_HEADER =
             "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective";
@@ -94,8 +112,8 @@ final class Bench {
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
               --warmup W    untimed iterations per point (default: iters / 5, at least 5), after
-                            3000 small calls per dtype and op, continued until 1.5 s have
-                            passed (with W: 100 W calls)
+                            3000 untimed small calls per dtype and op, then more up to
+                            15000 calls and 1.5 s (none started after 2 s); with W: 100 W
               --pattern P   sweep: refill, barrier, one timed call; an iteration's time is the
                             slowest rank's (default). decode: what a token pays: calls back to
                             back, no barrier, --compute-us of compute (refilling the buffer, then
@@ -361,6 +379,8 @@ final class Bench {
             // init() of the slowest rank, in ms: what a user waits before the first call
             MemorySegment initMs = arena.allocate(ValueLayout.JAVA_DOUBLE);
             initMs.set(ValueLayout.JAVA_DOUBLE, 0, initNanos / 1e6);
+            // The JIT warm-up's "stop now" vote (a MAX over ranks, in fp64 like the other MAX calls).
+            MemorySegment warmStop = arena.allocate(ValueLayout.JAVA_DOUBLE);
             JsonWriter json = new JsonWriter();
             Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json, wideIn, wideOut,
                     widePristine);
@@ -385,23 +405,8 @@ final class Bench {
                         // point of a ring sweep 3-10x slower than the same size measured later.
                         long small = Math.min(o.sizes().get(0), 64L << 10);
                         small -= small % type.byteSize();
-                        int calls = o.warmup() >= 0 ? o.warmup() * 100 : WARMUP_CALLS;
-                        long warmStart = System.nanoTime();
-                        work.point(false, type, op, small, 0, calls);
-                        if (o.warmup() < 0) {
-                            // Then until every rank has spent WARMUP_MIN_NANOS here: C2 keeps
-                            // compiling for a second or more after the call counts are reached,
-                            // and its threads take the cores the ranks spin on (the first point
-                            // of a sweep measured 2x its own repetition a moment later). The
-                            // ranks agree each round, so they make the same calls.
-                            MemorySegment more = arena.allocate(ValueLayout.JAVA_INT);
-                            do {
-                                more.set(ValueLayout.JAVA_INT, 0, System.nanoTime() - warmStart < WARMUP_MIN_NANOS ? 1 : 0);
-                                comm.allReduce(more, DType.INT32, ReduceOp.MAX);
-                                if (more.get(ValueLayout.JAVA_INT, 0) == 0) break;
-                                work.point(false, type, op, small, 0, WARMUP_CALLS / 3);
-                            } while (true);
-                        }
+                        if (o.warmup() >= 0) work.point(false, type, op, small, 0, o.warmup() * 100);
+                        else jitWarmUp(work, comm, warmStop, type, op, small);
                     }
                     if (lead && !o.machine()) {
                         out.printf("%n# %s %s%n%10s %8s %10s %10s %10s %10s %10s %11s %10s %9s%n",
@@ -447,6 +452,26 @@ final class Bench {
                         + comm.size() + " ranks" : "# check: " + total + " failure(s)");
             }
             return total == 0 ? 0 : 1;
+        }
+    }
+
+    /**
+     * The default JIT warm-up of one (dtype, op): {@link #WARMUP_FLOOR_CALLS} untimed sweep
+     * iterations, then rounds of {@link #WARMUP_ROUND_CALLS} until {@link #WARMUP_CALLS} are made
+     * and {@link #WARMUP_MIN_NANOS} have passed, or until a rank has spent {@link #WARMUP_NANOS}. The ranks vote after every round (a MAX of
+     * their "stop" flags, an fp64 all-reduce like the sweep's own MAX of the times, so no new
+     * kernel enters the profile), so all make the same calls.
+     */
+    private static void jitWarmUp(Workload work, Communicator comm, MemorySegment stop, DType type, ReduceOp op, long bytes) {
+        long start = System.nanoTime();
+        work.point(false, type, op, bytes, 0, WARMUP_FLOOR_CALLS);
+        for (int done = WARMUP_FLOOR_CALLS; ; done += WARMUP_ROUND_CALLS) {
+            long spent = System.nanoTime() - start;
+            boolean enough = done >= WARMUP_CALLS && spent >= WARMUP_MIN_NANOS || spent >= WARMUP_NANOS;
+            stop.set(ValueLayout.JAVA_DOUBLE, 0, enough ? 1.0 : 0.0);
+            comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
+            if (stop.get(ValueLayout.JAVA_DOUBLE, 0) != 0.0) return;
+            work.point(false, type, op, bytes, 0, WARMUP_ROUND_CALLS);
         }
     }
 
