@@ -388,23 +388,29 @@ public final class ShmCollective extends BackendCollective {
      * <ol>
      *   <li>stage chunk {@code k} of {@code buf} (if any) in this rank's area of step k, all but
      *       this rank's own slice of it: only this rank reads that slice, and it reads it from
-     *       {@code buf};</li>
+     *       {@code buf} (unless {@code buf} is a heap or mapped segment: then it is staged whole
+     *       and read from there, so that the kernels only ever see plain native sources);</li>
      *   <li>reduce this rank's slice of chunk {@code k-1} (if any), sources in rank order (every
      *       peer's staging region of step {@code k-1}, and {@code buf} itself in this rank's
-     *       place), into the slice region of this rank's area of step k;</li>
+     *       place), into the slice region of this rank's area of step k, block by block, each
+     *       block copied into {@code buf} while it is still in the core's cache;</li>
      *   <li>publish k, wait for all;</li>
-     *   <li>copy every owner's slice of chunk {@code k-1} from its step-k area into {@code buf}.</li>
+     *   <li>copy every peer's slice of chunk {@code k-1} from its step-k area into {@code buf}.</li>
      * </ol>
      * Reading step k-1's areas in (2) is fine: they are read after the wait of step k-1 and
      * before k is published. Writing this rank's step-k area in (1) and (2) is fine: it was last
-     * read in step k-2, and every peer has published k-1. Reading {@code buf} in (2) is fine:
-     * chunk k-1 of {@code buf} is written only in (4) of step k, after that reduce, and never by
-     * a peer. (A reduce to a root runs these steps too, with (4) on the root only.)
+     * read in step k-2, and every peer has published k-1. {@code buf} is this rank's alone (no
+     * peer reads or writes it): its chunk k is read by (1) of step k and by (2) of step k+1, and
+     * written only afterwards, by (2) (each block after the reduction that read it) and (4) of
+     * step k+1. A reduce to a root runs these steps too, writing {@code buf} on the root only.
      */
     private void allReduceChunked(MemorySegment buf, long bytes, ElementType type, Combiner op, boolean writeBack) {
         int es = type.byteSize();
         long chunks = (bytes + pipeChunk - 1) / pipeChunk;
         MemorySegment[] sources = scatterSources;
+        // A heap buffer is staged whole and never handed to the kernels as a source: source
+        // segments of one class (plain native, like the areas) keep their loads monomorphic.
+        boolean ownFromBuf = buf.isNative() && !buf.isMapped();
         try {
             for (long k = 0; k <= chunks; k++) {
                 int q = steps.nextParity();
@@ -412,26 +418,38 @@ public final class ShmCollective extends BackendCollective {
                 if (k < chunks) {
                     long off = k * pipeChunk;
                     long len = Math.min(pipeChunk, bytes - off);
-                    long elements = len / es;
-                    long ownFrom = sliceStart(elements, rank) * es;
-                    long ownTo = sliceStart(elements, rank + 1) * es;
-                    MemorySegment.copy(buf, off, mine, 0, ownFrom);
-                    MemorySegment.copy(buf, off + ownTo, mine, ownTo, len - ownTo);
+                    if (ownFromBuf) {
+                        long elements = len / es;
+                        long ownFrom = sliceStart(elements, rank) * es;
+                        long ownTo = sliceStart(elements, rank + 1) * es;
+                        MemorySegment.copy(buf, off, mine, 0, ownFrom);
+                        MemorySegment.copy(buf, off + ownTo, mine, ownTo, len - ownTo);
+                    } else {
+                        MemorySegment.copy(buf, off, mine, 0, len);
+                    }
                 }
                 long count = 0;
                 if (k > 0) {
                     long off = (k - 1) * pipeChunk;
                     count = Math.min(pipeChunk, bytes - off) / es;
-                    long lo = sliceStart(count, rank);
+                    long from = sliceStart(count, rank) * es;
+                    long len = sliceStart(count, rank + 1) * es - from;
                     MemorySegment[] staged = areas[q ^ 1];
                     for (int p = 0; p < size; p++) {
                         sources[p] = staged[p];
-                        srcOffsets[p] = lo * es;
                     }
-                    sources[rank] = buf;
-                    srcOffsets[rank] = off + lo * es;
-                    reducer.reduce(type, op, mine, pipeChunk, sources, srcOffsets, size,
-                            sliceStart(count, rank + 1) - lo);
+                    if (ownFromBuf) sources[rank] = buf;
+                    // In blocks that stay in the core's cache between the reduction that writes
+                    // them and the copy back into buf that reads them (the slice is this rank's
+                    // result too, and nobody else reads that part of buf).
+                    for (long done = 0; done < len; done += SYMMETRIC_BLOCK) {
+                        long blockLen = Math.min(SYMMETRIC_BLOCK, len - done);
+                        setSourceOffsets(from + done);
+                        if (ownFromBuf) srcOffsets[rank] = off + from + done;
+                        reducer.reduce(type, op, mine, pipeChunk + done, sources, srcOffsets, size,
+                                blockLen / es);
+                        if (writeBack) MemorySegment.copy(mine, pipeChunk + done, buf, off + from + done, blockLen);
+                    }
                 }
                 steps.publishRelease();
                 steps.awaitAllAcquire();
@@ -439,6 +457,7 @@ public final class ShmCollective extends BackendCollective {
                     long off = (k - 1) * pipeChunk;
                     MemorySegment[] reduced = areas[q];
                     for (int p = 0; p < size; p++) {
+                        if (p == rank) continue; // written back as it was reduced
                         long from = sliceStart(count, p) * es;
                         long to = sliceStart(count, p + 1) * es;
                         MemorySegment.copy(reduced[p], pipeChunk, buf, off + from, to - from);

@@ -285,7 +285,10 @@ class ShmAllReduceTest {
     @ParameterizedTest(name = "{0} ranks")
     @ValueSource(ints = {3, 5})
     void manyChunksOfOddCountsAreReducedInRankOrderAndReduceLeavesNonRootsUntouched(int n) throws Exception {
-        ds.comm.lanes.Reducer reducer = Reducers.maxBits() > 0 ? Reducers.vector(Reducers.maxBits()) : Reducers.scalar();
+        // The scalar reducer: the kernels' own order at every width is the threshold test's
+        // question; a vector reducer fed every placement here leaves kernel profiles that later
+        // allocation tests in the same JVM (ShmSleepTest) would inherit.
+        ds.comm.lanes.Reducer reducer = Reducers.scalar();
         long area = SegmentDescriptor.areaBytes(ShmRanks.SMALL_SHM_BYTES);
         long pipe = Math.min((area - 64) / (n + 1) * n, ShmRanks.CHUNK_BYTES) & -64L;
         ShmRanks.onThreads(n, 50_000, rank -> {
@@ -316,6 +319,41 @@ class ShmAllReduceTest {
                                 "rank " + rank + ": reduce(" + type + ", " + count + " elements) to root " + root);
                     }
                 }
+            }
+            return null;
+        });
+    }
+
+    /**
+     * The chunked all-reduce and the reduce that shares its steps allocate nothing once compiled
+     * (the reducer's sources are kept per communicator, this rank's buffer in its slot). With the
+     * scalar reducer: the vector kernels' own allocation is VectorReducerAllocationTest's question.
+     */
+    @Test
+    void theChunkedAllReduceAndReduceAllocateNothing() throws Exception {
+        int n = 3;
+        ShmRanks.onThreads(n, 80_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("a", n, rank), ranks.settings(), Reducers.scalar());
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment buf = arena.allocate(8 * ShmRanks.CHUNK_BYTES + 12, 64);
+                MemorySegment anyStillAllocates = arena.allocate(4);
+                long before = c.stepsPublished();
+                c.allReduce(buf, ElementType.FP32, Combiner.SUM);
+                assertTrue(c.stepsPublished() - before > 8, "took the chunked path");
+                long last = -1;
+                // Every rank runs the same number of rounds: until no rank allocated in the last one.
+                for (int round = 0; round < 30; round++) {
+                    long start = ds.comm.testkit.ThreadAllocation.allocatedBytes();
+                    for (int i = 0; i < 300; i++) {
+                        c.allReduce(buf, ElementType.FP32, Combiner.SUM);
+                        c.reduce(buf, ElementType.BF16, Combiner.MAX, i % n);
+                    }
+                    last = ds.comm.testkit.ThreadAllocation.allocatedBytes() - start;
+                    anyStillAllocates.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, last == 0 ? 0 : 1);
+                    c.allReduce(anyStillAllocates, ElementType.INT32, Combiner.MAX);
+                    if (anyStillAllocates.get(java.lang.foreign.ValueLayout.JAVA_INT, 0) == 0) break;
+                }
+                assertEquals(0, last, "bytes allocated by 600 chunked all-reduces and reduces once compiled");
             }
             return null;
         });
