@@ -77,7 +77,10 @@ public final class ShmCollective extends BackendCollective {
     private final MemorySegment[][] areas;
     /** Source offsets handed to the reducer; rewritten in place per reduction. */
     private final long[] srcOffsets;
-    /** Reduce-scatter sources: peers' staging areas, and this rank's own input in its slot. */
+    /**
+     * Sources of the reduce-scatter's and the chunked all-reduce's reductions: peers' staging
+     * areas, and this rank's own input in its slot (its own part is never staged).
+     */
     private final MemorySegment[] scatterSources;
     private final long smallBytes;
     /** Chunk of allReduce, allGather and broadcast: fits one area. */
@@ -383,46 +386,86 @@ public final class ShmCollective extends BackendCollective {
      * area holds a staging region {@code [0, pipeChunk)} and a slice region after it. Step
      * {@code k} (of {@code chunks + 1}):
      * <ol>
-     *   <li>stage chunk {@code k} of {@code buf} (if any) in this rank's area of step k;</li>
-     *   <li>reduce this rank's slice of chunk {@code k-1} (if any) across every rank's staging
-     *       region of step {@code k-1}, sources in rank order, into the slice region of this
-     *       rank's area of step k;</li>
+     *   <li>stage chunk {@code k} of {@code buf} (if any) in this rank's area of step k, all but
+     *       this rank's own slice of it: only this rank reads that slice, and it reads it from
+     *       {@code buf} (unless {@code buf} is a heap or mapped segment: then it is staged whole
+     *       and read from there, so that the kernels only ever see plain native sources);</li>
+     *   <li>reduce this rank's slice of chunk {@code k-1} (if any), sources in rank order (every
+     *       peer's staging region of step {@code k-1}, and {@code buf} itself in this rank's
+     *       place), into the slice region of this rank's area of step k, block by block, each
+     *       block copied into {@code buf} while it is still in the core's cache;</li>
      *   <li>publish k, wait for all;</li>
-     *   <li>copy every owner's slice of chunk {@code k-1} from its step-k area into {@code buf}.</li>
+     *   <li>copy every peer's slice of chunk {@code k-1} from its step-k area into {@code buf}.</li>
      * </ol>
      * Reading step k-1's areas in (2) is fine: they are read after the wait of step k-1 and
      * before k is published. Writing this rank's step-k area in (1) and (2) is fine: it was last
-     * read in step k-2, and every peer has published k-1.
+     * read in step k-2, and every peer has published k-1. {@code buf} is this rank's alone (no
+     * peer reads or writes it): its chunk k is read by (1) of step k and by (2) of step k+1, and
+     * written only afterwards, by (2) (each block after the reduction that read it) and (4) of
+     * step k+1. A reduce to a root runs these steps too, writing {@code buf} on the root only.
      */
     private void allReduceChunked(MemorySegment buf, long bytes, ElementType type, Combiner op, boolean writeBack) {
         int es = type.byteSize();
         long chunks = (bytes + pipeChunk - 1) / pipeChunk;
-        for (long k = 0; k <= chunks; k++) {
-            int q = steps.nextParity();
-            MemorySegment mine = areas[q][rank];
-            if (k < chunks) {
-                long off = k * pipeChunk;
-                MemorySegment.copy(buf, off, mine, 0, Math.min(pipeChunk, bytes - off));
-            }
-            long count = 0;
-            if (k > 0) {
-                count = Math.min(pipeChunk, bytes - (k - 1) * pipeChunk) / es;
-                long lo = sliceStart(count, rank);
-                setSourceOffsets(lo * es);
-                reducer.reduce(type, op, mine, pipeChunk, areas[q ^ 1], srcOffsets, size,
-                        sliceStart(count, rank + 1) - lo);
-            }
-            steps.publishRelease();
-            steps.awaitAllAcquire();
-            if (k > 0 && writeBack) {
-                long off = (k - 1) * pipeChunk;
-                MemorySegment[] reduced = areas[q];
-                for (int p = 0; p < size; p++) {
-                    long from = sliceStart(count, p) * es;
-                    long to = sliceStart(count, p + 1) * es;
-                    MemorySegment.copy(reduced[p], pipeChunk, buf, off + from, to - from);
+        MemorySegment[] sources = scatterSources;
+        // A heap buffer is staged whole and never handed to the kernels as a source: source
+        // segments of one class (plain native, like the areas) keep their loads monomorphic.
+        boolean ownFromBuf = buf.isNative() && !buf.isMapped();
+        try {
+            for (long k = 0; k <= chunks; k++) {
+                int q = steps.nextParity();
+                MemorySegment mine = areas[q][rank];
+                if (k < chunks) {
+                    long off = k * pipeChunk;
+                    long len = Math.min(pipeChunk, bytes - off);
+                    if (ownFromBuf) {
+                        long elements = len / es;
+                        long ownFrom = sliceStart(elements, rank) * es;
+                        long ownTo = sliceStart(elements, rank + 1) * es;
+                        MemorySegment.copy(buf, off, mine, 0, ownFrom);
+                        MemorySegment.copy(buf, off + ownTo, mine, ownTo, len - ownTo);
+                    } else {
+                        MemorySegment.copy(buf, off, mine, 0, len);
+                    }
+                }
+                long count = 0;
+                if (k > 0) {
+                    long off = (k - 1) * pipeChunk;
+                    count = Math.min(pipeChunk, bytes - off) / es;
+                    long from = sliceStart(count, rank) * es;
+                    long len = sliceStart(count, rank + 1) * es - from;
+                    MemorySegment[] staged = areas[q ^ 1];
+                    for (int p = 0; p < size; p++) {
+                        sources[p] = staged[p];
+                    }
+                    if (ownFromBuf) sources[rank] = buf;
+                    // In blocks that stay in the core's cache between the reduction that writes
+                    // them and the copy back into buf that reads them (the slice is this rank's
+                    // result too, and nobody else reads that part of buf).
+                    for (long done = 0; done < len; done += SYMMETRIC_BLOCK) {
+                        long blockLen = Math.min(SYMMETRIC_BLOCK, len - done);
+                        setSourceOffsets(from + done);
+                        if (ownFromBuf) srcOffsets[rank] = off + from + done;
+                        reducer.reduce(type, op, mine, pipeChunk + done, sources, srcOffsets, size,
+                                blockLen / es);
+                        if (writeBack) MemorySegment.copy(mine, pipeChunk + done, buf, off + from + done, blockLen);
+                    }
+                }
+                steps.publishRelease();
+                steps.awaitAllAcquire();
+                if (k > 0 && writeBack) {
+                    long off = (k - 1) * pipeChunk;
+                    MemorySegment[] reduced = areas[q];
+                    for (int p = 0; p < size; p++) {
+                        if (p == rank) continue; // written back as it was reduced
+                        long from = sliceStart(count, p) * es;
+                        long to = sliceStart(count, p + 1) * es;
+                        MemorySegment.copy(reduced[p], pipeChunk, buf, off + from, to - from);
+                    }
                 }
             }
+        } finally {
+            sources[rank] = null; // do not keep the caller's memory reachable
         }
     }
 

@@ -274,4 +274,88 @@ class ShmAllReduceTest {
             }
         }
     }
+
+    /**
+     * Many pipelined chunks (each rank's own slice is reduced straight from its buffer, the
+     * others' from the staging areas) with odd element counts, so that slices differ in length
+     * and shift across chunk boundaries: the all-reduce equals the rank-order reference on every
+     * rank, in every placement, and a reduce to a root gives the root the same bits and leaves
+     * the other ranks' buffers as they were.
+     */
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {3, 5})
+    void manyChunksOfOddCountsAreReducedInRankOrderAndReduceLeavesNonRootsUntouched(int n) throws Exception {
+        // The scalar reducer: the kernels' own order at every width is the threshold test's
+        // question; a vector reducer fed every placement here leaves kernel profiles that later
+        // allocation tests in the same JVM (ShmSleepTest) would inherit.
+        ds.comm.lanes.Reducer reducer = Reducers.scalar();
+        long area = SegmentDescriptor.areaBytes(ShmRanks.SMALL_SHM_BYTES);
+        long pipe = Math.min((area - 64) / (n + 1) * n, ShmRanks.CHUNK_BYTES) & -64L;
+        ShmRanks.onThreads(n, 50_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("m", n, rank), ranks.settings(), reducer);
+                 Arena arena = Arena.ofConfined()) {
+                int caseNo = 0;
+                for (ElementType type : ElementType.values()) {
+                    int es = type.byteSize();
+                    for (long count : new long[] {17 * pipe / es + 3, 23 * pipe / es - 1, 20 * pipe / es + 2 * n + 1}) {
+                        caseNo++;
+                        long bytes = count * es;
+                        MemorySegment[] inputs = RankOrderReference.orderSensitiveInputs(type, count, n, 977L * caseNo + n);
+                        MemorySegment expected = RankOrderReference.reduce(type, Combiner.SUM, inputs);
+                        MemorySegment buf = Payloads.allocate(arena, bytes, Payloads.placement(caseNo + rank));
+                        buf.copyFrom(inputs[rank]);
+                        long before = c.stepsPublished();
+                        c.allReduce(buf, type, Combiner.SUM);
+                        assertTrue(c.stepsPublished() - before > bytes / pipe, "took the chunked path");
+                        long at = expected.mismatch(buf);
+                        if (at >= 0) {
+                            fail("rank " + rank + " of " + n + ": allReduce(" + type + ", sum, " + count
+                                    + " elements) differs from the rank-order reference at byte " + at);
+                        }
+                        int root = caseNo % n;
+                        buf.copyFrom(inputs[rank]);
+                        c.reduce(buf, type, Combiner.SUM, root);
+                        assertEquals(-1, buf.mismatch(rank == root ? expected : inputs[rank]),
+                                "rank " + rank + ": reduce(" + type + ", " + count + " elements) to root " + root);
+                    }
+                }
+            }
+            return null;
+        });
+    }
+
+    /**
+     * The chunked all-reduce and the reduce that shares its steps allocate nothing once compiled
+     * (the reducer's sources are kept per communicator, this rank's buffer in its slot). With the
+     * scalar reducer: the vector kernels' own allocation is VectorReducerAllocationTest's question.
+     */
+    @Test
+    void theChunkedAllReduceAndReduceAllocateNothing() throws Exception {
+        int n = 3;
+        ShmRanks.onThreads(n, 80_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("a", n, rank), ranks.settings(), Reducers.scalar());
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment buf = arena.allocate(8 * ShmRanks.CHUNK_BYTES + 12, 64);
+                MemorySegment anyStillAllocates = arena.allocate(4);
+                long before = c.stepsPublished();
+                c.allReduce(buf, ElementType.FP32, Combiner.SUM);
+                assertTrue(c.stepsPublished() - before > 8, "took the chunked path");
+                long last = -1;
+                // Every rank runs the same number of rounds: until no rank allocated in the last one.
+                for (int round = 0; round < 30; round++) {
+                    long start = ds.comm.testkit.ThreadAllocation.allocatedBytes();
+                    for (int i = 0; i < 300; i++) {
+                        c.allReduce(buf, ElementType.FP32, Combiner.SUM);
+                        c.reduce(buf, ElementType.BF16, Combiner.MAX, i % n);
+                    }
+                    last = ds.comm.testkit.ThreadAllocation.allocatedBytes() - start;
+                    anyStillAllocates.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, last == 0 ? 0 : 1);
+                    c.allReduce(anyStillAllocates, ElementType.INT32, Combiner.MAX);
+                    if (anyStillAllocates.get(java.lang.foreign.ValueLayout.JAVA_INT, 0) == 0) break;
+                }
+                assertEquals(0, last, "bytes allocated by 600 chunked all-reduces and reduces once compiled");
+            }
+            return null;
+        });
+    }
 }
