@@ -1,7 +1,5 @@
 package ds.comm.spi;
 
-import java.lang.management.ManagementFactory;
-import java.lang.management.ThreadMXBean;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
@@ -27,16 +25,6 @@ import java.util.function.LongSupplier;
  *       This is what catches a busy process or another job that no count of our own ranks can
  *       see; halving rather than dropping keeps a lone preemption (a tick, the hypervisor) from
  *       sending every short wait to sleep.</li>
- *   <li><b>This process's other threads</b>: the CPU time the whole JVM used minus this
- *       thread's, sampled every {@link #LOAD_SAMPLE_NANOS} while waiting. When they kept more
- *       processors busy than this rank's share of the node leaves them (the JIT's compiler
- *       threads for seconds after start-up, the garbage collector, the caller's own compute
- *       threads beyond its share), they compete with the ranks for the cores: a rank spinning for its peer then holds a core the peer or the compiler
- *       needs, and a peer descheduled behind them cost a whole scheduler tick. Measured at the
- *       start of a decode loop while C2 was still compiling: every second call took 1.5 ms,
- *       1 ms of it runnable but not running. While they are busy the spin is the shortest,
- *       the waiter then blocks (a woken sleeper preempts a compiler thread at once), and
- *       nothing is learned from those waits.</li>
  *   <li><b>How waits end</b>: a wait that ended after the spin budget ran out, but within the
  *       ceiling, would have been caught by a longer spin, so the budget grows to cover it (at
  *       least doubling, to 1.5 times that wait); a wait that ended while spinning lets it grow
@@ -90,8 +78,6 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
      * handed it, while a sleeper that is woken preempts it.
      */
     static final long OVERSUBSCRIBED_YIELD_NANOS = 200_000;
-    /** How often a waiter looks at the CPU time of this process's other threads. */
-    public static final long LOAD_SAMPLE_NANOS = 10_000_000L;
     /** Longest block a waiter that can be woken is told to make (it re-checks its deadline then). */
     static final long MAX_BLOCK_NANOS = 20_000_000L;
 
@@ -101,21 +87,6 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
     private final boolean oversubscribed;
     /** {@link System#nanoTime()}, or a test's clock. */
     private final LongSupplier clock;
-    /** CPU nanoseconds of the whole process and of the waiting thread; null where the JVM cannot tell. */
-    private final LongSupplier processCpu;
-    private final LongSupplier threadCpu;
-    private long loadSampledAt;
-    private long processCpuAt;
-    private long threadCpuAt;
-    /**
-     * Processors this process's other threads may keep busy before they count as competing: this
-     * rank's share of the node ({@code cpus / ranksOnNode}) less the half this thread needs, at
-     * least half a processor. A rank with a core to itself tolerates half a core of compiler or
-     * compute threads; one with 8 cores to itself, 7.5 (its compute pool).
-     */
-    private final double othersAllowance;
-    /** Whether, at the last sample, this process's other threads used more than {@link #othersAllowance}. */
-    private boolean othersBusy;
 
     /** Current spin budget, learned. */
     private long spinNanos;
@@ -144,32 +115,18 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
      * @param cpus         processors this JVM may use
      */
     public AdaptiveIdleStrategy(long maxSpinNanos, long minParkNanos, long maxParkNanos, int ranksOnNode, int cpus) {
-        this(maxSpinNanos, minParkNanos, maxParkNanos, ranksOnNode, cpus, System::nanoTime, processCpuClock(),
-                threadCpuClock());
+        this(maxSpinNanos, minParkNanos, maxParkNanos, ranksOnNode, cpus, System::nanoTime);
     }
 
-    /** As the public constructor, reading time from {@code clock} (tests drive it by hand), not watching the process. */
+    /** As the public constructor, reading time from {@code clock} (tests drive it by hand). */
     AdaptiveIdleStrategy(long maxSpinNanos, long minParkNanos, long maxParkNanos, int ranksOnNode, int cpus,
                          LongSupplier clock) {
-        this(maxSpinNanos, minParkNanos, maxParkNanos, ranksOnNode, cpus, clock, null, null);
-    }
-
-    /**
-     * As the public constructor, with every clock given: {@code processCpu} and {@code threadCpu}
-     * (CPU nanoseconds of the process and of the waiting thread) may both be null.
-     */
-    AdaptiveIdleStrategy(long maxSpinNanos, long minParkNanos, long maxParkNanos, int ranksOnNode, int cpus,
-                         LongSupplier clock, LongSupplier processCpu, LongSupplier threadCpu) {
         this.clock = clock;
-        boolean watch = processCpu != null && threadCpu != null;
-        this.processCpu = watch ? processCpu : null;
-        this.threadCpu = watch ? threadCpu : null;
         if (maxSpinNanos < MIN_SPIN_NANOS || minParkNanos < 1 || maxParkNanos < minParkNanos || ranksOnNode < 1 || cpus < 1) {
             throw new IllegalArgumentException("invalid adaptive idle: maxSpin=" + maxSpinNanos + " ns, park=" + minParkNanos
                     + ".." + maxParkNanos + " ns, ranks on node " + ranksOnNode + ", cpus " + cpus);
         }
         this.oversubscribed = ranksOnNode > cpus;
-        this.othersAllowance = Math.max(0.5, (double) cpus / ranksOnNode - 0.5);
         // Oversubscribed: a peer that is not running cannot arrive while we spin, and one that is
         // running arrives within a few microseconds; never spin longer than that.
         this.ceilingNanos = oversubscribed ? Math.min(maxSpinNanos, 8 * MIN_SPIN_NANOS) : maxSpinNanos;
@@ -203,7 +160,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
         waits++;
         long waited = lastPoll - waitStart;
         if (pastSpin) blockedWaits++;
-        if (othersBusy || preemptedThisWait || contended && lastPoll - contendedAtNanos < CONTENTION_MEMORY_NANOS) {
+        if (preemptedThisWait || contended && lastPoll - contendedAtNanos < CONTENTION_MEMORY_NANOS) {
             return;
         }
         if (!pastSpin) {
@@ -227,7 +184,6 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
         long gap = now - lastPoll;
         lastPoll = now;
         long waited = now - waitStart;
-        if (processCpu != null && now - loadSampledAt >= LOAD_SAMPLE_NANOS) sampleLoad(now);
         if (!pastSpin) {
             if (gap > PREEMPTED_GAP_NANOS) {
                 // Halve, not drop: on a shared (virtual) machine an occasional preemption is
@@ -240,7 +196,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
                 contendedAtNanos = now;
                 spinNanos = Math.max(MIN_SPIN_NANOS, spinNanos >> 1);
             }
-            if (waited < (othersBusy ? MIN_SPIN_NANOS : spinNanos)) {
+            if (waited < spinNanos) {
                 Thread.onSpinWait();
                 return 0;
             }
@@ -252,45 +208,6 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
             return 0;
         }
         return Math.max(minParkNanos, Math.min(MAX_BLOCK_NANOS, waited));
-    }
-
-    /**
-     * Whether this process's other threads used more than their allowance of processors since
-     * the last sample (the first sample only starts the window).
-     */
-    private void sampleLoad(long now) {
-        long process = processCpu.getAsLong();
-        long thread = threadCpu.getAsLong();
-        if (loadSampledAt != 0 && process >= 0 && thread >= 0) {
-            long others = (process - processCpuAt) - (thread - threadCpuAt);
-            othersBusy = others >= othersAllowance * (now - loadSampledAt);
-        }
-        loadSampledAt = now;
-        processCpuAt = process;
-        threadCpuAt = thread;
-    }
-
-    /** The JVM's CPU time in nanoseconds, or null where it cannot tell. */
-    private static LongSupplier processCpuClock() {
-        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
-                && os.getProcessCpuTime() >= 0) {
-            return os::getProcessCpuTime;
-        }
-        return null;
-    }
-
-    /** The calling thread's CPU time in nanoseconds, or null where it cannot tell. */
-    private static LongSupplier threadCpuClock() {
-        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
-        if (threads.isCurrentThreadCpuTimeSupported() && threads.isThreadCpuTimeEnabled()) {
-            return threads::getCurrentThreadCpuTime;
-        }
-        return null;
-    }
-
-    /** Whether, at the last look, this process's other threads were busy (see the class comment). */
-    public boolean othersBusy() {
-        return othersBusy;
     }
 
     @Override
@@ -335,7 +252,6 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
     @Override
     public String toString() {
         return "adaptive(spin " + spinNanos + " ns of max " + ceilingNanos + (oversubscribed ? ", oversubscribed" : "")
-                + (othersBusy ? ", other threads busy" : "")
                 + ", park " + minParkNanos + ".." + maxParkNanos + " ns; " + waits + " waits, " + blockedWaits
                 + " past the spin, " + preemptions + " preempted while spinning)";
     }

@@ -52,67 +52,6 @@ class AdaptiveIdleStrategyTest {
         assertTrue(Math.abs(yielded - expected) <= 50, "polled " + yielded + " times before blocking, expected ~" + expected);
     }
 
-    /**
-     * The JVM's compiler threads (or the caller's compute threads) keep a processor busy: a waiter
-     * then spins only the shortest budget and blocks, and learns nothing from those waits; once
-     * they are quiet again it spins its learned budget.
-     */
-    @Test
-    void whileThisProcessesOtherThreadsAreBusyAWaiterBlocksAfterTheShortestSpin() {
-        Clock c = new Clock();
-        long[] process = {0};
-        long[] thread = {0};
-        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, 2, 2, c::tick,
-                () -> process[0], () -> thread[0]);
-        s.reset();
-        int quiet = pollsUntilBlock(s);                       // first sample only opens the window
-        assertTrue(quiet >= 400, "polled " + quiet + " times before blocking");
-        // 20 ms later: the process used 15 ms of CPU beyond this thread's 2 ms, i.e. 0.75 of a core.
-        c.now += 20_000_000;
-        process[0] += 17_000_000;
-        thread[0] += 2_000_000;
-        s.reset();                                            // learns from the quiet wait
-        long spinBefore = s.spinNanos();
-        int busy = pollsUntilBlock(s);
-        assertTrue(s.othersBusy(), s.toString());
-        assertTrue(busy <= AdaptiveIdleStrategy.MIN_SPIN_NANOS / 50 + AdaptiveIdleStrategy.YIELDS + 1,
-                "polled " + busy + " times before blocking while the other threads were busy");
-        s.waitEnded();
-        assertEquals(spinBefore, s.spinNanos(), "nothing learned from a wait beside busy threads");
-        // Quiet again: 20 ms in which only this thread ran.
-        c.now += 20_000_000;
-        process[0] += 3_000_000;
-        thread[0] += 3_000_000;
-        s.reset();
-        int after = pollsUntilBlock(s);
-        assertFalse(s.othersBusy(), s.toString());
-        assertTrue(after >= 400, "polled " + after + " times before blocking once the others were quiet");
-    }
-
-    /** A rank with 8 processors to itself lets its compute pool use 7 of them and still spins. */
-    @Test
-    void otherThreadsWithinTheRanksShareOfTheNodeDoNotCount() {
-        Clock c = new Clock();
-        long[] process = {0};
-        long[] thread = {0};
-        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, 2, 16, c::tick,
-                () -> process[0], () -> thread[0]);
-        s.reset();
-        pollsUntilBlock(s);
-        c.now += 20_000_000;
-        process[0] += 20_000_000 + 7 * 20_000_000;   // this thread and 7 busy compute threads
-        thread[0] += 20_000_000;
-        s.reset();
-        assertTrue(pollsUntilBlock(s) >= 400);
-        assertFalse(s.othersBusy(), s.toString());
-        c.now += 20_000_000;
-        process[0] += 20_000_000 + 8 * 20_000_000;   // and now one thread more than its share
-        thread[0] += 20_000_000;
-        s.reset();
-        pollsUntilBlock(s);
-        assertTrue(s.othersBusy(), s.toString());
-    }
-
     @Test
     void aRankContendedByAStrangerSleepsInsteadOfYieldingItsCoreAway() {
         Clock c = new Clock();
