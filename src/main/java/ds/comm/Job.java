@@ -17,6 +17,7 @@ import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
+import ds.comm.spi.SoloCollective;
 import ds.comm.topology.FixedRankRecord;
 import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;

@@ -7,6 +7,7 @@ import ds.comm.spi.Collective;
 import ds.comm.spi.ExchangeContract;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
+import ds.comm.spi.SoloCollective;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 
@@ -59,7 +60,7 @@ class HierExchangeTest extends ExchangeContract {
         List<Outcome> opened = runAll(n, rank -> {
             int node = nodeOfRank[rank];
             int[] members = node == 0 ? range(0, firstNode) : range(firstNode, n);
-            Collective local = members.length == 1 ? new LocalOfOne()
+            Collective local = members.length == 1 ? new SoloCollective()
                     : ShmCollective.open(new GroupSpec(name + ".n" + node, job, members, localIndex[rank]), settings,
                     Reducers.scalar());
             Collective leaderGroup = localIndex[rank] != 0 ? null
