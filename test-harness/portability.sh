@@ -83,7 +83,7 @@ shared_tool=$(find_shared_tool)
 
 rm -rf "$out" && mkdir -p "$out"
 # The legs set JAVA_HOME, QEMU_CPU and JAVA_TOOL_OPTIONS; each leg starts from the caller's values.
-caller_env=$(export -p | grep -E '^declare -x (JAVA_HOME|QEMU_CPU|JAVA_TOOL_OPTIONS|DSCOMM_TIMEOUT|DSCOMM_PEER_LOST_TIMEOUT)=' || true)
+caller_env=$(export -p | grep -E '^declare -x (JAVA_HOME|QEMU_CPU|JAVA_TOOL_OPTIONS|DSCOMM_TIMEOUT|DSCOMM_PEER_LOST_TIMEOUT|DSCOMM_WARMUP)=' || true)
 say() { echo "portability: $*"; }
 # run LOG SECONDS CMD...: runs with a hard deadline, output to LOG; returns the command's status.
 run() {
@@ -184,7 +184,10 @@ for leg in "${legs[@]}"; do
   home=${jdk_home[$arch]}
   # Peer-lost silence bound too: qemu runs 10-50x slower and may starve a heartbeat thread for
   # seconds, which the 3 s default would take for a lost rank.
-  export JAVA_HOME=$home QEMU_CPU=$cpu DSCOMM_TIMEOUT=${DSCOMM_PORTABILITY_TIMEOUT:-300s} DSCOMM_PEER_LOST_TIMEOUT=60s
+  # No JIT warm-up in init(): under qemu the interpreter is 10-50x slower and the legs check
+  # results, not speed (the warm-up would spend its whole budget in every init).
+  export JAVA_HOME=$home QEMU_CPU=$cpu DSCOMM_TIMEOUT=${DSCOMM_PORTABILITY_TIMEOUT:-300s} DSCOMM_PEER_LOST_TIMEOUT=60s \
+      DSCOMM_WARMUP=0
   if [ -n "$tool_opts" ]; then export JAVA_TOOL_OPTIONS="$tool_opts"; else unset JAVA_TOOL_OPTIONS; fi
 
   # doctor: the emulated JVM must report the leg's ISA, byte order and vector width.
@@ -230,7 +233,7 @@ for leg in "${legs[@]}"; do
   else
     problems+=("checksum run failed")
   fi
-  unset JAVA_HOME QEMU_CPU JAVA_TOOL_OPTIONS DSCOMM_TIMEOUT DSCOMM_PEER_LOST_TIMEOUT
+  unset JAVA_HOME QEMU_CPU JAVA_TOOL_OPTIONS DSCOMM_TIMEOUT DSCOMM_PEER_LOST_TIMEOUT DSCOMM_WARMUP
   eval "$caller_env"
 
   verdict=PASS; [ ${#problems[@]} -eq 0 ] || { verdict=FAIL; status=1; }

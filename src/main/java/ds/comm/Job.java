@@ -66,12 +66,8 @@ final class Job {
     private Job(Resolved config, LaunchEnv launch, Topology topology, RingEndpoint endpoint, Reducer reducer,
                 MpiCollective mpiWorld) {
         this.config = config;
-        // The kernels compile on a thread of their own while this one opens the world's backend
-        // (creating segments, waiting for the slowest peer at the open barrier). Not earlier: a
-        // rank busy compiling while it proves itself in the rendezvous can miss the server's
-        // window for an authenticated HELLO on a slow (emulated) CPU.
         int ranksOnNode = topology.ranksOn(topology.nodeOf(topology.rank())).length;
-        this.warmUp = WarmUp.start(config.warmUp(), reducer, topology.worldSize(), ranksOnNode);
+        this.warmUp = WarmUp.of(config.warmUp());
         this.ranksOnNode = ranksOnNode;
         // Waiting adapts to how many of our ranks share this machine's processors. Where node
         // identities are simulated (DSCOMM_NODE_ID), the node's count understates it: 4 ranks on

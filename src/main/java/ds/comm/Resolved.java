@@ -80,7 +80,7 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
         IdlePolicy idle = config.idle().orElseGet(() -> present(env, "DSCOMM_IDLE")
                 ? parse(env, "DSCOMM_IDLE", Resolved::parseIdle) : IdlePolicy.adaptive());
         WarmUpSet warmUp = config.warmUp().orElseGet(() -> present(env, "DSCOMM_WARMUP")
-                ? parse(env, "DSCOMM_WARMUP", WarmUpSet::parse) : WarmUpSet.NONE);
+                ? parse(env, "DSCOMM_WARMUP", WarmUpSet::parse) : WarmUpSet.DEFAULT);
         Settings settings = new Settings(timeout.toNanos(), idleStrategies(idle, 1),
                 dir, shmBytes, small, chunk, Math.min(silence.toNanos(), timeout.toNanos()));
         return new Resolved(backend, backendSource, shm, shmSource, mpi, bits, mpiLib, settings, idle, warmUp, env);

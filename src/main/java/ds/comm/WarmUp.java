@@ -1,154 +1,195 @@
 package ds.comm;
 
-import ds.comm.lanes.Combiner;
-import ds.comm.lanes.ElementType;
 import ds.comm.lanes.KernelWarmUp;
-import ds.comm.lanes.Reducer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The JIT warm-up that {@link Communicator#init()} runs, when asked ({@code DSCOMM_WARMUP=1},
- * {@link CommConfig.Builder#warmUp}), so that the first collective a user times already runs
- * compiled code.
+ * The JIT warm-up that {@link Communicator#init()} runs (by default; {@code DSCOMM_WARMUP=0} or
+ * {@link CommConfig.Builder#warmUp CommConfig.warmUp(false)} turn it off), so that the first
+ * collective a user times already runs compiled code.
  *
- * <p><b>Off by default, for now.</b> Measured on the project's 2-vCPU machine: with it, the first
- * 2 000 decode calls after {@code init()} have Open MPI's median (instead of ~40 us with 7.5 ms
- * calls at the start), but the steady state of the SHM all-reduce at 64 KiB and 1 MiB was up to
- * 2x slower than without it (p50 19-31 us against 10-11 us, same runs, interleaved), because C2
- * then compiles from the warm-up's profile: most likely the short loops' trip counts, which
- * steer loop unrolling; warming with 4x longer loops did not remove it. Until the warm-up
- * leaves the same code as real traffic does, a job trades its first second for its steady state
- * only when it asks to.
+ * <p><b>Why by default.</b> Without it a fresh process's first second of collectives runs the
+ * Vector API kernels interpreted (a 16 KiB all-reduce took ~7.5 ms instead of ~1 us) while the
+ * JIT's compiler threads take the cores the ranks spin on: the first 2 000 decode calls of a
+ * 2-rank job averaged 53-99x Open MPI's on the project's 2-vCPU machine. That second is paid by
+ * every process start and every short job, and it is what users' own benchmarks see. Moved into
+ * {@code init()} it becomes a one-time cost, logged.
  *
- * <p>Two parts. The <b>kernels</b> ({@link KernelWarmUp}) are the expensive one (a second or so
- * of C2 work per process) and need no peer: they run on a daemon thread started before the
- * rendezvous, so they overlap the wait for the other ranks' JVMs, and {@code init()} joins them
- * after the world communicator is open. The <b>collective path</b> (argument checks, the step
- * protocol or the ring's frame loop) is cheap but needs the peers: {@link #COLLECTIVE_CALLS}
- * small all-reduces (the decode path; a first large message later compiles the chunked path in
- * the background, at a one-time cost of milliseconds). They are fp32 SUM, a kernel every
- * non-empty warm-up set includes. Every rank first agrees (one MIN
- * all-reduce) on whether all want the warm-up, so a rank started with {@code DSCOMM_WARMUP=0}
- * beside others cannot cause a mismatch (nor run 3 000 calls through kernels it did not compile).
- * A JVM without C2 ({@code -XX:TieredStopAtLevel=1}, {@code -Xint}) cannot compile the kernels
- * with vector intrinsics at all and votes no, instead of spending the budget for nothing.
+ * <p><b>What it does.</b> Real collectives with the peers, not private kernel runs: all-reduces
+ * of every kind in the set at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn, a barrier
+ * now and then, in rounds until {@link #COLLECTIVE_CALLS} are made and no rank's JIT has anything
+ * left to compile ({@link JitActivity}), within {@link #BUDGET_NANOS}. Both halves of that were
+ * measured (2 ranks, 2 vCPUs, interleaved runs):
+ * <ul>
+ *   <li>A fixed count (3 000 calls) ended while C2 was still compiling the path: its compiler
+ *       thread then took a spinning rank's core for a scheduler slice at a time, and every second
+ *       call of the user's first ~1 500 took 1.4 ms.</li>
+ *   <li>C2 compiles from what it profiled. Kernels driven on private buffers first
+ *       ({@link KernelWarmUp}, still behind {@link Communicator#warmUp}) and a warm-up that mixed
+ *       fp32 with bf16 both left the fp32 64 KiB all-reduce at ~2x the median it has after real
+ *       fp32 traffic alone (17-35 us against 8-11 us, every round); real fp32 traffic up to
+ *       64 KiB left it at 7-9 us. Hence the default set is fp32 SUM alone, and a process that
+ *       reduces bf16 says {@code DSCOMM_WARMUP=bf16} (or lists both).</li>
+ * </ul>
+ * A first large message later compiles the chunked path, at a one-time cost of milliseconds.
+ * Every rank first agrees (one MIN all-reduce) on whether all want it, so a rank started with
+ * {@code DSCOMM_WARMUP=0} beside others cannot cause a mismatch. A JVM without C2
+ * ({@code -XX:TieredStopAtLevel=1}, {@code -Xint}) cannot compile the kernels with vector
+ * intrinsics at all and votes no, instead of spending the budget for nothing. The JIT's work is
+ * the JVM's: each backend's path is warmed once per JVM, and a later {@code init()} in the same
+ * process skips it.
  */
 final class WarmUp {
 
     private static final System.Logger LOG = System.getLogger("ds.comm");
 
-    /** Collective calls of the warm-up: enough for C1 and most of the C2 thresholds. */
-    static final int COLLECTIVE_CALLS = 3000;
-    /** Bytes of the small warm-up all-reduce: a decode-sized tensor's loops, cheap to move. */
+    /**
+     * Warm-up calls before the JIT's quiet counts: above C2's invocation thresholds for every
+     * method of the path (5 000 calls, and a loop's back-edges), so that a quiet JIT means nothing
+     * is left, not that the path has not reached C2's thresholds yet.
+     */
+    static final int COLLECTIVE_CALLS = 12_000;
+    /** Bytes of the short warm-up all-reduce. */
     static final long SMALL_BYTES = 4096;
     /**
-     * How long init()'s kernel warm-up may take before init() goes on without it (~1 s is usual
-     * on an idle core; a JVM without C2, an emulated CPU or a machine with no core to spare
-     * would otherwise make every init() wait for nothing).
+     * Bytes of the long one: the one-step algorithm's default limit (DSCOMM_SMALL_BYTES), so C2
+     * sees its longest loops too. Warmed with 32 KiB at most, the 64 KiB all-reduce's median
+     * stayed ~2x what it is after real 64 KiB traffic.
      */
-    static final long KERNEL_BUDGET_NANOS = TimeUnit.SECONDS.toNanos(5);
+    static final long LARGE_BYTES = 64L << 10;
+    /** Calls between two votes, once the first rounds (16, 32, 64... calls) have grown to it. */
+    static final int ROUND_CALLS = 500;
+    /** Calls of the first round. */
+    static final int FIRST_ROUND_CALLS = 16;
+    /** One warm-up call in this many is followed by a barrier (a power of two). */
+    static final int BARRIER_EVERY = 64;
+    /** Consecutive votes with no rank compiling that end the warm-up. */
+    static final int QUIET_VOTES = 2;
+    /**
+     * Longest a warm-up goes on: ~2-4 s is usual on a 2-vCPU machine with two ranks, ~1 s with
+     * cores to spare; a slow machine, or a process whose other threads keep the JIT busy, must not
+     * hold init() longer than this.
+     */
+    static final long BUDGET_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+    /**
+     * Backends whose collective path a warm-up of this JVM already drove: the JIT's work is the
+     * JVM's, so a later {@code init()} (another job in one process, a test's next world) skips it.
+     */
+    private static final Set<Backend> PATHS_WARM = EnumSet.noneOf(Backend.class);
+
     /** The budget of an explicit {@link Communicator#warmUp}: the caller asked for it. */
     static final long EXPLICIT_BUDGET_NANOS = TimeUnit.SECONDS.toNanos(20);
 
     private final WarmUpSet set;
-    private final Thread thread;
-    private final long startNanos;
-    private volatile KernelWarmUp.Report report;
-    private volatile Throwable failure;
 
-    private WarmUp(WarmUpSet asked, Reducer reducer, int sources) {
-        this.startNanos = System.nanoTime();
-        String noC2 = asked.isEmpty() ? null : KernelWarmUp.whyNoOptimizingCompiler();
-        if (noC2 != null) {
-            LOG.log(System.Logger.Level.DEBUG, "ds-comm warm-up skipped: " + noC2);
-        }
-        this.set = noC2 == null ? asked : WarmUpSet.NONE;
-        if (set.isEmpty()) {
-            this.thread = null;
-            return;
-        }
-        List<ElementType> types = new ArrayList<>(List.of(ElementType.FP32));
-        List<Combiner> ops = new ArrayList<>(List.of(Combiner.SUM));
-        for (WarmUpSet.Kernel k : set.kernels()) {
-            types.add(k.type().element());
-            ops.add(k.op().combiner());
-        }
-        this.thread = Thread.ofPlatform().daemon().name("dscomm-warmup").unstarted(() -> {
-            try {
-                report = KernelWarmUp.run(reducer, types, ops, sources, KERNEL_BUDGET_NANOS);
-            } catch (Throwable t) {
-                failure = t;
-            }
-        });
-        thread.start();
+    private WarmUp(WarmUpSet set) {
+        this.set = set;
     }
 
     /**
-     * Starts the kernel warm-up of {@code set} (nothing for an empty set or a world of one), for
-     * reductions of {@link #sourcesFor sourcesFor(ranksOnNode)} sources.
+     * The warm-up of {@code set} for this process: nothing for an empty set, and nothing on a JVM
+     * that cannot compile the kernels with vector intrinsics (no C2).
      */
-    static WarmUp start(WarmUpSet set, Reducer reducer, int worldSize, int ranksOnNode) {
-        return new WarmUp(worldSize > 1 ? set : WarmUpSet.NONE, reducer, sourcesFor(ranksOnNode));
+    static WarmUp of(WarmUpSet set) {
+        String noC2 = set.isEmpty() ? null : KernelWarmUp.whyNoOptimizingCompiler();
+        if (noC2 != null) LOG.log(System.Logger.Level.DEBUG, "ds-comm warm-up skipped: " + noC2);
+        return new WarmUp(noC2 == null ? set : WarmUpSet.NONE);
     }
 
     /**
-     * Sources per reduction the node's collectives pass: every rank of the node's SHM group (a
-     * pair, or the ring and the MPI upcalls: 2).
+     * Warms the collective path of {@code world} with its peers. Collective: every rank of the
+     * world calls it right after opening the world communicator.
+     */
+    void run(Communicator world) {
+        if (world.size() < 2) return;
+        long start = System.nanoTime();
+        long calls = 0;
+        boolean ran = false;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment flag = arena.allocate(ValueLayout.JAVA_INT);
+            Backend backend = world.backend().backend();
+            flag.set(ValueLayout.JAVA_INT, 0, !set.isEmpty() && !pathWarm(backend) ? 1 : 0);
+            world.allReduce(flag, DType.INT32, ReduceOp.MIN);
+            if (flag.get(ValueLayout.JAVA_INT, 0) != 0) {
+                calls = drive(world, arena, start);
+                ran = true;
+                synchronized (PATHS_WARM) {
+                    PATHS_WARM.add(backend);
+                }
+            }
+        }
+        if (ran) {
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            LOG.log(System.Logger.Level.INFO, "ds-comm warm-up (rank {0}): {1} ({2}) in {3} collective calls, {4} ms",
+                    String.valueOf(world.rank()), set.label(), world.backend().backend().label(), String.valueOf(calls),
+                    String.valueOf(ms));
+        }
+    }
+
+    /**
+     * Sources per reduction the node's collectives pass, for {@link Communicator#warmUp}: every
+     * rank of the node's SHM group (a pair, or the ring and the MPI upcalls: 2).
      */
     static int sourcesFor(int ranksOnNode) {
         return Math.max(2, Math.min(64, ranksOnNode));
     }
 
+    private static boolean pathWarm(Backend backend) {
+        synchronized (PATHS_WARM) {
+            return PATHS_WARM.contains(backend);
+        }
+    }
+
     /**
-     * Waits for the kernels, then warms the collective path of {@code world} with its peers.
-     * Collective: every rank of the world calls it right after opening the world communicator.
+     * Rounds of all-reduces (16, 32, ... then {@link #ROUND_CALLS}), each followed by a vote, until
+     * {@link #COLLECTIVE_CALLS} are made and no rank's JIT has had anything to compile in
+     * {@link #QUIET_VOTES} votes in a row, or a rank's {@link #BUDGET_NANOS} have passed. Every
+     * kind of the set, at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn, with a barrier
+     * now and then. Each vote is one MAX all-reduce, so every rank stops after the same call.
+     *
+     * @return the number of calls made
      */
-    void finish(Communicator world) {
-        if (world.size() < 2) return;
-        if (thread != null) {
-            try {
-                thread.join(TimeUnit.NANOSECONDS.toMillis(KERNEL_BUDGET_NANOS) + 5_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+    private long drive(Communicator world, Arena arena, long start) {
+        MemorySegment large = arena.allocate(LARGE_BYTES, 64);
+        MemorySegment small = large.asSlice(0, SMALL_BYTES);
+        MemorySegment vote = arena.allocate(ValueLayout.JAVA_INT);
+        List<WarmUpSet.Kernel> kinds = set.kernels();
+        JitActivity jit = JitActivity.forThisJvm();
+        long calls = 0;
+        int quiet = 0;
+        int round = 0;
+        do {
+            // Short rounds first: where calls are slow (an emulated CPU, a JVM that has not
+            // compiled anything yet), the budget is checked after 16 calls, not 500.
+            int n = Math.min(ROUND_CALLS, FIRST_ROUND_CALLS << Math.min(round++, 8));
+            for (int i = 0; i < n; i++) {
+                // Every kind asked for, both sizes, and now and then a barrier: the collective
+                // path is shared, and C2 compiles it from what it saw. A path compiled from
+                // all-reduces only deoptimised at a user's first barrier (CallDescriptor.word0's
+                // null-type branch, "unstable_if") and ran interpreted until C2 caught up again.
+                WarmUpSet.Kernel k = kinds.get((i >> 1) % kinds.size());
+                world.allReduce((i & 1) == 0 ? small : large, k.type(), k.op());
+                if ((i & (BARRIER_EVERY - 1)) == 0) world.barrier();
             }
-            if (report != null && !report.complete()) {
-                LOG.log(System.Logger.Level.WARNING, "ds-comm kernel warm-up ran out of time: " + report
-                        + "; the first collectives of those kinds run uncompiled (slow) until the JIT catches up");
-            }
-            if (failure != null) {
-                LOG.log(System.Logger.Level.WARNING, "ds-comm kernel warm-up failed; the first collectives run uncompiled: "
-                        + failure);
-            }
-        }
-        long collectiveStart = System.nanoTime();
-        boolean collectives;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment flag = arena.allocate(ValueLayout.JAVA_INT);
-            // Only a rank whose kernels did compile wants the collective part: 3 000 calls through
-            // uncompiled kernels would take seconds (minutes on an emulated CPU).
-            KernelWarmUp.Report kernels = report;
-            boolean want = !set.isEmpty() && kernels != null && kernels.complete();
-            flag.set(ValueLayout.JAVA_INT, 0, want ? 1 : 0);
-            world.allReduce(flag, DType.INT32, ReduceOp.MIN);
-            collectives = flag.get(ValueLayout.JAVA_INT, 0) != 0;
-            if (collectives) {
-                MemorySegment buf = arena.allocate(SMALL_BYTES, 64);
-                for (int i = 0; i < COLLECTIVE_CALLS; i++) {
-                    world.allReduce(buf, DType.FP32, ReduceOp.SUM);
-                }
-            }
-        }
-        long end = System.nanoTime();
-        KernelWarmUp.Report r = report;
-        LOG.log(System.Logger.Level.INFO, "ds-comm warm-up (rank {0}): {1}; {2} in {3} ms; init() spent {4} ms in all",
-                String.valueOf(world.rank()), r == null ? "no kernel warm-up" : r.toString(),
-                collectives ? COLLECTIVE_CALLS + " collective calls" : "no collective calls",
-                String.valueOf((end - collectiveStart) / 1_000_000), String.valueOf((end - startNanos) / 1_000_000));
+            calls += n;
+            boolean inTime = System.nanoTime() - start < BUDGET_NANOS;
+            // Without the JIT's answer (not HotSpot) the fixed call count alone decides.
+            boolean busy = calls < COLLECTIVE_CALLS || jit != null && jit.compiling();
+            vote.set(ValueLayout.JAVA_INT, 0, busy && inTime ? 1 : 0);
+            world.allReduce(vote, DType.INT32, ReduceOp.MAX);
+            boolean anyBusy = vote.get(ValueLayout.JAVA_INT, 0) != 0;
+            quiet = anyBusy ? 0 : quiet + 1;
+            // A rank out of time votes quiet: the others stop at their own budget at the latest.
+            if (!inTime && !anyBusy) break;
+        } while (quiet < QUIET_VOTES);
+        return calls;
     }
 }

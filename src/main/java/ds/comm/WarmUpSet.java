@@ -10,9 +10,9 @@ import java.util.Set;
  * Which reduction kernels {@link Communicator#init()} compiles before it returns, read from
  * {@code DSCOMM_WARMUP} or {@link CommConfig.Builder#warmUp(boolean)}.
  *
- * <p>Syntax: {@code 0|off|false|no} or unset: none (the default, see {@link WarmUp} for why);
- * {@code 1|on|true|yes|default}: SUM of fp32, bf16 and fp16 (what tensor-parallel inference
- * reduces); {@code all} every type and operation; or a comma-separated list of
+ * <p>Syntax: {@code 0|off|false|no}: none; {@code 1|on|true|yes|default} or unset: SUM of fp32
+ * (one type only: a warm-up that mixed types left the fp32 path measurably slower than real
+ * fp32 traffic does, see {@link WarmUp}; a bf16 job says {@code bf16}); {@code all} every type and operation; or a comma-separated list of
  * {@code type[:op]} (op defaults to sum), e.g. {@code bf16,fp32:max,int64:sum}.
  *
  * @param kernels (type, op) pairs in the order they are warmed; empty for none
@@ -24,8 +24,7 @@ record WarmUpSet(List<Kernel> kernels) {
     }
 
     static final WarmUpSet NONE = new WarmUpSet(List.of());
-    static final WarmUpSet DEFAULT = new WarmUpSet(List.of(new Kernel(DType.FP32, ReduceOp.SUM),
-            new Kernel(DType.BF16, ReduceOp.SUM), new Kernel(DType.FP16, ReduceOp.SUM)));
+    static final WarmUpSet DEFAULT = new WarmUpSet(List.of(new Kernel(DType.FP32, ReduceOp.SUM)));
 
     WarmUpSet {
         kernels = List.copyOf(kernels);
@@ -42,6 +41,16 @@ record WarmUpSet(List<Kernel> kernels) {
 
     boolean isEmpty() {
         return kernels.isEmpty();
+    }
+
+    /** The kinds in {@code DSCOMM_WARMUP}'s syntax, e.g. {@code fp32:sum,bf16:max}. */
+    String label() {
+        StringBuilder b = new StringBuilder();
+        for (Kernel k : kernels) {
+            if (!b.isEmpty()) b.append(',');
+            b.append(k.type().name().toLowerCase(Locale.ROOT)).append(':').append(k.op().name().toLowerCase(Locale.ROOT));
+        }
+        return b.toString();
     }
 
     static WarmUpSet parse(String value) {

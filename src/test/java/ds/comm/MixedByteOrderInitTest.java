@@ -33,6 +33,7 @@ class MixedByteOrderInitTest {
         env.put("MASTER_PORT", Integer.toString(port));
         env.put("DSCOMM_TIMEOUT", "20s");
         env.put("DSCOMM_JOB_SECRET", "mixed-order-test");
+        env.put("DSCOMM_WARMUP", "0");
         return env;
     }
 

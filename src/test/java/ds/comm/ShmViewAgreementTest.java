@@ -36,6 +36,7 @@ class ShmViewAgreementTest {
         env.put("MASTER_ADDR", "127.0.0.1");
         env.put("MASTER_PORT", Integer.toString(port));
         env.put("DSCOMM_TIMEOUT", "8s");
+        env.put("DSCOMM_WARMUP", "0");
         env.put("DSCOMM_JOB_SECRET", "shm-view-agreement-test");
         env.put("DSCOMM_SHM_DIR", shmDir.toString());
         env.put("DSCOMM_NODE_ID", "one-node");

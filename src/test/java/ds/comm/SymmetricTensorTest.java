@@ -70,7 +70,8 @@ class SymmetricTensorTest {
             for (int rank = 0; rank < n; rank++) {
                 Map<String, String> env = new HashMap<>(Map.of("RANK", Integer.toString(rank), "WORLD_SIZE", Integer.toString(n),
                         "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", Integer.toString(port), "DSCOMM_TIMEOUT", "20s",
-                        "DSCOMM_JOB_SECRET", "symmetric-test", "DSCOMM_SHM_DIR", shmDir.toString(), "DSCOMM_MPI", "0"));
+                        "DSCOMM_JOB_SECRET", "symmetric-test", "DSCOMM_SHM_DIR", shmDir.toString(), "DSCOMM_MPI", "0",
+                        "DSCOMM_WARMUP", "0"));
                 env.putAll(extra);
                 futures.add(pool.submit(() -> {
                     try (Communicator comm = Communicator.init(CommConfig.builder().environment(env).build())) {

@@ -17,8 +17,11 @@ import java.util.Map;
  * intrinsified. Until then (interpreter, C1) every vector operation is a boxed object built
  * through lambdas: a 16 KiB fp32 all-reduce then took ~7.5 ms instead of ~1 us, and a fresh
  * process paid that for about a second of collectives (the first ~30 tokens of a 32-layer
- * model), plus the young-GC pauses of ~100 MB of vector garbage. Doing the same work inside
- * {@code init()}, on private buffers, moves that second to where a user expects a one-time cost.
+ * model), plus the young-GC pauses of ~100 MB of vector garbage. Doing the same work on
+ * private buffers, before a latency-critical loop ({@code Communicator.warmUp(type, ops)}),
+ * moves that cost to where a user expects it. ({@code init()} warms with real collectives
+ * instead: C2 compiles from what it profiled, and a kernel compiled from this class's private
+ * calls left the 64 KiB SHM all-reduce's median at ~2x the one real traffic leaves.)
  *
  * <h2>How compiled is recognised</h2>
  * Not by time, which depends on the machine, but by allocation: the compiled, intrinsified

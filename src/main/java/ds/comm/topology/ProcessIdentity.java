@@ -72,8 +72,9 @@ public record ProcessIdentity(long pid, long startMillis, long pidNamespace) {
      */
     public boolean runsHere() {
         if (pidNamespace == 0 || pidNamespace != OWN_NAMESPACE || pid <= 0 || startMillis == 0) return false;
-        if (pid == ProcessHandle.current().pid()) return true;
-        ProcessHandle h = ProcessHandle.of(pid).orElse(null);
+        // This process's own pid is no shortcut: a record from another machine of the init pid
+        // namespace can carry the same number, and only the start time tells them apart.
+        ProcessHandle h = pid == ProcessHandle.current().pid() ? ProcessHandle.current() : ProcessHandle.of(pid).orElse(null);
         if (h == null || !h.isAlive()) return false;
         long actual = startMillisOf(h);
         return actual != 0 && !pidReused(startMillis, actual) && startMillis - actual <= VIEW_SKEW_MILLIS;

@@ -23,7 +23,70 @@ class AdaptiveIdleStrategyTest {
     }
 
     private static AdaptiveIdleStrategy strategy(Clock c, int ranksOnNode, int cpus) {
-        return new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, ranksOnNode, cpus, c::tick);
+        return new AdaptiveIdleStrategy(100_000, 1_000, 1_000_000, ranksOnNode, cpus, c::tick, null);
+    }
+
+    /** The machine's run queue as the test sets it, counting how often it was looked at. */
+    private static final class Queue {
+        boolean crowded;
+        int looks;
+
+        boolean crowded() {
+            looks++;
+            return crowded;
+        }
+    }
+
+    @Test
+    void aSpinEndsWhenThreadsAreQueuedForAProcessorAndDoesNotTeachALongerSpin() {
+        Clock c = new Clock();
+        Queue q = new Queue();
+        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 2, 2, c::tick, q::crowded);
+        // Nobody queued: the whole learned spin (250 us at first, 5 000 polls), looking every 20 us.
+        s.reset();
+        int spun = pollsUntilBlock(s);
+        assertTrue(spun >= 4_900 && spun <= 5_100, "polled " + spun + " times before blocking");
+        assertTrue(q.looks >= 11 && q.looks <= 13, "looked " + q.looks + " times in 250 us");
+        // Threads queued: the spin ends at the third look in a row (60 us = 1 200 polls), then
+        // yields and blocks.
+        q.crowded = true;
+        q.looks = 0;
+        s.reset();
+        long before = s.spinNanos();
+        spun = pollsUntilBlock(s);
+        assertTrue(spun >= 1_190 && spun <= 1_210 + AdaptiveIdleStrategy.YIELDS, "polled " + spun + " times before blocking");
+        assertEquals(AdaptiveIdleStrategy.QUEUED_LOOKS, q.looks);
+        assertEquals(1, s.queuedEnds());
+        // A wait that ended past the spin because of queued threads does not grow the budget.
+        c.now += 500_000;
+        s.waitEnded();
+        assertEquals(before, s.spinNanos(), s.toString());
+    }
+
+    @Test
+    void aThreadQueuedForAMomentDoesNotEndTheSpin() {
+        Clock c = new Clock();
+        int[] looks = {0};
+        // Queued at two looks in a row, never at three: a kernel worker, a thread waking briefly.
+        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 2, 2, c::tick,
+                () -> ++looks[0] % 3 != 0);
+        s.reset();
+        int spun = pollsUntilBlock(s);
+        assertTrue(spun >= 4_900, "polled " + spun + " times before blocking: the spin ended early");
+        assertEquals(0, s.queuedEnds());
+    }
+
+    @Test
+    void shortWaitsNeverLookAtTheRunQueue() {
+        Clock c = new Clock();
+        Queue q = new Queue();
+        q.crowded = true;
+        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 2, 2, c::tick, q::crowded);
+        for (int wait = 0; wait < 100; wait++) {
+            s.reset();
+            for (int poll = 0; poll < 300; poll++) assertEquals(0, s.idleOrBlock());   // 15 us each
+        }
+        assertEquals(0, q.looks);
     }
 
     /** Polls until the strategy says block; returns the number of polls it spun or yielded. */

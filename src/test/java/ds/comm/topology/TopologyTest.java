@@ -42,6 +42,8 @@ class TopologyTest {
             ProcessIdentity live = new ProcessIdentity(h.pid(), start, ProcessIdentity.ownPidNamespace());
             ProcessIdentity reused = new ProcessIdentity(h.pid(), start - 60_000, ProcessIdentity.ownPidNamespace());
             assertTrue(me.runsHere());
+            assertFalse(new ProcessIdentity(me.pid(), me.startMillis() - 60_000, me.pidNamespace()).runsHere(),
+                    "this process's pid with another start time is a process of another machine");
             assertTrue(live.runsHere());
             assertFalse(reused.runsHere(), "a pid that started a minute after its record is another process");
             assertFalse(ProcessIdentity.ofPid(h.pid()).runsHere(), "unknown namespace and start time prove nothing");

@@ -32,6 +32,10 @@ class BenchCliTest {
         try {
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(err);
             pb.environment().keySet().removeIf(k -> k.startsWith("DSCOMM_") || k.equals("RANK") || k.equals("WORLD_SIZE"));
+            // The JIT warm-up init() runs by default costs seconds per rank JVM on 2 cores;
+            // BenchCliTest.initWarmsUpTheCollectivePathOnShmAndRing covers it;
+            // a test's env may still ask for it.
+            pb.environment().put("DSCOMM_WARMUP", "0");
             pb.environment().putAll(env);
             Process p = pb.start();
             List<String> out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
@@ -88,6 +92,33 @@ class BenchCliTest {
                 assertTrue(Double.parseDouble(row[7]) > 0, String.join(",", row));
             }
         }
+    }
+
+    /**
+     * The default warm-up set ({@code DSCOMM_WARMUP=1}, what an unset variable resolves to, see
+     * WaitingAndWarmUpConfigTest) makes {@code init()} drive fp32 SUM through the collective path
+     * with the peers before it returns, on SHM and on the ring, and say so in its log; the
+     * collectives after it (fp32 and bf16) are exact. {@code DSCOMM_WARMUP=0} (this class's
+     * default for every other test) skips it. Real JVMs (the tool's own launch, C2 on), unlike
+     * the launcher tests' short-lived ranks.
+     */
+    @Test
+    @Timeout(240)
+    void initWarmsUpTheCollectivePathOnShmAndRing() throws Exception {
+        for (String backend : List.of("shm", "ring")) {
+            Run r = tool(Map.of("DSCOMM_WARMUP", "1"), "bench", "-n", "2", "--backend", backend, "--dtype", "fp32,bf16",
+                    "--sizes", "4K,100000", "--check", "--format", "csv", "--iters", "5", "--warmup", "1");
+            assertChecked(r, 2);
+            assertEquals(4, rows(r).size(), String.join("\n", r.out()));
+            for (int rank = 0; rank < 2; rank++) {
+                String who = "ds-comm warm-up (rank " + rank + "): fp32:sum (" + backend + ") in ";
+                assertTrue(r.err().lines().anyMatch(l -> l.contains(who) && l.matches(".* in [0-9]+ collective calls, [0-9]+ ms$")),
+                        backend + ": rank " + rank + " did not report its warm-up:\n" + r.err());
+            }
+        }
+        Run off = tool(Map.of(), "bench", "-n", "2", "--backend", "shm", "--sizes", "4K", "--format", "csv", "--iters", "3");
+        assertEquals("shm", rows(off).get(0)[0]);
+        assertTrue(!off.err().contains("ds-comm warm-up (rank"), "DSCOMM_WARMUP=0 still warmed up:\n" + off.err());
     }
 
     @Test

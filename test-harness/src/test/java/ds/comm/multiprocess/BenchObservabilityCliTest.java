@@ -40,6 +40,10 @@ class BenchObservabilityCliTest {
         try {
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(err).directory(dir.toFile());
             pb.environment().keySet().removeIf(k -> k.startsWith("DSCOMM_") || k.equals("RANK") || k.equals("WORLD_SIZE"));
+            // The JIT warm-up init() runs by default costs seconds per rank JVM on 2 cores;
+            // BenchCliTest.initWarmsUpTheCollectivePathOnShmAndRing covers it;
+            // a test's env may still ask for it.
+            pb.environment().put("DSCOMM_WARMUP", "0");
             Process p = pb.start();
             List<String> out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
             if (!p.waitFor(200, TimeUnit.SECONDS)) {

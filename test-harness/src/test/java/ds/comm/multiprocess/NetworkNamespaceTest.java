@@ -73,6 +73,10 @@ class NetworkNamespaceTest {
                 ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
                 Map<String, String> env = pb.environment();
                 env.keySet().removeIf(k -> k.startsWith("DSCOMM_") || k.equals("RANK") || k.equals("WORLD_SIZE"));
+                // The JIT warm-up init() runs by default costs seconds per rank JVM on 2 cores;
+                // BenchCliTest.initWarmsUpTheCollectivePathOnShmAndRing covers it;
+                // a test's env may still ask for it.
+                env.put("DSCOMM_WARMUP", "0");
                 env.putAll(Map.of("RANK", "" + r, "WORLD_SIZE", "4", "LOCAL_RANK", "" + (r % 2), "LOCAL_WORLD_SIZE", "2",
                         "MASTER_ADDR", net.addrA, "MASTER_PORT", "" + port, "DSCOMM_NODE_ID", r < 2 ? "host-a" : "host-b",
                         "DSCOMM_TIMEOUT", "60s"));
