@@ -60,8 +60,7 @@ final class WarmUp {
     static final long SMALL_BYTES = 4096;
     /**
      * Bytes of the long one: the one-step algorithm's default limit (DSCOMM_SMALL_BYTES), so C2
-     * sees its longest loops too. Warmed with 32 KiB at most, the 64 KiB all-reduce's median
-     * stayed ~2x what it is after real 64 KiB traffic.
+     * sees its longest loops too (its fastest 64 KiB code was measured after traffic of that size).
      */
     static final long LARGE_BYTES = 64L << 10;
     /** Calls between two votes, once the first rounds (16, 32, 64... calls) have grown to it. */

@@ -28,8 +28,9 @@ import java.util.function.LongSupplier;
  *       sending every short wait to sleep.</li>
  *   <li><b>Threads queued for a processor</b>: every {@link #RUN_QUEUE_SAMPLE_NANOS} of a spin,
  *       the machine's count of runnable threads ({@link RunQueue}). Above the processor count at
- *       {@link #QUEUED_LOOKS} looks in a row, somebody waits for a core while we spin on one: the JIT compiling the application's
- *       code, a collector, a busy process, or the very peer we wait for, preempted. The spin
+ *       {@link #QUEUED_LOOKS} looks in a row, somebody waits for a core while we spin on one:
+ *       the JIT compiling the application's code, a collector, a busy process, or the very peer
+ *       we wait for, preempted. The spin
  *       ends there and the waiter yields, then blocks, which hands over the core; the budget does
  *       not grow from such a wait. Measured on 2 vCPUs, 2 ranks: a fresh process's first 2 000
  *       decode calls had every second call at 1.4 ms while C2 compiled the caller's loop (the
