@@ -203,7 +203,7 @@ public final class Communicator implements AutoCloseable {
      * Compiles the reduction kernels of {@code type} with each of {@code ops} at the vector width
      * in use, so that the first collective of that kind runs compiled code instead of paying the
      * JIT's warm-up (the Vector API is tens of times slower until C2 has compiled a kernel).
-     * {@code init()} already drives fp32 SUM through the whole collective path (see
+     * {@code init()} already drives fp32 and bf16 SUM through the whole collective path (see
      * {@code DSCOMM_WARMUP}, which can name other kinds);
      * call this for other types or operations before a latency-critical loop. Local: it involves no
      * peer and may be called by some ranks only. Kernels stay compiled for the life of the JVM.

@@ -32,11 +32,12 @@ import java.util.concurrent.TimeUnit;
  *       thread then took a spinning rank's core for a scheduler slice at a time, and every second
  *       call of the user's first ~1 500 took 1.4 ms.</li>
  *   <li>C2 compiles from what it profiled. Kernels driven on private buffers first
- *       ({@link KernelWarmUp}, still behind {@link Communicator#warmUp}) and a warm-up that mixed
- *       fp32 with bf16 both left the fp32 64 KiB all-reduce at ~2x the median it has after real
- *       fp32 traffic alone (17-35 us against 8-11 us, every round); real fp32 traffic up to
- *       64 KiB left it at 7-9 us. Hence the default set is fp32 SUM alone, and a process that
- *       reduces bf16 says {@code DSCOMM_WARMUP=bf16} (or lists both).</li>
+ *       ({@link KernelWarmUp}, still behind {@link Communicator#warmUp}) left the fp32 64 KiB
+ *       all-reduce at ~2x the median real traffic leaves (17-35 us against 7-11 us). Types
+ *       interfere too: after an fp32 and bf16 warm-up the fp32 64 KiB median is ~17-18 us
+ *       against ~9 after fp32 alone, and after an fp32-only warm-up a bf16 8 KiB decode loop's
+ *       mean is 24-56 us against 9-13 after fp32 and bf16. The default is fp32 and bf16 (the
+ *       smaller loss, and what inference reduces); a job that reduces one type names it.</li>
  * </ul>
  * A first large message later compiles the chunked path, at a one-time cost of milliseconds.
  * Every rank first agrees (one MIN all-reduce) on whether all want it, so a rank started with

@@ -11,8 +11,8 @@ import java.util.Set;
  * {@code DSCOMM_WARMUP} or {@link CommConfig.Builder#warmUp(boolean)}.
  *
  * <p>Syntax: {@code 0|off|false|no}: none; {@code 1|on|true|yes|default} or unset: SUM of fp32
- * (one type only: a warm-up that mixed types left the fp32 path measurably slower than real
- * fp32 traffic does, see {@link WarmUp}; a bf16 job says {@code bf16}); {@code all} every type and operation; or a comma-separated list of
+ * and bf16 (what tensor-parallel inference reduces; a job that reduces one type only gets its
+ * best steady state by naming it, {@code fp32} or {@code bf16}, see {@link WarmUp}); {@code all} every type and operation; or a comma-separated list of
  * {@code type[:op]} (op defaults to sum), e.g. {@code bf16,fp32:max,int64:sum}.
  *
  * @param kernels (type, op) pairs in the order they are warmed; empty for none
@@ -24,7 +24,8 @@ record WarmUpSet(List<Kernel> kernels) {
     }
 
     static final WarmUpSet NONE = new WarmUpSet(List.of());
-    static final WarmUpSet DEFAULT = new WarmUpSet(List.of(new Kernel(DType.FP32, ReduceOp.SUM)));
+    static final WarmUpSet DEFAULT = new WarmUpSet(List.of(new Kernel(DType.FP32, ReduceOp.SUM),
+            new Kernel(DType.BF16, ReduceOp.SUM)));
 
     WarmUpSet {
         kernels = List.copyOf(kernels);

@@ -44,7 +44,8 @@ class WaitingAndWarmUpConfigTest {
     void warmUpIsOnByDefaultAsTheSumOfTheInferenceTypesAndTakesAListOrOff() {
         assertEquals(WarmUpSet.DEFAULT, resolve(Map.of()).warmUp());
         assertEquals(WarmUpSet.DEFAULT, resolve(Map.of("DSCOMM_WARMUP", "1")).warmUp());
-        assertEquals(List.of(new WarmUpSet.Kernel(DType.FP32, ReduceOp.SUM)), WarmUpSet.DEFAULT.kernels());
+        assertEquals(List.of(new WarmUpSet.Kernel(DType.FP32, ReduceOp.SUM), new WarmUpSet.Kernel(DType.BF16, ReduceOp.SUM)),
+                WarmUpSet.DEFAULT.kernels());
         assertEquals("bf16:sum,fp32:max", resolve(Map.of("DSCOMM_WARMUP", "bf16,fp32:max")).warmUp().label());
         assertTrue(resolve(Map.of("DSCOMM_WARMUP", "0")).warmUp().isEmpty());
         assertTrue(resolve(Map.of("DSCOMM_WARMUP", "off")).warmUp().isEmpty());

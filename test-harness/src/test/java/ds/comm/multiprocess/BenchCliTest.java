@@ -96,8 +96,8 @@ class BenchCliTest {
 
     /**
      * The default warm-up set ({@code DSCOMM_WARMUP=1}, what an unset variable resolves to, see
-     * WaitingAndWarmUpConfigTest) makes {@code init()} drive fp32 SUM through the collective path
-     * with the peers before it returns, on SHM and on the ring, and say so in its log; the
+     * WaitingAndWarmUpConfigTest) makes {@code init()} drive fp32 and bf16 SUM through the
+     * collective path with the peers before it returns, on SHM and on the ring, and say so in its log; the
      * collectives after it (fp32 and bf16) are exact. {@code DSCOMM_WARMUP=0} (this class's
      * default for every other test) skips it. Real JVMs (the tool's own launch, C2 on), unlike
      * the launcher tests' short-lived ranks.
@@ -111,7 +111,7 @@ class BenchCliTest {
             assertChecked(r, 2);
             assertEquals(4, rows(r).size(), String.join("\n", r.out()));
             for (int rank = 0; rank < 2; rank++) {
-                String who = "ds-comm warm-up (rank " + rank + "): fp32:sum (" + backend + ") in ";
+                String who = "ds-comm warm-up (rank " + rank + "): fp32:sum,bf16:sum (" + backend + ") in ";
                 assertTrue(r.err().lines().anyMatch(l -> l.contains(who) && l.matches(".* in [0-9]+ collective calls, [0-9]+ ms$")),
                         backend + ": rank " + rank + " did not report its warm-up:\n" + r.err());
             }
