@@ -73,9 +73,9 @@ final class WarmUp {
     /** Consecutive votes with no rank compiling that end the warm-up. */
     static final int QUIET_VOTES = 2;
     /**
-     * Longest a warm-up goes on: ~2-4 s is usual on a 2-vCPU machine with two ranks, ~1 s with
-     * cores to spare; a slow machine, or a process whose other threads keep the JIT busy, must not
-     * hold init() longer than this.
+     * Longest a warm-up goes on: init() took 2.5-6.6 s in all on a 2-vCPU machine with two ranks (their
+     * JITs share the cores); a slow machine, or a process whose other threads keep the JIT busy,
+     * must not hold init() longer than this.
      */
     static final long BUDGET_NANOS = TimeUnit.SECONDS.toNanos(10);
 
