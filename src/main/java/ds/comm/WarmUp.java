@@ -111,27 +111,21 @@ final class WarmUp {
     void run(Communicator world) {
         if (world.size() < 2) return;
         long start = System.nanoTime();
+        Backend backend = world.backend().backend();
         long calls = 0;
-        boolean ran = false;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment flag = arena.allocate(ValueLayout.JAVA_INT);
-            Backend backend = world.backend().backend();
             flag.set(ValueLayout.JAVA_INT, 0, !set.isEmpty() && !pathWarm(backend) ? 1 : 0);
             world.allReduce(flag, DType.INT32, ReduceOp.MIN);
-            if (flag.get(ValueLayout.JAVA_INT, 0) != 0) {
-                calls = drive(world, arena, start);
-                ran = true;
-                synchronized (PATHS_WARM) {
-                    PATHS_WARM.add(backend);
-                }
-            }
+            if (flag.get(ValueLayout.JAVA_INT, 0) == 0) return;
+            calls = drive(world, arena, start);
         }
-        if (ran) {
-            long ms = (System.nanoTime() - start) / 1_000_000;
-            LOG.log(System.Logger.Level.INFO, "ds-comm warm-up (rank {0}): {1} ({2}) in {3} collective calls, {4} ms",
-                    String.valueOf(world.rank()), set.label(), world.backend().backend().label(), String.valueOf(calls),
-                    String.valueOf(ms));
+        synchronized (PATHS_WARM) {
+            PATHS_WARM.add(backend);
         }
+        LOG.log(System.Logger.Level.INFO, "ds-comm warm-up (rank {0}): {1} ({2}) in {3} collective calls, {4} ms",
+                String.valueOf(world.rank()), set.label(), backend.label(), String.valueOf(calls),
+                String.valueOf((System.nanoTime() - start) / 1_000_000));
     }
 
     /**
@@ -170,9 +164,11 @@ final class WarmUp {
     /**
      * Rounds of all-reduces (16, 32, ... then {@link #ROUND_CALLS}), each followed by a vote, until
      * {@link #COLLECTIVE_CALLS} are made and no rank's JIT has had anything to compile in
-     * {@link #QUIET_VOTES} votes in a row, or a rank's {@link #BUDGET_NANOS} have passed. Every
-     * kind of the set, at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn, with a barrier
-     * now and then. Each vote is one MAX all-reduce, so every rank stops after the same call.
+     * {@link #QUIET_VOTES} votes in a row, or until some rank's {@link #BUDGET_NANOS} have passed.
+     * Every kind of the set, at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn, with a
+     * barrier now and then. Each vote is one MAX all-reduce of two flags (still busy, out of
+     * time) and the decision is taken from its result alone, so every rank stops after the same
+     * call: a rank must never leave on a reason its peers did not see.
      *
      * @return the number of calls made
      */
@@ -180,7 +176,7 @@ final class WarmUp {
         loadEverySegmentClass();
         MemorySegment large = arena.allocate(LARGE_BYTES, 64);
         MemorySegment small = large.asSlice(0, SMALL_BYTES);
-        MemorySegment vote = arena.allocate(ValueLayout.JAVA_INT);
+        MemorySegment vote = arena.allocate(ValueLayout.JAVA_INT, 2);
         List<WarmUpSet.Kernel> kinds = set.kernels();
         JitActivity jit = JitActivity.forThisJvm();
         long calls = 0;
@@ -200,15 +196,13 @@ final class WarmUp {
                 if ((i & (BARRIER_EVERY - 1)) == 0) world.barrier();
             }
             calls += n;
-            boolean inTime = System.nanoTime() - start < BUDGET_NANOS;
             // Without the JIT's answer (not HotSpot) the fixed call count alone decides.
             boolean busy = calls < COLLECTIVE_CALLS || jit != null && jit.compiling();
-            vote.set(ValueLayout.JAVA_INT, 0, busy && inTime ? 1 : 0);
+            vote.setAtIndex(ValueLayout.JAVA_INT, 0, busy ? 1 : 0);
+            vote.setAtIndex(ValueLayout.JAVA_INT, 1, System.nanoTime() - start >= BUDGET_NANOS ? 1 : 0);
             world.allReduce(vote, DType.INT32, ReduceOp.MAX);
-            boolean anyBusy = vote.get(ValueLayout.JAVA_INT, 0) != 0;
-            quiet = anyBusy ? 0 : quiet + 1;
-            // A rank out of time votes quiet: the others stop at their own budget at the latest.
-            if (!inTime && !anyBusy) break;
+            if (vote.getAtIndex(ValueLayout.JAVA_INT, 1) != 0) break;
+            quiet = vote.getAtIndex(ValueLayout.JAVA_INT, 0) != 0 ? 0 : quiet + 1;
         } while (quiet < QUIET_VOTES);
         return calls;
     }

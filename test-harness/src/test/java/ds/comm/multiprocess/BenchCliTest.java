@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -118,7 +119,7 @@ class BenchCliTest {
         }
         Run off = tool(Map.of(), "bench", "-n", "2", "--backend", "shm", "--sizes", "4K", "--format", "csv", "--iters", "3");
         assertEquals("shm", rows(off).get(0)[0]);
-        assertTrue(!off.err().contains("ds-comm warm-up (rank"), "DSCOMM_WARMUP=0 still warmed up:\n" + off.err());
+        assertFalse(off.err().contains("ds-comm warm-up (rank"), "DSCOMM_WARMUP=0 still warmed up:\n" + off.err());
     }
 
     @Test
