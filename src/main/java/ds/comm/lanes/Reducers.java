@@ -154,7 +154,8 @@ public final class Reducers {
 
     /**
      * Builds the reducer of one width: {@code VectorKernelTemplate} defined once more as a hidden
-     * class for each combiner, with {@code [bits, combiner]} as class data.
+     * class for each combiner and segment kind, with {@code [bits, combiner, exact]} as class data
+     * (exact: the copy for plain native segments only).
      */
     private static Reducer defineVectorReducer(int bits) {
         byte[] classFile;
@@ -166,17 +167,19 @@ public final class Reducers {
         } catch (IOException e) {
             throw new IllegalStateException("cannot read VectorKernelTemplate.class", e);
         }
-        MethodHandle[] kernels = new MethodHandle[Combiner.values().length * ElementType.values().length];
-        for (Combiner op : Combiner.values()) {
-            try {
-                MethodHandles.Lookup kernel = MethodHandles.lookup()
-                        .defineHiddenClassWithClassData(classFile, List.of(bits, op), true);
-                for (ElementType type : ElementType.values()) {
-                    kernels[VectorReducer.kernelIndex(op, type)] = kernel.findStatic(kernel.lookupClass(),
-                            VectorReducer.kernelName(type), VectorReducer.KERNEL_TYPE);
+        MethodHandle[] kernels = new MethodHandle[2 * VectorReducer.KERNELS_PER_COPY];
+        for (boolean exact : new boolean[] {true, false}) {
+            for (Combiner op : Combiner.values()) {
+                try {
+                    MethodHandles.Lookup kernel = MethodHandles.lookup()
+                            .defineHiddenClassWithClassData(classFile, List.of(bits, op, exact), true);
+                    for (ElementType type : ElementType.values()) {
+                        kernels[VectorReducer.kernelIndex(exact, op, type)] = kernel.findStatic(kernel.lookupClass(),
+                                VectorReducer.kernelName(type), VectorReducer.KERNEL_TYPE);
+                    }
+                } catch (ReflectiveOperationException e) {
+                    throw new IllegalStateException("cannot define the " + bits + "-bit " + op + " vector kernels", e);
                 }
-            } catch (ReflectiveOperationException e) {
-                throw new IllegalStateException("cannot define the " + bits + "-bit " + op + " vector kernels", e);
             }
         }
         return new VectorReducer(bits, kernels);

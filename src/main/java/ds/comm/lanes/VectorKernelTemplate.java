@@ -17,17 +17,18 @@ import java.nio.ByteOrder;
 
 /**
  * The vector reduction kernels, written once against the Vector API and specialised per vector
- * width <em>and</em> combiner by being defined as a hidden class for each pair.
+ * width, combiner <em>and</em> segment kind by being defined as a hidden class for each triple.
  *
  * <p>Why hidden classes: C2 only turns Vector API calls into SIMD instructions when the species
  * and the operator are compile-time constants; a species or operator held in a field or passed
  * as a parameter silently falls back to boxed, allocating Java code. And C2 inlines a bounded
  * number of nodes per compilation, so a kernel that carried all four combiners could leave a
  * vector helper un-inlined, which boxes too. So {@link Reducers} reads this class file once and
- * defines it as a hidden class per (width, combiner), with both as class data; each copy has its
- * own {@code static final} species and combiner, which C2 folds, and holds only the code of one
- * combiner. This class is never initialised under its own name (its static initialiser would
- * fail: there is no class data).
+ * defines it as a hidden class per (width, combiner, exact), with the three as class data; each
+ * copy has its own {@code static final} species and combiner, which C2 folds, and holds only the
+ * code of one combiner. The exact copies serve calls whose segments are all plain native ones
+ * (see {@link #NATIVE} for why that needs a copy of its own). This class is never initialised
+ * under its own name (its static initialiser would fail: there is no class data).
  *
  * <p>{@link VectorReducer} calls the kernels through method handles it keeps in an array. A
  * method handle that is not a compile-time constant is never inlined into its caller, so every
@@ -46,6 +47,28 @@ final class VectorKernelTemplate {
 
     private static final int BITS = classData(0, Integer.class);
     private static final Combiner OP = classData(1, Combiner.class);
+    /**
+     * True in the copies that {@link VectorReducer} calls only with plain native segments (see
+     * {@link #NATIVE}); false in the copies for any other segments (heap, mapped).
+     */
+    private static final boolean EXACT = classData(2, Boolean.class);
+    /**
+     * The class of plain native segments (arena-allocated, or made from an address), which every
+     * segment of an all-reduce is unless a caller passes heap or file-mapped memory.
+     *
+     * <p>Why the EXACT copies test each segment against it: C2 compiles a kernel's stores from
+     * the type profiles of the JDK methods they inline, and those profiles are shared with every
+     * other caller in the process. The Vector API's own fallback for a lane reinterpretation
+     * (run by the interpreter and C1 until the bf16 and fp16 kernels are compiled) stores into
+     * heap segments through the same methods, so after any bf16 or fp16 traffic the profile says
+     * "native or heap", C2 inlines both, and the store's base is no longer known to be null:
+     * measured, the fp32 64 KiB all-reduce after fp32 and bf16 traffic took twice as long as
+     * after fp32 alone, and bf16 suffered the same after fp32. A test {@code s.getClass() !=
+     * NATIVE} written in the kernel itself (not in a helper: C2 sharpens the type of {@code s}
+     * only where the comparison is the branch's own condition) gives {@code s} its exact class
+     * below the test, which no profile can override.
+     */
+    private static final Class<?> NATIVE = MemorySegment.NULL.getClass();
     private static final VectorShape SHAPE = VectorShape.forBitSize(BITS);
     private static final VectorSpecies<Float> F32 = VectorSpecies.of(float.class, SHAPE);
     private static final VectorSpecies<Double> F64 = VectorSpecies.of(double.class, SHAPE);
@@ -104,6 +127,9 @@ final class VectorKernelTemplate {
         final long end = (count - count % (UNROLL * (long) F32.length())) * Float.BYTES;
         final FloatVector nan = FloatVector.broadcast(F32, Float.NaN);
         final MemorySegment s0 = src[0], s1 = src[1];
+        if (EXACT && (dst.getClass() != NATIVE || s0.getClass() != NATIVE || s1.getClass() != NATIVE)) {
+            return 0;   // VectorReducer checked: never taken (a guard that sharpens the types below)
+        }
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
             FloatVector a0 = combine(OP, FloatVector.fromMemorySegment(F32, s0, o0 + b, ORDER),
@@ -116,6 +142,9 @@ final class VectorKernelTemplate {
                     FloatVector.fromMemorySegment(F32, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
+                if (EXACT && s.getClass() != NATIVE) {
+                    return b / Float.BYTES;   // never taken, as above; steps before b are stored
+                }
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, FloatVector.fromMemorySegment(F32, s, o, ORDER));
                 a1 = combine(OP, a1, FloatVector.fromMemorySegment(F32, s, o + vb, ORDER));
@@ -137,6 +166,9 @@ final class VectorKernelTemplate {
         final long end = (count - count % (UNROLL * (long) F64.length())) * Double.BYTES;
         final DoubleVector nan = DoubleVector.broadcast(F64, Double.NaN);
         final MemorySegment s0 = src[0], s1 = src[1];
+        if (EXACT && (dst.getClass() != NATIVE || s0.getClass() != NATIVE || s1.getClass() != NATIVE)) {
+            return 0;   // VectorReducer checked: never taken (a guard that sharpens the types below)
+        }
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
             DoubleVector a0 = combine(OP, DoubleVector.fromMemorySegment(F64, s0, o0 + b, ORDER),
@@ -149,6 +181,9 @@ final class VectorKernelTemplate {
                     DoubleVector.fromMemorySegment(F64, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
+                if (EXACT && s.getClass() != NATIVE) {
+                    return b / Double.BYTES;   // never taken, as above; steps before b are stored
+                }
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, DoubleVector.fromMemorySegment(F64, s, o, ORDER));
                 a1 = combine(OP, a1, DoubleVector.fromMemorySegment(F64, s, o + vb, ORDER));
@@ -169,6 +204,9 @@ final class VectorKernelTemplate {
         final long vb = I32.vectorByteSize();
         final long end = (count - count % (UNROLL * (long) I32.length())) * Integer.BYTES;
         final MemorySegment s0 = src[0], s1 = src[1];
+        if (EXACT && (dst.getClass() != NATIVE || s0.getClass() != NATIVE || s1.getClass() != NATIVE)) {
+            return 0;   // VectorReducer checked: never taken (a guard that sharpens the types below)
+        }
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
             IntVector a0 = combine(OP, IntVector.fromMemorySegment(I32, s0, o0 + b, ORDER),
@@ -181,6 +219,9 @@ final class VectorKernelTemplate {
                     IntVector.fromMemorySegment(I32, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
+                if (EXACT && s.getClass() != NATIVE) {
+                    return b / Integer.BYTES;   // never taken, as above; steps before b are stored
+                }
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, IntVector.fromMemorySegment(I32, s, o, ORDER));
                 a1 = combine(OP, a1, IntVector.fromMemorySegment(I32, s, o + vb, ORDER));
@@ -201,6 +242,9 @@ final class VectorKernelTemplate {
         final long vb = I64.vectorByteSize();
         final long end = (count - count % (UNROLL * (long) I64.length())) * Long.BYTES;
         final MemorySegment s0 = src[0], s1 = src[1];
+        if (EXACT && (dst.getClass() != NATIVE || s0.getClass() != NATIVE || s1.getClass() != NATIVE)) {
+            return 0;   // VectorReducer checked: never taken (a guard that sharpens the types below)
+        }
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += UNROLL * vb) {
             LongVector a0 = combine(OP, LongVector.fromMemorySegment(I64, s0, o0 + b, ORDER),
@@ -213,6 +257,9 @@ final class VectorKernelTemplate {
                     LongVector.fromMemorySegment(I64, s1, o1 + b + 3 * vb, ORDER));
             for (int j = 2; j < k; j++) {
                 final MemorySegment s = src[j];
+                if (EXACT && s.getClass() != NATIVE) {
+                    return b / Long.BYTES;   // never taken, as above; steps before b are stored
+                }
                 final long o = srcOffset[j] + b;
                 a0 = combine(OP, a0, LongVector.fromMemorySegment(I64, s, o, ORDER));
                 a1 = combine(OP, a1, LongVector.fromMemorySegment(I64, s, o + vb, ORDER));
@@ -233,6 +280,9 @@ final class VectorKernelTemplate {
         final long vb = I32.vectorByteSize();
         final long end = (count - count % (2L * I32.length())) * Short.BYTES;
         final MemorySegment s0 = src[0], s1 = src[1];
+        if (EXACT && (dst.getClass() != NATIVE || s0.getClass() != NATIVE || s1.getClass() != NATIVE)) {
+            return 0;   // VectorReducer checked: never taken (a guard that sharpens the types below)
+        }
         final long o0 = srcOffset[0], o1 = srcOffset[1];
         for (long b = 0; b < end; b += vb) {
             final IntVector w0 = IntVector.fromMemorySegment(I32, s0, o0 + b, ORDER);
@@ -241,7 +291,11 @@ final class VectorKernelTemplate {
                     w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
             FloatVector hi = combine(OP, w0.and(HIGH_HALF).reinterpretAsFloats(), w1.and(HIGH_HALF).reinterpretAsFloats());
             for (int j = 2; j < k; j++) {
-                final IntVector w = IntVector.fromMemorySegment(I32, src[j], srcOffset[j] + b, ORDER);
+                final MemorySegment s = src[j];
+                if (EXACT && s.getClass() != NATIVE) {
+                    return b / Short.BYTES;   // never taken, as above
+                }
+                final IntVector w = IntVector.fromMemorySegment(I32, s, srcOffset[j] + b, ORDER);
                 lo = combine(OP, lo, w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
                 hi = combine(OP, hi, w.and(HIGH_HALF).reinterpretAsFloats());
             }
@@ -266,10 +320,17 @@ final class VectorKernelTemplate {
         // Starting from the combiner's identity (identity op x == x exactly, NaN payloads aside,
         // and NaN is canonicalised on the way out) keeps a single widening call site.
         final FloatVector identity = FloatVector.broadcast(F16_FLOATS, identity());
+        if (EXACT && dst.getClass() != NATIVE) {
+            return 0;   // never taken, as above
+        }
         for (long b = 0; b < end; b += vb) {
             FloatVector acc = identity;
             for (int j = 0; j < k; j++) {
-                final ShortVector h = ShortVector.fromMemorySegment(F16, src[j], srcOffset[j] + b, ORDER);
+                final MemorySegment s = src[j];
+                if (EXACT && s.getClass() != NATIVE) {
+                    return b / Short.BYTES;   // never taken, as above
+                }
+                final ShortVector h = ShortVector.fromMemorySegment(F16, s, srcOffset[j] + b, ORDER);
                 acc = combine(OP, acc, fp16ToFloat(h));
             }
             floatToFp16(acc).convertShape(VectorOperators.I2S, F16, 0).intoMemorySegment(dst, dstOffset + b, ORDER);

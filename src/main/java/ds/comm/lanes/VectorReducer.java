@@ -17,19 +17,25 @@ final class VectorReducer implements Reducer {
             MemorySegment.class, long.class, MemorySegment[].class, long[].class, int.class, long.class);
 
     private static final int TYPES = ElementType.values().length;
+    private static final int COMBINERS = Combiner.values().length;
+    /** Handles per kernel copy: one for each (combiner, type). */
+    static final int KERNELS_PER_COPY = COMBINERS * TYPES;
+    /** The class of plain native segments: what the exact kernel copies are compiled for. */
+    private static final Class<?> NATIVE = MemorySegment.NULL.getClass();
 
     private final int bits;
     /**
-     * Indexed by {@code combiner.ordinal() * TYPES + type.ordinal()}. Deliberately an array, not
-     * fields: a handle loaded from an array is not a JIT constant, so the kernel behind it is never
-     * inlined into (and never starved by) the caller.
+     * Indexed as {@link #kernelIndex} says: first the copies compiled for plain native segments
+     * only, then the copies for any segments (see {@code VectorKernelTemplate.NATIVE} for why).
+     * Deliberately an array, not fields: a handle loaded from an array is not a JIT constant, so
+     * the kernel behind it is never inlined into (and never starved by) the caller.
      */
     private final MethodHandle[] kernels;
 
     /** @param kernels the kernel handles, indexed as {@link #kernels} is */
     VectorReducer(int bits, MethodHandle[] kernels) {
-        if (kernels.length != Combiner.values().length * TYPES) {
-            throw new IllegalArgumentException("expected " + Combiner.values().length * TYPES + " kernels: " + kernels.length);
+        if (kernels.length != 2 * KERNELS_PER_COPY) {
+            throw new IllegalArgumentException("expected " + 2 * KERNELS_PER_COPY + " kernels: " + kernels.length);
         }
         for (MethodHandle kernel : kernels) {
             if (!kernel.type().equals(KERNEL_TYPE)) {
@@ -48,8 +54,25 @@ final class VectorReducer implements Reducer {
         return type.name().toLowerCase(Locale.ROOT);
     }
 
-    static int kernelIndex(Combiner op, ElementType type) {
-        return op.ordinal() * TYPES + type.ordinal();
+    /**
+     * Index of a kernel: {@code exact} picks the copy compiled for plain native segments only,
+     * which the caller may choose only when every segment of the call is one.
+     */
+    static int kernelIndex(boolean exact, Combiner op, ElementType type) {
+        return (exact ? 0 : KERNELS_PER_COPY) + op.ordinal() * TYPES + type.ordinal();
+    }
+
+    /** Whether {@code dst} and the first {@code k} sources are all plain native segments. */
+    static boolean allPlainNative(MemorySegment dst, MemorySegment[] src, int k) {
+        if (dst.getClass() != NATIVE) {
+            return false;
+        }
+        for (int j = 0; j < k; j++) {
+            if (src[j].getClass() != NATIVE) {
+                return false;
+            }
+        }
+        return true;
     }
 
     @Override
@@ -64,7 +87,8 @@ final class VectorReducer implements Reducer {
         }
         long done;
         try {
-            done = (long) kernels[kernelIndex(op, type)].invokeExact(dst, dstOffset, src, srcOffset, k, count);
+            done = (long) kernels[kernelIndex(allPlainNative(dst, src, k), op, type)]
+                    .invokeExact(dst, dstOffset, src, srcOffset, k, count);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable e) {

@@ -2,16 +2,22 @@ package ds.comm.lanes;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -97,6 +103,74 @@ class VectorReducerTest {
                             for (int dstIs : new int[] {0, 2}) {
                                 compare(vector, type, op, k, 517 + bits / 8, 1, (dstIs & 2) == 0, dstIs, arena, rnd);
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Plain native segments take the kernel copies compiled for them alone; anything else the
+     * copies for any segment. A canary too: if a JDK gave arena segments another class than
+     * {@code MemorySegment.NULL}'s, every all-reduce would lose the exact copies silently.
+     */
+    @Test
+    void onlyPlainNativeSegmentsTakeTheKernelsCompiledForThem(@TempDir Path dir) throws IOException {
+        try (Arena arena = Arena.ofConfined();
+             FileChannel file = FileChannel.open(dir.resolve("mapped"), StandardOpenOption.CREATE,
+                     StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MemorySegment allocated = arena.allocate(256, 64);
+            MemorySegment byAddress = MemorySegment.ofAddress(allocated.address()).reinterpret(256);
+            MemorySegment heap = MemorySegment.ofArray(new float[64]);
+            MemorySegment mapped = file.map(FileChannel.MapMode.READ_WRITE, 0, 256, arena);
+            MemorySegment[] plain = {allocated, allocated.asSlice(64), byAddress};
+            assertTrue(VectorReducer.allPlainNative(allocated, plain, 3), "arena, slice and address segments");
+            assertFalse(VectorReducer.allPlainNative(heap, plain, 3), "heap destination");
+            assertFalse(VectorReducer.allPlainNative(allocated, new MemorySegment[] {allocated, heap}, 2), "heap source");
+            assertFalse(VectorReducer.allPlainNative(allocated, new MemorySegment[] {allocated, allocated, mapped}, 3),
+                    "mapped third source");
+            assertTrue(VectorReducer.allPlainNative(allocated, new MemorySegment[] {allocated, allocated, mapped}, 2),
+                    "only the first k sources count");
+        }
+    }
+
+    /**
+     * One call mixing segment kinds (heap, file-mapped and native, in every position) against the
+     * reference: the calls that must take the kernels for any segment, and whose sources the
+     * exact kernels' guards would refuse.
+     */
+    @Test
+    void oneCallMixingHeapMappedAndNativeSegmentsMatchesTheReference(@TempDir Path dir) throws IOException {
+        SplittableRandom rnd = new SplittableRandom(20261130);
+        long count = 1027;
+        long bytes = count * 8 + 64;
+        try (Arena arena = Arena.ofConfined();
+             FileChannel file = FileChannel.open(dir.resolve("mapped"), StandardOpenOption.CREATE,
+                     StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MemorySegment mapped = file.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+            for (int bits : supportedWidths()) {
+                Reducer vector = Reducers.vector(bits);
+                for (ElementType type : ElementType.values()) {
+                    for (Combiner op : Combiner.values()) {
+                        for (int odd = -1; odd < 4; odd++) {   // which of dst, src0, src1, src2 is not native
+                            MemorySegment[] src = new MemorySegment[3];
+                            long[] srcOffset = new long[3];
+                            for (int j = 0; j < 3; j++) {
+                                src[j] = j + 1 == odd ? (op.ordinal() % 2 == 0 ? MemorySegment.ofArray(new long[(int) bytes / 8])
+                                        : mapped) : arena.allocate(bytes, 64);
+                                srcOffset[j] = j * type.byteSize();
+                                fill(src[j].asSlice(srcOffset[j], count * type.byteSize()), type, rnd);
+                            }
+                            MemorySegment expected = arena.allocate(bytes, 64);
+                            MemorySegment actual = odd == 0 ? MemorySegment.ofArray(new long[(int) bytes / 8])
+                                    : arena.allocate(bytes, 64);
+                            Reducers.scalar().reduce(type, op, expected, 8, src, srcOffset, 3, count);
+                            vector.reduce(type, op, actual, 8, src, srcOffset, 3, count);
+                            long at = expected.asSlice(8, count * type.byteSize())
+                                    .mismatch(actual.asSlice(8, count * type.byteSize()));
+                            assertEquals(-1, at, vector + " " + type + " " + op + ", segment " + odd
+                                    + " not native: first difference at byte " + at);
                         }
                     }
                 }
