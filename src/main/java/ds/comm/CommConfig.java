@@ -256,7 +256,7 @@ public final class CommConfig {
         /**
          * Whether {@link Communicator#init()} drives fp32 and bf16 SUM all-reduces through the
          * collective path with the peers until the JIT has compiled it, so that the first collective already
-         * runs compiled code (on by default: init() took 2.5-6.6 s with it on a 2-vCPU machine where two
+         * runs compiled code (on by default: init() took 2.5-9.5 s with it on a 2-vCPU machine where two
          * ranks' JITs share the cores, and is logged; see docs/performance.md). Off, the first
          * second of collectives runs the Vector API interpreted (tens of times slower) and the JIT
          * competes with the ranks for the cores. {@code DSCOMM_WARMUP} also takes a list of

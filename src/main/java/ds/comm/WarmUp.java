@@ -34,10 +34,12 @@ import java.util.concurrent.TimeUnit;
  *   <li>C2 compiles from what it profiled. Kernels driven on private buffers first
  *       ({@link KernelWarmUp}, still behind {@link Communicator#warmUp}) left the fp32 64 KiB
  *       all-reduce at ~2x the median real traffic leaves (17-35 us against 7-11 us). Types
- *       interfere too: after an fp32 and bf16 warm-up the fp32 64 KiB median is ~17-18 us
- *       against ~9 after fp32 alone, and after an fp32-only warm-up a bf16 8 KiB decode loop's
- *       mean is 24-56 us against 9-13 after fp32 and bf16. The default is fp32 and bf16 (the
- *       smaller loss, and what inference reduces); a job that reduces one type names it.</li>
+ *       interfered too (each made the other up to 2-4x slower), until the cause was found: the
+ *       Vector API's interpreted fallbacks for bf16 lanes store into heap segments through the
+ *       JDK methods the kernels inline, and their shared type profiles then made C2 compile every
+ *       kernel's stores for "native or heap" ({@code lanes.VectorKernelTemplate}'s {@code NATIVE}
+ *       keeps plain native calls apart). The default is fp32 and bf16 (what inference reduces);
+ *       a job that reduces one type may name it for a shorter {@code init()}.</li>
  * </ul>
  * A first large message later compiles the chunked path, at a one-time cost of milliseconds.
  * Every rank first agrees (one MIN all-reduce) on whether all want it, so a rank started with
@@ -73,7 +75,7 @@ final class WarmUp {
     /** Consecutive votes with no rank compiling that end the warm-up. */
     static final int QUIET_VOTES = 2;
     /**
-     * Longest a warm-up goes on: init() took 2.5-6.6 s in all on a 2-vCPU machine with two ranks (their
+     * Longest a warm-up goes on: init() took 2.5-9.5 s in all on a 2-vCPU machine with two ranks (their
      * JITs share the cores); a slow machine, or a process whose other threads keep the JIT busy,
      * must not hold init() longer than this.
      */
