@@ -28,7 +28,7 @@ import java.util.Optional;
  * <tr><td>{@link Builder#chunkBytes}</td><td>DSCOMM_CHUNK_BYTES (4K to 1G)</td><td>1M</td></tr>
  * <tr><td>{@link Builder#vectorBits}</td><td>DSCOMM_VECTOR_BITS=0|64|128|256|512</td><td>the JVM's preferred width</td></tr>
  * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=adaptive|backoff|spin|park</td><td>{@link IdlePolicy#adaptive()}</td></tr>
- * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (collective path compiled by init, with the peers; 1 = SUM of fp32 and bf16; a one-type job names its type)</td><td>1</td></tr>
+ * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (collective path compiled by init, with the peers; 1 = SUM of fp32 and bf16; a one-type job may name its type)</td><td>1</td></tr>
  * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>the launcher's own MPI (mpirun: libmpi.so.40; Hydra mpiexec: libmpich.so.12, libmpi.so.12); otherwise libmpi.so.40, then MPICH's</td></tr>
  * </table>
  *

@@ -29,7 +29,7 @@ public enum ConfigVariable {
     VECTOR_BITS("DSCOMM_VECTOR_BITS", "vectorBits", "=0|64|128|256|512", "the JVM's preferred width"),
     IDLE("DSCOMM_IDLE", "idle", "=adaptive|backoff|spin|park", "{@link IdlePolicy#adaptive()}"),
     WARMUP("DSCOMM_WARMUP", "warmUp",
-            "=0|1|all|type[:op],… (collective path compiled by init, with the peers; 1 = SUM of fp32 and bf16; a one-type job names its type)", "1"),
+            "=0|1|all|type[:op],… (collective path compiled by init, with the peers; 1 = SUM of fp32 and bf16; a one-type job may name its type)", "1"),
     MPI_LIB("DSCOMM_MPI_LIB", "mpiLibrary", "", "the launcher's own MPI (mpirun: libmpi.so.40; Hydra mpiexec: "
             + "libmpich.so.12, libmpi.so.12); otherwise libmpi.so.40, then MPICH's");
 
