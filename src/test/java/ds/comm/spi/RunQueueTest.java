@@ -6,7 +6,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -42,22 +41,5 @@ class RunQueueTest {
         assertNotNull(q, "/proc/loadavg should be readable on Linux");
         int n = q.runnable();
         assertTrue(n >= 1, "runnable " + n);
-    }
-
-    @Test
-    void onLinuxTheProbeReadsWithLibcPreadAndTheChannelReadsAlike() {
-        assumeTrue(System.getProperty("os.name", "").startsWith("Linux"), "/proc/loadavg is Linux's");
-        RunQueue direct = RunQueue.openWithPread(2);
-        assertNotNull(direct, "libc's open and pread should be callable (tests run with native access)");
-        assertTrue(direct.readsWithPread());
-        RunQueue channel = RunQueue.openWithChannel(2);
-        assertNotNull(channel);
-        assertFalse(channel.readsWithPread());
-        for (int i = 0; i < 2_000; i++) {   // the same descriptor and buffer, read again and again
-            int a = direct.runnable();
-            int b = channel.runnable();
-            assertTrue(a >= 1 && b >= 1, "runnable " + a + " (pread) and " + b + " (channel) at read " + i);
-        }
-        assertTrue(RunQueue.machine().readsWithPread(), "the JVM's probe should use pread where it can");
     }
 }
