@@ -157,6 +157,52 @@ final class WarmUp {
         MemorySegment.ofArray(new double[1]);
     }
 
+    /**
+     * Elements of each all-reduce of {@link #touch}: odd, and more than one unrolled step of any
+     * kernel at any width, so that both a kernel's loop and the scalar tail run.
+     */
+    static final int TOUCH_ELEMENTS = 67;
+
+    /**
+     * After how many warm-up calls every kind is touched once ({@link #touch}): when the path runs
+     * C1's profiling code (past a few hundred calls) and long before C2 compiles it (thousands),
+     * twice in case a JVM got there late. Touches spread one by one over the whole warm-up were
+     * tried first: C2 compiled the path between two touches, the next touch hit a trap, and the
+     * recompilations made init() 2-3 s longer (7.3-9.3 s against 4.9-5.9 s, 3 rounds).
+     */
+    static final long[] TOUCH_AT_CALLS = {1_000, 3_000};
+
+    /**
+     * Kinds {@link #touch} cycles through: every element type with SUM, then every other
+     * operation with fp32. The path branches on the element type (the operation only picks a
+     * kernel, or a combiner inside the scalar loops, which are compiled apart), so every type once
+     * is what the path needs, and every operation once costs little.
+     */
+    static final int TOUCH_KINDS = DType.values().length + ReduceOp.values().length - 1;
+
+    /**
+     * The {@code index}-th (modulo {@link #TOUCH_KINDS}) of the all-reduces that show the path
+     * every element type and every operation, {@link #TOUCH_ELEMENTS} elements of
+     * {@code buffer}. The warm-up's own kinds are what gets compiled; these are so that what gets
+     * compiled has seen the others. C2 turns a branch its profile never saw taken into a trap, and
+     * the path's dispatch on the element type (the scalar tail's switch, inlined into
+     * {@code Communicator.allReduce} and {@code ShmCollective.allReduce}) had seen only the
+     * warm-up's kinds: a job's first all-reduce of another type (the bench's fp64 MAX right after
+     * init) threw the compiled path away (JFR {@code jdk.Deoptimization}:
+     * {@code ScalarReducer.reduceRange}, {@code unstable_if}) and the calls after it ran
+     * interpreted until C2 had compiled it again. The touches are made at
+     * {@link #TOUCH_AT_CALLS}, not first: a method is profiled only once the JIT has decided it is
+     * warm, so calls made before that leave no trace (measured: 24 of them up front, and the same
+     * deoptimisation).
+     */
+    static void touch(Communicator world, MemorySegment buffer, int index) {
+        int i = Math.floorMod(index, TOUCH_KINDS);
+        int types = DType.values().length;
+        DType type = i < types ? DType.values()[i] : DType.FP32;
+        ReduceOp op = i < types ? ReduceOp.SUM : ReduceOp.values()[i - types + 1];
+        world.allReduce(buffer.asSlice(0, TOUCH_ELEMENTS * type.byteSize()), type, op);
+    }
+
     private static boolean pathWarm(Backend backend) {
         synchronized (PATHS_WARM) {
             return PATHS_WARM.contains(backend);
@@ -182,6 +228,7 @@ final class WarmUp {
         List<WarmUpSet.Kernel> kinds = set.kernels();
         JitActivity jit = JitActivity.forThisJvm();
         long calls = 0;
+        int touched = 0;   // bursts of touches made
         int quiet = 0;
         int round = 0;
         do {
@@ -198,6 +245,11 @@ final class WarmUp {
                 if ((i & (BARRIER_EVERY - 1)) == 0) world.barrier();
             }
             calls += n;
+            if (touched < TOUCH_AT_CALLS.length && calls >= TOUCH_AT_CALLS[touched]) {
+                for (int t = 0; t < TOUCH_KINDS; t++) touch(world, large, t);
+                calls += TOUCH_KINDS;
+                touched++;
+            }
             // Without the JIT's answer (not HotSpot) the fixed call count alone decides.
             boolean busy = calls < COLLECTIVE_CALLS || jit != null && jit.compiling();
             vote.setAtIndex(ValueLayout.JAVA_INT, 0, busy ? 1 : 0);
