@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  * <p><b>What it does.</b> Real collectives with the peers, not private kernel runs: all-reduces
  * of every kind in the set at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn, a barrier
  * now and then, in rounds until {@link #COLLECTIVE_CALLS} are made and no rank's JIT has anything
- * left to compile ({@link JitActivity}), within {@link #BUDGET_NANOS}. Both halves of that were
+ * left to compile ({@link JitActivity}), within {@link #BUDGET_NANOS}; twice on the way, one
+ * all-reduce of every other element type and operation ({@link #touch}). Both halves of that were
  * measured (2 ranks, 2 vCPUs, interleaved runs):
  * <ul>
  *   <li>A fixed count (3 000 calls) ended while C2 was still compiling the path: its compiler
