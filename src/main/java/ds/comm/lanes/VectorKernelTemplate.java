@@ -53,7 +53,7 @@ final class VectorKernelTemplate {
      */
     private static final boolean EXACT = classData(2, Boolean.class);
     /**
-     * The class of plain native segments (arena-allocated, or made from an address), which every
+     * The class of plain native segments ({@link VectorReducer#PLAIN_NATIVE}), which every
      * segment of an all-reduce is unless a caller passes heap or file-mapped memory.
      *
      * <p>Why the EXACT copies test each segment against it: C2 compiles a kernel's stores from
@@ -68,7 +68,7 @@ final class VectorKernelTemplate {
      * only where the comparison is the branch's own condition) gives {@code s} its exact class
      * below the test, which no profile can override.
      */
-    private static final Class<?> NATIVE = MemorySegment.NULL.getClass();
+    private static final Class<?> NATIVE = VectorReducer.PLAIN_NATIVE;
     private static final VectorShape SHAPE = VectorShape.forBitSize(BITS);
     private static final VectorSpecies<Float> F32 = VectorSpecies.of(float.class, SHAPE);
     private static final VectorSpecies<Double> F64 = VectorSpecies.of(double.class, SHAPE);

@@ -20,8 +20,11 @@ final class VectorReducer implements Reducer {
     private static final int COMBINERS = Combiner.values().length;
     /** Handles per kernel copy: one for each (combiner, type). */
     static final int KERNELS_PER_COPY = COMBINERS * TYPES;
-    /** The class of plain native segments: what the exact kernel copies are compiled for. */
-    private static final Class<?> NATIVE = MemorySegment.NULL.getClass();
+    /**
+     * The class of plain native segments (arena-allocated, or made from an address): what the
+     * exact kernel copies are compiled for (see {@code VectorKernelTemplate.NATIVE} for why).
+     */
+    static final Class<?> PLAIN_NATIVE = MemorySegment.NULL.getClass();
 
     private final int bits;
     /**
@@ -64,11 +67,11 @@ final class VectorReducer implements Reducer {
 
     /** Whether {@code dst} and the first {@code k} sources are all plain native segments. */
     static boolean allPlainNative(MemorySegment dst, MemorySegment[] src, int k) {
-        if (dst.getClass() != NATIVE) {
+        if (dst.getClass() != PLAIN_NATIVE) {
             return false;
         }
         for (int j = 0; j < k; j++) {
-            if (src[j].getClass() != NATIVE) {
+            if (src[j].getClass() != PLAIN_NATIVE) {
                 return false;
             }
         }
