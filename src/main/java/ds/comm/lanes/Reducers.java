@@ -5,6 +5,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.util.List;
@@ -132,6 +133,16 @@ public final class Reducers {
             return "scalar in use (" + pref + ")";
         }
         return bits + "-bit in use (" + pref + ", FloatVector " + bits / Float.SIZE + " lanes)";
+    }
+
+    /**
+     * Whether {@code segment} is a plain native segment (arena-allocated, or made from an
+     * address): the kind the vector kernels have copies compiled for alone. Callers that choose
+     * which segments to hand the kernels as sources (staging a heap or file-mapped buffer first)
+     * ask this, so that their choice and the reducer's agree by construction.
+     */
+    public static boolean isPlainNative(MemorySegment segment) {
+        return segment.getClass() == VectorReducer.PLAIN_NATIVE;
     }
 
     private static int widthIndex(int bits) {

@@ -67,11 +67,11 @@ final class VectorReducer implements Reducer {
 
     /** Whether {@code dst} and the first {@code k} sources are all plain native segments. */
     static boolean allPlainNative(MemorySegment dst, MemorySegment[] src, int k) {
-        if (dst.getClass() != PLAIN_NATIVE) {
+        if (!Reducers.isPlainNative(dst)) {
             return false;
         }
         for (int j = 0; j < k; j++) {
-            if (src[j].getClass() != PLAIN_NATIVE) {
+            if (!Reducers.isPlainNative(src[j])) {
                 return false;
             }
         }

@@ -3,6 +3,7 @@ package ds.comm.shm;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 import ds.comm.lanes.Reducer;
+import ds.comm.lanes.Reducers;
 import ds.comm.spi.BackendCollective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.Compositions;
@@ -408,9 +409,9 @@ public final class ShmCollective extends BackendCollective {
         int es = type.byteSize();
         long chunks = (bytes + pipeChunk - 1) / pipeChunk;
         MemorySegment[] sources = scatterSources;
-        // A heap buffer is staged whole and never handed to the kernels as a source: source
-        // segments of one class (plain native, like the areas) keep their loads monomorphic.
-        boolean ownFromBuf = buf.isNative() && !buf.isMapped();
+        // A heap or mapped buffer is staged whole and never handed to the kernels as a source:
+        // with plain native sources only (like the areas) the reducer takes its exact kernels.
+        boolean ownFromBuf = Reducers.isPlainNative(buf);
         try {
             for (long k = 0; k <= chunks; k++) {
                 int q = steps.nextParity();
