@@ -11,7 +11,9 @@
  * call descriptor can show) into a mismatch on every rank. {@code SymmetricBuffer} is one
  * symmetric allocation: every member's tensor file, mapped by every member, which the zero-copy
  * all-reduce reads and writes in place. {@code Mailboxes} carries point-to-point send/recv
- * through a mailbox per ordered pair at the end of each segment.
+ * through a mailbox per ordered pair at the end of each segment. {@code Futex} (sleeping on a
+ * peer's STEP word) and {@code CurrentCpu} (the processor a step is published from, so that a
+ * waiter can hand its processor to a peer queued behind it) are this package's two libc calls.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */
