@@ -85,13 +85,17 @@ import static ds.comm.shm.SegmentDescriptor.*;
  * (AArch64, POWER) to be exercised.
  *
  * <h2>Handing over to a peer on the same processor</h2>
- * Every publish also records the processor it was made from (CPU, a hint in the STEP line).
- * A waiter whose late peer last published from the waiter's own processor yields before
- * anything else, up to {@link #MAX_HAND_OVERS} times: with more runnable threads than
- * processors the peer is then usually queued right behind the waiter, and a spin, however short,
- * is time taken from it. A yield that comes straight back ran nobody, so the peer is elsewhere
- * and the idle strategy takes over as usual. Ranks on processors of their own never see their
- * peer's processor as theirs and never pay for it beyond one {@code sched_getcpu} per publish.
+ * Every publish also records the processor it was made from (CPU, a hint in the STEP line,
+ * stored only when it changed). A waiter whose late peer last published from the waiter's own
+ * processor, on a machine its idle strategy finds crowded ({@link IdleStrategy#crowded()}: more
+ * runnable threads than processors), yields before anything else, up to
+ * {@link #MAX_HAND_OVERS} times: the peer is then usually queued right behind the waiter, and a
+ * spin, however short, is time taken from it. A yield that comes straight back ran nobody, so
+ * the peer is elsewhere and the idle strategy takes over as usual. Not while a processor is
+ * free: there, two ranks that yield to each other keep sharing one processor, while a spinning
+ * waiter gets its queued peer moved to the free one by the scheduler. Ranks on processors of
+ * their own never see their peer's processor as theirs and pay one {@code sched_getcpu} per
+ * publish.
  *
  * <h2>Sleeping until a peer publishes</h2>
  * A waiter first spins and yields as its {@link IdleStrategy} says; when the strategy says
@@ -159,6 +163,8 @@ final class StepSequencer {
 
     /** Whether the processor of this thread can be asked ({@link CurrentCpu}). */
     private final boolean cpuKnown;
+    /** The CPU word this rank last stored (processor + 1; 0: none yet). */
+    private long publishedCpu;
     /** Waits that began with a hand-over, and hand-overs made (for diagnostics and tests). */
     private long handOverWaits;
     private long handOvers;
@@ -254,7 +260,15 @@ final class StepSequencer {
         setWord(own, callOffset(parity, 0), call0);
         setWord(own, callOffset(parity, 1), call1);
         setWord(own, callOffset(parity, 2), call2);
-        if (cpuKnown) setCpu(own, CurrentCpu.id() + 1L);
+        if (cpuKnown) {
+            // Stored only when it changed: a store to the STEP line while a peer polls it costs
+            // that peer a cache-line transfer, and the processor rarely changes.
+            long cpu = CurrentCpu.id() + 1L;
+            if (cpu != publishedCpu) {
+                publishedCpu = cpu;
+                setCpu(own, cpu);
+            }
+        }
         step = s;
         stepRelease(own, s);
         if (futex) wakeSleepers();
@@ -305,7 +319,7 @@ final class StepSequencer {
         long waitStart = System.nanoTime();
         long lastLivenessCheck = waitStart;
         int crossedChecks = 0;
-        int handOversLeft = colocated(peer) ? MAX_HAND_OVERS : 0;
+        int handOversLeft = colocated(peer) && idle.crowded() ? MAX_HAND_OVERS : 0;
         if (handOversLeft > 0) handOverWaits++;
         while (stepAcquire(peer) < s) {
             if (stateAcquire(peer) != STATE_OPEN && stepAcquire(peer) < s) {

@@ -99,6 +99,26 @@ class AdaptiveIdleStrategyTest {
     }
 
     @Test
+    void theMachineIsCrowdedWhenRanksOutnumberProcessorsOrWhenThreadsAreQueuedAtThatVeryLook() {
+        Clock c = new Clock();
+        assertTrue(strategy(c, 4, 2).crowded());
+        assertFalse(strategy(c, 2, 2).crowded(), "nothing to look at, so not crowded");
+        Queue q = new Queue();
+        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 2, 2, c::tick, q::crowded);
+        assertFalse(s.crowded());
+        q.crowded = true;
+        assertTrue(s.crowded(), "the answer must be fresh, not the previous look's");
+        // Not the spin's remembered contention either: once the queue empties, not crowded.
+        s.reset();
+        pollsUntilBlock(s);
+        s.waitEnded();
+        q.crowded = false;
+        q.looks = 0;
+        assertFalse(s.crowded());
+        assertEquals(1, q.looks);
+    }
+
+    @Test
     void aThreadQueuedForAMomentDoesNotEndTheSpin() {
         Clock c = new Clock();
         int[] looks = {0};
