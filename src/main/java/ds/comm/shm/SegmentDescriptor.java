@@ -29,8 +29,6 @@ import java.nio.charset.StandardCharsets;
  *     128     1  STEP           sequence      owner, release store, once per protocol step
  *     136        CALL[0]        3 words       owner, plain, before STEP of an even step
  *     160        CALL[1]        3 words       owner, plain, before STEP of an odd step
- *     184        CPU            processor + 1 owner, plain, before a STEP, when it changed: the
- *                                             processor it published from (0: unknown); a hint only
  *     256     2  HEARTBEAT      beat counter  owner's pacer thread, release store, ~6 per peer-lost
  *                                             bound while a peer cannot judge our pid (HeartbeatPacer)
  *     264        CALLERS        1 / 2         owner, release store: 1 = this process issues its SHM
@@ -72,8 +70,7 @@ import java.nio.charset.StandardCharsets;
  * prefetcher does not drag a neighbour's line along): STEP is polled by every peer while its
  * owner writes it, and must not share a line with words the owner writes at other times.
  * CALL shares STEP's line on purpose: a peer that observes STEP reads CALL next, from the
- * same cache-line transfer. So does CPU: it is stored only in the burst before a STEP, rarely,
- * and a waiter reads it from the line it polls anyway. SLEEP is read by every peer on every publish and written only when
+ * same cache-line transfer. SLEEP is read by every peer on every publish and written only when
  * its owner goes to sleep or wakes, so on a line of its own it stays shared in every cache and
  * the read costs a cache hit.
  *
@@ -86,7 +83,7 @@ final class SegmentDescriptor {
     /** "DSCOMSHM" read as a big-endian long. */
     static final long MAGIC = 0x4453434F4D53484DL;
     /** Bumped whenever an offset or meaning below changes. */
-    static final long LAYOUT_VERSION = 5;
+    static final long LAYOUT_VERSION = 4;
     /** READY holds this once the header is complete; a zero-filled or foreign file never does. */
     static final long READY_VALUE = 0x5245414459214F4BL; // "READY!OK"
     /** The byte-order mark as written (native order) and expected. */
@@ -115,13 +112,6 @@ final class SegmentDescriptor {
     static final long CALL_OFFSET = LINE + 8;
     static final int CALL_WORDS = 3;
     static final long CALL_BYTES = CALL_WORDS * 8L;
-    /**
-     * The processor the owner published its last STEP from, plus one (0: unknown). Written with
-     * a plain store before the STEP release, only when it changed (a store to the line a peer
-     * polls costs that peer a transfer); read without ordering by waiters as a hint (a stale
-     * or torn value costs at most one needless yield), never as a length or an index.
-     */
-    static final long CPU_OFFSET = CALL_OFFSET + 2 * CALL_BYTES;
     static final long HEARTBEAT_OFFSET = 2L * LINE;
     static final long CALLERS_OFFSET = HEARTBEAT_OFFSET + 8;
     static final long STATE_OFFSET = 3L * LINE;
@@ -247,16 +237,6 @@ final class SegmentDescriptor {
     /** Release write: every earlier write of this thread is visible to an acquire that reads it. */
     static void setWordRelease(MemorySegment s, long offset, long value) {
         WORD_HANDLE.setRelease(s, offset, value);
-    }
-
-    /** Opaque read of a peer's CPU word (a hint; see {@link #CPU_OFFSET}). */
-    static long cpuOpaque(MemorySegment s) {
-        return (long) WORD_HANDLE.getOpaque(s, CPU_OFFSET);
-    }
-
-    /** Plain write of this rank's CPU word, before its STEP release. */
-    static void setCpu(MemorySegment s, long cpuPlusOne) {
-        WORD_HANDLE.set(s, CPU_OFFSET, cpuPlusOne);
     }
 
     static long stepAcquire(MemorySegment s) {

@@ -1033,11 +1033,6 @@ public final class ShmCollective extends BackendCollective {
                 SegmentDescriptor.getWord(peer, SegmentDescriptor.callOffset(parity, 2)));
     }
 
-    /** Waits of this rank that began by handing its processor over to the peer (for tests and diagnostics). */
-    long handOverWaits() {
-        return steps.handOverWaits();
-    }
-
     /** The number of steps this rank has published (for tests and diagnostics). */
     long stepsPublished() {
         return steps.step();

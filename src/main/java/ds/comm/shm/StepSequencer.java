@@ -84,19 +84,6 @@ import static ds.comm.shm.SegmentDescriptor.*;
  * not its fences, which rest on the reasoning above and need real weakly ordered hardware
  * (AArch64, POWER) to be exercised.
  *
- * <h2>Handing over to a peer on the same processor</h2>
- * Every publish also records the processor it was made from (CPU, a hint in the STEP line,
- * stored only when it changed). A waiter whose late peer last published from the waiter's own
- * processor, on a machine its idle strategy finds crowded ({@link IdleStrategy#crowded()}: more
- * runnable threads than processors), yields before anything else, up to
- * {@link #MAX_HAND_OVERS} times: the peer is then usually queued right behind the waiter, and a
- * spin, however short, is time taken from it. A yield that comes straight back ran nobody, so
- * the peer is elsewhere and the idle strategy takes over as usual. Not while a processor is
- * free: there, two ranks that yield to each other keep sharing one processor, while a spinning
- * waiter gets its queued peer moved to the free one by the scheduler. Ranks on processors of
- * their own never see their peer's processor as theirs and pay one {@code sched_getcpu} per
- * publish.
- *
  * <h2>Sleeping until a peer publishes</h2>
  * A waiter first spins and yields as its {@link IdleStrategy} says; when the strategy says
  * block, it sleeps on a futex on the low half of the peer's STEP word ({@link Futex}) and the
@@ -120,18 +107,6 @@ final class StepSequencer {
      * slow path (after the first failed poll); a dead process otherwise costs the full timeout.
      */
     static final long LIVENESS_CHECK_NANOS = 100_000_000L;
-
-    /**
-     * Most hand-overs (yields to a peer that last published from this processor) in one wait
-     * before the idle strategy takes over. One is what a peer queued behind this waiter needs;
-     * the second covers a peer woken onto this processor while the first ran somebody else.
-     */
-    static final int MAX_HAND_OVERS = 2;
-    /**
-     * A yield that returns sooner than this ran nobody else (measured here: 0.75 us median, 0.9 us
-     * p99 on an idle run queue): the peer is not queued on this processor, so stop handing over.
-     */
-    static final long EMPTY_YIELD_NANOS = 2_000;
 
     private final GroupSpec group;
     private final MemorySegment[] segments;
@@ -160,14 +135,6 @@ final class StepSequencer {
 
     /** Asked, while waiting for a peer (by world rank), whether it is blocked in another group of ours. */
     private IntFunction<CommFailure> crossGroup;
-
-    /** Whether the processor of this thread can be asked ({@link CurrentCpu}). */
-    private final boolean cpuKnown;
-    /** The CPU word this rank last stored (processor + 1; 0: none yet). */
-    private long publishedCpu;
-    /** Waits that began with a hand-over, and hand-overs made (for diagnostics and tests). */
-    private long handOverWaits;
-    private long handOvers;
 
     /** Where {@link #awaitPeer} adds its time: the collective's peer waits. */
     private final WaitMeter waits;
@@ -205,7 +172,6 @@ final class StepSequencer {
         }
         this.peerLostNanos = peerLostNanos;
         this.futex = Futex.AVAILABLE;
-        this.cpuKnown = CurrentCpu.AVAILABLE;
         this.stepFutexAddress = new long[size];
         for (int p = 0; p < size; p++) stepFutexAddress[p] = segments[p].address() + STEP_FUTEX_OFFSET;
         this.sleepTimeout = Arena.ofAuto().allocate(16, 8);
@@ -260,15 +226,6 @@ final class StepSequencer {
         setWord(own, callOffset(parity, 0), call0);
         setWord(own, callOffset(parity, 1), call1);
         setWord(own, callOffset(parity, 2), call2);
-        if (cpuKnown) {
-            // Stored only when it changed: a store to the STEP line while a peer polls it costs
-            // that peer a cache-line transfer, and the processor rarely changes.
-            long cpu = CurrentCpu.id() + 1L;
-            if (cpu != publishedCpu) {
-                publishedCpu = cpu;
-                setCpu(own, cpu);
-            }
-        }
         step = s;
         stepRelease(own, s);
         if (futex) wakeSleepers();
@@ -319,8 +276,6 @@ final class StepSequencer {
         long waitStart = System.nanoTime();
         long lastLivenessCheck = waitStart;
         int crossedChecks = 0;
-        int handOversLeft = colocated(peer) && idle.crowded() ? MAX_HAND_OVERS : 0;
-        if (handOversLeft > 0) handOverWaits++;
         while (stepAcquire(peer) < s) {
             if (stateAcquire(peer) != STATE_OPEN && stepAcquire(peer) < s) {
                 // STATE is released after the peer's last STEP, so re-reading STEP after
@@ -347,16 +302,6 @@ final class StepSequencer {
                     throw crossed;
                 }
             }
-            if (handOversLeft > 0) {
-                // The peer last published from this processor: it is most likely queued behind
-                // us (preempted, or woken here), and spinning would only delay it. Measured on 2
-                // vCPUs beside a busy process: both ranks shared one vCPU and each waiter spun
-                // 60-80 us, three run-queue looks, before it let the other run.
-                handOvers++;
-                Thread.yield();
-                handOversLeft = System.nanoTime() - now < EMPTY_YIELD_NANOS ? 0 : handOversLeft - 1;
-                continue;
-            }
             if (!futex) {
                 idle.idle();
                 continue;
@@ -372,16 +317,6 @@ final class StepSequencer {
         idle.waitEnded();
         // The start was read anyway; the end costs a clock read only while someone records.
         waits.addSince(waitStart);
-    }
-
-    /**
-     * Whether {@code peer} last published from the processor this thread runs on. A hint: the
-     * peer may have moved since, which costs one yield that comes straight back.
-     */
-    private boolean colocated(MemorySegment peer) {
-        if (!cpuKnown) return false;
-        long peerCpu = cpuOpaque(peer);
-        return peerCpu != 0 && peerCpu == CurrentCpu.id() + 1L;
     }
 
     /** The sleeper's half of the handshake (see the class comment); returns when woken or timed out. */
@@ -423,13 +358,7 @@ final class StepSequencer {
 
     /** How this rank has been waiting (its idle strategy's account), for diagnostics. */
     String waitingSummary() {
-        return idle + "; " + handOverWaits + " waits began by handing over to a peer on this processor ("
-                + handOvers + " yields)";
-    }
-
-    /** Waits that began by handing this processor over to the peer waited for. */
-    long handOverWaits() {
-        return handOverWaits;
+        return idle.toString();
     }
 
     /** The last published step (for tests and diagnostics). */

@@ -11,9 +11,7 @@
  * call descriptor can show) into a mismatch on every rank. {@code SymmetricBuffer} is one
  * symmetric allocation: every member's tensor file, mapped by every member, which the zero-copy
  * all-reduce reads and writes in place. {@code Mailboxes} carries point-to-point send/recv
- * through a mailbox per ordered pair at the end of each segment. {@code Futex} (sleeping on a
- * peer's STEP word) and {@code CurrentCpu} (the processor a step is published from, so that a
- * waiter can hand its processor to a peer queued behind it) are this package's two libc calls.
+ * through a mailbox per ordered pair at the end of each segment.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */

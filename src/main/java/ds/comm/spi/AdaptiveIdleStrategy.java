@@ -36,12 +36,7 @@ import java.util.function.LongSupplier;
  *       decode calls had every second call at 1.4 ms while C2 compiled the caller's loop (the
  *       compiler thread queued behind two spinning ranks), and a busy process beside the ranks
  *       made the mean 5x Open MPI's. Preemption (above) sees only contention for this waiter's
- *       own core, and only after a slice is lost. Once a spin has ended this way, the
- *       contender is known to be there: for {@link #CONTENTION_MEMORY_NANOS} afterwards one look
- *       suffices and the first comes after a quarter of the interval. Measured beside a busy
- *       process (2 ranks, 2 vCPUs, 3 interleaved rounds): 64 KiB decode mean 25.1-25.9 us with
- *       three looks every time, 21.0-21.5 us with the remembered contention, p99 98-100 us
- *       against 62-70 us.</li>
+ *       own core, and only after a slice is lost.</li>
  *   <li><b>How waits end</b>: a wait that ended after the spin budget ran out, but within the
  *       ceiling, would have been caught by a longer spin, so the budget grows to cover it (at
  *       least doubling, to 1.5 times that wait); a wait that ended while spinning lets it grow
@@ -96,11 +91,6 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
      * one look: the barrier-separated sweep's 64 KiB and 1 MiB medians doubled.
      */
     static final int QUEUED_LOOKS = 3;
-    /**
-     * When a spin ended for queued threads less than {@link #CONTENTION_MEMORY_NANOS} ago, a wait
-     * looks first after this long, and one look that finds threads queued ends its spin.
-     */
-    static final long CONTENDED_FIRST_LOOK_NANOS = RUN_QUEUE_SAMPLE_NANOS / 4;
     /** After a preemption the spin budget may not grow for this long. */
     public static final long CONTENTION_MEMORY_NANOS = 20_000_000L;
     /** Yields between the spin and the block phase: cheap, and they let a peer on our core run. */
@@ -143,8 +133,6 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
     /** Consecutive looks of this wait that found threads queued. */
     private int queuedLooks;
     private boolean queuedThisWait;
-    /** When a spin last ended for queued threads (valid once {@link #queuedEnds} &gt; 0). */
-    private long queuedEndAtNanos;
 
     // Counters, for tests and diagnostics.
     private long waits;
@@ -236,7 +224,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
             inWait = true;
             waitStart = now;
             lastPoll = now;
-            nextRunQueueLook = now + (recentlyQueued(now) ? CONTENDED_FIRST_LOOK_NANOS : RUN_QUEUE_SAMPLE_NANOS);
+            nextRunQueueLook = now + RUN_QUEUE_SAMPLE_NANOS;
         }
         long gap = now - lastPoll;
         lastPoll = now;
@@ -274,30 +262,10 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
             queuedLooks = 0;
             return false;
         }
-        if (++queuedLooks < (recentlyQueued(now) ? 1 : QUEUED_LOOKS)) return false;
+        if (++queuedLooks < QUEUED_LOOKS) return false;
         queuedThisWait = true;
         queuedEnds++;
-        queuedEndAtNanos = now;
         return true;
-    }
-
-    /**
-     * Ranks outnumber processors, or the run queue has more runnable threads than processors
-     * now: a fresh look every time (a few microseconds, asked only by a waiter whose peer sits on
-     * its processor). Not a remembered answer: ranks that yield to each other while a processor
-     * is free keep sharing one processor that the scheduler would otherwise spread them over.
-     * Measured, 2 ranks on 2 vCPUs, barrier-separated all-to-all, 4 KiB medians in interleaved
-     * rounds: 7.7-8.2 us with the spin's 20 ms contention memory as the answer, 7.9-8.2 us with a
-     * look cached for 1 ms, 2.8-3.2 us with a fresh look, 0.8-2.8 us without hand-overs.
-     */
-    @Override
-    public boolean crowded() {
-        return oversubscribed || cpuWanted != null && cpuWanted.getAsBoolean();
-    }
-
-    /** Whether a spin ended for queued threads within the last {@link #CONTENTION_MEMORY_NANOS}. */
-    private boolean recentlyQueued(long now) {
-        return queuedEnds > 0 && now - queuedEndAtNanos < CONTENTION_MEMORY_NANOS;
     }
 
     @Override

@@ -27,18 +27,6 @@ public interface IdleStrategy {
     }
 
     /**
-     * Whether this strategy knows the machine to be crowded now: more runnable threads than
-     * processors (its ranks outnumber them, or threads are queued for one at this very look).
-     * A waiter whose peer is queued behind it on its own processor may then hand the processor
-     * over at once; on a machine with an idle processor it must not, since yielding back and forth
-     * would keep two ranks sharing one processor that the scheduler would otherwise spread out.
-     * Strategies that do not observe the machine say false.
-     */
-    default boolean crowded() {
-        return false;
-    }
-
-    /**
      * Called after a poll found nothing to do, by a waiter that can block until its peer makes
      * progress.
      *

@@ -64,61 +64,6 @@ class AdaptiveIdleStrategyTest {
     }
 
     @Test
-    void aContenderSeenQueuedOnceEndsTheNextSpinsAtTheirFirstEarlyLookUntilItIsForgotten() {
-        Clock c = new Clock();
-        Queue q = new Queue();
-        q.crowded = true;
-        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 2, 2, c::tick, q::crowded);
-        s.reset();
-        int first = pollsUntilBlock(s);
-        s.waitEnded();
-        // Known to be there: one look, after a quarter of the interval (5 us = 100 polls).
-        int polls = AdaptiveIdleStrategy.YIELDS;
-        long early = AdaptiveIdleStrategy.CONTENDED_FIRST_LOOK_NANOS / c.step;
-        for (int wait = 0; wait < 3; wait++) {
-            q.looks = 0;
-            s.reset();
-            int spun = pollsUntilBlock(s);
-            s.waitEnded();
-            assertTrue(spun >= early - 2 && spun <= early + 2 + polls, "wait " + wait + " polled " + spun + " times");
-            assertEquals(1, q.looks);
-        }
-        assertEquals(4, s.queuedEnds());
-        // A wait without queued threads does not end early, remembered contention or not.
-        q.crowded = false;
-        s.reset();
-        assertTrue(pollsUntilBlock(s) > first, "an empty run queue ended the spin");
-        s.waitEnded();
-        // Forgotten after its memory: three looks at the usual interval again.
-        c.now += AdaptiveIdleStrategy.CONTENTION_MEMORY_NANOS;
-        q.crowded = true;
-        q.looks = 0;
-        s.reset();
-        assertEquals(first, pollsUntilBlock(s));
-        assertEquals(AdaptiveIdleStrategy.QUEUED_LOOKS, q.looks);
-    }
-
-    @Test
-    void theMachineIsCrowdedWhenRanksOutnumberProcessorsOrWhenThreadsAreQueuedAtThatVeryLook() {
-        Clock c = new Clock();
-        assertTrue(strategy(c, 4, 2).crowded());
-        assertFalse(strategy(c, 2, 2).crowded(), "nothing to look at, so not crowded");
-        Queue q = new Queue();
-        AdaptiveIdleStrategy s = new AdaptiveIdleStrategy(1_000_000, 1_000, 1_000_000, 2, 2, c::tick, q::crowded);
-        assertFalse(s.crowded());
-        q.crowded = true;
-        assertTrue(s.crowded(), "the answer must be fresh, not the previous look's");
-        // Not the spin's remembered contention either: once the queue empties, not crowded.
-        s.reset();
-        pollsUntilBlock(s);
-        s.waitEnded();
-        q.crowded = false;
-        q.looks = 0;
-        assertFalse(s.crowded());
-        assertEquals(1, q.looks);
-    }
-
-    @Test
     void aThreadQueuedForAMomentDoesNotEndTheSpin() {
         Clock c = new Clock();
         int[] looks = {0};
