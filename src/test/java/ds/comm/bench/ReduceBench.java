@@ -17,6 +17,7 @@ import org.openjdk.jmh.annotations.TearDown;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
 /**
@@ -29,6 +30,7 @@ import java.util.SplittableRandom;
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class ReduceBench {
 
+    /** Any {@link ElementType} works ({@code -p type=FP16}); the default run compares these two. */
     @Param({"FP32", "BF16"})
     public ElementType type;
 
@@ -58,10 +60,13 @@ public class ReduceBench {
             // Ordinary finite values: no NaN or subnormal paths, as in real activations.
             for (long i = 0; i < count; i++) {
                 float v = (float) rnd.nextGaussian();
-                if (type == ElementType.BF16) {
-                    src[j].setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i, (short) (Float.floatToRawIntBits(v) >>> 16));
-                } else {
-                    src[j].setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, v);
+                switch (type) {
+                    case BF16 -> src[j].setAtIndex(ValueLayout.JAVA_SHORT, i, (short) (Float.floatToRawIntBits(v) >>> 16));
+                    case FP16 -> src[j].setAtIndex(ValueLayout.JAVA_SHORT, i, Float.floatToFloat16(v));
+                    case FP32 -> src[j].setAtIndex(ValueLayout.JAVA_FLOAT, i, v);
+                    case FP64 -> src[j].setAtIndex(ValueLayout.JAVA_DOUBLE, i, v);
+                    case INT32 -> src[j].setAtIndex(ValueLayout.JAVA_INT, i, (int) (v * 1000));
+                    case INT64 -> src[j].setAtIndex(ValueLayout.JAVA_LONG, i, (long) (v * 1000));
                 }
             }
         }
