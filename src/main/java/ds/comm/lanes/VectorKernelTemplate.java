@@ -4,7 +4,6 @@ import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
@@ -41,7 +40,8 @@ import java.nio.ByteOrder;
  *
  * <p>16-bit floats: bf16 is processed as 32-bit words, each holding two elements. Both halves are
  * widened, reduced and narrowed the same way and put back into the half they came from, so no
- * shuffles are needed and byte order does not matter. fp16 is described at {@code fp16}.
+ * shuffles are needed and byte order does not matter. fp16 is not a vector kernel: see
+ * {@code fp16}.
  */
 final class VectorKernelTemplate {
 
@@ -74,28 +74,10 @@ final class VectorKernelTemplate {
     private static final VectorSpecies<Double> F64 = VectorSpecies.of(double.class, SHAPE);
     private static final VectorSpecies<Integer> I32 = VectorSpecies.of(int.class, SHAPE);
     private static final VectorSpecies<Long> I64 = VectorSpecies.of(long.class, SHAPE);
-    /** fp16 payload: short vectors of half the width (at least 64 bits)... */
-    private static final VectorSpecies<Short> F16 =
-            VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, BITS / 2)));
-    /** ...widened to one int (or float) lane per element. */
-    private static final VectorSpecies<Integer> I16_LANES =
-            VectorSpecies.of(int.class, VectorShape.forBitSize(2 * F16.vectorBitSize()));
-    private static final VectorSpecies<Float> F16_FLOATS = VectorSpecies.of(float.class, I16_LANES.vectorShape());
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
-    private static final int SIGN = 0x8000_0000;
-    /** fp16 infinity's bits shifted into fp32 position. */
-    private static final int FP16_INFINITY_SHIFTED = 0x7C00 << 13;
     private static final int HIGH_HALF = 0xFFFF_0000;
     private static final int FP32_INFINITY = 0x7F80_0000;
-    /** fp32 exponent bias minus fp16 exponent bias (127 - 15), in exponent position. */
-    private static final int REBIAS = 112 << 23;
-    /** Bits of 2^-14, the smallest normal fp16; anything smaller narrows to a subnormal. */
-    private static final int FP16_MIN_NORMAL = 113 << 23;
-    /** Bits of 2^16: from here up (65520 already rounds up there) fp16 is infinite. */
-    private static final int FP16_OVERFLOW = 143 << 23;
-    /** Bits of 0.5f: its ulp, 2^-24, is the fp16 subnormal step. */
-    private static final int HALF = 0x3F00_0000;
 
     private VectorKernelTemplate() {
     }
@@ -305,49 +287,15 @@ final class VectorKernelTemplate {
         return end / Short.BYTES;
     }
 
-    /*
-     * fp16 widening and narrowing take many more operations than bf16's, and doing both halves
-     * of each 32-bit word (as bf16 does) exceeds the node budget C2 inlines into one method;
-     * a vector helper left out-of-line boxes and allocates. So fp16 loads half-width short
-     * vectors and converts them to full-width int lanes (one element per lane): one widening per
-     * source and one narrowing per step, with a single code path for all sources. The 64-bit
-     * kernel therefore runs fp16 on 128-bit int vectors (there is no 32-bit short shape).
+    /**
+     * fp16 is not reduced with the Vector API: JDK 25's has no fp16 lane conversion, and
+     * converting with integer and float lane arithmetic cost ten times bf16's kernel. C2
+     * vectorises {@code Float.float16ToFloat}/{@code floatToFloat16} over arrays, so fp16 goes
+     * through {@link Fp16Blocks} (the same code for every width and segment kind).
      */
     private static long fp16(MemorySegment dst, long dstOffset,
                              MemorySegment[] src, long[] srcOffset, int k, long count) {
-        final long vb = F16.vectorByteSize();
-        final long end = (count - count % F16.length()) * Short.BYTES;
-        // Starting from the combiner's identity (identity op x == x exactly, NaN payloads aside,
-        // and NaN is canonicalised on the way out) keeps a single widening call site.
-        final FloatVector identity = FloatVector.broadcast(F16_FLOATS, identity());
-        if (EXACT && dst.getClass() != NATIVE) {
-            return 0;   // never taken, as above
-        }
-        for (long b = 0; b < end; b += vb) {
-            FloatVector acc = identity;
-            for (int j = 0; j < k; j++) {
-                final MemorySegment s = src[j];
-                if (EXACT && s.getClass() != NATIVE) {
-                    return b / Short.BYTES;   // never taken, as above
-                }
-                final ShortVector h = ShortVector.fromMemorySegment(F16, s, srcOffset[j] + b, ORDER);
-                acc = combine(OP, acc, fp16ToFloat(h));
-            }
-            floatToFp16(acc).convertShape(VectorOperators.I2S, F16, 0).intoMemorySegment(dst, dstOffset + b, ORDER);
-        }
-        return end / Short.BYTES;
-    }
-
-    /** x for which {@code x op y == y} for every y: -0 + +0 is +0, and Math.min(+inf, NaN) is NaN. */
-    private static float identity() {
-        if (OP == Combiner.SUM) {
-            return -0.0f;
-        } else if (OP == Combiner.PROD) {
-            return 1.0f;
-        } else if (OP == Combiner.MIN) {
-            return Float.POSITIVE_INFINITY;
-        }
-        return Float.NEGATIVE_INFINITY;
+        return Fp16Blocks.reduce(OP, dst, dstOffset, src, srcOffset, k, count);
     }
 
     /** fp32 to bf16 (in the upper half, lower half zero), same rounding as {@link HalfFloats#floatToBf16}. */
@@ -356,43 +304,6 @@ final class VectorKernelTemplate {
         IntVector rounded = bits.add(0x7FFF).add(bits.lanewise(VectorOperators.LSHR, 16).and(1)).and(HIGH_HALF);
         VectorMask<Integer> nan = bits.and(0x7FFF_FFFF).compare(VectorOperators.GT, FP32_INFINITY);
         return rounded.blend(HalfFloats.BF16_CANONICAL_NAN << 16, nan);
-    }
-
-    /** fp16 lanes to fp32 lanes of twice the width, exact; same as {@link Float#float16ToFloat}. */
-    private static FloatVector fp16ToFloat(ShortVector fp16) {
-        IntVector half = (IntVector) fp16.convertShape(VectorOperators.S2I, I16_LANES, 0);
-        // Magnitude into fp32 position (sign and high half shifted out). Read as fp32 it is the
-        // fp16 value times 2^-112, subnormals included (Java does not flush fp32 subnormals), so
-        // one exact multiply re-biases every finite value.
-        IntVector shifted = half.lanewise(VectorOperators.LSHL, 17).lanewise(VectorOperators.LSHR, 4);
-        IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-        // Infinity and NaN (fp16 exponent all ones) get the fp32 all-ones exponent, payload kept.
-        bits = bits.lanewise(VectorOperators.OR, FP32_INFINITY,
-                shifted.compare(VectorOperators.GE, FP16_INFINITY_SHIFTED));
-        return bits.or(half.lanewise(VectorOperators.LSHL, 16).and(SIGN)).reinterpretAsFloats();
-    }
-
-    /**
-     * fp32 to fp16 bits (in the lower half, upper half zero), round to nearest even; same as
-     * {@link HalfFloats#floatToFp16}.
-     */
-    private static IntVector floatToFp16(FloatVector value) {
-        IntVector bits = value.reinterpretAsInts();
-        IntVector magnitude = bits.and(~SIGN);
-        // Normal range: clamp (2^16 and above, infinity and NaN all become 2^16, which narrows to
-        // infinity; NaN is fixed below), re-bias, then round the 13 dropped bits to nearest even
-        // as for bf16. A carry into the exponent is correct, including the one that makes 65520
-        // infinite.
-        IntVector clamped = magnitude.min(FP16_OVERFLOW);
-        IntVector normal = clamped.add(0x0FFF - REBIAS)
-                .add(clamped.lanewise(VectorOperators.LSHR, 13).and(1))
-                .lanewise(VectorOperators.LSHR, 13);
-        // Subnormal range: adding 0.5f leaves exactly the multiples of 2^-24 representable, so
-        // the fp32 adder does the round-to-nearest-even; what lies above 0.5 is the fp16 bits.
-        IntVector subnormal = magnitude.reinterpretAsFloats().add(0.5f).reinterpretAsInts().sub(HALF);
-        IntVector result = normal.blend(subnormal, magnitude.compare(VectorOperators.LT, FP16_MIN_NORMAL))
-                .or(bits.lanewise(VectorOperators.LSHR, 16).and(0x8000));
-        return result.blend(HalfFloats.FP16_CANONICAL_NAN, magnitude.compare(VectorOperators.GT, FP32_INFINITY));
     }
 
     // Combiners, always called with OP: a static final of this class, so C2 folds each if-chain

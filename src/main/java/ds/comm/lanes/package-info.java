@@ -5,6 +5,9 @@
  * against the Vector API and run at whatever width the JVM offers (AVX2, AVX-512, NEON, SVE…),
  * with a scalar reference implementation that every width must match bit for bit. Accumulation
  * order is fixed (source 0, then 1, …) and combining is strictly lane-wise, so results never
- * depend on the vector width. Depends on no other ds-comm package.
+ * depend on the vector width. fp16 is the exception to "written against the Vector API": that
+ * API has no fp16 lane conversion, so {@code Fp16Blocks} stages fp16 through per-thread arrays,
+ * where C2 vectorises {@code Float.float16ToFloat}/{@code floatToFloat16} itself; same order,
+ * same bits. Depends on no other ds-comm package.
  */
 package ds.comm.lanes;
