@@ -59,8 +59,8 @@ final class VectorKernelTemplate {
      * <p>Why the EXACT copies test each segment against it: C2 compiles a kernel's stores from
      * the type profiles of the JDK methods they inline, and those profiles are shared with every
      * other caller in the process. The Vector API's own fallback for a lane reinterpretation
-     * (run by the interpreter and C1 until the bf16 and fp16 kernels are compiled) stores into
-     * heap segments through the same methods, so after any bf16 or fp16 traffic the profile says
+     * (run by the interpreter and C1 until the bf16 kernel is compiled) stores into
+     * heap segments through the same methods, so after any bf16 traffic the profile says
      * "native or heap", C2 inlines both, and the store's base is no longer known to be null:
      * measured, the fp32 64 KiB all-reduce after fp32 and bf16 traffic took twice as long as
      * after fp32 alone, and bf16 suffered the same after fp32. A test {@code s.getClass() !=

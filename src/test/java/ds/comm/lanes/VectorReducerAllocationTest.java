@@ -36,7 +36,7 @@ class VectorReducerAllocationTest {
             }
             MemorySegment dst = arena.allocate(8L * count, 8);
             long[] offsets = new long[src.length];
-            // One kernel of each shape (wide float, bf16 pairs, fp16 half-width, 64-bit integer),
+            // One kernel of each shape (wide float, bf16 pairs, fp16 through arrays, 64-bit integer),
             // each with another combiner; fewer kernels to compile keeps the warm-up short.
             ElementType[] types = {ElementType.FP32, ElementType.BF16, ElementType.FP16, ElementType.INT64};
             Combiner[] ops = {Combiner.SUM, Combiner.MAX, Combiner.MIN, Combiner.PROD};
