@@ -74,6 +74,11 @@ public final class Communicator implements AutoCloseable {
     private boolean measuringWaits;
 
     /** Lower-case names for events, by ordinal: looked up, not built, when an event is committed. */
+    /**
+     * What {@link #close()} adds to a running non-blocking call's own deadline before it gives
+     * up on it: room for the call to build and report its failure once its timeout expired.
+     */
+    private static final long CLOSE_GRACE_NANOS = 500_000_000L;
     private static final String[] DTYPE_LABELS = labels(DType.values());
     private static final String[] OP_LABELS = labels(ReduceOp.values());
 
@@ -485,7 +490,8 @@ public final class Communicator implements AutoCloseable {
      * exception the blocking call would throw ({@link PeerLostException}, ...; {@code join()}
      * wraps it in a {@link java.util.concurrent.CompletionException}) and aborts the communicator,
      * so operations queued behind it fail too. {@link #close()} waits up to the timeout for
-     * outstanding operations, then fails the rest.
+     * outstanding operations (and for the one running then, until its own timeout expired), then
+     * fails the rest.
      *
      * <p>Segments must be usable from the progress thread: heap segments, or native ones of a
      * shared, global or automatic arena (a confined arena's segment is refused with an
@@ -920,9 +926,10 @@ public final class Communicator implements AutoCloseable {
         if (closed) return;
         ProgressQueue q = async;
         if (q != null) {
-            // Outstanding non-blocking calls get the timeout to finish; those still queued after
-            // it fail, and the one running fails when the backend closes under it.
-            boolean drained = q.awaitIdle(job.settings().timeoutNanos());
+            // Outstanding non-blocking calls get the timeout to finish, and the one running then
+            // its own deadline; those still queued after it fail, and one still running fails
+            // when the backend closes under it.
+            boolean drained = q.awaitIdleForClose(job.settings().timeoutNanos(), CLOSE_GRACE_NANOS);
             q.shutdown(!drained);
         }
         closed = true;

@@ -37,12 +37,14 @@ final class ProgressQueue {
                     future.completeExceptionally(new IllegalStateException("communicator " + queue.group
                             + " was closed before this operation ran"));
                 } else {
+                    queue.runningSince = System.nanoTime();
                     body.run();
                     future.complete(null);
                 }
             } catch (Throwable t) {
                 future.completeExceptionally(t);
             } finally {
+                queue.runningSince = 0;
                 queue.done();
             }
         }
@@ -56,6 +58,8 @@ final class ProgressQueue {
     private long completed;
     /** Set by {@link #shutdown} when operations are abandoned: those not yet started fail. */
     private volatile boolean cancelled;
+    /** {@link System#nanoTime()} when the running operation's body began; 0 between operations. */
+    private volatile long runningSince;
     /** The progress thread, started with the queue. */
     private volatile Thread thread;
 
@@ -116,6 +120,25 @@ final class ProgressQueue {
         } finally {
             if (interrupted) Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Waits before a close: up to {@code timeoutNanos} for every operation to finish, then, if
+     * one is still running, until its own deadline has passed (its start plus
+     * {@code timeoutNanos} plus {@code graceNanos}). Why the second wait: the running operation
+     * is bounded by the same timeout, counted from when its body began, which may be well after
+     * the close began waiting (a progress thread started late on a loaded node); abandoning it
+     * at the close's deadline would replace its own, informative failure (a timeout naming the
+     * rank that did not come) with an anonymous "closed". At most 2 x timeout + grace.
+     *
+     * @return whether the queue is drained
+     */
+    boolean awaitIdleForClose(long timeoutNanos, long graceNanos) {
+        if (awaitIdle(timeoutNanos)) return true;
+        long since = runningSince;
+        if (since == 0) return false;
+        long left = since + timeoutNanos + graceNanos - System.nanoTime();
+        return left > 0 && awaitIdle(left);
     }
 
     /**
