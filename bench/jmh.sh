@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/jmh.sh — JMH benchmarks of the reduction kernels (src/test/java/ds/comm/bench):
-# SUM of 2 and 8 sources (fp32, bf16) at 64 KiB and 16 MiB per source, next to MemorySegment.copy
-# of the same bytes, and a table of medians and ratios at the end.
+# SUM of 2 and 8 sources (fp32, bf16) at 64 KiB and 16 MiB per source, and the ring's and MPI's
+# bulk bf16/fp16 <-> fp32 conversions (ConvertBench), next to MemorySegment.copy of the same bytes,
+# and tables of medians and ratios at the end.
 #
 #   bench/jmh.sh                         # short run: -f 1 -wi 3 -i 5 -w 5s -r 1s
 #   bench/jmh.sh -f 1 -wi 5 -i 10        # any JMH options instead

@@ -57,7 +57,7 @@ final class Fp16Blocks {
             int n = (int) Math.min(BLOCK, count - done);
             long bytes = done * Short.BYTES;
             MemorySegment.copy(src[0], HALF, srcOffset[0] + bytes, h, 0, n);
-            widen(h, a, n);
+            HalfBlocks.widenFp16(h, a, n);
             for (int j = 1; j < k; j++) {
                 MemorySegment.copy(src[j], HALF, srcOffset[j] + bytes, h, 0, n);
                 switch (op) {
@@ -67,17 +67,14 @@ final class Fp16Blocks {
                     case MAX -> max(h, a, n);
                 }
             }
-            narrow(a, h, n);
+            HalfBlocks.narrowFp16(a, h, n);
             MemorySegment.copy(h, 0, dst, HALF, dstOffset + bytes, n);
             done += n;
         }
     }
 
-    // One simple counted loop each, so that C2's superword pass vectorises it.
-
-    private static void widen(short[] h, float[] a, int n) {
-        for (int i = 0; i < n; i++) a[i] = Float.float16ToFloat(h[i]);
-    }
+    // One simple counted loop each, so that C2's superword pass vectorises it (widening and
+    // narrowing: HalfBlocks').
 
     private static void sum(short[] h, float[] a, int n) {
         for (int i = 0; i < n; i++) a[i] = a[i] + Float.float16ToFloat(h[i]);
@@ -93,22 +90,5 @@ final class Fp16Blocks {
 
     private static void max(short[] h, float[] a, int n) {
         for (int i = 0; i < n; i++) a[i] = Math.max(a[i], Float.float16ToFloat(h[i]));
-    }
-
-    /**
-     * Nearest even; then, only if some value is NaN, every NaN pattern (exponent all ones,
-     * mantissa not zero) made canonical. The conditional store does not vectorise (it doubled
-     * the block's time), while a max-reduction that any NaN turns into NaN does.
-     */
-    private static void narrow(float[] a, short[] h, int n) {
-        for (int i = 0; i < n; i++) h[i] = Float.floatToFloat16(a[i]);
-        float largest = 0f;
-        for (int i = 0; i < n; i++) largest = Math.max(largest, Math.abs(a[i]));
-        if (Float.isNaN(largest)) {
-            for (int i = 0; i < n; i++) {
-                short v = h[i];
-                h[i] = (v & 0x7FFF) > 0x7C00 ? HalfFloats.FP16_CANONICAL_NAN : v;
-            }
-        }
     }
 }

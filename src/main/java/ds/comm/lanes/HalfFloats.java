@@ -1,7 +1,6 @@
 package ds.comm.lanes;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * Scalar conversions between fp32 and the two 16-bit float formats, exactly as the reduction
@@ -20,7 +19,8 @@ import java.lang.foreign.ValueLayout;
  * <p>The bulk conversions ({@link #widen}, {@link #widenInPlace}, {@link #narrow}) serve the
  * backends that carry 16-bit partial sums as fp32 (the socket ring between hops, MPI as
  * MPI_FLOAT): widened, partial sums accumulate in fp32 and are rounded exactly once, by these
- * same rules, so every backend rounds as the kernels do.
+ * same rules, so every backend rounds as the kernels do. They run in blocks through per-thread
+ * arrays ({@code HalfBlocks}), where C2 vectorises them; the scalar methods here define the bits.
  */
 public final class HalfFloats {
 
@@ -35,9 +35,6 @@ public final class HalfFloats {
 
     /** The fp64 NaN every fp64 NaN result is written as ({@code Double.NaN}'s bits). */
     public static final long FP64_CANONICAL_NAN = 0x7FF8_0000_0000_0000L;
-
-    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     private HalfFloats() {
     }
@@ -109,9 +106,7 @@ public final class HalfFloats {
     public static void widen(ElementType type, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
                              long count) {
         requireHalf(type);
-        for (long i = 0; i < count; i++) {
-            dst.set(FLOAT, dstOffset + 4 * i, toFloat(type, src.get(HALF, srcOffset + 2 * i)));
-        }
+        HalfBlocks.widen(type, src, srcOffset, dst, dstOffset, count);
     }
 
     /**
@@ -121,9 +116,7 @@ public final class HalfFloats {
      */
     public static void widenInPlace(ElementType type, MemorySegment seg, long count) {
         requireHalf(type);
-        for (long i = count - 1; i >= 0; i--) {
-            seg.set(FLOAT, 4 * i, toFloat(type, seg.get(HALF, 2 * i)));
-        }
+        HalfBlocks.widenInPlace(type, seg, count);
     }
 
     /**
@@ -133,9 +126,7 @@ public final class HalfFloats {
     public static void narrow(ElementType type, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
                               long count) {
         requireHalf(type);
-        for (long i = 0; i < count; i++) {
-            dst.set(HALF, dstOffset + 2 * i, fromFloat(type, src.get(FLOAT, srcOffset + 4 * i)));
-        }
+        HalfBlocks.narrow(type, src, srcOffset, dst, dstOffset, count);
     }
 
     private static void requireHalf(ElementType type) {

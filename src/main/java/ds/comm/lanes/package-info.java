@@ -8,6 +8,8 @@
  * depend on the vector width. fp16 is the exception to "written against the Vector API": that
  * API has no fp16 lane conversion, so {@code Fp16Blocks} stages fp16 through per-thread arrays,
  * where C2 vectorises {@code Float.float16ToFloat}/{@code floatToFloat16} itself; same order,
- * same bits. Depends on no other ds-comm package.
+ * same bits. The bulk 16-bit float conversions the ring and MPI backends carry partial sums with
+ * ({@code HalfFloats.widen}/{@code narrow}) go the same way ({@code HalfBlocks}). Depends on no
+ * other ds-comm package.
  */
 package ds.comm.lanes;

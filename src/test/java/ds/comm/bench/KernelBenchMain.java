@@ -17,8 +17,9 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Runs {@link ReduceBench} and {@link CopyBench} in one JMH run and prints, per configuration,
- * the median bandwidth of the reduction next to the median copy bandwidth of the same bytes.
+ * Runs {@link ReduceBench}, {@link ConvertBench} and {@link CopyBench} in one JMH run and prints,
+ * per configuration, the median bandwidth of the reduction (or 16-bit float conversion) next to
+ * the median copy bandwidth of the same bytes.
  *
  * <p>Bandwidth is bytes of <em>one source</em> per second: a SUM of k sources of N bytes each
  * counts N bytes, however many sources it reads. The copy moves the same N bytes. The ratio is
@@ -36,7 +37,7 @@ public final class KernelBenchMain {
     public static void main(String[] args) throws Exception {
         CommandLineOptions cli = new CommandLineOptions(args);
         var options = new OptionsBuilder().parent(cli)
-                .include(ReduceBench.class.getName() + "|" + CopyBench.class.getName())
+                .include(ReduceBench.class.getName() + "|" + ConvertBench.class.getName() + "|" + CopyBench.class.getName())
                 .build();
         Collection<RunResult> results = new Runner(options).run();
 
@@ -59,6 +60,19 @@ public final class KernelBenchMain {
                         copy == null ? "-" : String.format(Locale.ROOT, "%.2f", reduce / copy)});
             }
         }
+        List<String[]> conversions = new ArrayList<>();
+        for (RunResult r : results) {
+            String benchmark = r.getParams().getBenchmark();
+            if (benchmark.endsWith(".widen") || benchmark.endsWith(".narrow")) {
+                long bytes = Long.parseLong(r.getParams().getParam("bytesPerSource"));
+                double convert = medianOpsPerSecond(r) * bytes;
+                Double copy = copyMedian.get(bytes);
+                conversions.add(new String[] {
+                        benchmark.substring(benchmark.lastIndexOf('.') + 1), r.getParams().getParam("type"), size(bytes),
+                        gbps(convert), copy == null ? "-" : gbps(copy),
+                        copy == null ? "-" : String.format(Locale.ROOT, "%.2f", convert / copy)});
+            }
+        }
         System.out.println();
         System.out.println("reducer: " + Reducers.describe(Reducers.fromEnvironment()));
         System.out.println("bandwidth = bytes of one source per second (median of measurement iterations)");
@@ -68,6 +82,17 @@ public final class KernelBenchMain {
         rows.sort((a, b) -> Arrays.compare(new String[] {a[0], pad(a[1]), pad(a[2])}, new String[] {b[0], pad(b[1]), pad(b[2])}));
         for (String[] row : rows) {
             System.out.println("| " + String.join(" | ", row) + " |");
+        }
+        if (!conversions.isEmpty()) {
+            System.out.println();
+            System.out.println("16-bit float conversions (ring and MPI partial sums): bandwidth = 16-bit bytes per second");
+            System.out.println();
+            System.out.println("| conversion | type | 16-bit bytes | GB/s | copy GB/s | conversion / copy |");
+            System.out.println("|------------|------|--------------|------|-----------|-------------------|");
+            conversions.sort((a, b) -> Arrays.compare(new String[] {a[0], a[1], pad(a[2])}, new String[] {b[0], b[1], pad(b[2])}));
+            for (String[] row : conversions) {
+                System.out.println("| " + String.join(" | ", row) + " |");
+            }
         }
     }
 
