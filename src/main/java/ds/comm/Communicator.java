@@ -479,7 +479,10 @@ public final class Communicator implements AutoCloseable {
      * Non-blocking {@link #allReduce(MemorySegment, DType, ReduceOp)}: queues the all-reduce and
      * returns at once. Arguments are checked here, on the caller's thread (bad ones throw at
      * once, as for the blocking call); the collective runs on the communicator's progress
-     * thread, {@code ds-comm-progress-<group>}, started by the first non-blocking call.
+     * thread, {@code ds-comm-progress-<group>}, started by the first non-blocking call, or, when
+     * a thread waits for its future ({@code join}, {@code get}) or makes a blocking call before
+     * the progress thread started it and nothing else runs, on that waiting thread (it has a
+     * core, while the progress thread may be queued for one behind the caller's compute).
      *
      * <p><b>Rules.</b> Non-blocking calls of one communicator run and complete in the order they
      * were issued; every member must issue the same sequence of collectives, blocking and

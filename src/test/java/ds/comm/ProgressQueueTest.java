@@ -3,19 +3,27 @@ package ds.comm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * How long a close waits for the progress thread's operations: the running one keeps its own
- * deadline even when it began after the close started waiting (CI once saw all three futures of
- * a close fail as "closed" because the first had started late and was abandoned at the close's
- * deadline, before its own timeout could name the missing rank).
+ * Who runs a communicator's non-blocking operations and how long a close waits for them: a
+ * thread that waits for an operation runs what is queued up to it while nothing runs, never two
+ * at once and always in issue order; the running one keeps its own deadline even when it began
+ * after the close started waiting (CI once saw all three futures of a close fail as "closed"
+ * because the first had started late and was abandoned at the close's deadline, before its own
+ * timeout could name the missing rank).
  */
 @Timeout(60)
 class ProgressQueueTest {
@@ -79,6 +87,96 @@ class ProgressQueueTest {
         } finally {
             release.countDown();
             q.shutdown(true);
+        }
+    }
+
+    /*
+     * The two tests below hold the queue's monitor while they issue and wait: the progress
+     * thread needs it to take an operation, so it cannot start any, and the operations can only
+     * run if the waiting thread runs them itself (without that, the bounded waits below time out
+     * and fail the test).
+     */
+
+    @Test
+    @Timeout(10)
+    void aJoinWhileNothingRunsRunsTheQueuedOperationsUpToItsOwnOnTheJoiningThread() throws Exception {
+        ProgressQueue q = new ProgressQueue("join-helps");
+        try {
+            List<String> ran = java.util.Collections.synchronizedList(new ArrayList<>());
+            List<String> beforeRelease;
+            CompletableFuture<Void> third;
+            synchronized (q) {
+                q.submit(() -> ran.add("first on " + Thread.currentThread().getName()));
+                q.submit(() -> ran.add("second on " + Thread.currentThread().getName()));
+                third = q.submit(() -> ran.add("third on " + Thread.currentThread().getName()));
+                q.submit(() -> ran.add("fourth"));
+                // Bounded (not join()): without the helping this would wait forever.
+                third.get(5, TimeUnit.SECONDS);
+                assertEquals(1, q.outstanding(), "the fourth, issued after the joined one, is left to the progress thread");
+                beforeRelease = List.copyOf(ran);
+            }
+            String me = Thread.currentThread().getName();
+            assertEquals(List.of("first on " + me, "second on " + me, "third on " + me), beforeRelease);
+            assertTrue(q.awaitIdle(5_000 * MS));
+            assertEquals("fourth", ran.get(3));
+        } finally {
+            q.shutdown(false);
+            q.awaitTermination(5_000 * MS);
+        }
+    }
+
+    @Test
+    @Timeout(10)
+    void aBlockingCallsDrainRunsTheQueuedOperationsWhileNothingRuns() {
+        ProgressQueue q = new ProgressQueue("drain-helps");
+        try {
+            AtomicInteger onCaller = new AtomicInteger();
+            Thread me = Thread.currentThread();
+            synchronized (q) {
+                for (int i = 0; i < 3; i++) q.submit(() -> onCaller.addAndGet(Thread.currentThread() == me ? 1 : 0));
+                assertTrue(q.awaitIdle(5_000 * MS));
+            }
+            assertEquals(3, onCaller.get());
+        } finally {
+            q.shutdown(false);
+            q.awaitTermination(5_000 * MS);
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void operationsRunOneAtATimeInIssueOrderWhicheverThreadRunsThem() throws InterruptedException {
+        ProgressQueue q = new ProgressQueue("order");
+        try {
+            AtomicInteger inside = new AtomicInteger();
+            ConcurrentLinkedQueue<Integer> order = new ConcurrentLinkedQueue<>();
+            ConcurrentLinkedQueue<String> problems = new ConcurrentLinkedQueue<>();
+            SplittableRandom random = new SplittableRandom(3);
+            List<CompletableFuture<Void>> futures = new ArrayList<>();
+            int n = 4_000;
+            for (int i = 0; i < n; i++) {
+                int index = i;
+                long spin = random.nextInt(3) * 2_000L;
+                futures.add(q.submit(() -> {
+                    if (inside.incrementAndGet() != 1) problems.add("operation " + index + " ran beside another");
+                    long end = System.nanoTime() + spin;
+                    while (System.nanoTime() < end) Thread.onSpinWait();
+                    order.add(index);
+                    inside.decrementAndGet();
+                }));
+                // Join some at once, some later, some never: the progress thread and this one
+                // both run operations.
+                if (random.nextInt(4) == 0) futures.get(random.nextInt(futures.size())).join();
+            }
+            assertTrue(q.awaitIdle(30_000 * MS));
+            for (CompletableFuture<Void> f : futures) f.join();
+            assertTrue(problems.isEmpty(), String.valueOf(problems.peek()));
+            List<Integer> expected = new ArrayList<>();
+            for (int i = 0; i < n; i++) expected.add(i);
+            assertEquals(expected, new ArrayList<>(order));
+        } finally {
+            q.shutdown(false);
+            q.awaitTermination(5_000 * MS);
         }
     }
 }
