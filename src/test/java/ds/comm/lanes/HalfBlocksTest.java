@@ -131,4 +131,24 @@ class HalfBlocksTest {
             }
         }
     }
+
+    @Test
+    void aNegativeNanOfLargeMagnitudeDoesNotChangeItsPairNeighboursRounding() {
+        // A tie whose rounding a carry of one would turn odd, beside NaNs whose rounding addition
+        // carries out of 32 bits, in both orders (which one is the pair's lower half depends on
+        // the byte order).
+        int tie = 0x3F80_8000;
+        int[] nans = {0xFFFF_FFFF, 0xFFFF_8001, 0xFFFF_C000};
+        for (int nan : nans) {
+            int[] bits = {nan, tie, tie, nan, tie, tie, 0x4000_0000, nan};
+            MemorySegment wide = Arena.ofAuto().allocate(4L * bits.length);
+            MemorySegment half = Arena.ofAuto().allocate(2L * bits.length);
+            for (int i = 0; i < bits.length; i++) wide.set(INT, 4L * i, bits[i]);
+            HalfFloats.narrow(ElementType.BF16, wide, 0, half, 0, bits.length);
+            for (int i = 0; i < bits.length; i++) {
+                assertEquals(HalfFloats.floatToBf16(Float.intBitsToFloat(bits[i])), half.get(HALF, 2L * i),
+                        "element " + i + " beside 0x" + Integer.toHexString(nan));
+            }
+        }
+    }
 }
