@@ -142,13 +142,12 @@ final class ProgressQueue {
                     try {
                         wait();
                     } catch (InterruptedException e) {
-                        // Only shutdown interrupts, after setting stopping.
+                        // Only an abandoning shutdown interrupts, after setting stopping.
                     }
                 }
                 if (stopping && (queued.isEmpty() || running)) return;
                 op = take();
             }
-            Thread.interrupted(); // an abandon's interrupt meant for the previous operation
             op.run();
         }
     }
