@@ -73,12 +73,12 @@ public final class Communicator implements AutoCloseable {
     /** Whether the engine accounts its waits for peers: while a JFR recording takes collective events. */
     private boolean measuringWaits;
 
-    /** Lower-case names for events, by ordinal: looked up, not built, when an event is committed. */
     /**
      * What {@link #close()} adds to a running non-blocking call's own deadline before it gives
      * up on it: room for the call to build and report its failure once its timeout expired.
      */
     private static final long CLOSE_GRACE_NANOS = 500_000_000L;
+    /** Lower-case names for events, by ordinal: looked up, not built, when an event is committed. */
     private static final String[] DTYPE_LABELS = labels(DType.values());
     private static final String[] OP_LABELS = labels(ReduceOp.values());
 
@@ -480,7 +480,7 @@ public final class Communicator implements AutoCloseable {
      * returns at once. Arguments are checked here, on the caller's thread (bad ones throw at
      * once, as for the blocking call); the collective runs on the communicator's progress
      * thread, {@code ds-comm-progress-<group>}, started by the first non-blocking call, or, when
-     * a thread waits for its future ({@code join}, {@code get}) or makes a blocking call before
+     * a thread waits for its future ({@code join}, {@code get()}) or makes a blocking call before
      * the progress thread started it and nothing else runs, on that waiting thread (it has a
      * core, while the progress thread may be queued for one behind the caller's compute).
      *

@@ -4,7 +4,6 @@ import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * The non-blocking calls of one communicator, run one after the other in the order they were
@@ -14,9 +13,9 @@ import java.util.concurrent.TimeoutException;
  * <h2>Who runs them</h2>
  * A daemon progress thread, {@code ds-comm-progress-<group>}, created with the first such call,
  * starts each operation as soon as it can. But a thread that waits for one ({@code join()},
- * {@code get()} of its future) or makes a blocking call (which drains the queue first) while the
- * progress thread is not running anything takes the operations still queued, up to the one it
- * waits for, and runs them itself. Why: when every core is busy (the caller's compute threads,
+ * {@code get()} without a timeout) or makes a blocking call (which drains the queue first)
+ * while the progress thread is not running anything takes the operations still queued, up to
+ * the one it waits for, and runs them itself. Why: when every core is busy (the caller's compute threads,
  * more ranks than cores) the progress thread, woken by the call, waits for a core until the
  * caller stops computing, and then every hand-over costs a wake-up (50-200 us on a virtual
  * machine), on both ranks and at every step of the collective: the 2-rank 64 KiB
@@ -57,8 +56,10 @@ final class ProgressQueue {
     }
 
     /**
-     * The future of an operation: waiting for it first runs, on the waiting thread, what is
-     * still queued up to it (see the class comment); then it waits as any future does.
+     * The future of an operation: {@code join()} and {@code get()} first run, on the waiting
+     * thread, what is still queued up to it (see the class comment), then wait as any future
+     * does. {@code get(timeout, unit)} only waits: running a collective could outlast the
+     * caller's bound.
      */
     static final class Result extends CompletableFuture<Void> {
         private final Op op;
@@ -79,11 +80,6 @@ final class ProgressQueue {
             return super.get();
         }
 
-        @Override
-        public Void get(long timeout, TimeUnit unit) throws InterruptedException, ExecutionException, TimeoutException {
-            op.queue.helpUntil(op);
-            return super.get(timeout, unit);
-        }
     }
 
     private final String group;

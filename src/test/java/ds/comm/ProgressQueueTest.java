@@ -93,13 +93,14 @@ class ProgressQueueTest {
     /*
      * The two tests below hold the queue's monitor while they issue and wait: the progress
      * thread needs it to take an operation, so it cannot start any, and the operations can only
-     * run if the waiting thread runs them itself (without that, the bounded waits below time out
-     * and fail the test).
+     * run if the waiting thread runs them itself (without that, the join would wait forever:
+     * the first test runs on a thread of its own, which its timeout abandons; the drain's wait
+     * is bounded).
      */
 
     @Test
-    @Timeout(10)
-    void aJoinWhileNothingRunsRunsTheQueuedOperationsUpToItsOwnOnTheJoiningThread() throws Exception {
+    @Timeout(value = 10, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aJoinWhileNothingRunsRunsTheQueuedOperationsUpToItsOwnOnTheJoiningThread() {
         ProgressQueue q = new ProgressQueue("join-helps");
         try {
             List<String> ran = java.util.Collections.synchronizedList(new ArrayList<>());
@@ -110,8 +111,7 @@ class ProgressQueueTest {
                 q.submit(() -> ran.add("second on " + Thread.currentThread().getName()));
                 third = q.submit(() -> ran.add("third on " + Thread.currentThread().getName()));
                 q.submit(() -> ran.add("fourth"));
-                // Bounded (not join()): without the helping this would wait forever.
-                third.get(5, TimeUnit.SECONDS);
+                third.join();
                 assertEquals(1, q.outstanding(), "the fourth, issued after the joined one, is left to the progress thread");
                 beforeRelease = List.copyOf(ran);
             }

@@ -111,8 +111,9 @@ public final class HalfFloats {
 
     /**
      * Widens {@code count} 16-bit floats at the start of {@code seg} to fp32 at the start of the
-     * same segment. Walks backwards: element i is written to bytes [4i, 4i+4), which only
-     * overlaps the 16-bit elements 2i and 2i+1, both already converted.
+     * same segment. Walks backwards, a block at a time, each read before it is written: element i
+     * is written to bytes [4i, 4i+4), which only overlaps the 16-bit elements 2i and 2i+1, in the
+     * same block (already read) or a later one (already converted).
      */
     public static void widenInPlace(ElementType type, MemorySegment seg, long count) {
         requireHalf(type);
