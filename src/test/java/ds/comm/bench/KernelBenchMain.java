@@ -49,28 +49,14 @@ public final class KernelBenchMain {
                 copyMedian.put(bytes, medianOpsPerSecond(r) * bytes);
             }
         }
-        for (RunResult r : results) {
-            if (r.getParams().getBenchmark().endsWith(".sum")) {
-                long bytes = Long.parseLong(r.getParams().getParam("bytesPerSource"));
-                double reduce = medianOpsPerSecond(r) * bytes;
-                Double copy = copyMedian.get(bytes);
-                rows.add(new String[] {
-                        r.getParams().getParam("type"), r.getParams().getParam("k"), size(bytes),
-                        gbps(reduce), copy == null ? "-" : gbps(copy),
-                        copy == null ? "-" : String.format(Locale.ROOT, "%.2f", reduce / copy)});
-            }
-        }
         List<String[]> conversions = new ArrayList<>();
         for (RunResult r : results) {
             String benchmark = r.getParams().getBenchmark();
-            if (benchmark.endsWith(".widen") || benchmark.endsWith(".narrow")) {
-                long bytes = Long.parseLong(r.getParams().getParam("bytesPerSource"));
-                double convert = medianOpsPerSecond(r) * bytes;
-                Double copy = copyMedian.get(bytes);
-                conversions.add(new String[] {
-                        benchmark.substring(benchmark.lastIndexOf('.') + 1), r.getParams().getParam("type"), size(bytes),
-                        gbps(convert), copy == null ? "-" : gbps(copy),
-                        copy == null ? "-" : String.format(Locale.ROOT, "%.2f", convert / copy)});
+            if (benchmark.endsWith(".sum")) {
+                rows.add(againstCopy(r.getParams().getParam("type"), r.getParams().getParam("k"), r, copyMedian));
+            } else if (benchmark.endsWith(".widen") || benchmark.endsWith(".narrow")) {
+                conversions.add(againstCopy(benchmark.substring(benchmark.lastIndexOf('.') + 1),
+                        r.getParams().getParam("type"), r, copyMedian));
             }
         }
         System.out.println();
@@ -94,6 +80,15 @@ public final class KernelBenchMain {
                 System.out.println("| " + String.join(" | ", row) + " |");
             }
         }
+    }
+
+    /** A table row: two labels, the size, the median bandwidth, the copy's of the same bytes and their ratio. */
+    private static String[] againstCopy(String first, String second, RunResult r, Map<Long, Double> copyMedian) {
+        long bytes = Long.parseLong(r.getParams().getParam("bytesPerSource"));
+        double bandwidth = medianOpsPerSecond(r) * bytes;
+        Double copy = copyMedian.get(bytes);
+        return new String[] {first, second, size(bytes), gbps(bandwidth), copy == null ? "-" : gbps(copy),
+                copy == null ? "-" : String.format(Locale.ROOT, "%.2f", bandwidth / copy)};
     }
 
     private static double medianOpsPerSecond(RunResult r) {
