@@ -5,8 +5,6 @@ import ds.comm.topology.Topology;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.Map;
@@ -39,10 +37,7 @@ class MixedByteOrderInitTest {
 
     @Test
     void initRefusesAWorldWhoseRanksReportDifferentByteOrdersNamingThem() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
+        int port = ds.comm.topology.MasterPort.free();
         ByteOrder foreign = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
         CompletableFuture<Topology> fake = new CompletableFuture<>();
         int p = port;

@@ -7,8 +7,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -46,10 +44,7 @@ class ShmViewAgreementTest {
     @Test
     void ranksThatSeeDifferentShmDirectoriesTakeTheSameBackendForTheWorldAndASplit(@TempDir Path good) throws Exception {
         Path missing = good.resolve("not-there");
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
+        int port = ds.comm.topology.MasterPort.free();
         List<CompletableFuture<String[]>> ranks = new ArrayList<>();
         for (int r = 0; r < 2; r++) {
             Map<String, String> env = env(r, port, r == 0 ? good : missing);

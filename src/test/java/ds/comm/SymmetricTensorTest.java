@@ -8,8 +8,6 @@ import org.junit.jupiter.api.Timeout;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -60,10 +58,7 @@ class SymmetricTensorTest {
 
     /** Runs {@code body} on n ranks (threads) of one job; rethrows the first failure by rank. */
     private <T> List<T> job(int n, Map<String, String> extra, RankBody<T> body) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
+        int port = ds.comm.topology.MasterPort.free();
         ExecutorService pool = Executors.newFixedThreadPool(n, r -> Thread.ofPlatform().daemon().name("rank").unstarted(r));
         try {
             List<Future<T>> futures = new ArrayList<>();

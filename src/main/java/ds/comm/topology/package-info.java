@@ -10,7 +10,9 @@
  * is the one parser of durations and sizes in DSCOMM_* variables (here because the launcher's
  * own DSCOMM_TIMEOUT is read here, and this package depends on no other ds-comm package).
  * Under srun without MASTER_ADDR/MASTER_PORT the rendezvous address comes from the step's node
- * list ({@link ds.comm.topology.SlurmHostList}) and the port from the job and step ids.
+ * list ({@link ds.comm.topology.SlurmHostList}) and the port from the job and step ids; a launcher
+ * on one node (and a test) picks MASTER_PORT outside the kernel's ephemeral range
+ * ({@link ds.comm.topology.MasterPort}).
  *
  * <p>Who may take part: {@link ds.comm.topology.JobSecret} authenticates connections with the
  * job's secret; {@link ds.comm.topology.SocketOwner} and {@link ds.comm.topology.PeerCheck} prove,

@@ -3,8 +3,6 @@ package ds.comm.testkit;
 import ds.comm.CommConfig;
 import ds.comm.Communicator;
 
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -33,10 +31,7 @@ public final class TwoShmRanks {
      * @throws AssertionError naming the rank whose body or communicator failed
      */
     public static <T> List<T> run(Path shmDir, String secret, BiFunction<Communicator, Integer, T> body) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
+        int port = ds.comm.topology.MasterPort.free();
         List<CompletableFuture<T>> ranks = new ArrayList<>();
         for (int r = 0; r < 2; r++) {
             Map<String, String> env = env(r, port, shmDir, secret);

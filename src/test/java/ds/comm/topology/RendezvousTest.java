@@ -34,10 +34,8 @@ class RendezvousTest {
 
     private static final long SHORT = TimeUnit.SECONDS.toNanos(2);
 
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+    static int freePort() {
+        return MasterPort.free();
     }
 
     private static LaunchEnv env(int rank, int size, int port, long timeoutNanos) {

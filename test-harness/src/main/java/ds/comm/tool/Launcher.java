@@ -1,14 +1,12 @@
 package ds.comm.tool;
 
 import ds.comm.topology.LaunchLedger;
+import ds.comm.topology.MasterPort;
 
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -131,7 +129,7 @@ public final class Launcher {
      */
     public LaunchResult run() {
         List<String> argv = argv();
-        int masterPort = freePort();
+        int masterPort = MasterPort.free();
         long start = System.nanoTime();
         long deadline = timeout == null ? 0 : start + timeout.toNanos();
         int[] exitCodes = new int[ranks];
@@ -379,59 +377,6 @@ public final class Launcher {
                 return;
             }
         }
-    }
-
-    /** Where the kernel's own port choices come from (local ports of connections, port 0 binds). */
-    private static final Path EPHEMERAL_RANGE = Path.of("/proc/sys/net/ipv4/ip_local_port_range");
-    /** Linux's default ephemeral range, when the file cannot be read. */
-    private static final int[] DEFAULT_EPHEMERAL = {32768, 60999};
-    /** Lowest MASTER_PORT chosen: above the ports services commonly register. */
-    static final int LOWEST_MASTER_PORT = 10_000;
-
-    private static int freePort() {
-        return freePort(ephemeralRange());
-    }
-
-    /**
-     * A free loopback port for MASTER_PORT, outside the kernel's ephemeral range. Why outside: a
-     * port the kernel handed out (a port-0 bind, closed again) is free only until the kernel hands
-     * it out again, and the ranks themselves take ephemeral ports before rank 0 binds MASTER_PORT
-     * (every rank's ring listener, the connections of a fast rank): a test run once saw rank 2's
-     * ring listener get MASTER_PORT's number, and rank 0 fail with "Address already in use". A
-     * port below the range is never handed out by the kernel, so only another program binding
-     * that very port can still take it. Falls back to a kernel-chosen port when the range leaves
-     * no room below or above it.
-     */
-    static int freePort(int[] ephemeral) {
-        int below = ephemeral[0] - LOWEST_MASTER_PORT;
-        int above = 65535 - ephemeral[1];
-        java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
-        for (int attempt = 0; attempt < 100 && Math.max(below, above) >= 100; attempt++) {
-            int port = below >= above ? LOWEST_MASTER_PORT + random.nextInt(below) : ephemeral[1] + 1 + random.nextInt(above);
-            try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
-                return s.getLocalPort();
-            } catch (IOException taken) {
-                // Another program's port: try the next.
-            }
-        }
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot find a free port for MASTER_PORT", e);
-        }
-    }
-
-    /** The kernel's ephemeral port range (lowest, highest), or Linux's default. */
-    static int[] ephemeralRange() {
-        try {
-            String[] f = java.nio.file.Files.readString(EPHEMERAL_RANGE).trim().split("\\s+");
-            int low = Integer.parseInt(f[0]);
-            int high = Integer.parseInt(f[1]);
-            if (low >= 1 && low <= high && high <= 65535) return new int[] {low, high};
-        } catch (IOException | RuntimeException unreadable) {
-            // Not Linux, or no /proc: assume the default.
-        }
-        return DEFAULT_EPHEMERAL.clone();
     }
 
     /** Configures a {@link Launcher}. */

@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -102,10 +100,7 @@ class MpirunDoctorTest {
     /** Runs {@code launcher... bin/dscomm doctor} for two ranks and checks what each printed. */
     private static void runDoctor(List<String> launcher, IntFunction<String> tagOf, String launcherName)
             throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
+        int port = ds.comm.topology.MasterPort.free();
         List<String> cmd = new ArrayList<>(launcher);
         cmd.addAll(List.of(Path.of("bin", "dscomm").toAbsolutePath().toString(), "doctor"));
         ProcessBuilder pb = new ProcessBuilder(cmd);

@@ -19,13 +19,11 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -59,10 +57,8 @@ class SharedNodeAttackTest {
     /** What the issue allows: under 1 MB of log per minute of attack. */
     private static final double MAX_LOG_BYTES_PER_SECOND = 1_000_000 / 60.0;
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-            return s.getLocalPort();
-        }
+    private static int freePort() {
+        return ds.comm.topology.MasterPort.free();
     }
 
     private static LaunchEnv env(int rank, int port, Duration timeout) {

@@ -150,21 +150,4 @@ class LauncherConfigTest {
         assertTrue(killed.message().contains("signal 9 (SIGKILL)"), killed.message());
         assertEquals(RankFailure.Kind.EXIT, RankFailure.ofExit(0, 1).kind());
     }
-
-    @Test
-    void masterPortIsFreeAndOutsideTheKernelsEphemeralRange() throws java.io.IOException {
-        int[] range = Launcher.ephemeralRange();
-        assertTrue(range[0] <= range[1], java.util.Arrays.toString(range));
-        for (int i = 0; i < 20; i++) {
-            int port = Launcher.freePort(range);
-            assertTrue(port < range[0] || port > range[1], port + " lies in the ephemeral range " + java.util.Arrays.toString(range));
-            assertTrue(port >= Launcher.LOWEST_MASTER_PORT, String.valueOf(port));
-            try (java.net.ServerSocket s = new java.net.ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
-                assertEquals(port, s.getLocalPort());
-            }
-        }
-        // A range that leaves room only above it: the port is taken from there.
-        int above = Launcher.freePort(new int[] {1024, 60000});
-        assertTrue(above > 60000, String.valueOf(above));
-    }
 }
