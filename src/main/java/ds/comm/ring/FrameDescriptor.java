@@ -75,6 +75,11 @@ final class FrameDescriptor {
     static final int KIND_REDUCE_SCATTER = 4;
     static final int KIND_BROADCAST = 5;
     static final int KIND_BARRIER = 6;
+    /**
+     * All-reduce of 3 to 8 ranks by direct exchange of whole buffers ({@link MeshLinks}), then a
+     * local rank-order reduction; the ring frame to the right neighbour is one of them.
+     */
+    static final int KIND_ALL_REDUCE_DIRECT = 7;
     /** A rank failed; see the class comment. */
     static final int KIND_ABORT = 0x7F;
 
@@ -93,6 +98,7 @@ final class FrameDescriptor {
             case KIND_REDUCE_SCATTER -> "reduceScatter";
             case KIND_BROADCAST -> "broadcast";
             case KIND_BARRIER -> "barrier";
+            case KIND_ALL_REDUCE_DIRECT -> "allReduce(direct)";
             case KIND_ABORT -> "abort";
             default -> "unknown kind " + kind;
         };

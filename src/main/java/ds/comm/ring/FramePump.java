@@ -85,6 +85,9 @@ final class FramePump {
     /** Where stretches without socket progress are added: the collective's peer waits. */
     private final WaitMeter waits;
 
+    /** The group's direct links (small all-reduce of 3 to 8 ranks), or null. */
+    private MeshLinks mesh;
+
     /** True while a frame is not yet completely written. */
     private boolean sendPending;
     /** Payload written straight from tensor memory after the header in sendBuffer, or null if staged. */
@@ -133,8 +136,36 @@ final class FramePump {
         RingEndpoint.closeQuietly(selector);
     }
 
+    /** Registers the group's direct links with this pump's selector; {@link #run} drives them when asked. */
+    void attach(MeshLinks links) throws IOException {
+        links.register(selector);
+        this.mesh = links;
+    }
+
     /** Runs {@code pass} to completion or throws {@link CommFailure} once {@code deadline} (nanoTime) passed. */
     void run(RingPass pass, int sequence, long deadline) {
+        run(pass, sequence, deadline, false);
+    }
+
+    /**
+     * Runs {@code pass} and, if {@code direct}, the call the attached {@link MeshLinks} were armed
+     * with, in one loop, to completion or until {@code deadline}.
+     */
+    void run(RingPass pass, int sequence, long deadline, boolean direct) {
+        MeshLinks links = direct ? mesh : null;
+        if (links == null) {
+            runPass(pass, sequence, deadline, null);
+            return;
+        }
+        links.start(sequence);
+        try {
+            runPass(pass, sequence, deadline, links);
+        } finally {
+            links.finish();
+        }
+    }
+
+    private void runPass(RingPass pass, int sequence, long deadline, MeshLinks links) {
         final int sendFrames = pass.sendFrames();
         final int recvFrames = pass.recvFrames();
         int sent = 0;
@@ -148,8 +179,8 @@ final class FramePump {
         checkNeighbours(pass);
         boolean waiting = false;
         long waitStart = 0;
-        while (sent < sendFrames || received < recvFrames) {
-            boolean progress = false;
+        while (sent < sendFrames || received < recvFrames || (links != null && links.pending())) {
+            boolean progress = links != null && links.pending() && links.poll();
 
             if (received < recvFrames) {
                 if (!inPayload) {
@@ -228,10 +259,13 @@ final class FramePump {
                 waiting = true;
                 checkNeighbours(pass);
                 if (now - deadline > 0) {
-                    throw failure(CommFailure.Kind.TIMEOUT, received < recvFrames ? leftWorld : rightWorld, pass,
+                    boolean ringDone = sent == sendFrames && received == recvFrames;
+                    int blamed = received < recvFrames ? leftWorld : !ringDone || links == null ? rightWorld : links.laggard();
+                    throw failure(CommFailure.Kind.TIMEOUT, blamed, pass,
                             "no progress before the deadline: sent " + sent + "/" + sendFrames + " frames to world rank "
                                     + rightWorld + ", received " + received + "/" + recvFrames
-                                    + " frames from world rank " + leftWorld, null);
+                                    + " frames from world rank " + leftWorld
+                                    + (links == null ? "" : "; " + links.progressReport()), null);
                 }
                 if (idle.idleOrBlock() > 0) {
                     block(received < recvFrames, sendPending, deadline, pass);
@@ -254,6 +288,7 @@ final class FramePump {
         try {
             readKey.interestOps(reading ? SelectionKey.OP_READ : 0);
             writeKey.interestOps(writing ? SelectionKey.OP_WRITE : 0);
+            if (mesh != null) mesh.interest();
             long remaining = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) + 1;
             selector.select(ignoreReadyKey, Math.max(1, Math.min(MAX_BLOCK_MILLIS, remaining)));
         } catch (ClosedSelectorException | java.nio.channels.CancelledKeyException e) {
@@ -270,11 +305,13 @@ final class FramePump {
      */
     void sendAbort(CommFailure failure, long deadline) {
         try {
+            boolean frameBoundary = true;
             while (sendPending && (sendBuffer.hasRemaining() || (sendPayload != null && sendPayload.hasRemaining()))) {
                 long written = sendBuffer.hasRemaining() ? toRight.write(sendBuffer) : toRight.write(sendPayload);
                 if (written == 0) {
                     if (System.nanoTime() - deadline > 0) {
-                        return;
+                        frameBoundary = false;
+                        break;
                     }
                     Thread.onSpinWait();
                 }
@@ -293,7 +330,9 @@ final class FramePump {
                     FrameDescriptor.NONE, failure.kind().code(), 0, 0, 0, length,
                     failure.peerRank());
             sendBuffer.clear().limit(FrameDescriptor.HEADER_LENGTH + length);
-            while (sendBuffer.hasRemaining()) {
+            // The direct links get the same frame (each link completes its own partial frame first).
+            if (mesh != null) mesh.sendAbort(sendBuffer.duplicate(), deadline);
+            while (frameBoundary && sendBuffer.hasRemaining()) {
                 if (toRight.write(sendBuffer) == 0) {
                     if (System.nanoTime() - deadline > 0) {
                         return;
@@ -337,29 +376,9 @@ final class FramePump {
             abortIncoming = true;
             return (int) length;
         }
-        if (kind != pass.kind) {
-            throw mismatch(pass, "peer called " + FrameDescriptor.kindName(kind) + ", this rank "
-                    + FrameDescriptor.kindName(pass.kind));
-        }
-        if (FrameDescriptor.sequence(h) != sequence) {
-            throw mismatch(pass, "peer is at call #" + Integer.toUnsignedString(FrameDescriptor.sequence(h))
-                    + " on this group, this rank at #" + Integer.toUnsignedString(sequence));
-        }
-        if (FrameDescriptor.dtype(h) != pass.dtype) {
-            throw mismatch(pass, "peer's dtype code " + FrameDescriptor.dtype(h) + " differs from " + pass.dtype);
-        }
-        if (FrameDescriptor.op(h) != pass.op) {
-            throw mismatch(pass, "peer's op code " + FrameDescriptor.op(h) + " differs from " + pass.op);
-        }
-        if (FrameDescriptor.count(h) != pass.count) {
-            throw mismatch(pass, "peer's count " + FrameDescriptor.count(h) + " differs from " + pass.count);
-        }
-        if (FrameDescriptor.aux(h) != pass.aux) {
-            throw mismatch(pass, "peer's root " + FrameDescriptor.aux(h) + " differs from " + pass.aux);
-        }
-        if (FrameDescriptor.frameIndex(h) != frame) {
-            throw mismatch(pass, "peer sent frame " + Integer.toUnsignedString(FrameDescriptor.frameIndex(h))
-                    + " where frame " + frame + " was due");
+        String wrong = identityMismatch(h, pass, sequence, frame);
+        if (wrong != null) {
+            throw mismatch(pass, wrong);
         }
         long length = FrameDescriptor.payloadLength(h);
         int expected = pass.expectedPayload(frame);
@@ -367,6 +386,43 @@ final class FramePump {
             throw mismatch(pass, "frame " + frame + " carries " + length + " payload bytes, expected " + expected);
         }
         return expected;
+    }
+
+    /**
+     * Compares a received data frame's identity (kind, sequence, dtype, op, count, aux, frame
+     * index) with the call's; returns what differs, or null. Allocates only on a mismatch.
+     */
+    static String identityMismatch(ByteBuffer h, RingPass pass, int sequence, int frame) {
+        if (FrameDescriptor.magic(h) != FrameDescriptor.MAGIC) {
+            return "frame " + frame + " has bad magic 0x" + Integer.toHexString(FrameDescriptor.magic(h))
+                    + ": the stream from the peer is corrupt or not a ds-comm ring";
+        }
+        int kind = FrameDescriptor.kind(h);
+        if (kind != pass.kind) {
+            return "peer called " + FrameDescriptor.kindName(kind) + ", this rank "
+                    + FrameDescriptor.kindName(pass.kind);
+        }
+        if (FrameDescriptor.sequence(h) != sequence) {
+            return "peer is at call #" + Integer.toUnsignedString(FrameDescriptor.sequence(h))
+                    + " on this group, this rank at #" + Integer.toUnsignedString(sequence);
+        }
+        if (FrameDescriptor.dtype(h) != pass.dtype) {
+            return "peer's dtype code " + FrameDescriptor.dtype(h) + " differs from " + pass.dtype;
+        }
+        if (FrameDescriptor.op(h) != pass.op) {
+            return "peer's op code " + FrameDescriptor.op(h) + " differs from " + pass.op;
+        }
+        if (FrameDescriptor.count(h) != pass.count) {
+            return "peer's count " + FrameDescriptor.count(h) + " differs from " + pass.count;
+        }
+        if (FrameDescriptor.aux(h) != pass.aux) {
+            return "peer's root " + FrameDescriptor.aux(h) + " differs from " + pass.aux;
+        }
+        if (FrameDescriptor.frameIndex(h) != frame) {
+            return "peer sent frame " + Integer.toUnsignedString(FrameDescriptor.frameIndex(h))
+                    + " where frame " + frame + " was due";
+        }
+        return null;
     }
 
     private int read(ByteBuffer into, RingPass pass) {

@@ -33,6 +33,16 @@ final class GatheringPass extends BalancedPass {
      * blocks of {@code in.byteSize()} bytes in rank order.
      */
     void arm(int frameKind, MemorySegment in, MemorySegment out, ElementType type, Combiner op, long elements) {
+        arm(frameKind, in, out, type, op, elements, n - 1);
+    }
+
+    /**
+     * As {@link #arm(int, MemorySegment, MemorySegment, ElementType, Combiner, long)}, for the
+     * first {@code steps} steps only: with 1, this rank's block goes to the right neighbour and
+     * the left neighbour's arrives, the ring's share of the direct all-reduce ({@link MeshLinks}).
+     */
+    void arm(int frameKind, MemorySegment in, MemorySegment out, ElementType type, Combiner op, long elements,
+             int steps) {
         identify(frameKind, type, op, elements, 0);
         blocks = out;
         bindOutput(out);
@@ -41,7 +51,7 @@ final class GatheringPass extends BalancedPass {
             MemorySegment.copy(in, 0, out, r * blockBytes, blockBytes);
         }
         long k = piecesAtLeastOne(blockBytes, chunkBytes);
-        frames = frameCount(k * (n - 1), "block of ", blockBytes, " bytes", chunkBytes);
+        frames = frameCount(k * steps, "block of ", blockBytes, " bytes", chunkBytes);
         chunksPerStep = (int) k;
     }
 

@@ -30,10 +30,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *   <li>allReduce of more than {@link Settings#smallMessageBytes()} bytes: ring reduce-scatter
  *       then ring all-gather, pipelined in chunks of {@link Settings#chunkBytes()}
  *       ({@link ReducingPass}: accumulation order, fp32 partial sums for BF16/FP16);</li>
- *   <li>allReduce up to {@code smallMessageBytes}: ring all-gather of the whole buffers, then
- *       each rank reduces the N buffers locally in rank order 0..N-1 with the {@link Reducer}
- *       (N-1 latency-bound steps instead of 2(N-1), and the same accumulation order, hence the
- *       same bits, as the shared-memory backend's small algorithm);</li>
+ *   <li>allReduce up to {@code smallMessageBytes}: every rank gets every rank's whole buffer,
+ *       then reduces the N buffers locally in rank order 0..N-1 with the {@link Reducer} (the
+ *       same accumulation order, hence the same bits, as the shared-memory backend's small
+ *       algorithm). Groups of 3 to {@link MeshLinks#MAX_RANKS} ranks exchange the buffers
+ *       directly ({@link MeshLinks}: one latency; each rank's buffer goes to its right neighbour
+ *       over the ring and to the others over direct links), 2 ranks and larger groups by ring
+ *       all-gather (N-1 latency-bound steps);</li>
  *   <li>allGather: ring all-gather; reduceScatter: ring reduce-scatter; broadcast: pipelined
  *       chain from the root; barrier: all-gather of empty blocks ({@link GatheringPass}).</li>
  *   <li>allToAll(V), gather, scatter, reduce: compositions of the above in bounded scratch
@@ -50,7 +53,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link java.nio.ByteBuffer} views cached per segment instance ({@code SegmentView}). Calls
  * allocate nothing as long as callers reuse their segments (a new segment instance costs one
  * small view object the first time it is seen). Besides its two data connections a group rank
- * holds two heartbeat connections and one {@link Heartbeat} thread, all released by close().
+ * holds two heartbeat connections and one {@link Heartbeat} thread, and in groups of 3 to
+ * {@link MeshLinks#MAX_RANKS} ranks N-2 direct links each way, all released by close().
  *
  * <h2>Failures</h2>
  * A call that fails (peer lost, timeout, mismatch) tells its right neighbour which rank it
@@ -86,6 +90,8 @@ public final class RingCollective extends ComposingCollective {
     private final MemorySegment[] rankSources;
     private final long[] rankOffsets;
     private final PeerLinks peers;
+    /** Direct links of the small all-reduce (3 to {@link MeshLinks#MAX_RANKS} ranks), else null. */
+    private final MeshLinks mesh;
     private int sequence;
     private volatile boolean busy;
     /** Nesting of enter() on the calling thread: composed calls run passes inside their own call. */
@@ -94,7 +100,7 @@ public final class RingCollective extends ComposingCollective {
 
     private RingCollective(GroupSpec group, Settings settings, Reducer reducer, SocketChannel toRight,
                            SocketChannel fromLeft, Heartbeat heartbeat, RingEndpoint endpoint,
-                           List<InetSocketAddress> addressOfGroupRank) {
+                           List<InetSocketAddress> addressOfGroupRank, SocketChannel[] meshOut) {
         super("ring", group);
         this.group = group;
         this.settings = settings;
@@ -109,9 +115,7 @@ public final class RingCollective extends ComposingCollective {
         if (chunk > Integer.MAX_VALUE - FrameDescriptor.HEADER_LENGTH) {
             throw new IllegalArgumentException("ring chunk of " + chunk + " bytes exceeds a frame's 2 GiB limit");
         }
-        // The small algorithm is only worth it while it fits one buffer of N blocks; beyond
-        // 64 MiB of blocks the ring algorithm wins anyway, so cap the memory it may take.
-        this.smallMessageBytes = Math.min(settings.smallMessageBytes(), (64L << 20) / size);
+        this.smallMessageBytes = smallMessageBytes(settings, size);
         this.rankSources = new MemorySegment[size];
         this.rankOffsets = new long[size];
         int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / size);
@@ -122,15 +126,27 @@ public final class RingCollective extends ComposingCollective {
         MemorySegment scratch = arena.allocate(chunk, 64);
         MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
         this.smallBlocks = arena.allocate(Math.max(1, smallMessageBytes * size), 64);
+        FramePump created = null;
+        MeshLinks links = null;
         try {
-            this.pump = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
+            created = new FramePump(toRight, fromLeft, group.worldRank((rank + 1) % size),
                     group.worldRank((rank - 1 + size) % size), group.myWorldRank(), group.name(), self,
                     settings.idle().get(), heartbeat, send, recvHeader.asByteBuffer(), recv, waits);
+            if (meshOut != null) {
+                links = new MeshLinks(rank, group.members(), group.name(), self, meshOut,
+                        q -> claimDirectLink(group, endpoint, q), smallBlocks,
+                        arena.allocate(FrameDescriptor.HEADER_LENGTH + smallMessageBytes, 64));
+                created.attach(links);
+            }
         } catch (IOException e) {
+            if (created != null) created.close();
+            if (links != null) links.close();
             arena.close();
             throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), "open(ring)", self
                     + ": cannot create a selector: " + e.getMessage(), e);
         }
+        this.pump = created;
+        this.mesh = links;
         this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
         this.gathering = new GatheringPass(size, rank, chunk);
         this.broadcasting = new BroadcastPass(size, rank, chunk);
@@ -182,15 +198,29 @@ public final class RingCollective extends ComposingCollective {
         SocketChannel beatsToRight = null;
         SocketChannel beatsFromLeft = null;
         Heartbeat heartbeat = null;
+        boolean direct = usesDirectAllReduce(settings, n);
+        SocketChannel[] meshOut = direct ? new SocketChannel[n] : null;
         try {
             // Connecting needs only the right neighbour's listener thread, never its application
             // thread, so every rank may connect before it claims without deadlocking the ring.
-            toRight = connect(group, endpoint, addressOfGroupRank.get(right), HandshakeDescriptor.PURPOSE_DATA,
+            toRight = connect(group, endpoint, addressOfGroupRank.get(right), right, HandshakeDescriptor.PURPOSE_DATA,
                     deadline);
-            beatsToRight = connect(group, endpoint, addressOfGroupRank.get(right),
+            beatsToRight = connect(group, endpoint, addressOfGroupRank.get(right), right,
                     HandshakeDescriptor.PURPOSE_HEARTBEAT, deadline);
-            fromLeft = claim(group, endpoint, HandshakeDescriptor.PURPOSE_DATA, settings, deadline);
-            beatsFromLeft = claim(group, endpoint, HandshakeDescriptor.PURPOSE_HEARTBEAT, settings, deadline);
+            if (direct) {
+                // Every outgoing direct link is opened now (needing only the peers' listeners),
+                // the incoming ones are taken from the endpoint by the first direct call: waiting
+                // here for peers to open this group could deadlock ranks that open several
+                // groups in different orders.
+                for (int q = 0; q < n; q++) {
+                    if (q != r && q != right) {
+                        meshOut[q] = connect(group, endpoint, addressOfGroupRank.get(q), q,
+                                HandshakeDescriptor.PURPOSE_DATA, deadline);
+                    }
+                }
+            }
+            fromLeft = claim(group, endpoint, left, HandshakeDescriptor.PURPOSE_DATA, settings, deadline);
+            beatsFromLeft = claim(group, endpoint, left, HandshakeDescriptor.PURPOSE_HEARTBEAT, settings, deadline);
             try {
                 heartbeat = Heartbeat.start(beatsToRight, group.worldRank(right), beatsFromLeft, group.worldRank(left),
                         settings.peerLostNanos(), group.name(), group.myWorldRank());
@@ -198,54 +228,95 @@ public final class RingCollective extends ComposingCollective {
                 throw new CommFailure(CommFailure.Kind.SETUP, -1, group.name(), operation, self
                         + ": cannot start the heartbeat: " + e.getMessage(), e);
             }
-            return new RingCollective(group, settings, reducer, toRight, fromLeft, heartbeat, endpoint, addressOfGroupRank);
+            return new RingCollective(group, settings, reducer, toRight, fromLeft, heartbeat, endpoint, addressOfGroupRank,
+                    meshOut);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             closeAll(heartbeat, toRight, fromLeft, beatsToRight, beatsFromLeft);
+            closeAll(null, meshOut);
             throw new CommFailure(CommFailure.Kind.ABORTED, -1, group.name(), operation, self + ": interrupted", e);
         } catch (RuntimeException e) {
             closeAll(heartbeat, toRight, fromLeft, beatsToRight, beatsFromLeft);
+            closeAll(null, meshOut);
             throw e;
         }
     }
 
-    /** Opens this rank's connection of {@code purpose} to its right neighbour. */
-    private static SocketChannel connect(GroupSpec group, RingEndpoint endpoint, InetSocketAddress address,
+    /** Opens this rank's connection of {@code purpose} to group rank {@code target} (the right neighbour, or a direct link). */
+    private static SocketChannel connect(GroupSpec group, RingEndpoint endpoint, InetSocketAddress address, int target,
                                          short purpose, long deadline) throws InterruptedException {
         int r = group.myIndex();
         int n = group.size();
-        int right = (r + 1) % n;
         ByteBuffer hello = HandshakeDescriptor.hello(group.jobToken(), group.name(), r, group.myWorldRank(),
-                group.worldRank(right), n, purpose);
+                group.worldRank(target), n, purpose);
         try {
             return RingConnector.connect(address, hello, deadline, endpoint.secret());
         } catch (IOException e) {
-            throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(right), group.name(), "open(ring)",
-                    describe(group) + ": cannot connect " + purposeName(purpose) + " to right neighbour at " + address
-                            + ": " + e.getMessage(), e);
+            throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(target), group.name(), "open(ring)",
+                    describe(group) + ": cannot connect " + purposeName(purpose) + " to " + role(group, target)
+                            + " at " + address + ": " + e.getMessage(), e);
         }
     }
 
-    /** Takes the left neighbour's connection of {@code purpose} from the endpoint, once its handshake completed. */
-    private static SocketChannel claim(GroupSpec group, RingEndpoint endpoint, short purpose, Settings settings,
-                                       long deadline) throws InterruptedException {
-        int r = group.myIndex();
+    /**
+     * Takes group rank {@code sender}'s connection of {@code purpose} (the left neighbour's, or a
+     * direct link) from the endpoint, once its handshake completed.
+     */
+    private static SocketChannel claim(GroupSpec group, RingEndpoint endpoint, int sender, short purpose,
+                                       Settings settings, long deadline) throws InterruptedException {
         int n = group.size();
-        int left = (r - 1 + n) % n;
-        RingEndpoint.Inbound in = endpoint.claim(group.jobToken(), group.name(), group.worldRank(left),
+        RingEndpoint.Inbound in = endpoint.claim(group.jobToken(), group.name(), group.worldRank(sender),
                 group.myWorldRank(), purpose, deadline);
         if (in == null) {
-            throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(left), group.name(), "open(ring)",
-                    describe(group) + ": left neighbour did not open its " + purposeName(purpose) + " within "
+            throw new CommFailure(CommFailure.Kind.TIMEOUT, group.worldRank(sender), group.name(), "open(ring)",
+                    describe(group) + ": " + role(group, sender) + " did not open its " + purposeName(purpose) + " within "
                             + TimeUnit.NANOSECONDS.toMillis(settings.timeoutNanos()) + " ms", null);
         }
-        if (in.senderGroupRank() != left || in.groupSize() != n) {
+        if (in.senderGroupRank() != sender || in.groupSize() != n) {
             RingEndpoint.closeQuietly(in.channel());
-            throw new CommFailure(CommFailure.Kind.SETUP, group.worldRank(left), group.name(), "open(ring)",
-                    describe(group) + ": left neighbour claims group rank " + in.senderGroupRank() + " of "
-                            + in.groupSize() + ", expected " + left + " of " + n, null);
+            throw new CommFailure(CommFailure.Kind.SETUP, group.worldRank(sender), group.name(), "open(ring)",
+                    describe(group) + ": " + role(group, sender) + " claims group rank " + in.senderGroupRank() + " of "
+                            + in.groupSize() + ", expected " + sender + " of " + n, null);
         }
         return in.channel();
+    }
+
+    /**
+     * Group rank {@code sender}'s direct link to this rank, if it has connected (it does so when
+     * it opens the group), else null; never waits.
+     */
+    private static SocketChannel claimDirectLink(GroupSpec group, RingEndpoint endpoint, int sender) {
+        RingEndpoint.Inbound in = endpoint.poll(group.jobToken(), group.name(), group.worldRank(sender),
+                group.myWorldRank(), HandshakeDescriptor.PURPOSE_DATA);
+        if (in == null) return null;
+        if (in.senderGroupRank() != sender || in.groupSize() != group.size()) {
+            RingEndpoint.closeQuietly(in.channel());
+            throw new CommFailure(CommFailure.Kind.SETUP, group.worldRank(sender), group.name(), "allReduce",
+                    describe(group) + ": " + role(group, sender) + " claims group rank " + in.senderGroupRank() + " of "
+                            + in.groupSize() + ", expected " + sender + " of " + group.size(), null);
+        }
+        return in.channel();
+    }
+
+    /** "right neighbour", "left neighbour" or "group rank q (direct link)", for setup failures. */
+    private static String role(GroupSpec group, int q) {
+        int r = group.myIndex();
+        int n = group.size();
+        if (q == (r + 1) % n) return "right neighbour";
+        if (q == (r - 1 + n) % n) return "left neighbour";
+        return "group rank " + q + " (direct link)";
+    }
+
+    /** The small-message bound in use: the setting, capped so that N blocks take at most 64 MiB. */
+    private static long smallMessageBytes(Settings settings, int n) {
+        // The small algorithm is only worth it while it fits one buffer of N blocks; beyond
+        // 64 MiB of blocks the ring algorithm wins anyway, so cap the memory it may take.
+        return Math.min(settings.smallMessageBytes(), (64L << 20) / n);
+    }
+
+    /** Whether a group of {@code n} ranks runs small all-reduces directly ({@link MeshLinks}). */
+    static boolean usesDirectAllReduce(Settings settings, int n) {
+        return n >= 3 && n <= MeshLinks.MAX_RANKS && smallMessageBytes(settings, n) > 0;
     }
 
     private static String purposeName(short purpose) {
@@ -258,6 +329,7 @@ public final class RingCollective extends ComposingCollective {
 
     private static void closeAll(Heartbeat heartbeat, SocketChannel... channels) {
         RingEndpoint.closeQuietly(heartbeat);
+        if (channels == null) return;
         for (SocketChannel c : channels) {
             RingEndpoint.closeQuietly(c);
         }
@@ -277,8 +349,16 @@ public final class RingCollective extends ComposingCollective {
                 run(reducing);
                 return;
             }
-            gathering.arm(FrameDescriptor.KIND_ALL_REDUCE_GATHER, buf, smallBlocks, type, op, elements);
-            run(gathering);
+            if (mesh != null) {
+                // Every block at once, one frame from and to every rank (see MeshLinks); the ring
+                // part is the first step of the gather.
+                gathering.arm(FrameDescriptor.KIND_ALL_REDUCE_DIRECT, buf, smallBlocks, type, op, elements, 1);
+                mesh.arm(gathering, buf);
+                run(gathering, true);
+            } else {
+                gathering.arm(FrameDescriptor.KIND_ALL_REDUCE_GATHER, buf, smallBlocks, type, op, elements);
+                run(gathering);
+            }
             for (int i = 0; i < size; i++) {
                 rankSources[i] = smallBlocks;
                 rankOffsets[i] = i * bytes;
@@ -375,6 +455,7 @@ public final class RingCollective extends ComposingCollective {
         RingEndpoint.closeQuietly(fromLeft);
         peers.close();
         pump.close();
+        if (mesh != null) mesh.close();
         if (!busy) {
             freeBuffers();
         }
@@ -422,9 +503,14 @@ public final class RingCollective extends ComposingCollective {
     }
 
     private void run(RingPass pass) {
+        run(pass, false);
+    }
+
+    /** Runs {@code pass}, and the armed direct links if {@code direct}, as the group's next call. */
+    private void run(RingPass pass, boolean direct) {
         long deadline = System.nanoTime() + settings.timeoutNanos();
         try {
-            pump.run(pass, sequence++, deadline);
+            pump.run(pass, sequence++, deadline, direct);
         } catch (CommFailure f) {
             throw recordFailure(f);
         }

@@ -232,6 +232,18 @@ public final class RingEndpoint implements AutoCloseable {
         }
     }
 
+    /**
+     * The connection of {@code purpose} from {@code senderWorldRank} for {@code group} if its
+     * handshake has completed, else null at once (the direct links of {@link MeshLinks} are
+     * claimed this way, from inside a call that must also watch its other connections).
+     */
+    Inbound poll(String jobToken, String group, int senderWorldRank, int receiverWorldRank, short purpose) {
+        Route route = new Route(jobToken, group, senderWorldRank, receiverWorldRank, purpose);
+        synchronized (lock) {
+            return parked.remove(route);
+        }
+    }
+
     /** Stops listening and closes every connection no group has claimed yet; idempotent. */
     @Override
     public void close() {

@@ -17,6 +17,10 @@
  *   <li>{@code FramePump}: the single non-blocking loop that writes what it can and reads what it
  *       can, so sending and receiving overlap and the ring cannot deadlock on full socket buffers;
  *       {@code RingPass} subclasses describe each collective as two frame streams.</li>
+ *   <li>{@code MeshLinks}: the direct small all-reduce of groups of 3 to 8 ranks, every rank's
+ *       buffer sent to every other rank at once (one latency instead of N-1), over one
+ *       connection per ordered pair that is not a ring link, driven by the same
+ *       {@code FramePump} loop.</li>
  *   <li>{@link ds.comm.ring.PeerLinks}: point-to-point send/recv, one connection per ordered pair
  *       opened on the first send (handshake purpose PEER), for the ring's groups and for HIER's
  *       transfers between nodes.</li>
@@ -30,8 +34,9 @@
  * starting at a segment-specific rank (documented in {@code ReducingPass}), so float results are
  * deterministic for a given N and size and bit-identical on every rank, but may differ in the
  * last bits from the shared-memory backend's rank-order reduction. All-reduces of at most
- * {@link ds.comm.spi.Settings#smallMessageBytes()} gather every buffer and reduce locally in rank
- * order, exactly like the shared-memory small algorithm. BF16/FP16 partial sums travel as fp32 and
+ * {@link ds.comm.spi.Settings#smallMessageBytes()} gather every buffer (directly in groups of 3
+ * to 8 ranks, around the ring otherwise) and reduce locally in rank order, exactly like the
+ * shared-memory small algorithm. BF16/FP16 partial sums travel as fp32 and
  * are rounded once.
  *
  * <h2>Failures</h2>
@@ -41,6 +46,7 @@
  * frame for another collective is {@code MISMATCH} (naming the peer and the differing field), no
  * progress until the deadline is {@code TIMEOUT}. A failing rank sends an abort frame to its right
  * neighbour, so the failure and its culprit travel around the ring and every survivor reports it
- * promptly instead of waiting for its own timeout.
+ * promptly instead of waiting for its own timeout; in groups with direct links it sends the
+ * abort over each of them too, since a rank in a direct all-reduce may wait on any peer.
  */
 package ds.comm.ring;

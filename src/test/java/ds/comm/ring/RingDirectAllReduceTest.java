@@ -1,0 +1,216 @@
+package ds.comm.ring;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.Settings;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The direct small all-reduce of groups of 3 to 8 ranks ({@link MeshLinks}): every rank's block
+ * straight to every other rank, the ring link carrying the neighbour's share.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class RingDirectAllReduceTest {
+
+    static final long TIMEOUT_MS = 10_000;
+    /** Small all-reduces up to 4 KiB, chunks of 1 KiB (a 4 KiB block takes 4 ring frames). */
+    static final Settings SMALL = RingCluster.settings(4096, 1024, TIMEOUT_MS);
+
+    private static CommFailure failureOf(RingCluster.Outcome<?> outcome, int rank) {
+        assertNull(outcome.value(), "rank " + rank + " should have failed");
+        return assertInstanceOf(CommFailure.class, outcome.failure(), "rank " + rank);
+    }
+
+    /** Random values with all their bits: sums depend on the order they are taken in. */
+    private static MemorySegment randomInput(ElementType type, long count, int rank, long salt) {
+        SplittableRandom random = new SplittableRandom(salt * 1_000 + rank);
+        MemorySegment seg = Elements.allocate(type, count);
+        for (long i = 0; i < seg.byteSize(); i += 2) {
+            // Half-floats: a random sign and mantissa with a moderate exponent, never NaN or Inf.
+            short bits = (short) ((random.nextInt(0x3000) + 0x2000) | (random.nextBoolean() ? 0x8000 : 0));
+            seg.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i, bits);
+        }
+        return seg;
+    }
+
+    @Test
+    void groupsOfThreeToEightUseTheDirectAlgorithmAndOthersTheRing() {
+        assertFalse(RingCollective.usesDirectAllReduce(SMALL, 2));
+        for (int n = 3; n <= MeshLinks.MAX_RANKS; n++) assertTrue(RingCollective.usesDirectAllReduce(SMALL, n));
+        assertFalse(RingCollective.usesDirectAllReduce(SMALL, MeshLinks.MAX_RANKS + 1));
+        assertFalse(RingCollective.usesDirectAllReduce(RingCluster.settings(0, 1024, TIMEOUT_MS), 4));
+    }
+
+    @Test
+    void directAllReduceIsBitIdenticalOnEveryRankToTheRankOrderReductionOfTheSameReducer() throws Exception {
+        for (int n : new int[] {3, 4, 5}) {
+            try (RingCluster cluster = new RingCluster(n)) {
+                RingCollective[] world = cluster.openWorld(SMALL);
+                try {
+                    for (ElementType type : new ElementType[] {ElementType.FP32, ElementType.BF16, ElementType.FP16}) {
+                        for (long count : new long[] {1, 7, 1000, 4096 / type.byteSize()}) {
+                            for (int call = 0; call < 3; call++) {
+                                long salt = count * 10 + call;
+                                List<byte[]> results = cluster.runAllOk(n, rank -> {
+                                    MemorySegment buf = randomInput(type, count, rank, salt);
+                                    world[rank].allReduce(buf, type, Combiner.SUM);
+                                    return buf.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+                                });
+                                byte[] expected = rankOrderReduction(n, type, count, salt);
+                                for (int rank = 0; rank < n; rank++) {
+                                    assertArrayEquals(expected, results.get(rank),
+                                            n + " ranks, " + type + " x " + count + ", call " + call + ", rank " + rank);
+                                }
+                            }
+                        }
+                    }
+                } finally {
+                    RingCluster.closeAll(world);
+                }
+            }
+        }
+    }
+
+    /** What one process computes: the same reducer over the N inputs in rank order. */
+    private static byte[] rankOrderReduction(int n, ElementType type, long count, long salt) {
+        MemorySegment[] sources = new MemorySegment[n];
+        long[] offsets = new long[n];
+        for (int q = 0; q < n; q++) sources[q] = randomInput(type, count, q, salt);
+        MemorySegment out = Elements.allocate(type, count);
+        RingCluster.REDUCER.reduce(type, Combiner.SUM, out, 0, sources, offsets, n, count);
+        return out.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+    }
+
+    @Test
+    void aNonNeighbourThatClosesDuringADirectAllReduceIsNamedByEverySurvivorWellBeforeTheTimeout() throws Exception {
+        int n = 4;
+        int victim = 2;  // not a ring neighbour of rank 0
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(SMALL);
+            try {
+                long start = System.nanoTime();
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    if (rank == victim) {
+                        Thread.sleep(100);  // the others are waiting for its block by now
+                        world[rank].close();
+                        return null;
+                    }
+                    MemorySegment buf = Elements.exactInput(ElementType.FP32, 256, rank, 0);
+                    world[rank].allReduce(buf, ElementType.FP32, Combiner.SUM);
+                    return buf;
+                });
+                long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                for (int rank = 0; rank < n; rank++) {
+                    if (rank == victim) continue;
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), "rank " + rank + ": " + f.getMessage());
+                    assertEquals(victim, f.peerRank(), "rank " + rank + ": " + f.getMessage());
+                    assertTrue(f.getMessage().contains("group w"), f.getMessage());
+                }
+                assertTrue(elapsedMs < TIMEOUT_MS / 2, "survivors took " + elapsedMs + " ms");
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    /**
+     * Rank 2 enters a barrier while the others all-reduce: only its ring neighbours exchange
+     * frames with it and see the mismatch; ranks 0 and 1 wait for its direct frame, which never
+     * comes, and learn of the failure from the abort it sends over every direct link.
+     */
+    @Test
+    void aMismatchOnlyNeighboursCanSeeReachesEveryRankThroughTheDirectLinks() throws Exception {
+        int n = 4;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(SMALL);
+            try {
+                long start = System.nanoTime();
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    if (rank == 2) {
+                        world[rank].barrier();
+                    } else {
+                        world[rank].allReduce(Elements.exactInput(ElementType.FP32, 64, rank, 0), ElementType.FP32,
+                                Combiner.SUM);
+                    }
+                    return null;
+                });
+                long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                for (int rank = 0; rank < n; rank++) {
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.MISMATCH, f.kind(), "rank " + rank + ": " + f.getMessage());
+                    assertTrue(f.peerRank() >= 0 && f.peerRank() != rank, "rank " + rank + ": " + f.getMessage());
+                }
+                assertTrue(elapsedMs < TIMEOUT_MS / 2, "ranks took " + elapsedMs + " ms");
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void aDirectFrameWithAnotherCountIsAMismatchNamingItsSender() throws Exception {
+        int n = 4;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(SMALL);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    long count = rank == 2 ? 65 : 64;
+                    world[rank].allReduce(Elements.exactInput(ElementType.FP32, count, rank, 0), ElementType.FP32,
+                            Combiner.SUM);
+                    return null;
+                });
+                // Rank 0 receives rank 2's block only over their direct link.
+                CommFailure f = failureOf(outcomes.get(0), 0);
+                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                assertEquals(2, f.peerRank(), f.getMessage());
+                assertTrue(f.getMessage().contains("count"), f.getMessage());
+                for (int rank = 1; rank < n; rank++) {
+                    assertEquals(CommFailure.Kind.MISMATCH, failureOf(outcomes.get(rank), rank).kind());
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void aRankThatNeverCallsMakesADirectAllReduceTimeOutNamingIt() throws Exception {
+        int n = 3;
+        Settings quick = RingCluster.settings(4096, 1024, 300);
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(quick);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n - 1, rank -> {
+                    world[rank].allReduce(Elements.exactInput(ElementType.FP32, 64, rank, 0), ElementType.FP32,
+                            Combiner.SUM);
+                    return null;
+                });
+                for (int rank = 0; rank < n - 1; rank++) {
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.TIMEOUT, f.kind(), f.getMessage());
+                    assertEquals(2, f.peerRank(), "rank " + rank + ": " + f.getMessage());
+                }
+                // Rank 1 got its ring share from rank 0 and waited only for rank 2's direct frame.
+                assertTrue(outcomes.get(1).failure().getMessage().contains("direct frames not yet received from world ranks [2]"),
+                        outcomes.get(1).failure().getMessage());
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+}
