@@ -665,6 +665,12 @@ public final class Communicator implements AutoCloseable {
      * {@code MPI_Alltoall}). Every rank passes the same sizes and type. Bytes are moved, never
      * combined, so results are exact for any type.
      *
+     * <p>When {@code in} is this group's symmetric tensor ({@link #allocateSymmetric}) or a slice
+     * of it, at the same offset on every rank, a shared-memory group moves each block once: every
+     * rank copies its block straight out of every peer's tensor, instead of the peer staging it
+     * first. Every rank must then pass a symmetric {@code in} (a mismatch otherwise), and each
+     * rank's {@code in} is read by its peers until the call returns.
+     *
      * @param in   {@code size()} outgoing blocks; its size a multiple of {@code size() * type.byteSize()}
      * @param out  {@code size()} incoming blocks, as many bytes as {@code in}; must not overlap {@code in}
      * @param type element type (checked for whole elements per block)

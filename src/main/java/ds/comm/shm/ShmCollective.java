@@ -49,7 +49,9 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_SYMMETRIC;
  *       it is bit-identical to the all-reduce's there; <b>gather</b>: one step per chunk, the
  *       root copies; <b>scatter</b>: one step per chunk of a block, the root stages one chunk
  *       per rank; <b>allToAll</b>: one step per chunk of a block, each rank staging its N-1
- *       outgoing block-chunks side by side (the reduceScatter layout); <b>allToAllV</b>: a
+ *       outgoing block-chunks side by side (the reduceScatter layout), or, when its input is a
+ *       symmetric tensor, two steps around one copy per block straight out of the sender's
+ *       tensor; <b>allToAllV</b>: a
  *       count step (every rank checks the whole count matrix), then one step per chunk of the
  *       largest pair.</li>
  *   <li><b>barrier</b>: one step without payload.</li>
@@ -738,10 +740,16 @@ public final class ShmCollective extends BackendCollective {
     /**
      * One step per chunk of a block: each rank stages its N-1 outgoing block-chunks side by side
      * (the reduceScatter layout, chunks of {@code scatterChunk}), and every rank copies the chunk
-     * in slot r of every peer's area. Its own block is copied from {@code in} directly.
+     * in slot r of every peer's area. Its own block is copied from {@code in} directly. An
+     * {@code in} in a symmetric tensor takes {@link #allToAllSymmetric} instead.
      */
     @Override
     public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        SymmetricBuffer sym = symmetricHolding(in);
+        if (sym != null) {
+            allToAllSymmetric(sym, in, out, type);
+            return;
+        }
         long block = in.byteSize() / size;
         enter(CallDescriptor.Kind.ALL_TO_ALL, type, null, -1, in.byteSize(), ALGORITHM_CHUNKED, scatterChunk);
         try {
@@ -764,6 +772,37 @@ public final class ShmCollective extends BackendCollective {
                 }
                 off += len;
             } while (off < block);
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * The all-to-all of an {@code in} that lies in this rank's tensor of {@code sym} (every rank
+     * passes the same offset: the plan word carries it, so peers check it before touching any
+     * tensor). Each block is copied once, by its receiver, out of its sender's tensor, instead of
+     * being staged by the sender and copied out of the segment. Step 1: every rank's input is
+     * written (each rank publishes after its last store to its tensor). Then rank r copies block r
+     * of every peer's input into its {@code out}. Step 2: every rank has read its blocks; until
+     * then no rank may return, since its caller could overwrite an input a peer is still reading.
+     */
+    private void allToAllSymmetric(SymmetricBuffer sym, MemorySegment in, MemorySegment out, ElementType type) {
+        long bytes = in.byteSize();
+        long block = bytes / size;
+        long offset = in.address() - sym.base;
+        enter(CallDescriptor.Kind.ALL_TO_ALL, type, null, -1, bytes, ALGORITHM_SYMMETRIC, sym.plan(offset));
+        try {
+            steps.publishRelease();
+            // This rank's own block is a local copy: done while the peers arrive.
+            MemorySegment.copy(in, rank * block, out, rank * block, block);
+            steps.awaitAllAcquire();
+            MemorySegment[] tensors = sym.tensors;
+            long mine = offset + rank * block;
+            for (int p = 0; p < size; p++) {
+                if (p != rank) MemorySegment.copy(tensors[p], mine, out, p * block, block);
+            }
+            steps.publishRelease();
+            steps.awaitAllAcquire();
         } catch (RuntimeException e) {
             throw fail(e);
         }

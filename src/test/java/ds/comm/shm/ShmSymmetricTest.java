@@ -142,6 +142,80 @@ class ShmSymmetricTest {
         assertTrue(messages.stream().anyMatch(m -> m.contains("offset in the symmetric tensor")), messages.toString());
     }
 
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3})
+    void allToAllOfASymmetricInputMovesTheSameBytesAsTheCopyPathInTwoSteps(int n) throws Exception {
+        // Blocks within one chunk, over several chunks of the copy path, and odd-sized ones.
+        long[] blocks = {4, 12, 4 * 1001, 3 * ShmRanks.SMALL_MESSAGE_BYTES + 8};
+        long tensorBytes = n * java.util.Arrays.stream(blocks).max().orElseThrow() + 64;
+        ShmRanks.onThreads(n, 60_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment t = c.allocateSymmetric(tensorBytes);
+                int caseNo = 0;
+                for (long block : blocks) {
+                    for (long off : new long[] {0, 28}) {
+                        caseNo++;
+                        long bytes = n * block;
+                        MemorySegment[] inputs = Payloads.inputs(ElementType.FP32, bytes, n, 500 + caseNo);
+                        MemorySegment ordinary = arena.allocate(bytes, 64);
+                        ordinary.copyFrom(inputs[rank]);
+                        MemorySegment viaCopy = arena.allocate(bytes, 64);
+                        c.allToAll(ordinary, viaCopy, ElementType.FP32);
+                        MemorySegment in = t.asSlice(off, bytes);
+                        in.copyFrom(inputs[rank]);
+                        MemorySegment out = arena.allocate(bytes, 64);
+                        long stepsBefore = c.stepsPublished();
+                        c.allToAll(in, out, ElementType.FP32);
+                        assertEquals(2, c.stepsPublished() - stepsBefore, "a symmetric input takes two steps");
+                        assertEquals(-1, out.mismatch(viaCopy), "rank " + rank + ", block " + block + " at " + off);
+                        for (int p = 0; p < n; p++) {
+                            // Block p of the output is block `rank` of rank p's input.
+                            assertEquals(-1, out.asSlice(p * block, block).mismatch(inputs[p].asSlice(rank * block, block)),
+                                    "rank " + rank + ": block from rank " + p + ", block " + block + " at " + off);
+                        }
+                        assertEquals(-1, in.mismatch(inputs[rank]), "the input is left as it was");
+                    }
+                }
+            }
+            return null;
+        });
+    }
+
+    @Test
+    void anAllToAllWithASymmetricInputOnOneRankOnlyIsAMismatchOnEveryRank() throws Exception {
+        int n = 2;
+        List<String> messages = ShmRanks.onThreads(n, 30_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment t = c.allocateSymmetric(4096);
+                MemorySegment in = rank == 0 ? t.asSlice(0, 1024) : arena.allocate(1024, 64);
+                MemorySegment out = arena.allocate(1024, 64);
+                CommFailure f = assertThrows(CommFailure.class, () -> c.allToAll(in, out, ElementType.FP32));
+                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                return f.getMessage();
+            }
+        });
+        assertTrue(messages.stream().anyMatch(m -> m.contains("a symmetric tensor on one rank")), messages.toString());
+    }
+
+    @Test
+    void anAllToAllOfSymmetricSlicesAtDifferentOffsetsIsAMismatchOnEveryRank() throws Exception {
+        int n = 2;
+        List<String> messages = ShmRanks.onThreads(n, 30_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment t = c.allocateSymmetric(4096);
+                MemorySegment out = arena.allocate(256, 64);
+                CommFailure f = assertThrows(CommFailure.class,
+                        () -> c.allToAll(t.asSlice(64L * rank, 256), out, ElementType.FP32));
+                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                return f.getMessage();
+            }
+        });
+        assertTrue(messages.stream().anyMatch(m -> m.contains("offset in the symmetric tensor")), messages.toString());
+    }
+
     @Test
     void aSymmetricTensorOnOneRankAndAnOrdinaryBufferOnAnotherIsAMismatch() throws Exception {
         int n = 2;
@@ -246,13 +320,14 @@ class ShmSymmetricTest {
      * whole suite is another question, asked in a fresh JVM by VectorReducerAllocationTest.
      */
     @Test
-    void theZeroCopyAllReduceAllocatesNothing() throws Exception {
+    void theZeroCopyAllReduceAndAllToAllAllocateNothing() throws Exception {
         int n = 2;
         ShmRanks.onThreads(n, 80_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), Reducers.scalar())) {
                 c.allocateSymmetric(256); // another buffer first: the lookup walks more than one
                 MemorySegment t = c.allocateSymmetric(64 << 10);
                 MemorySegment slice = t.asSlice(1024, 8192);
+                MemorySegment exchanged = MemorySegment.ofArray(new byte[8192]);
                 MemorySegment anyStillAllocates = MemorySegment.ofArray(new int[1]);
                 long last = -1;
                 // Every rank runs the same number of rounds: until no rank allocated in the last one.
@@ -261,13 +336,14 @@ class ShmSymmetricTest {
                     for (int i = 0; i < 2_000; i++) {
                         c.allReduce(t, ElementType.FP32, Combiner.SUM);
                         c.allReduce(slice, ElementType.BF16, Combiner.MAX);
+                        c.allToAll(slice, exchanged, ElementType.FP32);
                     }
                     last = ThreadAllocation.allocatedBytes() - before;
                     anyStillAllocates.set(ValueLayout.JAVA_INT, 0, last == 0 ? 0 : 1);
                     c.allReduce(anyStillAllocates, ElementType.INT32, Combiner.MAX);
                     if (anyStillAllocates.get(ValueLayout.JAVA_INT, 0) == 0) break;
                 }
-                assertEquals(0, last, "bytes allocated by 4 000 zero-copy all-reduces once compiled");
+                assertEquals(0, last, "bytes allocated by 4 000 zero-copy all-reduces and 2 000 all-to-alls once compiled");
             }
             return null;
         });

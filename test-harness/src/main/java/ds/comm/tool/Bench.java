@@ -27,7 +27,8 @@ import java.util.Locale;
  * the same run, so rows can be read as ratios on a noisy machine. With {@code --buffers
  * symmetric} the buffer is the communicator's symmetric tensor ({@code allocateSymmetric}): the
  * SHM backend then reduces in place in every rank's tensor instead of copying through its
- * segments.
+ * segments; an all-to-all's input blocks are then a symmetric tensor too, which SHM peers copy
+ * their blocks out of directly.
  */
 final class Bench {
 
@@ -128,7 +129,9 @@ final class Bench {
                             all (the first point then shows what a fresh process pays)
               --buffers B   copy: an ordinary native buffer (the all-reduce copies it through
                             shared memory; default). symmetric: the communicator's symmetric
-                            tensor (Communicator.allocateSymmetric), reduced in place on SHM
+                            tensor (Communicator.allocateSymmetric), reduced in place on SHM;
+                            with --collective alltoall the input blocks are one, which SHM
+                            peers read directly
               --check       verify every result against the exact reference and across ranks
               --format F    table (with progress), csv (header then one row per point) or json (one
                             object: the run, then "rows" with the csv's columns, "init_ms", "check")
@@ -367,7 +370,8 @@ final class Bench {
             // allToAll, gather, scatter: N blocks per rank (the send side, and the receive side)
             long wide = o.collective() == Timed.ALLREDUCE || o.collective() == Timed.REDUCE ? 8
                     : Math.max(max * comm.size(), 8);
-            MemorySegment wideIn = arena.allocate(wide, 64);
+            MemorySegment wideIn = o.symmetric() && o.collective() == Timed.ALLTOALL ? comm.allocateSymmetric(wide)
+                    : arena.allocate(wide, 64);
             MemorySegment wideOut = arena.allocate(wide, 64);
             MemorySegment widePristine = arena.allocate(wide, 64);
             MemorySegment times = arena.allocate(ValueLayout.JAVA_DOUBLE, maxIters);
