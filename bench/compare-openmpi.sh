@@ -173,6 +173,8 @@ run_sendrecv() {
 run_alltoall() {
   local sizes=$1 a; a=$(args_for "$sizes")
   bin/dscomm bench -n 2 --backend shm --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-shm.csv"
+  bin/dscomm bench -n 2 --backend shm --collective alltoall --buffers symmetric --sizes "$sizes" --format csv 2>/dev/null \
+      > "$work/a2a-shm-sym.csv"
   ompi -np 2 "$work/alltoall" $a > "$work/a2a-ompi-shm.csv"
   bin/dscomm bench -n 3 --backend shm --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-shm3.csv"
   ompi -np 3 "$work/alltoall" $a > "$work/a2a-ompi-shm3.csv"
@@ -182,6 +184,8 @@ run_alltoall() {
   ompi -np 2 "$work/alltoall" $a > "$work/a2a-ompi-c.csv"
   table "All-to-all: SHM backend vs Open MPI shared memory MPI_Alltoall (2 ranks; bytes = block per peer)" \
       "$work/a2a-shm.csv" "$work/a2a-ompi-shm.csv" shm "Open MPI"
+  table "All-to-all, input in a symmetric tensor (read by its receivers): SHM vs Open MPI shared memory (2 ranks)" \
+      "$work/a2a-shm-sym.csv" "$work/a2a-ompi-shm.csv" shm-sym "Open MPI"
   table "All-to-all: SHM backend vs Open MPI shared memory MPI_Alltoall (3 ranks on $(nproc) cores)" \
       "$work/a2a-shm3.csv" "$work/a2a-ompi-shm3.csv" shm "Open MPI"
   table "All-to-all: ring backend vs Open MPI TCP loopback (2 ranks)" "$work/a2a-ring.csv" "$work/a2a-ompi-tcp.csv" ring "Open MPI tcp"
