@@ -36,7 +36,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Threads: MPI is initialised with {@code MPI_THREAD_MULTIPLE}. When the library (or the host
  * program that initialised it first) provides only {@code MPI_THREAD_SERIALIZED}, every MPI call
  * made by ds-comm holds one process-wide lock; with less than that, calls must come from the
- * thread that initialised MPI and others are refused with a clear error.
+ * thread that initialised MPI and others are refused with a clear error. {@link #describe} names
+ * the level once MPI is initialised.
  */
 public final class MpiLibrary {
 
@@ -228,7 +229,22 @@ public final class MpiLibrary {
 
     /** E.g. "mpi: Open MPI v4.1.4 (libmpi.so.40)". */
     public String describe() {
-        return "mpi: " + version + " (" + name + ")";
+        int level;
+        synchronized (this) {
+            level = provided;
+        }
+        return "mpi: " + version + " (" + name + ")" + (level < 0 ? "" : ", " + threadLevelName(level));
+    }
+
+    /** The standard name of an MPI thread level (the values 0..3 are the same in every ABI). */
+    static String threadLevelName(int level) {
+        return switch (level) {
+            case 0 -> "MPI_THREAD_SINGLE";
+            case 1 -> "MPI_THREAD_FUNNELED";
+            case 2 -> "MPI_THREAD_SERIALIZED";
+            case 3 -> "MPI_THREAD_MULTIPLE";
+            default -> "thread level " + level;
+        };
     }
 
     @Override

@@ -59,6 +59,14 @@ class ModularClientUnderMpiTest {
                         MemorySegment s = arena.allocate(4L * n, 64);
                         for (int i = 0; i < n; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, comm.rank() + 1 + i);
                         comm.allReduce(s, DType.FP32, ReduceOp.SUM);
+                        // A non-blocking call too: the progress thread calls MPI as well.
+                        MemorySegment t = Arena.ofAuto().allocate(4L * n, 64);
+                        for (int i = 0; i < n; i++) t.setAtIndex(ValueLayout.JAVA_FLOAT, i, comm.rank() + 1 + i);
+                        comm.allReduceAsync(t, DType.FP32, ReduceOp.SUM).join();
+                        if (t.mismatch(s) >= 0) {
+                            System.out.println("APP-FAIL rank " + comm.rank() + ": allReduceAsync differs at byte " + t.mismatch(s));
+                            System.exit(1);
+                        }
                         int size = comm.size();
                         for (int i = 0; i < n; i++) {
                             float expected = size * (size + 1) / 2f + (float) size * i;
@@ -189,6 +197,8 @@ class ModularClientUnderMpiTest {
     @Test
     @Timeout(180)
     void openMpiMpirunRunsTheModularClientOverOpenMpisLibrary() throws IOException {
-        assertEveryRankOk(runApp(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi")), 2, "mpi: Open MPI");
+        MpiLaunch.Result r = runApp(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi"));
+        assertEveryRankOk(r, 2, "mpi: Open MPI");
+        for (String line : r.lines("APP-OK")) assertTrue(line.contains(", MPI_THREAD_MULTIPLE"), line);
     }
 }
