@@ -715,6 +715,10 @@ public final class Communicator implements AutoCloseable {
      * moves; a disagreement throws {@link CollectiveMismatchException} on every rank (naming
      * the first pair that disagrees) and aborts the communicator, like any mismatch.
      *
+     * <p>As for {@link #allToAll}, an {@code in} in this group's symmetric tensor (at the same
+     * offset on every rank) lets each block move once on a shared-memory group: every rank copies
+     * its blocks straight out of its peers' tensors.
+     *
      * @param in         outgoing blocks; at least {@code sum(sendCounts)} elements
      * @param sendCounts elements for each rank; length {@code size()}, non-negative
      * @param out        incoming blocks; at least {@code sum(recvCounts)} elements; must not overlap {@code in}

@@ -53,7 +53,8 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_SYMMETRIC;
  *       symmetric tensor, two steps around one copy per block straight out of the sender's
  *       tensor; <b>allToAllV</b>: a
  *       count step (every rank checks the whole count matrix), then one step per chunk of the
- *       largest pair.</li>
+ *       largest pair, or, from a symmetric tensor, the count step and one more around one copy
+ *       per piece out of its sender's tensor.</li>
  *   <li><b>barrier</b>: one step without payload.</li>
  * </ul>
  * A group of one needs no segment: every collective is a local copy or nothing.
@@ -818,15 +819,16 @@ public final class ShmCollective extends BackendCollective {
      */
     @Override
     public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        SymmetricBuffer sym = symmetricHolding(in);
+        if (sym != null) {
+            allToAllVSymmetric(sym, in, sendCounts, out, recvCounts, type);
+            return;
+        }
         enter(CallDescriptor.Kind.ALL_TO_ALL_V, type, null, -1, size, ALGORITHM_CHUNKED, scatterChunk);
         int es = type.byteSize();
         try {
             int q = steps.nextParity();
-            MemorySegment mine = areas[q][rank];
-            for (int j = 0; j < size; j++) {
-                mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * j, sendCounts[j]);
-                mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * (size + j), recvCounts[j]);
-            }
+            stageCounts(areas[q][rank], sendCounts, recvCounts);
             steps.publishRelease();
             steps.awaitAllAcquire();
             // The matrix is spread over N areas: row i is in rank i's area. Checked pair by pair
@@ -857,6 +859,64 @@ public final class ShmCollective extends BackendCollective {
                     at += recvCounts[p] * es;
                 }
             }
+        } catch (RuntimeException e) {
+            throw fail(e);
+        }
+    }
+
+    /** Writes this rank's sendCounts and then its recvCounts into its area: the count step's payload. */
+    private void stageCounts(MemorySegment mine, long[] sendCounts, long[] recvCounts) {
+        for (int j = 0; j < size; j++) {
+            mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * j, sendCounts[j]);
+            mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * (size + j), recvCounts[j]);
+        }
+    }
+
+    /**
+     * The all-to-all-v of an {@code in} that lies in this rank's tensor of {@code sym} (at the
+     * same offset on every rank: the plan word). Step 1 is the count step, which also says every
+     * rank's input is written; every rank checks the whole count matrix as on the copy path. Then
+     * rank r copies, from every peer p's tensor, the piece p sends it: it starts after p's pieces
+     * for ranks 0..r-1, an offset computed from p's sendCounts in the matrix and bounds-checked
+     * against the tensor before use. Step 2: every rank has read its pieces, so inputs may change.
+     */
+    private void allToAllVSymmetric(SymmetricBuffer sym, MemorySegment in, long[] sendCounts, MemorySegment out,
+                                    long[] recvCounts, ElementType type) {
+        long offset = in.address() - sym.base;
+        enter(CallDescriptor.Kind.ALL_TO_ALL_V, type, null, -1, size, ALGORITHM_SYMMETRIC, sym.plan(offset));
+        int es = type.byteSize();
+        try {
+            int q = steps.nextParity();
+            stageCounts(areas[q][rank], sendCounts, recvCounts);
+            steps.publishRelease();
+            steps.awaitAllAcquire();
+            MemorySegment[] staged = areas[q];
+            checkCountMatrix(staged, type);
+            long at = 0;
+            for (int p = 0; p < size; p++) {
+                long len = recvCounts[p] * es;
+                if (len > 0) {
+                    long before = 0;
+                    for (int j = 0; j < rank; j++) {
+                        before += (p == rank ? sendCounts[j] : staged[p].get(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * j)) * es;
+                        if (before < 0) before = Long.MAX_VALUE; // counts are <= 2^59 each: only a sum of many can wrap
+                    }
+                    if (p == rank) {
+                        MemorySegment.copy(in, before, out, at, len);
+                    } else {
+                        if (before > sym.bytes - offset || len > sym.bytes - offset - before) {
+                            throw new CommFailure(CommFailure.Kind.MISMATCH, group.worldRank(p), group.name(),
+                                    steps.operation(), "rank " + rank + ": group rank " + p + "'s piece for it would lie at "
+                                    + before + ".." + (before + len) + " bytes of its input, beyond its symmetric tensor of "
+                                    + sym.bytes + " bytes from offset " + offset, null);
+                        }
+                        MemorySegment.copy(sym.tensors[p], offset + before, out, at, len);
+                    }
+                }
+                at += len;
+            }
+            steps.publishRelease();
+            steps.awaitAllAcquire();
         } catch (RuntimeException e) {
             throw fail(e);
         }

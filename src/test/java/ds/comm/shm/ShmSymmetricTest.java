@@ -182,6 +182,76 @@ class ShmSymmetricTest {
         });
     }
 
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3})
+    void allToAllVOfASymmetricInputMovesTheSameBytesAsTheCopyPathInTwoSteps(int n) throws Exception {
+        ShmRanks.onThreads(n, 60_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment t = c.allocateSymmetric(64 << 10);
+                for (int round = 0; round < 6; round++) {
+                    // counts[i][j]: what rank i sends rank j; zeros, ones, and pieces over several chunks.
+                    long[][] counts = new long[n][n];
+                    for (int i = 0; i < n; i++) {
+                        for (int j = 0; j < n; j++) counts[i][j] = (round * 7 + i * 5 + j * 3) % 4 == 0 ? 0 : 1 + (round * 131 + i * 37 + j * 11) % 1500;
+                    }
+                    long[] send = counts[rank];
+                    long[] recv = new long[n];
+                    long sendTotal = 0;
+                    long recvTotal = 0;
+                    for (int j = 0; j < n; j++) {
+                        recv[j] = counts[j][rank];
+                        sendTotal += send[j];
+                        recvTotal += recv[j];
+                    }
+                    long inBytes = 4 * sendTotal;
+                    long outBytes = 4 * recvTotal;
+                    MemorySegment[] inputs = Payloads.inputs(ElementType.FP32, 4 * 3 * 1500L * n, n, 900 + round);
+                    MemorySegment ordinary = arena.allocate(Math.max(1, inBytes), 64).asSlice(0, inBytes);
+                    ordinary.copyFrom(inputs[rank].asSlice(0, inBytes));
+                    MemorySegment viaCopy = arena.allocate(Math.max(1, outBytes), 64).asSlice(0, outBytes);
+                    c.allToAllV(ordinary, send, viaCopy, recv, ElementType.FP32);
+                    long off = round % 2 == 0 ? 0 : 44;
+                    MemorySegment in = t.asSlice(off, inBytes);
+                    in.copyFrom(inputs[rank].asSlice(0, inBytes));
+                    MemorySegment out = arena.allocate(Math.max(1, outBytes), 64).asSlice(0, outBytes);
+                    long stepsBefore = c.stepsPublished();
+                    c.allToAllV(in, send, out, recv, ElementType.FP32);
+                    assertEquals(2, c.stepsPublished() - stepsBefore, "a symmetric input takes two steps");
+                    assertEquals(-1, out.mismatch(viaCopy), "rank " + rank + ", round " + round);
+                    // Piece j of the output is what rank j sends this rank: after its pieces for ranks 0..rank-1.
+                    long at = 0;
+                    for (int j = 0; j < n; j++) {
+                        long from = 0;
+                        for (int k = 0; k < rank; k++) from += 4 * counts[j][k];
+                        assertEquals(-1, out.asSlice(at, 4 * recv[j]).mismatch(inputs[j].asSlice(from, 4 * recv[j])),
+                                "rank " + rank + ": piece from rank " + j + ", round " + round);
+                        at += 4 * recv[j];
+                    }
+                }
+            }
+            return null;
+        });
+    }
+
+    @Test
+    void anAllToAllVWithASymmetricInputOnOneRankOnlyIsAMismatchOnEveryRank() throws Exception {
+        int n = 2;
+        List<String> messages = ShmRanks.onThreads(n, 30_000, rank -> {
+            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment t = c.allocateSymmetric(4096);
+                MemorySegment in = rank == 0 ? t.asSlice(0, 64) : arena.allocate(64, 64);
+                MemorySegment out = arena.allocate(64, 64);
+                long[] counts = {8, 8};
+                CommFailure f = assertThrows(CommFailure.class, () -> c.allToAllV(in, counts, out, counts, ElementType.FP32));
+                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                return f.getMessage();
+            }
+        });
+        assertTrue(messages.stream().anyMatch(m -> m.contains("a symmetric tensor on one rank")), messages.toString());
+    }
+
     @Test
     void anAllToAllWithASymmetricInputOnOneRankOnlyIsAMismatchOnEveryRank() throws Exception {
         int n = 2;

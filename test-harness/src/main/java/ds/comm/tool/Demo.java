@@ -40,8 +40,8 @@ final class Demo {
               --seed S    weight and input seed (default 42)
               --warmup W  untimed all-reduces before the timed layers (default 2000; the
                           kernels are slow until the JIT has compiled them)
-              --buffers B symmetric: partial sums in the symmetric tensor (default); copy: in
-                          an ordinary buffer
+              --buffers B symmetric: partial sums (expert: the token blocks sent) in symmetric
+                          tensors (default); copy: in ordinary buffers
               --parallel P  tensor (default): every layer sharded over the ranks, partial sums
                           all-reduced; pipeline: rank s runs layers [s L/N, (s+1) L/N) in full and
                           hands each micro-batch's bf16 activations to rank s+1 with send/recv;

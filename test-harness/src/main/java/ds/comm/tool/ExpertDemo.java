@@ -43,11 +43,16 @@ final class ExpertDemo {
             MemorySegment sendCounts = arena.allocate(ValueLayout.JAVA_LONG, n);
             MemorySegment recvCounts = arena.allocate(ValueLayout.JAVA_LONG, n);
             // Worst case: every token of every rank routed here.
-            MemorySegment sendTokens = arena.allocate((long) t * d * 2, 64);
+            // With --buffers symmetric (the default) the token blocks the all-to-alls send from
+            // are symmetric tensors: on SHM each rank copies its tokens straight out of the
+            // sender's, one copy per token instead of two.
+            MemorySegment sendTokens = o.symmetric() ? comm.allocateSymmetric((long) t * d * 2)
+                    : arena.allocate((long) t * d * 2, 64);
             MemorySegment sendIds = arena.allocate((long) t * 4, 64);
             MemorySegment recvTokens = arena.allocate((long) t * n * d * 2, 64);
             MemorySegment recvIds = arena.allocate((long) t * n * 4, 64);
-            MemorySegment outputs = arena.allocate((long) t * n * d * 2, 64);
+            MemorySegment outputs = o.symmetric() ? comm.allocateSymmetric((long) t * n * d * 2)
+                    : arena.allocate((long) t * n * d * 2, 64);
             MemorySegment returned = arena.allocate((long) t * d * 2, 64);
             long[] tokensTo = new long[n];
             long[] tokensFrom = new long[n];
@@ -149,7 +154,8 @@ final class ExpertDemo {
                 System.out.printf(Locale.ROOT, "demo: expert-parallel MoE, %d ranks on %d node(s), %d layers, %d tokens per rank,"
                         + " d=%d, %d experts (%d per rank), top-1, bf16%n", n, comm.nodes(), o.layers(), t, d, experts,
                         EXPERTS_PER_RANK);
-                System.out.println("backend: " + comm.backend());
+                System.out.println("backend: " + comm.backend() + "; token blocks sent from "
+                        + (o.symmetric() ? "symmetric tensors" : "ordinary buffers"));
                 System.out.printf(Locale.ROOT, "routing: %d tokens sent to another rank's expert, %d empty (rank, peer) blocks%n",
                         moved.getAtIndex(ValueLayout.JAVA_LONG, 0), moved.getAtIndex(ValueLayout.JAVA_LONG, 1));
                 System.out.printf(Locale.ROOT, "time: all-to-all %.2f ms, compute %.2f ms (rank 0)%n", exchangeNanos / 1e6,

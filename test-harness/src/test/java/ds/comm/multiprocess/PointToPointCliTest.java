@@ -96,4 +96,19 @@ class PointToPointCliTest {
         String all = String.join("\n", r.out());
         assertTrue(all.contains("2 stages") && all.contains("bit-identical") && all.contains("PASS"), context(r));
     }
+
+    @Test
+    @Timeout(240)
+    void expertDemoMatchesOneProcessBitForBitFromSymmetricAndOrdinaryTokenBuffers() throws Exception {
+        for (String buffers : new String[] {"symmetric", "copy"}) {
+            Run r = tool("demo", "-n", "3", "--parallel", "expert", "--layers", "2", "--hidden", "64", "--tokens", "16",
+                    "--buffers", buffers);
+            assertEquals(0, r.exit(), context(r));
+            String all = String.join("\n", r.out());
+            assertTrue(all.contains("expert-parallel") && all.contains("bit-identical to one process: yes")
+                    && all.contains("PASS"), context(r));
+            assertTrue(all.contains(buffers.equals("symmetric") ? "sent from symmetric tensors" : "sent from ordinary buffers"),
+                    context(r));
+        }
+    }
 }
