@@ -827,10 +827,7 @@ public final class ShmCollective extends BackendCollective {
         enter(CallDescriptor.Kind.ALL_TO_ALL_V, type, null, -1, size, ALGORITHM_CHUNKED, scatterChunk);
         int es = type.byteSize();
         try {
-            int q = steps.nextParity();
-            stageCounts(areas[q][rank], sendCounts, recvCounts);
-            steps.publishRelease();
-            steps.awaitAllAcquire();
+            int q = countStep(sendCounts, recvCounts);
             // The matrix is spread over N areas: row i is in rank i's area. Checked pair by pair
             // through a view of each area, in the same order as the composed backends.
             long maxPair = checkCountMatrix(areas[q], type);
@@ -864,12 +861,20 @@ public final class ShmCollective extends BackendCollective {
         }
     }
 
-    /** Writes this rank's sendCounts and then its recvCounts into its area: the count step's payload. */
-    private void stageCounts(MemorySegment mine, long[] sendCounts, long[] recvCounts) {
+    /**
+     * allToAllV's count step: this rank's sendCounts and then its recvCounts into its area, then
+     * every rank's; returns the parity of the areas that hold the matrix (row i in rank i's).
+     */
+    private int countStep(long[] sendCounts, long[] recvCounts) {
+        int q = steps.nextParity();
+        MemorySegment mine = areas[q][rank];
         for (int j = 0; j < size; j++) {
             mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * j, sendCounts[j]);
             mine.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8L * (size + j), recvCounts[j]);
         }
+        steps.publishRelease();
+        steps.awaitAllAcquire();
+        return q;
     }
 
     /**
@@ -886,10 +891,7 @@ public final class ShmCollective extends BackendCollective {
         enter(CallDescriptor.Kind.ALL_TO_ALL_V, type, null, -1, size, ALGORITHM_SYMMETRIC, sym.plan(offset));
         int es = type.byteSize();
         try {
-            int q = steps.nextParity();
-            stageCounts(areas[q][rank], sendCounts, recvCounts);
-            steps.publishRelease();
-            steps.awaitAllAcquire();
+            int q = countStep(sendCounts, recvCounts);
             MemorySegment[] staged = areas[q];
             checkCountMatrix(staged, type);
             long at = 0;

@@ -235,41 +235,6 @@ class ShmSymmetricTest {
     }
 
     @Test
-    void anAllToAllVWithASymmetricInputOnOneRankOnlyIsAMismatchOnEveryRank() throws Exception {
-        int n = 2;
-        List<String> messages = ShmRanks.onThreads(n, 30_000, rank -> {
-            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
-                 Arena arena = Arena.ofConfined()) {
-                MemorySegment t = c.allocateSymmetric(4096);
-                MemorySegment in = rank == 0 ? t.asSlice(0, 64) : arena.allocate(64, 64);
-                MemorySegment out = arena.allocate(64, 64);
-                long[] counts = {8, 8};
-                CommFailure f = assertThrows(CommFailure.class, () -> c.allToAllV(in, counts, out, counts, ElementType.FP32));
-                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
-                return f.getMessage();
-            }
-        });
-        assertTrue(messages.stream().anyMatch(m -> m.contains("a symmetric tensor on one rank")), messages.toString());
-    }
-
-    @Test
-    void anAllToAllWithASymmetricInputOnOneRankOnlyIsAMismatchOnEveryRank() throws Exception {
-        int n = 2;
-        List<String> messages = ShmRanks.onThreads(n, 30_000, rank -> {
-            try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
-                 Arena arena = Arena.ofConfined()) {
-                MemorySegment t = c.allocateSymmetric(4096);
-                MemorySegment in = rank == 0 ? t.asSlice(0, 1024) : arena.allocate(1024, 64);
-                MemorySegment out = arena.allocate(1024, 64);
-                CommFailure f = assertThrows(CommFailure.class, () -> c.allToAll(in, out, ElementType.FP32));
-                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
-                return f.getMessage();
-            }
-        });
-        assertTrue(messages.stream().anyMatch(m -> m.contains("a symmetric tensor on one rank")), messages.toString());
-    }
-
-    @Test
     void anAllToAllOfSymmetricSlicesAtDifferentOffsetsIsAMismatchOnEveryRank() throws Exception {
         int n = 2;
         List<String> messages = ShmRanks.onThreads(n, 30_000, rank -> {
@@ -286,15 +251,25 @@ class ShmSymmetricTest {
         assertTrue(messages.stream().anyMatch(m -> m.contains("offset in the symmetric tensor")), messages.toString());
     }
 
-    @Test
-    void aSymmetricTensorOnOneRankAndAnOrdinaryBufferOnAnotherIsAMismatch() throws Exception {
+    /** An all-reduce, all-to-all and all-to-all-v each read peers' tensors on the symmetric path. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"allReduce", "allToAll", "allToAllV"})
+    void aSymmetricTensorOnOneRankAndAnOrdinaryBufferOnAnotherIsAMismatch(String call) throws Exception {
         int n = 2;
         List<String> messages = ShmRanks.onThreads(n, 30_000, rank -> {
             try (ShmCollective c = ShmCollective.open(ranks.world("w", n, rank), ranks.settings(), productionReducer());
                  Arena arena = Arena.ofConfined()) {
                 MemorySegment t = c.allocateSymmetric(4096);
                 MemorySegment buf = rank == 0 ? t.asSlice(0, 1024) : arena.allocate(1024, 64);
-                CommFailure f = assertThrows(CommFailure.class, () -> c.allReduce(buf, ElementType.FP32, Combiner.SUM));
+                MemorySegment out = arena.allocate(1024, 64);
+                long[] counts = {128, 128};
+                CommFailure f = assertThrows(CommFailure.class, () -> {
+                    switch (call) {
+                        case "allReduce" -> c.allReduce(buf, ElementType.FP32, Combiner.SUM);
+                        case "allToAll" -> c.allToAll(buf, out, ElementType.FP32);
+                        default -> c.allToAllV(buf, counts, out, counts, ElementType.FP32);
+                    }
+                });
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
                 return f.getMessage();
             }
