@@ -623,14 +623,42 @@ public final class MpiCollective extends BackendCollective {
             }
             return;
         }
-        MemorySegment stage = staging.ensure(2 * step * size);
-        MemorySegment send = stage.asSlice(0, step * size);
-        MemorySegment recv = stage.asSlice(step * size, step * size);
+        // Blocks larger than a step: every rank makes one MPI_Alltoallv per step (the same calls
+        // on every rank, since they depend on sizes only), each moving piece [off, off + n) of
+        // every block. Native buffers whose offsets fit MPI's int displacements are read and
+        // written in place (the displacements pick the pieces out of the blocks); others go
+        // through the staging buffer, pieces side by side. A staged MPI_Alltoall per step cost
+        // two extra copies of the whole message: 3x C's MPI_Alltoall with 1 MiB blocks.
+        boolean inPlace = in.isNative() && out.isNative() && in.byteSize() <= MAX_CALL_COUNT;
+        MemorySegment send = in;
+        MemorySegment recv = out;
+        if (!inPlace) {
+            MemorySegment stage = staging.ensure(2 * step * size);
+            send = stage.asSlice(0, step * size);
+            recv = stage.asSlice(step * size, step * size);
+        }
         for (long off = 0; off < block; off += step) {
             long n = Math.min(step, block - off);
-            for (int j = 0; j < size; j++) MemorySegment.copy(in, j * block + off, send, j * n, n);
-            alltoallBytes(send, recv, n, type);
-            for (int i = 0; i < size; i++) MemorySegment.copy(recv, i * n, out, i * block + off, n);
+            if (inPlace) {
+                fillStridedVector(n, block, off);
+            } else {
+                for (int j = 0; j < size; j++) MemorySegment.copy(in, j * block + off, send, j * n, n);
+                fillStridedVector(n, n, 0);
+            }
+            alltoallvBytes(send, recv, "allToAll", type);
+            if (!inPlace) {
+                for (int i = 0; i < size; i++) MemorySegment.copy(recv, i * n, out, i * block + off, n);
+            }
+        }
+    }
+
+    /** Counts {@code n} to and from every rank, displacements {@code j * stride + off}, both directions. */
+    private void fillStridedVector(long n, long stride, long off) {
+        for (int j = 0; j < size; j++) {
+            for (int quarter = 0; quarter < 4; quarter += 2) {
+                vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) quarter * size + j, (int) n);
+                vectorInts.setAtIndex(ValueLayout.JAVA_INT, (long) (quarter + 1) * size + j, (int) (j * stride + off));
+            }
         }
     }
 
@@ -729,19 +757,24 @@ public final class MpiCollective extends BackendCollective {
     }
 
     private void alltoallvBytes(MemorySegment in, MemorySegment out, ElementType type) {
+        alltoallvBytes(in, out, "allToAllV", type);
+    }
+
+    /** MPI_Alltoallv of bytes with the counts and displacements in {@link #vectorInts}, for {@code operation}. */
+    private void alltoallvBytes(MemorySegment in, MemorySegment out, String operation, ElementType type) {
         int rc;
         long byteType = abi.byteType();
         long quarter = 4L * size;
-        enterCall("allToAllV", type, null, -1);
+        enterCall(operation, type, null, -1);
         try {
             rc = (int) lib.alltoallv.invokeExact(in, vectorInts, vectorInts.asSlice(quarter), byteType,
                     out, vectorInts.asSlice(2 * quarter), vectorInts.asSlice(3 * quarter), byteType, comm);
         } catch (Throwable t) {
-            throw rethrow(t, name, "allToAllV(" + lower(type) + ")");
+            throw rethrow(t, name, operation + "(" + lower(type) + ")");
         } finally {
             exitCall();
         }
-        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoallv", "allToAllV(" + lower(type) + ")");
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Alltoallv", operation + "(" + lower(type) + ")");
     }
 
     @Override
