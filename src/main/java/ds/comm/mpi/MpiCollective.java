@@ -796,14 +796,29 @@ public final class MpiCollective extends BackendCollective {
             }
             return;
         }
-        MemorySegment stage = staging.ensure(step * (size + 1));
-        MemorySegment gathered = stage.asSlice(step);
+        // Larger than a step: one MPI_Gatherv per step on every rank (sizes decide, as above).
+        // Native memory is used in place: a sender's piece is a slice of its input, and the root's
+        // displacements put every rank's piece at its place in the output. Heap memory, or a
+        // root output beyond MPI's int displacements, goes through the staging buffer.
+        boolean sendInPlace = in.isNative();
+        boolean recvInPlace = !isRoot || (out.isNative() && out.byteSize() <= MAX_CALL_COUNT);
+        MemorySegment stage = sendInPlace && recvInPlace ? MemorySegment.NULL : staging.ensure(step * (size + 1));
         for (long off = 0; off < bytes; off += step) {
             long n = Math.min(step, bytes - off);
-            MemorySegment.copy(in, off, stage, 0, n);
-            gatherBytes(stage, isRoot ? gathered : MemorySegment.NULL, n, root);
+            MemorySegment piece;
+            if (sendInPlace) {
+                piece = in.asSlice(off, n);
+            } else {
+                MemorySegment.copy(in, off, stage, 0, n);
+                piece = stage.asSlice(0, n);
+            }
             if (isRoot) {
-                for (int r = 0; r < size; r++) MemorySegment.copy(gathered, r * n, out, r * bytes + off, n);
+                if (recvInPlace) fillStridedVector(n, bytes, off);
+                else fillStridedVector(n, n, 0);
+            }
+            gathervBytes(piece, !isRoot ? MemorySegment.NULL : recvInPlace ? out : stage.asSlice(step), n, root);
+            if (isRoot && !recvInPlace) {
+                for (int r = 0; r < size; r++) MemorySegment.copy(stage, step + r * n, out, r * bytes + off, n);
             }
         }
     }
@@ -841,16 +856,57 @@ public final class MpiCollective extends BackendCollective {
             }
             return;
         }
-        MemorySegment stage = staging.ensure(step * (size + 1));
-        MemorySegment packed = stage.asSlice(step);
+        // Larger than a step: one MPI_Scatterv per step on every rank, native memory in place
+        // (the mirror of gather's).
+        boolean recvInPlace = out.isNative();
+        boolean sendInPlace = !isRoot || (in.isNative() && in.byteSize() <= MAX_CALL_COUNT);
+        MemorySegment stage = sendInPlace && recvInPlace ? MemorySegment.NULL : staging.ensure(step * (size + 1));
         for (long off = 0; off < bytes; off += step) {
             long n = Math.min(step, bytes - off);
             if (isRoot) {
-                for (int r = 0; r < size; r++) MemorySegment.copy(in, r * bytes + off, packed, r * n, n);
+                if (sendInPlace) {
+                    fillStridedVector(n, bytes, off);
+                } else {
+                    for (int r = 0; r < size; r++) MemorySegment.copy(in, r * bytes + off, stage, step + r * n, n);
+                    fillStridedVector(n, n, 0);
+                }
             }
-            scatterBytes(isRoot ? packed : MemorySegment.NULL, stage, n, root);
-            MemorySegment.copy(stage, 0, out, off, n);
+            MemorySegment piece = recvInPlace ? out.asSlice(off, n) : stage.asSlice(0, n);
+            scattervBytes(!isRoot ? MemorySegment.NULL : sendInPlace ? in : stage.asSlice(step), piece, n, root);
+            if (!recvInPlace) MemorySegment.copy(stage, 0, out, off, n);
         }
+    }
+
+    /** MPI_Gatherv of {@code n} bytes from every rank, the root's counts and displacements in {@link #vectorInts}' first half. */
+    private void gathervBytes(MemorySegment in, MemorySegment out, long n, int root) {
+        int rc;
+        long byteType = abi.byteType();
+        enterCall("gather", null, null, n);
+        try {
+            rc = (int) lib.gatherv.invokeExact(in, (int) n, byteType, out, vectorInts, vectorInts.asSlice(4L * size),
+                    byteType, root, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, rooted("gather", n, root));
+        } finally {
+            exitCall();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Gatherv", rooted("gather", n, root));
+    }
+
+    /** MPI_Scatterv of {@code n} bytes to every rank, the root's counts and displacements in {@link #vectorInts}' first half. */
+    private void scattervBytes(MemorySegment in, MemorySegment out, long n, int root) {
+        int rc;
+        long byteType = abi.byteType();
+        enterCall("scatter", null, null, n);
+        try {
+            rc = (int) lib.scatterv.invokeExact(in, vectorInts, vectorInts.asSlice(4L * size), byteType, out, (int) n,
+                    byteType, root, comm);
+        } catch (Throwable t) {
+            throw rethrow(t, name, rooted("scatter", n, root));
+        } finally {
+            exitCall();
+        }
+        if (rc != MpiLibrary.MPI_SUCCESS) check(rc, "MPI_Scatterv", rooted("scatter", n, root));
     }
 
     private void scatterBytes(MemorySegment in, MemorySegment out, long n, int root) {

@@ -82,6 +82,8 @@ public final class MpiLibrary {
     final MethodHandle alltoallv;
     final MethodHandle gather;
     final MethodHandle scatter;
+    final MethodHandle gatherv;
+    final MethodHandle scatterv;
     final MethodHandle reduce;
     final MpiWatchdog watchdog = new MpiWatchdog(this);
 
@@ -130,6 +132,8 @@ public final class MpiLibrary {
         alltoallv = d.fn("MPI_Alltoallv", "PPPHPPPHH");
         gather = d.fn("MPI_Gather", "PIHPIHIH");
         scatter = d.fn("MPI_Scatter", "PIHPIHIH");
+        gatherv = d.fn("MPI_Gatherv", "PIHPPPHIH");
+        scatterv = d.fn("MPI_Scatterv", "PPPHPIHIH");
         reduce = d.fn("MPI_Reduce", "PPIHHIH");
         MethodHandle libraryVersion = d.fn("MPI_Get_library_version", "PP");
         // MPI-3 allows MPI_Get_library_version before MPI_Init, so describe() works unopened.
