@@ -135,10 +135,20 @@ public final class MpiCollective extends BackendCollective {
     private final long chunkBytes;
     private final MpiUserOp[] userOps = new MpiUserOp[ElementType.values().length * Combiner.values().length];
     private int splits;
-    /** allToAllV's int counts and displacements (bytes): send counts, send displs, recv counts, recv displs. */
+    /**
+     * The v-collectives' int counts and displacements (bytes), four quarters of N ints: send
+     * counts, send displs, recv counts, recv displs (gatherv/scatterv use the first two).
+     */
     private final MemorySegment vectorInts;
+    /** The second, third and fourth quarter of {@link #vectorInts}, sliced once: the calls allocate nothing. */
+    private final MemorySegment sendDisplInts;
+    private final MemorySegment recvCountInts;
+    private final MemorySegment recvDisplInts;
     /** allToAllV's count exchange: this rank's 2N counts, then every rank's; allocated on first use. */
     private MemorySegment countMatrix;
+    /** The two parts of {@link #countMatrix}, sliced once with it. */
+    private MemorySegment myCounts;
+    private MemorySegment allCounts;
 
     /**
      * Opens the world group: initialises MPI if needed and duplicates MPI_COMM_WORLD, so that
@@ -228,6 +238,9 @@ public final class MpiCollective extends BackendCollective {
         this.p2pOut = arena.allocate(ValueLayout.JAVA_LONG);
         this.p2pIn = arena.allocate(ValueLayout.JAVA_LONG);
         this.vectorInts = arena.allocate(ValueLayout.JAVA_INT, 4L * size);
+        this.sendDisplInts = vectorInts.asSlice(4L * size);
+        this.recvCountInts = vectorInts.asSlice(8L * size);
+        this.recvDisplInts = vectorInts.asSlice(12L * size);
         // Peer waits are the whole time inside the MPI library: it does not say how much of a call was waiting.
         this.clock = new MpiCallClock(name, rank, settings.timeoutNanos(), waits);
         lib.watchdog.watch(clock);
@@ -681,9 +694,13 @@ public final class MpiCollective extends BackendCollective {
         checkUsable("allToAllV");
         int es = type.byteSize();
         long rowBytes = 16L * size;
-        if (countMatrix == null) countMatrix = arena.allocate(rowBytes * (size + 1), 8);
-        MemorySegment mine = countMatrix.asSlice(0, rowBytes);
-        MemorySegment all = countMatrix.asSlice(rowBytes);
+        if (countMatrix == null) {
+            countMatrix = arena.allocate(rowBytes * (size + 1), 8);
+            myCounts = countMatrix.asSlice(0, rowBytes);
+            allCounts = countMatrix.asSlice(rowBytes);
+        }
+        MemorySegment mine = myCounts;
+        MemorySegment all = allCounts;
         for (int j = 0; j < size; j++) {
             mine.setAtIndex(ValueLayout.JAVA_LONG, j, sendCounts[j]);
             mine.setAtIndex(ValueLayout.JAVA_LONG, size + j, recvCounts[j]);
@@ -764,11 +781,10 @@ public final class MpiCollective extends BackendCollective {
     private void alltoallvBytes(MemorySegment in, MemorySegment out, String operation, ElementType type) {
         int rc;
         long byteType = abi.byteType();
-        long quarter = 4L * size;
         enterCall(operation, type, null, -1);
         try {
-            rc = (int) lib.alltoallv.invokeExact(in, vectorInts, vectorInts.asSlice(quarter), byteType,
-                    out, vectorInts.asSlice(2 * quarter), vectorInts.asSlice(3 * quarter), byteType, comm);
+            rc = (int) lib.alltoallv.invokeExact(in, vectorInts, sendDisplInts, byteType, out, recvCountInts, recvDisplInts, byteType,
+                    comm);
         } catch (Throwable t) {
             throw rethrow(t, name, operation + "(" + lower(type) + ")");
         } finally {
@@ -883,8 +899,7 @@ public final class MpiCollective extends BackendCollective {
         long byteType = abi.byteType();
         enterCall("gather", null, null, n);
         try {
-            rc = (int) lib.gatherv.invokeExact(in, (int) n, byteType, out, vectorInts, vectorInts.asSlice(4L * size),
-                    byteType, root, comm);
+            rc = (int) lib.gatherv.invokeExact(in, (int) n, byteType, out, vectorInts, sendDisplInts, byteType, root, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, rooted("gather", n, root));
         } finally {
@@ -899,8 +914,7 @@ public final class MpiCollective extends BackendCollective {
         long byteType = abi.byteType();
         enterCall("scatter", null, null, n);
         try {
-            rc = (int) lib.scatterv.invokeExact(in, vectorInts, vectorInts.asSlice(4L * size), byteType, out, (int) n,
-                    byteType, root, comm);
+            rc = (int) lib.scatterv.invokeExact(in, vectorInts, sendDisplInts, byteType, out, (int) n, byteType, root, comm);
         } catch (Throwable t) {
             throw rethrow(t, name, rooted("scatter", n, root));
         } finally {

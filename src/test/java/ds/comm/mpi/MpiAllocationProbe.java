@@ -13,7 +13,8 @@ import java.lang.reflect.Method;
 /**
  * Rank program (run under mpirun by {@link MpiBackendTest}): after warm-up, how many bytes does
  * one allReduce allocate on the calling thread? Prints {@code ALLOC <path> <bytes per call>} per
- * path: built-in op on native memory, heap staging, BF16 widening, and the upcall user op.
+ * path: built-in op on native memory, heap staging, BF16 widening, the upcall user op, and the
+ * exchanges allToAll and allToAllV (its count exchange included) on native memory.
  * Lives with the tests; reaches {@code com.sun.management.ThreadMXBean} reflectively because the
  * tests compile inside module ds.comm, which does not read java.management (the ranks run on the
  * class path, where it is readable).
@@ -42,7 +43,11 @@ public final class MpiAllocationProbe {
             MemorySegment heap = MemorySegment.ofArray(new float[1024]);
             MemorySegment bf16 = MemorySegment.ofArray(new short[2048]);
             MemorySegment clean = arena.allocate(ValueLayout.JAVA_INT);
-            String[] paths = {"fp32-sum-native", "fp32-sum-heap", "bf16-sum-heap", "fp32-min-native-userop"};
+            exchangeOut = arena.allocate(4096, 64);
+            exchangeCounts = new long[w.size()];
+            java.util.Arrays.fill(exchangeCounts, 1024 / w.size());
+            String[] paths = {"fp32-sum-native", "fp32-sum-heap", "bf16-sum-heap", "fp32-min-native-userop",
+                    "alltoall-native", "alltoallv-native"};
             for (int i = 0; i < WARMUP_ROUNDS; i++) {
                 for (String path : paths) call(w, path, natives, heap, bf16);
             }
@@ -70,8 +75,14 @@ public final class MpiAllocationProbe {
         System.exit(0);
     }
 
+    /** The exchanges' output and counts (fp32 elements per peer), set up once. */
+    private static MemorySegment exchangeOut;
+    private static long[] exchangeCounts;
+
     private static void call(MpiCollective w, String path, MemorySegment natives, MemorySegment heap, MemorySegment bf16) {
         switch (path) {
+            case "alltoall-native" -> w.allToAll(natives, exchangeOut, ElementType.FP32);
+            case "alltoallv-native" -> w.allToAllV(natives, exchangeCounts, exchangeOut, exchangeCounts, ElementType.FP32);
             case "fp32-sum-native" -> w.allReduce(natives, ElementType.FP32, Combiner.SUM);
             case "fp32-sum-heap" -> w.allReduce(heap, ElementType.FP32, Combiner.SUM);
             case "bf16-sum-heap" -> w.allReduce(bf16, ElementType.BF16, Combiner.SUM);

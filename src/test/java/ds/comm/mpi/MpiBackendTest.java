@@ -80,7 +80,7 @@ class MpiBackendTest {
     }
 
     @Test
-    void allReduceAllocatesNothingPerCallOnAnyPathOnceCompiled() throws IOException {
+    void allReduceAndTheExchangesAllocateNothingPerCallOnAnyPathOnceCompiled() throws IOException {
         String exe = launcherOrSkip(MpiLaunch.Launcher.OPEN_MPI);
         // C2 (no TieredStopAtLevel): escape analysis is part of what is under test.
         MpiLaunch.Result r = MpiLaunch.ranks(MpiLaunch.Launcher.OPEN_MPI, exe, 2, List.of("-XX:+UseSerialGC"),
@@ -89,7 +89,7 @@ class MpiBackendTest {
         String out = r.output();
         assertEquals(0, r.exitCode(), out);
         List<String> lines = r.lines("ALLOC");
-        assertEquals(8, lines.size(), "4 paths x 2 ranks:\n" + out);
+        assertEquals(12, lines.size(), "6 paths x 2 ranks:\n" + out);
         for (String line : lines) {
             double bytesPerCall = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
             // < 1 B/call over 1,000 calls tolerates a one-off allocation (a deoptimisation), not a per-call one.
