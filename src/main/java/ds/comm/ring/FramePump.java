@@ -350,14 +350,25 @@ final class FramePump {
      * names this rank (a mismatch is between two ranks): then the neighbour that saw it is.
      */
     private CommFailure abortReceived(RingPass pass, int length) {
-        CommFailure.Kind failed = CommFailure.Kind.ofCode(FrameDescriptor.flags(recvHeader));
-        int culprit = FrameDescriptor.aux(recvHeader);
+        return abortFailure(recvHeader, recvBuffer, length, leftWorld, myWorld, group, pass.describe(), self);
+    }
+
+    /**
+     * The failure an abort frame from world rank {@code fromWorld} reports ({@code header}, and
+     * {@code length} bytes of explanation at the start of {@code detail}), as this rank
+     * ({@code myWorld}) reports it: the culprit the frame names, or the sender when it names this
+     * rank. Used for the ring link and the direct links alike.
+     */
+    static CommFailure abortFailure(ByteBuffer header, ByteBuffer detail, int length, int fromWorld, int myWorld,
+                                    String group, String operation, String self) {
+        CommFailure.Kind failed = CommFailure.Kind.ofCode(FrameDescriptor.flags(header));
+        int culprit = FrameDescriptor.aux(header);
         byte[] why = new byte[length];
-        recvBuffer.get(0, why);
+        detail.get(0, why);
         String explanation = new String(why, java.nio.charset.StandardCharsets.US_ASCII);
-        int blamed = culprit == myWorld ? leftWorld : culprit;
-        return failure(failed, blamed, pass, "world rank " + leftWorld + " aborted with " + failed
-                + (culprit >= 0 ? " blaming world rank " + culprit : "") + " [" + explanation + "]", null);
+        int blamed = culprit == myWorld ? fromWorld : culprit;
+        return new CommFailure(failed, blamed, group, operation, self + ": world rank " + fromWorld + " aborted with "
+                + failed + (culprit >= 0 ? " blaming world rank " + culprit : "") + " [" + explanation + "]", null);
     }
 
     /** Validates a complete received header against the expected frame; returns its payload length. */

@@ -360,15 +360,8 @@ final class MeshLinks implements AutoCloseable {
     }
 
     private CommFailure abortReceived(int q) {
-        ByteBuffer h = inHeader[q];
-        CommFailure.Kind failed = CommFailure.Kind.ofCode(FrameDescriptor.flags(h));
-        int culprit = FrameDescriptor.aux(h);
-        byte[] why = new byte[inAbort[q].position()];
-        inAbort[q].get(0, why);
-        String explanation = new String(why, java.nio.charset.StandardCharsets.US_ASCII);
-        int blamed = culprit == myWorld ? worldOf[q] : culprit;
-        return failure(failed, blamed, "world rank " + worldOf[q] + " aborted with " + failed
-                + (culprit >= 0 ? " blaming world rank " + culprit : "") + " [" + explanation + "]", null);
+        return FramePump.abortFailure(inHeader[q], inAbort[q], inAbort[q].position(), worldOf[q], myWorld, group,
+                pass.describe(), self);
     }
 
     private CommFailure mismatch(int q, String detail) {
