@@ -6,11 +6,16 @@ import ds.comm.Communicator;
 import ds.comm.DType;
 import ds.comm.ReduceOp;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -126,7 +131,8 @@ final class Bench {
                             how long this rank sat runnable but not running (scheduler) during
                             that iteration; reads /proc/thread-self/schedstat twice per call
               --cold        time from the first call after init(): no untimed warm-up calls at
-                            all (the first point then shows what a fresh process pays)
+                            all (the first point then shows what a fresh process pays); the
+                            bench's own loop code is compiled before init(), as a C loop's is
               --buffers B   copy: an ordinary native buffer (the all-reduce copies it through
                             shared memory; default). symmetric: the communicator's symmetric
                             tensor (Communicator.allocateSymmetric), reduced in place on SHM;
@@ -355,6 +361,7 @@ final class Bench {
         CommConfig.Builder cfg = CommConfig.builder();
         if (o.backend() != Backend.AUTO) cfg.backend(o.backend());
         int failures = 0;
+        if (o.decode() && o.cold()) OwnCode.warm(o);
         long initStart = System.nanoTime();
         try (Communicator comm = Communicator.init(cfg.build()); Arena arena = Arena.ofConfined()) {
             long initNanos = System.nanoTime() - initStart;
@@ -492,11 +499,8 @@ final class Bench {
          */
         private void refill(MemorySegment b, MemorySegment p) {
             long bytes = b.byteSize();
-            MemorySegment.copy(p, 0, b, 0, bytes);
-            if (o.collective() == Timed.ALLTOALL || o.collective() == Timed.SCATTER) {
-                long span = bytes * comm.size();
-                MemorySegment.copy(widePristine, 0, wideIn, 0, span);
-            }
+            boolean wide = o.collective() == Timed.ALLTOALL || o.collective() == Timed.SCATTER;
+            OwnCode.refill(b, p, widePristine, wideIn, wide ? bytes * comm.size() : 0);
         }
 
         /** The timed call of {@code --collective} on a buffer of {@code b.byteSize()} bytes (roots: rank 0). */
@@ -642,7 +646,7 @@ final class Bench {
                 long t0 = System.nanoTime();
                 call(type, op, b);
                 long t1 = System.nanoTime();
-                if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
+                if (it >= 0) OwnCode.record(times, it, t0, t1);
                 if (stalls != null) stalls.iterationEnds(it, computeStart, t0, t1);
                 if (check && bad == null && b.mismatch(e) >= 0) bad = wrong(type, op, b, e, it);
             }
@@ -797,6 +801,95 @@ final class Bench {
                     type.name().toLowerCase(Locale.ROOT), bytes, count, thresholdNanos / 1000);
             System.err.print(lines.toString().replace("# stall rank 0 ", "# stall rank " + rank + " "));
             System.err.flush();
+        }
+    }
+
+    /**
+     * The bench's own per-call code in a decode loop (refilling the activations, the compute,
+     * storing the time), and its warm-up before {@code init()} for {@code --cold}.
+     *
+     * <p>Why: {@code --cold} measures what ds-comm's first calls cost, against a C loop on Open
+     * MPI whose compute and bookkeeping are compiled before it starts. Run cold, the bench's own
+     * Java code (this class, {@link Pattern#fill}, the JDK's segment copy and stores it inlines)
+     * was interpreted at first and then compiled by C1 and C2 during the timed calls: -Xlog:jit
+     * showed about ten C2 compilations of it per rank inside the first 2 000 calls, each taking
+     * one of the 2 vCPUs from a spinning rank, and a rank whose compute ran slow made its peer
+     * wait inside the timed call. That is the bench's start-up, not ds-comm's; so, with
+     * {@code --cold}, the same methods run here first, on private memory, without any
+     * collective: ds-comm itself is as cold as {@code init()} leaves it.
+     *
+     * <p>The JDK's mapped and heap segment classes are loaded first ({@link #loadSegmentClasses}):
+     * C2 compiles segment access under the assumption that the segment classes loaded so far are
+     * the only ones, and {@code init()} loads both (it maps the SHM segment; the Vector API's
+     * fallbacks make heap segments). Without that, -Xlog:jit showed this warm-up's compiled
+     * {@code refill}, {@code record} and {@link Pattern}{@code ::put} "made not entrant: marked
+     * for deoptimization" inside {@code init()} and compiled again during the timed calls.
+     */
+    static final class OwnCode {
+        /** Iterations of the loop below: above C2's thresholds for each method it calls. */
+        static final int WARM_ITERATIONS = 20_000;
+        /** Fills of the pattern per type, for the same reason (each is one call per element). */
+        static final int WARM_FILLS = 8;
+
+        private OwnCode() {
+        }
+
+        /** Copies the pristine activations (and the exchanges' wide send side, {@code span} bytes) back. */
+        static void refill(MemorySegment b, MemorySegment p, MemorySegment widePristine, MemorySegment wideIn, long span) {
+            MemorySegment.copy(p, 0, b, 0, b.byteSize());
+            if (span > 0) MemorySegment.copy(widePristine, 0, wideIn, 0, span);
+        }
+
+        /** Stores one call's time, in microseconds, at index {@code it}. */
+        static void record(MemorySegment times, int it, long t0, long t1) {
+            times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
+        }
+
+        /**
+         * Loads every segment class a run meets: heap segments of each array type, and a mapped
+         * one (a 64-byte file in the temporary directory, deleted at once).
+         */
+        static void loadSegmentClasses() {
+            MemorySegment.ofArray(new byte[1]);
+            MemorySegment.ofArray(new short[1]);
+            MemorySegment.ofArray(new char[1]);
+            MemorySegment.ofArray(new int[1]);
+            MemorySegment.ofArray(new float[1]);
+            MemorySegment.ofArray(new long[1]);
+            MemorySegment.ofArray(new double[1]);
+            try {
+                Path file = Files.createTempFile("dscomm-bench-warm", ".bin");
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+                     Arena arena = Arena.ofConfined()) {
+                    ch.map(FileChannel.MapMode.READ_WRITE, 0, 64, arena).set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+                } finally {
+                    Files.deleteIfExists(file);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("bench warm-up: cannot map a temporary file", e);
+            }
+        }
+
+        /** Runs the decode loop's own code without a collective. */
+        static void warm(Options o) {
+            loadSegmentClasses();
+            long bytes = Math.max(8, o.sizes().stream().mapToLong(Long::longValue).max().orElse(8));
+            long computeNanos = o.computeMicros() * 1000L;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment b = arena.allocate(bytes, 64);
+                MemorySegment p = arena.allocate(bytes, 64);
+                MemorySegment times = arena.allocate(ValueLayout.JAVA_DOUBLE, 1024);
+                for (DType type : o.dtypes()) {
+                    for (int i = 0; i < WARM_FILLS; i++) Pattern.fill(p, type, o.ops().get(0), i, 0);
+                }
+                for (int it = 0; it < WARM_ITERATIONS; it++) {
+                    long computeStart = System.nanoTime();
+                    refill(b, p, MemorySegment.NULL, MemorySegment.NULL, 0);
+                    Compute.until(computeStart + computeNanos);
+                    long t0 = System.nanoTime();
+                    record(times, it & 1023, t0, System.nanoTime());
+                }
+            }
         }
     }
 
