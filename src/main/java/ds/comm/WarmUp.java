@@ -23,8 +23,8 @@ import java.util.concurrent.TimeUnit;
  * {@code init()} it becomes a one-time cost, logged.
  *
  * <p><b>What it does.</b> Real collectives with the peers, not private kernel runs: all-reduces
- * of every kind in the set at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn, a barrier
- * now and then, in rounds until {@link #COLLECTIVE_CALLS} are made and no rank's JIT has anything
+ * of every kind in the set at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn (the small
+ * size alone for the first {@link #PRELUDE_CALLS}), a barrier now and then, in rounds until {@link #COLLECTIVE_CALLS} are made and no rank's JIT has anything
  * left to compile ({@link JitActivity}), within {@link #BUDGET_NANOS}; twice on the way, one
  * all-reduce of every other element type and operation ({@link #touch}). Both halves of that were
  * measured (2 ranks, 2 vCPUs, interleaved runs):
@@ -60,6 +60,17 @@ final class WarmUp {
      * is left, not that the path has not reached C2's thresholds yet.
      */
     static final int COLLECTIVE_CALLS = 12_000;
+    /**
+     * Warm-up calls made at {@link #SMALL_BYTES} only, before the two sizes alternate. The Vector
+     * API's kernels start out interpreted (each vector operation a Java fallback that allocates),
+     * and stay so for the first seconds: the JIT raises its compile thresholds while its queue is
+     * long with the process's start-up, so a kernel was compiled only after ~2.5 s of warm-up
+     * (-Xlog:jit, 2 ranks on 2 vCPUs). Every such call of {@link #LARGE_BYTES} cost as much as 16
+     * small ones and counted once all the same. Measured, 6 runs each, interleaved: warm-up
+     * 5.3-7.4 s (mean 6.4) without, 4.5-7.2 s (mean 5.4) with 3 000 small calls first (6 000:
+     * no better); cold and steady decode alike.
+     */
+    static final int PRELUDE_CALLS = 3_000;
     /** Bytes of the short warm-up all-reduce. */
     static final long SMALL_BYTES = 4096;
     /**
@@ -214,8 +225,9 @@ final class WarmUp {
      * Rounds of all-reduces (16, 32, ... then {@link #ROUND_CALLS}), each followed by a vote, until
      * {@link #COLLECTIVE_CALLS} are made and no rank's JIT has had anything to compile in
      * {@link #QUIET_VOTES} votes in a row, or until some rank's {@link #BUDGET_NANOS} have passed.
-     * Every kind of the set, at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn, with a
-     * barrier now and then. Each vote is one MAX all-reduce of two flags (still busy, out of
+     * Every kind of the set, at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn (after
+     * {@link #PRELUDE_CALLS} small ones), with a barrier now and then. Each vote is one MAX
+     * all-reduce of two flags (still busy, out of
      * time) and the decision is taken from its result alone, so every rank stops after the same
      * call: a rank must never leave on a reason its peers did not see.
      *
@@ -242,7 +254,7 @@ final class WarmUp {
                 // all-reduces only deoptimised at a user's first barrier (CallDescriptor.word0's
                 // null-type branch, "unstable_if") and ran interpreted until C2 caught up again.
                 WarmUpSet.Kernel k = kinds.get((i >> 1) % kinds.size());
-                world.allReduce((i & 1) == 0 ? small : large, k.type(), k.op());
+                world.allReduce((i & 1) == 0 || calls < PRELUDE_CALLS ? small : large, k.type(), k.op());
                 if ((i & (BARRIER_EVERY - 1)) == 0) world.barrier();
             }
             calls += n;
