@@ -7,7 +7,8 @@
  * exports qualified to it alone: {@code topology} (the launcher detection, rendezvous and job
  * secret that {@code launch} and {@code doctor} share with the library, so that both read a
  * launcher's environment the same way) and {@code lanes} (the kernel width {@code doctor} and
- * {@code --version} report). No application module can read them.
+ * {@code --version} report, and the heap segment classes the bench loads before timing cold
+ * calls). No application module can read them.
  */
 @SuppressWarnings("module") // ds.comm.tool, the target of the qualified exports, is built after this module
 module ds.comm {

@@ -150,24 +150,6 @@ final class WarmUp {
         return Math.max(2, Math.min(64, ranksOnNode));
     }
 
-    /**
-     * Loads the JDK's heap segment classes before anything is compiled. C2 compiles the path
-     * under class-hierarchy assumptions ("these are the only segment classes"); the first heap
-     * segment of the process breaks them and every compiled method of the path is thrown away at
-     * once. The Vector API's interpreted fallbacks make heap segments, so a job's first call of
-     * another type (bf16 after the fp32 warm-up) did exactly that: -Xlog:class+load showed
-     * HeapMemorySegmentImpl loaded at that call, -XX:+PrintCompilation ~25 methods of the path
-     * "made not entrant: marked for deoptimization" at the same moment.
-     */
-    private static void loadEverySegmentClass() {
-        MemorySegment.ofArray(new byte[1]);
-        MemorySegment.ofArray(new short[1]);
-        MemorySegment.ofArray(new char[1]);
-        MemorySegment.ofArray(new int[1]);
-        MemorySegment.ofArray(new float[1]);
-        MemorySegment.ofArray(new long[1]);
-        MemorySegment.ofArray(new double[1]);
-    }
 
     /**
      * Elements of each all-reduce of {@link #touch}: odd, and more than one unrolled step of any
@@ -234,7 +216,8 @@ final class WarmUp {
      * @return the number of calls made
      */
     private long drive(Communicator world, Arena arena, long start) {
-        loadEverySegmentClass();
+        // Heap segments first: C2 must not compile the path assuming there are none (see there).
+        KernelWarmUp.loadHeapSegmentClasses();
         MemorySegment large = arena.allocate(LARGE_BYTES, 64);
         MemorySegment small = large.asSlice(0, SMALL_BYTES);
         MemorySegment vote = arena.allocate(ValueLayout.JAVA_INT, 2);

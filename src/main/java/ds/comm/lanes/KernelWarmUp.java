@@ -158,6 +158,26 @@ public final class KernelWarmUp {
     }
 
     /**
+     * Loads the JDK's heap segment classes before anything is compiled. C2 compiles segment
+     * access under class-hierarchy assumptions ("these are the only segment classes"); the first
+     * heap segment of the process breaks them and every compiled method that relied on it is
+     * thrown away at once. The Vector API's interpreted fallbacks make heap segments, so a job's
+     * first call of another type (bf16 after the fp32 warm-up) did exactly that: -Xlog:class+load
+     * showed HeapMemorySegmentImpl loaded at that call, -XX:+PrintCompilation ~25 methods of the
+     * collective path "made not entrant: marked for deoptimization" at the same moment. Called by
+     * the library's warm-up, and by the bench's before it compiles its own loop.
+     */
+    public static void loadHeapSegmentClasses() {
+        MemorySegment.ofArray(new byte[1]);
+        MemorySegment.ofArray(new short[1]);
+        MemorySegment.ofArray(new char[1]);
+        MemorySegment.ofArray(new int[1]);
+        MemorySegment.ofArray(new float[1]);
+        MemorySegment.ofArray(new long[1]);
+        MemorySegment.ofArray(new double[1]);
+    }
+
+    /**
      * Why this JVM cannot compile the kernels with vector intrinsics, or null if it can: without
      * C2 ({@code -XX:TieredStopAtLevel} below 4, {@code -Xint}) a warm-up would only burn its
      * budget, so callers skip it.

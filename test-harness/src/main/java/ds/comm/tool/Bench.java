@@ -5,6 +5,7 @@ import ds.comm.CommConfig;
 import ds.comm.Communicator;
 import ds.comm.DType;
 import ds.comm.ReduceOp;
+import ds.comm.lanes.KernelWarmUp;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -850,13 +851,7 @@ final class Bench {
          * one (a 64-byte file in the temporary directory, deleted at once).
          */
         static void loadSegmentClasses() {
-            MemorySegment.ofArray(new byte[1]);
-            MemorySegment.ofArray(new short[1]);
-            MemorySegment.ofArray(new char[1]);
-            MemorySegment.ofArray(new int[1]);
-            MemorySegment.ofArray(new float[1]);
-            MemorySegment.ofArray(new long[1]);
-            MemorySegment.ofArray(new double[1]);
+            KernelWarmUp.loadHeapSegmentClasses();
             try {
                 Path file = Files.createTempFile("dscomm-bench-warm", ".bin");
                 try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
