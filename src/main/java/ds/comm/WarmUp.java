@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p><b>What it does.</b> Real collectives with the peers, not private kernel runs: all-reduces
  * of every kind in the set at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn (the small
- * size alone for the first {@link #PRELUDE_CALLS}), a barrier now and then, in rounds until {@link #COLLECTIVE_CALLS} are made and no rank's JIT has anything
+ * size alone for the first {@link #PRELUDE_CALLS}), a barrier now and then, in rounds until
+ * {@link #COLLECTIVE_CALLS} are made and no rank's JIT has anything
  * left to compile ({@link JitActivity}), within {@link #BUDGET_NANOS}; twice on the way, one
  * all-reduce of every other element type and operation ({@link #touch}). Both halves of that were
  * measured (2 ranks, 2 vCPUs, interleaved runs):
@@ -150,7 +151,6 @@ final class WarmUp {
         return Math.max(2, Math.min(64, ranksOnNode));
     }
 
-
     /**
      * Elements of each all-reduce of {@link #touch}: odd, and more than one unrolled step of any
      * kernel at any width, so that both a kernel's loop and the scalar tail run.
@@ -209,9 +209,9 @@ final class WarmUp {
      * {@link #QUIET_VOTES} votes in a row, or until some rank's {@link #BUDGET_NANOS} have passed.
      * Every kind of the set, at {@link #SMALL_BYTES} and {@link #LARGE_BYTES} in turn (after
      * {@link #PRELUDE_CALLS} small ones), with a barrier now and then. Each vote is one MAX
-     * all-reduce of two flags (still busy, out of
-     * time) and the decision is taken from its result alone, so every rank stops after the same
-     * call: a rank must never leave on a reason its peers did not see.
+     * all-reduce of two flags (still busy, out of time) and the decision is taken from its result
+     * alone, so every rank stops after the same call: a rank must never leave on a reason its
+     * peers did not see.
      *
      * @return the number of calls made
      */
