@@ -216,7 +216,7 @@ final class WarmUp {
      * @return the number of calls made
      */
     private long drive(Communicator world, Arena arena, long start) {
-        // Heap segments first: C2 must not compile the path assuming there are none (see there).
+        // Heap segments first: C2 must not compile the path assuming there are none.
         KernelWarmUp.loadHeapSegmentClasses();
         MemorySegment large = arena.allocate(LARGE_BYTES, 64);
         MemorySegment small = large.asSlice(0, SMALL_BYTES);
