@@ -7,8 +7,9 @@
  * exports qualified to it alone: {@code topology} (the launcher detection, rendezvous and job
  * secret that {@code launch} and {@code doctor} share with the library, so that both read a
  * launcher's environment the same way) and {@code lanes} (the kernel width {@code doctor} and
- * {@code --version} report, and the heap segment classes the bench loads before timing cold
- * calls). No application module can read them.
+ * {@code --version} report, the heap segment classes the bench loads before timing cold
+ * calls, and {@code JitActivity}, whether the JIT is compiling, which the bench's untimed calls
+ * of each size wait for). No application module can read them.
  */
 @SuppressWarnings("module") // ds.comm.tool, the target of the qualified exports, is built after this module
 module ds.comm {

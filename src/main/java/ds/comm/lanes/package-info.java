@@ -9,7 +9,9 @@
  * API has no fp16 lane conversion, so {@code Fp16Blocks} stages fp16 through per-thread arrays,
  * where C2 vectorises {@code Float.float16ToFloat}/{@code floatToFloat16} itself; same order,
  * same bits. The bulk 16-bit float conversions the ring and MPI backends carry partial sums with
- * ({@code HalfFloats.widen}/{@code narrow}) go the same way ({@code HalfBlocks}). Depends on no
- * other ds-comm package.
+ * ({@code HalfFloats.widen}/{@code narrow}) go the same way ({@code HalfBlocks}). What the
+ * kernels' warm-ups need lives here too: {@code KernelWarmUp} (kernels on private buffers) and
+ * {@code JitActivity} (whether this JVM's JIT is still compiling, which the warm-up in
+ * {@code init()} and the tool's bench wait for). Depends on no other ds-comm package.
  */
 package ds.comm.lanes;

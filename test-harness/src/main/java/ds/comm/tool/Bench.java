@@ -5,6 +5,7 @@ import ds.comm.CommConfig;
 import ds.comm.Communicator;
 import ds.comm.DType;
 import ds.comm.ReduceOp;
+import ds.comm.lanes.JitActivity;
 import ds.comm.lanes.KernelWarmUp;
 
 import java.io.IOException;
@@ -63,6 +64,12 @@ final class Bench {
     static final long WARMUP_MIN_NANOS = 1_500_000_000L;
     /** No warm-up round starts after this much wall time, per (dtype, op): slow (oversubscribed) runs do not grow. */
     static final long WARMUP_NANOS = 2_000_000_000L;
+    /** Longest wait, per point, for the JIT to finish compiling that point's path ({@link #settle}). */
+    static final long SETTLE_NANOS = 3_000_000_000L;
+    /** Least untimed calls of a point's own size before the JIT's empty queue counts ({@link #settle}). */
+    static final int SETTLE_MIN_CALLS = 500;
+    /** ... or least time spent on them, for sizes whose calls are slow. */
+    static final long SETTLE_MIN_NANOS = 1_000_000_000L;
 
     static final String CSV_HEADER =
             "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective";
@@ -118,9 +125,10 @@ final class Bench {
               --op LIST     sum prod min max (default sum)
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
-              --warmup W    untimed iterations per point (default: iters / 5, at least 5), after
-                            3000 untimed small calls per dtype and op, then more up to
-                            15000 calls and 1.5 s (none started after 2 s); with W: 100 W
+              --warmup W    untimed iterations per point (default: iters / 5, at least 5, repeated
+                            while a rank's JIT compiles, up to 3 s), after 3000 untimed small
+                            calls per dtype and op, then more up to 15000 calls and 1.5 s (none
+                            started after 2 s); with W: 100 W, and W per point exactly
               --pattern P   sweep: refill, barrier, one timed call; an iteration's time is the
                             slowest rank's (default). decode: what a token pays: calls back to
                             back, no barrier, --compute-us of compute (refilling the buffer, then
@@ -394,6 +402,7 @@ final class Bench {
             // The JIT warm-up's "stop now" vote (a MAX over ranks, in fp64 like the other MAX calls).
             MemorySegment warmStop = arena.allocate(ValueLayout.JAVA_DOUBLE);
             JsonWriter json = new JsonWriter();
+            JitActivity jit = o.cold() ? null : JitActivity.forThisJvm();
             Workload work = new Workload(o, comm, buf, pristine, expected, times, allTimes, mySum, sums, json, wideIn, wideOut,
                     widePristine);
             if (!o.cold()) comm.allReduce(initMs, DType.FP64, ReduceOp.MAX);
@@ -432,6 +441,7 @@ final class Bench {
                         if (lead && !o.machine()) {
                             System.err.printf("\r[%d/%d] %s %s %s ...", ++done, points, type, op, Args.humanSize(bytes));
                         }
+                        if (!o.cold() && o.warmup() < 0) settle(work, comm, warmStop, jit, type, op, bytes, warm);
                         String bad = work.point(o.check(), type, op, bytes, iters, warm);
                         if (bad != null) {
                             failures++;
@@ -484,6 +494,32 @@ final class Bench {
             comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
             if (stop.get(ValueLayout.JAVA_DOUBLE, 0) != 0.0) return;
             work.point(false, type, op, bytes, 0, WARMUP_ROUND_CALLS);
+        }
+    }
+
+    /**
+     * Untimed rounds of one point's own size before it is timed, while any rank's JIT compiles
+     * ({@link JitActivity}), at most {@link #SETTLE_NANOS}: a size above the one-step limit runs a
+     * path (the chunked all-reduce, the ring's reduce-scatter) that the warm-up at the first size
+     * never ran, and its first point was timed while C2 compiled it (4 ranks over the ring, 1 MiB:
+     * mean 2-3x a later point of the same size; SHM 16 MiB p50 50-72 ms against 12-14 ms).
+     * The JIT queues a method only once its counters cross a threshold, so an empty queue right
+     * after the first calls of a size says little: the rounds go on for at least
+     * {@link #SETTLE_MIN_CALLS} calls or {@link #SETTLE_MIN_NANOS}, whichever comes first, then
+     * until the queue is empty. Rounds of {@code warm} calls; all ranks vote after each (a MAX,
+     * like the warm-up's), so all make the same calls. Without a JIT to ask, one round.
+     */
+    private static void settle(Workload work, Communicator comm, MemorySegment stop, JitActivity jit, DType type,
+                               ReduceOp op, long bytes, int warm) {
+        long start = System.nanoTime();
+        for (int calls = warm; ; calls += warm) {
+            work.point(false, type, op, bytes, 0, warm);
+            long spent = System.nanoTime() - start;
+            boolean young = calls < SETTLE_MIN_CALLS && spent < SETTLE_MIN_NANOS;
+            boolean enough = jit == null || !young && !jit.compiling() || spent >= SETTLE_NANOS;
+            stop.set(ValueLayout.JAVA_DOUBLE, 0, enough ? 0.0 : 1.0);
+            comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
+            if (stop.get(ValueLayout.JAVA_DOUBLE, 0) == 0.0) return;
         }
     }
 

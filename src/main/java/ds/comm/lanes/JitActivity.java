@@ -1,4 +1,4 @@
-package ds.comm;
+package ds.comm.lanes;
 
 import java.lang.management.ManagementFactory;
 import javax.management.JMException;
@@ -6,8 +6,9 @@ import javax.management.MBeanServer;
 import javax.management.ObjectName;
 
 /**
- * Whether this JVM's JIT is compiling right now: the signal {@link WarmUp} runs its collective
- * calls until.
+ * Whether this JVM's JIT is compiling right now: the signal the library's warm-up inside
+ * {@code init()} runs its collective calls until, and the tool's bench its untimed calls of each
+ * point (so that no point is timed while C2 still compiles the path of its size).
  *
  * <h2>Why ask the JIT, not a clock</h2>
  * The warm-up used to stop after a fixed number of calls, and on the project's 2-vCPU machine C2
@@ -26,7 +27,7 @@ import javax.management.ObjectName;
  * never a correctness condition: the text format is HotSpot's and is parsed leniently (any line
  * naming a task counts as busy).
  */
-final class JitActivity {
+public final class JitActivity {
 
     private static final String[] SIGNATURE = {String[].class.getName()};
 
@@ -39,7 +40,7 @@ final class JitActivity {
     }
 
     /** The JIT of this JVM, or null when it cannot be asked. */
-    static JitActivity forThisJvm() {
+    public static JitActivity forThisJvm() {
         try {
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
             ObjectName command = new ObjectName("com.sun.management:type=DiagnosticCommand");
@@ -52,7 +53,7 @@ final class JitActivity {
     }
 
     /** Whether a compilation is in progress or queued; true when the question fails. */
-    boolean compiling() {
+    public boolean compiling() {
         try {
             return compiling(queueText());
         } catch (JMException | RuntimeException e) {

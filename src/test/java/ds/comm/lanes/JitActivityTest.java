@@ -1,4 +1,4 @@
-package ds.comm;
+package ds.comm.lanes;
 
 import org.junit.jupiter.api.Test;
 
