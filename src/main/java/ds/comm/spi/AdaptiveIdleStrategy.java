@@ -104,7 +104,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
      * microsecond spun is taken from the core a queued peer needs. Measured on 2 vCPUs (3 and 4
      * ranks, the barrier-separated sweep, interleaved): a spin allowed to learn up to 8 us (it
      * did: a wait ended by a yield looks "missed by little") gave 4 KiB medians of 26-40 us, a
-     * 1 us ceiling 10-19 us, this one 9-13 us; 64 KiB 51-80, 44-58 and 38-52 us.
+     * 1 us ceiling 8-19 us, this one 9-13 us; 64 KiB 51-80, 44-58 and 38-52 us.
      */
     public static final long OVERSUBSCRIBED_SPIN_NANOS = 250;
     /** Yields between the spin and the block phase: cheap, and they let a peer on our core run. */
