@@ -125,10 +125,11 @@ final class Bench {
               --op LIST     sum prod min max (default sum)
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
-              --warmup W    untimed iterations per point (default: iters / 5, at least 5, repeated
+              --warmup W    untimed iterations per point (default: iters / 5, at least 5; before
+                            them, untimed calls of the point's size, at least 500 or 1 s, then
                             while a rank's JIT compiles, up to 3 s), after 3000 untimed small
                             calls per dtype and op, then more up to 15000 calls and 1.5 s (none
-                            started after 2 s); with W: 100 W, and W per point exactly
+                            started after 2 s); with W: 100 W, and exactly W per point
               --pattern P   sweep: refill, barrier, one timed call; an iteration's time is the
                             slowest rank's (default). decode: what a token pays: calls back to
                             back, no barrier, --compute-us of compute (refilling the buffer, then
