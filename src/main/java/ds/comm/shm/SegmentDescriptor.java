@@ -276,6 +276,30 @@ final class SegmentDescriptor {
         setWordRelease(s, STATE_OFFSET, state);
     }
 
+    /** Marks the segment FAILED, first recording why ({@link #BLAME_OFFSET}: kind code and blamed world rank). */
+    static void failedRelease(MemorySegment s, int kindCode, int blamedWorldRank) {
+        setWord(s, BLAME_OFFSET, ((long) kindCode << 32) | ((blamedWorldRank + 1L) & 0xFFFF_FFFFL));
+        stateRelease(s, STATE_FAILED);
+    }
+
+    /**
+     * The kind code a FAILED segment recorded, or -1 while it is not FAILED; call
+     * {@link #blamedWorldRank} after it. The acquire of STATE orders the plain BLAME read after
+     * the owner's write.
+     */
+    static int failedKindAcquire(MemorySegment s) {
+        return stateAcquire(s) == STATE_FAILED ? (int) (getWord(s, BLAME_OFFSET) >>> 32) : -1;
+    }
+
+    /**
+     * The world rank a FAILED segment blamed, or -1 when none or out of range (the word is a
+     * peer's: only ever used to name a rank, never as an offset or a length).
+     */
+    static int blamedWorldRank(MemorySegment s) {
+        long blamed = (getWord(s, BLAME_OFFSET) & 0xFFFF_FFFFL) - 1;
+        return blamed >= 0 && blamed < 65_536 ? (int) blamed : -1;
+    }
+
     static long heartbeatAcquire(MemorySegment s) {
         return getWordAcquire(s, HEARTBEAT_OFFSET);
     }

@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.concurrent.locks.LockSupport;
 
 import static ds.comm.shm.CallDescriptor.ALGORITHM_CHUNKED;
 import static ds.comm.shm.CallDescriptor.ALGORITHM_NONE;
@@ -224,12 +225,50 @@ public final class ShmCollective extends BackendCollective {
         } catch (RuntimeException | Error e) {
             if (created) {
                 HeartbeatPacer.instance().unregister(segments[rank]); // before the arena closes
-                SegmentDescriptor.stateRelease(segments[rank], SegmentDescriptor.STATE_FAILED);
+                if (e instanceof CommFailure f && f.kind() == CommFailure.Kind.PEER_LOST && f.peerRank() >= 0) {
+                    // Leave the verdict where peers still opening look: a peer that arrives after
+                    // this process has exited finds two ranks gone and no file of either, and
+                    // could only guess which one was lost first.
+                    SegmentDescriptor.failedRelease(segments[rank], f.kind().code(), f.peerRank());
+                    lingerForPeers();
+                } else {
+                    SegmentDescriptor.stateRelease(segments[rank], SegmentDescriptor.STATE_FAILED);
+                }
                 SegmentFile.deleteQuietly(ownPath);
             }
             arena.close();
             throw e;
         }
+    }
+
+    /**
+     * How long a rank whose open failed because a peer was lost keeps its FAILED segment, with
+     * the verdict, before it unlinks it: peers that start opening in that time attach it and name
+     * the lost rank at once (RankKillTest, a rank killed during open: the last survivor to arrive
+     * came 117 ms after the first had failed, found neither file and named the survivor).
+     */
+    static final long FAILED_OPEN_LINGER_NANOS = 300_000_000L;
+
+    private static void lingerForPeers() {
+        long end = System.nanoTime() + FAILED_OPEN_LINGER_NANOS;
+        for (long left = FAILED_OPEN_LINGER_NANOS; left > 0 && !Thread.currentThread().isInterrupted();
+             left = end - System.nanoTime()) {
+            LockSupport.parkNanos(Math.min(left, 10_000_000L));
+        }
+    }
+
+    /**
+     * Throws when the peer's segment says it failed its own open because a rank was lost: that
+     * rank is the one to name (not the failed peer, whose process may be gone by now too).
+     */
+    private static void failIfPeerFailedOpening(GroupSpec group, int p, MemorySegment peer) {
+        if (SegmentDescriptor.failedKindAcquire(peer) != CommFailure.Kind.PEER_LOST.code()) return;
+        int blamed = SegmentDescriptor.blamedWorldRank(peer);
+        if (blamed < 0 || blamed == group.myWorldRank()) return;
+        throw new CommFailure(CommFailure.Kind.PEER_LOST, blamed, group.name(), "open",
+                "rank " + group.myIndex() + " (world " + group.myWorldRank() + "): world rank " + blamed
+                        + " was lost (reported by group rank " + p + ", world " + group.worldRank(p)
+                        + ", which failed opening the group)", null);
     }
 
     /** Whether a scan cut short has been reported: once per process is enough to explain it. */
@@ -278,6 +317,7 @@ public final class ShmCollective extends BackendCollective {
                         segments[p] = a.segment();
                         pending--;
                         progress = true;
+                        failIfPeerFailedOpening(group, p, segments[p]);
                     }
                     case SegmentFile.NotYet n -> {
                         why[p] = n.why();
@@ -292,6 +332,9 @@ public final class ShmCollective extends BackendCollective {
             }
             if (now - nextLivenessCheck >= 0) {
                 nextLivenessCheck = now + StepSequencer.LIVENESS_CHECK_NANOS;
+                for (int p = 0; p < size; p++) {
+                    if (p != rank && segments[p] != null) failIfPeerFailedOpening(group, p, segments[p]);
+                }
                 for (int p = 0; p < size; p++) {
                     if (segments[p] == null && processes[p] != null && processes[p].knownGone()) {
                         throw new CommFailure(CommFailure.Kind.PEER_LOST, group.worldRank(p), group.name(), "open",

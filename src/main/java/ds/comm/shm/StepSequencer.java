@@ -344,9 +344,7 @@ final class StepSequencer {
      * the same lost rank instead of this one.
      */
     void markFailed(CommFailure.Kind kind, int blamedWorldRank) {
-        long blame = ((long) kind.code() << 32) | ((blamedWorldRank + 1L) & 0xFFFF_FFFFL);
-        setWord(own, BLAME_OFFSET, blame);
-        stateRelease(own, STATE_FAILED);
+        failedRelease(own, kind.code(), blamedWorldRank);
         if (futex) wakeSleepers();
     }
 
@@ -404,20 +402,18 @@ final class StepSequencer {
         if (state == STATE_FAILED) {
             // Plain read: the acquire of STATE ordered it after the peer's write. Range-checked,
             // used only for the message and the blamed rank.
-            long blame = getWord(segments[p], BLAME_OFFSET);
-            int kind = (int) (blame >>> 32);
-            long blamed = (blame & 0xFFFF_FFFFL) - 1;
-            if (kind == CommFailure.Kind.PEER_LOST.code() && blamed >= 0 && blamed < 65_536
-                    && blamed != group.myWorldRank()) {
-                return new CommFailure(CommFailure.Kind.PEER_LOST, (int) blamed, group.name(), operation(),
+            int kind = (int) (getWord(segments[p], BLAME_OFFSET) >>> 32);
+            int blamed = blamedWorldRank(segments[p]);
+            if (kind == CommFailure.Kind.PEER_LOST.code() && blamed >= 0 && blamed != group.myWorldRank()) {
+                return new CommFailure(CommFailure.Kind.PEER_LOST, blamed, group.name(), operation(),
                         "world rank " + blamed + " was lost (reported by group rank " + p + ", world "
                                 + group.worldRank(p) + ", which failed before reaching step " + step + ")", null);
             }
-            if (kind == CommFailure.Kind.MISMATCH.code() && blamed >= 0 && blamed < 65_536) {
+            if (kind == CommFailure.Kind.MISMATCH.code() && blamed >= 0) {
                 // The reporter names the other party of the mismatch; if that is this rank, the
                 // party to name here is the reporter.
                 boolean me = blamed == group.myWorldRank();
-                return new CommFailure(CommFailure.Kind.MISMATCH, me ? group.worldRank(p) : (int) blamed, group.name(),
+                return new CommFailure(CommFailure.Kind.MISMATCH, me ? group.worldRank(p) : blamed, group.name(),
                         operation(), "group rank " + p + " (world " + group.worldRank(p) + ") found its call mismatched with "
                         + (me ? "this rank's" : "world rank " + blamed + "'s") + " and failed before reaching step " + step, null);
             }

@@ -123,6 +123,52 @@ class ShmSegmentLifecycleTest {
     }
 
     @Test
+    void aRankArrivingAfterASurvivorFailedItsOpenNamesTheLostRankNotTheSurvivor() throws Exception {
+        // World 8 dies before creating its segment; world 3 finds out, fails its open and (in a
+        // real job) exits. World 7 comes later and sees both 3 and 8 gone: only 3's verdict,
+        // left in its segment while it lingers, says which one was lost.
+        Process quick = new ProcessBuilder("true").start();
+        ProcessIdentity dead = new ProcessIdentity(quick.pid(), ProcessIdentity.startMillisOf(quick.toHandle()),
+                ProcessIdentity.ownPidNamespace());
+        assertTrue(quick.waitFor(10, TimeUnit.SECONDS));
+        int[] members = {3, 7, 8};
+        GroupSpec first = ranks.group("w", members, 0);
+        CompletableFuture<CommFailure> firstFailure = CompletableFuture.supplyAsync(() -> assertThrows(CommFailure.class,
+                () -> ShmCollective.open(first, ranks.settings(20_000), Reducers.scalar(),
+                        new ProcessIdentity[] {ProcessIdentity.current(), ProcessIdentity.current(), dead})));
+        Path firstFile = SegmentFile.path(ranks.dir, first, 0);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!failedOnDisk(firstFile) && System.nanoTime() < deadline) Thread.sleep(1);
+        assertTrue(failedOnDisk(firstFile), "world 3 marked its segment FAILED");
+
+        // World 7's view: world 3's process is gone too (the dead pid stands for it).
+        long start = System.nanoTime();
+        CommFailure late = assertThrows(CommFailure.class, () -> ShmCollective.open(ranks.group("w", members, 1),
+                ranks.settings(20_000), Reducers.scalar(), new ProcessIdentity[] {dead, ProcessIdentity.current(), dead}));
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertEquals(CommFailure.Kind.PEER_LOST, late.kind(), late.getMessage());
+        assertEquals(8, late.peerRank(), late.getMessage());
+        assertTrue(late.getMessage().contains("reported by group rank 0, world 3"), late.getMessage());
+        assertTrue(millis < 2_000, "named after " + millis + " ms");
+
+        CommFailure early = firstFailure.get(10, TimeUnit.SECONDS);
+        assertEquals(CommFailure.Kind.PEER_LOST, early.kind(), early.getMessage());
+        assertEquals(8, early.peerRank(), early.getMessage());
+        assertFalse(Files.exists(firstFile), "the failed rank unlinked its file after lingering");
+    }
+
+    /** Whether the segment file exists and its STATE word says FAILED. */
+    private static boolean failedOnDisk(Path file) throws IOException {
+        if (!Files.exists(file) || Files.size(file) < ShmRanks.SMALL_SHM_BYTES) return false;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ); Arena a = Arena.ofConfined()) {
+            MemorySegment s = ch.map(FileChannel.MapMode.READ_ONLY, 0, ShmRanks.SMALL_SHM_BYTES, a);
+            return SegmentDescriptor.stateAcquire(s) == SegmentDescriptor.STATE_FAILED;
+        } catch (IOException e) {
+            return false;   // unlinked between the two looks
+        }
+    }
+
+    @Test
     void collectiveTimesOutNamingThePeerThatNeverArrived() throws Exception {
         CountDownLatch failed = new CountDownLatch(1);
         List<CommFailure> failures = ShmRanks.onThreads(2, 20_000, rank -> {
