@@ -117,8 +117,12 @@ final class RendezvousClient {
             } catch (IOException e) {
                 // Reset or broken pipe before rank 0's authenticated answer: under a flood, rank 0
                 // evicting this connection looks exactly like this. Nothing proves it was rank 0.
+                // After our HELLO it is also what a refused proof looks like when rank 0 hangs up
+                // with our bytes still unread (the kernel resets instead of closing): say so, as
+                // for the orderly close in awaitAnswer.
                 last = new Unanswered("the connection to " + where + " broke before rank 0's authenticated answer ("
-                        + e + ")", helloSent);
+                        + e + ")" + (helloSent ? ": rank 0 failed or was stopped, or it refused this rank's"
+                        + " authentication (do all ranks have the same " + JobSecret.ENV + "?)" : ""), helloSent);
             }
             if (ownServerDone.getAsBoolean()) {
                 throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()

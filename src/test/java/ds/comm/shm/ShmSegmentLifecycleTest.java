@@ -90,10 +90,7 @@ class ShmSegmentLifecycleTest {
 
     @Test
     void aPeerWhoseProcessExitedBeforeCreatingItsSegmentIsNamedLongBeforeTheTimeout() throws Exception {
-        Process quick = new ProcessBuilder("true").start();
-        ProcessIdentity dead = new ProcessIdentity(quick.pid(), ProcessIdentity.startMillisOf(quick.toHandle()),
-                ProcessIdentity.ownPidNamespace());
-        assertTrue(quick.waitFor(10, TimeUnit.SECONDS));
+        ProcessIdentity dead = exitedProcess();
         Process sleeper = new ProcessBuilder("sleep", "30").start();
         try {
             ProcessIdentity alive = new ProcessIdentity(sleeper.pid(), ProcessIdentity.startMillisOf(sleeper.toHandle()),
@@ -127,10 +124,7 @@ class ShmSegmentLifecycleTest {
         // World 8 dies before creating its segment; world 3 finds out, fails its open and (in a
         // real job) exits. World 7 comes later and sees both 3 and 8 gone: only 3's verdict,
         // left in its segment while it lingers, says which one was lost.
-        Process quick = new ProcessBuilder("true").start();
-        ProcessIdentity dead = new ProcessIdentity(quick.pid(), ProcessIdentity.startMillisOf(quick.toHandle()),
-                ProcessIdentity.ownPidNamespace());
-        assertTrue(quick.waitFor(10, TimeUnit.SECONDS));
+        ProcessIdentity dead = exitedProcess();
         int[] members = {3, 7, 8};
         GroupSpec first = ranks.group("w", members, 0);
         CompletableFuture<CommFailure> firstFailure = CompletableFuture.supplyAsync(() -> assertThrows(CommFailure.class,
@@ -155,6 +149,15 @@ class ShmSegmentLifecycleTest {
         assertEquals(CommFailure.Kind.PEER_LOST, early.kind(), early.getMessage());
         assertEquals(8, early.peerRank(), early.getMessage());
         assertFalse(Files.exists(firstFile), "the failed rank unlinked its file after lingering");
+    }
+
+    /** The identity of a process of this pid namespace that has exited. */
+    private static ProcessIdentity exitedProcess() throws Exception {
+        Process quick = new ProcessBuilder("true").start();
+        ProcessIdentity dead = new ProcessIdentity(quick.pid(), ProcessIdentity.startMillisOf(quick.toHandle()),
+                ProcessIdentity.ownPidNamespace());
+        assertTrue(quick.waitFor(10, TimeUnit.SECONDS));
+        return dead;
     }
 
     /** Whether the segment file exists and its STATE word says FAILED. */

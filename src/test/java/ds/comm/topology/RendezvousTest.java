@@ -160,6 +160,33 @@ class RendezvousTest {
         }
     }
 
+    @Test
+    void aRankZeroThatResetsTheConnectionAfterTheHelloIsReportedWithTheSecretHint() throws Exception {
+        // What a rank with another DSCOMM_JOB_SECRET sees when rank 0 refuses its proof and hangs
+        // up before reading all of it: a reset, not an orderly end of stream.
+        try (ServerSocket fake = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            var one = rank(env(1, 2, fake.getLocalPort(), TimeUnit.SECONDS.toNanos(5)), "n", 0);
+            try (Socket s = fake.accept()) {
+                ByteBuffer challenge = RendezvousCodec.challenge(JobSecret.nonce());
+                s.getOutputStream().write(challenge.array(), challenge.arrayOffset() + challenge.position(),
+                        challenge.remaining());
+                s.getOutputStream().flush();
+                s.setSoTimeout(300);
+                try {
+                    while (s.getInputStream().read() >= 0) {
+                        // take the HELLO and proof until the rank waits for an answer
+                    }
+                } catch (java.net.SocketTimeoutException waiting) {
+                    // the rank has sent everything and waits
+                }
+                s.setSoLinger(true, 0);   // close with a reset
+            }
+            fake.close();
+            String m = failureOf(one).getMessage();
+            assertTrue(m.contains("broke before rank 0's authenticated answer") && m.contains(JobSecret.ENV), m);
+        }
+    }
+
     /** Starts one rank on its own thread, reading the launcher's ledger of exits. */
     private static CompletableFuture<Topology> rank(LaunchEnv env, LaunchLedger ledger) {
         CompletableFuture<Topology> f = new CompletableFuture<>();
