@@ -113,16 +113,17 @@ final class RendezvousClient {
                 helloSent = true;
                 return awaitAnswer(env, socket, in, self, where, deadline, secret, serverNonce, clientNonce);
             } catch (Unanswered e) {
-                last = e;
+                last = moreTelling(last, e);
             } catch (IOException e) {
                 // Reset or broken pipe before rank 0's authenticated answer: under a flood, rank 0
                 // evicting this connection looks exactly like this. Nothing proves it was rank 0.
                 // After our HELLO it is also what a refused proof looks like when rank 0 hangs up
                 // with our bytes still unread (the kernel resets instead of closing): say so, as
                 // for the orderly close in awaitAnswer.
-                last = new Unanswered("the connection to " + where + " broke before rank 0's authenticated answer ("
-                        + e + ")" + (helloSent ? ": rank 0 failed or was stopped, or it refused this rank's"
-                        + " authentication (do all ranks have the same " + JobSecret.ENV + "?)" : ""), helloSent);
+                last = moreTelling(last, new Unanswered("the connection to " + where
+                        + " broke before rank 0's authenticated answer (" + e + ")" + (helloSent
+                        ? ": rank 0 failed or was stopped, or it refused this rank's authentication (do all ranks"
+                        + " have the same " + JobSecret.ENV + "?)" : ""), helloSent));
             }
             if (ownServerDone.getAsBoolean()) {
                 throw new RendezvousException(RendezvousException.Cause.LOST, 0, "rank " + env.rank()
@@ -131,6 +132,15 @@ final class RendezvousClient {
             LockSupport.parkNanos(Math.min(pause, Math.max(0, deadline - System.nanoTime())));
             pause = Math.min(2 * pause, MAX_BACKOFF_NANOS);
         }
+    }
+
+    /**
+     * Which of two unanswered attempts to report: one that ended after rank 0 had our HELLO says
+     * more than a later one that ended before it (a full suite run: the first attempt's refused
+     * proof, then a reset before the next challenge, and the error named only the reset).
+     */
+    private static Unanswered moreTelling(Unanswered before, Unanswered now) {
+        return before != null && before.afterHello && !now.afterHello ? before : now;
     }
 
     /**
