@@ -288,7 +288,12 @@ final class SegmentDescriptor {
      * the owner's write.
      */
     static int failedKindAcquire(MemorySegment s) {
-        return stateAcquire(s) == STATE_FAILED ? (int) (getWord(s, BLAME_OFFSET) >>> 32) : -1;
+        return stateAcquire(s) == STATE_FAILED ? blameKind(s) : -1;
+    }
+
+    /** The kind code of a FAILED segment's BLAME word; read only after STATE=FAILED was acquired. */
+    static int blameKind(MemorySegment s) {
+        return (int) (getWord(s, BLAME_OFFSET) >>> 32);
     }
 
     /**

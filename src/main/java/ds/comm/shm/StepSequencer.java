@@ -402,7 +402,7 @@ final class StepSequencer {
         if (state == STATE_FAILED) {
             // Plain read: the acquire of STATE ordered it after the peer's write. Range-checked,
             // used only for the message and the blamed rank.
-            int kind = (int) (getWord(segments[p], BLAME_OFFSET) >>> 32);
+            int kind = blameKind(segments[p]);
             int blamed = blamedWorldRank(segments[p]);
             if (kind == CommFailure.Kind.PEER_LOST.code() && blamed >= 0 && blamed != group.myWorldRank()) {
                 return new CommFailure(CommFailure.Kind.PEER_LOST, blamed, group.name(), operation(),
