@@ -40,8 +40,10 @@ import java.nio.ByteBuffer;
  * identify the collective: a receiver compares them with its own call and reports a
  * {@link CommFailure.Kind#MISMATCH} naming the field that differs. {@code frame index} and
  * {@code payload length} are fully determined by those fields, so they only differ when a peer
- * is broken or hostile; the payload length is checked before a single payload byte is read, so
- * no frame can make the receiver allocate or write out of bounds.
+ * is broken or hostile; the payload length is checked before a single payload byte is stored
+ * (a receiver reads a small payload together with its header, but never more bytes than the
+ * header plus the payload its own call expects), so no frame can make the receiver allocate or
+ * write out of bounds.
  *
  * <p>An {@link #KIND_ABORT abort frame} tells the right neighbour that this rank failed:
  * {@code flags} holds the failure kind, {@code aux} the world rank to blame (or -1), the payload

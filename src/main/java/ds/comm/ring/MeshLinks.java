@@ -36,7 +36,7 @@ import java.util.function.IntFunction;
  * part sends the same block, behind the same {@link FrameDescriptor} header (kind
  * {@link FrameDescriptor#KIND_ALL_REDUCE_DIRECT}, frame 0), to the N-2 other ranks and receives
  * theirs, each header checked field by field and its payload length bounds-checked before a
- * byte of payload is read. {@link FramePump} drives both parts in one loop and one selector.
+ * byte of payload is stored. {@link FramePump} drives both parts in one loop and one selector.
  * The reduction afterwards is the small algorithm's: every rank reduces the N blocks locally in
  * rank order 0..N-1, so the bits are exactly those of the ring all-gather it replaces.
  *
@@ -49,8 +49,10 @@ import java.util.function.IntFunction;
  *
  * <h2>Memory</h2>
  * One staging region (header + the largest small block) shared by all outgoing links, each with
- * its own {@link ByteBuffer} view (own position); received payloads go straight into the
- * group's gather blocks. Everything is allocated when the group opens: a call allocates nothing.
+ * its own {@link ByteBuffer} view (own position). Per incoming link a head buffer of header +
+ * {@link FramePump#EAGER_PAYLOAD_BYTES}: blocks that small arrive with their header in one read
+ * and are copied into the group's gather blocks; larger ones are read straight into them.
+ * Everything is allocated when the group opens: a call allocates nothing.
  */
 final class MeshLinks implements AutoCloseable {
 
@@ -121,7 +123,9 @@ final class MeshLinks implements AutoCloseable {
             }
             if (q != rank && q != (rank - 1 + n) % n) {
                 expectsIn[q] = true;
-                inHeader[q] = ByteBuffer.allocateDirect(FrameDescriptor.HEADER_LENGTH).order(ByteOrder.BIG_ENDIAN);
+                // Header and, for blocks of at most FramePump.EAGER_PAYLOAD_BYTES, the payload in one read.
+                inHeader[q] = ByteBuffer.allocateDirect(FrameDescriptor.HEADER_LENGTH + FramePump.EAGER_PAYLOAD_BYTES)
+                        .order(ByteOrder.BIG_ENDIAN);
                 inPayload[q] = blocks.asByteBuffer();
                 inAbort[q] = ByteBuffer.allocateDirect(FramePump.MAX_ABORT_DETAIL);
             }
@@ -182,7 +186,7 @@ final class MeshLinks implements AutoCloseable {
                 outPending++;
             }
             if (expectsIn[q]) {
-                inHeader[q].clear();
+                inHeader[q].clear().limit(FrameDescriptor.HEADER_LENGTH + FramePump.eagerPayload(blockBytes));
                 long from = q * blockBytes;
                 inPayload[q].limit((int) (from + blockBytes)).position((int) from);
                 inState[q] = 0;
@@ -226,7 +230,7 @@ final class MeshLinks implements AutoCloseable {
         boolean progress = false;
         if (inState[q] == 0) {
             progress = read(q, inHeader[q]) > 0;
-            if (inHeader[q].hasRemaining()) return progress;
+            if (inHeader[q].position() < FrameDescriptor.HEADER_LENGTH) return progress;
             ByteBuffer h = inHeader[q];
             if (FrameDescriptor.magic(h) == FrameDescriptor.MAGIC && FrameDescriptor.kind(h) == FrameDescriptor.KIND_ABORT) {
                 long length = FrameDescriptor.payloadLength(h);
@@ -244,6 +248,7 @@ final class MeshLinks implements AutoCloseable {
                 }
                 inState[q] = 1;
             }
+            FramePump.takeEarlyPayload(h, inState[q] == 1 ? inPayload[q] : inAbort[q]);
         }
         ByteBuffer target = inState[q] == 1 ? inPayload[q] : inAbort[q];
         if (target.hasRemaining() && read(q, target) > 0) progress = true;

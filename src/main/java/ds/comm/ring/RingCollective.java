@@ -47,9 +47,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <h2>Resources</h2>
  * All buffers are allocated once at {@link #open}: a send staging buffer and a receive buffer of
- * one chunk, an fp32 scratch chunk, the reduce-scatter banks (see {@link ReducingPass}) and N
- * blocks of {@code smallMessageBytes} for the small algorithm. Payloads that need no reduction
- * are sent from and received into the caller's native segments directly, through
+ * one chunk, a head buffer for a header and a small payload read together
+ * ({@link FramePump#EAGER_PAYLOAD_BYTES}), an fp32 scratch chunk, the reduce-scatter banks (see
+ * {@link ReducingPass}) and N blocks of {@code smallMessageBytes} for the small algorithm.
+ * Payloads that need no reduction are sent from and received into the caller's native segments
+ * directly (those of at most {@code EAGER_PAYLOAD_BYTES} copied from the head buffer), through
  * {@link java.nio.ByteBuffer} views cached per segment instance ({@code SegmentView}). Calls
  * allocate nothing as long as callers reuse their segments (a new segment instance costs one
  * small view object the first time it is seen). Besides its two data connections a group rank
@@ -121,7 +123,7 @@ public final class RingCollective extends ComposingCollective {
         int bankChunks = size <= 2 ? 1 : Math.max(1, BANK_CHUNK_BUDGET / size);
         this.arena = Arena.ofShared();
         MemorySegment send = arena.allocate(FrameDescriptor.HEADER_LENGTH + chunk, 64);
-        MemorySegment recvHeader = arena.allocate(FrameDescriptor.HEADER_LENGTH, 64);
+        MemorySegment recvHeader = arena.allocate(FrameDescriptor.HEADER_LENGTH + FramePump.EAGER_PAYLOAD_BYTES, 64);
         MemorySegment recv = arena.allocate(chunk, 64);
         MemorySegment scratch = arena.allocate(chunk, 64);
         MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
