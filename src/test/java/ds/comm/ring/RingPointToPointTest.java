@@ -114,6 +114,34 @@ class RingPointToPointTest {
     }
 
     @Test
+    void smallMessagesOfTheWrongSizeFailOnBothSidesWhicheverIsLarger() throws Exception {
+        // Both sizes small enough to travel with the header: the receiver reads at most what it
+        // expects, whether the message is shorter or longer, and both name both sizes.
+        long[][] sentAndPosted = {{100, 300}, {300, 100}, {16_000, 8}};
+        for (long[] pair : sentAndPosted) {
+            try (RingCluster cluster = new RingCluster(2)) {
+                RingCollective[] world = cluster.openWorld(SETTINGS);
+                try {
+                    List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(2, rank -> {
+                        if (rank == 0) world[0].send(Arena.ofAuto().allocate(pair[0]), 1);
+                        else world[1].recv(Arena.ofAuto().allocate(pair[1]), 0);
+                        return null;
+                    });
+                    for (int rank = 0; rank < 2; rank++) {
+                        CommFailure f = failureOf(outcomes.get(rank), rank);
+                        assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                        assertEquals(1 - rank, f.peerRank());
+                        assertTrue(f.getMessage().contains(pair[0] + " bytes") && f.getMessage().contains(pair[1] + " bytes"),
+                                f.getMessage());
+                    }
+                } finally {
+                    RingCluster.closeAll(world);
+                }
+            }
+        }
+    }
+
+    @Test
     void aReceiveBufferOfTheWrongSizeFailsOnBothSidesEvenWhileTheSenderIsStillWriting() throws Exception {
         try (RingCluster cluster = new RingCluster(2)) {
             RingCollective[] world = cluster.openWorld(SETTINGS);

@@ -3,6 +3,7 @@ package ds.comm.tool;
 import ds.comm.Communicator;
 import ds.comm.DType;
 import ds.comm.ReduceOp;
+import ds.comm.lanes.JitActivity;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -21,6 +22,14 @@ final class PingPong {
 
     /** Untimed round trips before the sweep, so C2 has compiled the path. */
     static final int WARMUP_ROUND_TRIPS = 20_000;
+    /**
+     * Least untimed round trips of a point's own size before the JIT's empty queue counts (or
+     * {@link Bench#SETTLE_MIN_NANOS}): enough for C2's invocation thresholds (5 000 with tiered
+     * compilation), since a size above 16 KiB takes methods the 4 KiB warm-up never ran; with
+     * the all-reduce's 500, C2 compiled them while the 64 KiB point was timed (mean 43-46 us
+     * against 31-36 us, p99 124-154 against 57-70).
+     */
+    static final int SETTLE_MIN_ROUND_TRIPS = 10_000;
 
     private PingPong() {
     }
@@ -53,12 +62,18 @@ final class PingPong {
                     .field("backend", comm.backend().backend().label()).field("ranks", comm.size()).name("rows").beginArray();
         }
         int failures = 0;
+        // As the all-reduce points do (Bench#settle): the warm-up above ran 4 KiB messages, and a
+        // larger size takes other paths (a payload sent apart from its header) that C2 would
+        // otherwise compile while the point is timed.
+        JitActivity jit = o.cold() || o.warmup() >= 0 ? null : JitActivity.forThisJvm();
+        MemorySegment stop = arena.allocate(ValueLayout.JAVA_DOUBLE);
         for (long requested : o.sizes()) {
             long bytes = requested - requested % type.byteSize();
             MemorySegment b = buf.asSlice(0, bytes);
             int iters = iters(o, bytes);
             int warm = o.cold() ? 0 : o.warmup() >= 0 ? o.warmup() : Math.max(10, iters / 5);
             if (o.check()) failures += check(comm, b, type) ? 0 : 1;
+            if (jit != null) settle(comm, b, stop, jit, warm);
             comm.barrier();
             for (int it = -warm; it < iters; it++) {
                 long t0 = System.nanoTime();
@@ -79,6 +94,24 @@ final class PingPong {
                     : "# check: " + total + " failure(s)");
         }
         return total == 0 ? 0 : 1;
+    }
+
+    /**
+     * Untimed round trips of the point's own size, {@code warm} at a time, until every rank saw
+     * its JIT idle after at least {@link #SETTLE_MIN_ROUND_TRIPS} of them or
+     * {@link Bench#SETTLE_MIN_NANOS}, or for {@link Bench#SETTLE_NANOS} at most.
+     */
+    private static void settle(Communicator comm, MemorySegment b, MemorySegment stop, JitActivity jit, int warm) {
+        long start = System.nanoTime();
+        for (int calls = warm; ; calls += warm) {
+            for (int i = 0; i < warm; i++) roundTrip(comm, b);
+            long spent = System.nanoTime() - start;
+            boolean young = calls < SETTLE_MIN_ROUND_TRIPS && spent < Bench.SETTLE_MIN_NANOS;
+            boolean enough = !young && !jit.compiling() || spent >= Bench.SETTLE_NANOS;
+            stop.set(ValueLayout.JAVA_DOUBLE, 0, enough ? 0.0 : 1.0);
+            comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
+            if (stop.get(ValueLayout.JAVA_DOUBLE, 0) == 0.0) return;
+        }
     }
 
     private static int iters(Bench.Options o, long bytes) {
