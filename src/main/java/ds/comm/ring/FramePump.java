@@ -193,7 +193,7 @@ final class FramePump {
         boolean waiting = false;
         long waitStart = 0;
         while (sent < sendFrames || received < recvFrames || (links != null && links.pending())) {
-            boolean progress = links != null && links.pending() && links.poll();
+            boolean progress = links != null && links.pending() && links.poll(received);
 
             if (received < recvFrames) {
                 if (!inPayload) {

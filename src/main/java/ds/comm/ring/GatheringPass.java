@@ -14,9 +14,10 @@ import java.nio.ByteBuffer;
  * <p>Serves three collectives: allGather itself; the small-message all-reduce, which gathers
  * every rank's whole buffer and then reduces locally in rank order 0..N-1 (one latency-bound
  * pass instead of 2(N-1) steps, and the same accumulation order as the shared-memory backend);
- * and the barrier, an all-gather of empty blocks: the frame a rank receives in the last step
- * left rank r+1 only after that rank had received from every other one, so it proves that
- * every rank entered.
+ * and the barrier of groups without direct links (2 ranks, 3, more than 8), an all-gather of
+ * empty blocks: the frame a rank receives in the last step left rank r+1 only after that rank
+ * had received from every other one, so it proves that every rank entered. (With direct links,
+ * its first step is the dissemination barrier's round 0.)
  */
 final class GatheringPass extends BalancedPass {
 

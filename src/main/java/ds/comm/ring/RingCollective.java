@@ -38,7 +38,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       over the ring and to the others over direct links), 2 ranks and larger groups by ring
  *       all-gather (N-1 latency-bound steps);</li>
  *   <li>allGather: ring all-gather; reduceScatter: ring reduce-scatter; broadcast: pipelined
- *       chain from the root; barrier: all-gather of empty blocks ({@link GatheringPass}).</li>
+ *       chain from the root; barrier: in groups of 4 to {@link MeshLinks#MAX_RANKS} ranks a
+ *       dissemination barrier, ceil(log2 N) rounds over the ring link and the direct links
+ *       ({@link MeshLinks#armBarrier}), otherwise an all-gather of empty blocks around the ring
+ *       ({@link GatheringPass}, N-1 rounds).</li>
  *   <li>allToAll(V), gather, scatter, reduce: compositions of the above in bounded scratch
  *       ({@link Compositions}: rounds of allGather, broadcast or allReduce).</li>
  * </ul>
@@ -70,6 +73,13 @@ public final class RingCollective extends ComposingCollective {
 
     /** Chunk slots for partial sums in all; the N banks hold K = max(1, budget / N) slots each. */
     private static final int BANK_CHUNK_BUDGET = 8;
+    /**
+     * Smallest group whose barrier runs as a dissemination over the direct links: from 4 ranks
+     * on it needs fewer rounds than the ring (ceil(log2 N) against N-1). With 3 the rounds are
+     * equal and the ring waits on one socket instead of two: 4 ranks on 2 cores measured a
+     * barrier of 70-91 us against 115 us, 3 ranks 71-94 against 53-64 us.
+     */
+    static final int DISSEMINATION_MIN_RANKS = 4;
     /** How long a failing rank tries to deliver its abort frame. */
     private static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -411,8 +421,16 @@ public final class RingCollective extends ComposingCollective {
     public void barrier() {
         enter("barrier");
         try {
-            gathering.arm(FrameDescriptor.KIND_BARRIER, null, null, null, null, 0);
-            run(gathering);
+            if (mesh != null && size >= DISSEMINATION_MIN_RANKS) {
+                // Dissemination over the ring link and the direct links: ceil(log2 N) rounds
+                // instead of N-1, N*ceil(log2 N) frames instead of N*(N-1) (MeshLinks#armBarrier).
+                gathering.arm(FrameDescriptor.KIND_BARRIER, null, null, null, null, 0, 1);
+                mesh.armBarrier(gathering);
+                run(gathering, true);
+            } else {
+                gathering.arm(FrameDescriptor.KIND_BARRIER, null, null, null, null, 0);
+                run(gathering);
+            }
         } finally {
             exit();
         }

@@ -20,7 +20,8 @@
  *   <li>{@code MeshLinks}: the direct small all-reduce of groups of 3 to 8 ranks, every rank's
  *       buffer sent to every other rank at once (one latency instead of N-1), over one
  *       connection per ordered pair that is not a ring link, driven by the same
- *       {@code FramePump} loop.</li>
+ *       {@code FramePump} loop; and the dissemination barrier of groups of 4 to 8 ranks
+ *       (ceil(log2 N) rounds, round k to rank r + 2^k, instead of N-1 around the ring).</li>
  *   <li>{@link ds.comm.ring.PeerLinks}: point-to-point send/recv, one connection per ordered pair
  *       opened on the first send (handshake purpose PEER), for the ring's groups and for HIER's
  *       transfers between nodes.</li>

@@ -146,12 +146,14 @@ class RingCollectivesTest {
     }
 
     @ParameterizedTest(name = "{0} ranks")
-    @ValueSource(ints = {2, 3, 6})
+    @ValueSource(ints = {2, 3, 4, 6, 8})
     void barrierReturnsOnlyAfterTheLastRankEntered(int n) throws Exception {
         try (RingCluster cluster = new RingCluster(n)) {
             RingCollective[] world = cluster.openWorld(TINY);
             try {
-                for (int late = 0; late < n; late += Math.max(1, n - 1)) {
+                // Every rank late in turn up to 4 ranks, else the first and the last: the
+                // dissemination barrier's rounds reach a late rank's word by different paths.
+                for (int late = 0; late < n; late += n <= 4 ? 1 : n - 1) {
                     int lateRank = late;
                     long[] entered = new long[1];
                     List<Long> left = cluster.runAllOk(n, rank -> {
@@ -167,6 +169,37 @@ class RingCollectivesTest {
                                 + lateRank + " entered");
                     }
                 }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    /**
+     * The barrier uses some direct links and leaves the others idle, the small all-reduce uses
+     * all of them: alternating the two (and two barriers in a row, whose idle links keep nothing
+     * from the previous one) keeps every link in step and every result exact.
+     */
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {4, 5, 8})
+    void barriersBetweenDirectAllReducesKeepEveryLinkInStep(int n) throws Exception {
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                cluster.runAllOk(n, rank -> {
+                    for (int call = 0; call < 20; call++) {
+                        MemorySegment buf = Elements.allocate(ElementType.INT32, 17);
+                        for (int i = 0; i < 17; i++) Elements.setInt(ElementType.INT32, buf, i, rank + i + call);
+                        world[rank].allReduce(buf, ElementType.INT32, Combiner.SUM);
+                        for (int i = 0; i < 17; i++) {
+                            double expected = (double) n * (i + call) + n * (n - 1) / 2.0;
+                            assertEquals(expected, Elements.get(ElementType.INT32, buf, i), "call " + call + " element " + i);
+                        }
+                        world[rank].barrier();
+                        if (call % 3 == 0) world[rank].barrier();
+                    }
+                    return null;
+                });
             } finally {
                 RingCluster.closeAll(world);
             }

@@ -70,6 +70,42 @@ class RingFailureTest {
         }
     }
 
+    /**
+     * The dissemination barrier of 5 ranks: rank 2 hears from rank 4 only through others (rank
+     * 4's frames go to ranks 0, 1 and 3), yet every survivor names rank 4 well before the timeout.
+     */
+    @Test
+    void aRankLostDuringADisseminationBarrierIsNamedByEverySurvivor() throws Exception {
+        int n = 5;
+        int victim = 4;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(TINY);
+            try {
+                long start = System.nanoTime();
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    if (rank == victim) {
+                        Thread.sleep(100);  // the others are waiting in the barrier by now
+                        world[rank].close();
+                        return null;
+                    }
+                    world[rank].barrier();
+                    return "passed";
+                });
+                long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                for (int rank = 0; rank < n; rank++) {
+                    if (rank == victim) continue;
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), "rank " + rank + ": " + f.getMessage());
+                    assertEquals(victim, f.peerRank(), "rank " + rank + ": " + f.getMessage());
+                    assertTrue(f.getMessage().contains("barrier"), f.getMessage());
+                }
+                assertTrue(elapsedMs < TIMEOUT_MS / 2, "survivors took " + elapsedMs + " ms");
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
     @Test
     void closingARanksCollectiveWhileItRunsAbortsItAndSurvivorsNameIt() throws Exception {
         int n = 3;
