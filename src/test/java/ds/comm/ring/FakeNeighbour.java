@@ -59,6 +59,26 @@ final class FakeNeighbour implements AutoCloseable {
         return new FakeNeighbour(real, toReal, fromReal.channel(), beatsToReal, beatsFromReal.channel());
     }
 
+    /** What a test does with a real rank 0 and its fake rank 1. */
+    interface Scene {
+        void play(FakeNeighbour peer, RingCollective real) throws Exception;
+    }
+
+    /**
+     * Opens a real rank 0 with {@code settings} against a fake rank 1 on endpoints of their own,
+     * plays {@code scene}, then closes both sides and the endpoints whatever happened.
+     */
+    static void play(Settings settings, Scene scene) throws Exception {
+        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
+            FakeNeighbour peer = open(real, fake, settings);
+            try (peer) {
+                scene.play(peer, peer.real);
+            } finally {
+                peer.real.close();
+            }
+        }
+    }
+
     /** Sends one beat on both heartbeat connections, as a live neighbour's heartbeat thread does. */
     void beat() throws Exception {
         for (SocketChannel ch : new SocketChannel[]{beatsToReal, beatsFromReal}) {

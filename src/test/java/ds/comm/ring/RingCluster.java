@@ -3,6 +3,7 @@ package ds.comm.ring;
 import ds.comm.lanes.Reducers;
 import ds.comm.lanes.Reducer;
 import ds.comm.spi.BackoffIdleStrategy;
+import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 
@@ -16,6 +17,11 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * N ranks as threads of one JVM, each with its own {@link RingEndpoint} on 127.0.0.1, the way
@@ -113,6 +119,36 @@ final class RingCluster implements AutoCloseable {
             }
         }
         return outcomes;
+    }
+
+    /**
+     * Runs {@code task} on every rank but {@code victim}, whose collective is closed 100 ms in
+     * (the others are inside their call by then), as a rank that dies would; then asserts that
+     * every survivor failed with PEER_LOST naming the victim, with {@code text} in its message,
+     * within half of {@code timeoutMillis}.
+     */
+    void assertSurvivorsNameALostRank(RingCollective[] world, int victim, String text, long timeoutMillis,
+                                      RankTask<Object> task) throws InterruptedException {
+        long start = System.nanoTime();
+        List<Outcome<Object>> outcomes = runAll(world.length, rank -> {
+            if (rank == victim) {
+                Thread.sleep(100);
+                world[rank].close();
+                return null;
+            }
+            return task.run(rank);
+        });
+        long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        for (int rank = 0; rank < world.length; rank++) {
+            if (rank == victim) continue;
+            Outcome<Object> o = outcomes.get(rank);
+            assertNull(o.value(), "rank " + rank + " should have failed");
+            CommFailure f = assertInstanceOf(CommFailure.class, o.failure(), "rank " + rank);
+            assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), "rank " + rank + ": " + f.getMessage());
+            assertEquals(victim, f.peerRank(), "rank " + rank + ": " + f.getMessage());
+            assertTrue(f.getMessage().contains(text), f.getMessage());
+        }
+        assertTrue(elapsedMs < timeoutMillis / 2, "survivors took " + elapsedMs + " ms");
     }
 
     /** Like {@link #runAll} but fails the test if any rank failed. */

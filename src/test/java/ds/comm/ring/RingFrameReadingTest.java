@@ -63,60 +63,48 @@ class RingFrameReadingTest {
 
     @Test
     void smallFramesAreReadWholeWhetherTheyArriveWithTheNextFrameOrByteByByte() throws Exception {
-        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
-            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
-            RingCollective collective = peer.real;
-            try (peer) {
-                // Calls 0 and 1 in one write: reading call 0's frame must not take call 1's bytes.
-                ByteBuffer two = ByteBuffer.allocate(2 * (FrameDescriptor.HEADER_LENGTH + COUNT * Float.BYTES));
-                two.put(gatherFrame(0, 10f)).put(gatherFrame(1, 20f)).flip();
-                peer.send(two);
-                MemorySegment first = filled(1f);
-                collective.allReduce(first, ElementType.FP32, Combiner.SUM);
-                assertAll(first, 11f, "call 0");
-                MemorySegment second = filled(2f);
-                collective.allReduce(second, ElementType.FP32, Combiner.SUM);
-                assertAll(second, 22f, "call 1");
+        FakeNeighbour.play(SETTINGS, (peer, collective) -> {
+            // Calls 0 and 1 in one write: reading call 0's frame must not take call 1's bytes.
+            ByteBuffer two = ByteBuffer.allocate(2 * (FrameDescriptor.HEADER_LENGTH + COUNT * Float.BYTES));
+            two.put(gatherFrame(0, 10f)).put(gatherFrame(1, 20f)).flip();
+            peer.send(two);
+            MemorySegment first = filled(1f);
+            collective.allReduce(first, ElementType.FP32, Combiner.SUM);
+            assertAll(first, 11f, "call 0");
+            MemorySegment second = filled(2f);
+            collective.allReduce(second, ElementType.FP32, Combiner.SUM);
+            assertAll(second, 22f, "call 1");
 
-                // Call 2 trickles in one byte at a time: the header itself arrives in pieces.
-                MemorySegment third = filled(3f);
-                CompletableFuture<Void> call = CompletableFuture.runAsync(
-                        () -> collective.allReduce(third, ElementType.FP32, Combiner.SUM));
-                peer.toReal.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                ByteBuffer frame = gatherFrame(2, 30f);
-                for (int i = 0; i < frame.limit(); i++) {
-                    peer.send(frame.duplicate().position(i).limit(i + 1));
-                    if (i % 16 == 0) Thread.sleep(1);
-                }
-                call.get(10, TimeUnit.SECONDS);
-                assertAll(third, 33f, "call 2");
-            } finally {
-                collective.close();
+            // Call 2 trickles in one byte at a time: the header itself arrives in pieces.
+            MemorySegment third = filled(3f);
+            CompletableFuture<Void> call = CompletableFuture.runAsync(
+                    () -> collective.allReduce(third, ElementType.FP32, Combiner.SUM));
+            peer.toReal.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            ByteBuffer frame = gatherFrame(2, 30f);
+            for (int i = 0; i < frame.limit(); i++) {
+                peer.send(frame.duplicate().position(i).limit(i + 1));
+                if (i % 16 == 0) Thread.sleep(1);
             }
-        }
+            call.get(10, TimeUnit.SECONDS);
+            assertAll(third, 33f, "call 2");
+        });
     }
 
     @Test
     void anAbortWhoseExplanationArrivesWithItsHeaderIsReportedWithItsText() throws Exception {
-        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
-            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
-            RingCollective collective = peer.real;
-            try (peer) {
-                byte[] why = "rank 1 lost its disk".getBytes(StandardCharsets.US_ASCII);
-                ByteBuffer abort = ByteBuffer.allocate(FrameDescriptor.HEADER_LENGTH + why.length);
-                FrameDescriptor.encode(abort, 0, FrameDescriptor.KIND_ABORT, FrameDescriptor.NONE, FrameDescriptor.NONE,
-                        CommFailure.Kind.TIMEOUT.code(), 0, 0, 0, why.length, 1);
-                abort.put(FrameDescriptor.HEADER_LENGTH, why);
-                // Shorter than the 400-byte payload the call expects: the read takes it all at once.
-                peer.send(abort);
-                CommFailure f = assertThrows(CommFailure.class,
-                        () -> collective.allReduce(filled(1f), ElementType.FP32, Combiner.SUM));
-                assertEquals(CommFailure.Kind.TIMEOUT, f.kind(), f.getMessage());
-                assertEquals(1, f.peerRank(), f.getMessage());
-                assertTrue(f.getMessage().contains("[rank 1 lost its disk]"), f.getMessage());
-            } finally {
-                collective.close();
-            }
-        }
+        FakeNeighbour.play(SETTINGS, (peer, collective) -> {
+            byte[] why = "rank 1 lost its disk".getBytes(StandardCharsets.US_ASCII);
+            ByteBuffer abort = ByteBuffer.allocate(FrameDescriptor.HEADER_LENGTH + why.length);
+            FrameDescriptor.encode(abort, 0, FrameDescriptor.KIND_ABORT, FrameDescriptor.NONE, FrameDescriptor.NONE,
+                    CommFailure.Kind.TIMEOUT.code(), 0, 0, 0, why.length, 1);
+            abort.put(FrameDescriptor.HEADER_LENGTH, why);
+            // Shorter than the 400-byte payload the call expects: the read takes it all at once.
+            peer.send(abort);
+            CommFailure f = assertThrows(CommFailure.class,
+                    () -> collective.allReduce(filled(1f), ElementType.FP32, Combiner.SUM));
+            assertEquals(CommFailure.Kind.TIMEOUT, f.kind(), f.getMessage());
+            assertEquals(1, f.peerRank(), f.getMessage());
+            assertTrue(f.getMessage().contains("[rank 1 lost its disk]"), f.getMessage());
+        });
     }
 }

@@ -36,40 +36,28 @@ class RingHostilePeerTest {
 
     @Test
     void aFrameAnnouncingTwoGibibytesIsRejectedAsMismatchBeforeAnyPayloadIsRead() throws Exception {
-        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
-            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
-            RingCollective collective = peer.real;
-            try (peer) {
-                SocketChannel toReal = peer.toReal;
-                // The right header for an fp32 sum of 1000 elements, except for its length.
-                sendHeader(toReal, FrameDescriptor.KIND_ALL_REDUCE_RING, ElementType.FP32.code(),
-                        Combiner.SUM.code(), 1000, Integer.MAX_VALUE);
-                CommFailure f = assertThrows(CommFailure.class, () -> collective.allReduce(
-                        Elements.allocate(ElementType.FP32, 1000), ElementType.FP32, Combiner.SUM));
-                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
-                assertEquals(1, f.peerRank());
-                assertTrue(f.getMessage().contains("2147483647 payload bytes"), f.getMessage());
-            } finally {
-                collective.close();
-            }
-        }
+        FakeNeighbour.play(SETTINGS, (peer, collective) -> {
+            SocketChannel toReal = peer.toReal;
+            // The right header for an fp32 sum of 1000 elements, except for its length.
+            sendHeader(toReal, FrameDescriptor.KIND_ALL_REDUCE_RING, ElementType.FP32.code(),
+                    Combiner.SUM.code(), 1000, Integer.MAX_VALUE);
+            CommFailure f = assertThrows(CommFailure.class, () -> collective.allReduce(
+                    Elements.allocate(ElementType.FP32, 1000), ElementType.FP32, Combiner.SUM));
+            assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+            assertEquals(1, f.peerRank());
+            assertTrue(f.getMessage().contains("2147483647 payload bytes"), f.getMessage());
+        });
     }
 
     @Test
     void anAbortFrameWithAnOversizedExplanationIsRejected() throws Exception {
-        try (RingEndpoint real = RingEndpoint.bind(); RingEndpoint fake = RingEndpoint.bind()) {
-            FakeNeighbour peer = FakeNeighbour.open(real, fake, SETTINGS);
-            RingCollective collective = peer.real;
-            try (peer) {
-                SocketChannel toReal = peer.toReal;
-                sendHeader(toReal, FrameDescriptor.KIND_ABORT, 0, 0, 0, 1 << 20);
-                CommFailure f = assertThrows(CommFailure.class, () -> collective.barrier());
-                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
-                assertTrue(f.getMessage().contains("abort frame announces"), f.getMessage());
-            } finally {
-                collective.close();
-            }
-        }
+        FakeNeighbour.play(SETTINGS, (peer, collective) -> {
+            SocketChannel toReal = peer.toReal;
+            sendHeader(toReal, FrameDescriptor.KIND_ABORT, 0, 0, 0, 1 << 20);
+            CommFailure f = assertThrows(CommFailure.class, () -> collective.barrier());
+            assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+            assertTrue(f.getMessage().contains("abort frame announces"), f.getMessage());
+        });
     }
 
     @Test
