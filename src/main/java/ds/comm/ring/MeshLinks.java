@@ -200,8 +200,8 @@ final class MeshLinks implements AutoCloseable {
 
     /**
      * Prepares a dissemination barrier: ceil(log2 N) rounds, in round k each rank sends an empty
-     * frame to rank r + 2^k and waits for one from r - 2^k, and sends round k only once round
-     * k-1 arrived. Round 0 is {@code identity}, the ring part (right neighbour, left neighbour);
+     * frame to rank r + 2^k and waits for one from r - 2^k, and sends round k only once every
+     * earlier round arrived. Round 0 is {@code identity}, the ring part (right neighbour, left neighbour);
      * the other rounds go over direct links. After the last round every rank has heard,
      * directly or through others, from every rank, so all have entered. N * ceil(log2 N)
      * frames in ceil(log2 N) latencies, against N * (N-1) in N-1 around the ring (4 ranks on 2
