@@ -205,8 +205,8 @@ public final class PeerLinks implements AutoCloseable, ds.comm.spi.PointToPoint 
         try {
             // Header and, for a small buffer, as much of the payload as it expects: never more,
             // so nothing of a later message can be taken (none comes before this rank's reply).
-            header.clear().limit(HEADER_BYTES + (bytes <= EAGER_BYTES ? (int) bytes : 0));
-            readAtLeast(link, header, HEADER_BYTES, q, deadline);
+            header.clear().limit(HEADER_BYTES + FramePump.eagerPayload(bytes));
+            readAtLeast(link, header, HEADER_BYTES, q, deadline, true);
             int magic = header.getInt(0);
             long total = header.getLong(8);
             if (magic != MESSAGE_MAGIC) {
@@ -304,24 +304,14 @@ public final class PeerLinks implements AutoCloseable, ds.comm.spi.PointToPoint 
         }
     }
 
-    /** Reads into {@code b} until at least {@code position} bytes are there (a message header); more if they come. */
-    private void readAtLeast(Link link, ByteBuffer b, int position, int q, long deadline) throws IOException {
+    /**
+     * Reads into {@code b} until at least {@code position} bytes are there (more if they come,
+     * up to its limit). {@code receiving}: this rank waits for a message (else for a reply).
+     */
+    private void readAtLeast(Link link, ByteBuffer b, int position, int q, long deadline, boolean receiving)
+            throws IOException {
         idle.reset();
         while (b.position() < position) {
-            int n = link.channel.read(b);
-            if (n < 0) throw lost(q, null);
-            if (n > 0) {
-                idle.reset();
-                continue;
-            }
-            waitFor(link, SelectionKey.OP_READ, q, deadline, false);
-        }
-        idle.waitEnded();
-    }
-
-    private void readFully(Link link, ByteBuffer b, int q, long deadline, boolean receiving) throws IOException {
-        idle.reset();
-        while (b.hasRemaining()) {
             int n = link.channel.read(b);
             if (n < 0) throw lost(q, null);
             if (n > 0) {
@@ -331,6 +321,10 @@ public final class PeerLinks implements AutoCloseable, ds.comm.spi.PointToPoint 
             waitFor(link, SelectionKey.OP_READ, q, deadline, !receiving);
         }
         idle.waitEnded();
+    }
+
+    private void readFully(Link link, ByteBuffer b, int q, long deadline, boolean receiving) throws IOException {
+        readAtLeast(link, b, b.limit(), q, deadline, receiving);
     }
 
     private void waitFor(Link link, int ops, int q, long deadline, boolean sending) throws IOException {

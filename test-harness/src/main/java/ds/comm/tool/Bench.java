@@ -515,13 +515,24 @@ final class Bench {
         long start = System.nanoTime();
         for (int calls = warm; ; calls += warm) {
             work.point(false, type, op, bytes, 0, warm);
-            long spent = System.nanoTime() - start;
-            boolean young = calls < SETTLE_MIN_CALLS && spent < SETTLE_MIN_NANOS;
-            boolean enough = jit == null || !young && !jit.compiling() || spent >= SETTLE_NANOS;
-            stop.set(ValueLayout.JAVA_DOUBLE, 0, enough ? 0.0 : 1.0);
-            comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
-            if (stop.get(ValueLayout.JAVA_DOUBLE, 0) == 0.0) return;
+            if (settled(comm, stop, jit, start, calls, SETTLE_MIN_CALLS)) return;
         }
+    }
+
+    /**
+     * One vote of a settling round ({@link #settle}, and the ping-pong's): this rank is done once
+     * it made at least {@code minCalls} calls of the point or spent {@link #SETTLE_MIN_NANOS} and
+     * then sees its JIT idle, or spent {@link #SETTLE_NANOS}; all ranks agree through a MAX over
+     * {@code stop}, so all make the same calls. Without a JIT to ask ({@code jit} null), done.
+     */
+    static boolean settled(Communicator comm, MemorySegment stop, JitActivity jit, long start, int calls,
+                           int minCalls) {
+        long spent = System.nanoTime() - start;
+        boolean young = calls < minCalls && spent < SETTLE_MIN_NANOS;
+        boolean enough = jit == null || !young && !jit.compiling() || spent >= SETTLE_NANOS;
+        stop.set(ValueLayout.JAVA_DOUBLE, 0, enough ? 0.0 : 1.0);
+        comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
+        return stop.get(ValueLayout.JAVA_DOUBLE, 0) == 0.0;
     }
 
     /** Buffers of one rank's run and the two ways of timing a point. */

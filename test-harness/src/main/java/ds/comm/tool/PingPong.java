@@ -105,12 +105,7 @@ final class PingPong {
         long start = System.nanoTime();
         for (int calls = warm; ; calls += warm) {
             for (int i = 0; i < warm; i++) roundTrip(comm, b);
-            long spent = System.nanoTime() - start;
-            boolean young = calls < SETTLE_MIN_ROUND_TRIPS && spent < Bench.SETTLE_MIN_NANOS;
-            boolean enough = !young && !jit.compiling() || spent >= Bench.SETTLE_NANOS;
-            stop.set(ValueLayout.JAVA_DOUBLE, 0, enough ? 0.0 : 1.0);
-            comm.allReduce(stop, DType.FP64, ReduceOp.MAX);
-            if (stop.get(ValueLayout.JAVA_DOUBLE, 0) == 0.0) return;
+            if (Bench.settled(comm, stop, jit, start, calls, SETTLE_MIN_ROUND_TRIPS)) return;
         }
     }
 
