@@ -120,7 +120,7 @@ final class Mailboxes {
             long c = sent[q];
             if (c - ackAcquire(q) >= 2) awaitAck(q, c - 1, bytes, start);
             int k = (int) (c & 1);
-            MemorySegment.copy(buf, off, slots[k], 0, len);
+            BulkCopy.copy(buf, off, slots[k], 0, len);
             setWord(own, block + MAIL_SLOT_HEADER + 16L * k, bytes);
             setWord(own, block + MAIL_SLOT_HEADER + 16L * k + 8, off);
             sent[q] = c + 1;
@@ -159,7 +159,7 @@ final class Mailboxes {
                         + " carries offset " + chunkOffset + ", expected " + off + ": the pair's mailbox is out of step", null);
             }
             long len = Math.min(slotBytes, bytes - off);
-            MemorySegment.copy(slots[k], 0, buf, off, len);
+            BulkCopy.copy(slots[k], 0, buf, off, len);
             taken[q] = c + 1;
             setWordRelease(own, ownBlock[q] + MAIL_ACK, c + 1);
             wakePeer(q);

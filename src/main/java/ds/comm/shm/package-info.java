@@ -11,7 +11,9 @@
  * call descriptor can show) into a mismatch on every rank. {@code SymmetricBuffer} is one
  * symmetric allocation: every member's tensor file, mapped by every member, which the zero-copy
  * all-reduce reads and writes in place. {@code Mailboxes} carries point-to-point send/recv
- * through a mailbox per ordered pair at the end of each segment.
+ * through a mailbox per ordered pair at the end of each segment. {@code BulkCopy} makes every
+ * large copy in and out of the segments with libc's {@code memmove} ({@code Futex} is the other
+ * downcall here).
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */
