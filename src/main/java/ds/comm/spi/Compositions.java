@@ -19,8 +19,10 @@ import java.util.function.IntUnaryOperator;
  *   <li><b>allToAll / allToAllV</b>: rounds of one allGather each. In round k every rank
  *       contributes, for every destination j, piece k (at most {@link #piece} bytes) of its
  *       block for j; after the allGather rank r keeps, from every origin i, the piece i put in
- *       slot r. Each rank receives N times what it needs (an allGather moves everything to
- *       everyone), so this costs about 2x a forwarding ring all-to-all on the wire, in exchange
+ *       slot r. A contribution has one slot per peer, none for the contributor itself (which
+ *       halved the bytes of a 2-rank all-to-all). Each rank still receives N-1 times what it
+ *       needs (an allGather moves everything to everyone), so from 3 ranks on this costs more
+ *       on the wire than a forwarding ring all-to-all would, in exchange
  *       for reusing the allGather's framing, deadlines, mismatch and peer-loss detection
  *       unchanged, and for scratch memory bounded by {@link #GATHERED_BUDGET} whatever the
  *       message size.</li>
@@ -80,7 +82,7 @@ public final class Compositions implements AutoCloseable {
         this.rank = collective.rank();
         this.size = collective.size();
         long n = size;
-        this.piece = Math.max(64, (GATHERED_BUDGET / n - HEADER) / n & -64L);
+        this.piece = Math.max(64, (GATHERED_BUDGET / n - HEADER) / Math.max(1, n - 1) & -64L);
     }
 
     /** Bytes of one piece per destination and round (for tests). */
@@ -96,7 +98,7 @@ public final class Compositions implements AutoCloseable {
             // Pieces no larger than the block (in whole words): a small exchange sends small frames.
             long piece = Math.min(this.piece, (block + 7) & -8L);
             long rounds = piece == 0 ? 1 : (block + piece - 1) / piece;
-            long contribution = HEADER + size * piece;
+            long contribution = HEADER + (size - 1) * piece;
             MemorySegment mine = scratch(contribution * (size + 1));
             MemorySegment all = mine.asSlice(contribution);
             long header = header(TAG_ALL_TO_ALL, type, in.byteSize());
@@ -105,7 +107,7 @@ public final class Compositions implements AutoCloseable {
                 long len = Math.max(0, Math.min(piece, block - off));
                 mine.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
                 for (int j = 0; j < size; j++) {
-                    if (j != rank) MemorySegment.copy(in, j * block + off, mine, HEADER + j * piece, len);
+                    if (j != rank) MemorySegment.copy(in, j * block + off, mine, HEADER + peerSlot(j, rank) * piece, len);
                 }
                 c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * size), ElementType.INT64);
                 checkHeaders(all, contribution, header, "allToAll");
@@ -113,7 +115,7 @@ public final class Compositions implements AutoCloseable {
                     if (i == rank) {
                         MemorySegment.copy(in, rank * block + off, out, rank * block + off, len);
                     } else {
-                        MemorySegment.copy(all, i * contribution + HEADER + rank * piece, out, i * block + off, len);
+                        MemorySegment.copy(all, i * contribution + HEADER + peerSlot(rank, i) * piece, out, i * block + off, len);
                     }
                 }
             }
@@ -153,7 +155,7 @@ public final class Compositions implements AutoCloseable {
             // Pieces no larger than the largest pair (the same on every rank: the matrix is shared).
             long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
             long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
-            long contribution = (long) n * piece;
+            long contribution = (long) (n - 1) * piece;
             MemorySegment mine = scratch(contribution * (n + 1));
             MemorySegment all = mine.asSlice(contribution);
             long selfSendAt = 0;
@@ -164,10 +166,10 @@ public final class Compositions implements AutoCloseable {
             }
             for (long k = 0; k < rounds; k++) {
                 long off = k * piece;
-                packPieces(in, sendCounts, es, off, piece, mine, rank);
+                packPeerPieces(in, sendCounts, es, off, piece, mine);
                 c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * n), ElementType.INT64);
                 // Origin i put the piece for this rank in its slot for this rank; its own piece never left.
-                unpackPieces(all, rank * piece, contribution, recvCounts, es, off, piece, out, rank);
+                unpackPeerPieces(all, contribution, recvCounts, es, off, piece, out);
                 long self = pieceLength(recvCounts[rank], es, off, piece);
                 if (self > 0) MemorySegment.copy(in, selfSendAt + off, out, selfRecvAt + off, self);
             }
@@ -197,6 +199,37 @@ public final class Compositions implements AutoCloseable {
             long len = pieceLength(counts[j], es, off, piece);
             if (j != skip && len > 0) MemorySegment.copy(in, at + off, slots, j * piece, len);
             at += counts[j] * es;
+        }
+    }
+
+    /**
+     * Where origin {@code origin} puts the piece for {@code dest} in its allGather contribution:
+     * one slot per peer, in rank order, none for itself (it would be sent and never read).
+     */
+    private static long peerSlot(int dest, int origin) {
+        return dest < origin ? dest : dest - 1;
+    }
+
+    /** {@link #packPieces} into one slot per peer ({@link #peerSlot}), this rank's block left out. */
+    private void packPeerPieces(MemorySegment in, long[] counts, int es, long off, long piece, MemorySegment slots) {
+        long at = 0;
+        for (int j = 0; j < counts.length; j++) {
+            long len = pieceLength(counts[j], es, off, piece);
+            if (j != rank && len > 0) MemorySegment.copy(in, at + off, slots, peerSlot(j, rank) * piece, len);
+            at += counts[j] * es;
+        }
+    }
+
+    /** The inverse of {@link #packPeerPieces} over every origin's contribution in {@code gathered}. */
+    private void unpackPeerPieces(MemorySegment gathered, long contribution, long[] counts, int es, long off, long piece,
+                                  MemorySegment out) {
+        long at = 0;
+        for (int i = 0; i < counts.length; i++) {
+            long len = pieceLength(counts[i], es, off, piece);
+            if (i != rank && len > 0) {
+                MemorySegment.copy(gathered, i * contribution + peerSlot(rank, i) * piece, out, at + off, len);
+            }
+            at += counts[i] * es;
         }
     }
 

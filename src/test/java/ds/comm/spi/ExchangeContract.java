@@ -118,6 +118,57 @@ public abstract class ExchangeContract {
         }
     }
 
+    /**
+     * Blocks larger than a composed backend's piece per round ({@code Compositions.piece()}: about
+     * 512 KiB at 2 ranks, 170 KiB at 3), so that the ring and HIER exchange them over several
+     * rounds, with pieces cut at odd offsets; allToAllV with one pair above the piece, one
+     * empty and the others small.
+     */
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3})
+    void allToAllOfBlocksSpanningSeveralCompositionRoundsArrivesWhole(int n) throws Exception {
+        Collective[] group = openGroup("a2abig", n, 60_000);
+        try {
+            runAllOk(n, rank -> {
+                ElementType type = ElementType.BF16;
+                long block = 2 * 550_001L;
+                MemorySegment in = MemorySegment.ofArray(new byte[(int) (n * block)]);
+                MemorySegment out = MemorySegment.ofArray(new byte[(int) (n * block)]);
+                for (int j = 0; j < n; j++) in.asSlice(j * block, block).copyFrom(payload(7, rank, j, block));
+                group[rank].allToAll(in, out, type);
+                for (int i = 0; i < n; i++) {
+                    assertEquals(-1, out.asSlice(i * block, block).mismatch(payload(7, i, rank, block)),
+                            "rank " + rank + " block from " + i);
+                }
+                // Counts in fp32 elements: pair (i, j) sends big, empty or small by (i + 2 j) mod 3.
+                long[][] matrix = new long[n][n];
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < n; j++) matrix[i][j] = new long[] {300_007, 0, 1_001}[(i + 2 * j) % 3];
+                }
+                long[] send = matrix[rank].clone();
+                long[] recv = new long[n];
+                for (int i = 0; i < n; i++) recv[i] = matrix[i][rank];
+                MemorySegment vin = MemorySegment.ofArray(new byte[(int) (Arrays.stream(send).sum() * 4)]);
+                MemorySegment vout = MemorySegment.ofArray(new byte[(int) (Arrays.stream(recv).sum() * 4)]);
+                long at = 0;
+                for (int j = 0; j < n; j++) {
+                    vin.asSlice(at, send[j] * 4).copyFrom(payload(8, rank, j, send[j] * 4));
+                    at += send[j] * 4;
+                }
+                group[rank].allToAllV(vin, send, vout, recv, ElementType.FP32);
+                at = 0;
+                for (int i = 0; i < n; i++) {
+                    assertEquals(-1, vout.asSlice(at, recv[i] * 4).mismatch(payload(8, i, rank, recv[i] * 4)),
+                            "rank " + rank + " allToAllV block from " + i);
+                    at += recv[i] * 4;
+                }
+                return null;
+            });
+        } finally {
+            closeAll(group);
+        }
+    }
+
     @ParameterizedTest(name = "{0} ranks")
     @ValueSource(ints = {2, 3, 4})
     void gatherCollectsEveryRanksInputOnTheRootOnly(int n) throws Exception {
