@@ -723,17 +723,8 @@ final class Bench {
             double p99 = percentile(t, 99);
             double p999 = percentile(t, 99.9);
             double tmax = samples == 0 ? 0 : t[samples - 1];
-            double[] copy = new double[iters];
-            MemorySegment src = pristine.asSlice(0, bytes);
             // Private to private in both --buffers modes: the reference is the same whatever is measured.
-            MemorySegment dst = expected.asSlice(0, bytes);
-            for (int i = 0; i < iters; i++) {
-                long t0 = System.nanoTime();
-                MemorySegment.copy(src, 0, dst, 0, bytes);
-                copy[i] = (System.nanoTime() - t0) / 1e3;
-            }
-            Arrays.sort(copy);
-            double memcpy = percentile(copy, 50);
+            double memcpy = medianCopyMicros(pristine, expected, bytes, iters);
             int n = comm.size();
             // Bus bandwidth as in nccl-tests: an all-reduce moves 2(n-1)/n of the buffer per rank,
             // an all-to-all, gather or scatter n-1 blocks, a reduce the buffer once.
@@ -770,6 +761,21 @@ final class Bench {
     }
 
     /** Nearest-rank percentile of sorted values. */
+    /**
+     * The memcpy_us column: the median of {@code iters} copies of {@code bytes} bytes from
+     * {@code src} to {@code dst} (both at offset 0), timed one by one in this process.
+     */
+    static double medianCopyMicros(MemorySegment src, MemorySegment dst, long bytes, int iters) {
+        double[] copy = new double[iters];
+        for (int i = 0; i < iters; i++) {
+            long t0 = System.nanoTime();
+            MemorySegment.copy(src, 0, dst, 0, bytes);
+            copy[i] = (System.nanoTime() - t0) / 1e3;
+        }
+        Arrays.sort(copy);
+        return percentile(copy, 50);
+    }
+
     static double percentile(double[] sorted, double p) {
         if (sorted.length == 0) return 0;
         int idx = (int) Math.ceil(p / 100.0 * sorted.length) - 1;

@@ -39,6 +39,7 @@ final class PingPong {
         boolean lead = comm.rank() == 0;
         long max = o.sizes().stream().mapToLong(Long::longValue).max().orElse(0);
         MemorySegment buf = arena.allocate(Math.max(max, 8), 64);
+        MemorySegment copyTarget = arena.allocate(Math.max(max, 8), 64); // for the memcpy_us column
         int maxIters = o.sizes().stream().mapToInt(s -> iters(o, s)).max().orElse(1);
         double[] times = new double[maxIters];
         DType type = o.dtypes().getFirst();
@@ -82,7 +83,10 @@ final class PingPong {
                 if (it >= 0) times[it] = (t1 - t0) / 2e3;
             }
             comm.barrier();
-            if (lead) report(o, comm, out, json, type, bytes, Arrays.copyOf(times, iters));
+            if (lead) {
+                double memcpy = Bench.medianCopyMicros(buf, copyTarget, bytes, iters);
+                report(o, comm, out, json, type, bytes, Arrays.copyOf(times, iters), memcpy);
+            }
         }
         MemorySegment f = arena.allocate(ValueLayout.JAVA_INT);
         f.set(ValueLayout.JAVA_INT, 0, failures);
@@ -139,7 +143,7 @@ final class PingPong {
     }
 
     private static void report(Bench.Options o, Communicator comm, PrintStream out, JsonWriter json, DType type,
-                               long bytes, double[] t) {
+                               long bytes, double[] t, double memcpy) {
         double sum = 0;
         for (double v : t) sum += v;
         Arrays.sort(t);
@@ -153,12 +157,13 @@ final class PingPong {
         String t1 = type.name().toLowerCase(Locale.ROOT);
         if (o.csv()) {
             out.printf(Locale.ROOT, "%s,%s,%s,%d,%d,%d,%d,%.2f,%.2f,%.3f,%.2f,%.2f,%.2f,%.2f,%s%n", backend, t1, "sendrecv",
-                    comm.size(), comm.nodes(), bytes, t.length, p50, p99, bw, 0.0, mean, p999, tmax,
+                    comm.size(), comm.nodes(), bytes, t.length, p50, p99, bw, memcpy, mean, p999, tmax,
                     Bench.Timed.SENDRECV.label);
         } else if (o.json()) {
             json.beginObject().field("backend", backend).field("dtype", t1).field("op", "sendrecv").field("ranks", comm.size())
                     .field("nodes", comm.nodes()).field("bytes", bytes).field("iters", t.length).name("p50_us").value(p50, 2)
-                    .name("p99_us").value(p99, 2).name("busbw_gbps").value(bw, 3).name("mean_us").value(mean, 2)
+                    .name("p99_us").value(p99, 2).name("busbw_gbps").value(bw, 3).name("memcpy_us").value(memcpy, 2)
+                    .name("mean_us").value(mean, 2)
                     .name("p999_us").value(p999, 2).name("max_us").value(tmax, 2).endObject();
         } else {
             out.printf(Locale.ROOT, "%10s %8d %10.2f %10.2f %10.2f %10.2f %10.2f %11.1f%n", Args.humanSize(bytes), t.length,
