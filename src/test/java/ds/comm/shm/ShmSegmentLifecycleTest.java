@@ -6,6 +6,7 @@ import ds.comm.lanes.ElementType;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
+import ds.comm.testkit.ThreadAllocation;
 import ds.comm.topology.ProcessIdentity;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -584,7 +585,7 @@ class ShmSegmentLifecycleTest {
                     if (i % 10 == 0) c.allReduce(large, ElementType.FP32, Combiner.MAX);
                     if (i % 10 == 5) c.allToAll(blocks, exchanged, ElementType.FP32);
                 }
-                long before = allocatedBytesOfThisThread();
+                long before = ThreadAllocation.allocatedBytes();
                 for (int i = 0; i < 1000; i++) {
                     c.allReduce(small, ElementType.FP32, Combiner.SUM);
                     c.allReduce(large, ElementType.FP32, Combiner.MAX);
@@ -593,23 +594,13 @@ class ShmSegmentLifecycleTest {
                     c.barrier();
                     c.allToAll(blocks, exchanged, ElementType.FP32);
                 }
-                return allocatedBytesOfThisThread() - before;
+                return ThreadAllocation.allocatedBytes() - before;
             }
         });
         // 6000 calls: even one 16-byte object per call would be 96 000 bytes.
         for (int r = 0; r < 2; r++) {
             assertTrue(allocated.get(r) < 8_000, "rank " + r + " allocated " + allocated.get(r) + " bytes in 6000 calls");
         }
-    }
-
-    /**
-     * HotSpot's per-thread allocation counter. Reflection because test sources compile inside
-     * module ds.comm, which does not read java.management; the tests run on the class path.
-     */
-    private static long allocatedBytesOfThisThread() throws ReflectiveOperationException {
-        Object bean = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        return (long) Class.forName("com.sun.management.ThreadMXBean").getMethod("getCurrentThreadAllocatedBytes")
-                .invoke(bean);
     }
 
     @Test
