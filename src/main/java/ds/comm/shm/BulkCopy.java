@@ -10,7 +10,8 @@ import java.util.Objects;
 
 /**
  * The copies of the SHM collectives (staging into a segment, copying out of a peer's), done
- * by the C library's {@code memmove} when they are large, through one FFM downcall.
+ * by the C library's {@code memmove} when they are large, through one FFM downcall. The
+ * collectives call it through their {@link MappingGuard}.
  *
  * <h2>Why</h2>
  * {@link MemorySegment#copy} copies with the JVM's vector copy loop, and across cores that loop
@@ -19,7 +20,7 @@ import java.util.Objects;
  * {@code memmove} copies such sizes with the CPU's string-copy instruction ({@code rep movsb}
  * on x86), which moves whole lines at a time. The same 2-rank all-to-all of 64 KiB blocks in C
  * on this project's machine, p50: 5.1 us with a vector loop like the JVM's against 3.5 us with
- * {@code memcpy} in one placement of the two vCPUs, 16 against 6 us in the other; the staging
+ * {@code memcpy} in one placement of the two vCPUs, 14-16 against 5-6 us in the other; the staging
  * copy is most of the difference. In ds-comm the SHM all-to-all of 64 KiB went from 16 to 5.6 us
  * and the all-reduce of 64 KiB from 17 to 8.4 us (docs/performance.md). Below
  * {@link #MIN_BYTES} the JVM's loop is as fast, and the downcall's fixed cost would show.
@@ -34,10 +35,11 @@ import java.util.Objects;
  * slices that carry the offsets then escape whenever C2 does not inline the whole downcall
  * into the caller, and the SHM hot paths must not allocate. What raw addresses give up: an
  * arena that another thread closes while the copy runs is not refused (the JDK would make that
- * close fail); closing a buffer's arena during a collective on it is a data race in the caller,
- * and the collectives' own segments are closed only by {@code close()}, which the
- * communicator's contract forbids during a call. An automatic arena cannot free the memory
- * under the copy: both segments are kept reachable until {@code memmove} returns.
+ * close fail). For the collectives' own mappings {@link MappingGuard} restores it: a close
+ * under a running copy unmaps only when the copy returns ({@code MappingGuardTest} dies of
+ * SIGSEGV without it). Closing a caller's buffer's arena during a collective on it remains a
+ * data race in the caller. An automatic arena cannot free the memory under the copy: both
+ * segments are kept reachable until {@code memmove} returns.
  *
  * <h2>Pieces</h2>
  * The downcall is {@linkplain Linker.Option#critical critical}: the thread stays in Java state,

@@ -66,10 +66,13 @@ final class Mailboxes {
     private final boolean futex = Futex.AVAILABLE;
     /** The relative timeout of a futex wait, filled per sleep. */
     private final MemorySegment sleepTimeout;
+    /** The collective's: large copies into and out of the slots go through it. */
+    private final MappingGuard mappings;
 
     Mailboxes(GroupSpec group, MemorySegment[] segments, long segmentBytes, Arena arena, IdleStrategy idle,
-              long timeoutNanos, StepSequencer liveness) {
+              long timeoutNanos, StepSequencer liveness, MappingGuard mappings) {
         this.group = group;
+        this.mappings = mappings;
         this.rank = group.myIndex();
         int size = group.size();
         this.segments = segments;
@@ -120,7 +123,7 @@ final class Mailboxes {
             long c = sent[q];
             if (c - ackAcquire(q) >= 2) awaitAck(q, c - 1, bytes, start);
             int k = (int) (c & 1);
-            BulkCopy.copy(buf, off, slots[k], 0, len);
+            mappings.copy(buf, off, slots[k], 0, len);
             setWord(own, block + MAIL_SLOT_HEADER + 16L * k, bytes);
             setWord(own, block + MAIL_SLOT_HEADER + 16L * k + 8, off);
             sent[q] = c + 1;
@@ -159,7 +162,7 @@ final class Mailboxes {
                         + " carries offset " + chunkOffset + ", expected " + off + ": the pair's mailbox is out of step", null);
             }
             long len = Math.min(slotBytes, bytes - off);
-            BulkCopy.copy(slots[k], 0, buf, off, len);
+            mappings.copy(slots[k], 0, buf, off, len);
             taken[q] = c + 1;
             setWordRelease(own, ownBlock[q] + MAIL_ACK, c + 1);
             wakePeer(q);

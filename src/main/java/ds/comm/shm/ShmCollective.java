@@ -112,6 +112,8 @@ public final class ShmCollective extends BackendCollective {
     private final ProcessIdentity[] processes;
     /** This group's symmetric allocations, in allocation order (index = position). */
     private SymmetricBuffer[] symmetric = new SymmetricBuffer[0];
+    /** Every large copy in the segments and tensors goes through it; it unmaps them on close. */
+    private final MappingGuard mappings;
 
     private ShmCollective(GroupSpec group, Settings settings, Reducer reducer, Arena arena, Path ownPath,
                           MemorySegment[] segments, ProcessIdentity[] processes, CrossGroupWatch watch) {
@@ -132,8 +134,9 @@ public final class ShmCollective extends BackendCollective {
         this.steps = new StepSequencer(group, segments, settings.idle().get(), settings.timeoutNanos(),
                 settings.peerLostNanos(), waits);
         this.areaBytes = SegmentDescriptor.areaBytes(settings.shmBytes());
+        this.mappings = new MappingGuard(this::unmap);
         this.mail = new Mailboxes(group, segments, settings.shmBytes(), arena, settings.idle().get(),
-                settings.timeoutNanos(), steps);
+                settings.timeoutNanos(), steps, mappings);
         this.areas = new MemorySegment[2][size];
         for (int parity = 0; parity < 2; parity++) {
             for (int p = 0; p < size; p++) {
@@ -420,7 +423,7 @@ public final class ShmCollective extends BackendCollective {
 
     private void allReduceOneStep(MemorySegment buf, long bytes, ElementType type, Combiner op, boolean writeBack) {
         int q = steps.nextParity();
-        BulkCopy.copy(buf, 0, areas[q][rank], 0, bytes);
+        mappings.copy(buf, 0, areas[q][rank], 0, bytes);
         steps.publishRelease();
         steps.awaitAllAcquire();
         if (!writeBack) return;
@@ -469,10 +472,10 @@ public final class ShmCollective extends BackendCollective {
                         long elements = len / es;
                         long ownFrom = sliceStart(elements, rank) * es;
                         long ownTo = sliceStart(elements, rank + 1) * es;
-                        BulkCopy.copy(buf, off, mine, 0, ownFrom);
-                        BulkCopy.copy(buf, off + ownTo, mine, ownTo, len - ownTo);
+                        mappings.copy(buf, off, mine, 0, ownFrom);
+                        mappings.copy(buf, off + ownTo, mine, ownTo, len - ownTo);
                     } else {
-                        BulkCopy.copy(buf, off, mine, 0, len);
+                        mappings.copy(buf, off, mine, 0, len);
                     }
                 }
                 long count = 0;
@@ -495,7 +498,7 @@ public final class ShmCollective extends BackendCollective {
                         if (ownFromBuf) srcOffsets[rank] = off + from + done;
                         reducer.reduce(type, op, mine, pipeChunk + done, sources, srcOffsets, size,
                                 blockLen / es);
-                        if (writeBack) BulkCopy.copy(mine, pipeChunk + done, buf, off + from + done, blockLen);
+                        if (writeBack) mappings.copy(mine, pipeChunk + done, buf, off + from + done, blockLen);
                     }
                 }
                 steps.publishRelease();
@@ -507,7 +510,7 @@ public final class ShmCollective extends BackendCollective {
                         if (p == rank) continue; // written back as it was reduced
                         long from = sliceStart(count, p) * es;
                         long to = sliceStart(count, p + 1) * es;
-                        BulkCopy.copy(reduced[p], pipeChunk, buf, off + from, to - from);
+                        mappings.copy(reduced[p], pipeChunk, buf, off + from, to - from);
                     }
                 }
             }
@@ -548,7 +551,7 @@ public final class ShmCollective extends BackendCollective {
                 setSourceOffsets(at);
                 reducer.reduce(type, op, tensors[rank], at, tensors, srcOffsets, size, blockLen / es);
                 for (int p = 0; p < size; p++) {
-                    if (p != rank) BulkCopy.copy(tensors[rank], at, tensors[p], at, blockLen);
+                    if (p != rank) mappings.copy(tensors[rank], at, tensors[p], at, blockLen);
                 }
             }
             steps.publishRelease();
@@ -707,12 +710,12 @@ public final class ShmCollective extends BackendCollective {
             do {
                 long len = Math.min(bulkChunk, bytes - off);
                 int q = steps.nextParity();
-                BulkCopy.copy(in, off, areas[q][rank], 0, len);
+                mappings.copy(in, off, areas[q][rank], 0, len);
                 steps.publishRelease();
                 steps.awaitAllAcquire();
                 MemorySegment[] staged = areas[q];
                 for (int p = 0; p < size; p++) {
-                    BulkCopy.copy(staged[p], 0, out, p * bytes + off, len);
+                    mappings.copy(staged[p], 0, out, p * bytes + off, len);
                 }
                 off += len;
             } while (off < bytes);
@@ -735,7 +738,7 @@ public final class ShmCollective extends BackendCollective {
                 MemorySegment mine = areas[q][rank];
                 for (int block = 0; block < size; block++) {
                     if (block == rank) continue; // only this rank reads its own block: no need to share it
-                    BulkCopy.copy(in, block * bytes + off, mine, block * scatterChunk, len);
+                    mappings.copy(in, block * bytes + off, mine, block * scatterChunk, len);
                 }
                 steps.publishRelease();
                 steps.awaitAllAcquire();
@@ -767,12 +770,12 @@ public final class ShmCollective extends BackendCollective {
                 long len = Math.min(bulkChunk, bytes - off);
                 int q = steps.nextParity();
                 if (rank == root) {
-                    BulkCopy.copy(buf, off, areas[q][rank], 0, len);
+                    mappings.copy(buf, off, areas[q][rank], 0, len);
                 }
                 steps.publishRelease();
                 steps.awaitAllAcquire();
                 if (rank != root) {
-                    BulkCopy.copy(areas[q][root], 0, buf, off, len);
+                    mappings.copy(areas[q][root], 0, buf, off, len);
                 }
                 off += len;
             } while (off < bytes);
@@ -803,16 +806,16 @@ public final class ShmCollective extends BackendCollective {
                 int q = steps.nextParity();
                 MemorySegment mine = areas[q][rank];
                 for (int j = 0; j < size; j++) {
-                    if (j != rank) BulkCopy.copy(in, j * block + off, mine, j * scatterChunk, len);
+                    if (j != rank) mappings.copy(in, j * block + off, mine, j * scatterChunk, len);
                 }
                 steps.publishRelease();
                 // This rank's own block is a local copy: done while the peers stage theirs.
-                if (off == 0) BulkCopy.copy(in, rank * block, out, rank * block, block);
+                if (off == 0) mappings.copy(in, rank * block, out, rank * block, block);
                 steps.awaitAllAcquire();
                 MemorySegment[] staged = areas[q];
                 long slot = rank * scatterChunk;
                 for (int p = 0; p < size; p++) {
-                    if (p != rank) BulkCopy.copy(staged[p], slot, out, p * block + off, len);
+                    if (p != rank) mappings.copy(staged[p], slot, out, p * block + off, len);
                 }
                 off += len;
             } while (off < block);
@@ -838,12 +841,12 @@ public final class ShmCollective extends BackendCollective {
         try {
             steps.publishRelease();
             // This rank's own block is a local copy: done while the peers arrive.
-            BulkCopy.copy(in, rank * block, out, rank * block, block);
+            mappings.copy(in, rank * block, out, rank * block, block);
             steps.awaitAllAcquire();
             MemorySegment[] tensors = sym.tensors;
             long mine = offset + rank * block;
             for (int p = 0; p < size; p++) {
-                if (p != rank) BulkCopy.copy(tensors[p], mine, out, p * block, block);
+                if (p != rank) mappings.copy(tensors[p], mine, out, p * block, block);
             }
             steps.publishRelease();
             steps.awaitAllAcquire();
@@ -882,20 +885,20 @@ public final class ShmCollective extends BackendCollective {
             }
             long selfBytes = sendCounts[rank] * es; // equal to recvCounts[rank] * es: checked above
             long rounds = (maxPair * es + scatterChunk - 1) / scatterChunk;
-            if (rounds == 0) BulkCopy.copy(in, sendSelf, out, recvSelf, selfBytes);
+            if (rounds == 0) mappings.copy(in, sendSelf, out, recvSelf, selfBytes);
             for (long k = 0; k < rounds; k++) {
                 long off = k * scatterChunk;
                 q = steps.nextParity();
                 Compositions.packPieces(in, sendCounts, es, off, scatterChunk, areas[q][rank], rank);
                 steps.publishRelease();
-                if (k == 0) BulkCopy.copy(in, sendSelf, out, recvSelf, selfBytes); // while peers stage
+                if (k == 0) mappings.copy(in, sendSelf, out, recvSelf, selfBytes); // while peers stage
                 steps.awaitAllAcquire();
                 MemorySegment[] staged = areas[q];
                 long slot = rank * scatterChunk;
                 long at = 0;
                 for (int p = 0; p < size; p++) {
                     long len = Compositions.pieceLength(recvCounts[p], es, off, scatterChunk);
-                    if (p != rank && len > 0) BulkCopy.copy(staged[p], slot, out, at + off, len);
+                    if (p != rank && len > 0) mappings.copy(staged[p], slot, out, at + off, len);
                     at += recvCounts[p] * es;
                 }
             }
@@ -947,7 +950,7 @@ public final class ShmCollective extends BackendCollective {
                         if (before < 0) before = Long.MAX_VALUE; // counts are <= 2^59 each: only a sum of many can wrap
                     }
                     if (p == rank) {
-                        BulkCopy.copy(in, before, out, at, len);
+                        mappings.copy(in, before, out, at, len);
                     } else {
                         if (before > sym.bytes - offset || len > sym.bytes - offset - before) {
                             throw new CommFailure(CommFailure.Kind.MISMATCH, group.worldRank(p), group.name(),
@@ -955,7 +958,7 @@ public final class ShmCollective extends BackendCollective {
                                     + before + ".." + (before + len) + " bytes of its input, beyond its symmetric tensor of "
                                     + sym.bytes + " bytes from offset " + offset, null);
                         }
-                        BulkCopy.copy(sym.tensors[p], offset + before, out, at, len);
+                        mappings.copy(sym.tensors[p], offset + before, out, at, len);
                     }
                 }
                 at += len;
@@ -978,14 +981,14 @@ public final class ShmCollective extends BackendCollective {
             do {
                 long len = Math.min(bulkChunk, bytes - off);
                 int q = steps.nextParity();
-                if (rank != root) BulkCopy.copy(in, off, areas[q][rank], 0, len);
+                if (rank != root) mappings.copy(in, off, areas[q][rank], 0, len);
                 steps.publishRelease();
-                if (rank == root && off == 0) BulkCopy.copy(in, 0, out, rank * bytes, bytes); // while peers stage
+                if (rank == root && off == 0) mappings.copy(in, 0, out, rank * bytes, bytes); // while peers stage
                 steps.awaitAllAcquire();
                 if (rank == root) {
                     MemorySegment[] staged = areas[q];
                     for (int p = 0; p < size; p++) {
-                        if (p != root) BulkCopy.copy(staged[p], 0, out, p * bytes + off, len);
+                        if (p != root) mappings.copy(staged[p], 0, out, p * bytes + off, len);
                     }
                 }
                 off += len;
@@ -1009,13 +1012,13 @@ public final class ShmCollective extends BackendCollective {
                 if (rank == root) {
                     MemorySegment mine = areas[q][rank];
                     for (int j = 0; j < size; j++) {
-                        if (j != root) BulkCopy.copy(in, j * bytes + off, mine, j * scatterChunk, len);
+                        if (j != root) mappings.copy(in, j * bytes + off, mine, j * scatterChunk, len);
                     }
                 }
                 steps.publishRelease();
-                if (rank == root && off == 0) BulkCopy.copy(in, rank * bytes, out, 0, bytes);
+                if (rank == root && off == 0) mappings.copy(in, rank * bytes, out, 0, bytes);
                 steps.awaitAllAcquire();
-                if (rank != root) BulkCopy.copy(areas[q][root], rank * scatterChunk, out, off, len);
+                if (rank != root) mappings.copy(areas[q][root], rank * scatterChunk, out, off, len);
                 off += len;
             } while (off < bytes);
         } catch (RuntimeException e) {
@@ -1101,9 +1104,6 @@ public final class ShmCollective extends BackendCollective {
      */
     @Override
     protected void release() {
-        for (SymmetricBuffer b : symmetric) {
-            b.release();
-        }
         watch.unregister(this); // before the arena closes: its segments are read there
         if (heartbeating) {
             // Before the arena closes: the pacer must never write into an unmapped segment.
@@ -1118,15 +1118,24 @@ public final class ShmCollective extends BackendCollective {
         } catch (RuntimeException ignored) {
             // The mapping is ours; nothing a peer did can make this fail, but close never throws.
         }
+        // Now, or when a large copy still running on another thread returns (MappingGuard).
+        mappings.close();
+        if (ownFileLinked) {
+            SegmentFile.deleteQuietly(ownPath);
+        }
+    }
+
+    /** The symmetric tensors' and the segments' mappings go; run once, by {@link #mappings}. */
+    private void unmap() {
+        for (SymmetricBuffer b : symmetric) {
+            b.release();
+        }
         try {
             arena.close();
         } catch (RuntimeException ignored) {
             // Only another thread still inside a collective on this instance (a broken
             // contract) makes a shared arena refuse to close; the mapping then lives on until
             // the process exits, which is harmless to peers.
-        }
-        if (ownFileLinked) {
-            SegmentFile.deleteQuietly(ownPath);
         }
     }
 

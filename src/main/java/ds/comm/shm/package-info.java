@@ -13,7 +13,8 @@
  * all-reduce reads and writes in place. {@code Mailboxes} carries point-to-point send/recv
  * through a mailbox per ordered pair at the end of each segment. {@code BulkCopy} makes every
  * large copy in and out of the segments with libc's {@code memmove} ({@code Futex} is the other
- * downcall here).
+ * downcall here), through the collective's {@code MappingGuard}, which defers unmapping until
+ * no such copy runs.
  *
  * <p>Depends on {@code spi}, {@code lanes} and {@code topology}; never on the socket ring.
  */
