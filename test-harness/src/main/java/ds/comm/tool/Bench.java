@@ -70,6 +70,16 @@ final class Bench {
     static final int SETTLE_MIN_CALLS = 500;
     /** ... or least time spent on them, for sizes whose calls are slow. */
     static final long SETTLE_MIN_NANOS = 1_000_000_000L;
+    /**
+     * Least untimed calls of a decode point before the JIT's empty queue counts: none by count,
+     * so a decode point settles for {@link #SETTLE_MIN_NANOS} at least. The decode loop
+     * ({@code Workload#decode}) is entered once per round, so C2 compiles it only once its loop
+     * has gone round some 10^5 times in all (the tiered thresholds for loops); after 500 calls the
+     * JIT's queue was empty because that count was not yet reached, and -Xlog:jit+compilation
+     * put both C2 compiles of the loop (its on-stack replacement and the method) inside the timed
+     * calls of a 2-rank 16 KiB decode, each taking one of the 2 vCPUs from the ranks.
+     */
+    static final int SETTLE_MIN_DECODE_CALLS = Integer.MAX_VALUE;
 
     static final String CSV_HEADER =
             "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective";
@@ -442,7 +452,10 @@ final class Bench {
                         if (lead && !o.machine()) {
                             System.err.printf("\r[%d/%d] %s %s %s ...", ++done, points, type, op, Args.humanSize(bytes));
                         }
-                        if (!o.cold() && o.warmup() < 0) settle(work, comm, warmStop, jit, type, op, bytes, warm);
+                        if (!o.cold() && o.warmup() < 0) {
+                            settle(work, comm, warmStop, jit, type, op, bytes, warm,
+                                    o.decode() ? SETTLE_MIN_DECODE_CALLS : SETTLE_MIN_CALLS);
+                        }
                         String bad = work.point(o.check(), type, op, bytes, iters, warm);
                         if (bad != null) {
                             failures++;
@@ -506,16 +519,17 @@ final class Bench {
      * mean 2-3x a later point of the same size; SHM 16 MiB p50 50-72 ms against 12-14 ms).
      * The JIT queues a method only once its counters cross a threshold, so an empty queue right
      * after the first calls of a size says little: the rounds go on for at least
-     * {@link #SETTLE_MIN_CALLS} calls or {@link #SETTLE_MIN_NANOS}, whichever comes first, then
+     * {@code minCalls} calls ({@link #SETTLE_MIN_CALLS}, or {@link #SETTLE_MIN_DECODE_CALLS}) or
+     * {@link #SETTLE_MIN_NANOS}, whichever comes first, then
      * until the queue is empty. Rounds of {@code warm} calls; all ranks vote after each (a MAX,
      * like the warm-up's), so all make the same calls. Without a JIT to ask, one round.
      */
     private static void settle(Workload work, Communicator comm, MemorySegment stop, JitActivity jit, DType type,
-                               ReduceOp op, long bytes, int warm) {
+                               ReduceOp op, long bytes, int warm, int minCalls) {
         long start = System.nanoTime();
         for (int calls = warm; ; calls += warm) {
             work.point(false, type, op, bytes, 0, warm);
-            if (settled(comm, stop, jit, start, calls, SETTLE_MIN_CALLS)) return;
+            if (settled(comm, stop, jit, start, calls, minCalls)) return;
         }
     }
 
@@ -663,15 +677,20 @@ final class Bench {
             String bad = null;
             long bytes = b.byteSize();
             for (int it = -warm; it < iters; it++) {
-                refill(b, p);
-                comm.barrier();
-                long t0 = System.nanoTime();
-                call(type, op, b);
-                long t1 = System.nanoTime();
-                if (it >= 0) times.setAtIndex(ValueLayout.JAVA_DOUBLE, it, (t1 - t0) / 1e3);
+                sweepStep(type, op, b, p, Math.max(it, 0));
                 if (check && bad == null && b.mismatch(e) >= 0) bad = wrong(type, op, b, e, it);
             }
             return bad;
+        }
+
+        /** One barrier-separated call, its time stored at {@code slot} (see {@link #decodeStep} for why a method). */
+        private void sweepStep(DType type, ReduceOp op, MemorySegment b, MemorySegment p, int slot) {
+            refill(b, p);
+            comm.barrier();
+            long t0 = System.nanoTime();
+            call(type, op, b);
+            long t1 = System.nanoTime();
+            OwnCode.record(times, slot, t0, t1);
         }
 
         /**
@@ -688,19 +707,40 @@ final class Bench {
             Stalls stalls = o.stallMicros() > 0 ? new Stalls(o.stallMicros() * 1000L) : null;
             comm.barrier();
             for (int it = -warm; it < iters; it++) {
-                long computeStart = System.nanoTime();
-                if (stalls != null) stalls.iterationStarts();
-                refill(b, p);
-                Compute.until(computeStart + computeNanos);
-                long t0 = System.nanoTime();
-                call(type, op, b);
-                long t1 = System.nanoTime();
-                if (it >= 0) OwnCode.record(times, it, t0, t1);
-                if (stalls != null) stalls.iterationEnds(it, computeStart, t0, t1);
+                decodeStep(type, op, b, p, computeNanos, stalls, it);
                 if (check && bad == null && b.mismatch(e) >= 0) bad = wrong(type, op, b, e, it);
             }
             if (stalls != null) stalls.print(comm.rank(), type, bytes);
             return bad;
+        }
+
+        /**
+         * One decode iteration: compute, then the timed call, its time stored at slot {@code it}
+         * (the untimed calls, {@code it < 0}, store theirs at slot 0, which the first timed call
+         * overwrites).
+         *
+         * <p>Why a method, and why no "is this call timed" branch: the loop above runs once per
+         * point, so C2 compiled it only by on-stack replacement, while that point ran; and a
+         * branch that only the timed calls take made the compiled loop trap back to the
+         * interpreter at the first timed call. -Xlog:jit+compilation showed both inside the
+         * timed calls of a 2-rank 16 KiB decode (the OSR compile of this loop, its uncommon trap,
+         * its recompilation, {@code OwnCode.record}'s first compiles), each taking one of the 2
+         * vCPUs from the ranks for milliseconds: the bench's own start-up, charged to ds-comm's
+         * tail. This method is called by every warm-up and settling round too, so C2 has
+         * compiled it, the collective inlined, before anything is timed; the branches left see
+         * the same values in both phases.
+         */
+        private void decodeStep(DType type, ReduceOp op, MemorySegment b, MemorySegment p, long computeNanos,
+                                Stalls stalls, int it) {
+            long computeStart = System.nanoTime();
+            if (stalls != null) stalls.iterationStarts();
+            refill(b, p);
+            Compute.until(computeStart + computeNanos);
+            long t0 = System.nanoTime();
+            call(type, op, b);
+            long t1 = System.nanoTime();
+            OwnCode.record(times, Math.max(it, 0), t0, t1);
+            if (stalls != null) stalls.iterationEnds(it, computeStart, t0, t1);
         }
 
         private String wrong(DType type, ReduceOp op, MemorySegment b, MemorySegment e, int it) {
@@ -788,7 +828,9 @@ final class Bench {
      * spent runnable but not running) is read before and after every iteration; a stall during
      * which it grew by about the stall's length was the scheduler's (this rank had no core),
      * one during which it did not was a wait for a peer (look at the peer's line at that time)
-     * or the JVM (match the uptime against {@code -Xlog:safepoint,gc} with the uptime decorator).
+     * or the JVM (match the uptime against {@code -Xlog:safepoint,gc} with the uptime decorator), or
+     * another thread of the machine (the monotonic time is {@code CLOCK_MONOTONIC}, the clock of
+     * {@code perf sched record -k CLOCK_MONOTONIC}).
      */
     static final class Stalls {
         private final long thresholdNanos;
@@ -846,9 +888,9 @@ final class Bench {
             if (call < thresholdNanos && compute < thresholdNanos) return;
             long delay = runQueueDelayNanos() - delayBefore;
             count++;
-            lines.append(String.format(Locale.ROOT, "# stall rank %d call %d at uptime %.3f s: call %d us, compute %d us, "
-                            + "runnable-not-running %d us%n", 0, it, (callStart - uptimeOffsetNanos) / 1e9, call / 1000,
-                    compute / 1000, delay / 1000));
+            lines.append(String.format(Locale.ROOT, "# stall rank %d call %d at uptime %.3f s (monotonic %.6f s): call %d us, compute %d us, "
+                            + "runnable-not-running %d us%n", 0, it, (callStart - uptimeOffsetNanos) / 1e9, callStart / 1e9,
+                    call / 1000, compute / 1000, delay / 1000));
         }
 
         void print(int rank, DType type, long bytes) {
