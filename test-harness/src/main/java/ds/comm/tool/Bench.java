@@ -66,20 +66,19 @@ final class Bench {
     static final long WARMUP_NANOS = 2_000_000_000L;
     /** Longest wait, per point, for the JIT to finish compiling that point's path ({@link #settle}). */
     static final long SETTLE_NANOS = 3_000_000_000L;
-    /** Least untimed calls of a point's own size before the JIT's empty queue counts ({@link #settle}). */
-    static final int SETTLE_MIN_CALLS = 500;
-    /** ... or least time spent on them, for sizes whose calls are slow. */
+    /** Least time spent on untimed calls of a point's own size before the JIT's empty queue counts ({@link #settle}). */
     static final long SETTLE_MIN_NANOS = 1_000_000_000L;
     /**
-     * Least untimed calls of a decode point before the JIT's empty queue counts: none by count,
-     * so a decode point settles for {@link #SETTLE_MIN_NANOS} at least. The decode loop
-     * ({@code Workload#decode}) is entered once per round, so C2 compiles it only once its loop
-     * has gone round some 10^5 times in all (the tiered thresholds for loops); after 500 calls the
-     * JIT's queue was empty because that count was not yet reached, and -Xlog:jit+compilation
-     * put both C2 compiles of the loop (its on-stack replacement and the method) inside the timed
-     * calls of a 2-rank 16 KiB decode, each taking one of the 2 vCPUs from the ranks.
+     * Least untimed calls of a point before the JIT's empty queue counts: none by count, so every
+     * point settles for {@link #SETTLE_MIN_NANOS} at least. A point's loop is entered once per
+     * round, so C2 compiles it only once it has gone round some 10^5 times in all (the tiered
+     * thresholds for loops); with 500 calls as the minimum the JIT's queue was empty because that
+     * count was not yet reached, and -Xlog:jit+compilation put both C2 compiles of the decode
+     * loop (its on-stack replacement and the method) inside the timed calls of a 2-rank 16 KiB
+     * decode; perf sched put a C2 thread on one of the 2 vCPUs for 100 ms during sweep points,
+     * both ranks on the other.
      */
-    static final int SETTLE_MIN_DECODE_CALLS = Integer.MAX_VALUE;
+    static final int SETTLE_MIN_POINT_CALLS = Integer.MAX_VALUE;
 
     static final String CSV_HEADER =
             "backend,dtype,op,ranks,nodes,bytes,iters,p50_us,p99_us,busbw_gbps,memcpy_us,mean_us,p999_us,max_us,collective";
@@ -136,7 +135,7 @@ final class Bench {
               --sizes LIST  message sizes in bytes, K/M/G suffixes (default 4K,64K,1M,16M)
               --iters K     timed iterations per point (default: by size, 20 to 1000)
               --warmup W    untimed iterations per point (default: iters / 5, at least 5; before
-                            them, untimed calls of the point's size, at least 500 or 1 s, then
+                            them, untimed calls of the point's size, for at least 1 s, then
                             while a rank's JIT compiles, up to 3 s), after 3000 untimed small
                             calls per dtype and op, then more up to 15000 calls and 1.5 s (none
                             started after 2 s); with W: 100 W, and exactly W per point
@@ -453,8 +452,7 @@ final class Bench {
                             System.err.printf("\r[%d/%d] %s %s %s ...", ++done, points, type, op, Args.humanSize(bytes));
                         }
                         if (!o.cold() && o.warmup() < 0) {
-                            settle(work, comm, warmStop, jit, type, op, bytes, warm,
-                                    o.decode() ? SETTLE_MIN_DECODE_CALLS : SETTLE_MIN_CALLS);
+                            settle(work, comm, warmStop, jit, type, op, bytes, warm, SETTLE_MIN_POINT_CALLS);
                         }
                         String bad = work.point(o.check(), type, op, bytes, iters, warm);
                         if (bad != null) {
@@ -519,7 +517,7 @@ final class Bench {
      * mean 2-3x a later point of the same size; SHM 16 MiB p50 50-72 ms against 12-14 ms).
      * The JIT queues a method only once its counters cross a threshold, so an empty queue right
      * after the first calls of a size says little: the rounds go on for at least
-     * {@code minCalls} calls ({@link #SETTLE_MIN_CALLS}, or {@link #SETTLE_MIN_DECODE_CALLS}) or
+     * {@code minCalls} calls ({@link #SETTLE_MIN_POINT_CALLS}) or
      * {@link #SETTLE_MIN_NANOS}, whichever comes first, then
      * until the queue is empty. Rounds of {@code warm} calls; all ranks vote after each (a MAX,
      * like the warm-up's), so all make the same calls. Without a JIT to ask, one round.
