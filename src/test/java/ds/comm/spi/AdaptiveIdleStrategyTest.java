@@ -221,6 +221,63 @@ class AdaptiveIdleStrategyTest {
         assertTrue(s.spinNanos() > AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.toString());
     }
 
+    /** Polls through the whole spin of a wait just begun, then once more: that poll yields. */
+    private static void spinOutAndYieldOnce(Clock c, AdaptiveIdleStrategy s) {
+        s.reset();
+        long start = c.now;
+        long spin = s.spinNanos();
+        while (c.now - start <= spin) s.idleOrBlock();
+        s.idleOrBlock();
+    }
+
+    @Test
+    void aWaitEndedByAYieldThatRanThePeerHalvesTheSpinInsteadOfGrowingIt() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 2, 2);
+        long before = s.spinNanos();
+        // Both ranks on one core: the yield ran the peer for 30 us, and it had arrived when the
+        // yield returned. Missed by 30 us, within the ceiling: without the hand-over this wait
+        // would teach a spin of 1.5 times its length.
+        spinOutAndYieldOnce(c, s);
+        c.now += 30_000;
+        s.waitEnded();
+        assertEquals(1, s.handOvers(), s.toString());
+        assertEquals(before / 2, s.spinNanos(), s.toString());
+        // Wait after wait on the shared core, the spin comes down to its minimum...
+        for (int wait = 0; wait < 10; wait++) {
+            spinOutAndYieldOnce(c, s);
+            c.now += 30_000;
+            s.waitEnded();
+        }
+        assertEquals(AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.spinNanos(), s.toString());
+        // ...and it is not remembered: once the ranks have a core each again, a wait missed by
+        // a little (the peer 3 us late, a yield of nobody) teaches a spin that covers it at once.
+        spinOutAndYieldOnce(c, s);
+        c.now += 2_000;
+        s.waitEnded();
+        assertTrue(s.spinNanos() >= 4_500, s.toString());
+        assertEquals(11, s.handOvers());
+    }
+
+    @Test
+    void aLongYieldAfterWhichThePeerIsStillMissingIsNoHandOver() {
+        Clock c = new Clock();
+        AdaptiveIdleStrategy s = strategy(c, 2, 2);
+        long before = s.spinNanos();
+        // A compiler thread ran in the yield, and the peer was still not there afterwards.
+        spinOutAndYieldOnce(c, s);
+        c.now += 30_000;
+        s.idleOrBlock();
+        s.waitEnded();
+        assertEquals(0, s.handOvers(), s.toString());
+        assertTrue(s.spinNanos() > before, "a wait missed by little grows the spin: " + s);
+        // A quick yield (nobody else on the core) is none either.
+        spinOutAndYieldOnce(c, s);
+        c.now += AdaptiveIdleStrategy.HANDED_OVER_NANOS / 2;
+        s.waitEnded();
+        assertEquals(0, s.handOvers(), s.toString());
+    }
+
     @Test
     void theBlockItAsksForGrowsWithTheWaitButStaysBounded() {
         Clock c = new Clock();
