@@ -230,6 +230,13 @@ class AdaptiveIdleStrategyTest {
         s.idleOrBlock();
     }
 
+    /** A wait past its spin whose one yield lasts {@code yieldNanos}, the peer there when it returns. */
+    private static void waitEndedByAYieldOf(Clock c, AdaptiveIdleStrategy s, long yieldNanos) {
+        spinOutAndYieldOnce(c, s);
+        c.now += yieldNanos;
+        s.waitEnded();
+    }
+
     @Test
     void aWaitEndedByAYieldThatRanThePeerHalvesTheSpinInsteadOfGrowingIt() {
         Clock c = new Clock();
@@ -238,23 +245,15 @@ class AdaptiveIdleStrategyTest {
         // Both ranks on one core: the yield ran the peer for 30 us, and it had arrived when the
         // yield returned. Missed by 30 us, within the ceiling: without the hand-over this wait
         // would teach a spin of 1.5 times its length.
-        spinOutAndYieldOnce(c, s);
-        c.now += 30_000;
-        s.waitEnded();
+        waitEndedByAYieldOf(c, s, 30_000);
         assertEquals(1, s.handOvers(), s.toString());
         assertEquals(before / 2, s.spinNanos(), s.toString());
         // Wait after wait on the shared core, the spin comes down to its minimum...
-        for (int wait = 0; wait < 10; wait++) {
-            spinOutAndYieldOnce(c, s);
-            c.now += 30_000;
-            s.waitEnded();
-        }
+        for (int wait = 0; wait < 10; wait++) waitEndedByAYieldOf(c, s, 30_000);
         assertEquals(AdaptiveIdleStrategy.MIN_SPIN_NANOS, s.spinNanos(), s.toString());
         // ...and it is not remembered: once the ranks have a core each again, a wait missed by
         // a little (the peer 3 us late, a yield of nobody) teaches a spin that covers it at once.
-        spinOutAndYieldOnce(c, s);
-        c.now += 2_000;
-        s.waitEnded();
+        waitEndedByAYieldOf(c, s, 2_000);
         assertTrue(s.spinNanos() >= 4_500, s.toString());
         assertEquals(11, s.handOvers());
     }
@@ -272,9 +271,7 @@ class AdaptiveIdleStrategyTest {
         assertEquals(0, s.handOvers(), s.toString());
         assertTrue(s.spinNanos() > before, "a wait missed by little grows the spin: " + s);
         // A quick yield (nobody else on the core) is none either.
-        spinOutAndYieldOnce(c, s);
-        c.now += AdaptiveIdleStrategy.HANDED_OVER_NANOS / 2;
-        s.waitEnded();
+        waitEndedByAYieldOf(c, s, AdaptiveIdleStrategy.HANDED_OVER_NANOS / 2);
         assertEquals(0, s.handOvers(), s.toString());
     }
 
