@@ -247,7 +247,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
      */
     private void sawYield(long now) {
         yielded = false;
-        if (now - lastPoll <= HANDED_OVER_NANOS || handedOverThisWait) return;
+        if (now - lastPoll <= HANDED_OVER_NANOS) return;
         handOvers++;
         handedOverThisWait = true;
         spinNanos = Math.min(ceilingNanos, Math.max(MIN_SPIN_NANOS, spinNanos >> 1));

@@ -451,9 +451,7 @@ final class Bench {
                         if (lead && !o.machine()) {
                             System.err.printf("\r[%d/%d] %s %s %s ...", ++done, points, type, op, Args.humanSize(bytes));
                         }
-                        if (!o.cold() && o.warmup() < 0) {
-                            settle(work, comm, warmStop, jit, type, op, bytes, warm, SETTLE_MIN_POINT_CALLS);
-                        }
+                        if (!o.cold() && o.warmup() < 0) settle(work, comm, warmStop, jit, type, op, bytes, warm);
                         String bad = work.point(o.check(), type, op, bytes, iters, warm);
                         if (bad != null) {
                             failures++;
@@ -517,17 +515,17 @@ final class Bench {
      * mean 2-3x a later point of the same size; SHM 16 MiB p50 50-72 ms against 12-14 ms).
      * The JIT queues a method only once its counters cross a threshold, so an empty queue right
      * after the first calls of a size says little: the rounds go on for at least
-     * {@code minCalls} calls ({@link #SETTLE_MIN_POINT_CALLS}) or
+     * {@link #SETTLE_MIN_POINT_CALLS} calls (none by count) or
      * {@link #SETTLE_MIN_NANOS}, whichever comes first, then
      * until the queue is empty. Rounds of {@code warm} calls; all ranks vote after each (a MAX,
      * like the warm-up's), so all make the same calls. Without a JIT to ask, one round.
      */
     private static void settle(Workload work, Communicator comm, MemorySegment stop, JitActivity jit, DType type,
-                               ReduceOp op, long bytes, int warm, int minCalls) {
+                               ReduceOp op, long bytes, int warm) {
         long start = System.nanoTime();
         for (int calls = warm; ; calls += warm) {
             work.point(false, type, op, bytes, 0, warm);
-            if (settled(comm, stop, jit, start, calls, minCalls)) return;
+            if (settled(comm, stop, jit, start, calls, SETTLE_MIN_POINT_CALLS)) return;
         }
     }
 
