@@ -144,6 +144,38 @@ class ProgressQueueTest {
     }
 
     @Test
+    @Timeout(10)
+    void aCallThatWakesTheIdleProgressThreadHandsItTheProcessorOnceAndOthersDoNot() throws InterruptedException {
+        AtomicInteger handOffs = new AtomicInteger();
+        ProgressQueue q = new ProgressQueue("hand-off", handOffs::incrementAndGet);
+        try {
+            CountDownLatch started = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            CompletableFuture<Void> first = q.submit(() -> {
+                started.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertEquals(1, handOffs.get(), "the first call woke an idle progress thread");
+            assertTrue(started.await(5, TimeUnit.SECONDS));
+            q.submit(() -> { });
+            q.submit(() -> { });
+            assertEquals(1, handOffs.get(), "calls issued while one runs leave the caller's processor alone");
+            release.countDown();
+            first.join();
+            assertTrue(q.awaitIdle(5_000 * MS));
+            q.submit(() -> { }).join();
+            assertEquals(2, handOffs.get(), "idle again: the next call hands over again");
+        } finally {
+            q.shutdown(false);
+            q.awaitTermination(5_000 * MS);
+        }
+    }
+
+    @Test
     @Timeout(60)
     void operationsRunOneAtATimeInIssueOrderWhicheverThreadRunsThem() throws InterruptedException {
         ProgressQueue q = new ProgressQueue("order");
