@@ -1,5 +1,6 @@
 package ds.comm.reliability;
 
+import ds.comm.testkit.ConnectionFlood;
 import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.LauncherKind;
@@ -242,53 +243,9 @@ class RendezvousAuthTest {
             var zero = rank(0, port, Duration.ofSeconds(30), SECRET);
             connect(port).close();
             long start = System.nanoTime();
-            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-            AtomicInteger opened = new AtomicInteger();
             // More idle connections than rank 0 has room for (world + 64), each reopened as soon
             // as rank 0 drops it: the attack of issue 15 that made rank 1 fail in 149 ms.
-            Thread flood = Thread.ofPlatform().daemon().start(() -> {
-                List<java.nio.channels.SocketChannel> held = new ArrayList<>();
-                ByteBuffer sink = ByteBuffer.allocate(256);
-                try {
-                    while (!stop.get()) {
-                        for (int i = 0; i < held.size(); i++) {
-                            sink.clear();
-                            try {
-                                if (held.get(i).read(sink) < 0) throw new IOException("closed");
-                            } catch (IOException e) {
-                                try {
-                                    held.get(i).close();
-                                } catch (IOException ignored) {
-                                    // gone
-                                }
-                                held.remove(i--);
-                            }
-                        }
-                        while (held.size() < 100 && !stop.get()) {
-                            try {
-                                var ch = java.nio.channels.SocketChannel.open(
-                                        new java.net.InetSocketAddress("127.0.0.1", port));
-                                ch.configureBlocking(false);
-                                held.add(ch);
-                                opened.incrementAndGet();
-                            } catch (IOException e) {
-                                break;
-                            }
-                        }
-                        Thread.sleep(20);
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } finally {
-                    for (var ch : held) {
-                        try {
-                            ch.close();
-                        } catch (IOException ignored) {
-                            // gone
-                        }
-                    }
-                }
-            });
+            ConnectionFlood flood = ConnectionFlood.start(port, 100, new byte[0]);
             try {
                 // Every slot taken: rank 0 has had to make room (or, before eviction, to refuse).
                 assertTrue(log.awaitWarning(w -> w.contains("evicted") || w.contains("refusing"), 10_000) != null,
@@ -303,8 +260,7 @@ class RendezvousAuthTest {
                 System.out.println("RendezvousAuthTest: rank 1 joined a flooded rank 0 in " + millis + " ms");
                 assertTrue(millis < 1500, "rank 1 needed " + millis + " ms to join");
             } finally {
-                stop.set(true);
-                flood.join(10_000);
+                flood.close();
             }
             double seconds = Math.max(1, (System.nanoTime() - start) / 1e9);
             assertTrue(log.bytes() < 1_000_000 / 60.0 * seconds, log.bytes() + " bytes of log in " + seconds + " s");
