@@ -133,8 +133,9 @@ final class ProgressQueue {
      * joins before that it runs the operation itself, after its compute: no overlap at all. Measured on a
      * link whose time is the wire's, not the CPU's (2 ranks over the socket ring, loopback
      * capped at 1 Gbit/s, {@code bench/overlap-on-a-wire.sh}): 64 KiB "allReduceAsync, compute as
-     * long as the all-reduce, join" took 1.33-1.40x the longer of the two without the yield and
-     * 1.03x with it. A yield with nobody else queued on the processor returns at once.
+     * long as the all-reduce, join" took 1.25-1.45x the longer of the two without the yield and
+     * 1.02-1.07x with it. A yield with nobody else queued on the processor returns within a
+     * microsecond or two.
      */
     CompletableFuture<Void> submit(Runnable body) {
         Op op = new Op(this, body);

@@ -196,12 +196,8 @@ final class Demo {
     /** x W1[:, lo:hi] -> gelu -> bf16 -> times W2[lo:hi, :], accumulated in fp32. */
     static float[] mlp(float[] x, float[] w1, float[] w2, int t, int d, int f, int lo, int hi) {
         float[] y = new float[t * d];
-        float[] row = new float[d];
         float[] h = new float[hi - lo];
-        for (int tok = 0; tok < t; tok++) {
-            mlpRow(x, w1, w2, tok, d, f, lo, hi, h, row);
-            System.arraycopy(row, 0, y, tok * d, d);
-        }
+        for (int tok = 0; tok < t; tok++) mlpRow(x, w1, w2, tok, d, f, lo, hi, h, y, tok * d);
         return y;
     }
 
@@ -213,20 +209,21 @@ final class Demo {
         float[] y = new float[d];
         float[] h = new float[hi - lo];
         for (int tok = 0; tok < t; tok++) {
-            mlpRow(x, w1, w2, tok, d, f, lo, hi, h, y);
+            mlpRow(x, w1, w2, tok, d, f, lo, hi, h, y, 0);
             long base = (long) tok * d;
             for (int k = 0; k < d; k++) out.setAtIndex(BF16, base + k, toBf16(y[k]));
         }
     }
 
     /**
-     * Token {@code tok}'s output row of {@link #mlp} into {@code y} (d floats, overwritten), the
+     * Token {@code tok}'s output row of {@link #mlp} into {@code y[at, at + d)} (overwritten), the
      * hidden activations in {@code h} (hi - lo floats): the order of every sum is the one both
      * callers share, so their bits agree.
      */
-    private static void mlpRow(float[] x, float[] w1, float[] w2, int tok, int d, int f, int lo, int hi, float[] h, float[] y) {
+    private static void mlpRow(float[] x, float[] w1, float[] w2, int tok, int d, int f, int lo, int hi, float[] h, float[] y,
+                               int at) {
         java.util.Arrays.fill(h, 0f);
-        java.util.Arrays.fill(y, 0f);
+        java.util.Arrays.fill(y, at, at + d, 0f);
         for (int k = 0; k < d; k++) {
             float xv = x[tok * d + k];
             int row = k * f;
@@ -236,7 +233,7 @@ final class Demo {
         for (int j = 0; j < h.length; j++) {
             float hv = h[j];
             int row = (lo + j) * d;
-            for (int k = 0; k < d; k++) y[k] += hv * w2[row + k];
+            for (int k = 0; k < d; k++) y[at + k] += hv * w2[row + k];
         }
     }
 
