@@ -33,13 +33,13 @@ import java.util.function.LongSupplier;
  *       right after it, the peer we wait for was most likely that somebody (the scheduler put
  *       both ranks on one core, which it does for milliseconds after a stranger preempted one of
  *       them; a compiler thread run in a yield after which the peer is still missing does not
- *       count), and every nanosecond spun delays it:
- *       the spin halves, and that wait teaches nothing. Unlike a preemption it is not
- *       remembered: the scheduler separates the ranks again within milliseconds, and a spin kept
- *       short after that sends every wait to sleep (a 30-40 us call each, measured). Without this, such waits fed the spin budget (each ended past the spin
- *       but within the ceiling, "missed by little"), the budget grew to the ceiling, and two ranks
- *       on one core took turns spinning a whole slice each: 2 ranks, 64 KiB decode, both pinned to
- *       one of 2 processors, mean 636 us a call.</li>
+ *       count), and every nanosecond spun delays it: the spin halves, and that wait teaches
+ *       nothing. Unlike a preemption it is not remembered: the scheduler separates the ranks
+ *       again within milliseconds, and a spin kept short after that sends every wait to sleep
+ *       (a 30-40 us call each, measured). Without this, such waits fed the spin budget (each
+ *       ended past the spin but within the ceiling, "missed by little"), the budget grew to the
+ *       ceiling, and two ranks on one core took turns spinning a whole slice each: 2 ranks,
+ *       64 KiB decode, both pinned to one of 2 processors, mean 636 us a call.</li>
  *   <li><b>Threads queued for a processor</b>: every {@link #RUN_QUEUE_SAMPLE_NANOS} of a spin,
  *       the machine's count of runnable threads ({@link RunQueue}). Above the processor count at
  *       {@link #QUEUED_LOOKS} looks in a row, somebody waits for a core while we spin on one:
