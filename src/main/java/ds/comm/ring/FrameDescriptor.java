@@ -82,6 +82,12 @@ final class FrameDescriptor {
      * local rank-order reduction; the ring frame to the right neighbour is one of them.
      */
     static final int KIND_ALL_REDUCE_DIRECT = 7;
+    /**
+     * All-reduce of 3 to 8 ranks by direct reduce-scatter then direct all-gather of segments
+     * ({@link ExchangePass}, {@link MeshLinks#armExchange}): frame 0 on a link carries the
+     * receiver's segment of the sender's buffer, frame 1 the sender's reduced segment.
+     */
+    static final int KIND_ALL_REDUCE_EXCHANGE = 8;
     /** A rank failed; see the class comment. */
     static final int KIND_ABORT = 0x7F;
 
@@ -101,6 +107,7 @@ final class FrameDescriptor {
             case KIND_BROADCAST -> "broadcast";
             case KIND_BARRIER -> "barrier";
             case KIND_ALL_REDUCE_DIRECT -> "allReduce(direct)";
+            case KIND_ALL_REDUCE_EXCHANGE -> "allReduce(exchange)";
             case KIND_ABORT -> "abort";
             default -> "unknown kind " + kind;
         };

@@ -280,6 +280,10 @@ final class FramePump {
                 if (now - deadline > 0) {
                     boolean ringDone = sent == sendFrames && received == recvFrames;
                     int blamed = received < recvFrames ? leftWorld : !ringDone || links == null ? rightWorld : links.laggard();
+                    // An exchange whose ring frame 0 arrived waits, before anything else, for the
+                    // direct phase-1 frames: a rank missing there is the one everybody waits for.
+                    int firstMissing = links == null || received == 0 ? -1 : links.firstFrameLaggard();
+                    if (firstMissing >= 0) blamed = firstMissing;
                     throw failure(CommFailure.Kind.TIMEOUT, blamed, pass,
                             "no progress before the deadline: sent " + sent + "/" + sendFrames + " frames to world rank "
                                     + rightWorld + ", received " + received + "/" + recvFrames

@@ -13,7 +13,11 @@ import java.nio.channels.SocketChannel;
 import java.util.function.IntFunction;
 
 /**
- * The direct small all-reduce of a ring group of 3 to {@link #MAX_RANKS} ranks: every rank
+ * The direct links of a ring group of 3 to {@link #MAX_RANKS} ranks, and what runs over them:
+ * the direct small all-reduce, the exchange all-reduce above it ({@link #armExchange}, segments
+ * instead of whole buffers, two frames per link) and the dissemination barrier.
+ *
+ * <p>The direct small all-reduce: every rank
  * sends its whole buffer to every other rank at once instead of passing blocks around the ring,
  * so the call costs one network latency instead of N-1 (a ring of 4 ranks on 2 cores waited for
  * three scheduler wake-ups in a row: 157 us at 4 KiB against Open MPI TCP's 127 us).
@@ -65,6 +69,7 @@ final class MeshLinks implements AutoCloseable {
     static final int MAX_RANKS = 8;
 
     private final int n;
+    private final int me;
     private final int myWorld;
     private final int[] worldOf;
     private final String group;
@@ -85,6 +90,20 @@ final class MeshLinks implements AutoCloseable {
     private final ByteBuffer[] inHeader;
     private final ByteBuffer[] inPayload;
     private final ByteBuffer[] inAbort;
+    /** Where the payload of the frame being received from q goes: inPayload[q], or an exchange view. */
+    private final ByteBuffer[] inTarget;
+    /** Exchange: per outgoing link, the frame's header (its payload is {@link #outBody}). */
+    private final ByteBuffer[] outHead;
+    /** Exchange: per outgoing link, the payload of the frame being sent, a view of the working buffer. */
+    private final ByteBuffer[] outBody;
+    /** Exchange: per link, views of the working buffer and slots, each with its own position. */
+    private final SegmentView[] outViewOfWork;
+    private final SegmentView[] inViewOfWork;
+    private final SegmentView[] inViewOfSlots;
+    /** Exchange: the frame (0, 1) due next to group rank q, 2 once both went. */
+    private final int[] outFrame;
+    /** Exchange: the frame (0, 1) being received from group rank q. */
+    private final int[] inFrame;
     /** 0 header, 1 payload, 2 abort explanation, 3 done; per in link. */
     private final int[] inState;
     /** Barrier round (1..) whose frame goes to group rank q, or 0: round 0 is the ring link. */
@@ -95,6 +114,10 @@ final class MeshLinks implements AutoCloseable {
     private final int[] sourceOfRound;
 
     private RingPass pass;
+    /** The armed (or last) call's exchange pass when it is an exchange all-reduce, else null. */
+    private ExchangePass exchange;
+    /** Exchange: phase-1 frames not yet received. */
+    private int firstPending;
     private int sequence;
     /** True while the armed call is the dissemination barrier, false for the direct all-reduce. */
     private boolean rounds;
@@ -115,6 +138,7 @@ final class MeshLinks implements AutoCloseable {
     MeshLinks(int rank, int[] worldOf, String group, String self, SocketChannel[] out, IntFunction<SocketChannel> claimIn,
               MemorySegment blocks, MemorySegment staging) throws IOException {
         this.n = worldOf.length;
+        this.me = rank;
         this.myWorld = worldOf[rank];
         this.worldOf = worldOf.clone();
         this.group = group;
@@ -130,6 +154,14 @@ final class MeshLinks implements AutoCloseable {
         this.inHeader = new ByteBuffer[n];
         this.inPayload = new ByteBuffer[n];
         this.inAbort = new ByteBuffer[n];
+        this.inTarget = new ByteBuffer[n];
+        this.outHead = new ByteBuffer[n];
+        this.outBody = new ByteBuffer[n];
+        this.outViewOfWork = new SegmentView[n];
+        this.inViewOfWork = new SegmentView[n];
+        this.inViewOfSlots = new SegmentView[n];
+        this.outFrame = new int[n];
+        this.inFrame = new int[n];
         this.inState = new int[n];
         this.outRound = new int[n];
         this.inRound = new int[n];
@@ -146,6 +178,8 @@ final class MeshLinks implements AutoCloseable {
             if (this.out[q] != null) {
                 this.out[q].configureBlocking(false);
                 outView[q] = staging.asByteBuffer();
+                outHead[q] = ByteBuffer.allocateDirect(FrameDescriptor.HEADER_LENGTH).order(ByteOrder.BIG_ENDIAN);
+                outViewOfWork[q] = new SegmentView();
             }
             if (q != rank && q != (rank - 1 + n) % n) {
                 expectsIn[q] = true;
@@ -154,6 +188,8 @@ final class MeshLinks implements AutoCloseable {
                         .order(ByteOrder.BIG_ENDIAN);
                 inPayload[q] = blocks.asByteBuffer();
                 inAbort[q] = ByteBuffer.allocateDirect(FramePump.MAX_ABORT_DETAIL);
+                inViewOfWork[q] = new SegmentView();
+                inViewOfSlots[q] = new SegmentView();
             }
         }
     }
@@ -192,6 +228,7 @@ final class MeshLinks implements AutoCloseable {
      */
     void arm(RingPass identity, MemorySegment buf) {
         pass = identity;
+        exchange = null;
         rounds = false;
         blockBytes = buf.byteSize();
         MemorySegment.copy(buf, 0, staging, FrameDescriptor.HEADER_LENGTH, blockBytes);
@@ -210,14 +247,111 @@ final class MeshLinks implements AutoCloseable {
      */
     void armBarrier(RingPass identity) {
         pass = identity;
+        exchange = null;
         rounds = true;
         blockBytes = 0;
         armed = true;
     }
 
+    /**
+     * Prepares the direct links' share of an exchange all-reduce ({@link ExchangePass}, which
+     * is also the ring part and says where every segment and slot lies): frame 0 to group rank q
+     * carries segment q of the working buffer, frame 1 this rank's segment once it is reduced;
+     * frame 0 from q lands in slot q, frame 1 in segment q of the working buffer. Headers are
+     * written per link (segments differ in length by up to one element), payloads straight from
+     * and into the working buffer and the slots.
+     */
+    void armExchange(ExchangePass identity) {
+        pass = identity;
+        exchange = identity;
+        rounds = false;
+        blockBytes = 0;
+        armed = true;
+    }
+
+    /** Exchange: whether every phase-1 frame of the direct links arrived. */
+    boolean firstFramesReceived() {
+        return firstPending == 0;
+    }
+
+    private void startExchange() {
+        outPending = 0;
+        inPending = 0;
+        firstPending = 0;
+        for (int q = 0; q < n; q++) {
+            if (out[q] != null) {
+                outFrame[q] = 0;
+                prepareExchangeFrame(q);
+                outPending += 2;
+            }
+            if (expectsIn[q]) {
+                inFrame[q] = 0;
+                armExchangeReceive(q);
+                inPending += 2;
+                firstPending++;
+            }
+        }
+    }
+
+    /** Header and payload view of the frame due next to group rank q. */
+    private void prepareExchangeFrame(int q) {
+        int segment = outFrame[q] == 0 ? q : me;
+        int bytes = exchange.segmentBytes(segment);
+        ByteBuffer head = outHead[q].clear();
+        FrameDescriptor.encode(head, 0, pass.kind, pass.dtype, pass.op, 0, sequence, outFrame[q], pass.count, bytes, pass.aux);
+        outViewOfWork[q].bind(exchange.work());
+        outBody[q] = outViewOfWork[q].slice(exchange.segmentOffset(segment), bytes);
+    }
+
+    /** Payload length frame {@code inFrame[q]} from group rank q must carry in an exchange. */
+    private int exchangeExpected(int q) {
+        return exchange.segmentBytes(inFrame[q] == 0 ? me : q);
+    }
+
+    private void armExchangeReceive(int q) {
+        int expected = exchangeExpected(q);
+        inHeader[q].clear().limit(FrameDescriptor.HEADER_LENGTH + FramePump.eagerPayload(expected));
+        if (inFrame[q] == 0) {
+            inViewOfSlots[q].bind(exchange.slots());
+            inTarget[q] = inViewOfSlots[q].slice(exchange.slotOffset(q), expected);
+        } else {
+            inViewOfWork[q].bind(exchange.work());
+            inTarget[q] = inViewOfWork[q].slice(exchange.segmentOffset(q), expected);
+        }
+        inState[q] = 0;
+    }
+
+    /** Exchange: writes what the socket takes of the frame due to group rank q, if it may go; true if bytes moved. */
+    private boolean sendExchange(int q) {
+        if (outFrame[q] >= 2 || outFrame[q] == 1 && !exchange.reduced()) return false;
+        long written = 0;
+        try {
+            if (outHead[q].hasRemaining()) written = out[q].write(outHead[q]);
+            if (!outHead[q].hasRemaining() && outBody[q].hasRemaining()) written += out[q].write(outBody[q]);
+        } catch (IOException e) {
+            throw ioFailure(e, q, "writing to");
+        }
+        if (!outHead[q].hasRemaining() && !outBody[q].hasRemaining()) {
+            outPending--;
+            if (++outFrame[q] == 1) prepareExchangeFrame(q);
+            return true;
+        }
+        return written > 0;
+    }
+
+    /** Whether the link to group rank q still has a frame to write in the armed call (exchange or not). */
+    private boolean sendOutstanding(int q) {
+        if (exchange != null) return out[q] != null && outFrame[q] < 2;
+        return outView[q] != null && outView[q].hasRemaining();
+    }
+
     /** Starts the armed call as call {@code seq} of the group. */
     void start(int seq) {
         sequence = seq;
+        if (exchange != null) {
+            startExchange();
+            return;
+        }
         // clear(): a barrier leaves the links it did not use at limit 0, and encode writes within the limit.
         ByteBuffer header = outView[firstOut()].clear();
         FrameDescriptor.encode(header, 0, pass.kind, pass.dtype, pass.op, 0, seq, 0, pass.count, (int) blockBytes,
@@ -241,6 +375,7 @@ final class MeshLinks implements AutoCloseable {
                 inHeader[q].clear().limit(FrameDescriptor.HEADER_LENGTH + FramePump.eagerPayload(blockBytes));
                 long from = q * blockBytes;
                 inPayload[q].limit((int) (from + blockBytes)).position((int) from);
+                inTarget[q] = inPayload[q];
                 inState[q] = 0;
                 inPending++;
             }
@@ -268,7 +403,9 @@ final class MeshLinks implements AutoCloseable {
         boolean progress = false;
         for (int q = 0; q < n; q++) {
             ByteBuffer o = outView[q];
-            if (o != null && o.hasRemaining() && mayWrite(q)) {
+            if (exchange != null) {
+                if (out[q] != null) progress |= sendExchange(q);
+            } else if (o != null && o.hasRemaining() && mayWrite(q)) {
                 try {
                     if (out[q].write(o) > 0) progress = true;
                 } catch (IOException e) {
@@ -297,23 +434,32 @@ final class MeshLinks implements AutoCloseable {
                 inAbort[q].clear().limit((int) length);
                 inState[q] = 2;
             } else {
-                String wrong = FramePump.identityMismatch(h, pass, sequence, 0);
+                int frame = exchange != null ? inFrame[q] : 0;
+                String wrong = FramePump.identityMismatch(h, pass, sequence, frame);
                 if (wrong != null) throw mismatch(q, wrong);
                 long length = FrameDescriptor.payloadLength(h);
-                if (length != blockBytes) {
-                    throw mismatch(q, "frame 0 carries " + length + " payload bytes, expected " + blockBytes);
+                long expected = exchange != null ? exchangeExpected(q) : blockBytes;
+                if (length != expected) {
+                    throw mismatch(q, "frame " + frame + " carries " + length + " payload bytes, expected " + expected);
                 }
                 inState[q] = 1;
             }
-            FramePump.takeEarlyPayload(h, inState[q] == 1 ? inPayload[q] : inAbort[q]);
+            FramePump.takeEarlyPayload(h, inState[q] == 1 ? inTarget[q] : inAbort[q]);
         }
-        ByteBuffer target = inState[q] == 1 ? inPayload[q] : inAbort[q];
+        ByteBuffer target = inState[q] == 1 ? inTarget[q] : inAbort[q];
         if (target.hasRemaining() && read(q, target) > 0) progress = true;
         if (!target.hasRemaining()) {
             if (inState[q] == 2) throw abortReceived(q);
-            inState[q] = 3;
             inPending--;
             progress = true;
+            if (exchange != null && inFrame[q] == 0) {
+                // Phase 1 from q is complete; its phase-2 frame may follow on the same link.
+                firstPending--;
+                inFrame[q] = 1;
+                armExchangeReceive(q);
+            } else {
+                inState[q] = 3;
+            }
         }
         return progress;
     }
@@ -338,7 +484,9 @@ final class MeshLinks implements AutoCloseable {
         boolean active = pending();
         for (int q = 0; q < n; q++) {
             if (outKey[q] != null) {
-                outKey[q].interestOps(active && outView[q].hasRemaining() && mayWrite(q) ? SelectionKey.OP_WRITE : 0);
+                boolean writable = exchange != null ? outFrame[q] == 0 || outFrame[q] == 1 && exchange.reduced()
+                        : outView[q].hasRemaining() && mayWrite(q);
+                outKey[q].interestOps(active && writable ? SelectionKey.OP_WRITE : 0);
             }
             if (inKey[q] != null) {
                 inKey[q].interestOps(active && inState[q] < 3 ? SelectionKey.OP_READ : 0);
@@ -352,22 +500,48 @@ final class MeshLinks implements AutoCloseable {
             if (expectsIn[q] && inState[q] < 3) return worldOf[q];
         }
         for (int q = 0; q < n; q++) {
-            if (outView[q] != null && outView[q].hasRemaining()) return worldOf[q];
+            if (sendOutstanding(q)) return worldOf[q];
+        }
+        return -1;
+    }
+
+    /** Exchange: world rank of a peer whose phase-1 frame has not arrived, or -1 (also for other calls). */
+    int firstFrameLaggard() {
+        if (exchange == null) return -1;
+        for (int q = 0; q < n; q++) {
+            if (expectsIn[q] && inFrame[q] == 0) return worldOf[q];
         }
         return -1;
     }
 
     /** For a timeout's message: which direct frames are still missing. Only called on failure. */
     String progressReport() {
+        if (exchange != null) return exchangeReport();
         StringBuilder from = new StringBuilder();
         StringBuilder to = new StringBuilder();
         for (int q = 0; q < n; q++) {
             if (expectsIn[q] && inState[q] < 3) {
                 from.append(from.isEmpty() ? "" : ", ").append(worldOf[q]).append(in[q] == null ? " (never connected)" : "");
             }
-            if (outView[q] != null && outView[q].hasRemaining()) to.append(to.isEmpty() ? "" : ", ").append(worldOf[q]);
+            if (sendOutstanding(q)) to.append(to.isEmpty() ? "" : ", ").append(worldOf[q]);
         }
         return "direct frames not yet received from world ranks [" + from + "], not yet sent to [" + to + "]";
+    }
+
+    /** The exchange's {@link #progressReport}: which frame (0: phase 1, 1: phase 2) each link still misses. */
+    private String exchangeReport() {
+        StringBuilder first = new StringBuilder();
+        StringBuilder second = new StringBuilder();
+        StringBuilder to = new StringBuilder();
+        for (int q = 0; q < n; q++) {
+            if (expectsIn[q] && inState[q] < 3) {
+                StringBuilder b = inFrame[q] == 0 ? first : second;
+                b.append(b.isEmpty() ? "" : ", ").append(worldOf[q]).append(in[q] == null ? " (never connected)" : "");
+            }
+            if (sendOutstanding(q)) to.append(to.isEmpty() ? "" : ", ").append(worldOf[q]).append(" (frame ").append(outFrame[q]).append(')');
+        }
+        return "direct exchange frames not yet received: frame 0 from world ranks [" + first + "], frame 1 from world ranks ["
+                + second + "]; not yet sent to [" + to + "]";
     }
 
     /**
@@ -378,8 +552,14 @@ final class MeshLinks implements AutoCloseable {
         for (int q = 0; q < n; q++) {
             if (out[q] == null) continue;
             try {
-                ByteBuffer partial = outView[q];
-                if (partial.position() > 0 && partial.hasRemaining() && !writeFully(q, partial, deadline)) continue;
+                if (exchange != null) {
+                    // A frame is partly written once its header started and its payload is not through.
+                    boolean started = outFrame[q] < 2 && outHead[q].position() > 0;
+                    if (started && !(writeFully(q, outHead[q], deadline) && writeFully(q, outBody[q], deadline))) continue;
+                } else {
+                    ByteBuffer partial = outView[q];
+                    if (partial.position() > 0 && partial.hasRemaining() && !writeFully(q, partial, deadline)) continue;
+                }
                 writeFully(q, abortFrame.duplicate(), deadline);
             } catch (IOException | RuntimeException ignored) {
                 // This peer is gone or we were closed: the others may still be told.
@@ -395,6 +575,19 @@ final class MeshLinks implements AutoCloseable {
             }
         }
         return true;
+    }
+
+    /** Drops every reference to caller memory (the exchange's views of working buffers); called when the collective closes. */
+    void forget() {
+        exchange = null;
+        pass = null;
+        for (int q = 0; q < n; q++) {
+            outBody[q] = null;
+            inTarget[q] = null;
+            if (outViewOfWork[q] != null) outViewOfWork[q].forget();
+            if (inViewOfWork[q] != null) inViewOfWork[q].forget();
+            if (inViewOfSlots[q] != null) inViewOfSlots[q].forget();
+        }
     }
 
     /**

@@ -29,7 +29,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <ul>
  *   <li>allReduce of more than {@link Settings#smallMessageBytes()} bytes: ring reduce-scatter
  *       then ring all-gather, pipelined in chunks of {@link Settings#chunkBytes()}
- *       ({@link ReducingPass}: accumulation order, fp32 partial sums for BF16/FP16);</li>
+ *       ({@link ReducingPass}: accumulation order, fp32 partial sums for BF16/FP16); in groups of
+ *       3 to {@link MeshLinks#MAX_RANKS} ranks up to {@link #EXCHANGE_MAX_BYTES} an exchange
+ *       instead ({@link ExchangePass}): segment q of every buffer goes straight to rank q, which
+ *       reduces it in rank order and sends the result straight to everyone, two dependent
+ *       phases instead of 2(N-1) steps, the same bytes per rank (measured in
+ *       docs/performance.md: with more ranks than cores every ring step is a scheduler
+ *       hand-over);</li>
  *   <li>allReduce up to {@code smallMessageBytes}: every rank gets every rank's whole buffer,
  *       then reduces the N buffers locally in rank order 0..N-1 with the {@link Reducer} (the
  *       same accumulation order, hence the same bits, as the shared-memory backend's small
@@ -52,7 +58,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * All buffers are allocated once at {@link #open}: a send staging buffer and a receive buffer of
  * one chunk, a head buffer for a header and a small payload read together
  * ({@link FramePump#EAGER_PAYLOAD_BYTES}), an fp32 scratch chunk, the reduce-scatter banks (see
- * {@link ReducingPass}) and N blocks of {@code smallMessageBytes} for the small algorithm.
+ * {@link ReducingPass}), N blocks of {@code smallMessageBytes} for the small algorithm and, in
+ * groups with direct links, the exchange's N slots of a segment and a working copy for heap
+ * buffers ({@link #EXCHANGE_MAX_BYTES} each).
  * Payloads that need no reduction are sent from and received into the caller's native segments
  * directly (those of at most {@code EAGER_PAYLOAD_BYTES} copied from the head buffer), through
  * {@link java.nio.ByteBuffer} views cached per segment instance ({@code SegmentView}). Calls
@@ -80,6 +88,13 @@ public final class RingCollective extends ComposingCollective {
      * barrier of 70-91 us against 115 us, 3 ranks 71-94 against 53-64 us.
      */
     static final int DISSEMINATION_MIN_RANKS = 4;
+    /**
+     * Largest all-reduce a group of 3 to {@link MeshLinks#MAX_RANKS} ranks runs as an exchange
+     * ({@link ExchangePass}: direct reduce-scatter and all-gather, two dependent phases); larger
+     * ones pipeline around the ring, whose chunks overlap sending, receiving and reducing. The
+     * group holds N slots of a segment each and a working copy for heap buffers, 2x this in all.
+     */
+    static final long EXCHANGE_MAX_BYTES = 2L << 20;
     /** How long a failing rank tries to deliver its abort frame. */
     private static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -104,6 +119,12 @@ public final class RingCollective extends ComposingCollective {
     private final PeerLinks peers;
     /** Direct links of the small all-reduce (3 to {@link MeshLinks#MAX_RANKS} ranks), else null. */
     private final MeshLinks mesh;
+    /** The exchange all-reduce (with {@link #mesh}), its bound, slots and working copy; else null and 0. */
+    private final ExchangePass exchange;
+    private final long exchangeMaxBytes;
+    private final MemorySegment exchangeSlots;
+    private final long exchangeSlotStride;
+    private final MemorySegment exchangeWork;
     private int sequence;
     private volatile boolean busy;
     /** Nesting of enter() on the calling thread: composed calls run passes inside their own call. */
@@ -138,6 +159,11 @@ public final class RingCollective extends ComposingCollective {
         MemorySegment scratch = arena.allocate(chunk, 64);
         MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
         this.smallBlocks = arena.allocate(Math.max(1, smallMessageBytes * size), 64);
+        this.exchangeMaxBytes = meshOut == null ? 0 : exchangeMaxBytes(chunk, size);
+        // A slot holds one segment: at most ceil(count / N) elements of at most 8 bytes.
+        this.exchangeSlotStride = (exchangeMaxBytes / size + 8 + 63) & ~63L;
+        this.exchangeSlots = exchangeMaxBytes > 0 ? arena.allocate(exchangeSlotStride * size, 64) : null;
+        this.exchangeWork = exchangeMaxBytes > 0 ? arena.allocate(exchangeMaxBytes, 64) : null;
         FramePump created = null;
         MeshLinks links = null;
         try {
@@ -159,6 +185,7 @@ public final class RingCollective extends ComposingCollective {
         }
         this.pump = created;
         this.mesh = links;
+        this.exchange = exchangeMaxBytes > 0 ? new ExchangePass(size, rank, reducer, chunk) : null;
         this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
         this.gathering = new GatheringPass(size, rank, chunk);
         this.broadcasting = new BroadcastPass(size, rank, chunk);
@@ -326,6 +353,14 @@ public final class RingCollective extends ComposingCollective {
         return Math.min(settings.smallMessageBytes(), (64L << 20) / n);
     }
 
+    /**
+     * The largest all-reduce run as an exchange by a group with direct links: every segment
+     * (at most ceil(bytes / N) + one element) must fit a ring chunk, the frame size the pump stages.
+     */
+    static long exchangeMaxBytes(long chunkBytes, int n) {
+        return Math.min(EXCHANGE_MAX_BYTES, (chunkBytes - 8) * n);
+    }
+
     /** Whether a group of {@code n} ranks runs small all-reduces directly ({@link MeshLinks}). */
     static boolean usesDirectAllReduce(Settings settings, int n) {
         return n >= 3 && n <= MeshLinks.MAX_RANKS && smallMessageBytes(settings, n) > 0;
@@ -356,6 +391,10 @@ public final class RingCollective extends ComposingCollective {
             }
             long bytes = buf.byteSize();
             long elements = bytes / type.byteSize();
+            if (bytes > smallMessageBytes && bytes <= exchangeMaxBytes) {
+                allReduceExchange(buf, type, op, elements);
+                return;
+            }
             if (bytes > smallMessageBytes) {
                 reducing.armAllReduce(buf, type, op);
                 run(reducing);
@@ -379,6 +418,21 @@ public final class RingCollective extends ComposingCollective {
         } finally {
             exit();
         }
+    }
+
+    /**
+     * Direct reduce-scatter then direct all-gather over the ring link and the direct links
+     * ({@link ExchangePass}); a heap buffer goes through the working copy, whose views the
+     * sockets read and write.
+     */
+    private void allReduceExchange(MemorySegment buf, ElementType type, Combiner op, long elements) {
+        boolean inPlace = buf.isNative();
+        MemorySegment work = inPlace ? buf : exchangeWork;
+        if (!inPlace) MemorySegment.copy(buf, 0, work, 0, buf.byteSize());
+        exchange.arm(work, exchangeSlots, exchangeSlotStride, type, op, elements, mesh);
+        mesh.armExchange(exchange);
+        run(exchange, true);
+        if (!inPlace) MemorySegment.copy(work, 0, buf, 0, buf.byteSize());
     }
 
     @Override
@@ -546,6 +600,8 @@ public final class RingCollective extends ComposingCollective {
         if (released.compareAndSet(false, true)) {
             reducing.forget();
             gathering.forget();
+            if (exchange != null) exchange.forget();
+            if (mesh != null) mesh.forget();
             broadcasting.forget();
             closeCompositions();
             arena.close();

@@ -21,7 +21,10 @@
  *       buffer sent to every other rank at once (one latency instead of N-1), over one
  *       connection per ordered pair that is not a ring link, driven by the same
  *       {@code FramePump} loop; and the dissemination barrier of groups of 4 to 8 ranks
- *       (ceil(log2 N) rounds, round k to rank r + 2^k, instead of N-1 around the ring).</li>
+ *       (ceil(log2 N) rounds, round k to rank r + 2^k, instead of N-1 around the ring); and, with
+ *       {@code ExchangePass}, their all-reduces above the small limit up to
+ *       {@code RingCollective.EXCHANGE_MAX_BYTES} (2 MiB): a direct reduce-scatter of segments
+ *       then a direct all-gather, two dependent phases instead of the ring's 2(N-1) steps.</li>
  *   <li>{@link ds.comm.ring.PeerLinks}: point-to-point send/recv, one connection per ordered pair
  *       opened on the first send (handshake purpose PEER), for the ring's groups and for HIER's
  *       transfers between nodes.</li>
@@ -31,14 +34,16 @@
  * </ul>
  *
  * <h2>Determinism</h2>
- * Large all-reduces use ring reduce-scatter + all-gather: each segment is reduced in ring order
+ * Large all-reduces (groups of 2 or more than 8 ranks, and above 2 MiB) use ring reduce-scatter +
+ * all-gather: each segment is reduced in ring order
  * starting at a segment-specific rank (documented in {@code ReducingPass}), so float results are
  * deterministic for a given N and size and bit-identical on every rank, but may differ in the
  * last bits from the shared-memory backend's rank-order reduction. All-reduces of at most
  * {@link ds.comm.spi.Settings#smallMessageBytes()} gather every buffer (directly in groups of 3
  * to 8 ranks, around the ring otherwise) and reduce locally in rank order, exactly like the
- * shared-memory small algorithm. BF16/FP16 partial sums travel as fp32 and
- * are rounded once.
+ * shared-memory small algorithm; so does the exchange of groups of 3 to 8 ranks up to 2 MiB (each
+ * segment's owner reduces the N contributions in rank order). BF16/FP16 partial sums travel as
+ * fp32 and are rounded once; the exchange moves 16-bit values only and rounds once as well.
  *
  * <h2>Failures</h2>
  * A peer that closes or resets its connection is {@code PEER_LOST} (naming its world rank), so

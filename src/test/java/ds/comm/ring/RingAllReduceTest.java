@@ -25,11 +25,21 @@ class RingAllReduceTest {
     static final long CHUNK = 1024;
     static final Settings TINY = RingCluster.settings(SMALL, CHUNK, 20_000);
 
+    /**
+     * Whether an all-reduce of {@code bytes} by {@code n} ranks under {@link #TINY} is reduced in
+     * rank order 0..N-1: the small algorithm, and the exchange of 3 to 8 ranks up to its bound.
+     * Larger ones (and every one of 2 or more than 8 ranks above the small limit) go around the ring.
+     */
+    static boolean inRankOrder(long bytes, int n) {
+        return bytes <= SMALL || RingCollective.usesDirectAllReduce(TINY, n) && bytes <= RingCollective.exchangeMaxBytes(CHUNK, n);
+    }
+
     static long[] sizesAroundThresholds(ElementType type, int n) {
         long s = SMALL / type.byteSize();
         long wire = (type == ElementType.BF16 || type == ElementType.FP16) ? 4 : type.byteSize();
         long perFrame = CHUNK / wire;
-        return new long[]{0, 1, 3, 257, s - 1, s, s + 1, n * perFrame - 1, n * perFrame + 1, 5 * n * perFrame + 3};
+        long e = RingCollective.exchangeMaxBytes(CHUNK, n) / type.byteSize();
+        return new long[]{0, 1, 3, 257, s - 1, s, s + 1, e, e + 1, n * perFrame - 1, n * perFrame + 1, 5 * n * perFrame + 3};
     }
 
     @ParameterizedTest(name = "{0} ranks")
@@ -91,9 +101,9 @@ class RingAllReduceTest {
                             world[rank].allReduce(buf, type, Combiner.SUM);
                             return buf;
                         });
-                        // Documented order: small messages in rank order 0..N-1; larger ones by
-                        // ring segment s, starting at rank s and going right.
-                        boolean small = count * type.byteSize() <= SMALL;
+                        // Documented order: small messages, and exchanges of 3 to 8 ranks, in rank
+                        // order 0..N-1; larger ones by ring segment s, starting at rank s and going right.
+                        boolean small = inRankOrder(count * type.byteSize(), n);
                         MemorySegment want = Elements.allocate(type, count);
                         for (long i = 0; i < count; i++) {
                             int first = small ? 0 : Elements.segmentOf(i, count, n);
@@ -104,7 +114,7 @@ class RingAllReduceTest {
                                     type + " count " + count + ": rank " + rank + " differs from rank 0");
                         }
                         long at = want.mismatch(results.get(0));
-                        assertEquals(-1, at, type + " count " + count + (small ? " (small)" : " (ring)")
+                        assertEquals(-1, at, type + " count " + count + (small ? " (rank order)" : " (ring)")
                                 + ": first difference from the reference at byte " + at);
                     }
                 }
@@ -130,10 +140,11 @@ class RingAllReduceTest {
 
     /**
      * Random floats of many magnitudes (so the order of addition changes the bits) one element
-     * below, at and above every threshold of the ring all-reduce: the small-message limit (rank
-     * order at and below it, ring order above: a {@code >=} for {@code >} moves the limit itself
-     * to the ring order) and the frame boundaries. Reference: {@link Elements#reduceInOrder},
-     * plain Java, no kernel code. With 2 ranks every order is the same sum, so 3 and 4.
+     * below, at and above every threshold of the ring all-reduce: the small-message limit, the
+     * exchange's bound (rank order at and below it, ring order above: a {@code >=} for {@code >}
+     * moves the limit itself to the ring order) and the frame boundaries. Reference:
+     * {@link Elements#reduceInOrder}, plain Java, no kernel code. With 2 ranks every order is the
+     * same sum, so 3 and 4.
      */
     @ParameterizedTest(name = "vector bits {0} (0 = scalar), {1} ranks")
     @org.junit.jupiter.params.provider.MethodSource("reducersAndSizes")
@@ -149,7 +160,8 @@ class RingAllReduceTest {
                     long wire = (type == ElementType.BF16 || type == ElementType.FP16) ? 4 : type.byteSize();
                     long perFrame = CHUNK / wire;
                     java.util.TreeSet<Long> counts = new java.util.TreeSet<>();
-                    for (long at : new long[]{s, perFrame, n * perFrame, 2 * n * perFrame}) {
+                    long e = RingCollective.exchangeMaxBytes(CHUNK, n) / type.byteSize();
+                    for (long at : new long[]{s, e, perFrame, n * perFrame, 2 * n * perFrame}) {
                         counts.addAll(List.of(at - 1, at, at + 1));
                     }
                     for (long count : counts) {
@@ -162,7 +174,7 @@ class RingAllReduceTest {
                             world[rank].allReduce(buf, type, Combiner.SUM);
                             return buf;
                         });
-                        boolean small = count * type.byteSize() <= SMALL;
+                        boolean small = inRankOrder(count * type.byteSize(), n);
                         MemorySegment want = Elements.allocate(type, count);
                         for (long i = 0; i < count; i++) {
                             Elements.reduceInOrder(type, Combiner.SUM, inputs, i,
@@ -170,7 +182,7 @@ class RingAllReduceTest {
                         }
                         for (int rank = 0; rank < n; rank++) {
                             long at = want.mismatch(results.get(rank));
-                            assertEquals(-1, at, type + " count " + count + (small ? " (small, rank order)" : " (ring order)")
+                            assertEquals(-1, at, type + " count " + count + (small ? " (rank order)" : " (ring order)")
                                     + ", " + bits + "-bit reducer: rank " + rank + " differs from the reference at byte " + at);
                         }
                     }

@@ -36,7 +36,7 @@ class RingDirectAllReduceTest {
     }
 
     /** Random values with all their bits: sums depend on the order they are taken in. */
-    private static MemorySegment randomInput(ElementType type, long count, int rank, long salt) {
+    static MemorySegment randomInput(ElementType type, long count, int rank, long salt) {
         SplittableRandom random = new SplittableRandom(salt * 1_000 + rank);
         MemorySegment seg = Elements.allocate(type, count);
         for (long i = 0; i < seg.byteSize(); i += 2) {
@@ -86,7 +86,7 @@ class RingDirectAllReduceTest {
     }
 
     /** What one process computes: the same reducer over the N inputs in rank order. */
-    private static byte[] rankOrderReduction(int n, ElementType type, long count, long salt) {
+    static byte[] rankOrderReduction(int n, ElementType type, long count, long salt) {
         MemorySegment[] sources = new MemorySegment[n];
         long[] offsets = new long[n];
         for (int q = 0; q < n; q++) sources[q] = randomInput(type, count, q, salt);

@@ -1,0 +1,236 @@
+package ds.comm.ring;
+
+import ds.comm.lanes.Combiner;
+import ds.comm.lanes.ElementType;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.Settings;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The exchange all-reduce of groups of 3 to 8 ranks ({@link ExchangePass}, {@link MeshLinks}):
+ * a direct reduce-scatter and a direct all-gather of segments, between the small algorithm's
+ * limit and {@link RingCollective#exchangeMaxBytes}.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class RingExchangeAllReduceTest {
+
+    static final long TIMEOUT_MS = 10_000;
+    /** Small all-reduces up to 256 B, chunks of 1 KiB: exchanges up to (1024 - 8) x N bytes. */
+    static final Settings EXCHANGE = RingCluster.settings(256, 1024, TIMEOUT_MS);
+    /** Small all-reduces up to 4 B only, so that exchanges of fewer elements than ranks (empty segments) occur. */
+    static final Settings TINY_SMALL = RingCluster.settings(4, 1024, TIMEOUT_MS);
+
+    private static CommFailure failureOf(RingCluster.Outcome<?> outcome, int rank) {
+        assertNull(outcome.value(), "rank " + rank + " should have failed");
+        return assertInstanceOf(CommFailure.class, outcome.failure(), "rank " + rank);
+    }
+
+    @Test
+    void theExchangeCoversSizesUpToTwoMebibytesAndEverySegmentFitsAChunk() {
+        assertEquals(2L << 20, RingCollective.exchangeMaxBytes(1L << 20, 4));
+        assertEquals(2L << 20, RingCollective.exchangeMaxBytes(1L << 20, 8));
+        // Chunks of 1 KiB: a segment of at most ceil(count / N) elements of up to 8 bytes fits one.
+        assertEquals((1024 - 8) * 3, RingCollective.exchangeMaxBytes(1024, 3));
+        long perSegment = RingCollective.exchangeMaxBytes(1024, 3) / 3 + 8;
+        assertTrue(perSegment <= 1024, "segment of " + perSegment + " bytes");
+    }
+
+    /**
+     * Every dtype the kernels widen or not, native, heap and unaligned-slice buffers, counts
+     * from fewer elements than ranks (empty segments) up to the bound: every rank gets exactly
+     * the bits one process computes reducing the N inputs in rank order with the same reducer.
+     */
+    @Test
+    void exchangeAllReduceIsBitIdenticalOnEveryRankToTheRankOrderReductionOfTheSameReducer() throws Exception {
+        for (int n : new int[] {3, 5, MeshLinks.MAX_RANKS}) {
+            try (RingCluster cluster = new RingCluster(n)) {
+                RingCollective[] world = cluster.openWorld(TINY_SMALL);
+                try {
+                    for (ElementType type : new ElementType[] {ElementType.FP32, ElementType.FP64, ElementType.BF16,
+                            ElementType.FP16}) {
+                        long bound = RingCollective.exchangeMaxBytes(1024, n) / type.byteSize();
+                        for (long count : new long[] {n - 1, n + 1, 301, bound}) {
+                            if (count * type.byteSize() <= 4) continue;
+                            for (int kind = 0; kind < 3; kind++) {
+                                long salt = count * 10 + kind;
+                                int bufferKind = kind;
+                                List<byte[]> results = cluster.runAllOk(n, rank -> {
+                                    MemorySegment input = RingDirectAllReduceTest.randomInput(type, count, rank, salt);
+                                    byte[] bytes = input.toArray(ValueLayout.JAVA_BYTE);
+                                    MemorySegment buf = switch (bufferKind) {
+                                        case 0 -> input;
+                                        case 1 -> MemorySegment.ofArray(bytes);
+                                        default -> {
+                                            // A slice 8 bytes into a native block: not 64-byte aligned.
+                                            MemorySegment s = Arena.ofAuto().allocate(bytes.length + 8L, 64).asSlice(8, bytes.length);
+                                            MemorySegment.copy(input, 0, s, 0, bytes.length);
+                                            yield s;
+                                        }
+                                    };
+                                    world[rank].allReduce(buf, type, Combiner.SUM);
+                                    return buf.toArray(ValueLayout.JAVA_BYTE);
+                                });
+                                byte[] expected = RingDirectAllReduceTest.rankOrderReduction(n, type, count, salt);
+                                for (int rank = 0; rank < n; rank++) {
+                                    assertArrayEquals(expected, results.get(rank), n + " ranks, " + type + " x " + count
+                                            + ", buffer kind " + bufferKind + ", rank " + rank);
+                                }
+                            }
+                        }
+                    }
+                } finally {
+                    RingCluster.closeAll(world);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aNonNeighbourThatClosesDuringAnExchangeIsNamedByEverySurvivorWellBeforeTheTimeout() throws Exception {
+        int n = 4;
+        int victim = 2;  // not a ring neighbour of rank 0
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(EXCHANGE);
+            try {
+                cluster.assertSurvivorsNameALostRank(world, victim, "group w", TIMEOUT_MS, rank -> {
+                    MemorySegment buf = Elements.exactInput(ElementType.FP32, 900, rank, 0);
+                    world[rank].allReduce(buf, ElementType.FP32, Combiner.SUM);
+                    return buf;
+                });
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    /**
+     * Rank 2 passes a tensor above the exchange's bound (so it runs the ring algorithm) while the
+     * others exchange: its neighbours see the kind differ, and the others learn it from the
+     * abort frames, well before the timeout; nobody waits for a frame that will never come.
+     */
+    @Test
+    void aRankThatRunsTheRingAlgorithmWhileOthersExchangeIsAMismatchOnEveryRank() throws Exception {
+        int n = 4;
+        long bound = RingCollective.exchangeMaxBytes(1024, n) / 4;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(EXCHANGE);
+            try {
+                long start = System.nanoTime();
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    long count = rank == 2 ? bound + 1 : bound;
+                    world[rank].allReduce(Elements.exactInput(ElementType.FP32, count, rank, 0), ElementType.FP32,
+                            Combiner.SUM);
+                    return null;
+                });
+                long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                for (int rank = 0; rank < n; rank++) {
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.MISMATCH, f.kind(), "rank " + rank + ": " + f.getMessage());
+                    assertTrue(f.peerRank() >= 0 && f.peerRank() != rank, "rank " + rank + ": " + f.getMessage());
+                }
+                assertTrue(elapsedMs < TIMEOUT_MS / 2, "ranks took " + elapsedMs + " ms");
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void anExchangeFrameWithAnotherTypeIsAMismatchNamingItsSender() throws Exception {
+        int n = 4;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(EXCHANGE);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n, rank -> {
+                    // The same bytes, so the same algorithm: only the header's dtype differs.
+                    ElementType type = rank == 2 ? ElementType.INT32 : ElementType.FP32;
+                    world[rank].allReduce(Elements.exactInput(type, 600, rank, 0), type, Combiner.SUM);
+                    return null;
+                });
+                // Rank 0 hears from rank 2 only over their direct link.
+                CommFailure f = failureOf(outcomes.get(0), 0);
+                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
+                assertEquals(2, f.peerRank(), f.getMessage());
+                assertTrue(f.getMessage().contains("dtype"), f.getMessage());
+                for (int rank = 1; rank < n; rank++) {
+                    assertEquals(CommFailure.Kind.MISMATCH, failureOf(outcomes.get(rank), rank).kind());
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    @Test
+    void aRankThatNeverCallsMakesAnExchangeTimeOutNamingIt() throws Exception {
+        int n = 3;
+        // Short enough to wait for, long enough for opening the group on a loaded machine (the
+        // same timeout bounds the handshakes: 300 ms failed there once in four runs).
+        Settings quick = RingCluster.settings(256, 1024, 2_000);
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(quick);
+            try {
+                List<RingCluster.Outcome<Object>> outcomes = cluster.runAll(n - 1, rank -> {
+                    world[rank].allReduce(Elements.exactInput(ElementType.FP32, 600, rank, 0), ElementType.FP32,
+                            Combiner.SUM);
+                    return null;
+                });
+                for (int rank = 0; rank < n - 1; rank++) {
+                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    assertEquals(CommFailure.Kind.TIMEOUT, f.kind(), f.getMessage());
+                    assertEquals(2, f.peerRank(), "rank " + rank + ": " + f.getMessage());
+                }
+                // Rank 1 got its ring share from rank 0 and waited for rank 2's phase-1 frame, unless
+                // rank 0's abort came first: then rank 0's report says it never heard from rank 2.
+                String report = outcomes.get(1).failure().getMessage();
+                assertTrue(report.contains("frame 0 from world ranks [2]") || report.contains("received 0/2 frames from world rank 2"),
+                        report);
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
+    /** A group keeps working after many exchanges of changing sizes and types: the links stay in frame step. */
+    @Test
+    void exchangesOfChangingSizesBetweenOtherCollectivesKeepEveryLinkInStep() throws Exception {
+        int n = 4;
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(EXCHANGE);
+            try {
+                cluster.runAllOk(n, rank -> {
+                    for (int call = 0; call < 40; call++) {
+                        long count = 70 + 37L * call % 900;
+                        MemorySegment buf = Elements.exactInput(ElementType.FP32, count, rank, call);
+                        world[rank].allReduce(buf, ElementType.FP32, Combiner.SUM);
+                        for (long i = 0; i < count; i++) {
+                            double want = Elements.exactReduction(Combiner.SUM, n, i, call);
+                            assertEquals(want, Elements.get(ElementType.FP32, buf, i), "call " + call + " element " + i);
+                        }
+                        if (call % 3 == 0) world[rank].barrier();
+                        if (call % 5 == 0) {
+                            world[rank].allReduce(Elements.exactInput(ElementType.FP32, 8, rank, 0), ElementType.FP32,
+                                    Combiner.SUM);
+                        }
+                    }
+                    return null;
+                });
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+}
