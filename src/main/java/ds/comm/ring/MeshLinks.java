@@ -227,11 +227,16 @@ final class MeshLinks implements AutoCloseable {
      * carry and are compared with.
      */
     void arm(RingPass identity, MemorySegment buf) {
-        pass = identity;
-        exchange = null;
-        rounds = false;
-        blockBytes = buf.byteSize();
+        armCall(identity, null, false, buf.byteSize());
         MemorySegment.copy(buf, 0, staging, FrameDescriptor.HEADER_LENGTH, blockBytes);
+    }
+
+    /** What every kind of call arms: its identity, and which of the three algorithms it runs. */
+    private void armCall(RingPass identity, ExchangePass exchangePass, boolean barrierRounds, long bytes) {
+        pass = identity;
+        exchange = exchangePass;
+        rounds = barrierRounds;
+        blockBytes = bytes;
         armed = true;
     }
 
@@ -246,11 +251,7 @@ final class MeshLinks implements AutoCloseable {
      * own waits for) and N * (N-1) in one latency directly.
      */
     void armBarrier(RingPass identity) {
-        pass = identity;
-        exchange = null;
-        rounds = true;
-        blockBytes = 0;
-        armed = true;
+        armCall(identity, null, true, 0);
     }
 
     /**
@@ -262,11 +263,7 @@ final class MeshLinks implements AutoCloseable {
      * and into the working buffer and the slots.
      */
     void armExchange(ExchangePass identity) {
-        pass = identity;
-        exchange = identity;
-        rounds = false;
-        blockBytes = 0;
-        armed = true;
+        armCall(identity, identity, false, 0);
     }
 
     /** Exchange: whether every phase-1 frame of the direct links arrived. */

@@ -63,6 +63,12 @@ final class RingCluster implements AutoCloseable {
                 smallMessageBytes, chunkBytes, 5_000_000_000L);
     }
 
+    /** The failure of group rank {@code rank}'s outcome, asserting that the rank failed with a {@link CommFailure}. */
+    static CommFailure failureOf(Outcome<?> outcome, int rank) {
+        assertNull(outcome.value(), "rank " + rank + " should have failed");
+        return assertInstanceOf(CommFailure.class, outcome.failure(), "rank " + rank);
+    }
+
     InetSocketAddress address(int worldRank) {
         return new InetSocketAddress("127.0.0.1", endpoints[worldRank].port());
     }

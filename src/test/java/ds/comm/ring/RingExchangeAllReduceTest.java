@@ -15,8 +15,6 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -32,11 +30,6 @@ class RingExchangeAllReduceTest {
     static final Settings EXCHANGE = RingCluster.settings(256, 1024, TIMEOUT_MS);
     /** Small all-reduces up to 4 B only, so that exchanges of fewer elements than ranks (empty segments) occur. */
     static final Settings TINY_SMALL = RingCluster.settings(4, 1024, TIMEOUT_MS);
-
-    private static CommFailure failureOf(RingCluster.Outcome<?> outcome, int rank) {
-        assertNull(outcome.value(), "rank " + rank + " should have failed");
-        return assertInstanceOf(CommFailure.class, outcome.failure(), "rank " + rank);
-    }
 
     @Test
     void theExchangeCoversSizesUpToTwoMebibytesAndEverySegmentFitsAChunk() {
@@ -137,7 +130,7 @@ class RingExchangeAllReduceTest {
                 });
                 long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
                 for (int rank = 0; rank < n; rank++) {
-                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    CommFailure f = RingCluster.failureOf(outcomes.get(rank), rank);
                     assertEquals(CommFailure.Kind.MISMATCH, f.kind(), "rank " + rank + ": " + f.getMessage());
                     assertTrue(f.peerRank() >= 0 && f.peerRank() != rank, "rank " + rank + ": " + f.getMessage());
                 }
@@ -160,13 +153,16 @@ class RingExchangeAllReduceTest {
                     world[rank].allReduce(Elements.exactInput(type, 600, rank, 0), type, Combiner.SUM);
                     return null;
                 });
-                // Rank 0 hears from rank 2 only over their direct link.
-                CommFailure f = failureOf(outcomes.get(0), 0);
+                // Rank 0 hears from rank 2 only over their direct link and names it when it reads
+                // that frame first; otherwise rank 2 saw the mismatch first-hand and rank 0 names
+                // whoever relayed its verdict (see RingDirectAllReduceTest's count mismatch).
+                CommFailure f = RingCluster.failureOf(outcomes.get(0), 0);
+                CommFailure f2 = RingCluster.failureOf(outcomes.get(2), 2);
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
-                assertEquals(2, f.peerRank(), f.getMessage());
+                assertTrue(f.peerRank() == 2 || !f2.getMessage().contains("aborted with"), f.getMessage() + " / " + f2.getMessage());
                 assertTrue(f.getMessage().contains("dtype"), f.getMessage());
                 for (int rank = 1; rank < n; rank++) {
-                    assertEquals(CommFailure.Kind.MISMATCH, failureOf(outcomes.get(rank), rank).kind());
+                    assertEquals(CommFailure.Kind.MISMATCH, RingCluster.failureOf(outcomes.get(rank), rank).kind());
                 }
             } finally {
                 RingCluster.closeAll(world);
@@ -189,7 +185,7 @@ class RingExchangeAllReduceTest {
                     return null;
                 });
                 for (int rank = 0; rank < n - 1; rank++) {
-                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    CommFailure f = RingCluster.failureOf(outcomes.get(rank), rank);
                     assertEquals(CommFailure.Kind.TIMEOUT, f.kind(), f.getMessage());
                     assertEquals(2, f.peerRank(), "rank " + rank + ": " + f.getMessage());
                 }

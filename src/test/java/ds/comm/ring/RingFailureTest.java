@@ -16,8 +16,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -26,11 +24,6 @@ class RingFailureTest {
 
     static final long TIMEOUT_MS = 10_000;
     static final Settings TINY = RingCluster.settings(256, 1024, TIMEOUT_MS);
-
-    private static CommFailure failureOf(RingCluster.Outcome<?> outcome, int rank) {
-        assertNull(outcome.value(), "rank " + rank + " should have failed");
-        return assertInstanceOf(CommFailure.class, outcome.failure(), "rank " + rank);
-    }
 
     @Test
     void peerThatClosesMidCollectiveIsReportedLostByEverySurvivorWellBeforeTheTimeout() throws Exception {
@@ -92,10 +85,10 @@ class RingFailureTest {
                     world[task].allReduce(buf, ElementType.FP32, Combiner.SUM);
                     return buf;
                 });
-                assertEquals(CommFailure.Kind.ABORTED, failureOf(outcomes.get(victim), victim).kind());
+                assertEquals(CommFailure.Kind.ABORTED, RingCluster.failureOf(outcomes.get(victim), victim).kind());
                 for (int rank = 0; rank < n; rank++) {
                     if (rank != victim) {
-                        CommFailure f = failureOf(outcomes.get(rank), rank);
+                        CommFailure f = RingCluster.failureOf(outcomes.get(rank), rank);
                         assertEquals(CommFailure.Kind.PEER_LOST, f.kind(), f.getMessage());
                         assertEquals(victim, f.peerRank(), f.getMessage());
                     }
@@ -117,7 +110,7 @@ class RingFailureTest {
                     return null;
                 });
                 for (int rank = 0; rank < 2; rank++) {
-                    CommFailure f = failureOf(outcomes.get(rank), rank);
+                    CommFailure f = RingCluster.failureOf(outcomes.get(rank), rank);
                     assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
                     assertEquals(1 - rank, f.peerRank(), f.getMessage());
                     assertTrue(f.getMessage().contains("dtype"), f.getMessage());
@@ -146,7 +139,7 @@ class RingFailureTest {
                     world[rank].broadcast(Elements.exactInput(ElementType.INT32, 64, rank, 0), rank == 2 ? 1 : 0);
                     return null;
                 });
-                CommFailure f = failureOf(outcomes.get(2), 2);
+                CommFailure f = RingCluster.failureOf(outcomes.get(2), 2);
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), f.getMessage());
                 assertTrue(f.getMessage().contains("root"), f.getMessage());
                 List<RingCluster.Outcome<Object>> next = cluster.runAll(2, rank -> {
@@ -176,10 +169,10 @@ class RingFailureTest {
                     return null;
                 });
                 for (int rank = 0; rank < n; rank++) {
-                    assertEquals(CommFailure.Kind.MISMATCH, failureOf(outcomes.get(rank), rank).kind());
+                    assertEquals(CommFailure.Kind.MISMATCH, RingCluster.failureOf(outcomes.get(rank), rank).kind());
                 }
                 for (int rank = 0; rank < n; rank++) {
-                    CommFailure seen = failureOf(outcomes.get(rank), rank);
+                    CommFailure seen = RingCluster.failureOf(outcomes.get(rank), rank);
                     assertTrue(seen.peerRank() >= 0 && seen.peerRank() != rank, seen.getMessage());
                     assertTrue(seen.getMessage().contains("count 100"), seen.getMessage());
                 }
@@ -194,7 +187,7 @@ class RingFailureTest {
                     return null;
                 });
                 for (int rank = 0; rank < n; rank++) {
-                    CommFailure seen = failureOf(outcomes.get(rank), rank);
+                    CommFailure seen = RingCluster.failureOf(outcomes.get(rank), rank);
                     assertEquals(CommFailure.Kind.MISMATCH, seen.kind(), seen.getMessage());
                     assertTrue(seen.getMessage().contains("broadcast"), seen.getMessage());
                 }
