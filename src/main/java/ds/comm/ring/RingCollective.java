@@ -159,7 +159,9 @@ public final class RingCollective extends ComposingCollective {
         MemorySegment scratch = arena.allocate(chunk, 64);
         MemorySegment banks = arena.allocate(Math.max(1, ReducingPass.bankBytes(size, bankChunks, chunk)), 64);
         this.smallBlocks = arena.allocate(Math.max(1, smallMessageBytes * size), 64);
-        this.exchangeMaxBytes = meshOut == null ? 0 : exchangeMaxBytes(chunk, size);
+        // No exchange (and none of its memory) without direct links, or when the small limit covers its range.
+        long exchangeBound = meshOut == null ? 0 : exchangeMaxBytes(chunk, size);
+        this.exchangeMaxBytes = exchangeBound > smallMessageBytes ? exchangeBound : 0;
         // A slot holds one segment: at most ceil(count / N) elements of at most 8 bytes.
         this.exchangeSlotStride = (exchangeMaxBytes / size + 8 + 63) & ~63L;
         this.exchangeSlots = exchangeMaxBytes > 0 ? arena.allocate(exchangeSlotStride * size, 64) : null;
