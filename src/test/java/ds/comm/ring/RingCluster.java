@@ -157,6 +157,24 @@ final class RingCluster implements AutoCloseable {
         assertTrue(elapsedMs < timeoutMillis / 2, "survivors took " + elapsedMs + " ms");
     }
 
+    /**
+     * Runs {@code task} on every rank, then asserts that every rank failed with {@code kind}
+     * naming another rank, within half of {@code timeoutMillis}: a failure that every rank learns
+     * of promptly, not by waiting for its own deadline.
+     */
+    void assertEveryRankFailsNamingAnother(int n, CommFailure.Kind kind, long timeoutMillis, RankTask<Object> task)
+            throws InterruptedException {
+        long start = System.nanoTime();
+        List<Outcome<Object>> outcomes = runAll(n, task);
+        long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        for (int rank = 0; rank < n; rank++) {
+            CommFailure f = failureOf(outcomes.get(rank), rank);
+            assertEquals(kind, f.kind(), "rank " + rank + ": " + f.getMessage());
+            assertTrue(f.peerRank() >= 0 && f.peerRank() != rank, "rank " + rank + ": " + f.getMessage());
+        }
+        assertTrue(elapsedMs < timeoutMillis / 2, "ranks took " + elapsedMs + " ms");
+    }
+
     /** Like {@link #runAll} but fails the test if any rank failed. */
     <T> List<T> runAllOk(int n, RankTask<T> task) throws InterruptedException {
         List<T> values = new ArrayList<>();
