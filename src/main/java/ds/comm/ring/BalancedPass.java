@@ -14,6 +14,20 @@ abstract class BalancedPass extends RingPass {
         super(size, rank, chunkBytes);
     }
 
+    /**
+     * First element of segment q when {@code base * N + extra} elements are split into N
+     * segments whose sizes differ by at most one, the first {@code extra} one larger: the split
+     * of the ring's reduce-scatter and of the exchange alike.
+     */
+    static long segmentStart(int q, long base, long extra) {
+        return q * base + Math.min(q, extra);
+    }
+
+    /** Elements of segment q of that split. */
+    static long segmentLength(int q, long base, long extra) {
+        return base + (q < extra ? 1 : 0);
+    }
+
     @Override
     final int sendFrames() {
         return frames;

@@ -88,12 +88,12 @@ final class ExchangePass extends BalancedPass {
 
     /** Byte offset of segment q in the buffer. */
     long segmentOffset(int q) {
-        return (q * elementBase + Math.min(q, elementExtra)) * elementSize;
+        return segmentStart(q, elementBase, elementExtra) * elementSize;
     }
 
     /** Bytes of segment q. */
     int segmentBytes(int q) {
-        return (int) ((elementBase + (q < elementExtra ? 1 : 0)) * elementSize);
+        return (int) (segmentLength(q, elementBase, elementExtra) * elementSize);
     }
 
     /** Byte offset of slot q (segment r of rank q's buffer) in the slots. */

@@ -288,7 +288,7 @@ final class ReducingPass extends BalancedPass {
     }
 
     private long segmentLength(int segment) {
-        return segmentBase + (segment < segmentExtra ? 1 : 0);
+        return segmentLength(segment, segmentBase, segmentExtra);
     }
 
     /** Element length of the decoded chunk of {@code segment}; 0 past the segment's end. */
@@ -298,7 +298,7 @@ final class ReducingPass extends BalancedPass {
 
     /** Element index (in local and, for all-reduce, result) of the decoded chunk of {@code segment}. */
     private long elementOffset(int segment) {
-        return segment * segmentBase + Math.min(segment, segmentExtra) + chunkStart;
+        return segmentStart(segment, segmentBase, segmentExtra) + chunkStart;
     }
 
     /** Byte offset in result of the decoded chunk of {@code segment}: reduce-scatter keeps only its own block. */
