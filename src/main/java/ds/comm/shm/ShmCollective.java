@@ -31,7 +31,8 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_SYMMETRIC;
  * area, publish, wait for all, read anyone's area. Algorithms:
  * <ul>
  *   <li><b>allReduce, small</b> ({@code bytes <= smallMessageBytes} and fits an area): one step;
- *       each rank reduces all ranks' copies in rank order into its own buffer.</li>
+ *       each rank reduces all ranks' copies in rank order into its own buffer, its own
+ *       contribution read from that buffer, not from its staged copy.</li>
  *   <li><b>allReduce, large</b>: a reduce-scatter (rank r reduces slice r of each chunk,
  *       sources in rank order, into its own next area) and an all-gather (every rank copies
  *       each slice from its owner), pipelined: one step per chunk, plus one. Every element is
@@ -83,8 +84,8 @@ public final class ShmCollective extends BackendCollective {
     /** Source offsets handed to the reducer; rewritten in place per reduction. */
     private final long[] srcOffsets;
     /**
-     * Sources of the reduce-scatter's and the chunked all-reduce's reductions: peers' staging
-     * areas, and this rank's own input in its slot (its own part is never staged).
+     * Sources of the all-reduces' and the reduce-scatter's reductions: peers' staging areas, and
+     * this rank's own input in its slot, read where the caller holds it (not from a staged copy).
      */
     private final MemorySegment[] scatterSources;
     private final long smallBytes;
@@ -421,6 +422,14 @@ public final class ShmCollective extends BackendCollective {
         }
     }
 
+    /**
+     * Every rank stages its whole tensor, publishes, waits for all, and reduces every rank's
+     * staged copy in rank order, its own read from {@code buf} instead (same values in the same
+     * place of the order, so the same bits): reading back the copy it has just staged cost as
+     * much as reading a peer's, 64 KiB in 4.6 against 6.6 us a call in a C model of this step
+     * (docs/performance.md). A heap or mapped {@code buf} is read from the staged copy: the
+     * kernels take plain native sources only.
+     */
     private void allReduceOneStep(MemorySegment buf, long bytes, ElementType type, Combiner op, boolean writeBack) {
         int q = steps.nextParity();
         mappings.copy(buf, 0, areas[q][rank], 0, bytes);
@@ -428,7 +437,21 @@ public final class ShmCollective extends BackendCollective {
         steps.awaitAllAcquire();
         if (!writeBack) return;
         setSourceOffsets(0);
-        reducer.reduce(type, op, buf, 0, areas[q], srcOffsets, size, bytes / type.byteSize());
+        if (!Reducers.isPlainNative(buf)) {
+            reducer.reduce(type, op, buf, 0, areas[q], srcOffsets, size, bytes / type.byteSize());
+            return;
+        }
+        MemorySegment[] sources = scatterSources;
+        MemorySegment[] staged = areas[q];
+        for (int p = 0; p < size; p++) {
+            sources[p] = staged[p];
+        }
+        sources[rank] = buf;
+        try {
+            reducer.reduce(type, op, buf, 0, sources, srcOffsets, size, bytes / type.byteSize());
+        } finally {
+            sources[rank] = null; // do not keep the caller's memory reachable
+        }
     }
 
     /**
