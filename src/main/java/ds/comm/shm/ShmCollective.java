@@ -44,7 +44,8 @@ import static ds.comm.shm.CallDescriptor.ALGORITHM_SYMMETRIC;
  *       reduces slice r of every rank's tensor, sources in rank order as above, into its own
  *       tensor and copies that slice into every peer's; a second step says every slice is
  *       written. Each byte is read about once and written about once per rank.</li>
- *   <li><b>allGather, broadcast</b>: one step per chunk; <b>reduceScatter</b>: one step per
+ *   <li><b>allGather, broadcast</b>: one step per chunk (allGather copies a rank's own block
+ *       from its input, not from its staged copy); <b>reduceScatter</b>: one step per
  *       chunk of the output block, each rank staging its peers' N-1 block-chunks side by side
  *       (its own block is read from its input directly; {@code out} may be that very block).</li>
  *   <li><b>reduce</b>: the all-reduce's steps, the result written back on the root only, so
@@ -728,6 +729,7 @@ public final class ShmCollective extends BackendCollective {
     public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
         long bytes = in.byteSize();
         enter(CallDescriptor.Kind.ALL_GATHER, type, null, -1, bytes, ALGORITHM_CHUNKED, bulkChunk);
+        boolean inIsOwnBlock = in.isNative() && out.isNative() && in.address() == out.address() + rank * bytes;
         try {
             long off = 0;
             do {
@@ -736,9 +738,12 @@ public final class ShmCollective extends BackendCollective {
                 mappings.copy(in, off, areas[q][rank], 0, len);
                 steps.publishRelease();
                 steps.awaitAllAcquire();
+                // This rank's own block from in, not from the copy the peers are reading (see
+                // allReduceOneStep), and first: in may be this rank's block of out.
+                if (!inIsOwnBlock) mappings.copy(in, off, out, rank * bytes + off, len);
                 MemorySegment[] staged = areas[q];
                 for (int p = 0; p < size; p++) {
-                    mappings.copy(staged[p], 0, out, p * bytes + off, len);
+                    if (p != rank) mappings.copy(staged[p], 0, out, p * bytes + off, len);
                 }
                 off += len;
             } while (off < bytes);

@@ -62,6 +62,37 @@ class ShmCollectivesTest {
         });
     }
 
+    /**
+     * In place: each rank's input is its own block of its output (native and heap memory, one
+     * chunk and several). A rank copies its own block from its input, not from its staged copy,
+     * and must do so before any peer's block lands in the output.
+     */
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3, 4})
+    void allGatherInPlaceFromThisRanksBlockOfTheOutputPlacesEveryRanksInput(int n) throws Exception {
+        ShmRanks.onThreads(n, 30_000, rank -> {
+            try (ShmCollective c = open("w", n, rank); Arena arena = Arena.ofConfined()) {
+                int caseNo = 0;
+                for (long bytes : new long[] {8, 1016, 4096, 9000}) {
+                    for (boolean heap : new boolean[] {false, true}) {
+                        caseNo++;
+                        MemorySegment[] inputs = Payloads.inputs(ElementType.INT64, bytes, n, caseNo);
+                        MemorySegment out = heap ? MemorySegment.ofArray(new long[(int) (n * bytes / 8)])
+                                : arena.allocate(n * bytes, 64);
+                        MemorySegment in = out.asSlice(rank * bytes, bytes);
+                        in.copyFrom(inputs[rank]);
+                        c.allGather(in, out, ElementType.INT64);
+                        for (int p = 0; p < n; p++) {
+                            assertEquals(-1, out.asSlice(p * bytes, bytes).mismatch(inputs[p]),
+                                    "rank " + rank + " block " + p + " of " + bytes + " bytes" + (heap ? " (heap)" : ""));
+                        }
+                    }
+                }
+            }
+            return null;
+        });
+    }
+
     @ParameterizedTest(name = "{0} ranks")
     @ValueSource(ints = {2, 3, 4, 8})
     void reduceScatterGivesRankRTheReductionOfEveryRanksBlockR(int n) throws Exception {

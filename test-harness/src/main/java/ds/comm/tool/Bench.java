@@ -91,6 +91,7 @@ final class Bench {
      */
     enum Timed {
         ALLREDUCE("allreduce"), ALLTOALL("alltoall"), GATHER("gather"), SCATTER("scatter"), REDUCE("reduce"),
+        ALLGATHER("allgather"),
         /** Point-to-point ping-pong between ranks 0 and 1, timed by {@link PingPong}. */
         SENDRECV("sendrecv");
 
@@ -114,7 +115,7 @@ final class Bench {
         double busFactor(int n) {
             return switch (this) {
                 case ALLREDUCE -> 2.0 * (n - 1) / n;
-                case ALLTOALL, GATHER, SCATTER -> n - 1;
+                case ALLTOALL, GATHER, SCATTER, ALLGATHER -> n - 1;
                 case REDUCE, SENDRECV -> 1;
             };
         }
@@ -166,8 +167,8 @@ final class Bench {
                             barriers and its own gathers included), group open/close, failures and a
                             few low-rate JDK events (GC pauses, safepoints); see docs/observability.md
               --timeout S   launcher timeout in seconds (default 600)
-              --collective C  allreduce (default), alltoall, gather, scatter or reduce (root 0),
-                            osu-style (osu_alltoall, osu_gather, ...): the size is each block's
+              --collective C  allreduce (default), alltoall, allgather, gather, scatter or reduce
+                            (root 0), osu-style (osu_alltoall, osu_allgather, ...): the size is each block's
                             (alltoall: what one rank sends each peer). The csv's last column names it.
                             sendrecv: osu_latency's ping-pong between ranks 0 and 1, one-way latency =
                             round trip / 2 (same CSV columns; op "sendrecv", busbw = one-way bandwidth)
@@ -313,7 +314,7 @@ final class Bench {
                     collective = null;
                     for (Timed k : Timed.values()) if (k.label.equals(c.toLowerCase(Locale.ROOT))) collective = k;
                     if (collective == null) {
-                        throw new Main.UsageException("--collective must be allreduce, alltoall, gather, scatter, reduce or"
+                        throw new Main.UsageException("--collective must be allreduce, alltoall, allgather, gather, scatter, reduce or"
                                 + " sendrecv, got '" + c + "'");
                     }
                 }
@@ -571,6 +572,7 @@ final class Bench {
                 case REDUCE -> comm.reduce(b, type, op, 0);
                 case ALLTOALL -> comm.allToAll(wideIn.asSlice(0, span), wideOut.asSlice(0, span), type);
                 case GATHER -> comm.gather(b, wideOut.asSlice(0, span), 0);
+                case ALLGATHER -> comm.allGather(b, wideOut.asSlice(0, span), type);
                 case SCATTER -> comm.scatter(wideIn.asSlice(0, span), b, 0);
             }
         }
@@ -591,11 +593,13 @@ final class Bench {
                         if (wideOut.asSlice(i * bytes, bytes).mismatch(want) >= 0) return "allToAll block from rank " + i + " is wrong";
                     }
                 }
-                case GATHER -> {
-                    if (me != 0) return null;
+                case GATHER, ALLGATHER -> {
+                    if (me != 0 && o.collective() == Timed.GATHER) return null;
                     for (int i = 0; i < n; i++) {
                         Pattern.fill(want, type, ReduceOp.MAX, i, 1);
-                        if (wideOut.asSlice(i * bytes, bytes).mismatch(want) >= 0) return "gather slot " + i + " is wrong";
+                        if (wideOut.asSlice(i * bytes, bytes).mismatch(want) >= 0) {
+                            return o.collective().label + " slot " + i + " is wrong";
+                        }
                     }
                 }
                 case SCATTER -> {
@@ -636,7 +640,7 @@ final class Bench {
             MemorySegment p = pristine.asSlice(0, bytes);
             MemorySegment e = expected.asSlice(0, bytes);
             Timed what = o.collective();
-            if (what == Timed.GATHER) Pattern.fill(p, type, ReduceOp.MAX, comm.rank(), 1);
+            if (what == Timed.GATHER || what == Timed.ALLGATHER) Pattern.fill(p, type, ReduceOp.MAX, comm.rank(), 1);
             else Pattern.fill(p, type, op, comm.rank(), 0);
             fillExchange(type, bytes);
             boolean exact = what == Timed.ALLREDUCE || (what == Timed.REDUCE && comm.rank() == 0);

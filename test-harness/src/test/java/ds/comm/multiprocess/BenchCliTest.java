@@ -81,7 +81,7 @@ class BenchCliTest {
     @Test
     @Timeout(300)
     void everyExchangeCollectiveBenchesWithCheckedResultsAndNamesItselfInTheLastColumn() throws Exception {
-        for (String collective : List.of("alltoall", "gather", "scatter", "reduce")) {
+        for (String collective : List.of("alltoall", "allgather", "gather", "scatter", "reduce")) {
             Run r = tool(Map.of(), "bench", "-n", "3", "--backend", "shm", "--collective", collective, "--dtype", "fp32,bf16",
                     "--sizes", "4K,13000", "--check", "--format", "csv", "--iters", "5", "--warmup", "1");
             List<String[]> rows = rows(r);
