@@ -11,6 +11,9 @@
  *   /tmp/onestep_model 65536 own        its own contribution read from its buffer instead
  *   /tmp/onestep_model 65536 own 4      the same, staged and published in 4 pieces, each piece
  *                                       reduced as soon as the peer has published it
+ *   taskset -c 1 /tmp/onestep_model 16384 own 1 yield
+ *                                       waiters sched_yield() instead of spinning: the two
+ *                                       processes on one CPU hand it to each other every call
  *
  * Per call each process stages its buffer in its own area (of two, by parity), publishes, and
  * reduces. Prints p50, mean and p99 of each process's calls in microseconds.
@@ -24,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 enum { ITERS = 40000, WARM = 5000 };
@@ -51,17 +55,22 @@ static void reduce(float *dst, const float *a, const float *b, size_t n) {
     }
 }
 
+static int yielding;
+
 static void await(control *c, long value) {
-    while (atomic_load_explicit(&c->published, memory_order_acquire) < value) _mm_pause();
+    while (atomic_load_explicit(&c->published, memory_order_acquire) < value) {
+        if (yielding) sched_yield(); else _mm_pause();
+    }
 }
 
 int main(int argc, char **argv) {
     size_t bytes = argc > 1 ? strtoul(argv[1], NULL, 10) : 65536;
     int own = argc > 2 && strcmp(argv[2], "own") == 0;
     int pieces = argc > 3 ? atoi(argv[3]) : 1;
+    yielding = argc > 4 && strcmp(argv[4], "yield") == 0;
     if (bytes < 1024 || bytes % 1024 != 0 || argc < 3 || (!own && strcmp(argv[2], "staged") != 0)
             || pieces < 1 || bytes % (64 * (size_t) pieces) != 0) {
-        fprintf(stderr, "usage: onestep_model BYTES(multiple of 1024) staged|own [PIECES]\n");
+        fprintf(stderr, "usage: onestep_model BYTES(multiple of 1024) staged|own [PIECES [yield]]\n");
         return 2;
     }
     size_t n = bytes / 4, piece = n / (size_t) pieces;
@@ -104,8 +113,8 @@ int main(int argc, char **argv) {
     qsort(t, ITERS, sizeof(double), cmp);
     double sum = 0;
     for (int i = 0; i < ITERS; i++) sum += t[i];
-    printf("rank %d, %zu bytes, %s, %d piece(s): p50 %.2f mean %.2f p99 %.2f us (buf[7] = %.0f, want 1)\n", rank, bytes,
-           own ? "own from buf" : "all staged", pieces, t[ITERS / 2], sum / ITERS, t[ITERS * 99 / 100], buf[7]);
+    printf("rank %d, %zu bytes, %s, %d piece(s)%s: p50 %.2f mean %.2f p99 %.2f us (buf[7] = %.0f, want 1)\n", rank, bytes,
+           own ? "own from buf" : "all staged", pieces, yielding ? ", yielding" : "", t[ITERS / 2], sum / ITERS, t[ITERS * 99 / 100], buf[7]);
     fflush(stdout);
     if (child) waitpid(child, NULL, 0);
     return 0;
