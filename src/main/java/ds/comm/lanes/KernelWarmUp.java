@@ -2,6 +2,7 @@ package ds.comm.lanes;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.BitSet;
@@ -56,6 +57,14 @@ import java.util.Map;
  * and then ran interpreted, boxing, until C2 compiled them again (measured: a 64 KiB fp32
  * reduction took ~800 us per call for the first 20 000 calls after such a warm-up, 2.5 us after
  * one on both kinds; {@code KernelWarmUpTest} checks every kind allocates nothing).
+ *
+ * <h2>Which values</h2>
+ * Zeros, except that every other call has a NaN in its first vector step and in its scalar tail.
+ * The tail narrows each result with a NaN test ({@link HalfFloats#floatToBf16}): compiled from
+ * zeros only, C2 made the NaN side a trap, and the first real tensor with a NaN in its tail threw
+ * the compiled kernel away and finished interpreted ({@code unstable_if} at {@code Float.isNaN},
+ * {@code -Xlog:deoptimization}; {@code KernelWarmUpTest} saw its 64 bytes when the warm-up
+ * ran beside a busy process, so that C2 compiled the tail before the test's calls).
  *
  * <p>What was warmed is remembered per reducer for the life of the JVM: communicators created
  * later (splits, a second {@code init()}) find their kernels compiled.
@@ -242,6 +251,10 @@ public final class KernelWarmUp {
                     } else {
                         long before = byAllocation ? counter.allocatedBytes() : 0;
                         for (int c = 0; c < CALLS_PER_ROUND; c++) {
+                            // Every other call with a NaN in a vector step and in the tail: see "Which values".
+                            boolean nan = (c & 1) == 1;
+                            putNaNOrZero(src[0], type, 0, nan);
+                            putNaNOrZero(src[0], type, count - 1, nan);
                             reducer.reduce(type, op, dst, 0, src, offsets, sources, count);
                             // Interpreted calls on an emulated CPU take milliseconds each: the
                             // budget is kept call by call, not round by round.
@@ -263,6 +276,19 @@ public final class KernelWarmUp {
             }
         }
         return done;
+    }
+
+    /**
+     * Element {@code index} of {@code s}: a quiet NaN of {@code type} (the same bits as an integer
+     * for the integer types, where they are just a value) or zero.
+     */
+    private static void putNaNOrZero(MemorySegment s, ElementType type, long index, boolean nan) {
+        switch (type) {
+            case FP32, INT32 -> s.setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, index, nan ? 0x7fc0_0000 : 0);
+            case FP64, INT64 -> s.setAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, index, nan ? 0x7ff8_0000_0000_0000L : 0);
+            case BF16 -> s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, index, nan ? (short) 0x7fc0 : 0);
+            case FP16 -> s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, index, nan ? (short) 0x7e00 : 0);
+        }
     }
 
     private static boolean contains(List<ElementType> types, List<Combiner> ops, ElementType type, Combiner op) {
