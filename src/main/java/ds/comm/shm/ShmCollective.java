@@ -438,21 +438,25 @@ public final class ShmCollective extends BackendCollective {
         steps.awaitAllAcquire();
         if (!writeBack) return;
         setSourceOffsets(0);
-        if (!Reducers.isPlainNative(buf)) {
-            reducer.reduce(type, op, buf, 0, areas[q], srcOffsets, size, bytes / type.byteSize());
-            return;
-        }
-        MemorySegment[] sources = scatterSources;
-        MemorySegment[] staged = areas[q];
-        for (int p = 0; p < size; p++) {
-            sources[p] = staged[p];
-        }
-        sources[rank] = buf;
+        MemorySegment[] sources = sourcesOf(areas[q], Reducers.isPlainNative(buf) ? buf : null);
         try {
             reducer.reduce(type, op, buf, 0, sources, srcOffsets, size, bytes / type.byteSize());
         } finally {
             sources[rank] = null; // do not keep the caller's memory reachable
         }
+    }
+
+    /**
+     * {@link #scatterSources} for one reduction: every rank's staged copy of a step, this rank's
+     * slot holding {@code own} instead (the caller's buffer) unless it is null.
+     */
+    private MemorySegment[] sourcesOf(MemorySegment[] staged, MemorySegment own) {
+        MemorySegment[] sources = scatterSources;
+        for (int p = 0; p < size; p++) {
+            sources[p] = staged[p];
+        }
+        if (own != null) sources[rank] = own;
+        return sources;
     }
 
     /**
@@ -481,7 +485,6 @@ public final class ShmCollective extends BackendCollective {
     private void allReduceChunked(MemorySegment buf, long bytes, ElementType type, Combiner op, boolean writeBack) {
         int es = type.byteSize();
         long chunks = (bytes + pipeChunk - 1) / pipeChunk;
-        MemorySegment[] sources = scatterSources;
         // A heap or mapped buffer is staged whole and never handed to the kernels as a source:
         // with plain native sources only (like the areas) the reducer takes its exact kernels.
         boolean ownFromBuf = Reducers.isPlainNative(buf);
@@ -508,11 +511,7 @@ public final class ShmCollective extends BackendCollective {
                     count = Math.min(pipeChunk, bytes - off) / es;
                     long from = sliceStart(count, rank) * es;
                     long len = sliceStart(count, rank + 1) * es - from;
-                    MemorySegment[] staged = areas[q ^ 1];
-                    for (int p = 0; p < size; p++) {
-                        sources[p] = staged[p];
-                    }
-                    if (ownFromBuf) sources[rank] = buf;
+                    MemorySegment[] sources = sourcesOf(areas[q ^ 1], ownFromBuf ? buf : null);
                     // In blocks that stay in the core's cache between the reduction that writes
                     // them and the copy back into buf that reads them (the slice is this rank's
                     // result too, and nobody else reads that part of buf).
@@ -539,7 +538,7 @@ public final class ShmCollective extends BackendCollective {
                 }
             }
         } finally {
-            sources[rank] = null; // do not keep the caller's memory reachable
+            scatterSources[rank] = null; // do not keep the caller's memory reachable
         }
     }
 
