@@ -447,8 +447,9 @@ public final class ShmCollective extends BackendCollective {
     }
 
     /**
-     * {@link #scatterSources} for one reduction: every rank's staged copy of a step, this rank's
-     * slot holding {@code own} instead (the caller's buffer) unless it is null.
+     * {@link #scatterSources} for one reduction (one-step and chunked all-reduce, reduce-scatter):
+     * every rank's staged copy of a step, this rank's slot holding {@code own} instead (the
+     * caller's buffer) unless it is null.
      */
     private MemorySegment[] sourcesOf(MemorySegment[] staged, MemorySegment own) {
         MemorySegment[] sources = scatterSources;
@@ -756,7 +757,6 @@ public final class ShmCollective extends BackendCollective {
         long bytes = out.byteSize();
         enter(CallDescriptor.Kind.REDUCE_SCATTER, type, op, -1, bytes, ALGORITHM_CHUNKED, scatterChunk);
         int es = type.byteSize();
-        MemorySegment[] sources = scatterSources;
         try {
             long off = 0;
             do {
@@ -769,12 +769,8 @@ public final class ShmCollective extends BackendCollective {
                 }
                 steps.publishRelease();
                 steps.awaitAllAcquire();
-                MemorySegment[] staged = areas[q];
-                for (int p = 0; p < size; p++) {
-                    sources[p] = staged[p];
-                    srcOffsets[p] = rank * scatterChunk;
-                }
-                sources[rank] = in;
+                MemorySegment[] sources = sourcesOf(areas[q], in);
+                setSourceOffsets(rank * scatterChunk);
                 srcOffsets[rank] = rank * bytes + off;
                 reducer.reduce(type, op, out, off, sources, srcOffsets, size, len / es);
                 off += len;
@@ -782,7 +778,7 @@ public final class ShmCollective extends BackendCollective {
         } catch (RuntimeException e) {
             throw fail(e);
         } finally {
-            sources[rank] = null; // do not keep the caller's memory reachable
+            scatterSources[rank] = null; // do not keep the caller's memory reachable
         }
     }
 
