@@ -9,8 +9,10 @@
  *   mpirun --allow-run-as-root -np 2 /tmp/allreduce_baseline 4096:1000 65536:1000 1048576:200 16777216:40
  *
  * A first argument --thread-multiple initialises MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE),
- * the level ds-comm's MPI backend asks for: Open MPI then takes its internal locks on every call,
- * which costs a small all-reduce more than the whole Java side does (docs/performance.md).
+ * the level ds-comm's MPI backend asks for by default: Open MPI then takes its internal locks on
+ * every call, which costs a small all-reduce more than the whole Java side does
+ * (docs/performance.md). --thread-level=single|funneled|serialized|multiple asks for any level
+ * through MPI_Init_thread (Open MPI 4.1 locks at every level above single).
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -27,6 +29,20 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--thread-multiple") == 0) {
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+        first = 2;
+    } else if (argc > 1 && strncmp(argv[1], "--thread-level=", 15) == 0) {
+        const char *name = argv[1] + 15;
+        int wanted = strcmp(name, "single") == 0 ? MPI_THREAD_SINGLE
+                   : strcmp(name, "funneled") == 0 ? MPI_THREAD_FUNNELED
+                   : strcmp(name, "serialized") == 0 ? MPI_THREAD_SERIALIZED
+                   : strcmp(name, "multiple") == 0 ? MPI_THREAD_MULTIPLE : -1;
+        if (wanted < 0) {
+            fprintf(stderr, "bad thread level '%s' (want single, funneled, serialized or multiple)\n", name);
+            return 2;
+        }
+        int provided;
+        MPI_Init_thread(&argc, &argv, wanted, &provided);
+        if (provided != wanted) fprintf(stderr, "asked for thread level %d, MPI provides %d\n", wanted, provided);
         first = 2;
     } else {
         MPI_Init(&argc, &argv);

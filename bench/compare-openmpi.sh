@@ -5,7 +5,9 @@
 #
 #   sweep    osu-style: refill, barrier, one timed call, the slowest rank's time (p50, p99):
 #              shm vs Open MPI shared memory, ring vs Open MPI TCP loopback, the MPI backend vs the
-#              C program under the same mpirun (2 ranks), and HIER vs ring at 4 ranks on 2 nodes
+#              C program under the same mpirun (2 ranks; the backend at its default thread level
+#              and with DSCOMM_MPI_THREADS=single, C's MPI_Init level), and HIER vs ring at 4 ranks
+#              on 2 nodes
 #   decode   what a token pays: calls back to back with COMPUTE_US (default 5) of compute between
 #              them, every call of every rank timed (mean, p50, p99, p99.9, max): the first 2 000
 #              calls after init (cold), then steady state, then steady state beside one busy
@@ -88,11 +90,15 @@ run_sweep() {
   ompi --mca btl tcp,self -np 2 "$work/baseline" $a > "$work/ompi-tcp.csv"
   ompi -np 2 bin/dscomm bench --backend mpi --sizes "$sizes" --format csv 2>/dev/null > "$work/mpi.csv"
   ompi -np 2 "$work/baseline" $a > "$work/ompi-c.csv"
+  ompi -np 2 -x DSCOMM_MPI_THREADS=single bin/dscomm bench --backend mpi --sizes "$sizes" --format csv 2>/dev/null \
+      > "$work/mpi-single.csv"
   bin/dscomm bench -n 4 --nodes 2 --backend hier --sizes "$sizes" --format csv 2>/dev/null > "$work/hier.csv"
   bin/dscomm bench -n 4 --nodes 2 --backend ring --sizes "$sizes" --format csv 2>/dev/null > "$work/ring4.csv"
   table "SHM backend vs Open MPI shared memory (2 ranks)" "$work/shm.csv" "$work/ompi-shm.csv" shm "Open MPI"
   table "Ring backend vs Open MPI TCP loopback (2 ranks)" "$work/ring.csv" "$work/ompi-tcp.csv" ring "Open MPI tcp"
   table "MPI backend (Java, FFM) vs C MPI_Allreduce, both Open MPI (2 ranks)" "$work/mpi.csv" "$work/ompi-c.csv" mpi "C"
+  table "MPI backend with DSCOMM_MPI_THREADS=single vs C MPI_Allreduce (2 ranks)" "$work/mpi-single.csv" "$work/ompi-c.csv" \
+      "mpi single" "C"
   table "HIER vs RING, 4 ranks on 2 simulated nodes" "$work/hier.csv" "$work/ring4.csv" hier ring 1
 }
 

@@ -30,6 +30,7 @@ import java.util.Optional;
  * <tr><td>{@link Builder#idle}</td><td>DSCOMM_IDLE=adaptive|backoff|spin|park</td><td>{@link IdlePolicy#adaptive()}</td></tr>
  * <tr><td>{@link Builder#warmUp}</td><td>DSCOMM_WARMUP=0|1|all|type[:op],… (collective path compiled by init, with the peers; 1 = SUM of fp32 and bf16; a one-type job may name its type)</td><td>1</td></tr>
  * <tr><td>{@link Builder#mpiLibrary}</td><td>DSCOMM_MPI_LIB</td><td>the launcher's own MPI (mpirun: libmpi.so.40; Hydra mpiexec: libmpich.so.12, libmpi.so.12); otherwise libmpi.so.40, then MPICH's</td></tr>
+ * <tr><td>{@link Builder#mpiThreads}</td><td>DSCOMM_MPI_THREADS=multiple|single (single: MPI without its locks, ds-comm serialises its calls; for groups used from one thread at a time)</td><td>multiple</td></tr>
  * </table>
  *
  * <p>Durations are a number of seconds ({@code 30}, {@code 2.5}) or a number with a unit
@@ -60,6 +61,7 @@ public final class CommConfig {
     private final IdlePolicy idle;
     private final WarmUpSet warmUp;
     private final String mpiLibrary;
+    private final MpiThreads mpiThreads;
     private final Map<String, String> environment;
 
     private CommConfig(Builder b) {
@@ -76,6 +78,7 @@ public final class CommConfig {
         this.idle = b.idle;
         this.warmUp = b.warmUp;
         this.mpiLibrary = b.mpiLibrary;
+        this.mpiThreads = b.mpiThreads;
         this.environment = b.environment;
     }
 
@@ -141,6 +144,10 @@ public final class CommConfig {
         return Optional.ofNullable(mpiLibrary);
     }
 
+    Optional<MpiThreads> mpiThreads() {
+        return Optional.ofNullable(mpiThreads);
+    }
+
     Map<String, String> environment() {
         return environment;
     }
@@ -160,6 +167,7 @@ public final class CommConfig {
         private IdlePolicy idle;
         private WarmUpSet warmUp;
         private String mpiLibrary;
+        private MpiThreads mpiThreads;
         private Map<String, String> environment = System.getenv();
 
         private Builder() {
@@ -270,6 +278,16 @@ public final class CommConfig {
         /** Path or soname of the MPI library for the MPI backend. */
         public Builder mpiLibrary(String library) {
             this.mpiLibrary = Objects.requireNonNull(library, "library");
+            return this;
+        }
+
+        /**
+         * The thread level ds-comm asks for when it initialises MPI ({@link MpiThreads}: multiple
+         * by default; single for the fastest small collectives under Open MPI when the groups are
+         * used from one thread at a time).
+         */
+        public Builder mpiThreads(MpiThreads threads) {
+            this.mpiThreads = Objects.requireNonNull(threads, "threads");
             return this;
         }
 

@@ -181,7 +181,7 @@ final class Job {
         Rendezvous.Listener listener = null;
         LaunchEnv launch;
         JobSecret secret;
-        try (MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
+        try (MpiCollective world = MpiCollective.world(lib, config.settings(), reducer, mpiThreads(config));
              Arena arena = Arena.ofConfined()) {
             if (world.size() != lenient.worldSize()) {
                 throw new IllegalStateException("the launcher (" + lenient.launcher() + ") started " + lenient.worldSize()
@@ -253,7 +253,7 @@ final class Job {
     private static Job startOverMpi(Resolved config, LaunchEnv launch, String nodeId, Reducer reducer) {
         MpiImplementation expected = mpiImplementationOf(launch, config.environment());
         MpiLibrary lib = MpiLibrary.load(config.mpiLibrary(), expected, config.environment());
-        MpiCollective world = MpiCollective.world(lib, config.settings(), reducer);
+        MpiCollective world = MpiCollective.world(lib, config.settings(), reducer, mpiThreads(config));
         try {
             if (launch.launched() && launch.worldSize() != world.size()) {
                 String source = config.mpiLibrary() != null ? "chosen by DSCOMM_MPI_LIB=" + config.mpiLibrary()
@@ -269,6 +269,14 @@ final class Job {
             world.close();
             throw e;
         }
+    }
+
+    /** The MPI backend's name for the configured thread level. */
+    private static MpiLibrary.Threads mpiThreads(Resolved config) {
+        return switch (config.mpiThreads()) {
+            case SINGLE -> MpiLibrary.Threads.SINGLE;
+            case MULTIPLE -> MpiLibrary.Threads.MULTIPLE;
+        };
     }
 
     /** One all-gather of every rank's {@link FixedRankRecord} and a broadcast token: the topology. */

@@ -24,6 +24,7 @@ import java.util.function.Supplier;
  * @param mpiEnabled     whether AUTO may use MPI
  * @param vectorBits     kernel width, or -1 for the JVM's preferred width
  * @param mpiLibrary     explicit MPI library, or null
+ * @param mpiThreads     the thread level to initialise MPI with
  * @param settings       what the backends read (their idle strategies not yet knowing the node:
  *                       {@link Job} re-makes them once the rendezvous has told it how many ranks
  *                       share it, see {@link #idleStrategies})
@@ -32,7 +33,7 @@ import java.util.function.Supplier;
  * @param environment    the environment the launcher variables come from
  */
 record Resolved(Backend backend, String backendSource, boolean shmEnabled, String shmSource, boolean mpiEnabled,
-                int vectorBits, String mpiLibrary, Settings settings, IdlePolicy idle, WarmUpSet warmUp,
+                int vectorBits, String mpiLibrary, MpiThreads mpiThreads, Settings settings, IdlePolicy idle, WarmUpSet warmUp,
                 Map<String, String> environment) {
 
     static Resolved of(CommConfig config) {
@@ -69,6 +70,8 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
                     return b;
                 }) : -1);
         String mpiLib = config.mpiLibrary().orElseGet(() -> present(env, "DSCOMM_MPI_LIB") ? env.get("DSCOMM_MPI_LIB").trim() : null);
+        MpiThreads mpiThreads = config.mpiThreads().orElseGet(() -> present(env, ConfigVariable.MPI_THREADS.variable)
+                ? parse(env, ConfigVariable.MPI_THREADS.variable, MpiThreads::parse) : MpiThreads.MULTIPLE);
 
         Duration timeout = config.timeout().orElseGet(() -> durationOr(env, ConfigVariable.TIMEOUT));
         Duration silence = config.peerLostTimeout().orElseGet(() -> durationOr(env, ConfigVariable.PEER_LOST_TIMEOUT));
@@ -83,7 +86,7 @@ record Resolved(Backend backend, String backendSource, boolean shmEnabled, Strin
                 ? parse(env, "DSCOMM_WARMUP", WarmUpSet::parse) : WarmUpSet.DEFAULT);
         Settings settings = new Settings(timeout.toNanos(), idleStrategies(idle, 1),
                 dir, shmBytes, small, chunk, Math.min(silence.toNanos(), timeout.toNanos()));
-        return new Resolved(backend, backendSource, shm, shmSource, mpi, bits, mpiLib, settings, idle, warmUp, env);
+        return new Resolved(backend, backendSource, shm, shmSource, mpi, bits, mpiLib, mpiThreads, settings, idle, warmUp, env);
     }
 
     /**

@@ -129,6 +129,11 @@ record MpiAbi(String family, boolean intHandles, long commWorld, long byteType, 
         return 2;
     }
 
+    /** MPI_THREAD_SINGLE (see {@link #threadSerialized()}). */
+    int threadSingle() {
+        return 0;
+    }
+
     /** MPI_THREAD_MULTIPLE (see {@link #threadSerialized()}). */
     int threadMultiple() {
         return 3;

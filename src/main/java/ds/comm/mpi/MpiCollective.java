@@ -160,10 +160,20 @@ public final class MpiCollective extends BackendCollective {
      * @return the world communicator, group name "w"
      */
     public static MpiCollective world(MpiLibrary lib, Settings settings, Reducer reducer) {
+        return world(lib, settings, reducer, MpiLibrary.Threads.MULTIPLE);
+    }
+
+    /**
+     * Opens the world group (see {@link #world(MpiLibrary, Settings, Reducer)}), initialising MPI
+     * at {@code threads} if it is not yet initialised.
+     *
+     * @param threads the thread level to ask MPI for; ignored when MPI is already initialised
+     */
+    public static MpiCollective world(MpiLibrary lib, Settings settings, Reducer reducer, MpiLibrary.Threads threads) {
         Objects.requireNonNull(lib, "lib");
         Objects.requireNonNull(settings, "settings");
         Objects.requireNonNull(reducer, "reducer");
-        lib.acquire();
+        lib.acquire(Objects.requireNonNull(threads, "threads"));
         try (Arena a = Arena.ofConfined()) {
             MemorySegment slot = a.allocate(ValueLayout.ADDRESS);
             int rc;

@@ -33,11 +33,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * again after {@code MPI_Finalize} anyway and unloading a library whose progress threads may still
  * exist would crash the JVM.
  *
- * <p>Threads: MPI is initialised with {@code MPI_THREAD_MULTIPLE}. When the library (or the host
- * program that initialised it first) provides only {@code MPI_THREAD_SERIALIZED}, every MPI call
- * made by ds-comm holds one process-wide lock; with less than that, calls must come from the
- * thread that initialised MPI and others are refused with a clear error. {@link #describe} names
- * the level once MPI is initialised.
+ * <p>Threads: MPI is initialised with {@code MPI_THREAD_MULTIPLE}, or on request
+ * ({@link Threads#SINGLE}) with {@code MPI_THREAD_SINGLE}. Below {@code MPI_THREAD_MULTIPLE}
+ * every MPI call made by ds-comm holds one process-wide lock, so MPI sees one call at a time. At
+ * the single level ds-comm asked for itself, calls may come from any thread under that lock (Open
+ * MPI takes its own locks at every level above single, the reason to ask for it); when a host
+ * program initialised MPI first with less than {@code MPI_THREAD_SERIALIZED}, calls must come
+ * from the thread that initialised MPI and others are refused with a clear error.
+ * {@link #describe} names the level once MPI is initialised.
  */
 public final class MpiLibrary {
 
@@ -48,6 +51,17 @@ public final class MpiLibrary {
     public static final String LIBRARY_VARIABLE = "DSCOMM_MPI_LIB";
 
     static final int MPI_SUCCESS = 0;
+
+    /** The thread level ds-comm asks for when it initialises MPI itself (the host's level wins otherwise). */
+    public enum Threads {
+        /**
+         * {@code MPI_THREAD_SINGLE}: Open MPI without its internal locks. ds-comm serialises its own
+         * calls with the process-wide lock and allows them from any thread.
+         */
+        SINGLE,
+        /** {@code MPI_THREAD_MULTIPLE}: calls from several threads run concurrently. */
+        MULTIPLE
+    }
 
     private static MpiLibrary loaded; // guarded by MpiLibrary.class
 
@@ -96,9 +110,12 @@ public final class MpiLibrary {
     private int worldRank = -1;
     private int worldSize = -1;
     private Thread initThreadOwner;
-    /** Non-null when MPI gave only MPI_THREAD_SERIALIZED: every call holds it. Written once in acquire. */
+    /** Non-null when MPI gave less than MPI_THREAD_MULTIPLE: every call holds it. Written once in acquire. */
     private volatile ReentrantLock serial;
-    /** True when MPI gave less than SERIALIZED: calls must come from the initialising thread. */
+    /**
+     * True when a host program gave MPI less than SERIALIZED: calls must come from the
+     * initialising thread. (At the single level ds-comm asked for itself, the lock suffices.)
+     */
     private volatile boolean funneled;
 
     private MpiLibrary(String name, SymbolLookup lookup, MpiAbi abi) {
@@ -237,7 +254,9 @@ public final class MpiLibrary {
         synchronized (this) {
             level = provided;
         }
-        return "mpi: " + version + " (" + name + ")" + (level < 0 ? "" : ", " + threadLevelName(level));
+        ReentrantLock l = serial;
+        return "mpi: " + version + " (" + name + ")" + (level < 0 ? "" : ", " + threadLevelName(level))
+                + (l != null ? ", calls serialised by ds-comm" : "");
     }
 
     /** The standard name of an MPI thread level (the values 0..3 are the same in every ABI). */
@@ -276,10 +295,21 @@ public final class MpiLibrary {
     }
 
     /**
+     * Registers one more communicator; initialises MPI at the multiple level on the first, unless
+     * the host program already did.
+     */
+    void acquire() {
+        acquire(Threads.MULTIPLE);
+    }
+
+    /**
      * Registers one more communicator; initialises MPI on the first, unless the host program
      * already did.
+     *
+     * @param requested the level to initialise MPI with; ignored once MPI is initialised (by
+     *                  ds-comm or by the host)
      */
-    synchronized void acquire() {
+    synchronized void acquire(Threads requested) {
         if (finalizedByUs) {
             throw setupFailure("MPI was finalised when the last ds-comm communicator closed; MPI cannot be "
                     + "initialised twice in one process", null);
@@ -298,14 +328,17 @@ public final class MpiLibrary {
                 } else {
                     // Init errors go to MPI_ERRORS_ARE_FATAL (no communicator exists yet to carry
                     // another handler), so a broken MPI aborts here with MPI's own message.
+                    int ask = requested == Threads.SINGLE ? abi.threadSingle() : abi.threadMultiple();
                     checkSetup((int) initThread.invokeExact(MemorySegment.NULL, MemorySegment.NULL,
-                            abi.threadMultiple(), level), "MPI_Init_thread");
+                            ask, level), "MPI_Init_thread");
                     weInitialised = true;
                 }
                 provided = level.get(ValueLayout.JAVA_INT, 0);
                 initThreadOwner = Thread.currentThread();
                 if (provided < abi.threadMultiple()) serial = new ReentrantLock();
-                funneled = provided < abi.threadSerialized();
+                // Asked for single by ds-comm: the lock is all that MPI needs (one call at a time,
+                // each after the last one's effects, whichever thread makes it).
+                funneled = provided < abi.threadSerialized() && !(weInitialised && requested == Threads.SINGLE);
                 checkSetup((int) commRank.invokeExact(abi.commWorld(), flag), "MPI_Comm_rank");
                 worldRank = flag.get(ValueLayout.JAVA_INT, 0);
                 checkSetup((int) commSize.invokeExact(abi.commWorld(), flag), "MPI_Comm_size");
@@ -364,6 +397,16 @@ public final class MpiLibrary {
     void exit() {
         ReentrantLock l = serial;
         if (l != null) l.unlock();
+    }
+
+    /**
+     * For the watchdog's message: how many threads wait for the process-wide lock (0 when MPI is
+     * thread-multiple). Threads waiting while a collective overran mean groups were used from
+     * several threads at once, which a level below multiple cannot run concurrently.
+     */
+    int threadsWaitingToCallMpi() {
+        ReentrantLock l = serial;
+        return l == null ? 0 : l.getQueueLength();
     }
 
     /**

@@ -84,11 +84,24 @@ final class MpiWatchdog {
                 : Math.clamp(shortestTimeoutNanos / 16, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.MILLISECONDS.toNanos(500));
     }
 
+    /**
+     * Below MPI_THREAD_MULTIPLE a blocking collective holds ds-comm's process-wide lock until it
+     * completes: threads queued behind it are the sign of groups used from several threads at
+     * once, which can wait on each other across ranks at that level. Empty when none wait.
+     */
+    static String serialisationHint(int waiting) {
+        if (waiting == 0) return "";
+        return " " + waiting + " other thread" + (waiting == 1 ? " was" : "s were") + " waiting to call MPI: below "
+                + "MPI_THREAD_MULTIPLE ds-comm runs one MPI call at a time, so groups used from several threads at once "
+                + "can wait on each other across ranks; DSCOMM_MPI_THREADS=multiple (the default) runs them concurrently.";
+    }
+
     private void abortJob(MpiCallClock c, long elapsedNanos) {
         System.err.println("ds-comm mpi: rank " + c.rank + ": " + c.describeCall() + " on group " + c.group
                 + " has not completed after at least " + TimeUnit.NANOSECONDS.toMillis(elapsedNanos) + " ms (timeout "
                 + TimeUnit.NANOSECONDS.toMillis(c.timeoutNanos) + " ms); a peer is stuck or never called it. "
-                + "MPI collectives cannot be cancelled, so the MPI job is aborted (MPI_Abort " + ABORT_CODE + ").");
+                + "MPI collectives cannot be cancelled, so the MPI job is aborted (MPI_Abort " + ABORT_CODE + ")."
+                + serialisationHint(lib.threadsWaitingToCallMpi()));
         System.err.flush();
         lib.abortJob(ABORT_CODE);
         Runtime.getRuntime().halt(ABORT_CODE);

@@ -31,7 +31,10 @@ public enum ConfigVariable {
     WARMUP("DSCOMM_WARMUP", "warmUp",
             "=0|1|all|type[:op],… (collective path compiled by init, with the peers; 1 = SUM of fp32 and bf16; a one-type job may name its type)", "1"),
     MPI_LIB("DSCOMM_MPI_LIB", "mpiLibrary", "", "the launcher's own MPI (mpirun: libmpi.so.40; Hydra mpiexec: "
-            + "libmpich.so.12, libmpi.so.12); otherwise libmpi.so.40, then MPICH's");
+            + "libmpich.so.12, libmpi.so.12); otherwise libmpi.so.40, then MPICH's"),
+    MPI_THREADS("DSCOMM_MPI_THREADS", "mpiThreads",
+            "=multiple|single (single: MPI without its locks, ds-comm serialises its calls; for groups used from one thread at a time)",
+            "multiple");
 
     /** What a numeric setting counts. */
     public enum Unit {

@@ -21,24 +21,29 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A client written only against the public API ({@code CollectiveScenario}) under a real MPI
  * launcher with DSCOMM_BACKEND=mpi: every collective exact and bit-identical, splits mapped to
- * MPI_Comm_split, and {@code backend()} naming the MPI library.
+ * MPI_Comm_split, and {@code backend()} naming the MPI library. Also at the thread level
+ * DSCOMM_MPI_THREADS=single: calls from other threads than main still work (serialised), and two
+ * groups used from two threads at once end the job through the watchdog with the reason, where
+ * the default level runs them concurrently.
  */
 @Tag("multiprocess")
 @Tag("mpi")
 class MpiPublicApiTest {
 
     private static final String CLIENT = ds.comm.tool.scenario.CollectiveScenario.class.getName();
+    private static final String CROSS_THREADS = ds.comm.tool.scenario.CrossThreadGroupsScenario.class.getName();
 
     private static MpiLaunch.Result run(MpiLaunch.Launcher launcher, int ranks, String... args) throws IOException {
-        return run(launcher, ranks, Map.of("DSCOMM_BACKEND", "mpi"), false, args);
+        return run(launcher, ranks, Map.of("DSCOMM_BACKEND", "mpi"), false, CLIENT, args);
     }
 
     /**
      * @param simulateNodes give ranks 2k and 2k+1 the node identity "mpinode-k" (mpirun cannot
      *                      set a variable per rank, so a shell computes it from the rank)
+     * @param mainClass     the rank program
      */
     private static MpiLaunch.Result run(MpiLaunch.Launcher launcher, int ranks, Map<String, String> extraEnv,
-                                        boolean simulateNodes, String... args) throws IOException {
+                                        boolean simulateNodes, String mainClass, String... args) throws IOException {
         String exe = launcher.find();
         if (exe == null) {
             String msg = "!!! SKIPPING " + launcher.family + " public-API test: no launcher on PATH (install openmpi-bin / mpich) !!!";
@@ -51,7 +56,7 @@ class MpiPublicApiTest {
             List<String> rank = MpiLaunch.rankCommand(errors, MpiLaunch.QUICK_START,
                     // The ranks run on this test's class path: the library, the tool (the scenario's
                     // Pattern) and the tool's test classes (the scenario itself).
-                    System.getProperty("java.class.path"), CLIENT, args);
+                    System.getProperty("java.class.path"), mainClass, args);
             if (simulateNodes) {
                 command.addAll(List.of("sh", "-c", "DSCOMM_NODE_ID=mpinode-$((OMPI_COMM_WORLD_RANK / 2)) exec \"$0\" \"$@\""));
             }
@@ -78,14 +83,62 @@ class MpiPublicApiTest {
     @Test
     @Timeout(180)
     void publicApiClientIsExactAndBitIdenticalUnderOpenMpiWithFourRanks() throws IOException {
-        assertAllPass(run(MpiLaunch.Launcher.OPEN_MPI, 4, "--counts", "0,1,7,1025,4099", "--expect", "mpi", "--split-expect", "mpi"),
-                4, "Open MPI");
+        assertAllPass(run(MpiLaunch.Launcher.OPEN_MPI, 4, "--counts", "0,1,7,1025,4099", "--expect", "mpi", "--split-expect", "mpi",
+                "--threads"), 4, "Open MPI");
+    }
+
+    @Test
+    @Timeout(180)
+    void atThreadSingleEveryCollectiveIsExactAndCallsFromOtherThreadsAreSerialisedUnderOpenMpi() throws IOException {
+        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single"),
+                false, CLIENT, "--counts", "0,1,7,1025,4099", "--expect", "mpi", "--split-expect", "mpi", "--threads");
+        assertAllPass(r, 2, "Open MPI");
+        assertTrue(r.output().contains("MPI_THREAD_SINGLE, calls serialised by ds-comm"), r.output());
+    }
+
+    @Test
+    @Timeout(180)
+    void atThreadSingleEveryCollectiveIsExactAndCallsFromOtherThreadsAreSerialisedUnderMpich() throws IOException {
+        MpiLaunch.Result r = run(MpiLaunch.Launcher.MPICH, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single"),
+                false, CLIENT, "--counts", "0,1,7,1025", "--expect", "mpi", "--split-expect", "mpi", "--threads");
+        assertAllPass(r, 2, "MPICH");
+        assertTrue(r.output().contains("MPI_THREAD_SINGLE, calls serialised by ds-comm"), r.output());
+    }
+
+    @Test
+    @Timeout(180)
+    void twoGroupsUsedFromTwoThreadsAtOnceRunConcurrentlyAtTheDefaultThreadLevel() throws IOException {
+        MpiLaunch.Result r = runCrossThreadGroups("multiple");
+        String out = r.output();
+        assertEquals(0, r.exitCode(), out);
+        assertEquals(List.of(), r.lines("FAIL"), out);
+        assertEquals(2, r.lines("PASS").size(), out);
+        assertTrue(out.contains("MPI_THREAD_MULTIPLE"), out);
+    }
+
+    @Test
+    @Timeout(180)
+    void twoGroupsUsedFromTwoThreadsAtOnceAtThreadSingleEndTheJobAfterTheTimeoutNamingTheCause() throws IOException {
+        long t0 = System.nanoTime();
+        MpiLaunch.Result r = runCrossThreadGroups("single");
+        long seconds = (System.nanoTime() - t0) / 1_000_000_000L;
+        String out = r.output();
+        assertTrue(r.exitCode() != 0 && r.exitCode() != -1, "the launcher must report the abort:\n" + out);
+        assertEquals(List.of(), r.lines("PASS"), out);
+        assertTrue(out.contains("barrier() on group") && out.contains("has not completed after"), out);
+        assertTrue(out.contains("1 other thread was waiting to call MPI") && out.contains("DSCOMM_MPI_THREADS=multiple"), out);
+        assertTrue(seconds < 45, "took " + seconds + " s; the group timeout is 2 s:\n" + out);
+    }
+
+    private static MpiLaunch.Result runCrossThreadGroups(String level) throws IOException {
+        return run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", level,
+                "DSCOMM_TIMEOUT", "2s"), false, CROSS_THREADS);
     }
 
     @Test
     @Timeout(180)
     void autoUnderMpirunUsesShmInsideEachNodeAndMpiBetweenNodes() throws IOException {
-        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 4, Map.of(), true,
+        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 4, Map.of(), true, CLIENT,
                 "--counts", "0,1,1025,20000", "--ops", "sum,max", "--expect", "hier", "--split-expect", "shm");
         String out = r.output();
         assertEquals(0, r.exitCode(), out);

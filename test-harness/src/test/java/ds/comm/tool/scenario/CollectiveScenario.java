@@ -21,11 +21,13 @@ import java.util.Locale;
  *
  * <pre>
  * usage: CollectiveScenario [--counts 0,1,7,...] [--dtypes fp32,...] [--ops sum,...] [--big BYTES]
- *                           [--expect BACKEND] [--split-expect BACKEND] [--no-split] [--repeat K]
+ *                           [--expect BACKEND] [--split-expect BACKEND] [--no-split] [--repeat K] [--threads]
  *   --counts        element counts of every all-reduce / reduce-scatter block (default 0,1,7,1000,4099)
  *   --big BYTES     one more fp32 SUM all-reduce of this many bytes (e.g. 67108864)
  *   --expect B      fail unless the world communicator chose backend B
  *   --split-expect  fail unless the TP=2 split (color = rank / 2) chose backend B
+ *   --threads       also all-reduce from other threads than main: non-blocking (run by the
+ *                   group's progress thread) and blocking from a second thread, one at a time
  * </pre>
  */
 public final class CollectiveScenario {
@@ -53,6 +55,7 @@ public final class CollectiveScenario {
         String splitExpect = null;
         boolean split = true;
         int repeat = 1;
+        boolean threads = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--counts" -> counts = parse(args[++i], Long::parseLong);
@@ -63,6 +66,7 @@ public final class CollectiveScenario {
                 case "--split-expect" -> splitExpect = args[++i];
                 case "--no-split" -> split = false;
                 case "--repeat" -> repeat = Integer.parseInt(args[++i]);
+                case "--threads" -> threads = true;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -72,6 +76,7 @@ public final class CollectiveScenario {
             s.expectBackend(comm, expect);
             for (int k = 0; k < repeat; k++) s.matrix(comm, counts, dtypes, ops);
             if (big > 0) s.allReduce(comm, DType.FP32, ReduceOp.SUM, big / 4, false, 0);
+            if (threads) s.fromOtherThreads(comm);
             if (split && comm.size() >= 2) {
                 // Two (or more) TP=2 groups running concurrently, interleaved with world calls.
                 try (Communicator tp = comm.split(comm.rank() / 2, comm.rank())) {
@@ -124,6 +129,17 @@ public final class CollectiveScenario {
      * when {@code heap}) or a native one (at {@code offsetElements} elements into a larger one).
      */
     private void allReduce(Communicator c, DType t, ReduceOp op, long count, boolean heap, int offsetElements) {
+        allReduce(c, t, op, count, heap, offsetElements, "", buf -> c.allReduce(buf, t, op));
+    }
+
+    /** How a check makes its all-reduce call. */
+    private interface Call {
+        void on(MemorySegment buf) throws Exception;
+    }
+
+    /** {@link #allReduce(Communicator, DType, ReduceOp, long, boolean, int)} with the call made by {@code call}. */
+    private void allReduce(Communicator c, DType t, ReduceOp op, long count, boolean heap, int offsetElements, String how,
+                           Call call) {
         int it = ++iteration;
         long bytes = count * t.byteSize();
         MemorySegment buf;
@@ -135,14 +151,44 @@ public final class CollectiveScenario {
             buf = arena.allocate(bytes + off + 8, 64).asSlice(off, bytes);
         }
         Pattern.fill(buf, t, op, c.rank(), it);
-        c.allReduce(buf, t, op);
         checks++;
+        try {
+            call.on(buf);
+        } catch (Exception e) {
+            fail(c, "allReduce " + t + " " + op + " n=" + count + how + ": " + e);
+            return;
+        }
         long wrong = Pattern.firstWrong(buf, t, op, c.size(), it);
         if (wrong >= 0) {
-            fail(c, "allReduce " + t + " " + op + " n=" + count + (heap ? " heap" : " native+" + offsetElements) + ": "
+            fail(c, "allReduce " + t + " " + op + " n=" + count + (heap ? " heap" : " native+" + offsetElements) + how + ": "
                     + Pattern.describe(buf, t, op, c.size(), it, wrong));
         }
-        sameOnAllRanks(c, buf, t, "allReduce " + t + " " + op + " n=" + count);
+        sameOnAllRanks(c, buf, t, "allReduce " + t + " " + op + " n=" + count + how);
+    }
+
+    /**
+     * All-reduces made by other threads than main, one at a time: non-blocking ones only waited
+     * for with a bound (so the group's progress thread runs them, not the waiting thread) and
+     * blocking ones from a second thread that main joins. Must hold at every MPI thread level
+     * ds-comm offers, which below MPI_THREAD_MULTIPLE serialises the calls itself.
+     */
+    private void fromOtherThreads(Communicator c) {
+        for (DType t : new DType[] {DType.FP32, DType.BF16}) {
+            allReduce(c, t, ReduceOp.SUM, 1000, false, 0, " (non-blocking, progress thread)",
+                    buf -> c.allReduceAsync(buf, t, ReduceOp.SUM).get(60, java.util.concurrent.TimeUnit.SECONDS));
+            allReduce(c, t, ReduceOp.MAX, 4099, false, 1, " (from a second thread)", buf -> {
+                Exception[] thrown = new Exception[1];
+                Thread other = Thread.ofPlatform().name("scenario-second-thread").start(() -> {
+                    try {
+                        c.allReduce(buf, t, ReduceOp.MAX);
+                    } catch (RuntimeException e) {
+                        thrown[0] = e;
+                    }
+                });
+                if (!other.join(java.time.Duration.ofSeconds(60))) throw new IllegalStateException("second thread still running after 60 s");
+                if (thrown[0] != null) throw thrown[0];
+            });
+        }
     }
 
     private void gatherAndScatter(Communicator c, DType t, long count) {
