@@ -26,10 +26,10 @@ public enum MpiThreads {
      * it makes, so MPI only ever sees one call at a time, from whichever thread (the guarantee
      * {@code MPI_THREAD_SERIALIZED} asks of a program, met by ds-comm rather than asked of MPI).
      * For programs that use their groups from one thread at a time: a blocking collective holds
-     * the lock until it completes, so two groups used from two threads at once (a non-blocking
-     * call still running on its progress thread while another thread calls a second group
-     * included) can wait on each other across ranks; the MPI watchdog then ends the job after
-     * the group timeout and says so.
+     * the lock until it completes, so two groups used from two threads at once can wait on each
+     * other across ranks; the MPI watchdog then ends the job after the group timeout and says so.
+     * A non-blocking call runs on its group's progress thread, so one still outstanding while the
+     * program calls another group counts as two threads; calls of one group are always ordered.
      */
     SINGLE;
 
