@@ -93,6 +93,12 @@ public final class Communicator implements AutoCloseable {
      * the thread using the communicator reads and writes it.
      */
     private ProgressQueue async;
+    /**
+     * True when MPI runs one call at a time in this process (DSCOMM_MPI_THREADS=single, or a host
+     * that initialised MPI serialized): then every group's calls are kept in issue order across
+     * groups (see {@link #drainOtherGroups}).
+     */
+    private final boolean mpiOneCallAtATime;
 
     private Communicator(Job job, GroupSpec group, Collective engine, BackendChoice choice, MpiCollective mpi) {
         this.job = job;
@@ -100,6 +106,7 @@ public final class Communicator implements AutoCloseable {
         this.engine = engine;
         this.choice = choice;
         this.mpi = mpi;
+        this.mpiOneCallAtATime = mpi != null && mpi.callsSerialised();
         job.acquire();
         LOG.log(System.Logger.Level.INFO, "ds-comm group {0} (rank {1} of {2}): {3}",
                 group.name(), group.myIndex(), group.size(), choice);
@@ -563,7 +570,11 @@ public final class Communicator implements AutoCloseable {
     private CompletableFuture<Void> submit(Runnable collective, MemorySegment... segments) {
         check();
         ProgressQueue q = async;
-        if (q == null) async = q = new ProgressQueue(name());
+        if (q == null) {
+            async = q = new ProgressQueue(name());
+            if (mpiOneCallAtATime) job.addAsyncQueue(q);
+        }
+        if (mpiOneCallAtATime) drainOtherGroups(q);
         for (MemorySegment s : segments) {
             if (!s.isAccessibleBy(q.thread())) {
                 throw new IllegalArgumentException("non-blocking call on group " + name() + ": the segment is confined to "
@@ -586,7 +597,24 @@ public final class Communicator implements AutoCloseable {
         long bound = (pending + 1) * job.settings().timeoutNanos();
         if (!q.awaitIdle(bound)) {
             throw new CollectiveTimeoutException("communicator " + name() + " (rank " + rank() + "): " + q.outstanding()
-                    + " non-blocking calls still running after " + bound / 1_000_000 + " ms", -1, null);
+                    + " non-blocking calls" + (q == async ? "" : " of group " + q.group()) + " still running after "
+                    + bound / 1_000_000 + " ms", -1, null);
+        }
+    }
+
+    /**
+     * When MPI runs one call at a time (below MPI_THREAD_MULTIPLE), before a call on this group:
+     * waits for (or runs) the non-blocking calls other groups issued before it. Why: a blocking
+     * MPI collective holds the process's MPI lock until its peers join it, so a non-blocking call
+     * of group A still running on A's progress thread while this thread enters group B can make
+     * two ranks take the lock in opposite orders and wait on each other forever. Kept in issue
+     * order, a program that calls its groups from one thread makes the same MPI calls in the same
+     * order on every rank, and at most one thread of the process is inside MPI. The price, in
+     * this mode only: a call on another group does not overlap an outstanding non-blocking one.
+     */
+    private void drainOtherGroups(ProgressQueue mine) {
+        for (ProgressQueue other : job.asyncQueues()) {
+            if (other != mine) drainAsync(other);
         }
     }
 
@@ -944,6 +972,7 @@ public final class Communicator implements AutoCloseable {
             // when the backend closes under it.
             boolean drained = q.awaitIdleForClose(job.settings().timeoutNanos(), CLOSE_GRACE_NANOS);
             q.shutdown(!drained);
+            job.removeAsyncQueue(q);
         }
         closed = true;
         GroupCloseEvent event = new GroupCloseEvent();
@@ -1019,6 +1048,7 @@ public final class Communicator implements AutoCloseable {
      */
     private void ready() {
         ProgressQueue q = async;
+        if (mpiOneCallAtATime) drainOtherGroups(q);
         if (q != null) drainAsync(q);
         check();
     }

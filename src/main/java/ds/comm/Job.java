@@ -37,6 +37,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -54,6 +55,8 @@ final class Job {
     private final RingEndpoint endpoint;
     private final Reducer reducer;
     private final MpiCollective mpiWorld;
+    /** See {@link #asyncQueues()}; copy-on-write: read on every call, written once per group. */
+    private final List<ProgressQueue> asyncQueues = new CopyOnWriteArrayList<>();
     private final WarmUp warmUp;
     /** Ranks of this job on this node (this one included). */
     private final int ranksOnNode;
@@ -324,6 +327,23 @@ final class Job {
 
     void acquire() {
         users.incrementAndGet();
+    }
+
+    /**
+     * The non-blocking queues of this job's communicators while MPI runs one call at a time
+     * (only those register), so that a call on one group can first finish what the others issued
+     * before it ({@code Communicator.drainOtherGroups}).
+     */
+    List<ProgressQueue> asyncQueues() {
+        return asyncQueues;
+    }
+
+    void addAsyncQueue(ProgressQueue q) {
+        asyncQueues.add(q);
+    }
+
+    void removeAsyncQueue(ProgressQueue q) {
+        asyncQueues.remove(q);
     }
 
     /** For a job whose first communicator failed to open: releases what start() took. */

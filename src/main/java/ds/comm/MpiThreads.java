@@ -25,11 +25,13 @@ public enum MpiThreads {
      * {@code MPI_THREAD_SINGLE}, with ds-comm holding one process-wide lock around every MPI call
      * it makes, so MPI only ever sees one call at a time, from whichever thread (the guarantee
      * {@code MPI_THREAD_SERIALIZED} asks of a program, met by ds-comm rather than asked of MPI).
-     * For programs that use their groups from one thread at a time: a blocking collective holds
-     * the lock until it completes, so two groups used from two threads at once can wait on each
-     * other across ranks; the MPI watchdog then ends the job after the group timeout and says so.
-     * A non-blocking call runs on its group's progress thread, so one still outstanding while the
-     * program calls another group counts as two threads; calls of one group are always ordered.
+     * For programs that call their groups from one thread at a time: a blocking collective holds
+     * the lock until it completes, so two groups called from two of the program's threads at once
+     * can wait on each other across ranks; the MPI watchdog then ends the job after the group
+     * timeout and says so. Non-blocking calls are safe: at this level a call on any group first
+     * waits for (or runs) the non-blocking calls other groups issued before it, so the process
+     * makes its MPI calls in issue order, one at a time. The price: a call on another group
+     * does not overlap an outstanding non-blocking one (it still overlaps the caller's compute).
      */
     SINGLE;
 

@@ -118,6 +118,11 @@ final class ProgressQueue {
         thread.start();
     }
 
+    /** The group whose calls this queue runs, for messages. */
+    String group() {
+        return group;
+    }
+
     /** The progress thread. */
     Thread thread() {
         return thread;

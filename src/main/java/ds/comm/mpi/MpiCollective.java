@@ -313,6 +313,15 @@ public final class MpiCollective extends BackendCollective {
         return name;
     }
 
+    /**
+     * Whether MPI runs one call at a time in this process (initialised below
+     * MPI_THREAD_MULTIPLE): ds-comm then holds a process-wide lock around every call, and a
+     * blocking collective holds it until its peers join.
+     */
+    public boolean callsSerialised() {
+        return lib.callsSerialised();
+    }
+
     /** E.g. "mpi: Open MPI v4.1.4 (libmpi.so.40)". */
     public String describe() {
         return lib.describe();

@@ -399,6 +399,11 @@ public final class MpiLibrary {
         if (l != null) l.unlock();
     }
 
+    /** Whether every MPI call holds the process-wide lock (MPI below MPI_THREAD_MULTIPLE). */
+    boolean callsSerialised() {
+        return serial != null;
+    }
+
     /**
      * For the watchdog's message: how many threads wait for the process-wide lock (0 when MPI is
      * thread-multiple). Threads waiting while a collective overran mean groups were used from

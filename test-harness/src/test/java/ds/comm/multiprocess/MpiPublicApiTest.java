@@ -130,6 +130,18 @@ class MpiPublicApiTest {
         assertTrue(seconds < 45, "took " + seconds + " s; the group timeout is 2 s:\n" + out);
     }
 
+    @Test
+    @Timeout(180)
+    void atThreadSingleNonBlockingCallsBesideAnotherGroupStayInIssueOrderAndComplete() throws IOException {
+        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single",
+                "DSCOMM_TIMEOUT", "5s"), false, CROSS_THREADS, "--async");
+        String out = r.output();
+        assertEquals(0, r.exitCode(), out);
+        assertEquals(List.of(), r.lines("FAIL"), out);
+        assertEquals(2, r.lines("PASS").size(), out);
+        assertTrue(out.contains("MPI_THREAD_SINGLE"), out);
+    }
+
     private static MpiLaunch.Result runCrossThreadGroups(String level) throws IOException {
         return run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", level,
                 "DSCOMM_TIMEOUT", "2s"), false, CROSS_THREADS);
