@@ -90,30 +90,37 @@ class MpiPublicApiTest {
     @Test
     @Timeout(180)
     void atThreadSingleEveryCollectiveIsExactAndCallsFromOtherThreadsAreSerialisedUnderOpenMpi() throws IOException {
-        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single"),
-                false, CLIENT, "--counts", "0,1,7,1025,4099", "--expect", "mpi", "--split-expect", "mpi", "--threads");
-        assertAllPass(r, 2, "Open MPI");
-        assertTrue(r.output().contains("MPI_THREAD_SINGLE, calls serialised by ds-comm"), r.output());
+        assertClientPassesAtThreadSingle(MpiLaunch.Launcher.OPEN_MPI, "0,1,7,1025,4099", "Open MPI");
     }
 
     @Test
     @Timeout(180)
     void atThreadSingleEveryCollectiveIsExactAndCallsFromOtherThreadsAreSerialisedUnderMpich() throws IOException {
-        MpiLaunch.Result r = run(MpiLaunch.Launcher.MPICH, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single"),
-                false, CLIENT, "--counts", "0,1,7,1025", "--expect", "mpi", "--split-expect", "mpi", "--threads");
-        assertAllPass(r, 2, "MPICH");
+        assertClientPassesAtThreadSingle(MpiLaunch.Launcher.MPICH, "0,1,7,1025", "MPICH");
+    }
+
+    /** The collective client, calls from other threads included, at DSCOMM_MPI_THREADS=single on 2 ranks. */
+    private static void assertClientPassesAtThreadSingle(MpiLaunch.Launcher launcher, String counts, String library)
+            throws IOException {
+        MpiLaunch.Result r = run(launcher, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single"),
+                false, CLIENT, "--counts", counts, "--expect", "mpi", "--split-expect", "mpi", "--threads");
+        assertAllPass(r, 2, library);
         assertTrue(r.output().contains("MPI_THREAD_SINGLE, calls serialised by ds-comm"), r.output());
     }
 
     @Test
     @Timeout(180)
     void twoGroupsUsedFromTwoThreadsAtOnceRunConcurrentlyAtTheDefaultThreadLevel() throws IOException {
-        MpiLaunch.Result r = runCrossThreadGroups("multiple");
+        assertBothRanksPass(runCrossThreadGroups("multiple"), "MPI_THREAD_MULTIPLE");
+    }
+
+    /** Exit 0, no FAIL line, a PASS line from each of the 2 ranks, and the thread level named. */
+    private static void assertBothRanksPass(MpiLaunch.Result r, String level) {
         String out = r.output();
         assertEquals(0, r.exitCode(), out);
         assertEquals(List.of(), r.lines("FAIL"), out);
         assertEquals(2, r.lines("PASS").size(), out);
-        assertTrue(out.contains("MPI_THREAD_MULTIPLE"), out);
+        assertTrue(out.contains(level), out);
     }
 
     @Test
@@ -133,13 +140,8 @@ class MpiPublicApiTest {
     @Test
     @Timeout(180)
     void atThreadSingleNonBlockingCallsBesideAnotherGroupStayInIssueOrderAndComplete() throws IOException {
-        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single",
-                "DSCOMM_TIMEOUT", "5s"), false, CROSS_THREADS, "--async");
-        String out = r.output();
-        assertEquals(0, r.exitCode(), out);
-        assertEquals(List.of(), r.lines("FAIL"), out);
-        assertEquals(2, r.lines("PASS").size(), out);
-        assertTrue(out.contains("MPI_THREAD_SINGLE"), out);
+        assertBothRanksPass(run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single",
+                "DSCOMM_TIMEOUT", "5s"), false, CROSS_THREADS, "--async"), "MPI_THREAD_SINGLE");
     }
 
     private static MpiLaunch.Result runCrossThreadGroups(String level) throws IOException {
