@@ -12,7 +12,9 @@
  * the level ds-comm's MPI backend asks for by default: Open MPI then takes its internal locks on
  * every call, which costs a small all-reduce more than the whole Java side does
  * (docs/performance.md). --thread-level=single|funneled|serialized|multiple asks for any level
- * through MPI_Init_thread (Open MPI 4.1 locks at every level above single).
+ * through MPI_Init_thread (Open MPI 4.1 locks at every level above single). A further first
+ * argument --nonblocking times MPI_Iallreduce completed by an MPI_Test loop instead (what a
+ * caller that must not block inside MPI would pay).
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -25,7 +27,13 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    int rank, size, first = 1;
+    int rank, size, first = 1, nonblocking = 0;
+    if (argc > 1 && strcmp(argv[1], "--nonblocking") == 0) {
+        nonblocking = 1;
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     if (argc > 1 && strcmp(argv[1], "--thread-multiple") == 0) {
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
@@ -67,7 +75,14 @@ int main(int argc, char **argv) {
             memcpy(buf, pristine, (size_t) bytes);
             MPI_Barrier(MPI_COMM_WORLD);
             double t0 = MPI_Wtime();
-            MPI_Allreduce(MPI_IN_PLACE, buf, (int) n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            if (nonblocking) {
+                MPI_Request req;
+                int done = 0;
+                MPI_Iallreduce(MPI_IN_PLACE, buf, (int) n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
+                while (!done) MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+            } else {
+                MPI_Allreduce(MPI_IN_PLACE, buf, (int) n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            }
             double t1 = MPI_Wtime();
             if (i >= 0) t[i] = (t1 - t0) * 1e6;
         }
