@@ -152,13 +152,17 @@ class MpiPublicApiTest {
     @Test
     @Timeout(180)
     void autoUnderMpirunUsesShmInsideEachNodeAndMpiBetweenNodes() throws IOException {
-        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 4, Map.of(), true, CLIENT,
-                "--counts", "0,1,1025,20000", "--ops", "sum,max", "--expect", "hier", "--split-expect", "shm");
-        String out = r.output();
-        assertEquals(0, r.exitCode(), out);
-        assertEquals(List.of(), r.lines("FAIL"), out);
-        assertEquals(4, r.lines("PASS").size(), out);
-        assertTrue(out.contains("SHM inside each node, MPI between nodes"), out);
+        // At both thread levels: HIER's leaders call MPI, the node groups do not, and at single
+        // the non-blocking and second-thread calls of --threads must still be ordered.
+        for (String level : new String[] {"multiple", "single"}) {
+            MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 4, Map.of("DSCOMM_MPI_THREADS", level), true, CLIENT,
+                    "--counts", "0,1,1025,20000", "--ops", "sum,max", "--expect", "hier", "--split-expect", "shm", "--threads");
+            String out = level + ":\n" + r.output();
+            assertEquals(0, r.exitCode(), out);
+            assertEquals(List.of(), r.lines("FAIL"), out);
+            assertEquals(4, r.lines("PASS").size(), out);
+            assertTrue(out.contains("SHM inside each node, MPI between nodes"), out);
+        }
     }
 
     @Test
