@@ -1,9 +1,13 @@
 package ds.comm.tool;
 
+import ds.comm.CommConfig;
+import ds.comm.CommException;
+import ds.comm.Communicator;
 import ds.comm.topology.LaunchLedger;
 import ds.comm.topology.JobSecret;
 import ds.comm.topology.LaunchEnv;
 import ds.comm.topology.LaunchEnvException;
+import ds.comm.topology.LauncherKind;
 import ds.comm.topology.NodeIdentity;
 import ds.comm.topology.Rendezvous;
 import ds.comm.topology.RendezvousException;
@@ -20,6 +24,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The topology part of {@code bin/dscomm doctor}: which launcher started this process, this node's
  * identity, and, under a launcher, the table verified by a real rendezvous with the other ranks.
+ * Under mpirun or mpiexec without MASTER_PORT the ranks meet through MPI, as
+ * {@code Communicator.init()} does there, and the report says what that gave.
  */
 final class TopologyReport {
 
@@ -44,9 +50,11 @@ final class TopologyReport {
         LaunchEnv env;
         String node;
         try {
-            env = LaunchEnv.detect(envVars);
             node = NodeIdentity.detect(envVars, shmDir);
+            env = LaunchEnv.detect(envVars);
         } catch (LaunchEnvException e) {
+            LaunchEnv mpiJob = meetsThroughMpi(envVars);
+            if (mpiJob != null) return throughMpi(report, mpiJob, NodeIdentity.detect(envVars, shmDir), envVars);
             report.line("launcher", "launcher", "error: " + e.getMessage());
             return 2;
         }
@@ -55,9 +63,7 @@ final class TopologyReport {
             report.line("node", "node", node);
             return 0;
         }
-        report.line("launcher", "launcher", env.launcher() + " (rank " + env.rank() + " of " + env.worldSize()
-                + ", local rank " + hint(env.localRank()) + " of " + hint(env.localSize()) + ")");
-        report.line("node", "node", node + (env.nodeIdOverride() != null ? " (DSCOMM_NODE_ID)" : ""));
+        launcherAndNode(report, env, node);
         if (env.worldSize() == 1) {
             report.line("topology", "topology", "1 rank, no rendezvous needed");
             return 0;
@@ -119,6 +125,50 @@ final class TopologyReport {
             report.line("byte order", "byte_orders", "ranks differ in native byte order; collectives convert on the wire");
         }
         return 0;
+    }
+
+    private static void launcherAndNode(DoctorReport report, LaunchEnv env, String node) {
+        report.line("launcher", "launcher", env.launcher() + " (rank " + env.rank() + " of " + env.worldSize()
+                + ", local rank " + hint(env.localRank()) + " of " + hint(env.localSize()) + ")");
+        report.line("node", "node", node + (env.nodeIdOverride() != null ? " (DSCOMM_NODE_ID)" : ""));
+    }
+
+    /**
+     * The launcher's view when an MPI launcher started this process without MASTER_PORT and MPI
+     * is allowed (DSCOMM_MPI not off): then the library meets through MPI; else null.
+     */
+    private static LaunchEnv meetsThroughMpi(Map<String, String> envVars) {
+        LaunchEnv lenient;
+        try {
+            lenient = LaunchEnv.detectWithoutRendezvous(envVars);
+        } catch (LaunchEnvException e) {
+            return null;
+        }
+        boolean mpiLauncher = lenient.launcher() == LauncherKind.OPENMPI || lenient.launcher() == LauncherKind.MPICH;
+        String mpi = envVars.getOrDefault("DSCOMM_MPI", "").strip().toLowerCase(java.util.Locale.ROOT);
+        boolean mpiOff = mpi.equals("0") || mpi.equals("off") || mpi.equals("false") || mpi.equals("no");
+        return mpiLauncher && !mpiOff && lenient.masterPort() == 0 && lenient.worldSize() > 1 ? lenient : null;
+    }
+
+    /**
+     * The rendezvous through MPI, by the public API as a program makes it (the JIT warm-up off:
+     * it would only time the compilers): what the world communicator chose, and on how many nodes.
+     */
+    private static int throughMpi(DoctorReport report, LaunchEnv env, String node, Map<String, String> envVars) {
+        launcherAndNode(report, env, node);
+        long start = System.nanoTime();
+        try (Communicator world = Communicator.init(CommConfig.builder().environment(envVars).warmUp(false).build())) {
+            report.line("rendezvous", "rendezvous", "through MPI (no MASTER_PORT needed) ok in "
+                    + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) + " ms");
+            report.line("topology", "topology", world.size() + " ranks on " + world.nodes() + " node(s); this rank: rank "
+                    + world.rank() + " (verified through MPI)");
+            report.line("backend", "backend", world.backend().toString());
+            world.barrier();
+            return 0;
+        } catch (CommException | IllegalArgumentException | IllegalStateException e) {
+            report.line("rendezvous", "rendezvous", "FAILED through MPI: " + e.getMessage());
+            return 1;
+        }
     }
 
     private static String hint(int v) {

@@ -69,12 +69,48 @@ class MpirunDoctorTest {
         }
         ds.comm.testkit.RequiredEnvironment.assumeAvailable(mpirun != null,
                 "Open MPI's mpirun (mpirun.openmpi) not found on PATH: install openmpi-bin to run this test");
+        runDoctor(openMpiCommand(mpirun, "-x", "MASTER_ADDR", "-x", "MASTER_PORT"), rank -> "[1," + rank + "]<stdout>:",
+                "openmpi");
+    }
+
+    /**
+     * Without MASTER_ADDR/MASTER_PORT, as a plain {@code mpirun -np 2 bin/dscomm doctor}: the
+     * ranks meet through MPI, as {@code Communicator.init()} does under mpirun, instead of failing
+     * for the missing port.
+     */
+    @Test
+    void doctorUnderOpenMpiWithoutMasterPortMeetsThroughMpiAsTheLibraryDoes() throws Exception {
+        Path mpirun = openMpiRun();
+        ds.comm.testkit.RequiredEnvironment.assumeAvailable(mpirun != null,
+                "Open MPI's mpirun (mpirun.openmpi) not found on PATH: install openmpi-bin to run this test");
+        ProcessBuilder pb = doctorProcess(openMpiCommand(mpirun));
+        pb.environment().remove("MASTER_ADDR");
+        pb.environment().remove("MASTER_PORT");
+        try (CliProcess run = new CliProcess(pb)) {
+            int exit = run.waitFor(90_000);
+            List<String> out = run.output();
+            String all = String.join("\n", out);
+            assertEquals(0, exit, all);
+            for (int rank = 0; rank < 2; rank++) {
+                String tag = "[1," + rank + "]<stdout>:";
+                List<String> mine = out.stream().filter(l -> l.startsWith(tag)).map(l -> l.substring(tag.length())).toList();
+                assertTrue(mine.contains("launcher:     openmpi (rank " + rank + " of 2, local rank " + rank + " of 2)"), all);
+                assertTrue(mine.stream().anyMatch(l -> l.startsWith("rendezvous:   through MPI (no MASTER_PORT needed) ok in ")), all);
+                assertTrue(mine.contains("topology:     2 ranks on 1 node(s); this rank: rank " + rank + " (verified through MPI)"), all);
+                assertTrue(mine.stream().anyMatch(l -> l.startsWith("backend:      shm: ranks 0-1 share one node")), all);
+            }
+        }
+    }
+
+    /** Open MPI's mpirun for 2 tagged ranks, passing the module path, JAVA_HOME and {@code extra}. */
+    private static List<String> openMpiCommand(Path mpirun, String... extra) {
         List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "--oversubscribe", "--tag-output",
-                "-np", "2", "-x", "MASTER_ADDR", "-x", "MASTER_PORT", "-x", "DSCOMM_MODULE_PATH", "-x", "JAVA_HOME"));
+                "-np", "2", "-x", "DSCOMM_MODULE_PATH", "-x", "JAVA_HOME"));
+        cmd.addAll(List.of(extra));
         if (ProcessHandle.current().info().user().map("root"::equals).orElse(false)) {
             cmd.add(1, "--allow-run-as-root");
         }
-        runDoctor(cmd, rank -> "[1," + rank + "]<stdout>:", "openmpi");
+        return cmd;
     }
 
     @Test
@@ -97,23 +133,30 @@ class MpirunDoctorTest {
         return null;
     }
 
-    /** Runs {@code launcher... bin/dscomm doctor} for two ranks and checks what each printed. */
-    private static void runDoctor(List<String> launcher, IntFunction<String> tagOf, String launcherName)
-            throws Exception {
-        int port = ds.comm.topology.MasterPort.free();
+    /**
+     * {@code launcher... bin/dscomm doctor} on the classes this build just compiled, with the JDK
+     * running the tests (>= 25), and no launcher variables of this JVM's own.
+     */
+    private static ProcessBuilder doctorProcess(List<String> launcher) {
         List<String> cmd = new ArrayList<>(launcher);
         cmd.addAll(List.of(Path.of("bin", "dscomm").toAbsolutePath().toString(), "doctor"));
         ProcessBuilder pb = new ProcessBuilder(cmd);
-        pb.environment().put("MASTER_ADDR", "127.0.0.1");
-        pb.environment().put("MASTER_PORT", Integer.toString(port));
         pb.environment().put("DSCOMM_TIMEOUT", "30s");
-        // Run the classes this build just compiled, with the JDK running the tests (>= 25).
         pb.environment().put("DSCOMM_MODULE_PATH", CliProcess.modulePath());
         pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
         for (String v : List.of("RANK", "WORLD_SIZE", "DSCOMM_RANK", "DSCOMM_WORLD_SIZE", "DSCOMM_NODE_ID",
                 "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE")) {
             pb.environment().remove(v);
         }
+        return pb;
+    }
+
+    /** Runs {@code launcher... bin/dscomm doctor} for two ranks and checks what each printed. */
+    private static void runDoctor(List<String> launcher, IntFunction<String> tagOf, String launcherName)
+            throws Exception {
+        ProcessBuilder pb = doctorProcess(launcher);
+        pb.environment().put("MASTER_ADDR", "127.0.0.1");
+        pb.environment().put("MASTER_PORT", Integer.toString(ds.comm.topology.MasterPort.free()));
         try (CliProcess run = new CliProcess(pb)) {
             int exit = run.waitFor(90_000);
             List<String> out = run.output();
