@@ -495,7 +495,9 @@ public final class Communicator implements AutoCloseable {
      * were issued; every member must issue the same sequence of collectives, blocking and
      * non-blocking together, as for blocking calls. {@code buf} must not be read or written
      * until the future completes. A blocking call (or {@link #split}) issued afterwards first
-     * waits until every earlier non-blocking call finished, then runs on the caller's thread.
+     * waits until every earlier non-blocking call finished, then runs on the caller's thread;
+     * made from a callback of the future (which runs inside the call it depends on) it throws
+     * {@link IllegalStateException} at once instead: use {@code thenRunAsync} for that.
      * A failure (lost peer, timeout, mismatch) completes the future exceptionally with the
      * exception the blocking call would throw ({@link PeerLostException}, ...; {@code join()}
      * wraps it in a {@link java.util.concurrent.CompletionException}) and aborts the communicator,
@@ -594,6 +596,13 @@ public final class Communicator implements AutoCloseable {
     private void drainAsync(ProgressQueue q) {
         long pending = q.outstanding();
         if (pending == 0) return;
+        if (q.runBy(Thread.currentThread())) {
+            // A future's callback, run inside the operation it depends on: waiting for that
+            // operation to finish would only end at the bound below.
+            throw new IllegalStateException("communicator " + name() + " (rank " + rank() + "): a call that must first wait "
+                    + "for the non-blocking calls of group " + q.group() + " was made by the thread running one of them "
+                    + "(a callback of its future?); make it from another thread, or with thenRunAsync");
+        }
         long bound = (pending + 1) * job.settings().timeoutNanos();
         if (!q.awaitIdle(bound)) {
             throw new CollectiveTimeoutException("communicator " + name() + " (rank " + rank() + "): " + q.outstanding()

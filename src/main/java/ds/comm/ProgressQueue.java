@@ -156,6 +156,15 @@ final class ProgressQueue {
         return op.future;
     }
 
+    /**
+     * Whether {@code t} is running one of this queue's operations now: the progress thread, or a
+     * waiter helping, and a future's dependent action run by either before the operation counts
+     * as finished.
+     */
+    synchronized boolean runBy(Thread t) {
+        return running && runner == t;
+    }
+
     /** Operations issued and not yet finished. */
     synchronized long outstanding() {
         return issued - completed;

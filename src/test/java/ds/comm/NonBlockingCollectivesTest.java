@@ -59,6 +59,33 @@ class NonBlockingCollectivesTest {
     }
 
     @Test
+    void aBlockingCallFromTheCallbackOfANonBlockingOneFailsAtOnceInsteadOfWaitingForItself() {
+        try (Communicator comm = Communicator.init(CommConfig.builder().environment(Map.of("DSCOMM_WARMUP", "0"))
+                .timeout(java.time.Duration.ofSeconds(20)).build()); Arena arena = Arena.ofShared()) {
+            // A 256 MiB all-gather (a copy, on a world of one) keeps the progress thread busy
+            // while the callback is registered on the call queued behind it, so the callback
+            // runs inside that call, on the progress thread.
+            MemorySegment big = arena.allocate(256L << 20);
+            CompletableFuture<Void> first = comm.allGatherAsync(big, arena.allocate(256L << 20), DType.INT32);
+            CompletableFuture<Void> second = comm.allReduceAsync(MemorySegment.ofArray(new float[8]), DType.FP32, ReduceOp.SUM);
+            String[] ranOn = new String[1];
+            CompletableFuture<Void> callback = second.thenRun(() -> {
+                ranOn[0] = Thread.currentThread().getName();
+                comm.barrier();
+            });
+            long t0 = System.nanoTime();
+            java.util.concurrent.CompletionException e = assertThrows(java.util.concurrent.CompletionException.class, callback::join);
+            long millis = (System.nanoTime() - t0) / 1_000_000;
+            first.join();
+            assertEquals("ds-comm-progress-" + comm.name(), ranOn[0], "the callback ran inside the queued call");
+            assertTrue(e.getCause() instanceof IllegalStateException && e.getCause().getMessage().contains("callback"),
+                    String.valueOf(e.getCause()));
+            assertTrue(millis < 10_000, "failed after " + millis + " ms; waiting for itself would take the 40 s bound");
+            comm.barrier(); // the communicator is not broken: the failure was the callback's own
+        }
+    }
+
+    @Test
     void badArgumentsThrowAtOnceOnTheCallersThreadAndStartNoThread() {
         try (Communicator comm = solo()) {
             String group = comm.name();
