@@ -16,8 +16,9 @@ import java.util.SplittableRandom;
  * {@code bin/dscomm soak}: random collectives, element types, ops, sizes and sub-groups for a
  * while, every result verified exactly; prints the counts and exits 1 on any wrong result.
  *
- * <p>Every rank draws the same sequence of calls from the same seed, so all ranks agree on what
- * comes next without talking. Each rank belongs to one group of each kind (the world, the pair
+ * <p>Every rank draws the same sequence of calls from the same seed (rank 0's, broadcast once at
+ * the start: under an external launcher each rank parsed its own arguments), so all ranks agree
+ * on what comes next without talking. Each rank belongs to one group of each kind (the world, the pair
  * {@code rank / 2}, the parity class {@code rank % 2}), so every rank calls every drawn
  * collective on its own group of the drawn kind, and the sub-groups run concurrently with each
  * other. Inputs are small integers (products: powers of two), so every reduction is exact in
@@ -100,8 +101,14 @@ final class Soak {
             MemorySegment go = arena.allocate(4);
             long[][] counts = new long[KINDS.length + 1][3];
             long[][] perGroup = new long[GROUPS.length][1];
+            // Rank 0's seed for everyone: under an external launcher (mpirun, srun, torchrun)
+            // every rank parsed its own arguments, and without --seed drew its own seed, so the
+            // ranks called different collectives (a mismatch the MPI backend can only time out).
+            MemorySegment seed = arena.allocate(ValueLayout.JAVA_LONG);
+            seed.set(ValueLayout.JAVA_LONG, 0, o.seed());
+            world.broadcast(seed, 0);
             long deadline = System.nanoTime() + o.duration().toNanos();
-            SplittableRandom draw = new SplittableRandom(o.seed());
+            SplittableRandom draw = new SplittableRandom(seed.get(ValueLayout.JAVA_LONG, 0));
             long iteration = 0;
             String firstWrong = null;
             while (true) {

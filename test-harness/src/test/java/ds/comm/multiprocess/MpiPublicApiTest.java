@@ -144,6 +144,23 @@ class MpiPublicApiTest {
                 "DSCOMM_TIMEOUT", "5s"), false, CROSS_THREADS, "--async"), "MPI_THREAD_SINGLE");
     }
 
+    /**
+     * {@code bin/dscomm soak} started by mpirun without --seed: every rank parses its own
+     * arguments, so the ranks must agree on rank 0's seed (they drew their own and called
+     * different collectives, which the MPI backend can only time out); at thread level single,
+     * where its three groups are called from one thread in turn.
+     */
+    @Test
+    @Timeout(180)
+    void aSoakUnderMpirunWithoutASeedRunsRankZerosSequenceOnEveryRankAtThreadSingle() throws IOException {
+        MpiLaunch.Result r = run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", "single",
+                "DSCOMM_TIMEOUT", "10s"), false, "ds.comm.tool.Main", "soak", "--duration", "3s", "--max-bytes", "64K");
+        String out = r.output();
+        assertEquals(0, r.exitCode(), out);
+        assertTrue(out.contains("soak: PASS"), out);
+        assertTrue(out.contains("MPI_THREAD_SINGLE"), out);
+    }
+
     private static MpiLaunch.Result runCrossThreadGroups(String level) throws IOException {
         return run(MpiLaunch.Launcher.OPEN_MPI, 2, Map.of("DSCOMM_BACKEND", "mpi", "DSCOMM_MPI_THREADS", level,
                 "DSCOMM_TIMEOUT", "2s"), false, CROSS_THREADS);
