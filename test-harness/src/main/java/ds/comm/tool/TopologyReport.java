@@ -51,10 +51,15 @@ final class TopologyReport {
         String node;
         try {
             node = NodeIdentity.detect(envVars, shmDir);
+        } catch (LaunchEnvException e) {
+            report.line("launcher", "launcher", "error: " + e.getMessage());
+            return 2;
+        }
+        try {
             env = LaunchEnv.detect(envVars);
         } catch (LaunchEnvException e) {
             LaunchEnv mpiJob = meetsThroughMpi(envVars);
-            if (mpiJob != null) return throughMpi(report, mpiJob, NodeIdentity.detect(envVars, shmDir), envVars);
+            if (mpiJob != null) return throughMpi(report, mpiJob, node, envVars);
             report.line("launcher", "launcher", "error: " + e.getMessage());
             return 2;
         }
