@@ -154,7 +154,10 @@ public final class CollectiveScenario {
         checks++;
         try {
             call.on(buf);
+        } catch (RuntimeException e) {
+            throw e; // as a plain call always did: a failed collective ends the scenario
         } catch (Exception e) {
+            // A non-blocking call's get(): ExecutionException or TimeoutException.
             fail(c, "allReduce " + t + " " + op + " n=" + count + how + ": " + e);
             return;
         }
