@@ -970,16 +970,29 @@ public final class Communicator implements AutoCloseable {
     /**
      * Releases this communicator's backend (unmaps and unlinks its shared memory, closes its
      * connections). Idempotent; safe after a failure. Other communicators of the job stay usable.
+     * Non-blocking calls still outstanding get the timeout to finish first. Called from a callback
+     * of one of this communicator's futures (which runs inside that call, once its collective is
+     * done), it closes at once: the non-blocking calls issued after that one, which cannot start
+     * before the callback returns, fail with {@link IllegalStateException}.
      */
     @Override
     public void close() {
         if (closed) return;
         ProgressQueue q = async;
         if (q != null) {
-            // Outstanding non-blocking calls get the timeout to finish, and the one running then
-            // its own deadline; those still queued after it fail, and one still running fails
-            // when the backend closes under it.
-            boolean drained = q.awaitIdleForClose(job.settings().timeoutNanos(), CLOSE_GRACE_NANOS);
+            boolean drained;
+            if (q.runBy(Thread.currentThread())) {
+                // A future's callback: the call it runs inside has done its collective and only
+                // counts as finished when the callback returns, so waiting for it (or for what is
+                // queued behind it, which cannot start before that) would only end at the bounds
+                // below, after a timeout and a grace, and then wait for this very thread to end.
+                drained = q.outstanding() == 1;
+            } else {
+                // Outstanding non-blocking calls get the timeout to finish, and the one running then
+                // its own deadline; those still queued after it fail, and one still running fails
+                // when the backend closes under it.
+                drained = q.awaitIdleForClose(job.settings().timeoutNanos(), CLOSE_GRACE_NANOS);
+            }
             q.shutdown(!drained);
             job.removeAsyncQueue(q);
         }
@@ -990,7 +1003,7 @@ public final class Communicator implements AutoCloseable {
             engine.close();
             if (mpi != null) mpi.close();
         } finally {
-            if (q != null) q.awaitTermination(job.settings().timeoutNanos());
+            if (q != null && q.thread() != Thread.currentThread()) q.awaitTermination(job.settings().timeoutNanos());
             closePlainSymmetric();
             job.release();
             if (event.shouldCommit()) {

@@ -278,8 +278,8 @@ final class ProgressQueue {
     /**
      * Stops the progress thread. With {@code abandon}, operations not yet started fail with an
      * {@link IllegalStateException} and a running one on the progress thread is interrupted (the
-     * caller closes the backend under it, which makes it fail); otherwise the thread ends once
-     * the queue is empty.
+     * caller closes the backend under it, which makes it fail), unless the caller is that thread
+     * (a callback closing the communicator); otherwise the thread ends once the queue is empty.
      */
     void shutdown(boolean abandon) {
         Op[] never;
@@ -287,7 +287,8 @@ final class ProgressQueue {
             stopping = true;
             never = abandon ? queued.toArray(new Op[0]) : new Op[0];
             if (abandon) queued.clear();
-            if (abandon && runner == thread) thread.interrupt();
+            // Not when the progress thread closes from a callback: it would interrupt itself.
+            if (abandon && runner == thread && thread != Thread.currentThread()) thread.interrupt();
             notifyAll();
         }
         // Completed outside the monitor: a future's dependent actions run here.

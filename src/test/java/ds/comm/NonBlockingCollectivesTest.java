@@ -86,6 +86,45 @@ class NonBlockingCollectivesTest {
     }
 
     @Test
+    void closeFromTheCallbackOfANonBlockingCallClosesAtOnceAndFailsOnlyTheCallsQueuedBehindIt() throws Exception {
+        Communicator comm = Communicator.init(CommConfig.builder().environment(Map.of("DSCOMM_WARMUP", "0"))
+                .timeout(java.time.Duration.ofSeconds(20)).build());
+        String group = comm.name();
+        long before = progressThreads(group);
+        try (Arena arena = Arena.ofShared()) {
+            // As above: the 256 MiB all-gather keeps the progress thread busy while the callback
+            // is registered, so the callback runs inside the second call, on the progress thread.
+            MemorySegment big = arena.allocate(256L << 20);
+            CompletableFuture<Void> first = comm.allGatherAsync(big, arena.allocate(256L << 20), DType.INT32);
+            MemorySegment summed = arena.allocate(32);
+            summed.setAtIndex(ValueLayout.JAVA_FLOAT, 7, 1.5f);
+            CompletableFuture<Void> second = comm.allReduceAsync(summed, DType.FP32, ReduceOp.SUM);
+            CompletableFuture<Void> third = comm.allReduceAsync(arena.allocate(32), DType.FP32, ReduceOp.SUM);
+            String[] ranOn = new String[1];
+            CompletableFuture<Void> callback = second.thenRun(() -> {
+                ranOn[0] = Thread.currentThread().getName();
+                comm.close();
+            });
+            long t0 = System.nanoTime();
+            callback.get(15, java.util.concurrent.TimeUnit.SECONDS); // waiting for itself took 20 s + grace + 20 s
+            long millis = (System.nanoTime() - t0) / 1_000_000;
+            first.join();
+            assertEquals("ds-comm-progress-" + group, ranOn[0], "the callback ran inside the queued call");
+            assertTrue(millis < 10_000, "close() from the callback took " + millis + " ms");
+            assertEquals(1.5f, summed.getAtIndex(ValueLayout.JAVA_FLOAT, 7), "the call it ran inside completed");
+            java.util.concurrent.CompletionException e = assertThrows(java.util.concurrent.CompletionException.class, third::join);
+            assertTrue(e.getCause() instanceof IllegalStateException && e.getCause().getMessage().contains("closed"),
+                    String.valueOf(e.getCause()));
+            assertThrows(IllegalStateException.class, () -> comm.allReduce(summed, DType.FP32, ReduceOp.SUM));
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (progressThreads(group) > before && System.nanoTime() < deadline) Thread.sleep(10);
+            assertEquals(before, progressThreads(group), "the progress thread ended after the callback returned");
+        } finally {
+            comm.close();
+        }
+    }
+
+    @Test
     void badArgumentsThrowAtOnceOnTheCallersThreadAndStartNoThread() {
         try (Communicator comm = solo()) {
             String group = comm.name();
