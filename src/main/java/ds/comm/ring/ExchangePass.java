@@ -39,7 +39,7 @@ import java.nio.ByteBuffer;
  * segment r only, which no send of phase 1 reads. The slots are read only by the reduction,
  * and written again only in the next call's phase 1, after this call returned.
  */
-final class ExchangePass extends BalancedPass {
+final class ExchangePass extends BalancedPass implements DirectSchedule {
 
     private final Reducer reducer;
     private final MemorySegment[] sources;
@@ -87,31 +87,18 @@ final class ExchangePass extends BalancedPass {
     }
 
     /** Byte offset of segment q in the buffer. */
-    long segmentOffset(int q) {
+    private long segmentOffset(int q) {
         return segmentStart(q, elementBase, elementExtra) * elementSize;
     }
 
     /** Bytes of segment q. */
-    int segmentBytes(int q) {
+    private int segmentBytes(int q) {
         return (int) (segmentLength(q, elementBase, elementExtra) * elementSize);
     }
 
     /** Byte offset of slot q (segment r of rank q's buffer) in the slots. */
-    long slotOffset(int q) {
+    private long slotOffset(int q) {
         return q * slotStride;
-    }
-
-    MemorySegment work() {
-        return work;
-    }
-
-    MemorySegment slots() {
-        return slots;
-    }
-
-    /** Whether this rank's segment is reduced, so that phase 2 may send it. */
-    boolean reduced() {
-        return reduced;
     }
 
     /**
@@ -134,6 +121,50 @@ final class ExchangePass extends BalancedPass {
         }
         reducer.reduce(type, combiner, work, segmentOffset(r), sources, sourceOffsets, n, segmentBytes(r) / elementSize);
         reduced = true;
+    }
+
+    // The direct links' share (MeshLinks): frame 0 to q carries segment q of the working buffer
+    // and lands, from q, in slot q; frame 1 carries this rank's reduced segment, and from q lands
+    // in segment q of the working buffer.
+
+    @Override
+    public int directFrames() {
+        return 2;
+    }
+
+    @Override
+    public MemorySegment directSource(int frame) {
+        return work;
+    }
+
+    @Override
+    public long directSourceOffset(int frame, int q) {
+        return segmentOffset(frame == 0 ? q : r);
+    }
+
+    @Override
+    public int directSendBytes(int frame, int q) {
+        return segmentBytes(frame == 0 ? q : r);
+    }
+
+    @Override
+    public MemorySegment directTarget(int frame) {
+        return frame == 0 ? slots : work;
+    }
+
+    @Override
+    public long directTargetOffset(int frame, int q) {
+        return frame == 0 ? slotOffset(q) : segmentOffset(q);
+    }
+
+    @Override
+    public int directRecvBytes(int frame, int q) {
+        return segmentBytes(frame == 0 ? r : q);
+    }
+
+    @Override
+    public boolean directMaySend(int frame) {
+        return frame == 0 || reduced;
     }
 
     /** Frame 0 carries the right neighbour's segment, frame 1 this rank's reduced one. */

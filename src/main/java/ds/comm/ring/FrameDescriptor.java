@@ -88,6 +88,11 @@ final class FrameDescriptor {
      * receiver's segment of the sender's buffer, frame 1 the sender's reduced segment.
      */
     static final int KIND_ALL_REDUCE_EXCHANGE = 8;
+    /**
+     * All-to-all of 2 to 8 ranks, pairwise ({@link AllToAllPass}): a frame from rank i to rank j
+     * carries (a piece of) block j of rank i's input; count is the input's elements.
+     */
+    static final int KIND_ALL_TO_ALL = 9;
     /** A rank failed; see the class comment. */
     static final int KIND_ABORT = 0x7F;
 
@@ -108,6 +113,7 @@ final class FrameDescriptor {
             case KIND_BARRIER -> "barrier";
             case KIND_ALL_REDUCE_DIRECT -> "allReduce(direct)";
             case KIND_ALL_REDUCE_EXCHANGE -> "allReduce(exchange)";
+            case KIND_ALL_TO_ALL -> "allToAll(pairwise)";
             case KIND_ABORT -> "abort";
             default -> "unknown kind " + kind;
         };

@@ -90,19 +90,33 @@ final class MeshLinks implements AutoCloseable {
     private final ByteBuffer[] inHeader;
     private final ByteBuffer[] inPayload;
     private final ByteBuffer[] inAbort;
-    /** Where the payload of the frame being received from q goes: inPayload[q], or an exchange view. */
+    /** Where the payload of the frame being received from q goes: inPayload[q], or a scheduled call's view. */
     private final ByteBuffer[] inTarget;
-    /** Exchange: per outgoing link, the frame's header (its payload is {@link #outBody}). */
+    /**
+     * Scheduled call: per outgoing link, the frame's header, followed by its payload when that is
+     * shorter than {@link FramePump#DIRECT_SEND_MIN_BYTES} (one write and one packet instead of
+     * two, as the ring link stages them), else the payload is {@link #outBody}.
+     */
     private final ByteBuffer[] outHead;
-    /** Exchange: per outgoing link, the payload of the frame being sent, a view of the working buffer. */
+    /** {@link #outHead} as segments, so that a small payload is copied behind the header without allocating. */
+    private final MemorySegment[] outHeadSegment;
+    /** Scheduled call: per outgoing link, the payload of the frame being sent, a view of the sender's memory. */
     private final ByteBuffer[] outBody;
-    /** Exchange: per link, views of the working buffer and slots, each with its own position. */
-    private final SegmentView[] outViewOfWork;
-    private final SegmentView[] inViewOfWork;
-    private final SegmentView[] inViewOfSlots;
-    /** Exchange: the frame (0, 1) due next to group rank q, 2 once both went. */
+    /**
+     * Scheduled call: per link, views of the memory frames are sent from and (per frame index,
+     * since the exchange's two frames land in different memory) received into, each with its
+     * own position.
+     */
+    private final SegmentView[] outViewOfSource;
+    private final SegmentView[] inViewOfFirstTarget;
+    private final SegmentView[] inViewOfSecondTarget;
+    /** Scheduled call: whether the small payload of the frame due to group rank q is staged behind its header. */
+    private final boolean[] outStaged;
+    /** The body of a frame whose payload is staged behind its header: nothing left to write. */
+    private static final ByteBuffer NOTHING = ByteBuffer.allocateDirect(0);
+    /** Scheduled call: the frame due next to group rank q, {@link #frames} once all went. */
     private final int[] outFrame;
-    /** Exchange: the frame (0, 1) being received from group rank q. */
+    /** Scheduled call: the frame being received from group rank q. */
     private final int[] inFrame;
     /** 0 header, 1 payload, 2 abort explanation, 3 done; per in link. */
     private final int[] inState;
@@ -114,9 +128,14 @@ final class MeshLinks implements AutoCloseable {
     private final int[] sourceOfRound;
 
     private RingPass pass;
-    /** The armed (or last) call's exchange pass when it is an exchange all-reduce, else null. */
-    private ExchangePass exchange;
-    /** Exchange: phase-1 frames not yet received. */
+    /**
+     * The armed (or last) call's schedule when its frames differ per link (the exchange
+     * all-reduce, the pairwise all-to-all), else null.
+     */
+    private DirectSchedule schedule;
+    /** Scheduled call: frames per link, each way. */
+    private int frames;
+    /** Scheduled call: frame-0 frames not yet received (the exchange's phase 1). */
     private int firstPending;
     private int sequence;
     /** True while the armed call is the dissemination barrier, false for the direct all-reduce. */
@@ -156,11 +175,13 @@ final class MeshLinks implements AutoCloseable {
         this.inAbort = new ByteBuffer[n];
         this.inTarget = new ByteBuffer[n];
         this.outHead = new ByteBuffer[n];
+        this.outHeadSegment = new MemorySegment[n];
         this.outBody = new ByteBuffer[n];
-        this.outViewOfWork = new SegmentView[n];
-        this.inViewOfWork = new SegmentView[n];
-        this.inViewOfSlots = new SegmentView[n];
+        this.outViewOfSource = new SegmentView[n];
+        this.inViewOfFirstTarget = new SegmentView[n];
+        this.inViewOfSecondTarget = new SegmentView[n];
         this.outFrame = new int[n];
+        this.outStaged = new boolean[n];
         this.inFrame = new int[n];
         this.inState = new int[n];
         this.outRound = new int[n];
@@ -178,8 +199,10 @@ final class MeshLinks implements AutoCloseable {
             if (this.out[q] != null) {
                 this.out[q].configureBlocking(false);
                 outView[q] = staging.asByteBuffer();
-                outHead[q] = ByteBuffer.allocateDirect(FrameDescriptor.HEADER_LENGTH).order(ByteOrder.BIG_ENDIAN);
-                outViewOfWork[q] = new SegmentView();
+                outHead[q] = ByteBuffer.allocateDirect(FrameDescriptor.HEADER_LENGTH + FramePump.DIRECT_SEND_MIN_BYTES)
+                        .order(ByteOrder.BIG_ENDIAN);
+                outHeadSegment[q] = MemorySegment.ofBuffer(outHead[q]);
+                outViewOfSource[q] = new SegmentView();
             }
             if (q != rank && q != (rank - 1 + n) % n) {
                 expectsIn[q] = true;
@@ -188,8 +211,8 @@ final class MeshLinks implements AutoCloseable {
                         .order(ByteOrder.BIG_ENDIAN);
                 inPayload[q] = blocks.asByteBuffer();
                 inAbort[q] = ByteBuffer.allocateDirect(FramePump.MAX_ABORT_DETAIL);
-                inViewOfWork[q] = new SegmentView();
-                inViewOfSlots[q] = new SegmentView();
+                inViewOfFirstTarget[q] = new SegmentView();
+                inViewOfSecondTarget[q] = new SegmentView();
             }
         }
     }
@@ -231,10 +254,11 @@ final class MeshLinks implements AutoCloseable {
         MemorySegment.copy(buf, 0, staging, FrameDescriptor.HEADER_LENGTH, blockBytes);
     }
 
-    /** What every kind of call arms: its identity, and which of the three algorithms it runs. */
-    private void armCall(RingPass identity, ExchangePass exchangePass, boolean barrierRounds, long bytes) {
+    /** What every kind of call arms: its identity, and which of the algorithms it runs. */
+    private void armCall(RingPass identity, DirectSchedule directSchedule, boolean barrierRounds, long bytes) {
         pass = identity;
-        exchange = exchangePass;
+        schedule = directSchedule;
+        frames = directSchedule == null ? 1 : directSchedule.directFrames();
         rounds = barrierRounds;
         blockBytes = bytes;
         armed = true;
@@ -266,61 +290,89 @@ final class MeshLinks implements AutoCloseable {
         armCall(identity, identity, false, 0);
     }
 
-    /** Exchange: whether every phase-1 frame of the direct links arrived. */
+    /**
+     * Prepares the direct links' share of a pairwise all-to-all ({@link AllToAllPass}, also the
+     * ring part): one frame to group rank q carrying block q of the input, one from q landing in
+     * block q of the output, straight from and into the caller's (native) memory.
+     */
+    void armAllToAll(AllToAllPass identity) {
+        armCall(identity, identity, false, 0);
+    }
+
+    /** Scheduled call: whether every frame 0 of the direct links arrived (the exchange's phase 1). */
     boolean firstFramesReceived() {
         return firstPending == 0;
     }
 
-    private void startExchange() {
+    private void startScheduled() {
         outPending = 0;
         inPending = 0;
         firstPending = 0;
         for (int q = 0; q < n; q++) {
             if (out[q] != null) {
                 outFrame[q] = 0;
-                prepareExchangeFrame(q);
-                outPending += 2;
+                prepareScheduledFrame(q);
+                outPending += frames;
             }
             if (expectsIn[q]) {
                 inFrame[q] = 0;
-                armExchangeReceive(q);
-                inPending += 2;
+                armScheduledReceive(q);
+                inPending += frames;
                 firstPending++;
             }
         }
     }
 
     /** Header and payload view of the frame due next to group rank q. */
-    private void prepareExchangeFrame(int q) {
-        int segment = outFrame[q] == 0 ? q : me;
-        int bytes = exchange.segmentBytes(segment);
-        ByteBuffer head = outHead[q].clear();
-        FrameDescriptor.encode(head, 0, pass.kind, pass.dtype, pass.op, 0, sequence, outFrame[q], pass.count, bytes, pass.aux);
-        outViewOfWork[q].bind(exchange.work());
-        outBody[q] = outViewOfWork[q].slice(exchange.segmentOffset(segment), bytes);
-    }
-
-    /** Payload length frame {@code inFrame[q]} from group rank q must carry in an exchange. */
-    private int exchangeExpected(int q) {
-        return exchange.segmentBytes(inFrame[q] == 0 ? me : q);
-    }
-
-    private void armExchangeReceive(int q) {
-        int expected = exchangeExpected(q);
-        inHeader[q].clear().limit(FrameDescriptor.HEADER_LENGTH + FramePump.eagerPayload(expected));
-        if (inFrame[q] == 0) {
-            inViewOfSlots[q].bind(exchange.slots());
-            inTarget[q] = inViewOfSlots[q].slice(exchange.slotOffset(q), expected);
-        } else {
-            inViewOfWork[q].bind(exchange.work());
-            inTarget[q] = inViewOfWork[q].slice(exchange.segmentOffset(q), expected);
+    private void prepareScheduledFrame(int q) {
+        int frame = outFrame[q];
+        int bytes = schedule.directSendBytes(frame, q);
+        // The header alone until a small payload is staged behind it.
+        ByteBuffer head = outHead[q].clear().limit(FrameDescriptor.HEADER_LENGTH);
+        FrameDescriptor.encode(head, 0, pass.kind, pass.dtype, pass.op, 0, sequence, frame, pass.count, bytes, pass.aux);
+        if (bytes < FramePump.DIRECT_SEND_MIN_BYTES) {
+            // Staged behind the header. The payload is final when the frame may go
+            // (directMaySend), not necessarily now: the exchange's frame 1 is prepared before
+            // its segment is reduced, so it is staged only then (stageIfDue).
+            outBody[q] = NOTHING;
+            outStaged[q] = false;
+            stageIfDue(q);
+            return;
         }
+        outViewOfSource[q].bind(schedule.directSource(frame));
+        outBody[q] = outViewOfSource[q].slice(schedule.directSourceOffset(frame, q), bytes);
+    }
+
+    /** Copies a small payload behind its header once the frame may go; a no-op for other frames. */
+    private void stageIfDue(int q) {
+        int frame = outFrame[q];
+        if (outStaged[q] || outBody[q] != NOTHING || !schedule.directMaySend(frame)) return;
+        int bytes = schedule.directSendBytes(frame, q);
+        MemorySegment.copy(schedule.directSource(frame), schedule.directSourceOffset(frame, q), outHeadSegment[q],
+                FrameDescriptor.HEADER_LENGTH, bytes);
+        outHead[q].limit(FrameDescriptor.HEADER_LENGTH + bytes);
+        outStaged[q] = true;
+    }
+
+    /** Payload length frame {@code inFrame[q]} from group rank q must carry in a scheduled call. */
+    private int scheduledExpected(int q) {
+        return schedule.directRecvBytes(inFrame[q], q);
+    }
+
+    private void armScheduledReceive(int q) {
+        int frame = inFrame[q];
+        int expected = scheduledExpected(q);
+        inHeader[q].clear().limit(FrameDescriptor.HEADER_LENGTH + FramePump.eagerPayload(expected));
+        SegmentView view = frame == 0 ? inViewOfFirstTarget[q] : inViewOfSecondTarget[q];
+        view.bind(schedule.directTarget(frame));
+        inTarget[q] = view.slice(schedule.directTargetOffset(frame, q), expected);
         inState[q] = 0;
     }
 
-    /** Exchange: writes what the socket takes of the frame due to group rank q, if it may go; true if bytes moved. */
-    private boolean sendExchange(int q) {
-        if (outFrame[q] >= 2 || outFrame[q] == 1 && !exchange.reduced()) return false;
+    /** Scheduled call: writes what the socket takes of the frame due to group rank q, if it may go; true if bytes moved. */
+    private boolean sendScheduled(int q) {
+        if (outFrame[q] >= frames || !schedule.directMaySend(outFrame[q])) return false;
+        stageIfDue(q);
         long written = 0;
         try {
             if (outHead[q].hasRemaining()) written = out[q].write(outHead[q]);
@@ -330,23 +382,23 @@ final class MeshLinks implements AutoCloseable {
         }
         if (!outHead[q].hasRemaining() && !outBody[q].hasRemaining()) {
             outPending--;
-            if (++outFrame[q] == 1) prepareExchangeFrame(q);
+            if (++outFrame[q] < frames) prepareScheduledFrame(q);
             return true;
         }
         return written > 0;
     }
 
-    /** Whether the link to group rank q still has a frame to write in the armed call (exchange or not). */
+    /** Whether the link to group rank q still has a frame to write in the armed call (scheduled or not). */
     private boolean sendOutstanding(int q) {
-        if (exchange != null) return out[q] != null && outFrame[q] < 2;
+        if (schedule != null) return out[q] != null && outFrame[q] < frames;
         return outView[q] != null && outView[q].hasRemaining();
     }
 
     /** Starts the armed call as call {@code seq} of the group. */
     void start(int seq) {
         sequence = seq;
-        if (exchange != null) {
-            startExchange();
+        if (schedule != null) {
+            startScheduled();
             return;
         }
         // clear(): a barrier leaves the links it did not use at limit 0, and encode writes within the limit.
@@ -400,8 +452,8 @@ final class MeshLinks implements AutoCloseable {
         boolean progress = false;
         for (int q = 0; q < n; q++) {
             ByteBuffer o = outView[q];
-            if (exchange != null) {
-                if (out[q] != null) progress |= sendExchange(q);
+            if (schedule != null) {
+                if (out[q] != null) progress |= sendScheduled(q);
             } else if (o != null && o.hasRemaining() && mayWrite(q)) {
                 try {
                     if (out[q].write(o) > 0) progress = true;
@@ -431,11 +483,11 @@ final class MeshLinks implements AutoCloseable {
                 inAbort[q].clear().limit((int) length);
                 inState[q] = 2;
             } else {
-                int frame = exchange != null ? inFrame[q] : 0;
+                int frame = schedule != null ? inFrame[q] : 0;
                 String wrong = FramePump.identityMismatch(h, pass, sequence, frame);
                 if (wrong != null) throw mismatch(q, wrong);
                 long length = FrameDescriptor.payloadLength(h);
-                long expected = exchange != null ? exchangeExpected(q) : blockBytes;
+                long expected = schedule != null ? scheduledExpected(q) : blockBytes;
                 if (length != expected) {
                     throw mismatch(q, "frame " + frame + " carries " + length + " payload bytes, expected " + expected);
                 }
@@ -449,11 +501,11 @@ final class MeshLinks implements AutoCloseable {
             if (inState[q] == 2) throw abortReceived(q);
             inPending--;
             progress = true;
-            if (exchange != null && inFrame[q] == 0) {
-                // Phase 1 from q is complete; its phase-2 frame may follow on the same link.
-                firstPending--;
-                inFrame[q] = 1;
-                armExchangeReceive(q);
+            if (schedule != null && inFrame[q] == 0) firstPending--;
+            if (schedule != null && inFrame[q] + 1 < frames) {
+                // Frame f from q is complete (the exchange's phase 1); the next may follow on the same link.
+                inFrame[q]++;
+                armScheduledReceive(q);
             } else {
                 inState[q] = 3;
             }
@@ -481,7 +533,7 @@ final class MeshLinks implements AutoCloseable {
         boolean active = pending();
         for (int q = 0; q < n; q++) {
             if (outKey[q] != null) {
-                boolean writable = exchange != null ? outFrame[q] == 0 || outFrame[q] == 1 && exchange.reduced()
+                boolean writable = schedule != null ? outFrame[q] < frames && schedule.directMaySend(outFrame[q])
                         : outView[q].hasRemaining() && mayWrite(q);
                 outKey[q].interestOps(active && writable ? SelectionKey.OP_WRITE : 0);
             }
@@ -502,18 +554,18 @@ final class MeshLinks implements AutoCloseable {
         return -1;
     }
 
-    /** Exchange: world rank of a peer whose phase-1 frame has not arrived, or -1 (also for other calls). */
+    /** Scheduled call: world rank of a peer whose frame 0 has not arrived, or -1 (also for other calls). */
     int firstFrameLaggard() {
-        if (exchange == null) return -1;
+        if (schedule == null) return -1;
         for (int q = 0; q < n; q++) {
-            if (expectsIn[q] && inFrame[q] == 0) return worldOf[q];
+            if (expectsIn[q] && inFrame[q] == 0 && inState[q] < 3) return worldOf[q];
         }
         return -1;
     }
 
     /** For a timeout's message: which direct frames are still missing. Only called on failure. */
     String progressReport() {
-        if (exchange != null) return exchangeReport();
+        if (schedule != null) return scheduledReport();
         StringBuilder from = new StringBuilder();
         StringBuilder to = new StringBuilder();
         for (int q = 0; q < n; q++) {
@@ -525,8 +577,8 @@ final class MeshLinks implements AutoCloseable {
         return "direct frames not yet received from world ranks [" + from + "], not yet sent to [" + to + "]";
     }
 
-    /** The exchange's {@link #progressReport}: which frame (0: phase 1, 1: phase 2) each link still misses. */
-    private String exchangeReport() {
+    /** A scheduled call's {@link #progressReport}: which frame (the exchange's 0: phase 1, 1: phase 2) each link still misses. */
+    private String scheduledReport() {
         StringBuilder first = new StringBuilder();
         StringBuilder second = new StringBuilder();
         StringBuilder to = new StringBuilder();
@@ -537,8 +589,8 @@ final class MeshLinks implements AutoCloseable {
             }
             if (sendOutstanding(q)) to.append(to.isEmpty() ? "" : ", ").append(worldOf[q]).append(" (frame ").append(outFrame[q]).append(')');
         }
-        return "direct exchange frames not yet received: frame 0 from world ranks [" + first + "], frame 1 from world ranks ["
-                + second + "]; not yet sent to [" + to + "]";
+        return "direct frames not yet received: frame 0 from world ranks [" + first + "]"
+                + (frames > 1 ? ", frame 1 from world ranks [" + second + "]" : "") + "; not yet sent to [" + to + "]";
     }
 
     /**
@@ -549,9 +601,9 @@ final class MeshLinks implements AutoCloseable {
         for (int q = 0; q < n; q++) {
             if (out[q] == null) continue;
             try {
-                if (exchange != null) {
+                if (schedule != null) {
                     // A frame is partly written once its header started and its payload is not through.
-                    boolean started = outFrame[q] < 2 && outHead[q].position() > 0;
+                    boolean started = outFrame[q] < frames && outHead[q].position() > 0;
                     if (started && !(writeFully(q, outHead[q], deadline) && writeFully(q, outBody[q], deadline))) continue;
                 } else {
                     ByteBuffer partial = outView[q];
@@ -574,16 +626,16 @@ final class MeshLinks implements AutoCloseable {
         return true;
     }
 
-    /** Drops every reference to caller memory (the exchange's views of working buffers); called when the collective closes. */
+    /** Drops every reference to caller memory (the scheduled calls' views); called when the collective closes. */
     void forget() {
-        exchange = null;
+        schedule = null;
         pass = null;
         for (int q = 0; q < n; q++) {
             outBody[q] = null;
             inTarget[q] = null;
-            if (outViewOfWork[q] != null) outViewOfWork[q].forget();
-            if (inViewOfWork[q] != null) inViewOfWork[q].forget();
-            if (inViewOfSlots[q] != null) inViewOfSlots[q].forget();
+            if (outViewOfSource[q] != null) outViewOfSource[q].forget();
+            if (inViewOfFirstTarget[q] != null) inViewOfFirstTarget[q].forget();
+            if (inViewOfSecondTarget[q] != null) inViewOfSecondTarget[q].forget();
         }
     }
 

@@ -95,6 +95,23 @@ public final class RingCollective extends ComposingCollective {
      * group holds N slots of a segment each and a working copy for heap buffers, 2x this in all.
      */
     static final long EXCHANGE_MAX_BYTES = 2L << 20;
+    /**
+     * Largest all-to-all (bytes of the input) a group of 2 to {@link MeshLinks#MAX_RANKS} ranks
+     * runs pairwise ({@link AllToAllPass}); larger ones are composed in rounds of bounded scratch
+     * ({@code spi.Compositions}). It bounds the native mirror a call on heap buffers needs (the
+     * sockets read and write native memory only): twice this at most, kept until close. The same
+     * on every rank, like every input of the choice.
+     */
+    static final long PAIRWISE_ALL_TO_ALL_MAX_BYTES = 256L << 20;
+    /**
+     * Smallest block a group of exactly 3 ranks exchanges pairwise; smaller ones are composed
+     * (two all-gather steps around the ring). As for the barrier ({@link #DISSEMINATION_MIN_RANKS}),
+     * with 3 ranks one step over two sockets waits for more wake-ups than two steps over one:
+     * 3 ranks on 2 cores measured 70-74 us against 60-67 us for 1-4 KiB blocks, and from 8 KiB on
+     * the pairwise one wins (77-79 against 93-96 us; 16 KiB alike, 32 KiB 113-119 against 132).
+     * From 4 ranks it wins at every size (4 KiB: 97 against 170 us).
+     */
+    static final long THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES = 8L << 10;
     /** How long a failing rank tries to deliver its abort frame. */
     private static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -125,6 +142,14 @@ public final class RingCollective extends ComposingCollective {
     private final MemorySegment exchangeSlots;
     private final long exchangeSlotStride;
     private final MemorySegment exchangeWork;
+    /** The pairwise all-to-all (2 ranks, or with {@link #mesh}), else null. */
+    private final AllToAllPass pairwise;
+    /** A native stand-in for an empty all-to-all's buffers (its frames still carry its identity). */
+    private final MemorySegment emptyNative;
+    /** Native mirrors of heap buffers for the pairwise all-to-all, grown on demand; null until needed. */
+    private Arena mirrorArena;
+    private MemorySegment mirrorIn;
+    private MemorySegment mirrorOut;
     private int sequence;
     private volatile boolean busy;
     /** Nesting of enter() on the calling thread: composed calls run passes inside their own call. */
@@ -188,6 +213,8 @@ public final class RingCollective extends ComposingCollective {
         this.pump = created;
         this.mesh = links;
         this.exchange = exchangeMaxBytes > 0 ? new ExchangePass(size, rank, reducer, chunk) : null;
+        this.pairwise = size == 2 || links != null ? new AllToAllPass(size, rank, chunk) : null;
+        this.emptyNative = arena.allocate(64, 64);
         this.reducing = new ReducingPass(size, rank, reducer, chunk, bankChunks, banks, scratch);
         this.gathering = new GatheringPass(size, rank, chunk);
         this.broadcasting = new BroadcastPass(size, rank, chunk);
@@ -437,6 +464,65 @@ public final class RingCollective extends ComposingCollective {
         if (!inPlace) MemorySegment.copy(work, 0, buf, 0, buf.byteSize());
     }
 
+    /**
+     * Pairwise in groups of 2 to {@link MeshLinks#MAX_RANKS} ranks up to
+     * {@link #PAIRWISE_ALL_TO_ALL_MAX_BYTES} ({@link AllToAllPass}: every block sent once,
+     * straight to its rank), except blocks under {@link #THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES} in
+     * groups of 3; composed otherwise. Heap buffers go through native mirrors. The choice depends
+     * on the group size, the message size and the settings only, as every rank must make it alike.
+     */
+    @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        if (pairwise == null || in.byteSize() > PAIRWISE_ALL_TO_ALL_MAX_BYTES
+                || size == 3 && in.byteSize() / size < THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES) {
+            super.allToAll(in, out, type);
+            return;
+        }
+        enter("allToAll");
+        try {
+            long bytes = in.byteSize();
+            long block = bytes / size;
+            MemorySegment src = in;
+            MemorySegment dst = out;
+            if (bytes == 0) {
+                src = emptyNative;
+                dst = emptyNative;
+            } else if (!in.isNative() || !out.isNative()) {
+                ensureMirrors(bytes);
+                if (!in.isNative()) {
+                    MemorySegment.copy(in, 0, mirrorIn, 0, bytes);
+                    src = mirrorIn;
+                }
+                if (!out.isNative()) dst = mirrorOut;
+            }
+            // This rank's own block never leaves it.
+            MemorySegment.copy(in, rank * block, out, rank * block, block);
+            pairwise.arm(src, dst, type, bytes / type.byteSize(), block);
+            if (mesh != null) {
+                mesh.armAllToAll(pairwise);
+                run(pairwise, true);
+            } else {
+                run(pairwise);
+            }
+            if (dst != out && bytes > 0) {
+                for (int i = 0; i < size; i++) {
+                    if (i != rank) MemorySegment.copy(dst, i * block, out, i * block, block);
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /** Native mirrors of at least {@code bytes} each; grown (never shrunk) by replacing their arena. */
+    private void ensureMirrors(long bytes) {
+        if (mirrorIn != null && mirrorIn.byteSize() >= bytes) return;
+        if (mirrorArena != null) mirrorArena.close();
+        mirrorArena = Arena.ofShared();
+        mirrorIn = mirrorArena.allocate(bytes, 64);
+        mirrorOut = mirrorArena.allocate(bytes, 64);
+    }
+
     @Override
     public void allGather(MemorySegment in, MemorySegment out, ElementType type) {
         enter("allGather");
@@ -603,6 +689,8 @@ public final class RingCollective extends ComposingCollective {
             reducing.forget();
             gathering.forget();
             if (exchange != null) exchange.forget();
+            if (pairwise != null) pairwise.forget();
+            if (mirrorArena != null) mirrorArena.close();
             if (mesh != null) mesh.forget();
             broadcasting.forget();
             closeCompositions();

@@ -10,7 +10,9 @@ import java.lang.foreign.MemorySegment;
  * and reduce (the socket ring, the hierarchical composite): it gets them composed from its own
  * allGather, broadcast and allReduce ({@link Compositions}), each inside one call of the backend
  * ({@link #beginCall}/{@link #endCall}), with the compositions' own failures recorded like any
- * other.
+ * other. A backend with a schedule of its own for the equal-block all-to-all in some cases (the
+ * ring's pairwise one for groups of up to 8 ranks) overrides {@link #allToAll} and calls this one
+ * for the rest; which path a call takes must depend on nothing that may differ between ranks.
  */
 public abstract class ComposingCollective extends BackendCollective {
 
@@ -38,8 +40,9 @@ public abstract class ComposingCollective extends BackendCollective {
     protected void endCall() {
     }
 
+    /** The composed all-to-all; see the class comment for overriding it. */
     @Override
-    public final void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
         composed.allToAll(in, out, type);
     }
 
