@@ -15,8 +15,13 @@ import java.nio.ByteBuffer;
  */
 final class SegmentView {
 
-    /** Segments whose views are kept; a pass typically alternates among two or three. */
-    static final int CACHED = 4;
+    /**
+     * Segments whose views are kept: a pass typically alternates among two or three of a
+     * program's tensors, and the all-gather pass also among the compositions' scratch ranges
+     * (all-to-all(v), gather: up to four), which with four slots displaced each other and cost a
+     * view per call.
+     */
+    static final int CACHED = 8;
 
     private final MemorySegment[] segments = new MemorySegment[CACHED];
     private final ByteBuffer[] views = new ByteBuffer[CACHED];

@@ -69,6 +69,15 @@ public final class Compositions implements AutoCloseable {
     private final long piece;
     private Arena arena;
     private MemorySegment scratch;
+    /**
+     * Slices of the scratch handed out recently ({@link #slice}): each call uses one to four
+     * ranges, and a program that alternates all five compositions at fixed sizes about ten.
+     */
+    private static final int SLICES = 16;
+    private final MemorySegment[] slices = new MemorySegment[SLICES];
+    private final long[] sliceOffsets = new long[SLICES];
+    private final long[] sliceLengths = new long[SLICES];
+    private int nextSlice;
 
     /**
      * @param collective the backend whose allGather, broadcast and allReduce the compositions run on
@@ -99,8 +108,9 @@ public final class Compositions implements AutoCloseable {
             long piece = Math.min(this.piece, (block + 7) & -8L);
             long rounds = piece == 0 ? 1 : (block + piece - 1) / piece;
             long contribution = HEADER + (size - 1) * piece;
-            MemorySegment mine = scratch(contribution * (size + 1));
-            MemorySegment all = mine.asSlice(contribution);
+            scratch(contribution * (size + 1));
+            MemorySegment mine = slice(0, contribution);
+            MemorySegment all = slice(contribution, contribution * size);
             long header = header(TAG_ALL_TO_ALL, type, in.byteSize());
             for (long k = 0; k < rounds; k++) {
                 long off = k * piece;
@@ -109,7 +119,7 @@ public final class Compositions implements AutoCloseable {
                 for (int j = 0; j < size; j++) {
                     if (j != rank) MemorySegment.copy(in, j * block + off, mine, HEADER + peerSlot(j, rank) * piece, len);
                 }
-                c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * size), ElementType.INT64);
+                c.allGather(mine, all, ElementType.INT64);
                 checkHeaders(all, contribution, header, "allToAll");
                 for (int i = 0; i < size; i++) {
                     if (i == rank) {
@@ -135,15 +145,16 @@ public final class Compositions implements AutoCloseable {
             int es = type.byteSize();
             // Round 0: the count matrix, with a header so that different types or operations fail here.
             long countBytes = HEADER + 16L * n;
-            MemorySegment counts = scratch(countBytes * (n + 1));
-            MemorySegment allCounts = counts.asSlice(countBytes);
+            scratch(countBytes * (n + 1));
+            MemorySegment counts = slice(0, countBytes);
+            MemorySegment allCounts = slice(countBytes, countBytes * n);
             long header = header(TAG_ALL_TO_ALL_V, type, n);
             counts.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
             for (int j = 0; j < n; j++) {
                 counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * j, sendCounts[j]);
                 counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * (n + j), recvCounts[j]);
             }
-            c.allGather(counts.asSlice(0, countBytes), allCounts.asSlice(0, countBytes * n), ElementType.INT64);
+            c.allGather(counts, allCounts, ElementType.INT64);
             checkHeaders(allCounts, countBytes, header, "allToAllV");
             long maxPair;
             try {
@@ -156,8 +167,9 @@ public final class Compositions implements AutoCloseable {
             long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
             long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
             long contribution = (long) (n - 1) * piece;
-            MemorySegment mine = scratch(contribution * (n + 1));
-            MemorySegment all = mine.asSlice(contribution);
+            scratch(contribution * (n + 1));
+            MemorySegment mine = slice(0, contribution);
+            MemorySegment all = slice(contribution, contribution * n);
             long selfSendAt = 0;
             long selfRecvAt = 0;
             for (int j = 0; j < rank; j++) {
@@ -167,7 +179,7 @@ public final class Compositions implements AutoCloseable {
             for (long k = 0; k < rounds; k++) {
                 long off = k * piece;
                 packPeerPieces(in, sendCounts, es, off, piece, mine);
-                c.allGather(mine.asSlice(0, contribution), all.asSlice(0, contribution * n), ElementType.INT64);
+                c.allGather(mine, all, ElementType.INT64);
                 // Origin i put the piece for this rank in its slot for this rank; its own piece never left.
                 unpackPeerPieces(all, contribution, recvCounts, es, off, piece, out);
                 long self = pieceLength(recvCounts[rank], es, off, piece);
@@ -257,7 +269,6 @@ public final class Compositions implements AutoCloseable {
             long rounds = Math.max(1, (bytes + chunk - 1) / chunk);
             long contribution = HEADER + chunk;
             MemorySegment mine = scratch(contribution * (size + 1));
-            MemorySegment all = mine.asSlice(contribution);
             long header = header(TAG_GATHER, null, bytes) | ((long) (root & 0xff) << 40);
             for (long k = 0; k < rounds; k++) {
                 long off = k * chunk;
@@ -266,7 +277,8 @@ public final class Compositions implements AutoCloseable {
                 MemorySegment.copy(in, off, mine, HEADER, len);
                 // Whole words only: the allGather counts INT64 elements; the header carries the bytes.
                 long words = HEADER + ((len + 7) & -8L);
-                c.allGather(mine.asSlice(0, words), all.asSlice(0, words * size), ElementType.INT64);
+                MemorySegment all = slice(contribution, words * size);
+                c.allGather(slice(0, words), all, ElementType.INT64);
                 checkHeaders(all, words, header, "gather");
                 if (rank == root) {
                     for (int i = 0; i < size; i++) {
@@ -294,7 +306,7 @@ public final class Compositions implements AutoCloseable {
                     for (int j = 0; j < size; j++) MemorySegment.copy(in, j * bytes + off, packed, j * len, len);
                 }
                 // Exact bytes: the broadcast's own size check catches ranks that disagree on out's size.
-                c.broadcast(packed.asSlice(0, len * size), root);
+                c.broadcast(slice(0, len * size), root);
                 MemorySegment.copy(packed, rank * len, out, off, len);
             }
         } finally {
@@ -312,7 +324,7 @@ public final class Compositions implements AutoCloseable {
             do {
                 long len = Math.min(REDUCE_PIECE_BYTES, bytes - off);
                 MemorySegment.copy(buf, off, work, 0, len);
-                c.allReduce(work.asSlice(0, len), type, op);
+                c.allReduce(slice(0, len), type, op);
                 if (rank == root) MemorySegment.copy(work, 0, buf, off, len);
                 off += len;
             } while (off < bytes);
@@ -385,8 +397,27 @@ public final class Compositions implements AutoCloseable {
             if (arena != null) arena.close();
             arena = Arena.ofShared();
             scratch = arena.allocate(Math.max(bytes, 4096), 64);
+            java.util.Arrays.fill(slices, null);
         }
         return scratch;
+    }
+
+    /**
+     * Bytes [offset, offset + length) of the scratch, the same segment instance as last time for
+     * the same range: a call that repeats its sizes then allocates no segment, and the backend's
+     * socket views, cached per segment instance, are reused too (new slices per round cost the
+     * ring a few hundred bytes per all-to-all).
+     */
+    private MemorySegment slice(long offset, long length) {
+        for (int i = 0; i < SLICES; i++) {
+            if (slices[i] != null && sliceOffsets[i] == offset && sliceLengths[i] == length) return slices[i];
+        }
+        int i = nextSlice;
+        nextSlice = (nextSlice + 1) % SLICES;
+        sliceOffsets[i] = offset;
+        sliceLengths[i] = length;
+        slices[i] = scratch.asSlice(offset, length);
+        return slices[i];
     }
 
     /** Frees the scratch memory; idempotent. */
@@ -396,6 +427,7 @@ public final class Compositions implements AutoCloseable {
             arena.close();
             arena = null;
             scratch = null;
+            java.util.Arrays.fill(slices, null);
         }
     }
 }

@@ -53,6 +53,13 @@ class RingAllocationTest {
                     MemorySegment a2aHeapIn = MemorySegment.ofArray(new int[2250 * n]);
                     MemorySegment a2aHeapOut = MemorySegment.ofArray(new int[2250 * n]);
                     MemorySegment a2aBigOut = Elements.allocate(ElementType.INT32, 20_000L * n);
+                    // The composed calls (3 ranks: all-to-all blocks under 8 KiB, all-to-all-v,
+                    // gather, scatter, reduce), through the compositions' scratch.
+                    MemorySegment composedOut = Elements.allocate(ElementType.INT32, 300);
+                    long[] counts = {40, 0, 60};
+                    long[] recvCounts = {counts[rank], counts[rank], counts[rank]};
+                    MemorySegment vOut = Elements.allocate(ElementType.INT32, 3L * counts[rank]);
+                    MemorySegment rooted = Elements.allocate(ElementType.INT32, 100L * n);
                     Runnable calls = () -> {
                         world[rank].allReduce(small, ElementType.FP32, Combiner.MAX);
                         world[rank].allReduce(large, ElementType.BF16, Combiner.MAX);
@@ -69,6 +76,11 @@ class RingAllocationTest {
                         world[rank].allToAll(a2aIn, a2aOut, ElementType.INT32);
                         world[rank].allToAll(a2aHeapIn, a2aHeapOut, ElementType.INT32);
                         big[rank].allToAll(hugeOut, a2aBigOut, ElementType.INT32);
+                        world[rank].allToAll(in, composedOut, ElementType.INT32);
+                        world[rank].allToAllV(in, counts, vOut, recvCounts, ElementType.INT32);
+                        world[rank].gather(scattered, rooted, 0);
+                        world[rank].scatter(rooted, scattered, 1);
+                        world[rank].reduce(in, ElementType.INT32, Combiner.MAX, 2);
                         if (rank == 0) {
                             world[0].send(message, 1);
                             world[0].send(bigMessage, 1);
@@ -77,8 +89,8 @@ class RingAllocationTest {
                             world[1].recv(bigMessage, 0);
                         }
                     };
-                    for (int i = 0; i < 60; i++) {
-                        calls.run();   // warm up: JIT compilation, lazy JDK initialisation
+                    for (int i = 0; i < 200; i++) {
+                        calls.run();   // warm up: JIT compilation (of the compositions too), lazy JDK initialisation
                     }
                     long before = (Long) allocatedBytes.invoke(threads);
                     for (int i = 0; i < 30; i++) {
@@ -87,9 +99,9 @@ class RingAllocationTest {
                     return (Long) allocatedBytes.invoke(threads) - before;
                 });
                 for (int rank = 0; rank < n; rank++) {
-                    // 450 calls (510 on ranks 0 and 1); one small object per call would already be ~7 KiB.
+                    // 600 calls (660 on ranks 0 and 1); one small object per call would already be ~9 KiB.
                     assertTrue(allocated.get(rank) < 2048, "rank " + rank + " allocated " + allocated.get(rank)
-                            + " bytes in 450-510 calls");
+                            + " bytes in 600-660 calls");
                 }
             } finally {
                 RingCluster.closeAll(world);
