@@ -18,7 +18,7 @@
 #              MPI's MPI_Send/MPI_Recv over shared memory, ring vs Open MPI TCP loopback (2 ranks)
 #   alltoall osu_alltoall-style (SIZES = the block each rank sends each peer): SHM vs Open MPI
 #              shared memory, ring vs Open MPI TCP loopback, the MPI backend vs C MPI_Alltoall under
-#              the same mpirun, 2 ranks (3 ranks too for SHM)
+#              the same mpirun, 2 ranks (3 ranks too for SHM, 3 and 4 for the ring)
 #   symmetric  the sweep with symmetric tensors (bench --buffers symmetric, the zero-copy SHM
 #              all-reduce) against the copy path and Open MPI shared memory, at RANKS ranks
 #              (default 2), ROUNDS times in a row (default 3) so the spread shows; memcpy is the
@@ -186,6 +186,10 @@ run_alltoall() {
   ompi -np 3 "$work/alltoall" $a > "$work/a2a-ompi-shm3.csv"
   bin/dscomm bench -n 2 --backend ring --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-ring.csv"
   ompi --mca btl tcp,self -np 2 "$work/alltoall" $a > "$work/a2a-ompi-tcp.csv"
+  bin/dscomm bench -n 3 --backend ring --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-ring3.csv"
+  ompi --mca btl tcp,self -np 3 "$work/alltoall" $a > "$work/a2a-ompi-tcp3.csv"
+  bin/dscomm bench -n 4 --backend ring --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-ring4.csv"
+  ompi --mca btl tcp,self -np 4 "$work/alltoall" $a > "$work/a2a-ompi-tcp4.csv"
   ompi -np 2 bin/dscomm bench --backend mpi --collective alltoall --sizes "$sizes" --format csv 2>/dev/null > "$work/a2a-mpi.csv"
   ompi -np 2 "$work/alltoall" $a > "$work/a2a-ompi-c.csv"
   table "All-to-all: SHM backend vs Open MPI shared memory MPI_Alltoall (2 ranks; bytes = block per peer)" \
@@ -195,6 +199,10 @@ run_alltoall() {
   table "All-to-all: SHM backend vs Open MPI shared memory MPI_Alltoall (3 ranks on $(nproc) cores)" \
       "$work/a2a-shm3.csv" "$work/a2a-ompi-shm3.csv" shm "Open MPI"
   table "All-to-all: ring backend vs Open MPI TCP loopback (2 ranks)" "$work/a2a-ring.csv" "$work/a2a-ompi-tcp.csv" ring "Open MPI tcp"
+  table "All-to-all: ring backend vs Open MPI TCP loopback (3 ranks on $(nproc) cores)" "$work/a2a-ring3.csv" \
+      "$work/a2a-ompi-tcp3.csv" ring "Open MPI tcp"
+  table "All-to-all: ring backend vs Open MPI TCP loopback (4 ranks on $(nproc) cores)" "$work/a2a-ring4.csv" \
+      "$work/a2a-ompi-tcp4.csv" ring "Open MPI tcp"
   table "All-to-all: MPI backend (Java, FFM) vs C MPI_Alltoall, both Open MPI (2 ranks)" "$work/a2a-mpi.csv" \
       "$work/a2a-ompi-c.csv" mpi "C"
 }

@@ -48,8 +48,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       dissemination barrier, ceil(log2 N) rounds over the ring link and the direct links
  *       ({@link MeshLinks#armBarrier}), otherwise an all-gather of empty blocks around the ring
  *       ({@link GatheringPass}, N-1 rounds).</li>
- *   <li>allToAll(V), gather, scatter, reduce: compositions of the above in bounded scratch
- *       ({@link Compositions}: rounds of allGather, broadcast or allReduce).</li>
+ *   <li>allToAll: in groups of 2 to {@link MeshLinks#MAX_RANKS} ranks pairwise
+ *       ({@link AllToAllPass}: block q of every input straight to rank q, one step over the ring
+ *       link and the direct links; groups of 3 from blocks of
+ *       {@link #THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES}, up to {@link #PAIRWISE_ALL_TO_ALL_MAX_BYTES});
+ *       otherwise, and allToAllV, gather, scatter, reduce: compositions of the above in bounded
+ *       scratch ({@link Compositions}: rounds of allGather, broadcast or allReduce).</li>
  * </ul>
  * Every rank of a call gets bit-identical results: the choice of algorithm and the accumulation
  * order depend only on N, sizes and settings, never on timing.

@@ -22,7 +22,7 @@ import java.util.function.IntUnaryOperator;
  *       slot r. A contribution has one slot per peer, none for the contributor itself (which
  *       halved the bytes of a 2-rank all-to-all). Each rank still receives N-1 times what it
  *       needs (an allGather moves everything to everyone), so from 3 ranks on this costs more
- *       on the wire than a forwarding ring all-to-all would, in exchange
+ *       on the wire than a pairwise all-to-all (the ring's own, in groups of up to 8), in exchange
  *       for reusing the allGather's framing, deadlines, mismatch and peer-loss detection
  *       unchanged, and for scratch memory bounded by {@link #GATHERED_BUDGET} whatever the
  *       message size.</li>
