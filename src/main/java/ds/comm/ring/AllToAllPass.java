@@ -6,9 +6,12 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 
 /**
- * The pairwise all-to-all of groups of 2 to {@link MeshLinks#MAX_RANKS} ranks: block q of every
- * rank's input goes straight to rank q, in one step, over the ring link for the right neighbour
- * and the direct links ({@link MeshLinks#armAllToAll}) for the others.
+ * The pairwise all-to-all(v) of groups of 2 to {@link MeshLinks#MAX_RANKS} ranks: block q of
+ * every rank's input goes straight to rank q, in one step, over the ring link for the right
+ * neighbour and the direct links ({@link MeshLinks#armAllToAll}) for the others. For allToAllV the
+ * blocks differ per pair (packed, at the prefix sums of the counts); the count matrix was checked
+ * on every rank before ({@code Compositions.allToAllVCounts}), so each frame's length is known
+ * on both sides and is checked like any other.
  *
  * <h2>Why not the composition</h2>
  * The composed all-to-all ({@code spi.Compositions}) runs rounds of one all-gather, so from 3
@@ -21,27 +24,40 @@ import java.nio.ByteBuffer;
  * <h2>Frames</h2>
  * The ring link carries block (r+1) mod N to the right neighbour and receives block (r-1) mod N
  * from the left one, in frames of at most a chunk (frames that small go through the pump's
- * staging buffer); each direct link carries its block as one frame. Every frame carries the
- * call's identity (kind, type, element count) and is compared field by field, so a rank that
- * called another collective, another size or another type is a mismatch on its neighbours, as
- * in every ring call. Nothing is reduced, so the result is the same bytes whatever the path.
+ * staging buffer), as many as each block needs (at least one, so that an empty block still
+ * carries the call's identity); each direct link carries its block as one frame. Every frame
+ * carries the call's identity (kind, type, element count; allToAllV: its own kind and the
+ * group size) and is compared field by field, so a rank that called another collective,
+ * another size or another type is a mismatch on its neighbours, as in every ring call. Nothing
+ * is reduced, so the result is the same bytes whatever the path.
  *
  * <h2>Memory</h2>
  * Input and output must be native (the caller mirrors heap buffers) and must not overlap:
  * nothing this rank receives is ever sent by it. The pass only keeps views of them, per
  * segment instance ({@link SegmentView}).
  */
-final class AllToAllPass extends BalancedPass implements DirectSchedule {
+final class AllToAllPass extends RingPass implements DirectSchedule {
 
     /** Views of the input (frames are sent from it); the output's are the inherited ones. */
     private final SegmentView inputSendView = new SegmentView();
+    /** Per group rank q: where the block for q starts in the input, and its bytes. */
+    private final long[] sendAt;
+    private final long[] sendBytes;
+    /** Per group rank q: where the block from q lands in the output, and its bytes. */
+    private final long[] recvAt;
+    private final long[] recvBytes;
 
     private MemorySegment in;
     private MemorySegment out;
-    private long block;
+    private int sendFrames;
+    private int recvFrames;
 
     AllToAllPass(int size, int rank, long chunkBytes) {
         super(size, rank, chunkBytes);
+        this.sendAt = new long[size];
+        this.sendBytes = new long[size];
+        this.recvAt = new long[size];
+        this.recvBytes = new long[size];
     }
 
     /**
@@ -51,17 +67,51 @@ final class AllToAllPass extends BalancedPass implements DirectSchedule {
      */
     void arm(MemorySegment in, MemorySegment out, ElementType type, long count, long block) {
         identify(FrameDescriptor.KIND_ALL_TO_ALL, type, null, count, 0);
-        this.in = in;
-        this.out = out;
-        this.block = block;
-        inputSendView.bind(in);
-        bindOutput(out);
-        frames = frameCount(piecesAtLeastOne(block, chunkBytes), "all-to-all block of ", block, " bytes", chunkBytes);
+        for (int q = 0; q < n; q++) {
+            sendAt[q] = q * block;
+            recvAt[q] = q * block;
+            sendBytes[q] = block;
+            recvBytes[q] = block;
+        }
+        bind(in, out);
     }
 
-    /** Bytes of ring frame {@code frame}: the piece of the block at {@code frame * chunk}. */
-    private int pieceBytes(int frame) {
-        return (int) Math.max(0, Math.min(chunkBytes, block - frame * chunkBytes));
+    /**
+     * Arms an all-to-all-v: the block for rank q is {@code sendCounts[q]} elements of
+     * {@code type} at the prefix sum of the counts before it, the block from rank q
+     * {@code recvCounts[q]} elements likewise in {@code out} (both native; every pair at most
+     * 2 GiB minus a header). The counts must have been checked across the group.
+     */
+    void armV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        identify(FrameDescriptor.KIND_ALL_TO_ALL_V, type, null, n, 0);
+        int es = type.byteSize();
+        long s = 0;
+        long t = 0;
+        for (int q = 0; q < n; q++) {
+            sendAt[q] = s;
+            recvAt[q] = t;
+            sendBytes[q] = sendCounts[q] * es;
+            recvBytes[q] = recvCounts[q] * es;
+            s += sendBytes[q];
+            t += recvBytes[q];
+        }
+        bind(in, out);
+    }
+
+    private void bind(MemorySegment in, MemorySegment out) {
+        this.in = in;
+        this.out = out;
+        inputSendView.bind(in);
+        bindOutput(out);
+        sendFrames = frameCount(piecesAtLeastOne(sendBytes[right()], chunkBytes), "all-to-all block of ", sendBytes[right()],
+                " bytes", chunkBytes);
+        recvFrames = frameCount(piecesAtLeastOne(recvBytes[left()], chunkBytes), "all-to-all block of ", recvBytes[left()],
+                " bytes", chunkBytes);
+    }
+
+    /** Bytes of the ring frame at {@code frame * chunk} of a block of {@code bytes}. */
+    private int pieceBytes(long bytes, int frame) {
+        return (int) Math.max(0, Math.min(chunkBytes, bytes - frame * chunkBytes));
     }
 
     private int right() {
@@ -73,39 +123,54 @@ final class AllToAllPass extends BalancedPass implements DirectSchedule {
     }
 
     @Override
+    int sendFrames() {
+        return sendFrames;
+    }
+
+    @Override
+    int recvFrames() {
+        return recvFrames;
+    }
+
+    @Override
     boolean sendReady(int frame, int received) {
         return true;
     }
 
     @Override
     int stage(int frame, MemorySegment dst, long dstOffset) {
-        int bytes = pieceBytes(frame);
-        MemorySegment.copy(in, right() * block + frame * chunkBytes, dst, dstOffset, bytes);
+        int q = right();
+        int bytes = pieceBytes(sendBytes[q], frame);
+        MemorySegment.copy(in, sendAt[q] + frame * chunkBytes, dst, dstOffset, bytes);
         return bytes;
     }
 
     @Override
     ByteBuffer sendView(int frame) {
-        return inputSendView.available() ? inputSendView.slice(right() * block + frame * chunkBytes, pieceBytes(frame)) : null;
+        int q = right();
+        return inputSendView.available() ? inputSendView.slice(sendAt[q] + frame * chunkBytes, pieceBytes(sendBytes[q], frame))
+                : null;
     }
 
     @Override
     ByteBuffer recvView(int frame) {
-        return outputRecvView.available() ? outputRecvView.slice(left() * block + frame * chunkBytes, pieceBytes(frame)) : null;
+        int q = left();
+        return outputRecvView.available() ? outputRecvView.slice(recvAt[q] + frame * chunkBytes, pieceBytes(recvBytes[q], frame))
+                : null;
     }
 
     @Override
     int expectedPayload(int frame) {
-        return pieceBytes(frame);
+        return pieceBytes(recvBytes[left()], frame);
     }
 
     @Override
     void consume(int frame, MemorySegment src, int length) {
-        MemorySegment.copy(src, 0, out, left() * block + frame * chunkBytes, length);
+        MemorySegment.copy(src, 0, out, recvAt[left()] + frame * chunkBytes, length);
     }
 
-    // The direct links' share: one frame per link, block q of the input to rank q, and from rank
-    // q into block q of the output.
+    // The direct links' share: one frame per link, the block for rank q from the input, and from
+    // rank q into its block of the output.
 
     @Override
     public int directFrames() {
@@ -119,12 +184,12 @@ final class AllToAllPass extends BalancedPass implements DirectSchedule {
 
     @Override
     public long directSourceOffset(int frame, int q) {
-        return q * block;
+        return sendAt[q];
     }
 
     @Override
     public int directSendBytes(int frame, int q) {
-        return (int) block;
+        return (int) sendBytes[q];
     }
 
     @Override
@@ -134,12 +199,12 @@ final class AllToAllPass extends BalancedPass implements DirectSchedule {
 
     @Override
     public long directTargetOffset(int frame, int q) {
-        return q * block;
+        return recvAt[q];
     }
 
     @Override
     public int directRecvBytes(int frame, int q) {
-        return (int) block;
+        return (int) recvBytes[q];
     }
 
     @Override
@@ -157,6 +222,7 @@ final class AllToAllPass extends BalancedPass implements DirectSchedule {
 
     @Override
     String describe() {
-        return "allToAll(" + ElementType.ofCode(dtype) + "," + count + ")";
+        return (kind == FrameDescriptor.KIND_ALL_TO_ALL_V ? "allToAllV(" + ElementType.ofCode(dtype) + ")"
+                : "allToAll(" + ElementType.ofCode(dtype) + "," + count + ")");
     }
 }

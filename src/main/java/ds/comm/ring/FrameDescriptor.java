@@ -93,6 +93,11 @@ final class FrameDescriptor {
      * carries (a piece of) block j of rank i's input; count is the input's elements.
      */
     static final int KIND_ALL_TO_ALL = 9;
+    /**
+     * All-to-all-v of 2 to 8 ranks, pairwise ({@link AllToAllPass#armV}): as {@link #KIND_ALL_TO_ALL}
+     * with blocks of the (already checked) counts; count is the group size.
+     */
+    static final int KIND_ALL_TO_ALL_V = 10;
     /** A rank failed; see the class comment. */
     static final int KIND_ABORT = 0x7F;
 
@@ -114,6 +119,7 @@ final class FrameDescriptor {
             case KIND_ALL_REDUCE_DIRECT -> "allReduce(direct)";
             case KIND_ALL_REDUCE_EXCHANGE -> "allReduce(exchange)";
             case KIND_ALL_TO_ALL -> "allToAll(pairwise)";
+            case KIND_ALL_TO_ALL_V -> "allToAllV(pairwise)";
             case KIND_ABORT -> "abort";
             default -> "unknown kind " + kind;
         };

@@ -52,8 +52,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       ({@link AllToAllPass}: block q of every input straight to rank q, one step over the ring
  *       link and the direct links; groups of 3 from blocks of
  *       {@link #THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES}, up to {@link #PAIRWISE_ALL_TO_ALL_MAX_BYTES});
- *       otherwise, and allToAllV, gather, scatter, reduce: compositions of the above in bounded
- *       scratch ({@link Compositions}: rounds of allGather, broadcast or allReduce).</li>
+ *       allToAllV alike after the composed count step, its rules applied to the largest pair;
+ *       otherwise, and gather, scatter, reduce: compositions of the above in bounded scratch
+ *       ({@link Compositions}: rounds of allGather, broadcast or allReduce).</li>
  * </ul>
  * Every rank of a call gets bit-identical results: the choice of algorithm and the accumulation
  * order depend only on N, sizes and settings, never on timing.
@@ -516,6 +517,83 @@ public final class RingCollective extends ComposingCollective {
         } finally {
             exit();
         }
+    }
+
+    /**
+     * After the composed count step (every rank checks the whole count matrix), pairwise as
+     * {@link #allToAll} when the largest pair is at least {@link #THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES}
+     * in a group of 3 and N times it at most {@link #PAIRWISE_ALL_TO_ALL_MAX_BYTES}: the choice
+     * is made from the shared matrix, alike on every rank. Otherwise the composed rounds.
+     */
+    @Override
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+        if (pairwise == null) {
+            super.allToAllV(in, sendCounts, out, recvCounts, type);
+            return;
+        }
+        enter("allToAllV");
+        try {
+            long maxPair = compositions().allToAllVCounts(sendCounts, recvCounts, type);
+            int es = type.byteSize();
+            long maxPairBytes = maxPair * es;
+            if (maxPairBytes == 0) {
+                return;   // every block is empty, this rank's own too
+            }
+            if (maxPairBytes > PAIRWISE_ALL_TO_ALL_MAX_BYTES / size
+                    || size == 3 && maxPairBytes < THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES) {
+                compositions().allToAllVPieces(in, sendCounts, out, recvCounts, type, maxPair);
+                return;
+            }
+            long sendTotal = 0;
+            long recvTotal = 0;
+            long selfSendAt = 0;
+            long selfRecvAt = 0;
+            for (int q = 0; q < size; q++) {
+                if (q == rank) {
+                    selfSendAt = sendTotal;
+                    selfRecvAt = recvTotal;
+                }
+                sendTotal += sendCounts[q] * es;
+                recvTotal += recvCounts[q] * es;
+            }
+            MemorySegment src = in;
+            MemorySegment dst = out;
+            if (!in.isNative() || !out.isNative()) {
+                ensureMirrors(Math.max(sendTotal, recvTotal));
+                if (!in.isNative()) {
+                    MemorySegment.copy(in, 0, mirrorIn, 0, sendTotal);
+                    src = mirrorIn;
+                }
+                if (!out.isNative()) dst = mirrorOut;
+            }
+            // This rank's own block never leaves it (the matrix check made both counts equal).
+            MemorySegment.copy(in, selfSendAt, out, selfRecvAt, recvCounts[rank] * es);
+            pairwise.armV(src, sendCounts, dst, recvCounts, type);
+            if (mesh != null) {
+                mesh.armAllToAll(pairwise);
+                run(pairwise, true);
+            } else {
+                run(pairwise);
+            }
+            if (dst != out) {
+                long at = 0;
+                for (int q = 0; q < size; q++) {
+                    long bytes = recvCounts[q] * es;
+                    if (q != rank && bytes > 0) MemorySegment.copy(dst, at, out, at, bytes);
+                    at += bytes;
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Passes this group has run (its call sequence number): a composed call runs several, the
+     * pairwise all-to-all one (allToAllV two, with its count step). For tests.
+     */
+    int passesRun() {
+        return sequence;
     }
 
     /** Native mirrors of at least {@code bytes} each; grown (never shrunk) by replacing their arena. */

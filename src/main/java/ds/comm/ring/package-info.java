@@ -25,7 +25,7 @@
  *       {@code ExchangePass}, their all-reduces above the small limit up to
  *       {@code RingCollective.EXCHANGE_MAX_BYTES} (2 MiB): a direct reduce-scatter of segments
  *       then a direct all-gather, two dependent phases instead of the ring's 2(N-1) steps; and,
- *       with {@code AllToAllPass}, the pairwise all-to-all (block q straight to rank q, in one
+ *       with {@code AllToAllPass}, the pairwise all-to-all(v) (block q straight to rank q, in one
  *       step; groups of 2 use the ring link alone). Calls whose frames differ per link describe
  *       them as a {@code DirectSchedule}.</li>
  *   <li>{@link ds.comm.ring.PeerLinks}: point-to-point send/recv, one connection per ordered pair

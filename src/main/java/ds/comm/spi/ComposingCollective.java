@@ -10,9 +10,11 @@ import java.lang.foreign.MemorySegment;
  * and reduce (the socket ring, the hierarchical composite): it gets them composed from its own
  * allGather, broadcast and allReduce ({@link Compositions}), each inside one call of the backend
  * ({@link #beginCall}/{@link #endCall}), with the compositions' own failures recorded like any
- * other. A backend with a schedule of its own for the equal-block all-to-all in some cases (the
- * ring's pairwise one for groups of up to 8 ranks) overrides {@link #allToAll} and calls this one
- * for the rest; which path a call takes must depend on nothing that may differ between ranks.
+ * other. A backend with a schedule of its own for the all-to-all(v) in some cases (the ring's
+ * pairwise one for groups of up to 8 ranks) overrides {@link #allToAll} or {@link #allToAllV}
+ * and calls these for the rest (for allToAllV after the count step,
+ * {@link Compositions#allToAllVCounts}, whose result is the same on every rank); which path a
+ * call takes must depend on nothing that may differ between ranks.
  */
 public abstract class ComposingCollective extends BackendCollective {
 
@@ -46,9 +48,15 @@ public abstract class ComposingCollective extends BackendCollective {
         composed.allToAll(in, out, type);
     }
 
+    /** The composed all-to-all-v; see the class comment for overriding it. */
     @Override
-    public final void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
+    public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
         composed.allToAllV(in, sendCounts, out, recvCounts, type);
+    }
+
+    /** The compositions, for a backend that runs some of their steps inside a schedule of its own. */
+    protected final Compositions compositions() {
+        return composed;
     }
 
     @Override

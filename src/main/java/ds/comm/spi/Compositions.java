@@ -141,52 +141,73 @@ public final class Compositions implements AutoCloseable {
     public void allToAllV(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts, ElementType type) {
         c.beginCall("allToAllV");
         try {
-            int n = size;
-            int es = type.byteSize();
-            // Round 0: the count matrix, with a header so that different types or operations fail here.
-            long countBytes = HEADER + 16L * n;
-            scratch(countBytes * (n + 1));
-            MemorySegment counts = slice(0, countBytes);
-            MemorySegment allCounts = slice(countBytes, countBytes * n);
-            long header = header(TAG_ALL_TO_ALL_V, type, n);
-            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
-            for (int j = 0; j < n; j++) {
-                counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * j, sendCounts[j]);
-                counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * (n + j), recvCounts[j]);
-            }
-            c.allGather(counts, allCounts, ElementType.INT64);
-            checkHeaders(allCounts, countBytes, header, "allToAllV");
-            long maxPair;
-            try {
-                maxPair = checkCountMatrix(allCounts, HEADER, countBytes, n, rank, worldRank, group, "allToAllV", type);
-            } catch (CommFailure f) {
-                throw c.recordFailure(f);
-            }
-            long maxBytes = maxPair * es;
-            // Pieces no larger than the largest pair (the same on every rank: the matrix is shared).
-            long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
-            long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
-            long contribution = (long) (n - 1) * piece;
-            scratch(contribution * (n + 1));
-            MemorySegment mine = slice(0, contribution);
-            MemorySegment all = slice(contribution, contribution * n);
-            long selfSendAt = 0;
-            long selfRecvAt = 0;
-            for (int j = 0; j < rank; j++) {
-                selfSendAt += sendCounts[j] * es;
-                selfRecvAt += recvCounts[j] * es;
-            }
-            for (long k = 0; k < rounds; k++) {
-                long off = k * piece;
-                packPeerPieces(in, sendCounts, es, off, piece, mine);
-                c.allGather(mine, all, ElementType.INT64);
-                // Origin i put the piece for this rank in its slot for this rank; its own piece never left.
-                unpackPeerPieces(all, contribution, recvCounts, es, off, piece, out);
-                long self = pieceLength(recvCounts[rank], es, off, piece);
-                if (self > 0) MemorySegment.copy(in, selfSendAt + off, out, selfRecvAt + off, self);
-            }
+            long maxPair = allToAllVCounts(sendCounts, recvCounts, type);
+            allToAllVPieces(in, sendCounts, out, recvCounts, type, maxPair);
         } finally {
             c.endCall();
+        }
+    }
+
+    /**
+     * The count step of an allToAllV, inside the caller's call: one allGather of every rank's
+     * sendCounts and recvCounts (behind a header, so that different types or operations fail
+     * here), then every rank checks the whole matrix, so a bad pair fails every rank alike.
+     * A backend with its own payload schedule runs this first and chooses from the result.
+     *
+     * @return the largest pair's element count, the same on every rank
+     * @throws CommFailure MISMATCH naming the first bad pair (recorded with the backend)
+     */
+    public long allToAllVCounts(long[] sendCounts, long[] recvCounts, ElementType type) {
+        int n = size;
+        long countBytes = HEADER + 16L * n;
+        scratch(countBytes * (n + 1));
+        MemorySegment counts = slice(0, countBytes);
+        MemorySegment allCounts = slice(countBytes, countBytes * n);
+        long header = header(TAG_ALL_TO_ALL_V, type, n);
+        counts.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, header);
+        for (int j = 0; j < n; j++) {
+            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * j, sendCounts[j]);
+            counts.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER + 8L * (n + j), recvCounts[j]);
+        }
+        c.allGather(counts, allCounts, ElementType.INT64);
+        checkHeaders(allCounts, countBytes, header, "allToAllV");
+        try {
+            return checkCountMatrix(allCounts, HEADER, countBytes, n, rank, worldRank, group, "allToAllV", type);
+        } catch (CommFailure f) {
+            throw c.recordFailure(f);
+        }
+    }
+
+    /**
+     * The payload step of an allToAllV whose counts {@link #allToAllVCounts} checked, inside the
+     * caller's call: rounds of one allGather of a piece of every block.
+     */
+    public void allToAllVPieces(MemorySegment in, long[] sendCounts, MemorySegment out, long[] recvCounts,
+                                ElementType type, long maxPair) {
+        int n = size;
+        int es = type.byteSize();
+        long maxBytes = maxPair * es;
+        // Pieces no larger than the largest pair (the same on every rank: the matrix is shared).
+        long piece = Math.min(this.piece, (maxBytes + 7) & -8L);
+        long rounds = piece == 0 ? 0 : (maxBytes + piece - 1) / piece;
+        long contribution = (long) (n - 1) * piece;
+        scratch(contribution * (n + 1));
+        MemorySegment mine = slice(0, contribution);
+        MemorySegment all = slice(contribution, contribution * n);
+        long selfSendAt = 0;
+        long selfRecvAt = 0;
+        for (int j = 0; j < rank; j++) {
+            selfSendAt += sendCounts[j] * es;
+            selfRecvAt += recvCounts[j] * es;
+        }
+        for (long k = 0; k < rounds; k++) {
+            long off = k * piece;
+            packPeerPieces(in, sendCounts, es, off, piece, mine);
+            c.allGather(mine, all, ElementType.INT64);
+            // Origin i put the piece for this rank in its slot for this rank; its own piece never left.
+            unpackPeerPieces(all, contribution, recvCounts, es, off, piece, out);
+            long self = pieceLength(recvCounts[rank], es, off, piece);
+            if (self > 0) MemorySegment.copy(in, selfSendAt + off, out, selfRecvAt + off, self);
         }
     }
 

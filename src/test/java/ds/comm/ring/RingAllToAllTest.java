@@ -103,6 +103,68 @@ class RingAllToAllTest {
         }
     }
 
+    @ParameterizedTest(name = "{0} ranks")
+    @ValueSource(ints = {2, 3, 5, 8, 9})
+    void allToAllVMovesUnevenAndEmptyBlocksInOneStepAfterItsCountStep(int n) throws Exception {
+        try (RingCluster cluster = new RingCluster(n)) {
+            RingCollective[] world = cluster.openWorld(SETTINGS);
+            try {
+                List<Integer> passes = cluster.runAllOk(n, rank -> {
+                    int passesBefore = 0;
+                    int pairwiseCalls = 0;
+                    try (Arena arena = Arena.ofConfined()) {
+                        for (int caseNo = 1; caseNo <= 4; caseNo++) {
+                            // Pair (i, j) sends big (20 KiB: ring chunks, over the 3-rank limit, and
+                            // two composition rounds at 9 ranks), empty, small or one element by
+                            // (i + 2j + case) mod 4; fp32 elements.
+                            long[][] matrix = new long[n][n];
+                            for (int i = 0; i < n; i++) {
+                                for (int j = 0; j < n; j++) matrix[i][j] = new long[] {5_001, 0, 37, 1}[(i + 2 * j + caseNo) % 4];
+                            }
+                            long[] send = matrix[rank].clone();
+                            long[] recv = new long[n];
+                            for (int i = 0; i < n; i++) recv[i] = matrix[i][rank];
+                            long sendBytes = java.util.Arrays.stream(send).sum() * 4;
+                            long recvBytes = java.util.Arrays.stream(recv).sum() * 4;
+                            boolean heap = (rank + caseNo) % 2 == 1;
+                            MemorySegment in = heap ? MemorySegment.ofArray(new byte[(int) sendBytes]) : arena.allocate(sendBytes + 1)
+                                    .asSlice(0, sendBytes);
+                            MemorySegment out = heap ? MemorySegment.ofArray(new byte[(int) recvBytes + 16])
+                                    : arena.allocate(recvBytes + 16);
+                            out.fill((byte) 0x5A);
+                            long at = 0;
+                            for (int j = 0; j < n; j++) {
+                                in.asSlice(at, send[j] * 4).copyFrom(payload(20 + caseNo, rank, j, send[j] * 4));
+                                at += send[j] * 4;
+                            }
+                            passesBefore = world[rank].passesRun();
+                            world[rank].allToAllV(in, send, out, recv, ElementType.FP32);
+                            if (world[rank].passesRun() - passesBefore == 2) pairwiseCalls++;
+                            at = 0;
+                            for (int i = 0; i < n; i++) {
+                                long bytes = recv[i] * 4;
+                                assertEquals(-1, out.asSlice(at, bytes).mismatch(payload(20 + caseNo, i, rank, bytes)),
+                                        "rank " + rank + ", block from " + i + ", case " + caseNo + ", heap " + heap);
+                                at += bytes;
+                            }
+                            for (long b = recvBytes; b < out.byteSize(); b++) {
+                                assertEquals((byte) 0x5A, out.get(java.lang.foreign.ValueLayout.JAVA_BYTE, b), "tail byte " + b);
+                            }
+                        }
+                    }
+                    return pairwiseCalls;
+                });
+                // The count step is one pass (an all-gather), the pairwise payload step one more;
+                // the composition runs a round per piece of the largest pair (about 14 KiB at 9 ranks).
+                for (int rank = 0; rank < n; rank++) {
+                    assertEquals(n <= MeshLinks.MAX_RANKS ? 4 : 0, passes.get(rank), "pairwise calls on rank " + rank);
+                }
+            } finally {
+                RingCluster.closeAll(world);
+            }
+        }
+    }
+
     @Test
     void aRankWithAnotherBlockSizeIsAMismatchOnEveryRankOfAGroupWithDirectLinks() throws Exception {
         int n = 5;

@@ -60,6 +60,13 @@ class RingAllocationTest {
                     long[] recvCounts = {counts[rank], counts[rank], counts[rank]};
                     MemorySegment vOut = Elements.allocate(ElementType.INT32, 3L * counts[rank]);
                     MemorySegment rooted = Elements.allocate(ElementType.INT32, 100L * n);
+                    // A pairwise all-to-all-v (largest pair 12 000 bytes), native and heap.
+                    long[] bigCounts = {3000, 0, 2500};
+                    long[] bigRecvCounts = {bigCounts[rank], bigCounts[rank], bigCounts[rank]};
+                    MemorySegment vBigIn = Elements.exactInput(ElementType.INT32, 5500, rank, 0);
+                    MemorySegment vBigOut = Elements.allocate(ElementType.INT32, 3L * bigCounts[rank]);
+                    MemorySegment vHeapIn = MemorySegment.ofArray(new int[5500]);
+                    MemorySegment vHeapOut = MemorySegment.ofArray(new int[3 * (int) bigCounts[rank]]);
                     Runnable calls = () -> {
                         world[rank].allReduce(small, ElementType.FP32, Combiner.MAX);
                         world[rank].allReduce(large, ElementType.BF16, Combiner.MAX);
@@ -81,6 +88,8 @@ class RingAllocationTest {
                         world[rank].gather(scattered, rooted, 0);
                         world[rank].scatter(rooted, scattered, 1);
                         world[rank].reduce(in, ElementType.INT32, Combiner.MAX, 2);
+                        world[rank].allToAllV(vBigIn, bigCounts, vBigOut, bigRecvCounts, ElementType.INT32);
+                        world[rank].allToAllV(vHeapIn, bigCounts, vHeapOut, bigRecvCounts, ElementType.INT32);
                         if (rank == 0) {
                             world[0].send(message, 1);
                             world[0].send(bigMessage, 1);
@@ -99,9 +108,9 @@ class RingAllocationTest {
                     return (Long) allocatedBytes.invoke(threads) - before;
                 });
                 for (int rank = 0; rank < n; rank++) {
-                    // 600 calls (660 on ranks 0 and 1); one small object per call would already be ~9 KiB.
+                    // 660 calls (720 on ranks 0 and 1); one small object per call would already be ~10 KiB.
                     assertTrue(allocated.get(rank) < 2048, "rank " + rank + " allocated " + allocated.get(rank)
-                            + " bytes in 600-660 calls");
+                            + " bytes in 660-720 calls");
                 }
             } finally {
                 RingCluster.closeAll(world);
