@@ -5,7 +5,9 @@ import java.lang.foreign.MemorySegment;
 /**
  * What the direct links of a group ({@link MeshLinks}) carry in a call whose frames differ per
  * link: on every link a fixed number of frames, each cut from native memory the sender owns and
- * landing in native memory the receiver owns, with no staging copy on either side. Implemented
+ * landing in native memory the receiver owns, with no staging copy (payloads under
+ * {@link FramePump#DIRECT_SEND_MIN_BYTES} excepted: they are copied behind their header, so that a
+ * frame is one write). Implemented
  * by the exchange all-reduce ({@link ExchangePass}: a segment to its owner, then the owner's
  * reduced segment back) and the pairwise all-to-all ({@link AllToAllPass}: block q to rank q).
  *
