@@ -27,9 +27,13 @@ import java.lang.foreign.MemorySegment;
  * over the whole group (the ring endpoints' on-demand connections, or the group's MPI
  * communicator in a job over MPI), without passing through the leaders.
  *
- * <p>All-to-all(v), gather, scatter and reduce are composed from the two-level allGather,
- * broadcast and allReduce ({@link ComposingCollective}), in bounded scratch: correct for any
- * layout of ranks over nodes; not tuned (an allGather here is N two-level broadcasts).
+ * <p>All-to-all: hierarchical ({@link #allToAll}): blocks between members of a node through its
+ * shared memory; blocks between nodes gathered on the node's leader, exchanged between leaders
+ * (one all-to-all-v, each pair of nodes sending only the blocks between them) and scattered to
+ * their receivers: every block crosses between nodes once. All-to-all-v, gather, scatter and
+ * reduce are composed from the two-level allGather, broadcast and allReduce
+ * ({@link ComposingCollective}), in bounded scratch: correct for any layout of ranks over nodes;
+ * not tuned (an allGather here is N two-level broadcasts).
  *
  * <p>A failure of either level fails the whole group (its levels can no longer line up).
  * Not thread-safe, like every {@link Collective}.
@@ -41,6 +45,13 @@ public final class HierCollective extends ComposingCollective {
     private final int[] nodeOfRank;
     private final int[] localIndexOfRank;
     private final int myNode;
+    /** Group ranks of each node's members, in local order (index 0: the leader). */
+    private final int[][] membersOfNode;
+    /** Per node: its position among the other nodes' members in the remote block order (see {@link #allToAll}). */
+    private final int[] remoteStartOfNode;
+    /** Elements per node for the leaders' all-to-all-v, reused by every call. */
+    private final long[] leaderSendCounts;
+    private final long[] leaderRecvCounts;
     private final Collective local;
     private final Collective leaders;
     private final PointToPoint remote;
@@ -75,6 +86,19 @@ public final class HierCollective extends ComposingCollective {
         this.nodeOfRank = layout.nodeOfRank();
         this.localIndexOfRank = layout.localIndexOfRank();
         this.myNode = layout.myNode();
+        int[] perNode = new int[layout.nodes()];
+        for (int node : nodeOfRank) perNode[node]++;
+        this.membersOfNode = new int[layout.nodes()][];
+        for (int k = 0; k < perNode.length; k++) membersOfNode[k] = new int[perNode[k]];
+        for (int r = 0; r < size; r++) membersOfNode[nodeOfRank[r]][localIndexOfRank[r]] = r;
+        this.remoteStartOfNode = new int[layout.nodes()];
+        int at = 0;
+        for (int k = 0; k < perNode.length; k++) {
+            remoteStartOfNode[k] = at;
+            if (k != myNode) at += perNode[k];
+        }
+        this.leaderSendCounts = new long[layout.nodes()];
+        this.leaderRecvCounts = new long[layout.nodes()];
         this.local = local;
         this.leaders = leaders;
         this.remote = remote;
@@ -161,6 +185,109 @@ public final class HierCollective extends ComposingCollective {
         } else {
             if (leaders != null) leaders.broadcast(buf, rootNode);
             local.broadcast(buf, 0);
+        }
+    }
+
+    /**
+     * Hierarchical, for any layout of ranks over nodes. With b bytes per block, node a of L(a)
+     * members and R = N - L(a) ranks on other nodes ("remote order": the other nodes' members by
+     * node, then local index):
+     * <ol>
+     *   <li>the blocks between this node's members: one all-to-all of the node (L(a) blocks);</li>
+     *   <li>the blocks for other nodes, R per member in remote order: gathered on the leader;</li>
+     *   <li>between leaders, one all-to-all-v: leader a sends leader c the L(a) x L(c) blocks
+     *       from its members to c's, ordered by sender then receiver;</li>
+     *   <li>the leader regroups what arrived by receiver (R blocks each, in remote order of
+     *       their senders) and scatters it to its members.</li>
+     * </ol>
+     * Every block crosses between nodes once, in one exchange between leaders (the composition
+     * moved every rank's contribution to every rank, in N two-level broadcasts per round). Each
+     * level checks its own calls (sizes, types), so a rank that differs fails its node, and a
+     * node that differs fails the leaders' count step, and either failure fails both levels.
+     */
+    @Override
+    public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
+        checkUsable("allToAll");
+        try {
+            allToAllTwoLevel(in, out, type);
+        } catch (CommFailure f) {
+            throw recordFailure(f);
+        }
+    }
+
+    private void allToAllTwoLevel(MemorySegment in, MemorySegment out, ElementType type) {
+        long block = in.byteSize() / size;
+        int[] mine = membersOfNode[myNode];
+        int members = mine.length;
+        int remote = size - members;
+        int me = localIndexOfRank[rank];
+        boolean leader = leaders != null;
+        long nodeBytes = members * block;
+        long remoteBytes = remote * block;
+        // Scratch: the node's exchange (in, out), this rank's remote blocks and the ones it gets,
+        // and on the leader the gathered, sent, received and regrouped blocks.
+        long leaderBytes = leader ? members * remoteBytes : 0;
+        MemorySegment all = scratch(2 * nodeBytes + 2 * remoteBytes + 4 * leaderBytes);
+        MemorySegment nodeIn = all.asSlice(0, nodeBytes);
+        MemorySegment nodeOut = all.asSlice(nodeBytes, nodeBytes);
+        MemorySegment remoteIn = all.asSlice(2 * nodeBytes, remoteBytes);
+        MemorySegment remoteOut = all.asSlice(2 * nodeBytes + remoteBytes, remoteBytes);
+        long base = 2 * nodeBytes + 2 * remoteBytes;
+        // 1. Inside the node.
+        for (int j = 0; j < members; j++) MemorySegment.copy(in, mine[j] * block, nodeIn, j * block, block);
+        local.allToAll(nodeIn, nodeOut, type);
+        for (int j = 0; j < members; j++) MemorySegment.copy(nodeOut, j * block, out, mine[j] * block, block);
+        if (remote == 0) return;
+        // 2. The blocks for other nodes, in remote order, gathered on the leader.
+        for (int k = 0; k < membersOfNode.length; k++) {
+            if (k == myNode) continue;
+            int[] theirs = membersOfNode[k];
+            for (int j = 0; j < theirs.length; j++) {
+                MemorySegment.copy(in, theirs[j] * block, remoteIn, (remoteStartOfNode[k] + j) * block, block);
+            }
+        }
+        MemorySegment gathered = leader ? all.asSlice(base, leaderBytes) : null;
+        local.gather(remoteIn, gathered == null ? remoteOut : gathered, 0);
+        if (leader) {
+            // 3. Between leaders: to node k, the blocks [sender i][receiver j of k].
+            MemorySegment sent = all.asSlice(base + leaderBytes, leaderBytes);
+            MemorySegment received = all.asSlice(base + 2 * leaderBytes, leaderBytes);
+            MemorySegment regrouped = all.asSlice(base + 3 * leaderBytes, leaderBytes);
+            long es = type.byteSize();
+            long at = 0;
+            for (int k = 0; k < membersOfNode.length; k++) {
+                int theirs = k == myNode ? 0 : membersOfNode[k].length;
+                for (int i = 0; i < members && theirs > 0; i++) {
+                    MemorySegment.copy(gathered, (i * (long) remote + remoteStartOfNode[k]) * block, sent, at, theirs * block);
+                    at += theirs * block;
+                }
+                leaderSendCounts[k] = members * (long) theirs * block / es;
+                leaderRecvCounts[k] = leaderSendCounts[k];
+            }
+            leaders.allToAllV(sent, leaderSendCounts, received, leaderRecvCounts, type);
+            // 4. From node k arrived [its sender s][this node's receiver j]; member j gets, in
+            // remote order, the block of every remote sender.
+            at = 0;
+            for (int k = 0; k < membersOfNode.length; k++) {
+                if (k == myNode) continue;
+                int theirs = membersOfNode[k].length;
+                for (int s = 0; s < theirs; s++) {
+                    for (int j = 0; j < members; j++) {
+                        MemorySegment.copy(received, at, regrouped, (j * (long) remote + remoteStartOfNode[k] + s) * block, block);
+                        at += block;
+                    }
+                }
+            }
+            local.scatter(regrouped, remoteOut, 0);
+        } else {
+            local.scatter(remoteIn, remoteOut, 0);
+        }
+        for (int k = 0; k < membersOfNode.length; k++) {
+            if (k == myNode) continue;
+            int[] theirs = membersOfNode[k];
+            for (int s = 0; s < theirs.length; s++) {
+                MemorySegment.copy(remoteOut, (remoteStartOfNode[k] + s) * block, out, theirs[s] * block, block);
+            }
         }
     }
 

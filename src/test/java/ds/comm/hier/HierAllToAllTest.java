@@ -1,0 +1,216 @@
+package ds.comm.hier;
+
+import ds.comm.lanes.ElementType;
+import ds.comm.lanes.Reducers;
+import ds.comm.shm.ShmCollective;
+import ds.comm.spi.BackoffIdleStrategy;
+import ds.comm.spi.Collective;
+import ds.comm.spi.CommFailure;
+import ds.comm.spi.GroupSpec;
+import ds.comm.spi.Settings;
+import ds.comm.spi.SoloCollective;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+/**
+ * The hierarchical all-to-all ({@link HierCollective#allToAll}) on layouts the contract's
+ * contiguous two-node split does not cover: ranks interleaved over nodes, three nodes of uneven
+ * size, nodes of one. Nodes are simulated in one JVM: each node's members share a shared-memory
+ * group, and the leaders a shared-memory group standing in for the network between nodes.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class HierAllToAllTest {
+
+    /** Node of each group rank, per layout: interleaved, uneven, singletons, one node. */
+    private static final int[][] LAYOUTS = {
+        {0, 1, 0, 1},
+        {0, 1, 2, 0, 1},
+        {2, 2, 0, 1, 1, 1},
+        {0, 1, 2},
+        {0, 0, 0},
+        {1, 0, 0, 2, 1, 0, 2},
+    };
+
+    private Path dir;
+
+    @BeforeEach
+    void createDirectory() throws Exception {
+        Path shm = Path.of("/dev/shm");
+        dir = Files.isDirectory(shm) && Files.isWritable(shm)
+                ? Files.createTempDirectory(shm, "dscomm-hier-a2a-") : Files.createTempDirectory("dscomm-hier-a2a-");
+    }
+
+    @AfterEach
+    void noFilesLeftBehind() throws Exception {
+        try (Stream<Path> s = Files.list(dir)) {
+            assertEquals(List.of(), s.toList());
+        }
+        Files.delete(dir);
+    }
+
+    @ParameterizedTest(name = "layout {0}")
+    @ValueSource(ints = {0, 1, 2, 3, 4, 5})
+    void everyBlockArrivesFromEveryRankWhateverTheLayout(int layoutNo) throws Exception {
+        int[] nodes = LAYOUTS[layoutNo];
+        int n = nodes.length;
+        Collective[] group = open("a2a" + layoutNo, nodes);
+        try {
+            runAllOk(n, rank -> {
+                // Blocks of 0 and 1 word, odd, and larger than the shared-memory chunk (1 KiB);
+                // odd ranks pass heap buffers.
+                long[] blocks = {0, 4, 12, 3000};
+                int caseNo = 0;
+                try (Arena arena = Arena.ofConfined()) {
+                    for (long block : blocks) {
+                        caseNo++;
+                        boolean heap = rank % 2 == 1;
+                        MemorySegment in = heap ? MemorySegment.ofArray(new byte[(int) (n * block)])
+                                : arena.allocate(Math.max(1, n * block)).asSlice(0, n * block);
+                        MemorySegment out = heap ? MemorySegment.ofArray(new byte[(int) (n * block)])
+                                : arena.allocate(Math.max(1, n * block)).asSlice(0, n * block);
+                        for (int j = 0; j < n; j++) in.asSlice(j * block, block).copyFrom(payload(caseNo, rank, j, block));
+                        group[rank].allToAll(in, out, ElementType.INT32);
+                        for (int i = 0; i < n; i++) {
+                            assertEquals(-1, out.asSlice(i * block, block).mismatch(payload(caseNo, i, rank, block)),
+                                    "rank " + rank + ", block from " + i + ", " + block + " bytes, layout " + layoutNo);
+                        }
+                    }
+                }
+                return null;
+            });
+        } finally {
+            closeAll(group);
+        }
+    }
+
+    @Test
+    void aRankOnAnotherNodeWithAnotherBlockSizeFailsEveryRank() throws Exception {
+        int[] nodes = LAYOUTS[1];
+        int n = nodes.length;
+        Collective[] group = open("a2asize", nodes);
+        try {
+            List<Result> outcomes = runAll(n, rank -> {
+                int block = rank == 2 ? 16 : 8; // rank 2 is alone on its node: only the leaders can tell
+                group[rank].allToAll(MemorySegment.ofArray(new byte[n * block]), MemorySegment.ofArray(new byte[n * block]),
+                        ElementType.INT32);
+                return null;
+            });
+            for (int rank = 0; rank < n; rank++) {
+                Result o = outcomes.get(rank);
+                assertNull(o.value(), "rank " + rank + " should have failed");
+                CommFailure f = assertInstanceOf(CommFailure.class, o.failure(), "rank " + rank);
+                assertEquals(CommFailure.Kind.MISMATCH, f.kind(), "rank " + rank + ": " + f.getMessage());
+            }
+        } finally {
+            closeAll(group);
+        }
+    }
+
+    /** Opens a group whose rank r lives on node {@code nodes[r]} (node ids in order of first appearance or not). */
+    private Collective[] open(String name, int[] nodes) throws Exception {
+        int n = nodes.length;
+        Settings settings = new Settings(20_000_000_000L, () -> new BackoffIdleStrategy(50, 20, 1_000, 200_000),
+                dir, 64L << 10, 256, 1024, 5_000_000_000L);
+        String job = Long.toHexString(System.nanoTime());
+        HierLayout[] layouts = new HierLayout[n];
+        for (int r = 0; r < n; r++) {
+            int[] all = new int[n];
+            for (int i = 0; i < n; i++) all[i] = i;
+            layouts[r] = HierLayout.of(new GroupSpec(name, job, all, r), w -> nodes[w]);
+        }
+        List<Result> opened = runAll(n, rank -> {
+            HierLayout layout = layouts[rank];
+            GroupSpec localSpec = layout.localGroup();
+            Collective local = localSpec.size() == 1 ? new SoloCollective()
+                    : ShmCollective.open(localSpec, settings, Reducers.scalar());
+            Collective leaderGroup = !layout.leader() ? null
+                    : layout.nodes() == 1 ? new SoloCollective()
+                    : ShmCollective.open(layout.leadersGroup(), settings, Reducers.scalar());
+            return new HierCollective(layout, local, leaderGroup);
+        });
+        Collective[] group = new Collective[n];
+        List<Throwable> failures = new ArrayList<>();
+        for (int r = 0; r < n; r++) {
+            if (opened.get(r).failure() != null) failures.add(opened.get(r).failure());
+            group[r] = (Collective) opened.get(r).value();
+        }
+        if (!failures.isEmpty()) {
+            closeAll(group);
+            throw new AssertionError("open failed", failures.get(0));
+        }
+        return group;
+    }
+
+    /** What one rank's task returned or threw. */
+    private record Result(Object value, Throwable failure) {
+    }
+
+    @FunctionalInterface
+    private interface RankTask {
+        Object run(int rank) throws Exception;
+    }
+
+    /** Runs {@code task} for ranks 0..n-1 concurrently, each on its own thread; waits at most 60 s. */
+    private static List<Result> runAll(int n, RankTask task) throws InterruptedException {
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(n);
+        try {
+            List<java.util.concurrent.Future<Object>> futures = new ArrayList<>();
+            for (int r = 0; r < n; r++) {
+                int rank = r;
+                futures.add(threads.submit(() -> task.run(rank)));
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            List<Result> results = new ArrayList<>();
+            for (java.util.concurrent.Future<Object> f : futures) {
+                try {
+                    results.add(new Result(f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS), null));
+                } catch (java.util.concurrent.ExecutionException e) {
+                    results.add(new Result(null, e.getCause()));
+                } catch (java.util.concurrent.TimeoutException e) {
+                    f.cancel(true);
+                    results.add(new Result(null, e));
+                }
+            }
+            return results;
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
+    private static void runAllOk(int n, RankTask task) throws InterruptedException {
+        List<Result> results = runAll(n, task);
+        for (int r = 0; r < n; r++) {
+            if (results.get(r).failure() != null) throw new AssertionError("rank " + r + " failed", results.get(r).failure());
+        }
+    }
+
+    private static void closeAll(Collective[] group) {
+        for (Collective c : group) {
+            if (c != null) c.close();
+        }
+    }
+
+    /** Deterministic random bytes of the block rank {@code from} sends rank {@code to} in a case. */
+    private static MemorySegment payload(int caseNo, int from, int to, long bytes) {
+        byte[] b = new byte[(int) bytes];
+        new java.util.SplittableRandom(caseNo * 1_000_003L + from * 1009L + to).nextBytes(b);
+        return MemorySegment.ofArray(b);
+    }
+}
