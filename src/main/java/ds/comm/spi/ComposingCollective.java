@@ -11,7 +11,7 @@ import java.lang.foreign.MemorySegment;
  * allGather, broadcast and allReduce ({@link Compositions}), each inside one call of the backend
  * ({@link #beginCall}/{@link #endCall}), with the compositions' own failures recorded like any
  * other. A backend with a schedule of its own for the all-to-all(v) in some cases (the ring's
- * pairwise one for groups of up to 8 ranks) overrides {@link #allToAll} or {@link #allToAllV}
+ * pairwise one for groups of up to 8 ranks, the hierarchical composite's two-level one) overrides {@link #allToAll} or {@link #allToAllV}
  * and calls these for the rest (for allToAllV after the count step,
  * {@link Compositions#allToAllVCounts}, whose result is the same on every rank); which path a
  * call takes must depend on nothing that may differ between ranks.
