@@ -7,8 +7,8 @@ import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
 import ds.comm.spi.ComposingCollective;
 import ds.comm.spi.PointToPoint;
+import ds.comm.spi.Scratch;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -56,8 +56,8 @@ public final class HierCollective extends ComposingCollective {
     private final Collective leaders;
     private final PointToPoint remote;
     private final AutoCloseable remoteResource;
-    private Arena scratchArena;
-    private MemorySegment scratch = MemorySegment.NULL;
+    /** Scratch of reduceScatter and allToAll, handed out as cached slices (no allocation per call). */
+    private final Scratch scratch = new Scratch();
 
     /**
      * @param layout  how the group spans nodes, as this process sees it
@@ -157,7 +157,8 @@ public final class HierCollective extends ComposingCollective {
     @Override
     public void reduceScatter(MemorySegment in, MemorySegment out, ElementType type, Combiner op) {
         checkUsable("reduceScatter");
-        MemorySegment all = scratch(in.byteSize());
+        scratch.reserve(in.byteSize());
+        MemorySegment all = scratch.slice(0, in.byteSize());
         MemorySegment.copy(in, 0, all, 0, in.byteSize());
         try {
             allReduceTwoLevel(all, type, op);
@@ -227,11 +228,11 @@ public final class HierCollective extends ComposingCollective {
         // Scratch: the node's exchange (in, out), this rank's remote blocks and the ones it gets,
         // and on the leader the gathered, sent, received and regrouped blocks.
         long leaderBytes = leader ? members * remoteBytes : 0;
-        MemorySegment all = scratch(2 * nodeBytes + 2 * remoteBytes + 4 * leaderBytes);
-        MemorySegment nodeIn = all.asSlice(0, nodeBytes);
-        MemorySegment nodeOut = all.asSlice(nodeBytes, nodeBytes);
-        MemorySegment remoteIn = all.asSlice(2 * nodeBytes, remoteBytes);
-        MemorySegment remoteOut = all.asSlice(2 * nodeBytes + remoteBytes, remoteBytes);
+        scratch.reserve(2 * nodeBytes + 2 * remoteBytes + 4 * leaderBytes);
+        MemorySegment nodeIn = scratch.slice(0, nodeBytes);
+        MemorySegment nodeOut = scratch.slice(nodeBytes, nodeBytes);
+        MemorySegment remoteIn = scratch.slice(2 * nodeBytes, remoteBytes);
+        MemorySegment remoteOut = scratch.slice(2 * nodeBytes + remoteBytes, remoteBytes);
         long base = 2 * nodeBytes + 2 * remoteBytes;
         // 1. Inside the node.
         for (int j = 0; j < members; j++) MemorySegment.copy(in, mine[j] * block, nodeIn, j * block, block);
@@ -246,13 +247,13 @@ public final class HierCollective extends ComposingCollective {
                 MemorySegment.copy(in, theirs[j] * block, remoteIn, (remoteStartOfNode[k] + j) * block, block);
             }
         }
-        MemorySegment gathered = leader ? all.asSlice(base, leaderBytes) : null;
+        MemorySegment gathered = leader ? scratch.slice(base, leaderBytes) : null;
         local.gather(remoteIn, gathered == null ? remoteOut : gathered, 0);
         if (leader) {
             // 3. Between leaders: to node k, the blocks [sender i][receiver j of k].
-            MemorySegment sent = all.asSlice(base + leaderBytes, leaderBytes);
-            MemorySegment received = all.asSlice(base + 2 * leaderBytes, leaderBytes);
-            MemorySegment regrouped = all.asSlice(base + 3 * leaderBytes, leaderBytes);
+            MemorySegment sent = scratch.slice(base + leaderBytes, leaderBytes);
+            MemorySegment received = scratch.slice(base + 2 * leaderBytes, leaderBytes);
+            MemorySegment regrouped = scratch.slice(base + 3 * leaderBytes, leaderBytes);
             long es = type.byteSize();
             long at = 0;
             for (int k = 0; k < membersOfNode.length; k++) {
@@ -354,15 +355,6 @@ public final class HierCollective extends ComposingCollective {
         if (leaders instanceof BackendCollective b) b.abortWith(f);
     }
 
-    private MemorySegment scratch(long bytes) {
-        if (scratch.byteSize() < bytes) {
-            if (scratchArena != null) scratchArena.close();
-            scratchArena = Arena.ofShared();
-            scratch = scratchArena.allocate(Math.max(bytes, 4096), 64);
-        }
-        return scratch.asSlice(0, bytes);
-    }
-
     @Override
     protected void release() {
         try {
@@ -375,11 +367,7 @@ public final class HierCollective extends ComposingCollective {
         } finally {
             local.close();
             closeCompositions();
-            if (scratchArena != null) {
-                scratchArena.close();
-                scratchArena = null;
-                scratch = MemorySegment.NULL;
-            }
+            scratch.close();
         }
     }
 }

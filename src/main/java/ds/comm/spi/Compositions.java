@@ -3,7 +3,6 @@ package ds.comm.spi;
 import ds.comm.lanes.Combiner;
 import ds.comm.lanes.ElementType;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Locale;
@@ -67,17 +66,8 @@ public final class Compositions implements AutoCloseable {
     private final int size;
     /** Bytes each rank contributes per destination per round (a multiple of 8). */
     private final long piece;
-    private Arena arena;
-    private MemorySegment scratch;
-    /**
-     * Slices of the scratch handed out recently ({@link #slice}): each call uses one to four
-     * ranges, and a program that alternates all five compositions at fixed sizes about ten.
-     */
-    private static final int SLICES = 16;
-    private final MemorySegment[] slices = new MemorySegment[SLICES];
-    private final long[] sliceOffsets = new long[SLICES];
-    private final long[] sliceLengths = new long[SLICES];
-    private int nextSlice;
+    /** Scratch memory and its cached slices (calls at repeated sizes allocate nothing). */
+    private final Scratch scratch = new Scratch();
 
     /**
      * @param collective the backend whose allGather, broadcast and allReduce the compositions run on
@@ -414,41 +404,16 @@ public final class Compositions implements AutoCloseable {
     }
 
     private MemorySegment scratch(long bytes) {
-        if (scratch == null || scratch.byteSize() < bytes) {
-            if (arena != null) arena.close();
-            arena = Arena.ofShared();
-            scratch = arena.allocate(Math.max(bytes, 4096), 64);
-            java.util.Arrays.fill(slices, null);
-        }
-        return scratch;
+        return scratch.reserve(bytes);
     }
 
-    /**
-     * Bytes [offset, offset + length) of the scratch, the same segment instance as last time for
-     * the same range: a call that repeats its sizes then allocates no segment, and the backend's
-     * socket views, cached per segment instance, are reused too (new slices per round cost the
-     * ring a few hundred bytes per all-to-all).
-     */
     private MemorySegment slice(long offset, long length) {
-        for (int i = 0; i < SLICES; i++) {
-            if (slices[i] != null && sliceOffsets[i] == offset && sliceLengths[i] == length) return slices[i];
-        }
-        int i = nextSlice;
-        nextSlice = (nextSlice + 1) % SLICES;
-        sliceOffsets[i] = offset;
-        sliceLengths[i] = length;
-        slices[i] = scratch.asSlice(offset, length);
-        return slices[i];
+        return scratch.slice(offset, length);
     }
 
     /** Frees the scratch memory; idempotent. */
     @Override
     public void close() {
-        if (arena != null) {
-            arena.close();
-            arena = null;
-            scratch = null;
-            java.util.Arrays.fill(slices, null);
-        }
+        scratch.close();
     }
 }

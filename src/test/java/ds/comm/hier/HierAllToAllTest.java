@@ -123,6 +123,43 @@ class HierAllToAllTest {
         }
     }
 
+    @Test
+    void steadyStateAllToAllAllocatesNothing() throws Exception {
+        int[] nodes = LAYOUTS[1];
+        int n = nodes.length;
+        Collective[] group = open("a2aalloc", nodes);
+        try {
+            // Reflection: the tests are compiled into module ds.comm, which does not read java.management.
+            Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
+            java.lang.reflect.Method allocatedBytes = Class.forName("com.sun.management.ThreadMXBean")
+                    .getMethod("getCurrentThreadAllocatedBytes");
+            List<Result> results = runAll(n, rank -> {
+                try (Arena arena = Arena.ofShared()) {
+                    MemorySegment in = arena.allocate(n * 4096L);
+                    MemorySegment out = arena.allocate(n * 4096L);
+                    MemorySegment heapIn = MemorySegment.ofArray(new byte[n * 256]);
+                    MemorySegment heapOut = MemorySegment.ofArray(new byte[n * 256]);
+                    Runnable calls = () -> {
+                        group[rank].allToAll(in, out, ElementType.INT32);
+                        group[rank].allToAll(heapIn, heapOut, ElementType.INT32);
+                    };
+                    for (int i = 0; i < 2000; i++) calls.run();   // warm up: the JIT, lazy JDK initialisation
+                    long before = (Long) allocatedBytes.invoke(threads);
+                    for (int i = 0; i < 50; i++) calls.run();
+                    return (Long) allocatedBytes.invoke(threads) - before;
+                }
+            });
+            for (int rank = 0; rank < n; rank++) {
+                if (results.get(rank).failure() != null) throw new AssertionError("rank " + rank, results.get(rank).failure());
+                // 100 calls: one small object per call would already be ~4 KiB.
+                long bytes = (Long) results.get(rank).value();
+                org.junit.jupiter.api.Assertions.assertTrue(bytes < 1024, "rank " + rank + " allocated " + bytes + " bytes in 100 calls");
+            }
+        } finally {
+            closeAll(group);
+        }
+    }
+
     /** Opens a group whose rank r lives on node {@code nodes[r]} (node ids in order of first appearance or not). */
     private Collective[] open(String name, int[] nodes) throws Exception {
         int n = nodes.length;
