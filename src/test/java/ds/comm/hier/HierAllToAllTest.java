@@ -6,6 +6,7 @@ import ds.comm.shm.ShmCollective;
 import ds.comm.spi.BackoffIdleStrategy;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
+import ds.comm.spi.ExchangeContract;
 import ds.comm.spi.GroupSpec;
 import ds.comm.spi.Settings;
 import ds.comm.spi.SoloCollective;
@@ -30,13 +31,15 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 /**
- * The hierarchical all-to-all ({@link HierCollective#allToAll}) on layouts the contract's
- * contiguous two-node split does not cover: ranks interleaved over nodes, three nodes of uneven
- * size, nodes of one. Nodes are simulated in one JVM: each node's members share a shared-memory
- * group, and the leaders a shared-memory group standing in for the network between nodes.
+ * The hierarchical composite on layouts HierExchangeTest's contiguous two-node split does not
+ * cover: the whole exchange contract with ranks interleaved over two nodes (rank r on node
+ * r mod 2), and the hierarchical all-to-all ({@link HierCollective#allToAll}) on three nodes of
+ * uneven size, nodes of one and one node. Nodes are simulated in one JVM: each node's members
+ * share a shared-memory group, and the leaders a shared-memory group standing in for the
+ * network between nodes.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class HierAllToAllTest {
+class HierAllToAllTest extends ExchangeContract {
 
     /** Node of each group rank, per layout: interleaved, uneven, singletons, one node. */
     private static final int[][] LAYOUTS = {
@@ -106,14 +109,14 @@ class HierAllToAllTest {
         int n = nodes.length;
         Collective[] group = open("a2asize", nodes);
         try {
-            List<Result> outcomes = runAll(n, rank -> {
+            List<Outcome> outcomes = runAll(n, rank -> {
                 int block = rank == 2 ? 16 : 8; // rank 2 is alone on its node: only the leaders can tell
                 group[rank].allToAll(MemorySegment.ofArray(new byte[n * block]), MemorySegment.ofArray(new byte[n * block]),
                         ElementType.INT32);
                 return null;
             });
             for (int rank = 0; rank < n; rank++) {
-                Result o = outcomes.get(rank);
+                Outcome o = outcomes.get(rank);
                 assertNull(o.value(), "rank " + rank + " should have failed");
                 CommFailure f = assertInstanceOf(CommFailure.class, o.failure(), "rank " + rank);
                 assertEquals(CommFailure.Kind.MISMATCH, f.kind(), "rank " + rank + ": " + f.getMessage());
@@ -133,7 +136,7 @@ class HierAllToAllTest {
             Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
             java.lang.reflect.Method allocatedBytes = Class.forName("com.sun.management.ThreadMXBean")
                     .getMethod("getCurrentThreadAllocatedBytes");
-            List<Result> results = runAll(n, rank -> {
+            List<Outcome> results = runAll(n, rank -> {
                 try (Arena arena = Arena.ofShared()) {
                     MemorySegment in = arena.allocate(n * 4096L);
                     MemorySegment out = arena.allocate(n * 4096L);
@@ -161,9 +164,20 @@ class HierAllToAllTest {
     }
 
     /** Opens a group whose rank r lives on node {@code nodes[r]} (node ids in order of first appearance or not). */
+    @Override
+    protected Collective[] openGroup(String name, int n, long timeoutMillis) throws Exception {
+        int[] nodes = new int[n];
+        for (int r = 0; r < n; r++) nodes[r] = r % 2;
+        return open(name, nodes, timeoutMillis);
+    }
+
     private Collective[] open(String name, int[] nodes) throws Exception {
+        return open(name, nodes, 20_000);
+    }
+
+    private Collective[] open(String name, int[] nodes, long timeoutMillis) throws Exception {
         int n = nodes.length;
-        Settings settings = new Settings(20_000_000_000L, () -> new BackoffIdleStrategy(50, 20, 1_000, 200_000),
+        Settings settings = new Settings(timeoutMillis * 1_000_000L, () -> new BackoffIdleStrategy(50, 20, 1_000, 200_000),
                 dir, 64L << 10, 256, 1024, 5_000_000_000L);
         String job = Long.toHexString(System.nanoTime());
         HierLayout[] layouts = new HierLayout[n];
@@ -172,7 +186,7 @@ class HierAllToAllTest {
             for (int i = 0; i < n; i++) all[i] = i;
             layouts[r] = HierLayout.of(new GroupSpec(name, job, all, r), w -> nodes[w]);
         }
-        List<Result> opened = runAll(n, rank -> {
+        List<Outcome> opened = runAll(n, rank -> {
             HierLayout layout = layouts[rank];
             GroupSpec localSpec = layout.localGroup();
             Collective local = localSpec.size() == 1 ? new SoloCollective()
@@ -193,61 +207,5 @@ class HierAllToAllTest {
             throw new AssertionError("open failed", failures.get(0));
         }
         return group;
-    }
-
-    /** What one rank's task returned or threw. */
-    private record Result(Object value, Throwable failure) {
-    }
-
-    @FunctionalInterface
-    private interface RankTask {
-        Object run(int rank) throws Exception;
-    }
-
-    /** Runs {@code task} for ranks 0..n-1 concurrently, each on its own thread; waits at most 60 s. */
-    private static List<Result> runAll(int n, RankTask task) throws InterruptedException {
-        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(n);
-        try {
-            List<java.util.concurrent.Future<Object>> futures = new ArrayList<>();
-            for (int r = 0; r < n; r++) {
-                int rank = r;
-                futures.add(threads.submit(() -> task.run(rank)));
-            }
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            List<Result> results = new ArrayList<>();
-            for (java.util.concurrent.Future<Object> f : futures) {
-                try {
-                    results.add(new Result(f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS), null));
-                } catch (java.util.concurrent.ExecutionException e) {
-                    results.add(new Result(null, e.getCause()));
-                } catch (java.util.concurrent.TimeoutException e) {
-                    f.cancel(true);
-                    results.add(new Result(null, e));
-                }
-            }
-            return results;
-        } finally {
-            threads.shutdownNow();
-        }
-    }
-
-    private static void runAllOk(int n, RankTask task) throws InterruptedException {
-        List<Result> results = runAll(n, task);
-        for (int r = 0; r < n; r++) {
-            if (results.get(r).failure() != null) throw new AssertionError("rank " + r + " failed", results.get(r).failure());
-        }
-    }
-
-    private static void closeAll(Collective[] group) {
-        for (Collective c : group) {
-            if (c != null) c.close();
-        }
-    }
-
-    /** Deterministic random bytes of the block rank {@code from} sends rank {@code to} in a case. */
-    private static MemorySegment payload(int caseNo, int from, int to, long bytes) {
-        byte[] b = new byte[(int) bytes];
-        new java.util.SplittableRandom(caseNo * 1_000_003L + from * 1009L + to).nextBytes(b);
-        return MemorySegment.ofArray(b);
     }
 }
