@@ -7,6 +7,7 @@ import ds.comm.spi.CommFailure;
 import ds.comm.spi.ComposingCollective;
 import ds.comm.spi.Compositions;
 import ds.comm.spi.GroupSpec;
+import ds.comm.spi.Scratch;
 import ds.comm.spi.Settings;
 
 import java.io.IOException;
@@ -151,8 +152,8 @@ public final class RingCollective extends ComposingCollective {
     private final AllToAllPass pairwise;
     /** A native stand-in for an empty all-to-all's buffers (its frames still carry its identity). */
     private final MemorySegment emptyNative;
-    /** Native mirrors of heap buffers for the pairwise all-to-all, grown on demand; null until needed. */
-    private Arena mirrorArena;
+    /** Native mirrors of heap buffers for the pairwise all-to-all(v), grown on demand (see {@link #mirrors}). */
+    private final Scratch mirrorMemory = new Scratch();
     private MemorySegment mirrorIn;
     private MemorySegment mirrorOut;
     private int sequence;
@@ -478,8 +479,7 @@ public final class RingCollective extends ComposingCollective {
      */
     @Override
     public void allToAll(MemorySegment in, MemorySegment out, ElementType type) {
-        if (pairwise == null || in.byteSize() > PAIRWISE_ALL_TO_ALL_MAX_BYTES
-                || size == 3 && in.byteSize() / size < THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES) {
+        if (!runsPairwise(in.byteSize() / size)) {
             super.allToAll(in, out, type);
             return;
         }
@@ -493,7 +493,7 @@ public final class RingCollective extends ComposingCollective {
                 src = emptyNative;
                 dst = emptyNative;
             } else if (!in.isNative() || !out.isNative()) {
-                ensureMirrors(bytes);
+                mirrors(bytes);
                 if (!in.isNative()) {
                     MemorySegment.copy(in, 0, mirrorIn, 0, bytes);
                     src = mirrorIn;
@@ -503,12 +503,7 @@ public final class RingCollective extends ComposingCollective {
             // This rank's own block never leaves it.
             MemorySegment.copy(in, rank * block, out, rank * block, block);
             pairwise.arm(src, dst, type, bytes / type.byteSize(), block);
-            if (mesh != null) {
-                mesh.armAllToAll(pairwise);
-                run(pairwise, true);
-            } else {
-                run(pairwise);
-            }
+            runPairwise();
             if (dst != out && bytes > 0) {
                 for (int i = 0; i < size; i++) {
                     if (i != rank) MemorySegment.copy(dst, i * block, out, i * block, block);
@@ -539,8 +534,7 @@ public final class RingCollective extends ComposingCollective {
             if (maxPairBytes == 0) {
                 return;   // every block is empty, this rank's own too
             }
-            if (maxPairBytes > PAIRWISE_ALL_TO_ALL_MAX_BYTES / size
-                    || size == 3 && maxPairBytes < THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES) {
+            if (!runsPairwise(maxPairBytes)) {
                 compositions().allToAllVPieces(in, sendCounts, out, recvCounts, type, maxPair);
                 return;
             }
@@ -559,7 +553,7 @@ public final class RingCollective extends ComposingCollective {
             MemorySegment src = in;
             MemorySegment dst = out;
             if (!in.isNative() || !out.isNative()) {
-                ensureMirrors(Math.max(sendTotal, recvTotal));
+                mirrors(Math.max(sendTotal, recvTotal));
                 if (!in.isNative()) {
                     MemorySegment.copy(in, 0, mirrorIn, 0, sendTotal);
                     src = mirrorIn;
@@ -569,12 +563,7 @@ public final class RingCollective extends ComposingCollective {
             // This rank's own block never leaves it (the matrix check made both counts equal).
             MemorySegment.copy(in, selfSendAt, out, selfRecvAt, recvCounts[rank] * es);
             pairwise.armV(src, sendCounts, dst, recvCounts, type);
-            if (mesh != null) {
-                mesh.armAllToAll(pairwise);
-                run(pairwise, true);
-            } else {
-                run(pairwise);
-            }
+            runPairwise();
             if (dst != out) {
                 long at = 0;
                 for (int q = 0; q < size; q++) {
@@ -596,13 +585,35 @@ public final class RingCollective extends ComposingCollective {
         return sequence;
     }
 
-    /** Native mirrors of at least {@code bytes} each; grown (never shrunk) by replacing their arena. */
-    private void ensureMirrors(long bytes) {
-        if (mirrorIn != null && mirrorIn.byteSize() >= bytes) return;
-        if (mirrorArena != null) mirrorArena.close();
-        mirrorArena = Arena.ofShared();
-        mirrorIn = mirrorArena.allocate(bytes, 64);
-        mirrorOut = mirrorArena.allocate(bytes, 64);
+    /**
+     * Whether an all-to-all(v) whose largest block is {@code blockBytes} runs pairwise: in a group
+     * with the pass, N blocks of it within {@link #PAIRWISE_ALL_TO_ALL_MAX_BYTES}, and in a group
+     * of 3 at least {@link #THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES}. Inputs the same on every rank.
+     */
+    private boolean runsPairwise(long blockBytes) {
+        return pairwise != null && blockBytes <= PAIRWISE_ALL_TO_ALL_MAX_BYTES / size
+                && !(size == 3 && blockBytes < THREE_RANK_PAIRWISE_MIN_BLOCK_BYTES);
+    }
+
+    /** Runs the armed pairwise pass, with the direct links' share where the group has them. */
+    private void runPairwise() {
+        if (mesh != null) {
+            mesh.armAllToAll(pairwise);
+            run(pairwise, true);
+        } else {
+            run(pairwise);
+        }
+    }
+
+    /**
+     * Points {@link #mirrorIn} and {@link #mirrorOut} at native memory of at least {@code bytes}
+     * each: the two halves of the grow-only mirror memory, the same instances while it does not
+     * grow (the pass's socket views are cached per instance).
+     */
+    private void mirrors(long bytes) {
+        long half = mirrorMemory.reserve(2 * bytes).byteSize() / 2;
+        mirrorIn = mirrorMemory.slice(0, half);
+        mirrorOut = mirrorMemory.slice(half, half);
     }
 
     @Override
@@ -772,7 +783,7 @@ public final class RingCollective extends ComposingCollective {
             gathering.forget();
             if (exchange != null) exchange.forget();
             if (pairwise != null) pairwise.forget();
-            if (mirrorArena != null) mirrorArena.close();
+            mirrorMemory.close();
             if (mesh != null) mesh.forget();
             broadcasting.forget();
             closeCompositions();
