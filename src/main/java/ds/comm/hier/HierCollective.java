@@ -49,9 +49,11 @@ public final class HierCollective extends ComposingCollective {
     private final int[][] membersOfNode;
     /** Per node: its position among the other nodes' members in the remote block order (see {@link #allToAll}). */
     private final int[] remoteStartOfNode;
-    /** Elements per node for the leaders' all-to-all-v, reused by every call. */
-    private final long[] leaderSendCounts;
-    private final long[] leaderRecvCounts;
+    /**
+     * Elements to and from each node in the leaders' all-to-all-v, reused by every call: leader a
+     * sends leader c as many as it receives from it (L(a) x L(c) blocks both ways).
+     */
+    private final long[] leaderCounts;
     private final Collective local;
     private final Collective leaders;
     private final PointToPoint remote;
@@ -97,8 +99,7 @@ public final class HierCollective extends ComposingCollective {
             remoteStartOfNode[k] = at;
             if (k != myNode) at += perNode[k];
         }
-        this.leaderSendCounts = new long[layout.nodes()];
-        this.leaderRecvCounts = new long[layout.nodes()];
+        this.leaderCounts = new long[layout.nodes()];
         this.local = local;
         this.leaders = leaders;
         this.remote = remote;
@@ -221,7 +222,6 @@ public final class HierCollective extends ComposingCollective {
         int[] mine = membersOfNode[myNode];
         int members = mine.length;
         int remote = size - members;
-        int me = localIndexOfRank[rank];
         boolean leader = leaders != null;
         long nodeBytes = members * block;
         long remoteBytes = remote * block;
@@ -248,6 +248,7 @@ public final class HierCollective extends ComposingCollective {
             }
         }
         MemorySegment gathered = leader ? scratch.slice(base, leaderBytes) : null;
+        // A member's gather output is never touched; remoteOut stands in for it.
         local.gather(remoteIn, gathered == null ? remoteOut : gathered, 0);
         if (leader) {
             // 3. Between leaders: to node k, the blocks [sender i][receiver j of k].
@@ -262,10 +263,9 @@ public final class HierCollective extends ComposingCollective {
                     MemorySegment.copy(gathered, (i * (long) remote + remoteStartOfNode[k]) * block, sent, at, theirs * block);
                     at += theirs * block;
                 }
-                leaderSendCounts[k] = members * (long) theirs * block / es;
-                leaderRecvCounts[k] = leaderSendCounts[k];
+                leaderCounts[k] = members * (long) theirs * block / es;
             }
-            leaders.allToAllV(sent, leaderSendCounts, received, leaderRecvCounts, type);
+            leaders.allToAllV(sent, leaderCounts, received, leaderCounts, type);
             // 4. From node k arrived [its sender s][this node's receiver j]; member j gets, in
             // remote order, the block of every remote sender.
             at = 0;
