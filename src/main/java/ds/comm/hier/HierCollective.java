@@ -60,6 +60,10 @@ public final class HierCollective extends ComposingCollective {
     private final AutoCloseable remoteResource;
     /** Scratch of reduceScatter and allToAll, handed out as cached slices (no allocation per call). */
     private final Scratch scratch = new Scratch();
+    /** allGather: the slots of the last output seen ({@link #gatherSlots}); dropped on close. */
+    private final MemorySegment[] gatherSlots;
+    private MemorySegment slotsOf;
+    private long slotBytes = -1;
 
     /**
      * @param layout  how the group spans nodes, as this process sees it
@@ -100,6 +104,7 @@ public final class HierCollective extends ComposingCollective {
             if (k != myNode) at += perNode[k];
         }
         this.leaderCounts = new long[layout.nodes()];
+        this.gatherSlots = new MemorySegment[size];
         this.local = local;
         this.leaders = leaders;
         this.remote = remote;
@@ -144,15 +149,29 @@ public final class HierCollective extends ComposingCollective {
         // for uneven nodes and exact for any bytes (no arithmetic touches the payload).
         checkUsable("allGather");
         long block = in.byteSize();
+        MemorySegment[] slots = gatherSlots(out, block);
         try {
             for (int r = 0; r < size; r++) {
-                MemorySegment slot = out.asSlice(r * block, block);
+                MemorySegment slot = slots[r];
                 if (r == rank) MemorySegment.copy(in, 0, slot, 0, block);
                 broadcastTwoLevel(slot, r);
             }
         } catch (CommFailure f) {
             throw recordFailure(f);
         }
+    }
+
+    /**
+     * The N slots of {@code out}, the same instances as last time for the same output and block:
+     * a program that gathers into the same tensor allocates nothing per call.
+     */
+    private MemorySegment[] gatherSlots(MemorySegment out, long block) {
+        if (out != slotsOf || block != slotBytes) {
+            for (int r = 0; r < size; r++) gatherSlots[r] = out.asSlice(r * block, block);
+            slotsOf = out;
+            slotBytes = block;
+        }
+        return gatherSlots;
     }
 
     @Override
@@ -368,6 +387,8 @@ public final class HierCollective extends ComposingCollective {
             local.close();
             closeCompositions();
             scratch.close();
+            java.util.Arrays.fill(gatherSlots, null);
+            slotsOf = null;
         }
     }
 }

@@ -127,7 +127,7 @@ class HierAllToAllTest extends ExchangeContract {
     }
 
     @Test
-    void steadyStateAllToAllAllocatesNothing() throws Exception {
+    void steadyStateAllToAllAndAllGatherAllocateNothing() throws Exception {
         int[] nodes = LAYOUTS[1];
         int n = nodes.length;
         Collective[] group = open("a2aalloc", nodes);
@@ -142,9 +142,12 @@ class HierAllToAllTest extends ExchangeContract {
                     MemorySegment out = arena.allocate(n * 4096L);
                     MemorySegment heapIn = MemorySegment.ofArray(new byte[n * 256]);
                     MemorySegment heapOut = MemorySegment.ofArray(new byte[n * 256]);
+                    MemorySegment gathered = arena.allocate(n * 4096L);
+                    MemorySegment gatherIn = in.asSlice(0, 4096);
                     Runnable calls = () -> {
                         group[rank].allToAll(in, out, ElementType.INT32);
                         group[rank].allToAll(heapIn, heapOut, ElementType.INT32);
+                        group[rank].allGather(gatherIn, gathered, ElementType.INT32);
                     };
                     for (int i = 0; i < 2000; i++) calls.run();   // warm up: the JIT, lazy JDK initialisation
                     long before = (Long) allocatedBytes.invoke(threads);
@@ -154,9 +157,9 @@ class HierAllToAllTest extends ExchangeContract {
             });
             for (int rank = 0; rank < n; rank++) {
                 if (results.get(rank).failure() != null) throw new AssertionError("rank " + rank, results.get(rank).failure());
-                // 100 calls: one small object per call would already be ~4 KiB.
+                // 150 calls: one small object per call would already be ~6 KiB.
                 long bytes = (Long) results.get(rank).value();
-                org.junit.jupiter.api.Assertions.assertTrue(bytes < 1024, "rank " + rank + " allocated " + bytes + " bytes in 100 calls");
+                org.junit.jupiter.api.Assertions.assertTrue(bytes < 1024, "rank " + rank + " allocated " + bytes + " bytes in 150 calls");
             }
         } finally {
             closeAll(group);
