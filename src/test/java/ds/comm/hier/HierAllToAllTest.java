@@ -1,17 +1,8 @@
 package ds.comm.hier;
 
 import ds.comm.lanes.ElementType;
-import ds.comm.lanes.Reducers;
-import ds.comm.shm.ShmCollective;
-import ds.comm.spi.BackoffIdleStrategy;
 import ds.comm.spi.Collective;
 import ds.comm.spi.CommFailure;
-import ds.comm.spi.ExchangeContract;
-import ds.comm.spi.GroupSpec;
-import ds.comm.spi.Settings;
-import ds.comm.spi.SoloCollective;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -19,12 +10,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -39,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
  * network between nodes.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class HierAllToAllTest extends ExchangeContract {
+class HierAllToAllTest extends HierExchangeTest {
 
     /** Node of each group rank, per layout: interleaved, uneven, singletons, one node. */
     private static final int[][] LAYOUTS = {
@@ -50,23 +37,6 @@ class HierAllToAllTest extends ExchangeContract {
         {0, 0, 0},
         {1, 0, 0, 2, 1, 0, 2},
     };
-
-    private Path dir;
-
-    @BeforeEach
-    void createDirectory() throws Exception {
-        Path shm = Path.of("/dev/shm");
-        dir = Files.isDirectory(shm) && Files.isWritable(shm)
-                ? Files.createTempDirectory(shm, "dscomm-hier-a2a-") : Files.createTempDirectory("dscomm-hier-a2a-");
-    }
-
-    @AfterEach
-    void noFilesLeftBehind() throws Exception {
-        try (Stream<Path> s = Files.list(dir)) {
-            assertEquals(List.of(), s.toList());
-        }
-        Files.delete(dir);
-    }
 
     @ParameterizedTest(name = "layout {0}")
     @ValueSource(ints = {0, 1, 2, 3, 4, 5})
@@ -166,49 +136,11 @@ class HierAllToAllTest extends ExchangeContract {
         }
     }
 
-    /** Opens a group whose rank r lives on node {@code nodes[r]} (node ids in order of first appearance or not). */
+    /** The contract on ranks interleaved over two nodes: rank r on node r mod 2. */
     @Override
     protected Collective[] openGroup(String name, int n, long timeoutMillis) throws Exception {
         int[] nodes = new int[n];
         for (int r = 0; r < n; r++) nodes[r] = r % 2;
         return open(name, nodes, timeoutMillis);
-    }
-
-    private Collective[] open(String name, int[] nodes) throws Exception {
-        return open(name, nodes, 20_000);
-    }
-
-    private Collective[] open(String name, int[] nodes, long timeoutMillis) throws Exception {
-        int n = nodes.length;
-        Settings settings = new Settings(timeoutMillis * 1_000_000L, () -> new BackoffIdleStrategy(50, 20, 1_000, 200_000),
-                dir, 64L << 10, 256, 1024, 5_000_000_000L);
-        String job = Long.toHexString(System.nanoTime());
-        HierLayout[] layouts = new HierLayout[n];
-        for (int r = 0; r < n; r++) {
-            int[] all = new int[n];
-            for (int i = 0; i < n; i++) all[i] = i;
-            layouts[r] = HierLayout.of(new GroupSpec(name, job, all, r), w -> nodes[w]);
-        }
-        List<Outcome> opened = runAll(n, rank -> {
-            HierLayout layout = layouts[rank];
-            GroupSpec localSpec = layout.localGroup();
-            Collective local = localSpec.size() == 1 ? new SoloCollective()
-                    : ShmCollective.open(localSpec, settings, Reducers.scalar());
-            Collective leaderGroup = !layout.leader() ? null
-                    : layout.nodes() == 1 ? new SoloCollective()
-                    : ShmCollective.open(layout.leadersGroup(), settings, Reducers.scalar());
-            return new HierCollective(layout, local, leaderGroup);
-        });
-        Collective[] group = new Collective[n];
-        List<Throwable> failures = new ArrayList<>();
-        for (int r = 0; r < n; r++) {
-            if (opened.get(r).failure() != null) failures.add(opened.get(r).failure());
-            group[r] = (Collective) opened.get(r).value();
-        }
-        if (!failures.isEmpty()) {
-            closeAll(group);
-            throw new AssertionError("open failed", failures.get(0));
-        }
-        return group;
     }
 }

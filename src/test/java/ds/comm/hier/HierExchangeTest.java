@@ -13,6 +13,7 @@ import org.junit.jupiter.api.BeforeEach;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -47,34 +48,47 @@ class HierExchangeTest extends ExchangeContract {
     @Override
     protected Collective[] openGroup(String name, int n, long timeoutMillis) throws Exception {
         int firstNode = n == 2 ? 1 : n - 1; // node 0 = ranks [0, firstNode), node 1 = the rest
-        int[] nodeOfRank = new int[n];
-        int[] localIndex = new int[n];
-        for (int r = 0; r < n; r++) {
-            nodeOfRank[r] = r < firstNode ? 0 : 1;
-            localIndex[r] = r < firstNode ? r : r - firstNode;
-        }
+        int[] nodes = new int[n];
+        for (int r = 0; r < n; r++) nodes[r] = r < firstNode ? 0 : 1;
+        return open(name, nodes, timeoutMillis);
+    }
+
+    /** Opens a group whose rank r lives on node {@code nodes[r]}, with a 20 s timeout. */
+    protected Collective[] open(String name, int[] nodes) throws Exception {
+        return open(name, nodes, 20_000);
+    }
+
+    /**
+     * Opens a group whose rank r lives on node {@code nodes[r]} (any ids: nodes are numbered in
+     * order of first appearance): each node's members share a shared-memory group, a node of one
+     * has a one-member level, and the leaders share a shared-memory group of their own.
+     */
+    protected Collective[] open(String name, int[] nodes, long timeoutMillis) throws Exception {
+        int n = nodes.length;
         Settings settings = new Settings(timeoutMillis * 1_000_000L, () -> new BackoffIdleStrategy(50, 20, 1_000, 200_000),
                 dir, 64L << 10, 256, 1024, 5_000_000_000L);
         String job = Long.toHexString(System.nanoTime());
-        int[] leaders = {0, firstNode};
+        HierLayout[] layouts = new HierLayout[n];
+        for (int r = 0; r < n; r++) layouts[r] = HierLayout.of(new GroupSpec(name, job, range(0, n), r), w -> nodes[w]);
         List<Outcome> opened = runAll(n, rank -> {
-            int node = nodeOfRank[rank];
-            int[] members = node == 0 ? range(0, firstNode) : range(firstNode, n);
-            Collective local = members.length == 1 ? new SoloCollective()
-                    : ShmCollective.open(new GroupSpec(name + ".n" + node, job, members, localIndex[rank]), settings,
-                    Reducers.scalar());
-            Collective leaderGroup = localIndex[rank] != 0 ? null
-                    : ShmCollective.open(new GroupSpec(name + ".x", job, leaders, node), settings, Reducers.scalar());
-            HierLayout layout = HierLayout.of(new GroupSpec(name, job, range(0, n), rank), w -> nodeOfRank[w]);
+            HierLayout layout = layouts[rank];
+            GroupSpec localSpec = layout.localGroup();
+            Collective local = localSpec.size() == 1 ? new SoloCollective()
+                    : ShmCollective.open(localSpec, settings, Reducers.scalar());
+            Collective leaderGroup = !layout.leader() ? null
+                    : layout.nodes() == 1 ? new SoloCollective()
+                    : ShmCollective.open(layout.leadersGroup(), settings, Reducers.scalar());
             return new HierCollective(layout, local, leaderGroup);
         });
         Collective[] group = new Collective[n];
+        List<Throwable> failures = new ArrayList<>();
         for (int r = 0; r < n; r++) {
-            if (opened.get(r).failure() != null) {
-                closeAll(group);
-                throw new AssertionError("open failed on rank " + r, opened.get(r).failure());
-            }
+            if (opened.get(r).failure() != null) failures.add(opened.get(r).failure());
             group[r] = (Collective) opened.get(r).value();
+        }
+        if (!failures.isEmpty()) {
+            closeAll(group);
+            throw new AssertionError("open failed", failures.get(0));
         }
         return group;
     }
