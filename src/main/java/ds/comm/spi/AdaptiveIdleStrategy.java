@@ -33,8 +33,9 @@ import java.util.function.LongSupplier;
  *       right after it, the peer we wait for was most likely that somebody (the scheduler put
  *       both ranks on one core, which it does for milliseconds after a stranger preempted one of
  *       them; a compiler thread run in a yield after which the peer is still missing does not
- *       count), and every nanosecond spun delays it: the spin halves, and that wait teaches
- *       nothing. Unlike a preemption it is not remembered: the scheduler separates the ranks
+ *       count), and every nanosecond spun delays it: the spin halves, down to a few polls
+ *       ({@link #HANDED_OVER_MIN_SPIN_NANOS}, below a core-per-rank minimum), and that wait
+ *       teaches nothing. Unlike a preemption it is not remembered: the scheduler separates the ranks
  *       again within milliseconds, and a spin kept short after that sends every wait to sleep
  *       (a 30-40 us call each, measured). Without this, such waits fed the spin budget (each
  *       ended past the spin but within the ceiling, "missed by little"), the budget grew to the
@@ -116,6 +117,13 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
      * core handing it to each other show gaps of the peer's whole step, 5 us and up.
      */
     public static final long HANDED_OVER_NANOS = 5_000;
+    /**
+     * Floor of the spin after hand-overs: a few polls, as on an oversubscribed node. While two
+     * ranks share one core every wait ends in a hand-over, and every nanosecond spun before it
+     * is taken from the peer that wait needs. The first wait after the scheduler separates them
+     * again ends within the yields and grows the budget back at once (it is not remembered).
+     */
+    public static final long HANDED_OVER_MIN_SPIN_NANOS = 250;
     /** After a preemption the spin budget may not grow for this long. */
     public static final long CONTENTION_MEMORY_NANOS = 20_000_000L;
     /**
@@ -250,7 +258,7 @@ public final class AdaptiveIdleStrategy implements IdleStrategy {
         if (now - lastPoll <= HANDED_OVER_NANOS) return;
         handOvers++;
         handedOverThisWait = true;
-        spinNanos = Math.min(ceilingNanos, Math.max(MIN_SPIN_NANOS, spinNanos >> 1));
+        spinNanos = Math.min(ceilingNanos, Math.max(HANDED_OVER_MIN_SPIN_NANOS, spinNanos >> 1));
     }
 
     /**
